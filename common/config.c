@@ -1,0 +1,659 @@
+/*
+ * config — schema-driven libconfig loading.
+ *
+ * Order of precedence, lowest first: the schema default, the file, the
+ * environment variable named in the schema. Containers are configured by
+ * environment, so the environment wins over the file.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <libconfig.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void *field(void *cfg, const struct akv_cfg_entry *e)
+{
+    return (char *)cfg + e->offset;
+}
+
+static const void *cfield(const void *cfg, const struct akv_cfg_entry *e)
+{
+    return (const char *)cfg + e->offset;
+}
+
+static void strlist_free(struct akv_strlist *l)
+{
+    size_t i;
+
+    for (i = 0; i < l->n; i++) {
+        free(l->v[i]);
+    }
+    free(l->v);
+    l->v = NULL;
+    l->n = 0;
+}
+
+static void pairs_free(struct akv_pairs *p)
+{
+    size_t i;
+
+    for (i = 0; i < p->n; i++) {
+        free(p->names[i]);
+        free(p->values[i]);
+    }
+    free(p->names);
+    free(p->values);
+    p->names = NULL;
+    p->values = NULL;
+    p->n = 0;
+}
+
+static void entry_clear(const struct akv_cfg_entry *e, void *cfg)
+{
+    switch (e->type) {
+    case AKV_CFG_STRING:
+    case AKV_CFG_ENUM: {
+        char **s = field(cfg, e);
+
+        if (*s && (e->flags & AKV_CFG_SECRET)) {
+            explicit_bzero(*s, strlen(*s));
+        }
+        free(*s);
+        *s = NULL;
+        break;
+    }
+    case AKV_CFG_STRLIST:
+        strlist_free(field(cfg, e));
+        break;
+    case AKV_CFG_PAIRS:
+        pairs_free(field(cfg, e));
+        break;
+    case AKV_CFG_INT:
+    case AKV_CFG_BOOL:
+        break;
+    }
+}
+
+static int strlist_push(struct akv_strlist *l, const char *s, size_t len)
+{
+    char **v = realloc(l->v, (l->n + 1) * sizeof(*v));
+
+    if (!v) {
+        return -1;
+    }
+    l->v = v;
+    l->v[l->n] = strndup(s, len);
+    if (!l->v[l->n]) {
+        return -1;
+    }
+    l->n++;
+    return 0;
+}
+
+static int pairs_push(struct akv_pairs *p, const char *name,
+                      const char *value)
+{
+    char **names = realloc(p->names, (p->n + 1) * sizeof(*names));
+    char **values;
+
+    if (!names) {
+        return -1;
+    }
+    p->names = names;
+    values = realloc(p->values, (p->n + 1) * sizeof(*values));
+    if (!values) {
+        return -1;
+    }
+    p->values = values;
+    p->names[p->n] = strdup(name);
+    p->values[p->n] = strdup(value);
+    if (!p->names[p->n] || !p->values[p->n]) {
+        free(p->names[p->n]);
+        free(p->values[p->n]);
+        return -1;
+    }
+    p->n++;
+    return 0;
+}
+
+static int enum_ok(const struct akv_cfg_entry *e, const char *s)
+{
+    const char *const *c;
+
+    for (c = e->choices; c && *c; c++) {
+        if (strcmp(*c, s) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* "a, b, c" for error messages. */
+static void choices_text(const struct akv_cfg_entry *e, char *out,
+                         size_t size)
+{
+    const char *const *c;
+    size_t o = 0;
+
+    out[0] = '\0';
+    for (c = e->choices; c && *c && o < size; c++) {
+        int n = snprintf(out + o, size - o, "%s%s", o ? ", " : "", *c);
+
+        if (n < 0) {
+            break;
+        }
+        o += (size_t)n;
+    }
+}
+
+static akv_err_t check_int(const struct akv_cfg_entry *e, long long v,
+                           const char *where, char *errstr,
+                           size_t errstr_size)
+{
+    if (v < e->min || v > e->max) {
+        return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
+                        "%s: '%s' = %lld is out of range [%lld, %lld]",
+                        where, e->name, v, e->min, e->max);
+    }
+    return AKV_OK;
+}
+
+/*
+ * Sets an entry from text: the schema default or an environment variable.
+ * Lists are comma-separated; pairs are "name=value" comma-separated.
+ */
+static akv_err_t set_from_text(const struct akv_cfg_entry *e, void *cfg,
+                               const char *text, const char *where,
+                               char *errstr, size_t errstr_size)
+{
+    entry_clear(e, cfg);
+    switch (e->type) {
+    case AKV_CFG_STRING:
+    case AKV_CFG_ENUM: {
+        char **s = field(cfg, e);
+        char choices[256];
+
+        if (e->type == AKV_CFG_ENUM && !enum_ok(e, text)) {
+            choices_text(e, choices, sizeof(choices));
+            return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
+                            "%s: '%s' must be one of: %s", where, e->name,
+                            choices);
+        }
+        *s = strdup(text);
+        if (!*s) {
+            return akv_errf(AKV_ERR_NOMEM, errstr, errstr_size,
+                            "out of memory");
+        }
+        return AKV_OK;
+    }
+    case AKV_CFG_INT: {
+        char *end = NULL;
+        long long v;
+
+        errno = 0;
+        v = strtoll(text, &end, 10);
+        if (errno || end == text || *end) {
+            return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
+                            "%s: '%s' must be an integer", where, e->name);
+        }
+        *(long long *)field(cfg, e) = v;
+        return check_int(e, v, where, errstr, errstr_size);
+    }
+    case AKV_CFG_BOOL: {
+        int *b = field(cfg, e);
+
+        if (!strcmp(text, "true") || !strcmp(text, "1") ||
+            !strcmp(text, "yes")) {
+            *b = 1;
+        } else if (!strcmp(text, "false") || !strcmp(text, "0") ||
+                   !strcmp(text, "no")) {
+            *b = 0;
+        } else {
+            return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
+                            "%s: '%s' must be true or false", where,
+                            e->name);
+        }
+        return AKV_OK;
+    }
+    case AKV_CFG_STRLIST:
+    case AKV_CFG_PAIRS: {
+        const char *p = text;
+
+        while (*p) {
+            const char *comma = strchr(p, ',');
+            size_t len = comma ? (size_t)(comma - p) : strlen(p);
+            char *item;
+            char *eq;
+            int rc;
+
+            while (len > 0 && *p == ' ') {
+                p++;
+                len--;
+            }
+            while (len > 0 && p[len - 1] == ' ') {
+                len--;
+            }
+            item = strndup(p, len);
+            if (!item) {
+                return akv_errf(AKV_ERR_NOMEM, errstr, errstr_size,
+                                "out of memory");
+            }
+            if (e->type == AKV_CFG_STRLIST) {
+                rc = len ? strlist_push(field(cfg, e), item, len) : 0;
+            } else {
+                eq = strchr(item, '=');
+                if (!eq) {
+                    free(item);
+                    return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
+                                    "%s: '%s' items must be name=value",
+                                    where, e->name);
+                }
+                *eq = '\0';
+                rc = pairs_push(field(cfg, e), item, eq + 1);
+            }
+            free(item);
+            if (rc) {
+                return akv_errf(AKV_ERR_NOMEM, errstr, errstr_size,
+                                "out of memory");
+            }
+            p = comma ? comma + 1 : p + len;
+        }
+        return AKV_OK;
+    }
+    }
+    return AKV_OK;
+}
+
+static const char *type_name(enum akv_cfg_type t)
+{
+    switch (t) {
+    case AKV_CFG_STRING:
+        return "a string";
+    case AKV_CFG_INT:
+        return "an integer";
+    case AKV_CFG_BOOL:
+        return "true or false";
+    case AKV_CFG_ENUM:
+        return "a string";
+    case AKV_CFG_STRLIST:
+        return "an array of strings";
+    case AKV_CFG_PAIRS:
+        return "a list of (\"name\", \"value\") pairs";
+    }
+    return "?";
+}
+
+static int is_string_pair(const config_setting_t *s)
+{
+    int type = config_setting_type(s);
+
+    if ((type != CONFIG_TYPE_LIST && type != CONFIG_TYPE_ARRAY) ||
+        config_setting_length(s) != 2) {
+        return 0;
+    }
+    return config_setting_type(config_setting_get_elem(s, 0)) ==
+               CONFIG_TYPE_STRING &&
+           config_setting_type(config_setting_get_elem(s, 1)) ==
+               CONFIG_TYPE_STRING;
+}
+
+/* Sets an entry from the parsed file; \p where is "file:line". */
+static akv_err_t set_from_setting(const struct akv_cfg_entry *e, void *cfg,
+                                  const config_setting_t *s,
+                                  const char *where, char *errstr,
+                                  size_t errstr_size)
+{
+    int type = config_setting_type(s);
+    int i;
+    int n;
+
+    switch (e->type) {
+    case AKV_CFG_STRING:
+    case AKV_CFG_ENUM:
+        if (type != CONFIG_TYPE_STRING) {
+            break;
+        }
+        return set_from_text(e, cfg, config_setting_get_string(s), where,
+                             errstr, errstr_size);
+    case AKV_CFG_INT:
+        if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64) {
+            break;
+        }
+        *(long long *)field(cfg, e) = config_setting_get_int64(s);
+        return check_int(e, config_setting_get_int64(s), where, errstr,
+                         errstr_size);
+    case AKV_CFG_BOOL:
+        if (type != CONFIG_TYPE_BOOL) {
+            break;
+        }
+        *(int *)field(cfg, e) = config_setting_get_bool(s);
+        return AKV_OK;
+    case AKV_CFG_STRLIST:
+        if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST) {
+            break;
+        }
+        n = config_setting_length(s);
+        for (i = 0; i < n; i++) {
+            if (config_setting_type(config_setting_get_elem(s, i)) !=
+                CONFIG_TYPE_STRING) {
+                return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
+                                "%s: '%s' must be %s", where, e->name,
+                                type_name(e->type));
+            }
+        }
+        entry_clear(e, cfg);
+        for (i = 0; i < n; i++) {
+            const char *v =
+                config_setting_get_string(config_setting_get_elem(s, i));
+
+            if (strlist_push(field(cfg, e), v, strlen(v))) {
+                return akv_errf(AKV_ERR_NOMEM, errstr, errstr_size,
+                                "out of memory");
+            }
+        }
+        return AKV_OK;
+    case AKV_CFG_PAIRS:
+        if (type != CONFIG_TYPE_LIST) {
+            break;
+        }
+        n = config_setting_length(s);
+        for (i = 0; i < n; i++) {
+            if (!is_string_pair(config_setting_get_elem(s, i))) {
+                return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
+                                "%s: '%s' must be %s", where, e->name,
+                                type_name(e->type));
+            }
+        }
+        entry_clear(e, cfg);
+        for (i = 0; i < n; i++) {
+            const config_setting_t *p = config_setting_get_elem(s, i);
+
+            if (pairs_push(
+                    field(cfg, e),
+                    config_setting_get_string(config_setting_get_elem(p, 0)),
+                    config_setting_get_string(
+                        config_setting_get_elem(p, 1)))) {
+                return akv_errf(AKV_ERR_NOMEM, errstr, errstr_size,
+                                "out of memory");
+            }
+        }
+        return AKV_OK;
+    }
+    return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
+                    "%s: '%s' must be %s", where, e->name,
+                    type_name(e->type));
+}
+
+static const struct akv_cfg_entry *find_entry(
+    const struct akv_cfg_entry *schema, const char *name)
+{
+    const struct akv_cfg_entry *e;
+
+    for (e = schema; e->name; e++) {
+        if (strcmp(e->name, name) == 0) {
+            return e;
+        }
+    }
+    return NULL;
+}
+
+/* Is \p name a group in the schema, i.e. a proper prefix of an entry? */
+static int is_group(const struct akv_cfg_entry *schema, const char *name)
+{
+    const struct akv_cfg_entry *e;
+    size_t len = strlen(name);
+
+    for (e = schema; e->name; e++) {
+        if (strncmp(e->name, name, len) == 0 && e->name[len] == '.') {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void where_of(const config_setting_t *s, const char *path, char *out,
+                     size_t size)
+{
+    const char *file = config_setting_source_file(s);
+
+    snprintf(out, size, "%s:%d", file ? file : path,
+             config_setting_source_line(s));
+}
+
+static akv_err_t walk(const struct akv_cfg_entry *schema, void *cfg,
+                      const config_setting_t *group, const char *prefix,
+                      const char *path, char *errstr, size_t errstr_size)
+{
+    int i;
+    int n = config_setting_length(group);
+    akv_err_t err;
+
+    for (i = 0; i < n; i++) {
+        const config_setting_t *s = config_setting_get_elem(group, i);
+        const struct akv_cfg_entry *e;
+        char full[256];
+        char where[512];
+
+        snprintf(full, sizeof(full), "%s%s%s", prefix, *prefix ? "." : "",
+                 config_setting_name(s));
+        where_of(s, path, where, sizeof(where));
+        if (config_setting_is_group(s)) {
+            if (!is_group(schema, full)) {
+                return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
+                                "%s: unknown setting '%s'", where, full);
+            }
+            err = walk(schema, cfg, s, full, path, errstr, errstr_size);
+            if (err) {
+                return err;
+            }
+            continue;
+        }
+        e = find_entry(schema, full);
+        if (!e) {
+            return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
+                            is_group(schema, full)
+                                ? "%s: '%s' must be a group { ... }"
+                                : "%s: unknown setting '%s'",
+                            where, full);
+        }
+        err = set_from_setting(e, cfg, s, where, errstr, errstr_size);
+        if (err) {
+            return err;
+        }
+    }
+    return AKV_OK;
+}
+
+static int is_set(const struct akv_cfg_entry *e, const void *cfg)
+{
+    switch (e->type) {
+    case AKV_CFG_STRING:
+    case AKV_CFG_ENUM: {
+        const char *const *s = cfield(cfg, e);
+
+        return *s && **s;
+    }
+    case AKV_CFG_STRLIST:
+        return ((const struct akv_strlist *)cfield(cfg, e))->n > 0;
+    case AKV_CFG_PAIRS:
+        return ((const struct akv_pairs *)cfield(cfg, e))->n > 0;
+    case AKV_CFG_INT:
+    case AKV_CFG_BOOL:
+        return 1;
+    }
+    return 0;
+}
+
+akv_err_t akv_cfg_load(const struct akv_cfg_entry *schema, void *out,
+                       const char *path, char *errstr, size_t errstr_size)
+{
+    const struct akv_cfg_entry *e;
+    config_t lc;
+    akv_err_t err = AKV_OK;
+
+    for (e = schema; e->name; e++) {
+        if (e->def) {
+            err = set_from_text(e, out, e->def, "default", errstr,
+                                errstr_size);
+            if (err) {
+                return err;
+            }
+        }
+    }
+
+    config_init(&lc);
+    if (!config_read_file(&lc, path)) {
+        if (config_error_type(&lc) == CONFIG_ERR_FILE_IO) {
+            err = akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
+                           "%s: cannot read file: %s", path,
+                           strerror(errno));
+        } else {
+            err = akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
+                           "%s:%d: %s",
+                           config_error_file(&lc) ? config_error_file(&lc)
+                                                  : path,
+                           config_error_line(&lc), config_error_text(&lc));
+        }
+        goto out;
+    }
+    err = walk(schema, out, config_root_setting(&lc), "", path, errstr,
+               errstr_size);
+    if (err) {
+        goto out;
+    }
+
+    for (e = schema; e->name; e++) {
+        const char *v = e->env ? getenv(e->env) : NULL;
+        char where[128];
+
+        if (v && *v) {
+            snprintf(where, sizeof(where), "environment %s", e->env);
+            err = set_from_text(e, out, v, where, errstr, errstr_size);
+            if (err) {
+                goto out;
+            }
+        }
+    }
+    for (e = schema; e->name; e++) {
+        if ((e->flags & AKV_CFG_REQUIRED) && !is_set(e, out)) {
+            if (e->env) {
+                err = akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
+                               "%s: missing required setting '%s' (or "
+                               "environment variable %s)",
+                               path, e->name, e->env);
+            } else {
+                err = akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
+                               "%s: missing required setting '%s'", path,
+                               e->name);
+            }
+            goto out;
+        }
+    }
+
+out:
+    config_destroy(&lc);
+    return err;
+}
+
+void akv_cfg_free(const struct akv_cfg_entry *schema, void *cfg)
+{
+    const struct akv_cfg_entry *e;
+
+    for (e = schema; e->name; e++) {
+        entry_clear(e, cfg);
+    }
+}
+
+static void dump_value(const struct akv_cfg_entry *e, const void *cfg,
+                       FILE *fp)
+{
+    size_t i;
+
+    switch (e->type) {
+    case AKV_CFG_STRING:
+    case AKV_CFG_ENUM: {
+        const char *const *s = cfield(cfg, e);
+
+        if (!*s) {
+            fputs("(unset)", fp);
+        } else if ((e->flags & AKV_CFG_SECRET) && **s) {
+            fputs("\"********\"", fp);
+        } else {
+            fprintf(fp, "\"%s\"", *s);
+        }
+        break;
+    }
+    case AKV_CFG_INT:
+        fprintf(fp, "%lld", *(const long long *)cfield(cfg, e));
+        break;
+    case AKV_CFG_BOOL:
+        fputs(*(const int *)cfield(cfg, e) ? "true" : "false", fp);
+        break;
+    case AKV_CFG_STRLIST: {
+        const struct akv_strlist *l = cfield(cfg, e);
+
+        fputc('[', fp);
+        for (i = 0; i < l->n; i++) {
+            fprintf(fp, "%s\"%s\"", i ? ", " : "", l->v[i]);
+        }
+        fputc(']', fp);
+        break;
+    }
+    case AKV_CFG_PAIRS: {
+        const struct akv_pairs *p = cfield(cfg, e);
+
+        fputc('(', fp);
+        for (i = 0; i < p->n; i++) {
+            /* librdkafka properties may carry SASL passwords. */
+            int secret = strstr(p->names[i], "password") ||
+                         strstr(p->names[i], "secret");
+
+            fprintf(fp, "%s(\"%s\", \"%s\")", i ? ", " : "", p->names[i],
+                    secret ? "********" : p->values[i]);
+        }
+        fputc(')', fp);
+        break;
+    }
+    }
+}
+
+void akv_cfg_dump(const struct akv_cfg_entry *schema, const void *cfg,
+                  FILE *fp)
+{
+    const struct akv_cfg_entry *e;
+
+    for (e = schema; e->name; e++) {
+        fprintf(fp, "%s = ", e->name);
+        dump_value(e, cfg, fp);
+        fputc('\n', fp);
+    }
+}
+
+void akv_cfg_describe(const struct akv_cfg_entry *schema, FILE *fp)
+{
+    const struct akv_cfg_entry *e;
+    char choices[256];
+
+    for (e = schema; e->name; e++) {
+        fprintf(fp, "%s (%s", e->name, type_name(e->type));
+        if (e->type == AKV_CFG_INT) {
+            fprintf(fp, ", %lld..%lld", e->min, e->max);
+        }
+        if (e->type == AKV_CFG_ENUM) {
+            choices_text(e, choices, sizeof(choices));
+            fprintf(fp, ": %s", choices);
+        }
+        fputs(")", fp);
+        if (e->flags & AKV_CFG_REQUIRED) {
+            fputs(" required", fp);
+        }
+        if (e->def) {
+            fprintf(fp, " default \"%s\"", e->def);
+        }
+        if (e->env) {
+            fprintf(fp, " env %s", e->env);
+        }
+        fprintf(fp, "\n    %s\n", e->desc);
+    }
+}

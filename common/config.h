@@ -1,0 +1,75 @@
+/*
+ * config — libconfig files read through one schema table.
+ *
+ * A program describes each setting once (name, type, default, bounds,
+ * environment override, description) in an array of struct akv_cfg_entry;
+ * this module applies defaults, reads the file, rejects anything the table
+ * does not name, checks types and bounds, applies environment overrides and
+ * reports every problem as "file:line: message". The same table prints the
+ * effective configuration (secrets masked) and the reference documentation.
+ */
+#ifndef AKV_COMMON_CONFIG_H
+#define AKV_COMMON_CONFIG_H
+
+#include "err.h"
+
+#include <stddef.h>
+#include <stdio.h>
+
+enum akv_cfg_type {
+    AKV_CFG_STRING,  /**< char * (heap, NULL when unset) */
+    AKV_CFG_INT,     /**< long long, checked against [min, max] */
+    AKV_CFG_BOOL,    /**< int, 0 or 1 */
+    AKV_CFG_ENUM,    /**< char *, one of choices[] */
+    AKV_CFG_STRLIST, /**< struct akv_strlist, e.g. ["a", "b"] */
+    AKV_CFG_PAIRS,   /**< struct akv_pairs, e.g. ( ("k", "v"), ... ) */
+};
+
+#define AKV_CFG_REQUIRED 0x1u /**< must be set by file or environment */
+#define AKV_CFG_SECRET   0x2u /**< value masked when printed */
+
+struct akv_strlist {
+    char **v;
+    size_t n;
+};
+
+struct akv_pairs {
+    char **names;
+    char **values;
+    size_t n;
+};
+
+struct akv_cfg_entry {
+    const char *name;           /**< dotted path, "kafka.brokers" */
+    enum akv_cfg_type type;
+    const char *def;            /**< default as text; lists: "a,b"; NULL */
+    unsigned flags;             /**< AKV_CFG_REQUIRED | AKV_CFG_SECRET */
+    size_t offset;              /**< offsetof() the field in the struct */
+    long long min;              /**< AKV_CFG_INT bounds */
+    long long max;
+    const char *const *choices; /**< AKV_CFG_ENUM values, NULL-terminated */
+    const char *env;            /**< overriding environment variable */
+    const char *desc;           /**< one-line description */
+};
+
+/**
+ * @brief Loads \p path into the struct at \p out according to \p schema
+ *        (terminated by an entry with a NULL name).
+ * @returns AKV_OK, or AKV_ERR_CONFIG with "file:line: message" in
+ *          \p errstr for the first problem found.
+ * @remark Whatever the result, release \p out with akv_cfg_free().
+ */
+akv_err_t akv_cfg_load(const struct akv_cfg_entry *schema, void *out,
+                       const char *path, char *errstr, size_t errstr_size);
+
+/** @brief Frees every string and list the schema owns in \p cfg. */
+void akv_cfg_free(const struct akv_cfg_entry *schema, void *cfg);
+
+/** @brief Prints the effective configuration, secrets masked. */
+void akv_cfg_dump(const struct akv_cfg_entry *schema, const void *cfg,
+                  FILE *fp);
+
+/** @brief Prints the reference: name, type, default, env, description. */
+void akv_cfg_describe(const struct akv_cfg_entry *schema, FILE *fp);
+
+#endif /* AKV_COMMON_CONFIG_H */

@@ -1,0 +1,86 @@
+/*
+ * http — the libcurl client helper the worker talks to Vault and authentik
+ * with.
+ *
+ * One struct akv_http wraps one reused easy handle, so consecutive requests
+ * to the same upstream share a kept-alive connection. Every response body
+ * lands in a bounded buffer; headers that carry credentials are wiped when
+ * freed.
+ */
+#ifndef AKV_COMMON_HTTP_H
+#define AKV_COMMON_HTTP_H
+
+#include "buf.h"
+#include "err.h"
+
+#include <curl/curl.h>
+
+struct akv_http_opts {
+    long connect_timeout_ms; /**< TCP+TLS connect limit */
+    long timeout_ms;         /**< whole-request limit */
+    size_t max_response;     /**< largest body accepted */
+    const char *user_agent;
+    const char *ca_file;     /**< PEM bundle, NULL = system default */
+    const char *ca_path;     /**< hashed CA directory, NULL = none */
+    const char *client_cert; /**< PEM client certificate, NULL = none */
+    const char *client_key;  /**< PEM client key, NULL = none */
+    int insecure;            /**< skip TLS verification (logged loudly) */
+};
+
+struct akv_http_response {
+    long status;          /**< HTTP status; 0 when no answer */
+    struct akv_buf body;  /**< response body (bounded) */
+    char retry_after[64]; /**< Retry-After header value, "" if none */
+    char error[CURL_ERROR_SIZE]; /**< transport error detail, "" if none */
+};
+
+struct akv_http;
+
+/**
+ * @brief Creates a client with its own reused easy handle.
+ * @remark The strings in \p opts are copied.
+ * @returns the client, or NULL with a message in \p errstr.
+ */
+struct akv_http *akv_http_new(const struct akv_http_opts *opts, char *errstr,
+                              size_t errstr_size);
+
+/** @brief Destroys the client and closes its connections. NULL: no-op. */
+void akv_http_destroy(struct akv_http *http);
+
+/**
+ * @brief Performs one request and waits for the whole answer.
+ * @param headers extra request headers (may be NULL); not consumed.
+ * @param body request body or NULL for none.
+ * @returns AKV_OK when an HTTP answer arrived (any status: look at
+ *          resp->status), AKV_ERR_TRANSPORT when none did (resp->error says
+ *          why), AKV_ERR_TOOBIG when the body exceeded max_response.
+ * @remark \p resp is initialised here; release it with
+ *         akv_http_response_free() whatever the result.
+ */
+akv_err_t akv_http_request(struct akv_http *http, const char *method,
+                           const char *url, const struct curl_slist *headers,
+                           const char *body, size_t body_len,
+                           struct akv_http_response *resp);
+
+/** @brief Wipes and frees a response body. */
+void akv_http_response_free(struct akv_http_response *resp);
+
+/**
+ * @brief Appends "Name: value" to a header list.
+ * @returns the new list head, or NULL on allocation failure (the old list is
+ *          then freed by this call, so `h = akv_http_header(h, ...)` is safe).
+ */
+struct curl_slist *akv_http_header(struct curl_slist *list, const char *name,
+                                   const char *value);
+
+/** @brief Wipes (headers may hold tokens) and frees a header list. */
+void akv_http_headers_free(struct curl_slist *list);
+
+/**
+ * @brief Percent-encodes \p in (RFC 3986 unreserved characters kept) into
+ *        \p out.
+ * @returns 0, or -1 when \p out is too small.
+ */
+int akv_http_escape(const char *in, char *out, size_t out_size);
+
+#endif /* AKV_COMMON_HTTP_H */

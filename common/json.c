@@ -1,0 +1,85 @@
+/*
+ * json — typed lookups on cJSON trees.
+ */
+#include "json.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <string.h>
+
+const cJSON *akv_json_get(const cJSON *obj, const char *key)
+{
+    if (!cJSON_IsObject(obj)) {
+        return NULL;
+    }
+    return cJSON_GetObjectItemCaseSensitive(obj, key);
+}
+
+const cJSON *akv_json_path(const cJSON *root, ...)
+{
+    va_list ap;
+    const char *key;
+    const cJSON *cur = root;
+
+    va_start(ap, root);
+    for (key = va_arg(ap, const char *); key && cur;
+         key = va_arg(ap, const char *)) {
+        cur = akv_json_get(cur, key);
+    }
+    va_end(ap);
+    return cur;
+}
+
+const char *akv_json_string(const cJSON *obj, const char *key)
+{
+    const cJSON *item = akv_json_get(obj, key);
+
+    return cJSON_IsString(item) ? item->valuestring : NULL;
+}
+
+const cJSON *akv_json_object(const cJSON *obj, const char *key)
+{
+    const cJSON *item = akv_json_get(obj, key);
+
+    return cJSON_IsObject(item) ? item : NULL;
+}
+
+int akv_json_int(const cJSON *obj, const char *key, long long *out)
+{
+    const cJSON *item = akv_json_get(obj, key);
+    double v;
+
+    if (!cJSON_IsNumber(item)) {
+        return -1;
+    }
+    v = item->valuedouble;
+    if (v != floor(v) || v < -9007199254740992.0 || v > 9007199254740992.0) {
+        return -1;
+    }
+    *out = (long long)v;
+    return 0;
+}
+
+int akv_json_bool(const cJSON *obj, const char *key, int *out)
+{
+    const cJSON *item = akv_json_get(obj, key);
+
+    if (!cJSON_IsBool(item)) {
+        return -1;
+    }
+    *out = cJSON_IsTrue(item) ? 1 : 0;
+    return 0;
+}
+
+char *akv_json_print(const cJSON *item)
+{
+    return cJSON_PrintUnformatted(item);
+}
+
+void akv_json_free_string(char *s)
+{
+    if (s) {
+        explicit_bzero(s, strlen(s));
+        cJSON_free(s);
+    }
+}

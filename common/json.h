@@ -1,0 +1,49 @@
+/*
+ * json — small lookups on cJSON trees.
+ *
+ * authentik's JSON key order is not stable and any member may be missing or
+ * of the wrong type, so every accessor checks the type and returns NULL (or
+ * -1) instead of trusting the shape.
+ */
+#ifndef AKV_COMMON_JSON_H
+#define AKV_COMMON_JSON_H
+
+#include <cJSON.h>
+
+/** @returns member \p key of object \p obj, or NULL (also if not object). */
+const cJSON *akv_json_get(const cJSON *obj, const char *key);
+
+/**
+ * @brief Follows a NULL-terminated list of member names from \p root.
+ * @returns the value reached, or NULL if any step is missing.
+ */
+const cJSON *akv_json_path(const cJSON *root, ...);
+
+/** @returns the string value of member \p key, or NULL. */
+const char *akv_json_string(const cJSON *obj, const char *key);
+
+/** @returns member \p key if it is an object, else NULL. */
+const cJSON *akv_json_object(const cJSON *obj, const char *key);
+
+/**
+ * @brief Reads integer member \p key (a JSON number without fraction).
+ * @returns 0 on success, -1 if absent, not a number or not integral.
+ */
+int akv_json_int(const cJSON *obj, const char *key, long long *out);
+
+/**
+ * @brief Reads boolean member \p key.
+ * @returns 0 on success, -1 if absent or not a boolean.
+ */
+int akv_json_bool(const cJSON *obj, const char *key, int *out);
+
+/**
+ * @brief Serialises \p item compactly.
+ * @returns a string to release with akv_json_free_string(), or NULL.
+ */
+char *akv_json_print(const cJSON *item);
+
+/** @brief Wipes and frees a string from akv_json_print(). NULL is a no-op. */
+void akv_json_free_string(char *s);
+
+#endif /* AKV_COMMON_JSON_H */

@@ -1,0 +1,253 @@
+/*
+ * log — levelled, secret-scrubbing logger.
+ */
+#include "log.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define LINE_MAX_BYTES 4096
+#define REDACTED       "[redacted]"
+
+static enum akv_log_level log_level = AKV_LOG_INFO;
+static enum akv_log_format log_format = AKV_LOG_TEXT;
+static FILE *log_stream;
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Registered secrets: a small array, since the worker holds few at once
+ * (its credentials plus one key per sync in flight). */
+static char **secrets;
+static size_t nsecrets;
+static size_t secrets_cap;
+
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
+
+void akv_log_set_level(enum akv_log_level level)
+{
+    log_level = level;
+}
+
+void akv_log_set_format(enum akv_log_format format)
+{
+    log_format = format;
+}
+
+void akv_log_set_stream(FILE *fp)
+{
+    log_stream = fp;
+}
+
+int akv_log_level_parse(const char *name, enum akv_log_level *out)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++) {
+        if (strcmp(name, level_names[i]) == 0) {
+            *out = (enum akv_log_level)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int akv_log_enabled(enum akv_log_level level)
+{
+    return level <= log_level;
+}
+
+int akv_log_secret_add(const char *secret)
+{
+    char *copy;
+
+    if (!secret || strlen(secret) < AKV_LOG_SECRET_MIN) {
+        return 0;
+    }
+    copy = strdup(secret);
+    if (!copy) {
+        return -1;
+    }
+    pthread_mutex_lock(&log_lock);
+    if (nsecrets == secrets_cap) {
+        size_t cap = secrets_cap ? secrets_cap * 2 : 16;
+        char **p = realloc(secrets, cap * sizeof(*p));
+
+        if (!p) {
+            pthread_mutex_unlock(&log_lock);
+            explicit_bzero(copy, strlen(copy));
+            free(copy);
+            return -1;
+        }
+        secrets = p;
+        secrets_cap = cap;
+    }
+    secrets[nsecrets++] = copy;
+    pthread_mutex_unlock(&log_lock);
+    return 0;
+}
+
+static void secret_free(char *s)
+{
+    explicit_bzero(s, strlen(s));
+    free(s);
+}
+
+void akv_log_secret_remove(const char *secret)
+{
+    size_t i;
+
+    if (!secret) {
+        return;
+    }
+    pthread_mutex_lock(&log_lock);
+    for (i = 0; i < nsecrets; i++) {
+        if (strcmp(secrets[i], secret) == 0) {
+            secret_free(secrets[i]);
+            secrets[i] = secrets[--nsecrets];
+            break;
+        }
+    }
+    pthread_mutex_unlock(&log_lock);
+}
+
+void akv_log_secret_clear(void)
+{
+    size_t i;
+
+    pthread_mutex_lock(&log_lock);
+    for (i = 0; i < nsecrets; i++) {
+        secret_free(secrets[i]);
+    }
+    free(secrets);
+    secrets = NULL;
+    nsecrets = 0;
+    secrets_cap = 0;
+    pthread_mutex_unlock(&log_lock);
+}
+
+/*
+ * Rewrites \p s with every registered secret replaced by the marker.
+ * Caller holds log_lock. If the scratch buffer cannot be had the whole line
+ * is blanked: losing a log line beats leaking a secret.
+ */
+static void scrub_locked(char *s, size_t size)
+{
+    size_t i;
+    size_t rlen = strlen(REDACTED);
+    char *out;
+
+    if (nsecrets == 0 || size == 0) {
+        return;
+    }
+    out = malloc(size);
+    if (!out) {
+        s[0] = '\0';
+        return;
+    }
+    for (i = 0; i < nsecrets; i++) {
+        size_t slen = strlen(secrets[i]);
+        const char *src = s;
+        const char *hit = strstr(src, secrets[i]);
+        size_t o = 0;
+
+        if (!hit) {
+            continue;
+        }
+        while (*src) {
+            size_t n;
+
+            if (!hit) {
+                n = strlen(src);
+            } else {
+                n = (size_t)(hit - src);
+            }
+            if (n > size - 1 - o) {
+                n = size - 1 - o;
+            }
+            memcpy(out + o, src, n);
+            o += n;
+            if (!hit || o >= size - 1) {
+                break;
+            }
+            n = rlen < size - 1 - o ? rlen : size - 1 - o;
+            memcpy(out + o, REDACTED, n);
+            o += n;
+            src = hit + slen;
+            hit = strstr(src, secrets[i]);
+        }
+        out[o] = '\0';
+        memcpy(s, out, o + 1);
+    }
+    explicit_bzero(out, size);
+    free(out);
+}
+
+void akv_log_scrub(char *s, size_t size)
+{
+    pthread_mutex_lock(&log_lock);
+    scrub_locked(s, size);
+    pthread_mutex_unlock(&log_lock);
+}
+
+/* Writes \p s as a JSON string body (without quotes). */
+static void json_escape(FILE *fp, const char *s)
+{
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+
+        if (c == '"' || c == '\\') {
+            fputc('\\', fp);
+            fputc(c, fp);
+        } else if (c == '\n') {
+            fputs("\\n", fp);
+        } else if (c < 0x20) {
+            fprintf(fp, "\\u%04x", c);
+        } else {
+            fputc(c, fp);
+        }
+    }
+}
+
+void akv_log_write(enum akv_log_level level, const char *component,
+                   const char *fmt, ...)
+{
+    char msg[LINE_MAX_BYTES];
+    char ts[96];
+    struct timespec now;
+    struct tm tm;
+    va_list ap;
+    FILE *fp = log_stream ? log_stream : stderr;
+    char *nl;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    /* One event, one line: fold embedded newlines. */
+    for (nl = strchr(msg, '\n'); nl; nl = strchr(nl, '\n')) {
+        *nl = ' ';
+    }
+
+    clock_gettime(CLOCK_REALTIME, &now);
+    gmtime_r(&now.tv_sec, &tm);
+    snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
+             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+             tm.tm_min, tm.tm_sec, now.tv_nsec / 1000000);
+
+    pthread_mutex_lock(&log_lock);
+    scrub_locked(msg, sizeof(msg));
+    if (log_format == AKV_LOG_JSON) {
+        fprintf(fp, "{\"ts\":\"%s\",\"level\":\"%s\",\"component\":\"", ts,
+                level_names[level]);
+        json_escape(fp, component);
+        fputs("\",\"msg\":\"", fp);
+        json_escape(fp, msg);
+        fputs("\"}\n", fp);
+    } else {
+        fprintf(fp, "%s %-5s [%s] %s\n", ts, level_names[level], component,
+                msg);
+    }
+    fflush(fp);
+    pthread_mutex_unlock(&log_lock);
+}
