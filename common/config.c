@@ -457,6 +457,13 @@ static akv_err_t walk(const struct akv_cfg_entry *schema, void *cfg,
                                 : "%s: unknown setting '%s'",
                             where, full);
         }
+        if (e->flags & AKV_CFG_ENV_ONLY) {
+            return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
+                            "%s: '%s' holds a secret and cannot be set in "
+                            "the file; use the environment variable %s or "
+                            "a *_file setting",
+                            where, full, e->env);
+        }
         err = set_from_setting(e, cfg, s, where, errstr, errstr_size);
         if (err) {
             return err;

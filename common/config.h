@@ -27,6 +27,7 @@ enum akv_cfg_type {
 
 #define AKV_CFG_REQUIRED 0x1u /**< must be set by file or environment */
 #define AKV_CFG_SECRET   0x2u /**< value masked when printed */
+#define AKV_CFG_ENV_ONLY 0x4u /**< secrets: environment only, never the file */
 
 struct akv_strlist {
     char **v;

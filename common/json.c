@@ -83,3 +83,18 @@ void akv_json_free_string(char *s)
         cJSON_free(s);
     }
 }
+
+void akv_json_wipe(cJSON *item)
+{
+    cJSON *child;
+
+    if (!item) {
+        return;
+    }
+    if (cJSON_IsString(item) && item->valuestring) {
+        explicit_bzero(item->valuestring, strlen(item->valuestring));
+    }
+    for (child = item->child; child; child = child->next) {
+        akv_json_wipe(child);
+    }
+}

@@ -46,4 +46,10 @@ char *akv_json_print(const cJSON *item);
 /** @brief Wipes and frees a string from akv_json_print(). NULL is a no-op. */
 void akv_json_free_string(char *s);
 
+/**
+ * @brief Wipes every string value in \p item, recursively (trees that held
+ *        token keys are wiped before cJSON_Delete()).
+ */
+void akv_json_wipe(cJSON *item);
+
 #endif /* AKV_COMMON_JSON_H */

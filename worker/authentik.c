@@ -1,0 +1,240 @@
+/*
+ * authentik — token detail and key from authentik's REST API.
+ */
+#include "authentik.h"
+
+#include "http.h"
+#include "json.h"
+#include "log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_RESPONSE (1024 * 1024)
+
+struct akv_authentik {
+    struct akv_http *http;
+    struct curl_slist *headers; /* Authorization: Bearer ... (secret) */
+    char base[1024];            /* URL without trailing slash */
+};
+
+struct akv_authentik *akv_authentik_new(const struct akv_settings *s,
+                                        char *errstr, size_t errstr_size)
+{
+    struct akv_authentik *ak = calloc(1, sizeof(*ak));
+    struct akv_http_opts opts;
+    size_t len;
+    char bearer[16400];
+
+    if (!ak) {
+        akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    len = strlen(s->authentik_url);
+    while (len > 0 && s->authentik_url[len - 1] == '/') {
+        len--;
+    }
+    if (len >= sizeof(ak->base)) {
+        akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
+                 "authentik.url is too long");
+        goto fail;
+    }
+    memcpy(ak->base, s->authentik_url, len);
+    ak->base[len] = '\0';
+
+    memset(&opts, 0, sizeof(opts));
+    opts.connect_timeout_ms = (long)s->authentik_connect_timeout_ms;
+    opts.timeout_ms = (long)s->authentik_timeout_ms;
+    opts.max_response = MAX_RESPONSE;
+    opts.user_agent = "ak2vault";
+    ak->http = akv_http_new(&opts, errstr, errstr_size);
+    if (!ak->http) {
+        goto fail;
+    }
+    snprintf(bearer, sizeof(bearer), "Bearer %s", s->authentik_token);
+    ak->headers = akv_http_header(NULL, "Authorization", bearer);
+    explicit_bzero(bearer, sizeof(bearer));
+    ak->headers = ak->headers
+                      ? akv_http_header(ak->headers, "Accept",
+                                        "application/json")
+                      : NULL;
+    if (!ak->headers) {
+        akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory");
+        goto fail;
+    }
+    return ak;
+
+fail:
+    akv_authentik_destroy(ak);
+    return NULL;
+}
+
+void akv_authentik_destroy(struct akv_authentik *ak)
+{
+    if (!ak) {
+        return;
+    }
+    akv_http_headers_free(ak->headers);
+    akv_http_destroy(ak->http);
+    free(ak);
+}
+
+enum akv_class akv_authentik_classify(long status)
+{
+    if (status >= 200 && status < 300) {
+        return AKV_CLASS_OK;
+    }
+    if (status == 404) {
+        return AKV_CLASS_GONE;
+    }
+    if (status == 0 || status == 408 || status == 429 ||
+        (status >= 500 && status != 501)) {
+        return AKV_CLASS_TRANSIENT;
+    }
+    /* 401/403 (token or permissions), 400, 501 ...: nothing a retry soon
+     * would fix; hold the work until someone fixes the setup. */
+    return AKV_CLASS_CONFIG;
+}
+
+cJSON *akv_authentik_parse_detail(const char *body, size_t len,
+                                  const char *identifier, char *errstr,
+                                  size_t errstr_size)
+{
+    cJSON *root = cJSON_ParseWithLength(body, len);
+    const char *ident;
+
+    if (!cJSON_IsObject(root)) {
+        akv_errf(AKV_ERR_PARSE, errstr, errstr_size,
+                 "token detail is not a JSON object");
+        cJSON_Delete(root);
+        return NULL;
+    }
+    ident = akv_json_string(root, "identifier");
+    if (!ident || strcmp(ident, identifier) != 0) {
+        akv_errf(AKV_ERR_INVALID, errstr, errstr_size,
+                 "token detail is about another identifier");
+        cJSON_Delete(root);
+        return NULL;
+    }
+    if (!akv_json_string(root, "intent")) {
+        akv_errf(AKV_ERR_INVALID, errstr, errstr_size,
+                 "token detail has no intent");
+        cJSON_Delete(root);
+        return NULL;
+    }
+    return root;
+}
+
+char *akv_authentik_parse_key(const char *body, size_t len, char *errstr,
+                              size_t errstr_size)
+{
+    cJSON *root = cJSON_ParseWithLength(body, len);
+    const char *key = akv_json_string(root, "key");
+    char *copy = NULL;
+
+    if (!key || !*key) {
+        akv_errf(AKV_ERR_PARSE, errstr, errstr_size,
+                 "view_key answer has no key");
+    } else {
+        copy = strdup(key);
+        if (!copy) {
+            akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory");
+        }
+    }
+    if (root) {
+        /* The tree holds the key too: wipe it before cJSON frees it. */
+        cJSON *item = cJSON_GetObjectItemCaseSensitive(root, "key");
+
+        if (cJSON_IsString(item)) {
+            explicit_bzero(item->valuestring, strlen(item->valuestring));
+        }
+        cJSON_Delete(root);
+    }
+    return copy;
+}
+
+/* One GET of the token detail (\p suffix "") or a sub-resource. */
+static enum akv_class get(struct akv_authentik *ak, const char *identifier,
+                          const char *suffix,
+                          struct akv_http_response *resp, char *errstr,
+                          size_t errstr_size)
+{
+    const char *what = suffix[0] ? "view_key" : "detail";
+    char url[2048];
+    akv_err_t err;
+    enum akv_class cls;
+
+    /* The identifier is a validated slug: no escaping needed. */
+    snprintf(url, sizeof(url), "%s/api/v3/core/tokens/%s/%s", ak->base,
+             identifier, suffix);
+    err = akv_http_request(ak->http, "GET", url, ak->headers, NULL, 0, resp);
+    if (err) {
+        akv_errf(AKV_ERR_TRANSPORT, errstr, errstr_size,
+                 "authentik %s: %s", what, resp->error);
+        return AKV_CLASS_TRANSIENT;
+    }
+    cls = akv_authentik_classify(resp->status);
+    if (cls != AKV_CLASS_OK) {
+        akv_errf(AKV_ERR_INVALID, errstr, errstr_size,
+                 "authentik %s answered HTTP %ld", what, resp->status);
+    }
+    return cls;
+}
+
+enum akv_class akv_authentik_get_detail(struct akv_authentik *ak,
+                                        const char *identifier,
+                                        struct akv_token *tok, char *errstr,
+                                        size_t errstr_size)
+{
+    struct akv_http_response resp;
+    enum akv_class cls;
+
+    memset(tok, 0, sizeof(*tok));
+    cls = get(ak, identifier, "", &resp, errstr, errstr_size);
+    if (cls == AKV_CLASS_OK) {
+        tok->detail = akv_authentik_parse_detail(
+            akv_buf_str(&resp.body), resp.body.len, identifier, errstr, errstr_size);
+        /* A 200 we cannot read is a broken upstream or proxy: retrying is
+         * the only way not to lose the event. */
+        cls = tok->detail ? AKV_CLASS_OK : AKV_CLASS_TRANSIENT;
+    }
+    akv_http_response_free(&resp);
+    return cls;
+}
+
+enum akv_class akv_authentik_get_key(struct akv_authentik *ak,
+                                     const char *identifier,
+                                     struct akv_token *tok, char *errstr,
+                                     size_t errstr_size)
+{
+    struct akv_http_response resp;
+    enum akv_class cls;
+
+    cls = get(ak, identifier, "view_key/", &resp, errstr, errstr_size);
+    if (cls == AKV_CLASS_OK) {
+        tok->key = akv_authentik_parse_key(akv_buf_str(&resp.body),
+                                           resp.body.len, errstr,
+                                           errstr_size);
+        if (!tok->key) {
+            cls = AKV_CLASS_TRANSIENT;
+        } else if (akv_log_secret_add(tok->key) < 0) {
+            akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory");
+            cls = AKV_CLASS_TRANSIENT;
+        }
+    }
+    akv_http_response_free(&resp);
+    return cls;
+}
+
+void akv_token_free(struct akv_token *tok)
+{
+    if (tok->key) {
+        akv_log_secret_remove(tok->key);
+        explicit_bzero(tok->key, strlen(tok->key));
+        free(tok->key);
+        tok->key = NULL;
+    }
+    cJSON_Delete(tok->detail);
+    tok->detail = NULL;
+}

@@ -1,0 +1,600 @@
+/*
+ * consumer — librdkafka glue and the poll loop.
+ *
+ * Processing is sequential: one event at a time, its offset stored only
+ * after its sync finished, so the committed offset never passes unfinished
+ * work. A failing event retries in place for at most sync.retry_budget_ms
+ * (well below max.poll.interval.ms); after that its partition is sought
+ * back to it and the loop polls again, so the event is delivered anew and
+ * nothing behind it in that partition is committed meanwhile.
+ */
+#include "consumer.h"
+
+#include "backoff.h"
+#include "log.h"
+#include "matcher.h"
+#include "sync.h"
+
+#include <librdkafka/rdkafka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Per assigned partition: end-of-partition seen, and the event that is
+ * being retried there (so a sought-back event keeps its backoff). */
+struct partition_state {
+    int assigned;
+    int eof;
+    long long held_offset; /* -1: nothing held */
+    unsigned held_attempts;
+};
+
+struct consumer {
+    const struct akv_settings *settings;
+    const struct akv_run_opts *opts;
+    volatile sig_atomic_t *run;
+    struct akv_stats *stats;
+    struct akv_match_rules rules;
+    struct akv_syncer *syncer;
+    rd_kafka_t *rk;
+    struct partition_state *parts;
+    int nparts;
+    int ever_assigned;
+    int fatal;
+};
+
+enum handled {
+    HANDLED_DONE,     /* finished: store the offset */
+    HANDLED_REQUEUED, /* sought back; will be delivered again */
+    HANDLED_STOPPED,  /* shutdown while retrying: leave it uncommitted */
+};
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct partition_state *part(struct consumer *c, int32_t partition)
+{
+    if (partition < 0) {
+        return NULL;
+    }
+    if (partition >= c->nparts) {
+        int n = partition + 1;
+        struct partition_state *p = realloc(c->parts, (size_t)n * sizeof(*p));
+        int i;
+
+        if (!p) {
+            return NULL;
+        }
+        for (i = c->nparts; i < n; i++) {
+            p[i].assigned = 0;
+            p[i].eof = 0;
+            p[i].held_offset = -1;
+            p[i].held_attempts = 0;
+        }
+        c->parts = p;
+        c->nparts = n;
+    }
+    return &c->parts[partition];
+}
+
+static void on_log(const rd_kafka_t *rk, int level, const char *fac,
+                   const char *buf)
+{
+    (void)rk;
+    if (level <= 3) {
+        akv_log_error("kafka", "%s: %s", fac, buf);
+    } else if (level == 4) {
+        akv_log_warn("kafka", "%s: %s", fac, buf);
+    } else if (level <= 6) {
+        akv_log_info("kafka", "%s: %s", fac, buf);
+    } else {
+        akv_log_debug("kafka", "%s: %s", fac, buf);
+    }
+}
+
+/* Informational errors (a broker going away) are logged; librdkafka
+ * recovers from them by itself. Only a fatal error stops the worker. */
+static void on_error(rd_kafka_t *rk, int err, const char *reason,
+                     void *opaque)
+{
+    struct consumer *c = opaque;
+    char fatal[512];
+
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        rd_kafka_fatal_error(rk, fatal, sizeof(fatal));
+        akv_log_error("kafka", "fatal error: %s", fatal);
+        c->fatal = 1;
+        return;
+    }
+    akv_log_warn("kafka", "%s: %s", rd_kafka_err2name(err), reason);
+}
+
+static void mark_assigned(struct consumer *c,
+                          const rd_kafka_topic_partition_list_t *parts,
+                          int assigned)
+{
+    int i;
+
+    for (i = 0; i < parts->cnt; i++) {
+        struct partition_state *p = part(c, parts->elems[i].partition);
+
+        if (p) {
+            p->assigned = assigned;
+            p->eof = 0;
+            p->held_offset = -1;
+            p->held_attempts = 0;
+        }
+    }
+}
+
+/* Commits what has been stored so far; used before giving partitions up
+ * and at shutdown. Nothing stored is not an error. */
+static void commit_stored(struct consumer *c, const char *why)
+{
+    rd_kafka_resp_err_t err = rd_kafka_commit(c->rk, NULL, 0);
+
+    if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+        akv_log_warn("kafka", "commit (%s) failed: %s", why,
+                     rd_kafka_err2str(err));
+    }
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts,
+                         void *opaque)
+{
+    struct consumer *c = opaque;
+    int coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    rd_kafka_error_t *error = NULL;
+    rd_kafka_resp_err_t rerr = RD_KAFKA_RESP_ERR_NO_ERROR;
+
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        akv_log_info("kafka", "assigned %d partition(s)", parts->cnt);
+        mark_assigned(c, parts, 1);
+        if (parts->cnt > 0) {
+            c->ever_assigned = 1;
+        }
+        if (coop) {
+            error = rd_kafka_incremental_assign(rk, parts);
+        } else {
+            rerr = rd_kafka_assign(rk, parts);
+        }
+    } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+        /* Sequential processing: nothing is in flight here, so what is
+         * stored is exactly what is finished. Commit it before another
+         * member takes the partitions over. */
+        akv_log_info("kafka", "revoked %d partition(s)", parts->cnt);
+        if (!rd_kafka_assignment_lost(rk)) {
+            commit_stored(c, "revoke");
+        }
+        mark_assigned(c, parts, 0);
+        if (coop) {
+            error = rd_kafka_incremental_unassign(rk, parts);
+        } else {
+            rerr = rd_kafka_assign(rk, NULL);
+        }
+    } else {
+        akv_log_error("kafka", "rebalance failed: %s",
+                      rd_kafka_err2str(err));
+        rerr = rd_kafka_assign(rk, NULL);
+    }
+    if (error) {
+        akv_log_error("kafka", "assignment change failed: %s",
+                      rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    } else if (rerr) {
+        akv_log_error("kafka", "assignment change failed: %s",
+                      rd_kafka_err2str(rerr));
+    }
+}
+
+static int conf_set(rd_kafka_conf_t *conf, const char *name,
+                    const char *value, char *errstr, size_t errstr_size)
+{
+    char kerr[512];
+
+    if (rd_kafka_conf_set(conf, name, value, kerr, sizeof(kerr)) !=
+        RD_KAFKA_CONF_OK) {
+        akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
+                 "kafka property %s: %s", name, kerr);
+        return -1;
+    }
+    return 0;
+}
+
+static rd_kafka_t *create(struct consumer *c, char *errstr,
+                          size_t errstr_size)
+{
+    const struct akv_settings *s = c->settings;
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_t *rk;
+    char num[32];
+    char kerr[512];
+    size_t i;
+
+    if (conf_set(conf, "bootstrap.servers", s->kafka_brokers, errstr,
+                 errstr_size) ||
+        conf_set(conf, "group.id", s->kafka_group, errstr, errstr_size) ||
+        conf_set(conf, "client.id", "ak2vault", errstr, errstr_size) ||
+        conf_set(conf, "auto.offset.reset", s->kafka_auto_offset_reset,
+                 errstr, errstr_size) ||
+        conf_set(conf, "partition.assignment.strategy", "cooperative-sticky",
+                 errstr, errstr_size) ||
+        conf_set(conf, "auto.commit.interval.ms", "1000", errstr,
+                 errstr_size) ||
+        conf_set(conf, "enable.partition.eof",
+                 c->opts->exit_at_end ? "true" : "false", errstr,
+                 errstr_size)) {
+        goto fail;
+    }
+    snprintf(num, sizeof(num), "%lld", s->kafka_session_timeout_ms);
+    if (conf_set(conf, "session.timeout.ms", num, errstr, errstr_size)) {
+        goto fail;
+    }
+    snprintf(num, sizeof(num), "%lld", s->kafka_max_poll_interval_ms);
+    if (conf_set(conf, "max.poll.interval.ms", num, errstr, errstr_size)) {
+        goto fail;
+    }
+    for (i = 0; i < s->kafka_properties.n; i++) {
+        if (conf_set(conf, s->kafka_properties.names[i],
+                     s->kafka_properties.values[i], errstr, errstr_size)) {
+            goto fail;
+        }
+    }
+    /* Set last so that no pass-through property can undo at-least-once:
+     * offsets are stored by hand once an event is finished, and the stored
+     * offsets are committed automatically and at every revoke/shutdown. */
+    if (conf_set(conf, "enable.auto.offset.store", "false", errstr,
+                 errstr_size) ||
+        conf_set(conf, "enable.auto.commit", "true", errstr, errstr_size)) {
+        goto fail;
+    }
+    rd_kafka_conf_set_opaque(conf, c);
+    rd_kafka_conf_set_log_cb(conf, on_log);
+    rd_kafka_conf_set_error_cb(conf, on_error);
+    rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+
+    rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, kerr, sizeof(kerr));
+    if (!rk) {
+        akv_errf(AKV_ERR_KAFKA, errstr, errstr_size,
+                 "cannot create the Kafka consumer: %s", kerr);
+        goto fail;
+    }
+    return rk; /* rd_kafka_new() took conf */
+
+fail:
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+}
+
+static void store_offset(struct consumer *c, const rd_kafka_message_t *rkm)
+{
+    rd_kafka_topic_partition_list_t *list =
+        rd_kafka_topic_partition_list_new(1);
+    rd_kafka_resp_err_t err;
+
+    rd_kafka_topic_partition_list_add(list, rd_kafka_topic_name(rkm->rkt),
+                                      rkm->partition)
+        ->offset = rkm->offset + 1;
+    err = rd_kafka_offsets_store(c->rk, list);
+    if (err) {
+        /* The partition was revoked meanwhile: its new owner will redo
+         * the event, which is harmless. */
+        akv_log_warn("kafka", "partition=%d offset=%lld not stored: %s",
+                     (int)rkm->partition, (long long)rkm->offset,
+                     rd_kafka_err2str(err));
+    }
+    rd_kafka_topic_partition_list_destroy(list);
+}
+
+/* Moves the partition back to \p rkm so it is delivered again. */
+static void seek_back(struct consumer *c, const rd_kafka_message_t *rkm)
+{
+    rd_kafka_topic_partition_list_t *list =
+        rd_kafka_topic_partition_list_new(1);
+    rd_kafka_error_t *error;
+
+    rd_kafka_topic_partition_list_add(list, rd_kafka_topic_name(rkm->rkt),
+                                      rkm->partition)
+        ->offset = rkm->offset;
+    error = rd_kafka_seek_partitions(c->rk, list, 5000);
+    if (error) {
+        akv_log_error("kafka", "seek back to partition=%d offset=%lld "
+                      "failed: %s",
+                      (int)rkm->partition, (long long)rkm->offset,
+                      rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    }
+    rd_kafka_topic_partition_list_destroy(list);
+}
+
+/* Sleeps \p ms in short slices so a signal stops the wait promptly. */
+static void pause_ms(struct consumer *c, long long ms)
+{
+    long long until = now_ms() + ms;
+
+    while (*c->run && now_ms() < until) {
+        long long left = until - now_ms();
+        struct timespec ts;
+
+        if (left > 100) {
+            left = 100;
+        }
+        ts.tv_sec = 0;
+        ts.tv_nsec = (long)(left * 1000000);
+        nanosleep(&ts, NULL);
+    }
+}
+
+static void count_result(struct consumer *c, enum akv_sync_result r)
+{
+    switch (r) {
+    case AKV_SYNC_WRITTEN:
+        c->stats->written++;
+        break;
+    case AKV_SYNC_UNCHANGED:
+        c->stats->unchanged++;
+        break;
+    case AKV_SYNC_GONE:
+        c->stats->gone++;
+        break;
+    case AKV_SYNC_FILTERED:
+        c->stats->filtered++;
+        break;
+    }
+}
+
+/* Syncs one matched event, retrying in place within the budget. */
+static enum handled sync_event(struct consumer *c,
+                               const rd_kafka_message_t *rkm,
+                               const struct akv_match *m)
+{
+    const struct akv_settings *s = c->settings;
+    struct partition_state *p = part(c, rkm->partition);
+    long long started = now_ms();
+    unsigned attempt = 0;
+    char errstr[512];
+
+    if (p && p->held_offset == (long long)rkm->offset) {
+        attempt = p->held_attempts;
+    }
+    for (;;) {
+        struct akv_sync_outcome out;
+        enum akv_class cls;
+        long long delay;
+
+        errstr[0] = '\0';
+        cls = akv_sync_token(c->syncer, m->identifier, &out, errstr,
+                             sizeof(errstr));
+        if (cls == AKV_CLASS_OK) {
+            count_result(c, out.result);
+            akv_log_info("sync",
+                         "token=%s action=%s result=%s version=%lld "
+                         "partition=%d offset=%lld event=%s",
+                         m->identifier, m->action,
+                         akv_sync_result_name(out.result), out.version,
+                         (int)rkm->partition, (long long)rkm->offset,
+                         m->event_pk);
+            if (p) {
+                p->held_offset = -1;
+            }
+            return HANDLED_DONE;
+        }
+        if (cls == AKV_CLASS_POISON) {
+            c->stats->poison++;
+            akv_log_error("sync",
+                          "token=%s poison partition=%d offset=%lld: %s",
+                          m->identifier, (int)rkm->partition,
+                          (long long)rkm->offset, errstr);
+            return HANDLED_DONE;
+        }
+
+        c->stats->retries++;
+        /* Configuration problems (denied, bad mount, bad credentials)
+         * will not heal in milliseconds: retry them at the slow end. */
+        delay = akv_backoff_delay(s->sync_retry_initial_ms,
+                                  s->sync_retry_max_ms,
+                                  cls == AKV_CLASS_TRANSIENT ? attempt
+                                                             : 30u,
+                                  akv_backoff_random());
+        akv_log_at(cls == AKV_CLASS_TRANSIENT ? AKV_LOG_WARN : AKV_LOG_ERROR,
+                   "sync",
+                   "token=%s class=%s attempt=%u partition=%d offset=%lld "
+                   "retry_in_ms=%lld: %s",
+                   m->identifier, akv_class_name(cls), attempt + 1,
+                   (int)rkm->partition, (long long)rkm->offset, delay,
+                   errstr);
+        attempt++;
+        if (p) {
+            p->held_offset = (long long)rkm->offset;
+            p->held_attempts = attempt;
+        }
+        if (now_ms() + delay - started > s->sync_retry_budget_ms) {
+            c->stats->requeued++;
+            pause_ms(c, delay);
+            if (!*c->run) {
+                return HANDLED_STOPPED;
+            }
+            seek_back(c, rkm);
+            return HANDLED_REQUEUED;
+        }
+        pause_ms(c, delay);
+        if (!*c->run) {
+            return HANDLED_STOPPED;
+        }
+    }
+}
+
+static enum handled handle(struct consumer *c, const rd_kafka_message_t *rkm)
+{
+    struct akv_match m;
+
+    c->stats->consumed++;
+    akv_match_event(&c->rules, rkm->payload ? rkm->payload : "", rkm->len,
+                    &m);
+    switch (m.kind) {
+    case AKV_MATCH_SKIP:
+        c->stats->skipped++;
+        akv_log_debug("match", "skip partition=%d offset=%lld: %s",
+                      (int)rkm->partition, (long long)rkm->offset,
+                      m.reason);
+        return HANDLED_DONE;
+    case AKV_MATCH_POISON:
+        c->stats->poison++;
+        akv_log_error("match",
+                      "poison event partition=%d offset=%lld action=%s "
+                      "event=%s: %s",
+                      (int)rkm->partition, (long long)rkm->offset, m.action,
+                      m.event_pk, m.reason);
+        return HANDLED_DONE;
+    case AKV_MATCH_SYNC:
+    case AKV_MATCH_DELETE:
+        /* A delete event resolves exactly like a sync: authentik's 404
+         * confirms the token is gone (kept in Vault), while a token that
+         * exists again under the same identifier is synced. */
+        c->stats->matched++;
+        return sync_event(c, rkm, &m);
+    }
+    return HANDLED_DONE;
+}
+
+/* With --exit-at-end: every assigned partition has hit its end. */
+static int all_at_end(const struct consumer *c)
+{
+    int i;
+    int any = 0;
+
+    if (!c->ever_assigned) {
+        return 0;
+    }
+    for (i = 0; i < c->nparts; i++) {
+        if (c->parts[i].assigned) {
+            any = 1;
+            if (!c->parts[i].eof) {
+                return 0;
+            }
+        }
+    }
+    return any;
+}
+
+static void poll_loop(struct consumer *c)
+{
+    while (*c->run && !c->fatal) {
+        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(c->rk, 100);
+        struct partition_state *p;
+
+        if (!rkm) {
+            continue;
+        }
+        p = part(c, rkm->partition);
+        if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            if (p) {
+                p->eof = 1;
+            }
+            rd_kafka_message_destroy(rkm);
+            if (c->opts->exit_at_end && all_at_end(c)) {
+                akv_log_info("worker", "every assigned partition consumed");
+                break;
+            }
+            continue;
+        }
+        if (rkm->err) {
+            akv_log_warn("kafka", "consume error: %s",
+                         rd_kafka_message_errstr(rkm));
+            rd_kafka_message_destroy(rkm);
+            continue;
+        }
+        if (p) {
+            p->eof = 0;
+        }
+        if (handle(c, rkm) == HANDLED_DONE) {
+            store_offset(c, rkm);
+        }
+        rd_kafka_message_destroy(rkm);
+    }
+}
+
+akv_err_t akv_consumer_run(const struct akv_settings *s,
+                           const struct akv_run_opts *opts,
+                           volatile sig_atomic_t *run,
+                           struct akv_stats *stats, char *errstr,
+                           size_t errstr_size)
+{
+    struct consumer c;
+    rd_kafka_topic_partition_list_t *topics = NULL;
+    rd_kafka_resp_err_t kerr;
+    akv_err_t err = AKV_OK;
+
+    memset(&c, 0, sizeof(c));
+    c.settings = s;
+    c.opts = opts;
+    c.run = run;
+    c.stats = stats;
+    c.rules.apps = &s->match_apps;
+    c.rules.models = &s->match_models;
+    c.rules.sync_actions = &s->match_sync_actions;
+    c.rules.delete_actions = &s->match_delete_actions;
+
+    c.syncer = akv_syncer_new(s, errstr, errstr_size);
+    if (!c.syncer) {
+        return AKV_ERR_CONFIG;
+    }
+    c.rk = create(&c, errstr, errstr_size);
+    if (!c.rk) {
+        err = AKV_ERR_CONFIG;
+        goto out;
+    }
+    rd_kafka_poll_set_consumer(c.rk);
+    topics = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(topics, s->kafka_topic,
+                                      RD_KAFKA_PARTITION_UA);
+    kerr = rd_kafka_subscribe(c.rk, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (kerr) {
+        err = akv_errf(AKV_ERR_KAFKA, errstr, errstr_size,
+                       "cannot subscribe to %s: %s", s->kafka_topic,
+                       rd_kafka_err2str(kerr));
+        goto out;
+    }
+    akv_log_info("worker", "consuming topic=%s group=%s", s->kafka_topic,
+                 s->kafka_group);
+
+    poll_loop(&c);
+
+    if (c.fatal) {
+        err = akv_errf(AKV_ERR_KAFKA, errstr, errstr_size,
+                       "stopped on a fatal Kafka error");
+    }
+    akv_log_info("worker", "stopping: committing and leaving the group");
+    commit_stored(&c, "shutdown");
+    kerr = rd_kafka_consumer_close(c.rk);
+    if (kerr) {
+        akv_log_warn("kafka", "close: %s", rd_kafka_err2str(kerr));
+    }
+
+out:
+    if (c.rk) {
+        rd_kafka_destroy(c.rk);
+    }
+    akv_syncer_destroy(c.syncer);
+    free(c.parts);
+    return err;
+}
+
+void akv_stats_log(const struct akv_stats *st)
+{
+    akv_log_info("worker",
+                 "final stats: consumed=%llu skipped=%llu matched=%llu "
+                 "poison=%llu written=%llu unchanged=%llu gone=%llu "
+                 "filtered=%llu retries=%llu requeued=%llu",
+                 st->consumed, st->skipped, st->matched, st->poison,
+                 st->written, st->unchanged, st->gone, st->filtered,
+                 st->retries, st->requeued);
+}

@@ -1,0 +1,192 @@
+/*
+ * ak2vault — mirror authentik tokens into HashiCorp Vault.
+ *
+ * Command-line front end: parses arguments, loads the configuration and
+ * runs a subcommand. Only this file exits, with <sysexits.h> codes.
+ */
+#include "config.h"
+#include "consumer.h"
+#include "log.h"
+#include "settings.h"
+
+#include <curl/curl.h>
+#include <getopt.h>
+#include <librdkafka/rdkafka.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+
+#ifndef AKV_VERSION
+#define AKV_VERSION "0.1.0"
+#endif
+
+static volatile sig_atomic_t run = 1;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    run = 0;
+}
+
+static void usage(FILE *fp)
+{
+    fprintf(fp,
+            "Usage: ak2vault <command> [options]\n"
+            "\n"
+            "Commands:\n"
+            "  run -c FILE [--exit-at-end]   consume authentik events and "
+            "sync tokens to Vault\n"
+            "  check-config -c FILE          validate the configuration and "
+            "print it (secrets masked)\n"
+            "  config-reference              describe every setting\n"
+            "  version                       print the version\n"
+            "\n"
+            "Options:\n"
+            "  -c, --config FILE   configuration file (libconfig)\n"
+            "  -e, --exit-at-end   stop once every assigned partition is "
+            "consumed\n"
+            "  -h, --help          this help\n");
+}
+
+static int load(struct akv_settings *s, const char *path)
+{
+    char errstr[1024];
+    enum akv_log_level level = AKV_LOG_INFO;
+
+    if (akv_settings_load(s, path, errstr, sizeof(errstr)) != AKV_OK) {
+        fprintf(stderr, "ak2vault: %s\n", errstr);
+        return EX_CONFIG;
+    }
+    akv_log_level_parse(s->log_level, &level);
+    akv_log_set_level(level);
+    akv_log_set_format(strcmp(s->log_format, "json") == 0 ? AKV_LOG_JSON
+                                                          : AKV_LOG_TEXT);
+    return EX_OK;
+}
+
+static int cmd_run(const char *path, int exit_at_end)
+{
+    struct akv_settings s;
+    struct akv_run_opts opts;
+    struct akv_stats stats;
+    struct sigaction sa;
+    char errstr[1024];
+    int rc;
+
+    rc = load(&s, path);
+    if (rc != EX_OK) {
+        akv_settings_free(&s);
+        return rc;
+    }
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    memset(&opts, 0, sizeof(opts));
+    memset(&stats, 0, sizeof(stats));
+    opts.exit_at_end = exit_at_end;
+    akv_log_info("worker", "ak2vault %s starting (librdkafka %s, %s)",
+                 AKV_VERSION, rd_kafka_version_str(),
+                 curl_version_info(CURLVERSION_NOW)->version);
+    if (akv_consumer_run(&s, &opts, &run, &stats, errstr, sizeof(errstr)) !=
+        AKV_OK) {
+        akv_log_error("worker", "%s", errstr);
+        rc = EX_SOFTWARE;
+    }
+    akv_stats_log(&stats);
+    akv_settings_free(&s);
+    return rc;
+}
+
+static int cmd_check_config(const char *path)
+{
+    struct akv_settings s;
+    int rc = load(&s, path);
+
+    if (rc == EX_OK) {
+        akv_settings_dump(&s, stdout);
+        fprintf(stderr, "ak2vault: %s: configuration is valid\n", path);
+    }
+    akv_settings_free(&s);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option long_opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"exit-at-end", no_argument, NULL, 'e'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *cmd;
+    const char *config = getenv("AK2VAULT_CONFIG");
+    int exit_at_end = 0;
+    int opt;
+    int rc;
+
+    if (argc < 2) {
+        usage(stderr);
+        return EX_USAGE;
+    }
+    cmd = argv[1];
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 ||
+        strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return EX_OK;
+    }
+    optind = 2;
+    while ((opt = getopt_long(argc, argv, "c:eh", long_opts, NULL)) != -1) {
+        switch (opt) {
+        case 'c':
+            config = optarg;
+            break;
+        case 'e':
+            exit_at_end = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            return EX_OK;
+        default:
+            usage(stderr);
+            return EX_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "ak2vault: unexpected argument '%s'\n", argv[optind]);
+        return EX_USAGE;
+    }
+
+    if (strcmp(cmd, "version") == 0) {
+        printf("ak2vault %s\n", AKV_VERSION);
+        return EX_OK;
+    }
+    if (strcmp(cmd, "config-reference") == 0) {
+        akv_cfg_describe(akv_settings_schema, stdout);
+        return EX_OK;
+    }
+    if (strcmp(cmd, "run") != 0 && strcmp(cmd, "check-config") != 0) {
+        fprintf(stderr, "ak2vault: unknown command '%s'\n", cmd);
+        usage(stderr);
+        return EX_USAGE;
+    }
+    if (!config || !*config) {
+        fprintf(stderr, "ak2vault: %s needs -c FILE\n", cmd);
+        return EX_USAGE;
+    }
+
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (strcmp(cmd, "run") == 0) {
+        rc = cmd_run(config, exit_at_end);
+    } else {
+        rc = cmd_check_config(config);
+    }
+    akv_log_secret_clear();
+    curl_global_cleanup();
+    return rc;
+}

@@ -1,0 +1,337 @@
+/*
+ * settings — the ak2vault schema table and cross-field validation.
+ *
+ * Every setting is described exactly once, below. The configuration
+ * reference in README.md and `ak2vault config-reference` both come from this
+ * table, so they cannot drift from what the loader accepts.
+ */
+#include "settings.h"
+
+#include "log.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define OFF(f) offsetof(struct akv_settings, f)
+
+static const char *const offset_resets[] = {"earliest", "latest", NULL};
+static const char *const log_levels[] = {"error", "warn", "info", "debug",
+                                         NULL};
+static const char *const log_formats[] = {"text", "json", NULL};
+
+const char *const akv_settings_extra_field_names[] = {
+    "identifier", "description", "expires", "expiring", "user", "managed",
+    NULL};
+
+#define STR(name, def, flags, field, env, desc)                               \
+    {name, AKV_CFG_STRING, def, flags, OFF(field), 0, 0, NULL, env, desc}
+#define INT(name, def, field, min, max, desc)                                 \
+    {name, AKV_CFG_INT, def, 0, OFF(field), min, max, NULL, NULL, desc}
+#define ENUM(name, def, field, choices, desc)                                 \
+    {name, AKV_CFG_ENUM, def, 0, OFF(field), 0, 0, choices, NULL, desc}
+#define LIST(name, def, field, desc)                                          \
+    {name, AKV_CFG_STRLIST, def, 0, OFF(field), 0, 0, NULL, NULL, desc}
+
+const struct akv_cfg_entry akv_settings_schema[] = {
+    STR("kafka.brokers", NULL, AKV_CFG_REQUIRED, kafka_brokers,
+        "KAFKA_BROKERS", "Bootstrap brokers, host:port[,host:port...]."),
+    STR("kafka.topic", "authentik.events", 0, kafka_topic, "KAFKA_TOPIC",
+        "Topic the forwarding policy publishes authentik events to."),
+    STR("kafka.group", "ak2vault", 0, kafka_group, "KAFKA_GROUP",
+        "Consumer group; every replica of one deployment uses the same."),
+    ENUM("kafka.auto_offset_reset", "earliest", kafka_auto_offset_reset,
+         offset_resets,
+         "Where a new group starts. earliest: syncing is idempotent, and "
+         "starting at the end would miss tokens changed before the first "
+         "deployment."),
+    INT("kafka.session_timeout_ms", "45000", kafka_session_timeout_ms, 6000,
+        300000, "Group session timeout."),
+    INT("kafka.max_poll_interval_ms", "300000", kafka_max_poll_interval_ms,
+        10000, 86400000,
+        "Longest time between polls before the member is evicted."),
+    {"kafka.properties", AKV_CFG_PAIRS, NULL, 0, OFF(kafka_properties), 0, 0,
+     NULL, NULL,
+     "librdkafka properties passed through, as ( (\"name\", \"value\"), ... "
+     "), e.g. security.protocol, sasl.*, ssl.*."},
+
+    STR("authentik.url", NULL, AKV_CFG_REQUIRED, authentik_url,
+        "AUTHENTIK_URL", "authentik base URL, e.g. https://auth.example.com."),
+    STR("authentik.token", NULL,
+        AKV_CFG_SECRET | AKV_CFG_ENV_ONLY, authentik_token, "AUTHENTIK_TOKEN",
+        "API token of the sync service account (environment only)."),
+    STR("authentik.token_file", NULL, 0, authentik_token_file, NULL,
+        "File holding the API token (used when AUTHENTIK_TOKEN is unset)."),
+    INT("authentik.timeout_ms", "10000", authentik_timeout_ms, 100, 300000,
+        "Whole-request timeout for authentik API calls."),
+    INT("authentik.connect_timeout_ms", "3000", authentik_connect_timeout_ms,
+        100, 60000, "Connect timeout for authentik API calls."),
+
+    STR("vault.addr", "https://127.0.0.1:8200", 0, vault_addr, "VAULT_ADDR",
+        "Vault address."),
+    STR("vault.token", NULL, AKV_CFG_SECRET | AKV_CFG_ENV_ONLY, vault_token,
+        "VAULT_TOKEN", "Vault token (environment only)."),
+    STR("vault.token_file", NULL, 0, vault_token_file, NULL,
+        "File holding the Vault token (used when VAULT_TOKEN is unset)."),
+    STR("vault.kv_mount", "kv", 0, vault_kv_mount, NULL,
+        "Path of the KV version 2 secrets engine."),
+    STR("vault.prefix", "authentik", 0, vault_prefix, NULL,
+        "Secrets are written to {kv_mount}/data/{prefix}/{identifier}."),
+    LIST("vault.extra_fields", "", vault_extra_fields,
+         "Token fields written besides key and intent: identifier, "
+         "description, expires, expiring, user, managed."),
+    INT("vault.timeout_ms", "10000", vault_timeout_ms, 100, 300000,
+        "Whole-request timeout for Vault calls."),
+    INT("vault.connect_timeout_ms", "3000", vault_connect_timeout_ms, 100,
+        60000, "Connect timeout for Vault calls."),
+
+    LIST("match.apps", "authentik_core", match_apps,
+         "Model apps whose events are token events."),
+    LIST("match.models", "token", match_models,
+         "Model names whose events are token events."),
+    LIST("match.sync_actions", "model_created,model_updated,secret_rotate",
+         match_sync_actions, "Actions that trigger a sync."),
+    LIST("match.delete_actions", "model_deleted", match_delete_actions,
+         "Actions that mean the token may be gone."),
+    LIST("match.intents", "api,app_password", match_intents,
+         "Token intents mirrored to Vault; others are skipped."),
+
+    INT("sync.retry_initial_ms", "200", sync_retry_initial_ms, 1, 600000,
+        "First retry delay after a transient failure (full jitter)."),
+    INT("sync.retry_max_ms", "30000", sync_retry_max_ms, 1, 3600000,
+        "Largest retry delay."),
+    INT("sync.retry_budget_ms", "60000", sync_retry_budget_ms, 100,
+        3600000,
+        "How long one event retries in place before it is re-queued (seek "
+        "back); must stay well below kafka.max_poll_interval_ms."),
+    INT("sync.cas_max_attempts", "5", sync_cas_max_attempts, 1, 100,
+        "Read-compare-write rounds when another writer keeps winning."),
+
+    ENUM("log.level", "info", log_level, log_levels,
+         "error, warn, info or debug."),
+    ENUM("log.format", "text", log_format, log_formats,
+         "text (key=value) or json lines."),
+    {NULL, AKV_CFG_STRING, NULL, 0, 0, 0, 0, NULL, NULL, NULL},
+};
+
+/* Reads a secret file: first line, trailing whitespace trimmed. */
+static akv_err_t read_secret_file(const char *path, const char *what,
+                                  char **out, char *errstr,
+                                  size_t errstr_size)
+{
+    FILE *fp = fopen(path, "r");
+    char buf[16384];
+    size_t n;
+
+    if (!fp) {
+        return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
+                        "%s: cannot read %s: %s", path, what,
+                        strerror(errno));
+    }
+    n = fread(buf, 1, sizeof(buf) - 1, fp);
+    fclose(fp);
+    buf[n] = '\0';
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' ||
+                     buf[n - 1] == ' ' || buf[n - 1] == '\t')) {
+        buf[--n] = '\0';
+    }
+    if (n == 0 || strchr(buf, '\n')) {
+        explicit_bzero(buf, sizeof(buf));
+        return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
+                        "%s: %s file must hold exactly one non-empty line",
+                        path, what);
+    }
+    *out = strdup(buf);
+    explicit_bzero(buf, sizeof(buf));
+    if (!*out) {
+        return akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    }
+    return AKV_OK;
+}
+
+/* Exactly one source for a credential: the environment or a file. */
+static akv_err_t resolve_secret(char **value, const char *file,
+                                const char *what, const char *env,
+                                const char *file_setting, const char *path,
+                                char *errstr, size_t errstr_size)
+{
+    akv_err_t err;
+
+    if (*value && file) {
+        return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
+                        "%s: both %s and '%s' are set; use one", path, env,
+                        file_setting);
+    }
+    if (!*value && !file) {
+        return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
+                        "%s: no %s: set %s or '%s'", path, what, env,
+                        file_setting);
+    }
+    if (file) {
+        err = read_secret_file(file, what, value, errstr, errstr_size);
+        if (err) {
+            return err;
+        }
+    }
+    if (akv_log_secret_add(*value) < 0) {
+        return akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    }
+    return AKV_OK;
+}
+
+static int is_http_url(const char *u)
+{
+    return strncmp(u, "http://", 7) == 0 || strncmp(u, "https://", 8) == 0;
+}
+
+/* A mount or prefix: slash-separated segments, none empty, "." or "..". */
+static int path_ok(const char *p)
+{
+    const char *seg = p;
+
+    if (!*p) {
+        return 0;
+    }
+    for (;;) {
+        const char *slash = strchr(seg, '/');
+        size_t len = slash ? (size_t)(slash - seg) : strlen(seg);
+
+        if (len == 0 || (len == 1 && seg[0] == '.') ||
+            (len == 2 && seg[0] == '.' && seg[1] == '.')) {
+            return 0;
+        }
+        if (!slash) {
+            return 1;
+        }
+        seg = slash + 1;
+    }
+}
+
+static int field_known(const char *name)
+{
+    const char *const *f;
+
+    for (f = akv_settings_extra_field_names; *f; f++) {
+        if (strcmp(*f, name) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* librdkafka properties ak2vault sets itself: at-least-once depends on
+ * the first two, and the others have their own settings. */
+static const char *const managed_properties[] = {
+    "enable.auto.offset.store", "enable.auto.commit", "group.id",
+    "bootstrap.servers",        "auto.offset.reset",  NULL};
+
+static akv_err_t validate(struct akv_settings *s, const char *path,
+                          char *errstr, size_t errstr_size)
+{
+    const char *const *m;
+    size_t i;
+
+    for (i = 0; i < s->kafka_properties.n; i++) {
+        for (m = managed_properties; *m; m++) {
+            if (strcmp(s->kafka_properties.names[i], *m) == 0) {
+                return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
+                                "%s: 'kafka.properties' cannot set %s: "
+                                "ak2vault manages it",
+                                path, *m);
+            }
+        }
+    }
+
+    if (!is_http_url(s->authentik_url)) {
+        return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
+                        "%s: 'authentik.url' must start with http:// or "
+                        "https://",
+                        path);
+    }
+    if (!is_http_url(s->vault_addr)) {
+        return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
+                        "%s: 'vault.addr' must start with http:// or "
+                        "https://",
+                        path);
+    }
+    if (!path_ok(s->vault_kv_mount) || !path_ok(s->vault_prefix)) {
+        return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
+                        "%s: 'vault.kv_mount' and 'vault.prefix' must be "
+                        "non-empty paths without empty, '.' or '..' "
+                        "segments",
+                        path);
+    }
+    for (i = 0; i < s->vault_extra_fields.n; i++) {
+        if (!field_known(s->vault_extra_fields.v[i])) {
+            return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
+                            "%s: 'vault.extra_fields' has unknown field "
+                            "'%s'",
+                            path, s->vault_extra_fields.v[i]);
+        }
+    }
+    if (s->match_apps.n == 0 || s->match_models.n == 0 ||
+        s->match_sync_actions.n == 0 || s->match_intents.n == 0) {
+        return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
+                        "%s: 'match.apps', 'match.models', "
+                        "'match.sync_actions' and 'match.intents' must not "
+                        "be empty",
+                        path);
+    }
+    if (s->sync_retry_initial_ms > s->sync_retry_max_ms) {
+        return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
+                        "%s: 'sync.retry_initial_ms' must not exceed "
+                        "'sync.retry_max_ms'",
+                        path);
+    }
+    /* An event retries in place without polling; leave room for the
+     * requests of the last attempt before the group evicts the member. */
+    if (s->sync_retry_budget_ms + s->vault_timeout_ms +
+            s->authentik_timeout_ms * 2 >=
+        s->kafka_max_poll_interval_ms) {
+        return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
+                        "%s: 'sync.retry_budget_ms' plus the request "
+                        "timeouts must stay below "
+                        "'kafka.max_poll_interval_ms'",
+                        path);
+    }
+    return AKV_OK;
+}
+
+akv_err_t akv_settings_load(struct akv_settings *s, const char *path,
+                            char *errstr, size_t errstr_size)
+{
+    akv_err_t err;
+
+    memset(s, 0, sizeof(*s));
+    err = akv_cfg_load(akv_settings_schema, s, path, errstr, errstr_size);
+    if (err) {
+        return err;
+    }
+    err = validate(s, path, errstr, errstr_size);
+    if (err) {
+        return err;
+    }
+    err = resolve_secret(&s->authentik_token, s->authentik_token_file,
+                         "authentik API token", "AUTHENTIK_TOKEN",
+                         "authentik.token_file", path, errstr, errstr_size);
+    if (err) {
+        return err;
+    }
+    return resolve_secret(&s->vault_token, s->vault_token_file,
+                          "Vault token", "VAULT_TOKEN", "vault.token_file",
+                          path, errstr, errstr_size);
+}
+
+void akv_settings_free(struct akv_settings *s)
+{
+    akv_log_secret_remove(s->authentik_token);
+    akv_log_secret_remove(s->vault_token);
+    akv_cfg_free(akv_settings_schema, s);
+}
+
+void akv_settings_dump(const struct akv_settings *s, FILE *fp)
+{
+    akv_cfg_dump(akv_settings_schema, s, fp);
+}

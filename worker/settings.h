@@ -1,0 +1,80 @@
+/*
+ * settings — the worker's configuration: one schema table, the struct it
+ * fills, and the cross-field checks that run after loading.
+ */
+#ifndef AKV_WORKER_SETTINGS_H
+#define AKV_WORKER_SETTINGS_H
+
+#include "config.h"
+#include "err.h"
+
+#include <stdio.h>
+
+struct akv_settings {
+    /* kafka */
+    char *kafka_brokers;
+    char *kafka_topic;
+    char *kafka_group;
+    char *kafka_auto_offset_reset;
+    long long kafka_session_timeout_ms;
+    long long kafka_max_poll_interval_ms;
+    struct akv_pairs kafka_properties;
+
+    /* authentik */
+    char *authentik_url;
+    char *authentik_token;      /**< secret: env AUTHENTIK_TOKEN or file */
+    char *authentik_token_file;
+    long long authentik_timeout_ms;
+    long long authentik_connect_timeout_ms;
+
+    /* vault */
+    char *vault_addr;
+    char *vault_token;          /**< secret: env VAULT_TOKEN or file */
+    char *vault_token_file;
+    char *vault_kv_mount;
+    char *vault_prefix;
+    struct akv_strlist vault_extra_fields;
+    long long vault_timeout_ms;
+    long long vault_connect_timeout_ms;
+
+    /* match */
+    struct akv_strlist match_apps;
+    struct akv_strlist match_models;
+    struct akv_strlist match_sync_actions;
+    struct akv_strlist match_delete_actions;
+    struct akv_strlist match_intents;
+
+    /* sync */
+    long long sync_retry_initial_ms;
+    long long sync_retry_max_ms;
+    long long sync_retry_budget_ms;
+    long long sync_cas_max_attempts;
+
+    /* log */
+    char *log_level;
+    char *log_format;
+};
+
+/** The schema: every setting, its type, default, bounds and environment. */
+extern const struct akv_cfg_entry akv_settings_schema[];
+
+/**
+ * @brief Loads \p path, applies the environment, reads secret files and runs
+ *        the cross-field checks.
+ * @returns AKV_OK or AKV_ERR_CONFIG with "file:line: message" in \p errstr.
+ * @remark Release \p s with akv_settings_free() whatever the result.
+ */
+akv_err_t akv_settings_load(struct akv_settings *s, const char *path,
+                            char *errstr, size_t errstr_size);
+
+/** @brief Frees (and wipes the secrets of) \p s. */
+void akv_settings_free(struct akv_settings *s);
+
+/** @brief Prints the effective settings, secrets masked. */
+void akv_settings_dump(const struct akv_settings *s, FILE *fp);
+
+/** The fields of authentik's token object that may be mirrored to Vault
+ *  besides "key" and "intent". NULL-terminated. */
+extern const char *const akv_settings_extra_field_names[];
+
+#endif /* AKV_WORKER_SETTINGS_H */
