@@ -40,6 +40,10 @@ PROGS := $(BIN)/ak2vault $(BIN)/mock-kafka $(BIN)/fake-vault \
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
+# Keep object files of the test binaries (make would delete them as
+# intermediates and rebuild every time).
+.SECONDARY:
+
 .PHONY: all deps test check demo unit asan test-asan lint clean
 
 all: $(PROGS) $(UNIT_BIN)

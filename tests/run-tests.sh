@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Runs every test of ak2vault and ends with one line: "N passed, M failed".
+#
+#   tests/run-tests.sh              unit tests, then integration tests
+#   tests/run-tests.sh --unit-only  unit tests only
+#
+# Unit tests are cmocka binaries in $AKV_UNIT_DIR (one per module); each
+# cmocka test counts once. Integration tests are tests/integration/test_*.py,
+# each ending with its own "N passed, M failed" line, which is added in.
+# A binary or script that crashes or prints no tally counts as one failure.
+set -u
+cd "$(dirname "$0")/.."
+
+: "${AKV_BIN:=$PWD/bin}"
+: "${AKV_UNIT_DIR:=$PWD/build/tests}"
+export AKV_BIN AKV_UNIT_DIR
+export AKV_FIXTURES="$PWD/tests/fixtures"
+
+passed=0
+failed=0
+failures=()
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+run_unit() {
+    local bin=$1 name log p f
+    name=$(basename "$bin")
+    log="$out/$name.log"
+    "$bin" >"$log" 2>&1
+    local rc=$?
+    cat "$log"
+    p=$(sed -n 's/.*\[  PASSED  \] \([0-9]*\) test(s)\..*/\1/p' "$log" | tail -1)
+    f=$(sed -n 's/.*\[  FAILED  \] \([0-9]*\) test(s), listed below:.*/\1/p' "$log" | tail -1)
+    p=${p:-0}
+    f=${f:-0}
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+        f=1 # crashed or aborted before its summary
+    fi
+    passed=$((passed + p))
+    failed=$((failed + f))
+    [ "$f" -eq 0 ] || failures+=("$name")
+}
+
+run_script() {
+    local script=$1 name log last p f
+    name=$(basename "$script" .py)
+    log="$out/$name.log"
+    echo "== $name"
+    /usr/bin/python3 "$script" 2>&1 | tee "$log"
+    local rc=${PIPESTATUS[0]}
+    last=$(tail -n 1 "$log")
+    if [[ "$last" =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+        p=${BASH_REMATCH[1]}
+        f=${BASH_REMATCH[2]}
+    else
+        p=0
+        f=1
+    fi
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+        f=1
+    fi
+    passed=$((passed + p))
+    failed=$((failed + f))
+    [ "$f" -eq 0 ] || failures+=("$name")
+}
+
+for bin in "$AKV_UNIT_DIR"/test_*; do
+    [ -x "$bin" ] && run_unit "$bin"
+done
+
+if [ "${1:-}" != "--unit-only" ]; then
+    for script in tests/integration/test_*.py; do
+        [ -f "$script" ] && run_script "$script"
+    done
+fi
+
+if [ ${#failures[@]} -gt 0 ]; then
+    echo "failing: ${failures[*]}"
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,134 @@
+/*
+ * test_authentik — authentik answers: classification, token detail and
+ * view_key parsing, and the document built from them.
+ */
+#include "testutil.h"
+
+#include "authentik.h"
+#include "json.h"
+#include "sync.h"
+
+/* authentik's Token serializer output (schema.yml components.Token). */
+static const char detail_body[] =
+    "{\"pk\":\"8b03f2c1-df9c-4cab-bb33-602efade9ced\",\"managed\":null,"
+    "\"identifier\":\"deploy-bot-api\",\"intent\":\"api\",\"user\":12,"
+    "\"user_obj\":{\"pk\":12,\"username\":\"deploy-bot\"},"
+    "\"description\":\"Vault sync test token\","
+    "\"expires\":\"2026-04-22T09:12:00.412345Z\",\"expiring\":true}";
+
+static void classify_statuses(void **state)
+{
+    static const struct {
+        long status;
+        enum akv_class want;
+    } rows[] = {
+        {200, AKV_CLASS_OK},        {204, AKV_CLASS_OK},
+        {0, AKV_CLASS_TRANSIENT},   {404, AKV_CLASS_GONE},
+        {401, AKV_CLASS_CONFIG},    {403, AKV_CLASS_CONFIG},
+        {400, AKV_CLASS_CONFIG},    {405, AKV_CLASS_CONFIG},
+        {408, AKV_CLASS_TRANSIENT}, {429, AKV_CLASS_TRANSIENT},
+        {500, AKV_CLASS_TRANSIENT}, {501, AKV_CLASS_CONFIG},
+        {502, AKV_CLASS_TRANSIENT}, {503, AKV_CLASS_TRANSIENT},
+        {504, AKV_CLASS_TRANSIENT},
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        enum akv_class got = akv_authentik_classify(rows[i].status);
+
+        if (got != rows[i].want) {
+            fail_msg("HTTP %ld: got %s, want %s", rows[i].status,
+                     akv_class_name(got), akv_class_name(rows[i].want));
+        }
+    }
+}
+
+static void detail_is_parsed_and_checked(void **state)
+{
+    char errstr[256];
+    cJSON *d;
+
+    (void)state;
+    d = akv_authentik_parse_detail(detail_body, sizeof(detail_body) - 1,
+                                   "deploy-bot-api", errstr, sizeof(errstr));
+    assert_non_null(d);
+    assert_string_equal(akv_json_string(d, "intent"), "api");
+    cJSON_Delete(d);
+    /* An answer about another token is never trusted. */
+    assert_null(akv_authentik_parse_detail(detail_body,
+                                           sizeof(detail_body) - 1,
+                                           "other-token", errstr,
+                                           sizeof(errstr)));
+    assert_null(akv_authentik_parse_detail("[1,2]", 5, "x", errstr,
+                                           sizeof(errstr)));
+    assert_null(akv_authentik_parse_detail("{\"identifier\":\"x\"}", 18, "x",
+                                           errstr, sizeof(errstr)));
+    assert_null(akv_authentik_parse_detail("{\"detail\":", 10, "x", errstr,
+                                           sizeof(errstr)));
+}
+
+static void key_is_parsed(void **state)
+{
+    char errstr[256];
+    char *key;
+
+    (void)state;
+    key = akv_authentik_parse_key("{\"key\":\"abcDEF123\"}", 19, errstr,
+                                  sizeof(errstr));
+    assert_non_null(key);
+    assert_string_equal(key, "abcDEF123");
+    free(key);
+    assert_null(akv_authentik_parse_key("{\"key\":\"\"}", 10, errstr,
+                                        sizeof(errstr)));
+    assert_null(akv_authentik_parse_key("{\"key\":5}", 9, errstr,
+                                        sizeof(errstr)));
+    assert_null(akv_authentik_parse_key("{\"detail\":\"Not found.\"}", 23,
+                                        errstr, sizeof(errstr)));
+    /* The error never echoes the body (it may hold a key). */
+    assert_null(strstr(errstr, "Not found"));
+}
+
+static void document_holds_key_intent_and_extra_fields(void **state)
+{
+    struct akv_token tok;
+    char errstr[256];
+    char *extra[] = {"description", "expires", "managed"};
+    struct akv_strlist none = {NULL, 0};
+    struct akv_strlist some = {extra, 3};
+    cJSON *doc;
+
+    (void)state;
+    tok.detail = akv_authentik_parse_detail(detail_body,
+                                            sizeof(detail_body) - 1,
+                                            "deploy-bot-api", errstr,
+                                            sizeof(errstr));
+    tok.key = strdup("the-key-value");
+    doc = akv_sync_document(&tok, &none);
+    assert_non_null(doc);
+    assert_int_equal(cJSON_GetArraySize(doc), 2);
+    assert_string_equal(akv_json_string(doc, "key"), "the-key-value");
+    assert_string_equal(akv_json_string(doc, "intent"), "api");
+    cJSON_Delete(doc);
+
+    doc = akv_sync_document(&tok, &some);
+    assert_int_equal(cJSON_GetArraySize(doc), 5);
+    assert_string_equal(akv_json_string(doc, "description"),
+                        "Vault sync test token");
+    assert_true(cJSON_IsNull(akv_json_get(doc, "managed")));
+    cJSON_Delete(doc);
+    akv_token_free(&tok);
+    assert_null(tok.key);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(classify_statuses),
+        cmocka_unit_test(detail_is_parsed_and_checked),
+        cmocka_unit_test(key_is_parsed),
+        cmocka_unit_test(document_holds_key_intent_and_extra_fields),
+    };
+
+    return cmocka_run_group_tests_name("authentik", tests, NULL, NULL);
+}

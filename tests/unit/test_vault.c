@@ -1,0 +1,237 @@
+/*
+ * test_vault — Vault paths, write bodies, read parsing and classification,
+ * on the status codes and bodies Vault really returns.
+ */
+#include "testutil.h"
+
+#include "json.h"
+#include "vault.h"
+
+static void classify_every_known_answer(void **state)
+{
+    static const struct {
+        long status;
+        const char *body;
+        enum akv_class want;
+    } rows[] = {
+        {200, "{\"data\":{\"version\":1}}", AKV_CLASS_OK},
+        {204, "", AKV_CLASS_OK},
+        {0, "", AKV_CLASS_TRANSIENT},
+        {400,
+         "{\"errors\":[\"check-and-set parameter did not match the current "
+         "version\"]}",
+         AKV_CLASS_SUPERSEDED},
+        {400, "{\"errors\":[\"check-and-set parameter required for this "
+              "call\"]}",
+         AKV_CLASS_CONFIG},
+        {400, "{\"errors\":[\"error parsing check-and-set parameter\"]}",
+         AKV_CLASS_CONFIG},
+        {400, "{\"errors\":[\"no data provided\"]}", AKV_CLASS_CONFIG},
+        {400,
+         "{\"errors\":[\"Upgrading from non-versioned to versioned data. "
+         "This backend will be unavailable for a brief period and will "
+         "resume service shortly.\"]}",
+         AKV_CLASS_TRANSIENT},
+        {400,
+         "{\"errors\":[\"Waiting for the primary to upgrade from "
+         "non-versioned to versioned data. This backend will be unavailable "
+         "for a brief period and will resume service when the primary is "
+         "finished.\"]}",
+         AKV_CLASS_TRANSIENT},
+        {403, "{\"errors\":[\"permission denied\"]}", AKV_CLASS_CONFIG},
+        {403, "{\"errors\":[\"1 error occurred:\\n\\t* permission denied\\n\\n\"]}",
+         AKV_CLASS_CONFIG},
+        {403,
+         "{\"errors\":[\"2 errors occurred:\\n\\t* permission denied\\n\\t* "
+         "invalid token\\n\\n\"]}",
+         AKV_CLASS_REAUTH},
+        {404,
+         "{\"errors\":[\"no handler for route \\\"nomount/data/x\\\". route "
+         "entry not found.\"]}",
+         AKV_CLASS_CONFIG},
+        {405, "{\"errors\":[]}", AKV_CLASS_CONFIG},
+        {307, "", AKV_CLASS_TRANSIENT},
+        {412, "{\"errors\":[\"required index state not present\"]}",
+         AKV_CLASS_TRANSIENT},
+        {429,
+         "{\"errors\":[\"request path \\\"kv/data/a\\\": rate limit quota "
+         "exceeded\"]}",
+         AKV_CLASS_TRANSIENT},
+        {500, "{\"errors\":[\"internal error\"]}", AKV_CLASS_TRANSIENT},
+        {501, "", AKV_CLASS_CONFIG},
+        {502, "", AKV_CLASS_TRANSIENT},
+        {503, "{\"errors\":[\"Vault is sealed\"]}", AKV_CLASS_TRANSIENT},
+        {503, "{\"errors\":[\"overloaded, try again later\"]}",
+         AKV_CLASS_TRANSIENT},
+        {503, "{\"errors\":[\"no active Vault instance found\"]}",
+         AKV_CLASS_TRANSIENT},
+        {413, "{\"errors\":[\"http: request body too large\"]}",
+         AKV_CLASS_CONFIG},
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        enum akv_class got = akv_vault_classify(rows[i].status, rows[i].body);
+
+        if (got != rows[i].want) {
+            fail_msg("row %zu (HTTP %ld): got %s, want %s", i,
+                     rows[i].status, akv_class_name(got),
+                     akv_class_name(rows[i].want));
+        }
+    }
+}
+
+static void path_escapes_each_segment(void **state)
+{
+    char out[256];
+
+    (void)state;
+    assert_int_equal(akv_vault_secret_path("kv", "data", "authentik",
+                                           "deploy-bot_1", out, sizeof(out)),
+                     0);
+    assert_string_equal(out, "kv/data/authentik/deploy-bot_1");
+    assert_int_equal(akv_vault_secret_path("team a/kv", "metadata",
+                                           "auth/tokens", "x", out,
+                                           sizeof(out)),
+                     0);
+    assert_string_equal(out, "team%20a/kv/metadata/auth/tokens/x");
+    /* A slash or dots in an identifier can never become path structure. */
+    assert_int_equal(akv_vault_secret_path("kv", "data", "p", "../a/b?c",
+                                           out, sizeof(out)),
+                     0);
+    assert_string_equal(out, "kv/data/p/..%2Fa%2Fb%3Fc");
+    assert_int_equal(akv_vault_secret_path("kv", "data", "p", "abc", out, 12),
+                     -1);
+}
+
+static void read_of_live_version(void **state)
+{
+    static const char body[] =
+        "{\"request_id\":\"r\",\"lease_id\":\"\",\"renewable\":false,"
+        "\"lease_duration\":0,\"data\":{\"data\":{\"intent\":\"api\","
+        "\"key\":\"k1\"},\"metadata\":{\"created_time\":"
+        "\"2018-03-22T02:24:06.945319214Z\",\"custom_metadata\":null,"
+        "\"deletion_time\":\"\",\"destroyed\":false,\"version\":2}},"
+        "\"wrap_info\":null,\"warnings\":null,\"auth\":null,"
+        "\"mount_type\":\"kv\"}\n";
+    struct akv_vault_secret sec;
+    char errstr[256];
+
+    (void)state;
+    assert_int_equal(akv_vault_parse_read(200, body, sizeof(body) - 1, &sec,
+                                          errstr, sizeof(errstr)),
+                     AKV_CLASS_OK);
+    assert_int_equal(sec.version, 2);
+    assert_non_null(sec.data);
+    assert_string_equal(akv_json_string(sec.data, "key"), "k1");
+    akv_vault_secret_free(&sec);
+    assert_null(sec.data);
+}
+
+static void read_of_never_written_path(void **state)
+{
+    struct akv_vault_secret sec;
+    char errstr[256];
+
+    (void)state;
+    assert_int_equal(akv_vault_parse_read(404, "{\"errors\":[]}\n", 14, &sec,
+                                          errstr, sizeof(errstr)),
+                     AKV_CLASS_OK);
+    assert_int_equal(sec.version, 0);
+    assert_null(sec.data);
+}
+
+static void read_of_deleted_version_keeps_its_number(void **state)
+{
+    static const char body[] =
+        "{\"request_id\":\"r\",\"lease_id\":\"\",\"renewable\":false,"
+        "\"lease_duration\":0,\"data\":{\"data\":null,\"metadata\":{"
+        "\"created_time\":\"2024-01-01T00:00:00.1Z\",\"custom_metadata\":"
+        "null,\"deletion_time\":\"2024-01-02T00:00:00.2Z\",\"destroyed\":"
+        "false,\"version\":3}},\"wrap_info\":null,\"warnings\":null,"
+        "\"auth\":null,\"mount_type\":\"\"}";
+    struct akv_vault_secret sec;
+    char errstr[256];
+
+    (void)state;
+    assert_int_equal(akv_vault_parse_read(404, body, sizeof(body) - 1, &sec,
+                                          errstr, sizeof(errstr)),
+                     AKV_CLASS_OK);
+    assert_int_equal(sec.version, 3);
+    assert_null(sec.data);
+}
+
+static void read_failures_are_classified(void **state)
+{
+    static const char no_route[] =
+        "{\"errors\":[\"no handler for route \\\"nope/data/authentik/x\\\". "
+        "route entry not found.\"]}\n";
+    static const char warn[] =
+        "{\"request_id\":\"r\",\"data\":null,\"warnings\":[\"Invalid path "
+        "for a versioned K/V secrets engine.\"]}";
+    struct akv_vault_secret sec;
+    char errstr[256];
+
+    (void)state;
+    assert_int_equal(akv_vault_parse_read(404, no_route, sizeof(no_route) - 1,
+                                          &sec, errstr, sizeof(errstr)),
+                     AKV_CLASS_CONFIG);
+    assert_non_null(strstr(errstr, "no handler for route"));
+    assert_int_equal(akv_vault_parse_read(404, warn, sizeof(warn) - 1, &sec,
+                                          errstr, sizeof(errstr)),
+                     AKV_CLASS_CONFIG);
+    assert_int_equal(akv_vault_parse_read(503,
+                                          "{\"errors\":[\"Vault is "
+                                          "sealed\"]}",
+                                          30, &sec, errstr, sizeof(errstr)),
+                     AKV_CLASS_TRANSIENT);
+    assert_non_null(strstr(errstr, "Vault is sealed"));
+    assert_int_equal(
+        akv_vault_parse_read(403,
+                             "{\"errors\":[\"2 errors occurred:\\n\\t* "
+                             "permission denied\\n\\t* invalid token\\n\\n\"]}",
+                             78, &sec, errstr, sizeof(errstr)),
+        AKV_CLASS_REAUTH);
+    assert_int_equal(akv_vault_parse_read(200, "<html>", 6, &sec, errstr,
+                                          sizeof(errstr)),
+                     AKV_CLASS_TRANSIENT);
+}
+
+static void write_body_carries_cas_and_data(void **state)
+{
+    cJSON *data = cJSON_CreateObject();
+    cJSON *root;
+    char *body;
+    long long cas = -1;
+
+    (void)state;
+    cJSON_AddStringToObject(data, "key", "k");
+    cJSON_AddStringToObject(data, "intent", "api");
+    body = akv_vault_write_body(data, 7);
+    assert_non_null(body);
+    root = cJSON_Parse(body);
+    assert_non_null(root);
+    assert_int_equal(
+        akv_json_int(akv_json_object(root, "options"), "cas", &cas), 0);
+    assert_int_equal(cas, 7);
+    assert_true(cJSON_Compare(akv_json_get(root, "data"), data, 1));
+    cJSON_Delete(root);
+    akv_json_free_string(body);
+    cJSON_Delete(data);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(classify_every_known_answer),
+        cmocka_unit_test(path_escapes_each_segment),
+        cmocka_unit_test(read_of_live_version),
+        cmocka_unit_test(read_of_never_written_path),
+        cmocka_unit_test(read_of_deleted_version_keeps_its_number),
+        cmocka_unit_test(read_failures_are_classified),
+        cmocka_unit_test(write_body_carries_cas_and_data),
+    };
+
+    return cmocka_run_group_tests_name("vault", tests, NULL, NULL);
+}

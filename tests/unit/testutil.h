@@ -1,0 +1,59 @@
+/*
+ * testutil — helpers shared by the cmocka unit tests.
+ */
+#ifndef AKV_TESTS_TESTUTIL_H
+#define AKV_TESTS_TESTUTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Reads tests/fixtures/<rel> (or $AKV_FIXTURES/<rel>) into a NUL-terminated
+ * heap buffer; fails the test when it cannot. */
+static inline char *read_fixture(const char *rel, size_t *len)
+{
+    const char *dir = getenv("AKV_FIXTURES");
+    char path[1024];
+    FILE *fp;
+    char *buf;
+    long size;
+
+    snprintf(path, sizeof(path), "%s/%s", dir ? dir : "tests/fixtures", rel);
+    fp = fopen(path, "rb");
+    if (!fp) {
+        fail_msg("cannot open fixture %s", path);
+    }
+    fseek(fp, 0, SEEK_END);
+    size = ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    buf = malloc((size_t)size + 1);
+    assert_non_null(buf);
+    assert_int_equal(fread(buf, 1, (size_t)size, fp), (size_t)size);
+    buf[size] = '\0';
+    fclose(fp);
+    *len = (size_t)size;
+    return buf;
+}
+
+/* Writes \p text to a new temporary file; returns its path (static). */
+static inline const char *write_temp(const char *text)
+{
+    static char path[64];
+    int fd;
+    size_t len = strlen(text);
+
+    snprintf(path, sizeof(path), "/tmp/akv-test-XXXXXX");
+    fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, len), (ssize_t)len);
+    close(fd);
+    return path;
+}
+
+#endif /* AKV_TESTS_TESTUTIL_H */
