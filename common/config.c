@@ -639,28 +639,36 @@ void akv_cfg_dump(const struct akv_cfg_entry *schema, const void *cfg,
 
 void akv_cfg_describe(const struct akv_cfg_entry *schema, FILE *fp)
 {
+    static const char *const words[] = {
+        [AKV_CFG_STRING] = "string",
+        [AKV_CFG_INT] = "integer",
+        [AKV_CFG_BOOL] = "boolean",
+        [AKV_CFG_ENUM] = "string",
+        [AKV_CFG_STRLIST] = "array of strings",
+        [AKV_CFG_PAIRS] = "list of (name, value)",
+    };
     const struct akv_cfg_entry *e;
     char choices[256];
 
+    fputs("| setting | type | default | environment | description |\n"
+          "|---|---|---|---|---|\n",
+          fp);
     for (e = schema; e->name; e++) {
-        fprintf(fp, "%s (%s", e->name, type_name(e->type));
+        fprintf(fp, "| `%s` | %s", e->name, words[e->type]);
         if (e->type == AKV_CFG_INT) {
-            fprintf(fp, ", %lld..%lld", e->min, e->max);
-        }
-        if (e->type == AKV_CFG_ENUM) {
+            fprintf(fp, " %lld..%lld", e->min, e->max);
+        } else if (e->type == AKV_CFG_ENUM) {
             choices_text(e, choices, sizeof(choices));
             fprintf(fp, ": %s", choices);
         }
-        fputs(")", fp);
+        fputs(" | ", fp);
         if (e->flags & AKV_CFG_REQUIRED) {
-            fputs(" required", fp);
+            fputs("required", fp);
+        } else if (e->def && *e->def) {
+            fprintf(fp, "`%s`", e->def);
+        } else if (e->def) {
+            fputs("empty", fp);
         }
-        if (e->def) {
-            fprintf(fp, " default \"%s\"", e->def);
-        }
-        if (e->env) {
-            fprintf(fp, " env %s", e->env);
-        }
-        fprintf(fp, "\n    %s\n", e->desc);
+        fprintf(fp, " | %s | %s |\n", e->env ? e->env : "", e->desc);
     }
 }

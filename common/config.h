@@ -70,7 +70,10 @@ void akv_cfg_free(const struct akv_cfg_entry *schema, void *cfg);
 void akv_cfg_dump(const struct akv_cfg_entry *schema, const void *cfg,
                   FILE *fp);
 
-/** @brief Prints the reference: name, type, default, env, description. */
+/**
+ * @brief Prints the reference as a Markdown table: name, type, default,
+ *        environment variable, description.
+ */
 void akv_cfg_describe(const struct akv_cfg_entry *schema, FILE *fp);
 
 #endif /* AKV_COMMON_CONFIG_H */
