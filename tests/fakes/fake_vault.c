@@ -1,0 +1,4051 @@
+/*
+ * fake-vault — a loopback stand-in for the part of the HashiCorp Vault HTTP
+ * API that ak2vault talks to: KV v2 (data/ and metadata/), kubernetes and
+ * approle login, token lookup-self / renew-self and sys/health.
+ *
+ * Status codes and bodies follow Vault's source (vault, sdk/framework,
+ * vault-plugin-secrets-kv), down to field order and Go's JSON encoding
+ * (sorted map keys, "<>&" escaped as \u003c..., numbers as float64), so a
+ * client that works against this fake should work against a real server.
+ *
+ * Usage:
+ *   fake-vault [--listen HOST:PORT]        default 127.0.0.1:0 (free port)
+ *              [--root-token TOKEN]        never expires, policies ["root"]
+ *              [--kv-mount MOUNT]          KV v2 mount, default "secret";
+ *                                          may contain '/' ("team/kv")
+ *              [--cas-required]            mount-level cas_required=true
+ *              [--max-versions N]          mount max_versions, default 10
+ *              [--k8s-mount NAME]          default "kubernetes"
+ *              [--k8s-role ROLE=JWTFILE]   repeatable; the login jwt must
+ *                                          equal the trimmed file contents,
+ *                                          read at every login
+ *              [--approle ROLE_ID=SECRET_ID]  repeatable
+ *              [--token-ttl SECONDS]       login token TTL, default 3600
+ *              [--token-max-ttl SECONDS]   default 86400
+ *              [--latency-ms N]            added to every /v1 request
+ *              [--allow-remote-control]    serve /_fake to non-loopback
+ *                                          clients too (docker networks)
+ *              [--verbose]                 log "METHOD PATH STATUS" to
+ *                                          stderr
+ *
+ *   The first stdout line is the real HOST:PORT. The process runs until
+ *   SIGTERM or SIGINT and then exits 0; bad options exit 64. Tokens, JWTs,
+ *   secret IDs and secret data are never written to stdout or stderr.
+ *
+ * Vault endpoints (under /v1):
+ *   GET|HEAD sys/health
+ *   POST     auth/{k8s-mount}/login   {"role","jwt"}
+ *   POST     auth/approle/login       {"role_id","secret_id"}
+ *   GET      auth/token/lookup-self
+ *   POST     auth/token/renew-self    {"increment"}
+ *   GET|POST|PUT|DELETE  {mount}/data/PATH    (GET takes ?version=N)
+ *   GET|POST|PUT|DELETE  {mount}/metadata/PATH
+ *   LIST (or GET ?list=true) {mount}/metadata/PREFIX
+ *   PATCH is not implemented and answers 405.
+ *
+ * Control endpoints (no token; loopback clients only):
+ *   GET  /_fake/kv              the whole KV state, for assertions
+ *   GET  /_fake/stats           request counters
+ *   GET  /_fake/requests        the last 100000 /v1 requests, oldest first
+ *   POST /_fake/reset-stats     zero the counters and the request log
+ *   POST /_fake/tokens/revoke-all  revoke every login-issued token
+ *
+ * Secrets live in a hash table keyed by path and tokens in another, so the
+ * cost of a request does not grow with the number of secrets (LIST and the
+ * /_fake dumps are the exceptions: they walk everything).
+ */
+#include "fakehttp.h"
+
+#include <arpa/inet.h>
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#define EXIT_USAGE 64
+
+/* Vault's KV v2 keeps this many versions when neither mount nor key says. */
+#define DEFAULT_MAX_VERSIONS 10u
+
+/* How many /v1 requests /_fake/requests remembers. */
+#define REQLOG_CAP 100000u
+
+/* A JWT file is a service-account token: small. */
+#define JWT_FILE_MAX (64u * 1024u)
+
+#define VAULT_VERSION "1.21.0"
+
+/* The multierror text Vault produces for a token it does not know. */
+#define MSG_INVALID_TOKEN                                                      \
+    "2 errors occurred:\n\t* permission denied\n\t* invalid token\n\n"
+#define MSG_UNSUPPORTED_OP   "1 error occurred:\n\t* unsupported operation\n\n"
+#define MSG_UNSUPPORTED_PATH "1 error occurred:\n\t* unsupported path\n\n"
+#define MSG_NON_LISTING                                                        \
+    "Non-listing operations on the root of a K/V v2 mount are not "            \
+    "supported."
+
+/* ------------------------------------------------------------------------ */
+/* String builder                                                            */
+/* ------------------------------------------------------------------------ */
+
+/* Every response is assembled in one of these. An allocation failure is
+ * remembered rather than reported at each call, so builders stay linear;
+ * sb_take() then hands back NULL. */
+struct sb {
+    char *p;
+    size_t len;
+    size_t cap;
+    int oom;
+};
+
+static void sb_reserve(struct sb *b, size_t extra)
+{
+    size_t need;
+    size_t cap;
+    char *np;
+
+    if (b->oom) {
+        return;
+    }
+    need = b->len + extra + 1;
+    if (need <= b->cap) {
+        return;
+    }
+    cap = b->cap ? b->cap : 256;
+    while (cap < need) {
+        cap *= 2;
+    }
+    np = realloc(b->p, cap);
+    if (!np) {
+        b->oom = 1;
+        return;
+    }
+    b->p = np;
+    b->cap = cap;
+}
+
+static void sb_putn(struct sb *b, const char *s, size_t n)
+{
+    sb_reserve(b, n);
+    if (b->oom) {
+        return;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void sb_puts(struct sb *b, const char *s)
+{
+    sb_putn(b, s, strlen(s));
+}
+
+static void sb_putc(struct sb *b, char c)
+{
+    sb_putn(b, &c, 1);
+}
+
+static void sb_printf(struct sb *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void sb_printf(struct sb *b, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        b->oom = 1;
+        return;
+    }
+    sb_reserve(b, (size_t)n);
+    if (b->oom) {
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+static void sb_free(struct sb *b)
+{
+    free(b->p);
+    memset(b, 0, sizeof(*b));
+}
+
+/** @returns the heap text (the builder is emptied), or NULL on OOM. */
+static char *sb_take(struct sb *b)
+{
+    char *p = b->p;
+
+    if (b->oom) {
+        sb_free(b);
+        return NULL;
+    }
+    if (!p) {
+        p = malloc(1);
+        if (p) {
+            p[0] = '\0';
+        }
+    }
+    memset(b, 0, sizeof(*b));
+    return p;
+}
+
+/* ------------------------------------------------------------------------ */
+/* UTF-8 and Go-compatible text encoding                                     */
+/* ------------------------------------------------------------------------ */
+
+static const char hexdig[] = "0123456789abcdef";
+
+/*
+ * Decodes one UTF-8 sequence the way Go's utf8.DecodeRune does.
+ * @returns its length, or 0 for an invalid byte (which Go reads as U+FFFD
+ *          with width 1).
+ */
+static size_t utf8_decode(const unsigned char *s, size_t n, uint32_t *out)
+{
+    unsigned char c = s[0];
+
+    if (c < 0x80) {
+        *out = c;
+        return 1;
+    }
+    if (c < 0xc2 || c > 0xf4) {
+        return 0;
+    }
+    if (c < 0xe0) {
+        if (n < 2 || (s[1] & 0xc0) != 0x80) {
+            return 0;
+        }
+        *out = ((uint32_t)(c & 0x1f) << 6) | (s[1] & 0x3f);
+        return 2;
+    }
+    if (c < 0xf0) {
+        if (n < 3 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80) {
+            return 0;
+        }
+        /* overlong forms and UTF-16 surrogates are invalid */
+        if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] >= 0xa0)) {
+            return 0;
+        }
+        *out = ((uint32_t)(c & 0x0f) << 12) | ((uint32_t)(s[1] & 0x3f) << 6) |
+               (s[2] & 0x3f);
+        return 3;
+    }
+    if (n < 4 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 ||
+        (s[3] & 0xc0) != 0x80) {
+        return 0;
+    }
+    if ((c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] >= 0x90)) {
+        return 0;
+    }
+    *out = ((uint32_t)(c & 0x07) << 18) | ((uint32_t)(s[1] & 0x3f) << 12) |
+           ((uint32_t)(s[2] & 0x3f) << 6) | (s[3] & 0x3f);
+    return 4;
+}
+
+/*
+ * Approximates Go's unicode.IsPrint: controls, non-ASCII spaces, format
+ * characters, separators, private use and non-characters are not printable.
+ * Unassigned code points, which Go also rejects, are let through.
+ */
+static int rune_printable(uint32_t r)
+{
+    if (r < 0x20 || r == 0x7f || (r >= 0x80 && r <= 0xa0) || r == 0xad) {
+        return 0;
+    }
+    if (r == 0x61c || r == 0x1680 || r == 0x180e ||
+        (r >= 0x2000 && r <= 0x200f) || (r >= 0x2028 && r <= 0x202f) ||
+        (r >= 0x205f && r <= 0x206f) || r == 0x3000 || r == 0xfeff) {
+        return 0;
+    }
+    if ((r >= 0xe000 && r <= 0xf8ff) || (r >= 0xfff9 && r <= 0xfffb) ||
+        r == 0xfffe || r == 0xffff || r >= 0xf0000) {
+        return 0;
+    }
+    return 1;
+}
+
+/* Go's strutil.Printable: invalid bytes decode to U+FFFD, which prints. */
+static int str_printable(const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0;
+
+    while (i < n) {
+        uint32_t r;
+        size_t w = utf8_decode(u + i, n - i, &r);
+
+        if (w == 0) {
+            i++;
+            continue;
+        }
+        if (!rune_printable(r)) {
+            return 0;
+        }
+        i += w;
+    }
+    return 1;
+}
+
+/*
+ * Writes a JSON string the way Go's encoding/json does: "<", ">" and "&"
+ * become \u003c..., U+2028/U+2029 are escaped, invalid UTF-8 becomes \ufffd.
+ */
+static void sb_json_strn(struct sb *b, const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0;
+
+    sb_reserve(b, n + 2);
+    sb_putc(b, '"');
+    while (i < n) {
+        unsigned char c = u[i];
+        uint32_t r;
+        size_t w;
+
+        if (c < 0x80) {
+            size_t start = i;
+
+            /* copy runs that need no escaping in one go */
+            while (i < n && u[i] >= 0x20 && u[i] < 0x80 && u[i] != '"' &&
+                   u[i] != '\\' && u[i] != '<' && u[i] != '>' && u[i] != '&') {
+                i++;
+            }
+            if (i > start) {
+                sb_putn(b, s + start, i - start);
+                continue;
+            }
+            switch (c) {
+            case '"':
+                sb_puts(b, "\\\"");
+                break;
+            case '\\':
+                sb_puts(b, "\\\\");
+                break;
+            case '\b':
+                sb_puts(b, "\\b");
+                break;
+            case '\f':
+                sb_puts(b, "\\f");
+                break;
+            case '\n':
+                sb_puts(b, "\\n");
+                break;
+            case '\r':
+                sb_puts(b, "\\r");
+                break;
+            case '\t':
+                sb_puts(b, "\\t");
+                break;
+            default: {
+                char e[6] = {'\\',           'u',           '0', '0',
+                             hexdig[c >> 4], hexdig[c & 15]};
+
+                sb_putn(b, e, sizeof(e));
+                break;
+            }
+            }
+            i++;
+            continue;
+        }
+        w = utf8_decode(u + i, n - i, &r);
+        if (w == 0) {
+            sb_puts(b, "\\ufffd");
+            i++;
+            continue;
+        }
+        if (r == 0x2028 || r == 0x2029) {
+            sb_puts(b, r == 0x2028 ? "\\u2028" : "\\u2029");
+        } else {
+            sb_putn(b, s + i, w);
+        }
+        i += w;
+    }
+    sb_putc(b, '"');
+}
+
+static void sb_json_str(struct sb *b, const char *s)
+{
+    sb_json_strn(b, s, strlen(s));
+}
+
+/* Go's strconv.Quote (the %q verb), for error texts that quote user input. */
+static void sb_go_quote(struct sb *b, const char *s)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t n = strlen(s);
+    size_t i = 0;
+
+    sb_putc(b, '"');
+    while (i < n) {
+        uint32_t r;
+        size_t w = utf8_decode(u + i, n - i, &r);
+
+        if (w == 0) {
+            sb_printf(b, "\\x%02x", u[i]);
+            i++;
+            continue;
+        }
+        if (r == '"' || r == '\\') {
+            sb_putc(b, '\\');
+            sb_putc(b, (char)r);
+        } else if (rune_printable(r)) {
+            sb_putn(b, s + i, w);
+        } else {
+            switch (r) {
+            case '\a':
+                sb_puts(b, "\\a");
+                break;
+            case '\b':
+                sb_puts(b, "\\b");
+                break;
+            case '\f':
+                sb_puts(b, "\\f");
+                break;
+            case '\n':
+                sb_puts(b, "\\n");
+                break;
+            case '\r':
+                sb_puts(b, "\\r");
+                break;
+            case '\t':
+                sb_puts(b, "\\t");
+                break;
+            case '\v':
+                sb_puts(b, "\\v");
+                break;
+            default:
+                if (r < 0x80) {
+                    sb_printf(b, "\\x%02x", (unsigned)r);
+                } else if (r < 0x10000) {
+                    sb_printf(b, "\\u%04x", (unsigned)r);
+                } else {
+                    sb_printf(b, "\\U%08x", (unsigned)r);
+                }
+                break;
+            }
+        }
+        i += w;
+    }
+    sb_putc(b, '"');
+}
+
+/*
+ * Writes a float64 the way Go's encoding/json does: the shortest digits that
+ * read back to the same value, in %f form unless tiny or huge. Vault reads
+ * stored secret data back into float64s, so this is what it returns.
+ */
+static void sb_go_float(struct sb *b, double f)
+{
+    char buf[48];
+    char digits[24];
+    double a = f < 0 ? -f : f;
+    const char *p;
+    int prec;
+    int nd = 0;
+    int exp10;
+
+    if (!isfinite(f)) {
+        sb_puts(b, "null");
+        return;
+    }
+    if (f == 0) {
+        sb_puts(b, signbit(f) ? "-0" : "0");
+        return;
+    }
+    for (prec = 0; prec < 17; prec++) {
+        snprintf(buf, sizeof(buf), "%.*e", prec, f);
+        if (strtod(buf, NULL) == f) {
+            break;
+        }
+    }
+    p = buf;
+    if (*p == '-') {
+        sb_putc(b, '-');
+        p++;
+    }
+    while (*p && *p != 'e' && nd < (int)sizeof(digits) - 1) {
+        if (*p != '.') {
+            digits[nd++] = *p;
+        }
+        p++;
+    }
+    while (nd > 1 && digits[nd - 1] == '0') {
+        nd--;
+    }
+    exp10 = *p == 'e' ? (int)strtol(p + 1, NULL, 10) : 0;
+    if (a < 1e-6 || a >= 1e21) {
+        sb_putc(b, digits[0]);
+        if (nd > 1) {
+            sb_putc(b, '.');
+            sb_putn(b, digits + 1, (size_t)nd - 1);
+        }
+        /* Go pads the exponent to two digits, then trims "e-07" to "e-7" */
+        if (exp10 < 0) {
+            sb_printf(b, "e-%d", -exp10);
+        } else {
+            sb_printf(b, "e+%02d", exp10);
+        }
+        return;
+    }
+    if (exp10 < 0) {
+        sb_puts(b, "0.");
+        for (prec = exp10 + 1; prec < 0; prec++) {
+            sb_putc(b, '0');
+        }
+        sb_putn(b, digits, (size_t)nd);
+    } else if (exp10 + 1 >= nd) {
+        sb_putn(b, digits, (size_t)nd);
+        for (prec = nd; prec < exp10 + 1; prec++) {
+            sb_putc(b, '0');
+        }
+    } else {
+        sb_putn(b, digits, (size_t)exp10 + 1);
+        sb_putc(b, '.');
+        sb_putn(b, digits + exp10 + 1, (size_t)(nd - exp10 - 1));
+    }
+}
+
+struct member_ref {
+    const cJSON *item;
+    size_t idx;
+};
+
+static int cmp_member(const void *a, const void *b)
+{
+    const struct member_ref *x = a;
+    const struct member_ref *y = b;
+    int c = strcmp(x->item->string, y->item->string);
+
+    if (c != 0) {
+        return c;
+    }
+    return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/*
+ * Collects an object's members sorted by key (byte order, as Go sorts map
+ * keys). Duplicates are dropped keeping the last, as Go's decoder does.
+ * @returns the count, or (size_t)-1 on OOM; *out must be freed.
+ */
+static size_t sorted_members(const cJSON *obj, struct member_ref **out)
+{
+    const cJSON *c;
+    struct member_ref *m;
+    size_t n = 0;
+    size_t i;
+    size_t k = 0;
+
+    *out = NULL;
+    for (c = obj->child; c; c = c->next) {
+        n++;
+    }
+    if (n == 0) {
+        return 0;
+    }
+    m = malloc(n * sizeof(*m));
+    if (!m) {
+        return (size_t)-1;
+    }
+    i = 0;
+    for (c = obj->child; c; c = c->next) {
+        m[i].item = c;
+        m[i].idx = i;
+        i++;
+    }
+    qsort(m, n, sizeof(*m), cmp_member);
+    for (i = 0; i < n; i++) {
+        if (i + 1 < n &&
+            strcmp(m[i].item->string, m[i + 1].item->string) == 0) {
+            continue;
+        }
+        m[k++] = m[i];
+    }
+    *out = m;
+    return k;
+}
+
+/* Re-encodes a parsed JSON value exactly as Vault would return it. */
+static void sb_go_json(struct sb *b, const cJSON *v)
+{
+    const cJSON *c;
+
+    if (cJSON_IsObject(v)) {
+        struct member_ref *m;
+        size_t n = sorted_members(v, &m);
+        size_t i;
+
+        if (n == (size_t)-1) {
+            b->oom = 1;
+            return;
+        }
+        sb_putc(b, '{');
+        for (i = 0; i < n; i++) {
+            if (i > 0) {
+                sb_putc(b, ',');
+            }
+            sb_json_str(b, m[i].item->string);
+            sb_putc(b, ':');
+            sb_go_json(b, m[i].item);
+        }
+        sb_putc(b, '}');
+        free(m);
+    } else if (cJSON_IsArray(v)) {
+        sb_putc(b, '[');
+        for (c = v->child; c; c = c->next) {
+            if (c != v->child) {
+                sb_putc(b, ',');
+            }
+            sb_go_json(b, c);
+        }
+        sb_putc(b, ']');
+    } else if (cJSON_IsString(v)) {
+        sb_json_str(b, v->valuestring);
+    } else if (cJSON_IsNumber(v)) {
+        sb_go_float(b, v->valuedouble);
+    } else if (cJSON_IsTrue(v)) {
+        sb_puts(b, "true");
+    } else if (cJSON_IsFalse(v)) {
+        sb_puts(b, "false");
+    } else {
+        sb_puts(b, "null");
+    }
+}
+
+/* Go's %v of a decoded JSON value, for "error converting input" texts. */
+static void sb_go_value(struct sb *b, const cJSON *v)
+{
+    const cJSON *c;
+
+    if (cJSON_IsString(v)) {
+        sb_puts(b, v->valuestring);
+    } else if (cJSON_IsNumber(v)) {
+        sb_go_float(b, v->valuedouble);
+    } else if (cJSON_IsBool(v)) {
+        sb_puts(b, cJSON_IsTrue(v) ? "true" : "false");
+    } else if (cJSON_IsArray(v)) {
+        sb_putc(b, '[');
+        for (c = v->child; c; c = c->next) {
+            if (c != v->child) {
+                sb_putc(b, ' ');
+            }
+            sb_go_value(b, c);
+        }
+        sb_putc(b, ']');
+    } else if (cJSON_IsObject(v)) {
+        struct member_ref *m;
+        size_t n = sorted_members(v, &m);
+        size_t i;
+
+        if (n == (size_t)-1) {
+            b->oom = 1;
+            return;
+        }
+        sb_puts(b, "map[");
+        for (i = 0; i < n; i++) {
+            if (i > 0) {
+                sb_putc(b, ' ');
+            }
+            sb_puts(b, m[i].item->string);
+            sb_putc(b, ':');
+            sb_go_value(b, m[i].item);
+        }
+        sb_putc(b, ']');
+        free(m);
+    } else {
+        sb_puts(b, "<nil>");
+    }
+}
+
+/* The reflect kind mapstructure names; JSON numbers are json.Number. */
+static const char *go_kind(const cJSON *v)
+{
+    if (cJSON_IsString(v) || cJSON_IsNumber(v)) {
+        return "string";
+    }
+    if (cJSON_IsBool(v)) {
+        return "bool";
+    }
+    if (cJSON_IsArray(v)) {
+        return "slice";
+    }
+    if (cJSON_IsObject(v)) {
+        return "map";
+    }
+    return "invalid";
+}
+
+/* ------------------------------------------------------------------------ */
+/* Time, randomness                                                          */
+/* ------------------------------------------------------------------------ */
+
+static struct timespec now_rt(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return ts;
+}
+
+static int ts_set(const struct timespec *t)
+{
+    return t->tv_sec != 0 || t->tv_nsec != 0;
+}
+
+/* a <= b */
+static int ts_le(const struct timespec *a, const struct timespec *b)
+{
+    return a->tv_sec < b->tv_sec ||
+           (a->tv_sec == b->tv_sec && a->tv_nsec <= b->tv_nsec);
+}
+
+/* Go's time.RFC3339Nano in UTC: trailing zeros of the fraction dropped. */
+static void fmt_rfc3339(char *out, size_t size, const struct timespec *t)
+{
+    struct tm tm;
+    time_t sec = t->tv_sec;
+    char frac[16] = "";
+    size_t n;
+
+    gmtime_r(&sec, &tm);
+    if (t->tv_nsec != 0) {
+        snprintf(frac, sizeof(frac), ".%09ld", t->tv_nsec);
+        n = strlen(frac);
+        while (n > 1 && frac[n - 1] == '0') {
+            frac[--n] = '\0';
+        }
+    }
+    snprintf(out, size, "%04d-%02d-%02dT%02d:%02d:%02d%sZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+}
+
+/* A quoted RFC 3339 time, or "" when unset (ptypesTimestampToString). */
+static void sb_time(struct sb *b, const struct timespec *t)
+{
+    char buf[64];
+
+    if (!ts_set(t)) {
+        sb_puts(b, "\"\"");
+        return;
+    }
+    fmt_rfc3339(buf, sizeof(buf), t);
+    sb_putc(b, '"');
+    sb_puts(b, buf);
+    sb_putc(b, '"');
+}
+
+/* Go's time.Duration.String for whole seconds: "0s", "45s", "1h0m0s". */
+static void fmt_duration(char *out, size_t size, int64_t secs)
+{
+    const char *sign = secs < 0 ? "-" : "";
+    uint64_t s = secs < 0 ? (uint64_t)0 - (uint64_t)secs : (uint64_t)secs;
+
+    if (s >= 3600) {
+        snprintf(out, size, "%s%" PRIu64 "h%" PRIu64 "m%" PRIu64 "s", sign,
+                 s / 3600, s % 3600 / 60, s % 60);
+    } else if (s >= 60) {
+        snprintf(out, size, "%s%" PRIu64 "m%" PRIu64 "s", sign, s / 60, s % 60);
+    } else {
+        snprintf(out, size, "%s%" PRIu64 "s", sign, s);
+    }
+}
+
+/* Per-thread splitmix64, seeded from the kernel: request IDs and tokens
+ * need to be unique, not secret, and must not cost a syscall each. */
+static _Thread_local uint64_t rng_x;
+static _Thread_local int rng_ready;
+
+static uint64_t rng_next(void)
+{
+    uint64_t z;
+
+    if (!rng_ready) {
+        if (getrandom(&rng_x, sizeof(rng_x), 0) != (ssize_t)sizeof(rng_x)) {
+            struct timespec ts = now_rt();
+
+            rng_x = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^
+                    (uint64_t)(uintptr_t)&rng_x;
+        }
+        rng_ready = 1;
+    }
+    rng_x += 0x9e3779b97f4a7c15ULL;
+    z = rng_x;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+#define UUID_LEN 36
+
+static void gen_uuid(char out[UUID_LEN + 1])
+{
+    uint64_t hi = rng_next();
+    uint64_t lo = rng_next();
+
+    hi = (hi & ~0xf000ULL) | 0x4000ULL;       /* version 4 */
+    lo = (lo & ~(3ULL << 62)) | (2ULL << 62); /* RFC 4122 */
+    snprintf(out, UUID_LEN + 1,
+             "%08" PRIx64 "-%04" PRIx64 "-%04" PRIx64 "-%04" PRIx64
+             "-%012" PRIx64,
+             hi >> 32, (hi >> 16) & 0xffff, hi & 0xffff, lo >> 48,
+             lo & (uint64_t)0xffffffffffffULL);
+}
+
+#define TOKEN_LEN 28 /* "hvs." + 24 */
+
+static void gen_token(char out[TOKEN_LEN + 1])
+{
+    static const char alnum[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    int i;
+
+    memcpy(out, "hvs.", 4);
+    for (i = 4; i < TOKEN_LEN; i++) {
+        out[i] = alnum[rng_next() % 62];
+    }
+    out[TOKEN_LEN] = '\0';
+}
+
+/* ------------------------------------------------------------------------ */
+/* Hash table                                                                */
+/* ------------------------------------------------------------------------ */
+
+/* Intrusive chained table: secrets and tokens embed an hnode first. */
+struct hnode {
+    struct hnode *next;
+    uint64_t hash;
+    char *key;
+};
+
+struct htab {
+    struct hnode **b;
+    size_t nb; /* a power of two */
+    size_t n;
+};
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+
+    while (*s) {
+        h ^= (unsigned char)*s++;
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+static int ht_init(struct htab *t, size_t nb)
+{
+    t->b = calloc(nb, sizeof(*t->b));
+    t->nb = nb;
+    t->n = 0;
+    return t->b ? 0 : -1;
+}
+
+static struct hnode *ht_find(const struct htab *t, const char *key)
+{
+    uint64_t h = hash_str(key);
+    struct hnode *n;
+
+    for (n = t->b[h & (t->nb - 1)]; n; n = n->next) {
+        if (n->hash == h && strcmp(n->key, key) == 0) {
+            return n;
+        }
+    }
+    return NULL;
+}
+
+/* Inserts a node whose key is not in the table yet. Growing may fail;
+ * the table then just gets longer chains. */
+static void ht_insert(struct htab *t, struct hnode *node)
+{
+    size_t i;
+
+    if (t->n + 1 > t->nb - t->nb / 4) {
+        struct hnode **nbk = calloc(t->nb * 2, sizeof(*nbk));
+
+        if (nbk) {
+            for (i = 0; i < t->nb; i++) {
+                struct hnode *n = t->b[i];
+
+                while (n) {
+                    struct hnode *next = n->next;
+                    size_t j = n->hash & (t->nb * 2 - 1);
+
+                    n->next = nbk[j];
+                    nbk[j] = n;
+                    n = next;
+                }
+            }
+            free(t->b);
+            t->b = nbk;
+            t->nb *= 2;
+        }
+    }
+    node->hash = hash_str(node->key);
+    i = node->hash & (t->nb - 1);
+    node->next = t->b[i];
+    t->b[i] = node;
+    t->n++;
+}
+
+static struct hnode *ht_remove(struct htab *t, const char *key)
+{
+    uint64_t h = hash_str(key);
+    struct hnode **pp = &t->b[h & (t->nb - 1)];
+
+    for (; *pp; pp = &(*pp)->next) {
+        struct hnode *n = *pp;
+
+        if (n->hash == h && strcmp(n->key, key) == 0) {
+            *pp = n->next;
+            t->n--;
+            return n;
+        }
+    }
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* State                                                                     */
+/* ------------------------------------------------------------------------ */
+
+struct k8s_role {
+    char *name;
+    char *jwt_file;
+    char sa_uid[UUID_LEN + 1];
+    char entity_id[UUID_LEN + 1];
+};
+
+struct approle {
+    char *role_id;
+    char *secret_id;
+    char entity_id[UUID_LEN + 1];
+};
+
+struct config {
+    const char *listen;
+    const char *root_token;
+    char *kv_mount;
+    char *k8s_mount;
+    int cas_required;
+    uint32_t max_versions;
+    struct k8s_role *k8s;
+    size_t nk8s;
+    struct approle *approles;
+    size_t napproles;
+    int64_t token_ttl;
+    int64_t token_max_ttl;
+    long latency_ms;
+    int allow_remote_control;
+    int verbose;
+};
+
+struct kv_version {
+    char *data; /* the data map, already in Vault's JSON encoding */
+    struct timespec created;
+    struct timespec deleted; /* deletion_time; unset when zero */
+    int destroyed;
+};
+
+struct kv_secret {
+    struct hnode node; /* key: the path under data/ */
+    uint64_t current;  /* current_version */
+    uint64_t oldest;   /* oldest_version, as Vault reports it */
+    uint64_t first;    /* version number of vers[0] */
+    struct kv_version *vers;
+    size_t nvers;
+    size_t capvers;
+    uint32_t max_versions; /* key-level; 0 defers to the mount */
+    int cas_required;
+    int64_t delete_after; /* key-level delete_version_after, seconds */
+    char *custom;         /* custom_metadata as JSON; NULL when empty */
+    struct timespec created;
+    struct timespec updated;
+};
+
+enum tok_kind { TOK_ROOT, TOK_K8S, TOK_APPROLE };
+
+struct token {
+    struct hnode node; /* key: the token itself */
+    enum tok_kind kind;
+    size_t role; /* index into cfg.k8s or cfg.approles */
+    char accessor[UUID_LEN + 1];
+    struct timespec issued;
+    struct timespec expires; /* unset for the root token */
+    struct timespec renewed; /* unset until the first renewal */
+    int64_t creation_ttl;
+};
+
+struct reqlog_entry {
+    char method[8];
+    int status;
+    char *path;
+};
+
+struct stats {
+    atomic_ullong requests;
+    atomic_ullong kv_writes;
+    atomic_ullong kv_write_requests;
+    atomic_ullong kv_reads;
+    atomic_ullong metadata_reads;
+    atomic_ullong logins;
+    atomic_ullong login_failures;
+    atomic_ullong renewals;
+    atomic_ullong denied;
+    atomic_ullong cas_mismatch;
+};
+
+struct fake_vault {
+    struct config cfg;
+
+    pthread_mutex_t kv_lock; /* secrets and everything they own */
+    struct htab secrets;
+
+    pthread_mutex_t tok_lock;
+    struct htab tokens;
+
+    pthread_mutex_t log_lock;
+    struct reqlog_entry *rlog; /* ring of REQLOG_CAP */
+    size_t rlog_head;          /* next slot to write */
+    size_t rlog_count;
+
+    struct stats st;
+    char cluster_id[UUID_LEN + 1];
+};
+
+enum op { OP_READ, OP_WRITE, OP_DELETE, OP_LIST, OP_PATCH };
+
+/* One /v1 request on its way through the handlers. */
+struct rq {
+    struct fake_vault *fv;
+    const struct fakehttp_request *http;
+    struct fakehttp_response *resp;
+    enum op op;
+    char *vpath;       /* path below /v1/; LIST gets a trailing '/' */
+    cJSON *body;       /* parsed body of writes; NULL when empty or null */
+    const char *token; /* the presented token, once authenticated */
+    struct token tok;  /* snapshot of its entry */
+};
+
+#define STAT_INC(fv, field) atomic_fetch_add(&(fv)->st.field, 1)
+
+/* ------------------------------------------------------------------------ */
+/* Responses                                                                 */
+/* ------------------------------------------------------------------------ */
+
+static void reply_sb(struct fakehttp_response *resp, int status, struct sb *b)
+{
+    char *body = sb_take(b);
+
+    if (!body) {
+        fakehttp_reply(resp, 500, "{\"errors\":[\"out of memory\"]}\n");
+        return;
+    }
+    fakehttp_reply_take(resp, status, body);
+}
+
+/* Vault's respondError: {"errors":[msg]} or {"errors":[]} for NULL. */
+static void reply_error(struct fakehttp_response *resp, int status,
+                        const char *msg)
+{
+    struct sb b = {0};
+
+    sb_puts(&b, "{\"errors\":[");
+    if (msg) {
+        sb_json_str(&b, msg);
+    }
+    sb_puts(&b, "]}\n");
+    reply_sb(resp, status, &b);
+}
+
+static void reply_no_content(struct fakehttp_response *resp)
+{
+    fakehttp_reply_take(resp, 204, NULL);
+    /* fakehttp leaves Content-Type off empty 204s; Vault sets it anyway */
+    fakehttp_add_header(resp, "Content-Type", "application/json");
+}
+
+/* Opens Vault's response envelope; the caller writes the data value. */
+static void sb_env_begin(struct sb *b)
+{
+    char id[UUID_LEN + 1];
+
+    gen_uuid(id);
+    sb_printf(b,
+              "{\"request_id\":\"%s\",\"lease_id\":\"\",\"renewable\":false,"
+              "\"lease_duration\":0,\"data\":",
+              id);
+}
+
+/* Closes the envelope. \p auth is JSON text or NULL. json.Marshal bodies
+ * (raw 404s) carry no newline; json.Encoder ones do. */
+static void sb_env_end(struct sb *b, const char *const *warnings,
+                       size_t nwarnings, const char *auth,
+                       const char *mount_type, int newline)
+{
+    size_t i;
+
+    sb_puts(b, ",\"wrap_info\":null,\"warnings\":");
+    if (nwarnings == 0) {
+        sb_puts(b, "null");
+    } else {
+        sb_putc(b, '[');
+        for (i = 0; i < nwarnings; i++) {
+            if (i > 0) {
+                sb_putc(b, ',');
+            }
+            sb_json_str(b, warnings[i]);
+        }
+        sb_putc(b, ']');
+    }
+    sb_puts(b, ",\"auth\":");
+    sb_puts(b, auth ? auth : "null");
+    sb_puts(b, ",\"mount_type\":");
+    sb_json_str(b, mount_type);
+    sb_puts(b, newline ? "}\n" : "}");
+}
+
+/* logical.RespondWithStatusCode with only a warning: a raw 404 body. */
+static void reply_warning_404(struct fakehttp_response *resp,
+                              const char *warning)
+{
+    const char *warnings[1] = {warning};
+    struct sb b = {0};
+
+    sb_env_begin(&b);
+    sb_puts(&b, "null");
+    sb_env_end(&b, warnings, 1, NULL, "", 0);
+    reply_sb(resp, 404, &b);
+}
+
+/*
+ * The framework's "Endpoint ignored these unrecognized parameters: [a b]"
+ * warning for body fields the path does not declare; Vault adds it to every
+ * non-nil, non-error response.
+ * @returns 1 when \p out got a warning.
+ */
+static int ignored_params(const cJSON *body, const char *const *known,
+                          struct sb *out)
+{
+    struct member_ref *m;
+    size_t n;
+    size_t i;
+    size_t j;
+    int any = 0;
+
+    if (!cJSON_IsObject(body)) {
+        return 0;
+    }
+    n = sorted_members(body, &m);
+    if (n == (size_t)-1) {
+        out->oom = 1;
+        return 0;
+    }
+    for (i = 0; i < n; i++) {
+        int is_known = 0;
+
+        for (j = 0; known[j]; j++) {
+            if (strcmp(known[j], m[i].item->string) == 0) {
+                is_known = 1;
+                break;
+            }
+        }
+        if (is_known) {
+            continue;
+        }
+        sb_puts(out, any ? " "
+                         : "Endpoint ignored these unrecognized parameters: [");
+        sb_puts(out, m[i].item->string);
+        any = 1;
+    }
+    if (any) {
+        sb_putc(out, ']');
+    }
+    free(m);
+    return any;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Field decoding (sdk/framework + mapstructure.WeakDecode)                  */
+/* ------------------------------------------------------------------------ */
+
+/* The last member called \p name: Go's decoder keeps the last duplicate. */
+static const cJSON *obj_get(const cJSON *obj, const char *name)
+{
+    const cJSON *c;
+    const cJSON *found = NULL;
+
+    if (!cJSON_IsObject(obj)) {
+        return NULL;
+    }
+    for (c = obj->child; c; c = c->next) {
+        if (c->string && strcmp(c->string, name) == 0) {
+            found = c;
+        }
+    }
+    return found;
+}
+
+static void field_error_prefix(struct sb *err, const cJSON *v, const char *name)
+{
+    sb_puts(err, "error converting input ");
+    sb_go_value(err, v);
+    sb_puts(err, " for field ");
+    sb_go_quote(err, name);
+    sb_puts(err, ": ");
+}
+
+/*
+ * A TypeMap field. @returns 0 when absent, 1 when present (*out is NULL for
+ * JSON null), -1 with the framework's message in \p err.
+ */
+static int field_map(const cJSON *body, const char *name, const cJSON **out,
+                     struct sb *err)
+{
+    const cJSON *v = obj_get(body, name);
+
+    *out = NULL;
+    if (!v) {
+        return 0;
+    }
+    if (cJSON_IsNull(v)) {
+        return 1;
+    }
+    if (!cJSON_IsObject(v)) {
+        field_error_prefix(err, v, name);
+        sb_printf(err, "'' expected a map, got '%s'", go_kind(v));
+        return -1;
+    }
+    *out = v;
+    return 1;
+}
+
+/* strconv.ParseInt(s, 0, 64) as mapstructure uses it ("" reads as 0). */
+static int parse_go_int(const char *s, int64_t *out)
+{
+    const char *p = s;
+    int neg = 0;
+    int base = 10;
+    uint64_t v = 0;
+    int digits = 0;
+
+    if (*p == '\0') {
+        *out = 0;
+        return 0;
+    }
+    if (*p == '+' || *p == '-') {
+        neg = *p == '-';
+        p++;
+    }
+    if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
+        base = 16;
+        p += 2;
+    } else if (p[0] == '0' && (p[1] == 'b' || p[1] == 'B')) {
+        base = 2;
+        p += 2;
+    } else if (p[0] == '0' && (p[1] == 'o' || p[1] == 'O')) {
+        base = 8;
+        p += 2;
+    } else if (p[0] == '0' && p[1] != '\0') {
+        base = 8;
+        p++;
+    }
+    for (; *p; p++) {
+        int d;
+
+        if (*p == '_') {
+            continue;
+        }
+        if (*p >= '0' && *p <= '9') {
+            d = *p - '0';
+        } else if (*p >= 'a' && *p <= 'f') {
+            d = *p - 'a' + 10;
+        } else if (*p >= 'A' && *p <= 'F') {
+            d = *p - 'A' + 10;
+        } else {
+            return -1;
+        }
+        if (d >= base || v > (UINT64_MAX - (uint64_t)d) / (uint64_t)base) {
+            return -1;
+        }
+        v = v * (uint64_t)base + (uint64_t)d;
+        digits++;
+    }
+    if (digits == 0 && base != 8) {
+        return -1;
+    }
+    if (neg ? v > (uint64_t)INT64_MAX + 1 : v > (uint64_t)INT64_MAX) {
+        return -1;
+    }
+    *out = neg ? (int64_t)(0 - v) : (int64_t)v;
+    return 0;
+}
+
+/* A JSON number as json.Number.Int64 would take it: integral, in range.
+ * (cJSON keeps no literal, so "1.0" passes where Go would refuse it.) */
+static int number_to_int(const cJSON *v, int64_t *out)
+{
+    double d = v->valuedouble;
+
+    if (!isfinite(d) || d != (double)(int64_t)d || d >= 9.3e18 ||
+        d <= -9.3e18) {
+        return -1;
+    }
+    *out = (int64_t)d;
+    return 0;
+}
+
+/* WeakDecode into an int. @returns 0, or -1 with a message in \p err. */
+static int weak_int(const cJSON *v, const char *name, int64_t *out,
+                    struct sb *err)
+{
+    if (cJSON_IsNull(v)) {
+        *out = 0;
+        return 0;
+    }
+    if (cJSON_IsBool(v)) {
+        *out = cJSON_IsTrue(v);
+        return 0;
+    }
+    if (cJSON_IsNumber(v)) {
+        if (number_to_int(v, out) == 0) {
+            return 0;
+        }
+        if (err) {
+            field_error_prefix(err, v, name);
+            sb_puts(err, "error decoding json.Number into : "
+                         "strconv.ParseInt: parsing ");
+            sb_putc(err, '"');
+            sb_go_float(err, v->valuedouble);
+            sb_puts(err, "\": invalid syntax");
+        }
+        return -1;
+    }
+    if (cJSON_IsString(v)) {
+        if (parse_go_int(v->valuestring, out) == 0) {
+            return 0;
+        }
+        if (err) {
+            field_error_prefix(err, v, name);
+            sb_puts(err, "cannot parse '' as int: strconv.ParseInt: parsing ");
+            sb_go_quote(err, v->valuestring);
+            sb_puts(err, ": invalid syntax");
+        }
+        return -1;
+    }
+    if (err) {
+        field_error_prefix(err, v, name);
+        sb_printf(err, "'' expected type 'int', got unconvertible type '%s'",
+                  cJSON_IsArray(v) ? "[]interface {}"
+                                   : "map[string]interface {}");
+    }
+    return -1;
+}
+
+/* strconv.ParseBool */
+static int parse_go_bool(const char *s, int *out)
+{
+    static const char *const yes[] = {"1", "t", "T", "TRUE", "true", "True"};
+    static const char *const no[] = {"0", "f", "F", "FALSE", "false", "False"};
+    size_t i;
+
+    for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+        if (strcmp(s, yes[i]) == 0) {
+            *out = 1;
+            return 0;
+        }
+        if (strcmp(s, no[i]) == 0) {
+            *out = 0;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* WeakDecode into a bool: json.Number and strings go through ParseBool. */
+static int weak_bool(const cJSON *v, const char *name, int *out, struct sb *err)
+{
+    struct sb lit = {0};
+    int rc = 0;
+
+    if (cJSON_IsNull(v)) {
+        *out = 0;
+        return 0;
+    }
+    if (cJSON_IsBool(v)) {
+        *out = cJSON_IsTrue(v);
+        return 0;
+    }
+    if (cJSON_IsString(v) || cJSON_IsNumber(v)) {
+        if (cJSON_IsString(v)) {
+            sb_puts(&lit, v->valuestring);
+        } else {
+            sb_go_float(&lit, v->valuedouble);
+        }
+        if (lit.oom) {
+            err->oom = 1;
+            rc = -1;
+        } else if (lit.len == 0) {
+            *out = 0;
+        } else if (parse_go_bool(lit.p, out) != 0) {
+            field_error_prefix(err, v, name);
+            sb_puts(err, "cannot parse '' as bool: strconv.ParseBool: "
+                         "parsing ");
+            sb_go_quote(err, lit.p);
+            sb_puts(err, ": invalid syntax");
+            rc = -1;
+        }
+        sb_free(&lit);
+        return rc;
+    }
+    field_error_prefix(err, v, name);
+    sb_printf(err, "'' expected type 'bool', got unconvertible type '%s'",
+              cJSON_IsArray(v) ? "[]interface {}" : "map[string]interface {}");
+    return -1;
+}
+
+/*
+ * WeakDecode into a string: numbers keep their text, bools become "1"/"0",
+ * null becomes "". @returns a heap string, or NULL with \p err set (or OOM
+ * when \p err stays empty).
+ */
+static char *weak_string(const cJSON *v, struct sb *err)
+{
+    struct sb s = {0};
+
+    if (cJSON_IsString(v)) {
+        sb_puts(&s, v->valuestring);
+    } else if (cJSON_IsNumber(v)) {
+        sb_go_float(&s, v->valuedouble);
+    } else if (cJSON_IsBool(v)) {
+        sb_puts(&s, cJSON_IsTrue(v) ? "1" : "0");
+    } else if (!cJSON_IsNull(v)) {
+        sb_printf(err,
+                  "'' expected type 'string', got unconvertible type '%s', "
+                  "value: '",
+                  cJSON_IsArray(v) ? "[]interface {}"
+                                   : "map[string]interface {}");
+        sb_go_value(err, v);
+        sb_putc(err, '\'');
+        return NULL;
+    }
+    return sb_take(&s);
+}
+
+/* A TypeString field: NULL when absent; "" for null. */
+static char *field_string(const cJSON *body, const char *name, struct sb *err,
+                          int *failed)
+{
+    const cJSON *v = obj_get(body, name);
+    struct sb inner = {0};
+    char *s;
+
+    *failed = 0;
+    if (!v) {
+        return NULL;
+    }
+    s = weak_string(v, &inner);
+    if (!s) {
+        *failed = 1;
+        if (inner.len > 0) {
+            field_error_prefix(err, v, name);
+            sb_puts(err, inner.p);
+        } else {
+            err->oom = 1;
+        }
+    }
+    sb_free(&inner);
+    return s;
+}
+
+/*
+ * Go's time.ParseDuration, to whole seconds (fractions are truncated).
+ * @returns 0 on success.
+ */
+static int parse_go_duration(const char *s, int64_t *out)
+{
+    static const struct {
+        const char *unit;
+        double ns;
+    } units[] = {{"ns", 1},          {"us", 1e3},  {"\xc2\xb5s", 1e3},
+                 {"\xce\xbcs", 1e3}, {"ms", 1e6},  {"s", 1e9},
+                 {"m", 60e9},        {"h", 3600e9}};
+    const char *p = s;
+    double total = 0;
+    int neg = 0;
+
+    if (*p == '+' || *p == '-') {
+        neg = *p == '-';
+        p++;
+    }
+    if (strcmp(p, "0") == 0) {
+        *out = 0;
+        return 0;
+    }
+    if (*p == '\0') {
+        return -1;
+    }
+    while (*p) {
+        char *end;
+        double v;
+        size_t i;
+        size_t best = 0;
+        size_t best_len = 0;
+
+        if (!((*p >= '0' && *p <= '9') || *p == '.')) {
+            return -1;
+        }
+        v = strtod(p, &end);
+        if (end == p) {
+            return -1;
+        }
+        p = end;
+        for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+            size_t ul = strlen(units[i].unit);
+
+            if (strncmp(p, units[i].unit, ul) == 0 && ul > best_len) {
+                best = i;
+                best_len = ul;
+            }
+        }
+        if (best_len == 0) {
+            return -1;
+        }
+        total += v * units[best].ns;
+        p += best_len;
+    }
+    if (total / 1e9 > 9.2e18) {
+        return -1;
+    }
+    *out = (int64_t)(total / 1e9) * (neg ? -1 : 1);
+    return 0;
+}
+
+/*
+ * A TypeDurationSecond field (parseutil.ParseDurationSecond): a number of
+ * seconds, a numeric string, "Nd", or a Go duration string.
+ * @returns 0 absent, 1 present, -1 with \p err set.
+ */
+static int field_duration(const cJSON *body, const char *name, int64_t *out,
+                          struct sb *err)
+{
+    const cJSON *v = obj_get(body, name);
+    char buf[128];
+    size_t n;
+    const char *s;
+
+    *out = 0;
+    if (!v) {
+        return 0;
+    }
+    if (cJSON_IsNull(v)) {
+        return 1;
+    }
+    if (cJSON_IsNumber(v)) {
+        *out = (int64_t)v->valuedouble;
+        return 1;
+    }
+    if (!cJSON_IsString(v)) {
+        field_error_prefix(err, v, name);
+        sb_puts(err, "could not parse duration from input");
+        return -1;
+    }
+    s = v->valuestring;
+    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r') {
+        s++;
+    }
+    snprintf(buf, sizeof(buf), "%s", s);
+    n = strlen(buf);
+    while (n > 0 && (buf[n - 1] == ' ' || buf[n - 1] == '\t' ||
+                     buf[n - 1] == '\n' || buf[n - 1] == '\r')) {
+        buf[--n] = '\0';
+    }
+    if (n == 0) {
+        return 1;
+    }
+    if (buf[n - 1] == 'd') {
+        int64_t days;
+
+        buf[n - 1] = '\0';
+        if (parse_go_int(buf, &days) == 0 && buf[0] != '\0' &&
+            days < INT64_MAX / 86400 && days > INT64_MIN / 86400) {
+            *out = days * 86400;
+            return 1;
+        }
+        buf[n - 1] = 'd';
+    } else {
+        char *end;
+        long long secs;
+
+        errno = 0;
+        secs = strtoll(buf, &end, 10);
+        if (errno == 0 && *end == '\0' && end != buf) {
+            *out = secs;
+            return 1;
+        }
+    }
+    if (parse_go_duration(buf, out) == 0) {
+        return 1;
+    }
+    field_error_prefix(err, v, name);
+    sb_puts(err, "time: invalid duration ");
+    sb_go_quote(err, buf);
+    return -1;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Tokens                                                                    */
+/* ------------------------------------------------------------------------ */
+
+static struct token *token_new(const char *id, enum tok_kind kind, size_t role)
+{
+    struct token *t = calloc(1, sizeof(*t));
+
+    if (!t) {
+        return NULL;
+    }
+    t->node.key = strdup(id);
+    if (!t->node.key) {
+        free(t);
+        return NULL;
+    }
+    t->kind = kind;
+    t->role = role;
+    gen_uuid(t->accessor);
+    return t;
+}
+
+static void token_free(struct token *t)
+{
+    if (t) {
+        free(t->node.key);
+        free(t);
+    }
+}
+
+/*
+ * Looks a token up and copies its entry. Expired entries are dropped on the
+ * way, so the table does not keep every token a long test ever issued.
+ * @returns 1 when valid.
+ */
+static int token_lookup(struct fake_vault *fv, const char *id,
+                        struct token *snap)
+{
+    struct timespec now = now_rt();
+    struct token *t;
+    int ok = 0;
+
+    pthread_mutex_lock(&fv->tok_lock);
+    t = (struct token *)ht_find(&fv->tokens, id);
+    if (t) {
+        if (t->kind != TOK_ROOT && ts_le(&t->expires, &now)) {
+            ht_remove(&fv->tokens, id);
+            token_free(t);
+        } else {
+            *snap = *t;
+            snap->node.next = NULL;
+            snap->node.key = NULL;
+            ok = 1;
+        }
+    }
+    pthread_mutex_unlock(&fv->tok_lock);
+    return ok;
+}
+
+static const char *token_policies_json(const struct token *t)
+{
+    /* Vault sorts policies (policyutil.SanitizePolicies) */
+    return t->kind == TOK_ROOT ? "[\"root\"]" : "[\"ak2vault\",\"default\"]";
+}
+
+static const char *token_entity(const struct fake_vault *fv,
+                                const struct token *t)
+{
+    if (t->kind == TOK_K8S) {
+        return fv->cfg.k8s[t->role].entity_id;
+    }
+    if (t->kind == TOK_APPROLE) {
+        return fv->cfg.approles[t->role].entity_id;
+    }
+    return "";
+}
+
+/* The auth metadata a login attaches (also the token's "meta"). */
+static void sb_token_meta(struct sb *b, const struct fake_vault *fv,
+                          const struct token *t)
+{
+    if (t->kind == TOK_K8S) {
+        const struct k8s_role *r = &fv->cfg.k8s[t->role];
+
+        sb_puts(b, "{\"role\":");
+        sb_json_str(b, r->name);
+        sb_printf(b,
+                  ",\"service_account_name\":\"ak2vault\","
+                  "\"service_account_namespace\":\"default\","
+                  "\"service_account_secret_name\":\"\","
+                  "\"service_account_uid\":\"%s\"}",
+                  r->sa_uid);
+    } else if (t->kind == TOK_APPROLE) {
+        sb_puts(b, "{\"role_name\":\"ak2vault\"}");
+    } else {
+        sb_puts(b, "null");
+    }
+}
+
+/* The "auth" block of login and renew responses (api.SecretAuth order). */
+static void sb_auth_block(struct sb *b, const struct fake_vault *fv,
+                          const char *id, const struct token *t,
+                          int64_t lease_duration)
+{
+    const char *pol = token_policies_json(t);
+
+    sb_puts(b, "{\"client_token\":");
+    sb_json_str(b, id);
+    sb_printf(b,
+              ",\"accessor\":\"%s\",\"policies\":%s,\"token_policies\":%s,"
+              "\"metadata\":",
+              t->accessor, pol, pol);
+    sb_token_meta(b, fv, t);
+    sb_printf(b,
+              ",\"lease_duration\":%" PRId64 ",\"renewable\":true,"
+              "\"entity_id\":\"%s\",\"token_type\":\"service\","
+              "\"orphan\":true,\"mfa_requirement\":null,\"num_uses\":0}",
+              lease_duration, token_entity(fv, t));
+}
+
+/* Issues a login token; replies 200 with the auth block. */
+static void issue_token(struct rq *rq, enum tok_kind kind, size_t role,
+                        const char *mount_type, const char *warning)
+{
+    struct fake_vault *fv = rq->fv;
+    int64_t ttl = fv->cfg.token_ttl;
+    const char *warnings[1];
+    char id[TOKEN_LEN + 1];
+    struct token *t;
+    struct token snap;
+    struct sb b = {0};
+    struct sb auth = {0};
+
+    memset(&snap, 0, sizeof(snap));
+    if (ttl > fv->cfg.token_max_ttl) {
+        ttl = fv->cfg.token_max_ttl;
+    }
+    pthread_mutex_lock(&fv->tok_lock);
+    do {
+        gen_token(id);
+    } while (ht_find(&fv->tokens, id));
+    t = token_new(id, kind, role);
+    if (t) {
+        t->issued = now_rt();
+        t->expires = t->issued;
+        t->expires.tv_sec += ttl;
+        t->creation_ttl = ttl;
+        ht_insert(&fv->tokens, &t->node);
+        snap = *t;
+    }
+    pthread_mutex_unlock(&fv->tok_lock);
+    if (!t) {
+        reply_error(rq->resp, 500, "out of memory");
+        return;
+    }
+    STAT_INC(fv, logins);
+    sb_auth_block(&auth, fv, id, &snap, ttl);
+    if (auth.oom) {
+        sb_free(&auth);
+        reply_error(rq->resp, 500, "out of memory");
+        return;
+    }
+    sb_env_begin(&b);
+    sb_puts(&b, "null");
+    warnings[0] = warning;
+    sb_env_end(&b, warnings, warning ? 1 : 0, auth.p, mount_type, 1);
+    sb_free(&auth);
+    reply_sb(rq->resp, 200, &b);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Auth endpoints                                                            */
+/* ------------------------------------------------------------------------ */
+
+/* Reads a JWT file and strips surrounding whitespace. NULL on failure. */
+static char *read_jwt_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf;
+    size_t n;
+    size_t start = 0;
+
+    if (!f) {
+        fprintf(stderr, "fake-vault: cannot open JWT file %s: %s\n", path,
+                strerror(errno));
+        return NULL;
+    }
+    buf = malloc(JWT_FILE_MAX + 1);
+    if (!buf) {
+        fclose(f);
+        return NULL;
+    }
+    n = fread(buf, 1, JWT_FILE_MAX, f);
+    fclose(f);
+    buf[n] = '\0';
+    while (n > 0 && (buf[n - 1] == ' ' || buf[n - 1] == '\n' ||
+                     buf[n - 1] == '\r' || buf[n - 1] == '\t')) {
+        buf[--n] = '\0';
+    }
+    while (buf[start] == ' ' || buf[start] == '\n' || buf[start] == '\r' ||
+           buf[start] == '\t') {
+        start++;
+    }
+    if (start > 0) {
+        memmove(buf, buf + start, n - start + 1);
+    }
+    return buf;
+}
+
+/* POST auth/{k8s-mount}/login (vault-plugin-auth-kubernetes) */
+static void k8s_login(struct rq *rq)
+{
+    static const char *const known[] = {"role", "jwt", NULL};
+    struct fake_vault *fv = rq->fv;
+    struct sb err = {0};
+    struct sb warn = {0};
+    char *role = NULL;
+    char *jwt = NULL;
+    char *want = NULL;
+    size_t i;
+    int failed;
+
+    role = field_string(rq->body, "role", &err, &failed);
+    if (!failed) {
+        jwt = field_string(rq->body, "jwt", &err, &failed);
+    }
+    if (failed) {
+        STAT_INC(fv, login_failures);
+        if (err.oom) {
+            reply_error(rq->resp, 500, "out of memory");
+        } else {
+            reply_error(rq->resp, 400, err.p);
+        }
+        goto out;
+    }
+    if (!role || !*role) {
+        STAT_INC(fv, login_failures);
+        reply_error(rq->resp, 400, "missing role");
+        goto out;
+    }
+    if (!jwt || !*jwt) {
+        STAT_INC(fv, login_failures);
+        reply_error(rq->resp, 400, "missing jwt");
+        goto out;
+    }
+    for (i = 0; i < fv->cfg.nk8s; i++) {
+        if (strcmp(fv->cfg.k8s[i].name, role) == 0) {
+            break;
+        }
+    }
+    if (i == fv->cfg.nk8s) {
+        STAT_INC(fv, login_failures);
+        sb_puts(&err, "invalid role name ");
+        sb_go_quote(&err, role);
+        reply_error(rq->resp, 400, err.oom ? "out of memory" : err.p);
+        goto out;
+    }
+    /* read at every login so a test can rotate the projected token */
+    want = read_jwt_file(fv->cfg.k8s[i].jwt_file);
+    if (!want || strcmp(want, jwt) != 0) {
+        STAT_INC(fv, login_failures);
+        reply_error(rq->resp, 403, "permission denied");
+        goto out;
+    }
+    ignored_params(rq->body, known, &warn);
+    issue_token(rq, TOK_K8S, i, "kubernetes", warn.len ? warn.p : NULL);
+out:
+    sb_free(&err);
+    sb_free(&warn);
+    free(role);
+    free(jwt);
+    free(want);
+}
+
+static void trim_space(char *s)
+{
+    size_t n = strlen(s);
+    size_t start = 0;
+
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n' ||
+                     s[n - 1] == '\r')) {
+        s[--n] = '\0';
+    }
+    while (s[start] == ' ' || s[start] == '\t' || s[start] == '\n' ||
+           s[start] == '\r') {
+        start++;
+    }
+    if (start > 0) {
+        memmove(s, s + start, n - start + 1);
+    }
+}
+
+/* POST auth/approle/login */
+static void approle_login(struct rq *rq)
+{
+    static const char *const known[] = {"role_id", "secret_id", NULL};
+    struct fake_vault *fv = rq->fv;
+    struct sb err = {0};
+    struct sb warn = {0};
+    char *role_id = NULL;
+    char *secret_id = NULL;
+    size_t i;
+    int failed;
+
+    role_id = field_string(rq->body, "role_id", &err, &failed);
+    if (!failed) {
+        secret_id = field_string(rq->body, "secret_id", &err, &failed);
+    }
+    if (failed) {
+        STAT_INC(fv, login_failures);
+        reply_error(rq->resp, err.oom ? 500 : 400,
+                    err.oom ? "out of memory" : err.p);
+        goto out;
+    }
+    if (role_id) {
+        trim_space(role_id);
+    }
+    if (secret_id) {
+        trim_space(secret_id);
+    }
+    if (!role_id || !*role_id) {
+        STAT_INC(fv, login_failures);
+        reply_error(rq->resp, 400, "missing role_id");
+        goto out;
+    }
+    for (i = 0; i < fv->cfg.napproles; i++) {
+        if (strcmp(fv->cfg.approles[i].role_id, role_id) == 0) {
+            break;
+        }
+    }
+    if (i == fv->cfg.napproles) {
+        STAT_INC(fv, login_failures);
+        reply_error(rq->resp, 400, "invalid role or secret ID");
+        goto out;
+    }
+    if (!secret_id || !*secret_id) {
+        STAT_INC(fv, login_failures);
+        reply_error(rq->resp, 400, "missing secret_id");
+        goto out;
+    }
+    if (strcmp(fv->cfg.approles[i].secret_id, secret_id) != 0) {
+        STAT_INC(fv, login_failures);
+        reply_error(rq->resp, 400, "invalid role or secret ID");
+        goto out;
+    }
+    ignored_params(rq->body, known, &warn);
+    issue_token(rq, TOK_APPROLE, i, "approle", warn.len ? warn.p : NULL);
+out:
+    sb_free(&err);
+    sb_free(&warn);
+    free(role_id);
+    free(secret_id);
+}
+
+/* GET auth/token/lookup-self */
+static void lookup_self(struct rq *rq)
+{
+    struct fake_vault *fv = rq->fv;
+    const struct token *t = &rq->tok;
+    struct timespec now = now_rt();
+    struct sb b = {0};
+
+    if (rq->op != OP_READ) {
+        reply_error(rq->resp, 405, MSG_UNSUPPORTED_OP);
+        return;
+    }
+    sb_env_begin(&b);
+    sb_printf(&b,
+              "{\"accessor\":\"%s\",\"creation_time\":%lld,"
+              "\"creation_ttl\":%" PRId64 ",\"display_name\":",
+              t->accessor, (long long)t->issued.tv_sec, t->creation_ttl);
+    if (t->kind == TOK_ROOT) {
+        sb_puts(&b, "\"root\"");
+    } else if (t->kind == TOK_K8S) {
+        /* the mount path, '/' turned into '-', then namespace-name */
+        const char *m;
+
+        sb_putc(&b, '"');
+        for (m = fv->cfg.k8s_mount; *m; m++) {
+            sb_putc(&b, *m == '/' ? '-' : *m);
+        }
+        sb_puts(&b, "-default-ak2vault\"");
+    } else {
+        sb_puts(&b, "\"approle\"");
+    }
+    sb_puts(&b, ",\"entity_id\":");
+    sb_json_str(&b, token_entity(fv, t));
+    sb_puts(&b, ",\"expire_time\":");
+    if (t->kind == TOK_ROOT) {
+        sb_puts(&b, "null");
+    } else {
+        sb_time(&b, &t->expires);
+    }
+    sb_puts(&b, ",\"explicit_max_ttl\":0,\"id\":");
+    sb_json_str(&b, rq->token);
+    if (t->kind != TOK_ROOT) {
+        sb_puts(&b, ",\"issue_time\":");
+        sb_time(&b, &t->issued);
+        if (ts_set(&t->renewed)) {
+            sb_puts(&b, ",\"last_renewal\":");
+            sb_time(&b, &t->renewed);
+            sb_printf(&b, ",\"last_renewal_time\":%lld",
+                      (long long)t->renewed.tv_sec);
+        }
+    }
+    sb_puts(&b, ",\"meta\":");
+    sb_token_meta(&b, fv, t);
+    sb_puts(&b, ",\"num_uses\":0,\"orphan\":true,\"path\":");
+    if (t->kind == TOK_ROOT) {
+        sb_puts(&b, "\"auth/token/root\"");
+    } else if (t->kind == TOK_K8S) {
+        sb_puts(&b, "\"auth/");
+        sb_puts(&b, fv->cfg.k8s_mount);
+        sb_puts(&b, "/login\"");
+    } else {
+        sb_puts(&b, "\"auth/approle/login\"");
+    }
+    sb_printf(&b, ",\"policies\":%s", token_policies_json(t));
+    if (t->kind == TOK_ROOT) {
+        sb_puts(&b, ",\"ttl\":0");
+    } else {
+        int64_t left = (int64_t)t->expires.tv_sec - (int64_t)now.tv_sec;
+
+        if (t->expires.tv_nsec < now.tv_nsec) {
+            left--;
+        }
+        sb_printf(&b, ",\"renewable\":true,\"ttl\":%" PRId64,
+                  left < 0 ? 0 : left);
+    }
+    sb_puts(&b, ",\"type\":\"service\"}");
+    sb_env_end(&b, NULL, 0, NULL, "token", 1);
+    reply_sb(rq->resp, 200, &b);
+}
+
+/* POST auth/token/renew-self (framework.CalculateTTL for the new TTL) */
+static void renew_self(struct rq *rq)
+{
+    static const char *const known[] = {"increment", "token", NULL};
+    struct fake_vault *fv = rq->fv;
+    struct sb err = {0};
+    struct sb b = {0};
+    struct sb auth = {0};
+    struct sb capw = {0};
+    struct sb ignw = {0};
+    const char *warnings[2];
+    size_t nwarn = 0;
+    struct token *t;
+    struct token snap;
+    struct timespec now;
+    int64_t increment = 0;
+    int64_t ttl;
+    int64_t max_valid;
+    int found = 0;
+
+    memset(&snap, 0, sizeof(snap));
+    if (rq->op != OP_WRITE) {
+        reply_error(rq->resp, 405, MSG_UNSUPPORTED_OP);
+        return;
+    }
+    if (field_duration(rq->body, "increment", &increment, &err) < 0) {
+        reply_error(rq->resp, 400, err.oom ? "out of memory" : err.p);
+        sb_free(&err);
+        return;
+    }
+    if (rq->tok.kind == TOK_ROOT) {
+        reply_error(rq->resp, 400, "lease is not renewable");
+        return;
+    }
+    ttl = increment > 0 ? increment : fv->cfg.token_ttl;
+    pthread_mutex_lock(&fv->tok_lock);
+    t = (struct token *)ht_find(&fv->tokens, rq->token);
+    now = now_rt();
+    if (t && ts_le(&now, &t->expires)) {
+        /* both ends are truncated to seconds, as CalculateTTL does */
+        max_valid = (int64_t)t->issued.tv_sec + fv->cfg.token_max_ttl -
+                    (int64_t)now.tv_sec;
+        if (max_valid > 0) {
+            if (max_valid < ttl) {
+                char want[48];
+                char cap[48];
+
+                fmt_duration(want, sizeof(want), ttl);
+                fmt_duration(cap, sizeof(cap), max_valid);
+                sb_printf(&capw,
+                          "TTL of \"%s\" exceeded the effective max_ttl of "
+                          "\"%s\"; TTL value is capped accordingly",
+                          want, cap);
+                ttl = max_valid;
+            }
+            t->expires = now;
+            t->expires.tv_sec += ttl;
+            t->renewed = now;
+            snap = *t;
+            found = 1;
+        }
+    }
+    pthread_mutex_unlock(&fv->tok_lock);
+    if (!found) {
+        /* it expired or was revoked since authentication */
+        sb_free(&capw);
+        reply_error(rq->resp, 403, MSG_INVALID_TOKEN);
+        return;
+    }
+    STAT_INC(fv, renewals);
+    if (capw.len) {
+        warnings[nwarn++] = capw.p;
+    }
+    if (ignored_params(rq->body, known, &ignw)) {
+        warnings[nwarn++] = ignw.p;
+    }
+    sb_auth_block(&auth, fv, rq->token, &snap, ttl);
+    sb_env_begin(&b);
+    sb_puts(&b, "null");
+    sb_env_end(&b, warnings, nwarn, auth.oom ? "null" : auth.p, "token", 1);
+    if (auth.oom || capw.oom || ignw.oom) {
+        b.oom = 1;
+    }
+    sb_free(&auth);
+    sb_free(&capw);
+    sb_free(&ignw);
+    reply_sb(rq->resp, 200, &b);
+}
+
+/* ------------------------------------------------------------------------ */
+/* KV v2                                                                     */
+/* ------------------------------------------------------------------------ */
+
+static struct kv_secret *secret_find(struct fake_vault *fv, const char *key)
+{
+    return (struct kv_secret *)ht_find(&fv->secrets, key);
+}
+
+static struct kv_secret *secret_new(struct fake_vault *fv, const char *key)
+{
+    struct kv_secret *s = calloc(1, sizeof(*s));
+
+    if (!s) {
+        return NULL;
+    }
+    s->node.key = strdup(key);
+    if (!s->node.key) {
+        free(s);
+        return NULL;
+    }
+    ht_insert(&fv->secrets, &s->node);
+    return s;
+}
+
+static void secret_free(struct kv_secret *s)
+{
+    size_t i;
+
+    if (!s) {
+        return;
+    }
+    for (i = 0; i < s->nvers; i++) {
+        free(s->vers[i].data);
+    }
+    free(s->vers);
+    free(s->custom);
+    free(s->node.key);
+    free(s);
+}
+
+static struct kv_version *secret_version(struct kv_secret *s, uint64_t v)
+{
+    if (v < s->first || v - s->first >= s->nvers) {
+        return NULL;
+    }
+    return &s->vers[v - s->first];
+}
+
+/*
+ * KeyMetadata.AddVersion: appends a version (taking \p data) and prunes the
+ * oldest ones past max_versions. @returns -1 on OOM (nothing changed).
+ */
+static int secret_add_version(struct kv_secret *s, char *data,
+                              const struct timespec *now, uint32_t mount_max)
+{
+    struct kv_version *v;
+    uint32_t max;
+
+    if (s->nvers == s->capvers) {
+        size_t cap = s->capvers ? s->capvers * 2 : 4;
+        struct kv_version *nv = realloc(s->vers, cap * sizeof(*nv));
+
+        if (!nv) {
+            return -1;
+        }
+        s->vers = nv;
+        s->capvers = cap;
+    }
+    if (s->nvers == 0) {
+        s->first = s->current + 1;
+    }
+    v = &s->vers[s->nvers++];
+    memset(v, 0, sizeof(*v));
+    v->data = data;
+    v->created = *now;
+    if (s->delete_after > 0) {
+        v->deleted = *now;
+        v->deleted.tv_sec += s->delete_after;
+    }
+    s->current++;
+    s->updated = *now;
+    if (!ts_set(&s->created)) {
+        s->created = *now;
+    }
+    if (s->max_versions != 0) {
+        max = s->max_versions;
+    } else if (mount_max != 0) {
+        max = mount_max;
+    } else {
+        max = DEFAULT_MAX_VERSIONS;
+    }
+    if (s->nvers > max) {
+        uint64_t last_to_delete = s->current - max;
+        size_t drop = 0;
+
+        while (drop < s->nvers && s->first + drop <= last_to_delete) {
+            free(s->vers[drop].data);
+            drop++;
+        }
+        memmove(s->vers, s->vers + drop, (s->nvers - drop) * sizeof(*s->vers));
+        s->nvers -= drop;
+        s->first += drop;
+        s->oldest = last_to_delete + 1;
+    }
+    return 0;
+}
+
+static int version_deleted(const struct kv_version *v,
+                           const struct timespec *now)
+{
+    return ts_set(&v->deleted) && ts_le(&v->deleted, now);
+}
+
+/* The per-version metadata map of data reads and writes (sorted keys). */
+static void sb_version_meta(struct sb *b, const struct kv_secret *s,
+                            const struct kv_version *v, uint64_t num)
+{
+    sb_puts(b, "{\"created_time\":");
+    sb_time(b, &v->created);
+    sb_puts(b, ",\"custom_metadata\":");
+    sb_puts(b, s->custom ? s->custom : "null");
+    sb_puts(b, ",\"deletion_time\":");
+    sb_time(b, &v->deleted);
+    sb_printf(b, ",\"destroyed\":%s,\"version\":%" PRIu64 "}",
+              v->destroyed ? "true" : "false", num);
+}
+
+/* POST/PUT {mount}/data/KEY */
+static void kv_data_write(struct rq *rq, const char *key)
+{
+    static const char *const known[] = {"path", "version", "options", "data",
+                                        NULL};
+    struct fake_vault *fv = rq->fv;
+    const cJSON *data = NULL;
+    const cJSON *options = NULL;
+    const cJSON *cas_item;
+    struct sb err = {0};
+    struct sb text = {0};
+    struct sb warn = {0};
+    struct sb b = {0};
+    struct kv_secret *s;
+    struct kv_version *v;
+    struct timespec now;
+    const char *warning;
+    const char *warnings[1];
+    int64_t cas = 0;
+    int has_cas = 0;
+    int has_data;
+    char *stored;
+
+    has_data = field_map(rq->body, "data", &data, &err);
+    if (has_data >= 0 && field_map(rq->body, "options", &options, &err) < 0) {
+        has_data = -1;
+    }
+    if (has_data < 0) {
+        reply_error(rq->resp, 400, err.oom ? "out of memory" : err.p);
+        goto out;
+    }
+    if (!has_data) {
+        reply_error(rq->resp, 400, "no data provided");
+        goto out;
+    }
+    cas_item = obj_get(options, "cas");
+    if (cas_item) {
+        has_cas = 1;
+        if (weak_int(cas_item, "cas", &cas, NULL) < 0) {
+            reply_error(rq->resp, 400, "error parsing check-and-set parameter");
+            goto out;
+        }
+    }
+    if (data) {
+        sb_go_json(&text, data);
+    } else {
+        /* "data": null is stored as such and reads back as null */
+        sb_puts(&text, "null");
+    }
+    ignored_params(rq->body, known, &warn);
+    if (text.oom || warn.oom) {
+        reply_error(rq->resp, 500, "out of memory");
+        goto out;
+    }
+    warning = warn.len ? warn.p : NULL;
+
+    now = now_rt();
+    pthread_mutex_lock(&fv->kv_lock);
+    s = secret_find(fv, key);
+    if (has_cas) {
+        if ((uint64_t)cas != (s ? s->current : 0)) {
+            pthread_mutex_unlock(&fv->kv_lock);
+            STAT_INC(fv, cas_mismatch);
+            reply_error(rq->resp, 400,
+                        "check-and-set parameter did not "
+                        "match the current version");
+            goto out;
+        }
+    } else if (fv->cfg.cas_required || (s && s->cas_required)) {
+        pthread_mutex_unlock(&fv->kv_lock);
+        reply_error(rq->resp, 400,
+                    "check-and-set parameter required for this call");
+        goto out;
+    }
+    if (!s) {
+        s = secret_new(fv, key);
+    }
+    stored = sb_take(&text);
+    if (!s || !stored ||
+        secret_add_version(s, stored, &now, fv->cfg.max_versions) < 0) {
+        if (s && s->current == 0 && !ts_set(&s->created)) {
+            ht_remove(&fv->secrets, key);
+            secret_free(s);
+        }
+        pthread_mutex_unlock(&fv->kv_lock);
+        free(stored);
+        reply_error(rq->resp, 500, "out of memory");
+        goto out;
+    }
+    STAT_INC(fv, kv_writes);
+    v = secret_version(s, s->current);
+    sb_env_begin(&b);
+    sb_puts(&b, "{\"created_time\":");
+    sb_time(&b, &v->created);
+    sb_puts(&b, ",\"custom_metadata\":");
+    sb_puts(&b, s->custom ? s->custom : "null");
+    sb_puts(&b, ",\"deletion_time\":");
+    sb_time(&b, &v->deleted);
+    sb_printf(&b, ",\"destroyed\":false,\"version\":%" PRIu64 "}", s->current);
+    pthread_mutex_unlock(&fv->kv_lock);
+    warnings[0] = warning;
+    sb_env_end(&b, warnings, warning ? 1 : 0, NULL, "kv", 1);
+    reply_sb(rq->resp, 200, &b);
+out:
+    sb_free(&err);
+    sb_free(&text);
+    sb_free(&warn);
+}
+
+/* GET {mount}/data/KEY[?version=N] */
+static void kv_data_read(struct rq *rq, const char *key)
+{
+    struct fake_vault *fv = rq->fv;
+    const char *vq = fakehttp_arg(rq->http, "version");
+    struct timespec now = now_rt();
+    struct kv_secret *s;
+    struct kv_version *v;
+    struct sb b = {0};
+    int64_t want = 0;
+    uint64_t num;
+
+    if (vq && parse_go_int(vq, &want) != 0) {
+        sb_puts(&b, "error converting input ");
+        sb_puts(&b, vq);
+        sb_puts(&b, " for field \"version\": cannot parse '' as int: "
+                    "strconv.ParseInt: parsing ");
+        sb_go_quote(&b, vq);
+        sb_puts(&b, ": invalid syntax");
+        reply_error(rq->resp, 400, b.oom ? "out of memory" : b.p);
+        sb_free(&b);
+        return;
+    }
+    pthread_mutex_lock(&fv->kv_lock);
+    s = secret_find(fv, key);
+    if (!s) {
+        pthread_mutex_unlock(&fv->kv_lock);
+        reply_error(rq->resp, 404, NULL);
+        return;
+    }
+    num = want > 0 ? (uint64_t)want : s->current;
+    v = secret_version(s, num);
+    if (!v) {
+        pthread_mutex_unlock(&fv->kv_lock);
+        reply_error(rq->resp, 404, NULL);
+        return;
+    }
+    sb_env_begin(&b);
+    if (version_deleted(v, &now) || v->destroyed) {
+        /* RespondWithStatusCode: the metadata in a raw 404 body */
+        sb_puts(&b, "{\"data\":null,\"metadata\":");
+        sb_version_meta(&b, s, v, num);
+        pthread_mutex_unlock(&fv->kv_lock);
+        sb_puts(&b, "}");
+        sb_env_end(&b, NULL, 0, NULL, "", 0);
+        reply_sb(rq->resp, 404, &b);
+        return;
+    }
+    sb_puts(&b, "{\"data\":");
+    sb_puts(&b, v->data);
+    sb_puts(&b, ",\"metadata\":");
+    sb_version_meta(&b, s, v, num);
+    pthread_mutex_unlock(&fv->kv_lock);
+    sb_puts(&b, "}");
+    sb_env_end(&b, NULL, 0, NULL, "kv", 1);
+    reply_sb(rq->resp, 200, &b);
+}
+
+/* DELETE {mount}/data/KEY: soft-deletes the current version. */
+static void kv_data_delete(struct rq *rq, const char *key)
+{
+    struct fake_vault *fv = rq->fv;
+    struct timespec now = now_rt();
+    struct kv_secret *s;
+    struct kv_version *v;
+
+    pthread_mutex_lock(&fv->kv_lock);
+    s = secret_find(fv, key);
+    v = s ? secret_version(s, s->current) : NULL;
+    if (v && !v->destroyed && !version_deleted(v, &now)) {
+        v->deleted = now;
+    }
+    pthread_mutex_unlock(&fv->kv_lock);
+    reply_no_content(rq->resp);
+}
+
+struct vnum {
+    uint64_t v;
+    char s[24];
+};
+
+static int cmp_vnum(const void *a, const void *b)
+{
+    return strcmp(((const struct vnum *)a)->s, ((const struct vnum *)b)->s);
+}
+
+/* GET {mount}/metadata/KEY */
+static void kv_metadata_read(struct rq *rq, const char *key)
+{
+    struct fake_vault *fv = rq->fv;
+    struct kv_secret *s;
+    struct vnum *order = NULL;
+    struct sb b = {0};
+    char dva[48];
+    size_t i;
+
+    pthread_mutex_lock(&fv->kv_lock);
+    s = secret_find(fv, key);
+    if (!s) {
+        pthread_mutex_unlock(&fv->kv_lock);
+        reply_error(rq->resp, 404, NULL);
+        return;
+    }
+    if (s->nvers > 0) {
+        order = malloc(s->nvers * sizeof(*order));
+        if (!order) {
+            pthread_mutex_unlock(&fv->kv_lock);
+            reply_error(rq->resp, 500, "out of memory");
+            return;
+        }
+        /* Go marshals the versions map with its keys sorted as strings */
+        for (i = 0; i < s->nvers; i++) {
+            order[i].v = s->first + i;
+            snprintf(order[i].s, sizeof(order[i].s), "%" PRIu64, order[i].v);
+        }
+        qsort(order, s->nvers, sizeof(*order), cmp_vnum);
+    }
+    fmt_duration(dva, sizeof(dva), s->delete_after);
+    sb_env_begin(&b);
+    sb_printf(&b, "{\"cas_required\":%s,\"created_time\":",
+              s->cas_required ? "true" : "false");
+    sb_time(&b, &s->created);
+    sb_printf(&b, ",\"current_version\":%" PRIu64 ",\"custom_metadata\":",
+              s->current);
+    sb_puts(&b, s->custom ? s->custom : "null");
+    sb_printf(&b,
+              ",\"delete_version_after\":\"%s\",\"max_versions\":%" PRIu32
+              ",\"oldest_version\":%" PRIu64 ",\"updated_time\":",
+              dva, s->max_versions, s->oldest);
+    sb_time(&b, &s->updated);
+    sb_puts(&b, ",\"versions\":{");
+    for (i = 0; i < s->nvers; i++) {
+        const struct kv_version *v = secret_version(s, order[i].v);
+
+        sb_printf(&b, "%s\"%s\":{\"created_time\":", i ? "," : "", order[i].s);
+        sb_time(&b, &v->created);
+        sb_puts(&b, ",\"deletion_time\":");
+        sb_time(&b, &v->deleted);
+        sb_printf(&b, ",\"destroyed\":%s}", v->destroyed ? "true" : "false");
+    }
+    pthread_mutex_unlock(&fv->kv_lock);
+    free(order);
+    sb_puts(&b, "}}");
+    sb_env_end(&b, NULL, 0, NULL, "kv", 1);
+    reply_sb(rq->resp, 200, &b);
+}
+
+/* multierror's text: "1 error occurred:\n\t* e\n\n" / "N errors ..." */
+static void multierror_add(struct sb *list, size_t *count, const char *msg)
+{
+    sb_puts(list, *count ? "\n\t* " : "* ");
+    sb_puts(list, msg);
+    (*count)++;
+}
+
+/*
+ * Parses and validates custom_metadata (Vault's parseCustomMetadata and
+ * validateCustomMetadata). @returns 0 with *out the JSON to store (NULL for
+ * an empty map), or -1 with the error text in \p err.
+ */
+static int parse_custom_metadata(const cJSON *cm, char **out, struct sb *err)
+{
+    struct member_ref *m = NULL;
+    char **vals = NULL;
+    struct sb list = {0};
+    struct sb one = {0};
+    struct sb json = {0};
+    size_t nerr = 0;
+    size_t n = 0;
+    size_t i;
+    int rc = -1;
+
+    *out = NULL;
+    if (!cm) {
+        return 0;
+    }
+    n = sorted_members(cm, &m);
+    if (n == (size_t)-1) {
+        err->oom = 1;
+        return -1;
+    }
+    if (n == 0) {
+        return 0;
+    }
+    vals = calloc(n, sizeof(*vals));
+    if (!vals) {
+        err->oom = 1;
+        goto out;
+    }
+    for (i = 0; i < n; i++) {
+        struct sb inner = {0};
+
+        vals[i] = weak_string(m[i].item, &inner);
+        if (!vals[i]) {
+            if (inner.len) {
+                sb_puts(err, "custom_metadata validation failed: ");
+                sb_puts(err, inner.p);
+            } else {
+                err->oom = 1;
+            }
+            sb_free(&inner);
+            goto out;
+        }
+    }
+    if (n > 64) {
+        sb_printf(&one,
+                  "custom_metadata validation failed: payload must contain "
+                  "at most 64 keys, provided %zu",
+                  n);
+        multierror_add(&list, &nerr, one.p ? one.p : "");
+        sb_free(&one);
+    } else {
+        for (i = 0; i < n; i++) {
+            const char *k = m[i].item->string;
+            size_t kl = strlen(k);
+            size_t vl = strlen(vals[i]);
+
+            if (kl == 0 || kl > 128) {
+                sb_puts(&one, "custom_metadata validation failed: length of "
+                              "key ");
+                sb_go_quote(&one, k);
+                sb_printf(&one, " is %zu but must be 0 < len(key) <= 128", kl);
+                multierror_add(&list, &nerr, one.p ? one.p : "");
+                sb_free(&one);
+            }
+            if (vl == 0 || vl > 512) {
+                sb_puts(&one, "custom_metadata validation failed: length of "
+                              "value for key ");
+                sb_go_quote(&one, k);
+                sb_printf(&one, " is %zu but must be 0 < len(value) <= 512",
+                          vl);
+                multierror_add(&list, &nerr, one.p ? one.p : "");
+                sb_free(&one);
+            }
+            if (!str_printable(k, kl)) {
+                sb_puts(&one, "custom_metadata validation failed: key ");
+                sb_go_quote(&one, k);
+                sb_printf(&one, " (%s) contains unprintable characters", k);
+                multierror_add(&list, &nerr, one.p ? one.p : "");
+                sb_free(&one);
+            }
+            if (!str_printable(vals[i], vl)) {
+                sb_puts(&one, "custom_metadata validation failed: value for "
+                              "key ");
+                sb_go_quote(&one, k);
+                sb_puts(&one, " contains unprintable characters");
+                multierror_add(&list, &nerr, one.p ? one.p : "");
+                sb_free(&one);
+            }
+        }
+    }
+    if (nerr > 0) {
+        if (nerr == 1) {
+            sb_puts(err, "1 error occurred:\n\t");
+        } else {
+            sb_printf(err, "%zu errors occurred:\n\t", nerr);
+        }
+        sb_puts(err, list.p ? list.p : "");
+        sb_puts(err, "\n\n");
+        goto out;
+    }
+    sb_putc(&json, '{');
+    for (i = 0; i < n; i++) {
+        if (i > 0) {
+            sb_putc(&json, ',');
+        }
+        sb_json_str(&json, m[i].item->string);
+        sb_putc(&json, ':');
+        sb_json_str(&json, vals[i]);
+    }
+    sb_putc(&json, '}');
+    *out = sb_take(&json);
+    if (!*out) {
+        err->oom = 1;
+        goto out;
+    }
+    rc = 0;
+out:
+    if (vals) {
+        for (i = 0; i < n; i++) {
+            free(vals[i]);
+        }
+        free(vals);
+    }
+    free(m);
+    sb_free(&list);
+    sb_free(&json);
+    if (list.oom || one.oom) {
+        err->oom = 1;
+    }
+    return rc;
+}
+
+/* POST/PUT {mount}/metadata/KEY */
+static void kv_metadata_write(struct rq *rq, const char *key)
+{
+    static const char *const known[] = {"path",
+                                        "cas_required",
+                                        "max_versions",
+                                        "delete_version_after",
+                                        "custom_metadata",
+                                        NULL};
+    static const char cas_warning[] =
+        "\"cas_required\" set to false, but is mandated by backend config. "
+        "This value will be ignored.";
+    struct fake_vault *fv = rq->fv;
+    const cJSON *max_item = obj_get(rq->body, "max_versions");
+    const cJSON *cas_item = obj_get(rq->body, "cas_required");
+    const cJSON *cm = NULL;
+    struct sb err = {0};
+    struct sb ignw = {0};
+    struct sb b = {0};
+    struct kv_secret *s;
+    const char *warnings[2];
+    size_t nwarn = 0;
+    char *custom = NULL;
+    int64_t max_versions = 0;
+    int64_t dva = 0;
+    int cas_required = 0;
+    int has_dva;
+    int has_cm;
+
+    /* the framework validates every declared field before the handler */
+    if ((max_item &&
+         weak_int(max_item, "max_versions", &max_versions, &err) < 0) ||
+        (cas_item &&
+         weak_bool(cas_item, "cas_required", &cas_required, &err) < 0)) {
+        reply_error(rq->resp, 400, err.oom ? "out of memory" : err.p);
+        goto out;
+    }
+    has_dva = field_duration(rq->body, "delete_version_after", &dva, &err);
+    has_cm =
+        has_dva < 0 ? -1 : field_map(rq->body, "custom_metadata", &cm, &err);
+    if (has_dva < 0 || has_cm < 0) {
+        reply_error(rq->resp, 400, err.oom ? "out of memory" : err.p);
+        goto out;
+    }
+    if (!max_item && !cas_item && !has_dva && !has_cm) {
+        reply_no_content(rq->resp);
+        goto out;
+    }
+    if (has_cm && parse_custom_metadata(cm, &custom, &err) < 0) {
+        reply_error(rq->resp, err.oom ? 500 : 400,
+                    err.oom ? "out of memory" : err.p);
+        goto out;
+    }
+    if (cas_item && !cas_required && fv->cfg.cas_required) {
+        warnings[nwarn++] = cas_warning;
+    }
+
+    pthread_mutex_lock(&fv->kv_lock);
+    s = secret_find(fv, key);
+    if (!s) {
+        s = secret_new(fv, key);
+        if (!s) {
+            pthread_mutex_unlock(&fv->kv_lock);
+            reply_error(rq->resp, 500, "out of memory");
+            goto out;
+        }
+        s->created = now_rt();
+        s->updated = s->created;
+    }
+    if (max_item) {
+        s->max_versions = (uint32_t)max_versions;
+    }
+    if (cas_item) {
+        s->cas_required = cas_required;
+    }
+    if (has_dva) {
+        s->delete_after = dva;
+    }
+    if (has_cm) {
+        free(s->custom);
+        s->custom = custom;
+        custom = NULL;
+    }
+    pthread_mutex_unlock(&fv->kv_lock);
+
+    if (nwarn == 0) {
+        reply_no_content(rq->resp);
+        goto out;
+    }
+    if (ignored_params(rq->body, known, &ignw)) {
+        warnings[nwarn++] = ignw.p;
+    }
+    sb_env_begin(&b);
+    sb_puts(&b, "null");
+    sb_env_end(&b, warnings, nwarn, NULL, "kv", 1);
+    if (ignw.oom) {
+        b.oom = 1;
+    }
+    reply_sb(rq->resp, 200, &b);
+out:
+    free(custom);
+    sb_free(&err);
+    sb_free(&ignw);
+}
+
+/* DELETE {mount}/metadata/KEY: every version and the metadata. */
+static void kv_metadata_delete(struct rq *rq, const char *key)
+{
+    struct fake_vault *fv = rq->fv;
+    struct hnode *n;
+
+    pthread_mutex_lock(&fv->kv_lock);
+    n = ht_remove(&fv->secrets, key);
+    pthread_mutex_unlock(&fv->kv_lock);
+    secret_free((struct kv_secret *)n);
+    reply_no_content(rq->resp);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* LIST {mount}/metadata/PREFIX/: the keys and "dirs/" one level down. */
+static void kv_metadata_list(struct rq *rq, const char *prefix)
+{
+    struct fake_vault *fv = rq->fv;
+    size_t plen = strlen(prefix);
+    char **keys = NULL;
+    size_t n = 0;
+    size_t cap = 0;
+    size_t i;
+    size_t k = 0;
+    int oom = 0;
+    struct sb b = {0};
+
+    pthread_mutex_lock(&fv->kv_lock);
+    for (i = 0; i < fv->secrets.nb && !oom; i++) {
+        struct hnode *h;
+
+        for (h = fv->secrets.b[i]; h && !oom; h = h->next) {
+            const char *rest;
+            const char *slash;
+
+            if (strncmp(h->key, prefix, plen) != 0 || h->key[plen] == '\0') {
+                continue;
+            }
+            rest = h->key + plen;
+            slash = strchr(rest, '/');
+            if (n == cap) {
+                size_t nc = cap ? cap * 2 : 64;
+                char **nk = realloc(keys, nc * sizeof(*nk));
+
+                if (!nk) {
+                    oom = 1;
+                    break;
+                }
+                keys = nk;
+                cap = nc;
+            }
+            keys[n] = slash ? strndup(rest, (size_t)(slash - rest) + 1)
+                            : strdup(rest);
+            if (!keys[n]) {
+                oom = 1;
+                break;
+            }
+            n++;
+        }
+    }
+    pthread_mutex_unlock(&fv->kv_lock);
+    if (oom) {
+        reply_error(rq->resp, 500, "out of memory");
+        goto out;
+    }
+    if (n == 0) {
+        reply_error(rq->resp, 404, NULL);
+        goto out;
+    }
+    qsort(keys, n, sizeof(*keys), cmp_str);
+    sb_env_begin(&b);
+    sb_puts(&b, "{\"keys\":[");
+    for (i = 0; i < n; i++) {
+        if (i > 0 && strcmp(keys[i], keys[i - 1]) == 0) {
+            continue;
+        }
+        if (k++ > 0) {
+            sb_putc(&b, ',');
+        }
+        sb_json_str(&b, keys[i]);
+    }
+    sb_puts(&b, "]}");
+    sb_env_end(&b, NULL, 0, NULL, "kv", 1);
+    reply_sb(rq->resp, 200, &b);
+out:
+    for (i = 0; i < n; i++) {
+        free(keys[i]);
+    }
+    free(keys);
+}
+
+/* pathInvalid: what the KV backend says about paths it has no route for. */
+static void kv_invalid_path(struct rq *rq, const char *rest)
+{
+    static const char *const roots[] = {"metadata", "data", "delete",
+                                        "undelete", "destroy"};
+    const char *sub = "get";
+    char msg[256];
+    size_t i;
+
+    for (i = 0; i < sizeof(roots) / sizeof(roots[0]); i++) {
+        if (strcmp(rest, roots[i]) == 0) {
+            reply_warning_404(rq->resp, MSG_NON_LISTING);
+            return;
+        }
+    }
+    switch (rq->op) {
+    case OP_WRITE:
+        sub = "put";
+        break;
+    case OP_PATCH:
+        sub = "patch";
+        break;
+    case OP_LIST:
+        sub = "list";
+        break;
+    case OP_DELETE:
+        sub = "delete";
+        break;
+    case OP_READ:
+        sub = "get";
+        break;
+    }
+    snprintf(msg, sizeof(msg),
+             "Invalid path for a versioned K/V secrets engine. See the API "
+             "docs for the appropriate API endpoints to use. If using the "
+             "Vault CLI, use 'vault kv %s' for this operation.",
+             sub);
+    reply_warning_404(rq->resp, msg);
+}
+
+/* Routes a request below the KV mount; \p rest is the path after it. */
+static void kv_route(struct rq *rq, const char *rest)
+{
+    if (strncmp(rest, "data/", 5) == 0 && rest[5] != '\0' &&
+        rest[strlen(rest) - 1] != '/') {
+        const char *key = rest + 5;
+
+        switch (rq->op) {
+        case OP_READ:
+            kv_data_read(rq, key);
+            return;
+        case OP_WRITE:
+            kv_data_write(rq, key);
+            return;
+        case OP_DELETE:
+            kv_data_delete(rq, key);
+            return;
+        case OP_PATCH:
+        case OP_LIST:
+            reply_error(rq->resp, 405, MSG_UNSUPPORTED_OP);
+            return;
+        }
+    }
+    if (strncmp(rest, "metadata/", 9) == 0) {
+        const char *key = rest + 9;
+
+        switch (rq->op) {
+        case OP_READ:
+            kv_metadata_read(rq, key);
+            return;
+        case OP_WRITE:
+            kv_metadata_write(rq, key);
+            return;
+        case OP_DELETE:
+            kv_metadata_delete(rq, key);
+            return;
+        case OP_LIST:
+            kv_metadata_list(rq, key);
+            return;
+        case OP_PATCH:
+            reply_error(rq->resp, 405, MSG_UNSUPPORTED_OP);
+            return;
+        }
+    }
+    kv_invalid_path(rq, rest);
+}
+
+/* ------------------------------------------------------------------------ */
+/* sys/health                                                                */
+/* ------------------------------------------------------------------------ */
+
+/* A ?xxxcode= override, like Vault's health handler honours. */
+static int health_code(const struct fakehttp_request *req, const char *name,
+                       int def)
+{
+    const char *v = fakehttp_arg(req, name);
+    char *end;
+    long code;
+
+    if (!v || !*v) {
+        return def;
+    }
+    errno = 0;
+    code = strtol(v, &end, 10);
+    if (errno || *end || code < 100 || code > 999) {
+        return -1;
+    }
+    return (int)code;
+}
+
+static void sys_health(struct rq *rq)
+{
+    const char *m = rq->http->method;
+    struct sb b = {0};
+    int code;
+
+    if (strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0) {
+        reply_error(rq->resp, 405, NULL);
+        return;
+    }
+    /* always initialized, unsealed and active; sealed windows would use
+     * sealedcode (default 503) */
+    code = health_code(rq->http, "activecode", 200);
+    if (code < 0) {
+        reply_error(rq->resp, 400, "bad code");
+        return;
+    }
+    sb_printf(&b,
+              "{\"initialized\":true,\"sealed\":false,\"standby\":false,"
+              "\"performance_standby\":false,"
+              "\"replication_performance_mode\":\"disabled\","
+              "\"replication_dr_mode\":\"disabled\","
+              "\"server_time_utc\":%lld,\"version\":\"" VAULT_VERSION "\","
+              "\"enterprise\":false,\"cluster_name\":\"vault-cluster-fake\","
+              "\"cluster_id\":\"%s\",\"echo_duration_ms\":0,"
+              "\"clock_skew_ms\":0,"
+              "\"replication_primary_canary_age_ms\":0}\n",
+              (long long)time(NULL), rq->fv->cluster_id);
+    reply_sb(rq->resp, code, &b);
+}
+
+/* ------------------------------------------------------------------------ */
+/* /v1 routing                                                               */
+/* ------------------------------------------------------------------------ */
+
+/* Vault 2.0 refuses "." and ".." segments and empty ones ("//"). */
+static int path_relative(const char *p)
+{
+    const char *seg = p;
+
+    if (strstr(p, "//")) {
+        return 1;
+    }
+    while (seg) {
+        const char *end = strchr(seg, '/');
+        size_t n = end ? (size_t)(end - seg) : strlen(seg);
+
+        if ((n == 1 && seg[0] == '.') ||
+            (n == 2 && seg[0] == '.' && seg[1] == '.')) {
+            return 1;
+        }
+        seg = end ? end + 1 : NULL;
+    }
+    return 0;
+}
+
+/* The token from X-Vault-Token, else from "Authorization: Bearer ...". */
+static const char *request_token(const struct fakehttp_request *req)
+{
+    const char *t = fakehttp_header(req, "X-Vault-Token");
+    const char *a;
+
+    if (t && *t) {
+        return t;
+    }
+    a = fakehttp_header(req, "Authorization");
+    if (a && strncmp(a, "Bearer ", 7) == 0) {
+        a += 7;
+        while (*a == ' ') {
+            a++;
+        }
+        if (*a) {
+            return a;
+        }
+    }
+    return NULL;
+}
+
+/* @returns 1 when authenticated; otherwise the 403 is already set. */
+static int authenticate(struct rq *rq)
+{
+    const char *t = request_token(rq->http);
+
+    if (!t) {
+        reply_error(rq->resp, 403, "permission denied");
+        return 0;
+    }
+    if (!token_lookup(rq->fv, t, &rq->tok)) {
+        reply_error(rq->resp, 403, MSG_INVALID_TOKEN);
+        return 0;
+    }
+    rq->token = t;
+    return 1;
+}
+
+/* @returns the path below the KV mount, or NULL when outside it. */
+static const char *kv_rest(const struct fake_vault *fv, const char *vpath)
+{
+    size_t ml = strlen(fv->cfg.kv_mount);
+
+    if (strncmp(vpath, fv->cfg.kv_mount, ml) != 0) {
+        return NULL;
+    }
+    if (vpath[ml] == '/') {
+        return vpath + ml + 1;
+    }
+    return vpath[ml] == '\0' ? vpath + ml : NULL;
+}
+
+/* Vault's method → logical operation (http/logical.go). @returns -1 for
+ * methods it does not take, -2 for a bad ?list= value. */
+static int method_op(const struct fakehttp_request *req)
+{
+    const char *m = req->method;
+
+    if (strcmp(m, "GET") == 0) {
+        const char *l = fakehttp_arg(req, "list");
+        int list = 0;
+
+        if (l && *l && parse_go_bool(l, &list) != 0) {
+            return -2;
+        }
+        return list ? OP_LIST : OP_READ;
+    }
+    if (strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0) {
+        return OP_WRITE;
+    }
+    if (strcmp(m, "DELETE") == 0) {
+        return OP_DELETE;
+    }
+    if (strcmp(m, "LIST") == 0) {
+        return OP_LIST;
+    }
+    if (strcmp(m, "PATCH") == 0) {
+        return OP_PATCH;
+    }
+    return -1;
+}
+
+/*
+ * Parses a write body like jsonutil.DecodeJSONFromReader into a map: empty
+ * input and null mean "no data"; anything but an object is an error.
+ * @returns 0, or -1 for "error parsing JSON".
+ */
+static int parse_body(struct rq *rq)
+{
+    const char *p = rq->http->body;
+    size_t n = rq->http->body_len;
+    size_t i = 0;
+
+    while (i < n &&
+           (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r')) {
+        i++;
+    }
+    if (i == n) {
+        return 0;
+    }
+    rq->body = cJSON_ParseWithLength(p, n);
+    if (!rq->body) {
+        return -1;
+    }
+    if (cJSON_IsNull(rq->body)) {
+        cJSON_Delete(rq->body);
+        rq->body = NULL;
+        return 0;
+    }
+    if (!cJSON_IsObject(rq->body)) {
+        cJSON_Delete(rq->body);
+        rq->body = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+/* Counts the KV traffic /_fake/stats reports, before anything can fail. */
+static void count_kv(struct rq *rq)
+{
+    const char *rest = kv_rest(rq->fv, rq->vpath);
+
+    if (!rest) {
+        return;
+    }
+    if (strncmp(rest, "data/", 5) == 0) {
+        if (rq->op == OP_WRITE) {
+            STAT_INC(rq->fv, kv_write_requests);
+        } else if (rq->op == OP_READ) {
+            STAT_INC(rq->fv, kv_reads);
+        }
+    } else if (strncmp(rest, "metadata/", 9) == 0 && rq->op == OP_READ) {
+        STAT_INC(rq->fv, metadata_reads);
+    }
+}
+
+static int starts_with_dir(const char *p, const char *dir)
+{
+    size_t n = strlen(dir);
+
+    return strncmp(p, dir, n) == 0 && (p[n] == '/' || p[n] == '\0');
+}
+
+/* The order of checks follows Vault: HTTP layer (path, method, JSON),
+ * core (trailing slash, token), then the router. */
+static void route_v1(struct rq *rq)
+{
+    struct fake_vault *fv = rq->fv;
+    const char *full = rq->http->path;
+    const char *vp;
+    const char *rest;
+    char login[300];
+    int op;
+
+    if (!str_printable(full, strlen(full))) {
+        fakehttp_reply_take(rq->resp, 400, NULL);
+        return;
+    }
+    if (path_relative(full)) {
+        reply_error(rq->resp, 400, "relative paths not supported");
+        return;
+    }
+    if (strcmp(full, "/v1/sys/health") == 0) {
+        sys_health(rq);
+        return;
+    }
+    op = method_op(rq->http);
+    if (op == -1) {
+        reply_error(rq->resp, 405, NULL);
+        return;
+    }
+    if (op == -2) {
+        reply_error(rq->resp, 400, NULL);
+        return;
+    }
+    rq->op = (enum op)op;
+    {
+        size_t n = strlen(full + 4);
+
+        rq->vpath = malloc(n + 2);
+        if (!rq->vpath) {
+            reply_error(rq->resp, 500, "out of memory");
+            return;
+        }
+        memcpy(rq->vpath, full + 4, n + 1);
+        /* a LIST always addresses a "directory" */
+        if (rq->op == OP_LIST && (n == 0 || rq->vpath[n - 1] != '/')) {
+            rq->vpath[n] = '/';
+            rq->vpath[n + 1] = '\0';
+        }
+    }
+    vp = rq->vpath;
+    count_kv(rq);
+    if ((rq->op == OP_WRITE || rq->op == OP_PATCH) && parse_body(rq) < 0) {
+        reply_error(rq->resp, 400, "error parsing JSON");
+        return;
+    }
+    if ((rq->op == OP_WRITE || rq->op == OP_PATCH) && *vp &&
+        vp[strlen(vp) - 1] == '/') {
+        reply_error(rq->resp, 400, "cannot write to a path ending in '/'");
+        return;
+    }
+
+    /* unauthenticated login paths */
+    snprintf(login, sizeof(login), "auth/%s/login", fv->cfg.k8s_mount);
+    if (strcmp(vp, login) == 0 || strcmp(vp, "auth/approle/login") == 0) {
+        /* parse_args keeps the k8s mount from being "approle" */
+        if (rq->op != OP_WRITE) {
+            reply_error(rq->resp, 405, MSG_UNSUPPORTED_OP);
+        } else if (strcmp(vp, "auth/approle/login") == 0) {
+            approle_login(rq);
+        } else {
+            k8s_login(rq);
+        }
+        return;
+    }
+
+    if (!authenticate(rq)) {
+        return;
+    }
+    if (strcmp(vp, "auth/token/lookup-self") == 0) {
+        lookup_self(rq);
+        return;
+    }
+    if (strcmp(vp, "auth/token/renew-self") == 0) {
+        renew_self(rq);
+        return;
+    }
+    rest = kv_rest(fv, vp);
+    if (rest) {
+        kv_route(rq, rest);
+        return;
+    }
+    snprintf(login, sizeof(login), "auth/%s", fv->cfg.k8s_mount);
+    if (starts_with_dir(vp, "auth/token") || starts_with_dir(vp, login) ||
+        starts_with_dir(vp, "auth/approle")) {
+        reply_error(rq->resp, 404, MSG_UNSUPPORTED_PATH);
+        return;
+    }
+    {
+        struct sb msg = {0};
+
+        sb_puts(&msg, "no handler for route ");
+        sb_go_quote(&msg, vp);
+        sb_puts(&msg, ". route entry not found.");
+        reply_error(rq->resp, 404, msg.oom ? "out of memory" : msg.p);
+        sb_free(&msg);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Fault injection                                                           */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Decides whether this /v1 request gets a fault instead of (or on top of)
+ * normal handling. Every kind of injected misbehaviour belongs here, so the
+ * handlers stay a faithful Vault and a fault plan is read in one place:
+ * latency, error rates per status, sealed windows (503 with the sealed
+ * health body), policy denial per path prefix (403 permission denied),
+ * dropped connections (resp->action = FAKEHTTP_DROP) and truncated bodies
+ * (FAKEHTTP_TRUNCATE, set after a normal reply is built).
+ * @returns 1 when \p resp is decided and normal handling must be skipped.
+ */
+static int inject_fault(struct fake_vault *fv,
+                        const struct fakehttp_request *req,
+                        struct fakehttp_response *resp)
+{
+    (void)req;
+    (void)resp;
+    if (fv->cfg.latency_ms > 0) {
+        struct timespec d;
+
+        d.tv_sec = fv->cfg.latency_ms / 1000;
+        d.tv_nsec = (fv->cfg.latency_ms % 1000) * 1000000L;
+        while (nanosleep(&d, &d) < 0 && errno == EINTR) {
+        }
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Request log and control endpoints                                         */
+/* ------------------------------------------------------------------------ */
+
+static void log_request(struct fake_vault *fv,
+                        const struct fakehttp_request *req, int status)
+{
+    struct reqlog_entry *e;
+    char *path = strdup(req->path);
+
+    pthread_mutex_lock(&fv->log_lock);
+    e = &fv->rlog[fv->rlog_head];
+    free(e->path);
+    snprintf(e->method, sizeof(e->method), "%s", req->method);
+    e->path = path; /* NULL on OOM: listed as "" */
+    e->status = status;
+    fv->rlog_head = (fv->rlog_head + 1) % REQLOG_CAP;
+    if (fv->rlog_count < REQLOG_CAP) {
+        fv->rlog_count++;
+    }
+    pthread_mutex_unlock(&fv->log_lock);
+
+    if (fv->cfg.verbose) {
+        char safe[512];
+        size_t i;
+
+        /* paths hold no secrets, but keep control bytes off the terminal */
+        snprintf(safe, sizeof(safe), "%s", req->path);
+        for (i = 0; safe[i]; i++) {
+            if ((unsigned char)safe[i] < 0x20 || safe[i] == 0x7f) {
+                safe[i] = '?';
+            }
+        }
+        fprintf(stderr, "fake-vault: %s %s %d\n", req->method, safe, status);
+    }
+}
+
+static int cmp_secret(const void *a, const void *b)
+{
+    const struct kv_secret *x = *(const struct kv_secret *const *)a;
+    const struct kv_secret *y = *(const struct kv_secret *const *)b;
+
+    return strcmp(x->node.key, y->node.key);
+}
+
+/* GET /_fake/kv */
+static void control_kv(struct fake_vault *fv, struct fakehttp_response *resp)
+{
+    struct kv_secret **all = NULL;
+    struct sb b = {0};
+    size_t n = 0;
+    size_t i;
+    size_t j;
+
+    sb_puts(&b, "{\"mount\":");
+    sb_json_str(&b, fv->cfg.kv_mount);
+    sb_puts(&b, ",\"secrets\":{");
+    pthread_mutex_lock(&fv->kv_lock);
+    if (fv->secrets.n > 0) {
+        all = malloc(fv->secrets.n * sizeof(*all));
+        if (!all) {
+            pthread_mutex_unlock(&fv->kv_lock);
+            sb_free(&b);
+            reply_error(resp, 500, "out of memory");
+            return;
+        }
+        for (i = 0; i < fv->secrets.nb; i++) {
+            struct hnode *h;
+
+            for (h = fv->secrets.b[i]; h; h = h->next) {
+                all[n++] = (struct kv_secret *)h;
+            }
+        }
+        qsort(all, n, sizeof(*all), cmp_secret);
+    }
+    for (i = 0; i < n; i++) {
+        const struct kv_secret *s = all[i];
+
+        if (i > 0) {
+            sb_putc(&b, ',');
+        }
+        sb_json_str(&b, s->node.key);
+        sb_printf(&b,
+                  ":{\"current_version\":%" PRIu64
+                  ",\"oldest_version\":%" PRIu64
+                  ",\"cas_required\":%s,\"max_versions\":%" PRIu32
+                  ",\"custom_metadata\":%s,\"created_time\":",
+                  s->current, s->oldest, s->cas_required ? "true" : "false",
+                  s->max_versions, s->custom ? s->custom : "null");
+        sb_time(&b, &s->created);
+        sb_puts(&b, ",\"updated_time\":");
+        sb_time(&b, &s->updated);
+        sb_puts(&b, ",\"versions\":{");
+        for (j = 0; j < s->nvers; j++) {
+            const struct kv_version *v = &s->vers[j];
+
+            sb_printf(&b, "%s\"%" PRIu64 "\":{\"data\":%s,\"created_time\":",
+                      j ? "," : "", s->first + j, v->data);
+            sb_time(&b, &v->created);
+            sb_puts(&b, ",\"deletion_time\":");
+            sb_time(&b, &v->deleted);
+            sb_printf(&b, ",\"destroyed\":%s}",
+                      v->destroyed ? "true" : "false");
+        }
+        sb_puts(&b, "}}");
+    }
+    pthread_mutex_unlock(&fv->kv_lock);
+    free(all);
+    sb_puts(&b, "}}\n");
+    reply_sb(resp, 200, &b);
+}
+
+/* GET /_fake/stats */
+static void control_stats(struct fake_vault *fv, struct fakehttp_response *resp)
+{
+    const struct stats *st = &fv->st;
+
+    fakehttp_reply(
+        resp, 200,
+        "{\"requests\":%llu,\"kv_writes\":%llu,\"kv_write_requests\":%llu,"
+        "\"kv_reads\":%llu,\"metadata_reads\":%llu,\"logins\":%llu,"
+        "\"login_failures\":%llu,\"renewals\":%llu,\"denied\":%llu,"
+        "\"cas_mismatch\":%llu}\n",
+        atomic_load(&st->requests), atomic_load(&st->kv_writes),
+        atomic_load(&st->kv_write_requests), atomic_load(&st->kv_reads),
+        atomic_load(&st->metadata_reads), atomic_load(&st->logins),
+        atomic_load(&st->login_failures), atomic_load(&st->renewals),
+        atomic_load(&st->denied), atomic_load(&st->cas_mismatch));
+}
+
+/* GET /_fake/requests */
+static void control_requests(struct fake_vault *fv,
+                             struct fakehttp_response *resp)
+{
+    struct sb b = {0};
+    size_t i;
+    size_t start;
+
+    sb_puts(&b, "{\"requests\":[");
+    pthread_mutex_lock(&fv->log_lock);
+    start = (fv->rlog_head + REQLOG_CAP - fv->rlog_count) % REQLOG_CAP;
+    for (i = 0; i < fv->rlog_count; i++) {
+        const struct reqlog_entry *e = &fv->rlog[(start + i) % REQLOG_CAP];
+
+        sb_puts(&b, i ? ",{\"method\":" : "{\"method\":");
+        sb_json_str(&b, e->method);
+        sb_puts(&b, ",\"path\":");
+        sb_json_str(&b, e->path ? e->path : "");
+        sb_printf(&b, ",\"status\":%d}", e->status);
+    }
+    pthread_mutex_unlock(&fv->log_lock);
+    sb_puts(&b, "]}\n");
+    reply_sb(resp, 200, &b);
+}
+
+/* POST /_fake/reset-stats */
+static void control_reset(struct fake_vault *fv, struct fakehttp_response *resp)
+{
+    struct stats *st = &fv->st;
+    size_t i;
+
+    atomic_store(&st->requests, 0);
+    atomic_store(&st->kv_writes, 0);
+    atomic_store(&st->kv_write_requests, 0);
+    atomic_store(&st->kv_reads, 0);
+    atomic_store(&st->metadata_reads, 0);
+    atomic_store(&st->logins, 0);
+    atomic_store(&st->login_failures, 0);
+    atomic_store(&st->renewals, 0);
+    atomic_store(&st->denied, 0);
+    atomic_store(&st->cas_mismatch, 0);
+    pthread_mutex_lock(&fv->log_lock);
+    for (i = 0; i < REQLOG_CAP; i++) {
+        free(fv->rlog[i].path);
+        fv->rlog[i].path = NULL;
+    }
+    fv->rlog_head = 0;
+    fv->rlog_count = 0;
+    pthread_mutex_unlock(&fv->log_lock);
+    fakehttp_reply(resp, 200, "{\"reset\":true}\n");
+}
+
+/* POST /_fake/tokens/revoke-all: every login token, never the root one. */
+static void control_revoke_all(struct fake_vault *fv,
+                               struct fakehttp_response *resp)
+{
+    size_t revoked = 0;
+    size_t i;
+
+    pthread_mutex_lock(&fv->tok_lock);
+    for (i = 0; i < fv->tokens.nb; i++) {
+        struct hnode **pp = &fv->tokens.b[i];
+
+        while (*pp) {
+            struct token *t = (struct token *)*pp;
+
+            if (t->kind == TOK_ROOT) {
+                pp = &(*pp)->next;
+                continue;
+            }
+            *pp = t->node.next;
+            fv->tokens.n--;
+            token_free(t);
+            revoked++;
+        }
+    }
+    pthread_mutex_unlock(&fv->tok_lock);
+    fakehttp_reply(resp, 200, "{\"revoked\":%zu}\n", revoked);
+}
+
+static int client_is_loopback(const struct fakehttp_request *req)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+    if (!sa) {
+        return 0;
+    }
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
+
+        return (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
+    }
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+
+        return IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr);
+    }
+    return 0;
+}
+
+static void handle_control(struct fake_vault *fv,
+                           const struct fakehttp_request *req,
+                           struct fakehttp_response *resp)
+{
+    static const struct {
+        const char *path;
+        const char *method;
+        void (*fn)(struct fake_vault *, struct fakehttp_response *);
+    } routes[] = {
+        {"/_fake/kv", "GET", control_kv},
+        {"/_fake/stats", "GET", control_stats},
+        {"/_fake/requests", "GET", control_requests},
+        {"/_fake/reset-stats", "POST", control_reset},
+        {"/_fake/tokens/revoke-all", "POST", control_revoke_all},
+    };
+    size_t i;
+
+    if (!fv->cfg.allow_remote_control && !client_is_loopback(req)) {
+        reply_error(resp, 403, "control endpoints are loopback only");
+        return;
+    }
+    for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        if (strcmp(req->path, routes[i].path) != 0) {
+            continue;
+        }
+        if (strcmp(req->method, routes[i].method) != 0 &&
+            !(strcmp(routes[i].method, "GET") == 0 &&
+              strcmp(req->method, "HEAD") == 0)) {
+            reply_error(resp, 405, NULL);
+            return;
+        }
+        routes[i].fn(fv, resp);
+        return;
+    }
+    reply_error(resp, 404, "no such control endpoint");
+}
+
+/* The fakehttp handler: one call per request, on the connection's thread. */
+static void handle(void *opaque, const struct fakehttp_request *req,
+                   struct fakehttp_response *resp)
+{
+    struct fake_vault *fv = opaque;
+
+    if (strncmp(req->path, "/v1/", 4) == 0) {
+        struct rq rq;
+
+        STAT_INC(fv, requests);
+        memset(&rq, 0, sizeof(rq));
+        rq.fv = fv;
+        rq.http = req;
+        rq.resp = resp;
+        if (!inject_fault(fv, req, resp)) {
+            route_v1(&rq);
+        }
+        if (resp->status == 403) {
+            STAT_INC(fv, denied);
+        }
+        cJSON_Delete(rq.body);
+        free(rq.vpath);
+        log_request(fv, req,
+                    resp->action == FAKEHTTP_DROP ? 0
+                    : resp->status                ? resp->status
+                                                  : 500);
+    } else if (strncmp(req->path, "/_fake/", 7) == 0) {
+        handle_control(fv, req, resp);
+    } else {
+        reply_error(resp, 404, NULL);
+    }
+    fakehttp_add_header(resp, "Cache-Control", "no-store");
+}
+
+/* ------------------------------------------------------------------------ */
+/* Command line                                                              */
+/* ------------------------------------------------------------------------ */
+
+static void usage(FILE *out)
+{
+    fputs("usage: fake-vault [--listen HOST:PORT] [--root-token TOKEN]\n"
+          "                  [--kv-mount MOUNT] [--cas-required]\n"
+          "                  [--max-versions N] [--k8s-mount NAME]\n"
+          "                  [--k8s-role ROLE=JWTFILE]...\n"
+          "                  [--approle ROLE_ID=SECRET_ID]...\n"
+          "                  [--token-ttl SECONDS] [--token-max-ttl SECONDS]\n"
+          "                  [--latency-ms N] [--allow-remote-control]\n"
+          "                  [--verbose]\n",
+          out);
+}
+
+static int parse_long(const char *s, long min, long max, long *out)
+{
+    char *end;
+    long v;
+
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < min || v > max) {
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* Checks a mount path and drops a trailing '/'. @returns a heap copy. */
+static char *clean_mount(const char *s)
+{
+    char *m = strdup(s);
+    size_t n;
+
+    if (!m) {
+        return NULL;
+    }
+    n = strlen(m);
+    if (n > 0 && m[n - 1] == '/') {
+        m[--n] = '\0';
+    }
+    if (n == 0 || n > 200 || m[0] == '/' || path_relative(m) ||
+        !str_printable(m, n)) {
+        free(m);
+        return NULL;
+    }
+    return m;
+}
+
+static int check_listen(const char *s)
+{
+    const char *colon = strrchr(s, ':');
+    char host[64];
+    struct in_addr a;
+    long port;
+
+    if (!colon || colon == s || (size_t)(colon - s) >= sizeof(host)) {
+        return -1;
+    }
+    memcpy(host, s, (size_t)(colon - s));
+    host[colon - s] = '\0';
+    if (strcmp(host, "localhost") != 0 && inet_pton(AF_INET, host, &a) != 1) {
+        return -1;
+    }
+    return parse_long(colon + 1, 0, 65535, &port);
+}
+
+/* Splits "A=B" into two heap strings. */
+static int split_pair(const char *s, char **a, char **b)
+{
+    const char *eq = strchr(s, '=');
+
+    *a = NULL;
+    *b = NULL;
+    if (!eq || eq == s || eq[1] == '\0') {
+        return -1;
+    }
+    *a = strndup(s, (size_t)(eq - s));
+    *b = strdup(eq + 1);
+    if (!*a || !*b) {
+        free(*a);
+        free(*b);
+        *a = NULL;
+        *b = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+static void config_free(struct config *c)
+{
+    size_t i;
+
+    for (i = 0; i < c->nk8s; i++) {
+        free(c->k8s[i].name);
+        free(c->k8s[i].jwt_file);
+    }
+    for (i = 0; i < c->napproles; i++) {
+        free(c->approles[i].role_id);
+        free(c->approles[i].secret_id);
+    }
+    free(c->k8s);
+    free(c->approles);
+    free(c->kv_mount);
+    free(c->k8s_mount);
+    memset(c, 0, sizeof(*c));
+}
+
+/* @returns 1 for options that take a value, 0 for flags, -1 if unknown. */
+static int option_kind(const char *name)
+{
+    static const char *const with_value[] = {
+        "--listen",        "--root-token", "--kv-mount",     "--k8s-mount",
+        "--k8s-role",      "--approle",    "--max-versions", "--token-ttl",
+        "--token-max-ttl", "--latency-ms"};
+    static const char *const flags[] = {"--cas-required", "--verbose", "--help",
+                                        "--allow-remote-control"};
+    size_t i;
+
+    for (i = 0; i < sizeof(with_value) / sizeof(with_value[0]); i++) {
+        if (strcmp(name, with_value[i]) == 0) {
+            return 1;
+        }
+    }
+    for (i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+        if (strcmp(name, flags[i]) == 0) {
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/*
+ * @returns 0 to run, 1 after --help, -1 on a bad option (message printed,
+ *          never quoting a value that may be a secret).
+ */
+static int parse_args(struct config *c, int argc, char **argv)
+{
+    const char *kv_mount = "secret";
+    const char *k8s_mount = "kubernetes";
+    long num;
+    int i;
+
+    memset(c, 0, sizeof(*c));
+    c->listen = "127.0.0.1:0";
+    c->max_versions = DEFAULT_MAX_VERSIONS;
+    c->token_ttl = 3600;
+    c->token_max_ttl = 86400;
+
+    for (i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        const char *val = NULL;
+        char name[32];
+        const char *eq;
+        size_t nl;
+        int takes_value;
+
+        if (strncmp(arg, "--", 2) != 0) {
+            fprintf(stderr, "fake-vault: unexpected argument\n");
+            usage(stderr);
+            return -1;
+        }
+        eq = strchr(arg, '=');
+        nl = eq ? (size_t)(eq - arg) : strlen(arg);
+        if (nl >= sizeof(name)) {
+            fprintf(stderr, "fake-vault: unknown option\n");
+            return -1;
+        }
+        memcpy(name, arg, nl);
+        name[nl] = '\0';
+        takes_value = option_kind(name);
+        if (takes_value < 0) {
+            fprintf(stderr, "fake-vault: unknown option %s\n", name);
+            usage(stderr);
+            return -1;
+        }
+        if (takes_value) {
+            if (eq) {
+                val = eq + 1;
+            } else if (i + 1 < argc) {
+                val = argv[++i];
+            } else {
+                fprintf(stderr, "fake-vault: %s needs a value\n", name);
+                return -1;
+            }
+        } else if (eq) {
+            fprintf(stderr, "fake-vault: %s takes no value\n", name);
+            return -1;
+        }
+
+        if (strcmp(name, "--help") == 0) {
+            usage(stdout);
+            return 1;
+        } else if (strcmp(name, "--listen") == 0) {
+            if (check_listen(val) < 0) {
+                fprintf(stderr,
+                        "fake-vault: --listen wants IPV4:PORT, got "
+                        "\"%s\"\n",
+                        val);
+                return -1;
+            }
+            c->listen = val;
+        } else if (strcmp(name, "--root-token") == 0) {
+            if (!*val) {
+                fprintf(stderr, "fake-vault: --root-token is empty\n");
+                return -1;
+            }
+            c->root_token = val;
+        } else if (strcmp(name, "--kv-mount") == 0) {
+            kv_mount = val;
+        } else if (strcmp(name, "--k8s-mount") == 0) {
+            k8s_mount = val;
+        } else if (strcmp(name, "--cas-required") == 0) {
+            c->cas_required = 1;
+        } else if (strcmp(name, "--verbose") == 0) {
+            c->verbose = 1;
+        } else if (strcmp(name, "--allow-remote-control") == 0) {
+            c->allow_remote_control = 1;
+        } else if (strcmp(name, "--max-versions") == 0) {
+            if (parse_long(val, 0, 1000000L, &num) < 0) {
+                fprintf(stderr, "fake-vault: bad --max-versions\n");
+                return -1;
+            }
+            c->max_versions = (uint32_t)num;
+        } else if (strcmp(name, "--token-ttl") == 0 ||
+                   strcmp(name, "--token-max-ttl") == 0) {
+            if (parse_long(val, 1, 100L * 365 * 86400, &num) < 0) {
+                fprintf(stderr, "fake-vault: bad %s\n", name);
+                return -1;
+            }
+            if (strcmp(name, "--token-ttl") == 0) {
+                c->token_ttl = num;
+            } else {
+                c->token_max_ttl = num;
+            }
+        } else if (strcmp(name, "--latency-ms") == 0) {
+            if (parse_long(val, 0, 3600L * 1000, &num) < 0) {
+                fprintf(stderr, "fake-vault: bad --latency-ms\n");
+                return -1;
+            }
+            c->latency_ms = num;
+        } else if (strcmp(name, "--k8s-role") == 0) {
+            struct k8s_role *nr;
+            char *role;
+            char *file;
+            size_t j;
+
+            if (split_pair(val, &role, &file) < 0) {
+                fprintf(stderr, "fake-vault: --k8s-role wants ROLE=JWTFILE\n");
+                return -1;
+            }
+            for (j = 0; j < c->nk8s; j++) {
+                if (strcmp(c->k8s[j].name, role) == 0) {
+                    break;
+                }
+            }
+            nr = j == c->nk8s ? realloc(c->k8s, (c->nk8s + 1) * sizeof(*c->k8s))
+                              : NULL;
+            if (!nr) {
+                fprintf(stderr, "fake-vault: %s\n",
+                        j == c->nk8s ? "out of memory"
+                                     : "duplicate --k8s-role");
+                free(role);
+                free(file);
+                return -1;
+            }
+            c->k8s = nr;
+            memset(&c->k8s[c->nk8s], 0, sizeof(c->k8s[0]));
+            c->k8s[c->nk8s].name = role;
+            c->k8s[c->nk8s].jwt_file = file;
+            gen_uuid(c->k8s[c->nk8s].sa_uid);
+            gen_uuid(c->k8s[c->nk8s].entity_id);
+            c->nk8s++;
+        } else if (strcmp(name, "--approle") == 0) {
+            struct approle *na;
+            char *rid;
+            char *sid;
+            size_t j;
+
+            if (split_pair(val, &rid, &sid) < 0) {
+                fprintf(stderr,
+                        "fake-vault: --approle wants ROLE_ID=SECRET_ID\n");
+                return -1;
+            }
+            for (j = 0; j < c->napproles; j++) {
+                if (strcmp(c->approles[j].role_id, rid) == 0) {
+                    break;
+                }
+            }
+            na = j == c->napproles
+                     ? realloc(c->approles,
+                               (c->napproles + 1) * sizeof(*c->approles))
+                     : NULL;
+            if (!na) {
+                fprintf(stderr, "fake-vault: %s\n",
+                        j == c->napproles ? "out of memory"
+                                          : "duplicate --approle role ID");
+                free(rid);
+                free(sid);
+                return -1;
+            }
+            c->approles = na;
+            memset(&c->approles[c->napproles], 0, sizeof(c->approles[0]));
+            c->approles[c->napproles].role_id = rid;
+            c->approles[c->napproles].secret_id = sid;
+            gen_uuid(c->approles[c->napproles].entity_id);
+            c->napproles++;
+        }
+    }
+    if (c->token_ttl > c->token_max_ttl) {
+        fprintf(stderr, "fake-vault: --token-ttl exceeds --token-max-ttl\n");
+        return -1;
+    }
+    c->kv_mount = clean_mount(kv_mount);
+    if (!c->kv_mount || starts_with_dir(c->kv_mount, "auth") ||
+        starts_with_dir(c->kv_mount, "sys")) {
+        fprintf(stderr, "fake-vault: bad --kv-mount \"%s\"\n", kv_mount);
+        return -1;
+    }
+    c->k8s_mount = clean_mount(k8s_mount);
+    if (!c->k8s_mount || strcmp(c->k8s_mount, "token") == 0 ||
+        strcmp(c->k8s_mount, "approle") == 0) {
+        fprintf(stderr, "fake-vault: bad --k8s-mount \"%s\"\n", k8s_mount);
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Main                                                                      */
+/* ------------------------------------------------------------------------ */
+
+static void fv_free(struct fake_vault *fv)
+{
+    size_t i;
+
+    if (fv->secrets.b) {
+        for (i = 0; i < fv->secrets.nb; i++) {
+            struct hnode *h = fv->secrets.b[i];
+
+            while (h) {
+                struct hnode *next = h->next;
+
+                secret_free((struct kv_secret *)h);
+                h = next;
+            }
+        }
+        free(fv->secrets.b);
+    }
+    if (fv->tokens.b) {
+        for (i = 0; i < fv->tokens.nb; i++) {
+            struct hnode *h = fv->tokens.b[i];
+
+            while (h) {
+                struct hnode *next = h->next;
+
+                token_free((struct token *)h);
+                h = next;
+            }
+        }
+        free(fv->tokens.b);
+    }
+    if (fv->rlog) {
+        for (i = 0; i < REQLOG_CAP; i++) {
+            free(fv->rlog[i].path);
+        }
+        free(fv->rlog);
+    }
+    pthread_mutex_destroy(&fv->kv_lock);
+    pthread_mutex_destroy(&fv->tok_lock);
+    pthread_mutex_destroy(&fv->log_lock);
+    config_free(&fv->cfg);
+}
+
+static int fv_init(struct fake_vault *fv)
+{
+    pthread_mutex_init(&fv->kv_lock, NULL);
+    pthread_mutex_init(&fv->tok_lock, NULL);
+    pthread_mutex_init(&fv->log_lock, NULL);
+    gen_uuid(fv->cluster_id);
+    fv->rlog = calloc(REQLOG_CAP, sizeof(*fv->rlog));
+    if (!fv->rlog || ht_init(&fv->secrets, 1024) < 0 ||
+        ht_init(&fv->tokens, 256) < 0) {
+        return -1;
+    }
+    if (fv->cfg.root_token) {
+        struct token *t = token_new(fv->cfg.root_token, TOK_ROOT, 0);
+
+        if (!t) {
+            return -1;
+        }
+        t->issued = now_rt();
+        ht_insert(&fv->tokens, &t->node);
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static struct fake_vault fv;
+    struct fakehttp *srv;
+    char err[256];
+    int rc;
+
+    fakehttp_block_signals();
+    rc = parse_args(&fv.cfg, argc, argv);
+    if (rc != 0) {
+        config_free(&fv.cfg);
+        return rc > 0 ? 0 : EXIT_USAGE;
+    }
+    if (fv_init(&fv) < 0) {
+        fprintf(stderr, "fake-vault: out of memory\n");
+        fv_free(&fv);
+        return 1;
+    }
+    srv = fakehttp_start(fv.cfg.listen, handle, &fv, err, sizeof(err));
+    if (!srv) {
+        fprintf(stderr, "fake-vault: %s\n", err);
+        fv_free(&fv);
+        return 1;
+    }
+    fakehttp_announce(fakehttp_address(srv));
+    if (fv.cfg.verbose) {
+        fprintf(stderr, "fake-vault: listening on %s, KV v2 at %s/\n",
+                fakehttp_address(srv), fv.cfg.kv_mount);
+    }
+    fakehttp_wait_for_signal();
+    fakehttp_stop(srv);
+    fv_free(&fv);
+    return 0;
+}
