@@ -20,6 +20,12 @@ BIN   ?= bin
 
 CC      ?= cc
 CFLAGS  ?= -O2 -g
+# SAN=1: AddressSanitizer + UBSan (used by `make asan` / `make test-asan`).
+ifeq ($(SAN),1)
+CFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+           -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
 CFLAGS  += -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -Werror -Wshadow \
            -Wstrict-prototypes -Wformat=2 -Wno-format-nonliteral -MMD -MP \
            -Icommon -Iworker
@@ -107,11 +113,8 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	@AKV_BIN=$(abspath $(BIN)) /usr/bin/python3 tests/demo.py
 
-SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
-             -fno-sanitize-recover=undefined
 asan:
-	@$(MAKE) --no-print-directory BUILD=build/asan BIN=build/asan/bin \
-	    CFLAGS="$(SAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" all
+	@$(MAKE) --no-print-directory BUILD=build/asan BIN=build/asan/bin SAN=1 all
 
 test-asan: deps
 	@$(MAKE) --no-print-directory asan

@@ -44,6 +44,9 @@ struct consumer {
     int fatal;
 };
 
+/* How long the final commit may wait for the group to settle. */
+#define SHUTDOWN_COMMIT_MS 10000
+
 enum handled {
     HANDLED_DONE,     /* finished: store the offset */
     HANDLED_REQUEUED, /* sought back; will be delivered again */
@@ -142,6 +145,55 @@ static void commit_stored(struct consumer *c, const char *why)
     if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
         akv_log_warn("kafka", "commit (%s) failed: %s", why,
                      rd_kafka_err2str(err));
+    }
+}
+
+/* Errors after which a commit is worth retrying once the group settles. */
+static int commit_retriable(rd_kafka_resp_err_t err)
+{
+    return err == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS ||
+           err == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION ||
+           err == RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS ||
+           err == RD_KAFKA_RESP_ERR_NOT_COORDINATOR ||
+           err == RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE ||
+           err == RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT ||
+           err == RD_KAFKA_RESP_ERR__TRANSPORT ||
+           err == RD_KAFKA_RESP_ERR__TIMED_OUT;
+}
+
+/*
+ * The last commit before leaving. When replicas stop together, the first
+ * one's LeaveGroup starts a rebalance and the broker refuses the others'
+ * commits until they have rejoined, which happens while the consumer is
+ * polled. So keep polling (discarding what arrives: nothing more is
+ * processed or stored) and retry, for a bounded time. Whatever could not be
+ * committed is redone by the next owner, which is harmless.
+ */
+static void commit_final(struct consumer *c)
+{
+    long long deadline = now_ms() + SHUTDOWN_COMMIT_MS;
+    rd_kafka_resp_err_t err;
+
+    for (;;) {
+        err = rd_kafka_commit(c->rk, NULL, 0);
+        if (!err || err == RD_KAFKA_RESP_ERR__NO_OFFSET) {
+            return;
+        }
+        if (!commit_retriable(err) || now_ms() >= deadline) {
+            akv_log_warn("kafka", "final commit failed: %s; events after "
+                         "the last commit will be redone by the next owner",
+                         rd_kafka_err2str(err));
+            return;
+        }
+        akv_log_debug("kafka", "final commit: %s, retrying",
+                      rd_kafka_err2str(err));
+        {
+            rd_kafka_message_t *rkm = rd_kafka_consumer_poll(c->rk, 200);
+
+            if (rkm) {
+                rd_kafka_message_destroy(rkm);
+            }
+        }
     }
 }
 
@@ -573,7 +625,7 @@ akv_err_t akv_consumer_run(const struct akv_settings *s,
                        "stopped on a fatal Kafka error");
     }
     akv_log_info("worker", "stopping: committing and leaving the group");
-    commit_stored(&c, "shutdown");
+    commit_final(&c);
     kerr = rd_kafka_consumer_close(c.rk);
     if (kerr) {
         akv_log_warn("kafka", "close: %s", rd_kafka_err2str(kerr));

@@ -1,0 +1,194 @@
+#!/usr/bin/python3
+"""ak2vault demo (`make demo`): authentik tokens mirrored into Vault.
+
+Starts the loopback stand-ins (mock-kafka, fake-vault, fake-authentik),
+creates, rotates, re-keys and deletes tokens through fake-authentik's API
+(each change becomes an authentik event in Kafka), then runs two
+`ak2vault run --exit-at-end` replicas in one consumer group until both
+have consumed everything, and shows what landed in Vault. Key values are
+never printed. Everything started here is stopped on exit, error or
+Ctrl-C; the logs stay in the printed directory.
+"""
+import sys
+from pathlib import Path
+
+sys.dont_write_bytecode = True  # keep the source tree clean
+sys.path.insert(0, str(Path(__file__).resolve().parent / "lib"))
+
+import re  # noqa: E402
+import time  # noqa: E402
+
+import akvtest  # noqa: E402
+from akvtest import say  # noqa: E402
+
+GROUP = "ak2vault-demo"
+RUN_TIMEOUT = 90
+WORKER_CFG = {
+    # The mock cluster's group coordinator sometimes holds a member's
+    # re-join for a whole session timeout; keep that stall short.
+    "kafka": {"session_timeout_ms": 6000},
+    "sync": {"retry_max_ms": 2000},
+}
+
+TOKENS = (
+    ["deploy-bot-api", "grafana-app-password", "prometheus-scraper",
+     "backup-agent", "terraform-cloud", "argocd-sync", "gitlab-runner-api",
+     "ldap-outpost", "proxy-outpost", "radius-outpost",
+     "nextcloud-app-password", "mail-relay-app-password",
+     "wiki-app-password", "matrix-bridge-api", "sentry-webhook",
+     "status-page-api", "billing-export", "crm-import", "hr-sync-api",
+     "ansible-awx", "rundeck-jobs", "jenkins-app-password", "loki-push",
+     "harbor-robot"]
+    + ["ci-runner-%02d" % i for i in range(1, 13)])
+ROTATE = ["ci-runner-01", "ci-runner-02", "ci-runner-03", "argocd-sync",
+          "ldap-outpost", "proxy-outpost", "loki-push", "harbor-robot"]
+SET_KEY = ["deploy-bot-api", "grafana-app-password", "backup-agent",
+           "wiki-app-password"]
+DELETE = ["crm-import", "ci-runner-12", "ci-runner-03"]
+
+
+def intent_of(ident):
+    return "app_password" if ident.endswith("app-password") else "api"
+
+
+def columns(cells, ncols, width):
+    rows = (len(cells) + ncols - 1) // ncols
+    for r in range(rows):
+        say("  " + "".join(c.ljust(width) for c in cells[r::rows]).rstrip())
+
+
+def main(rundir):
+    t0 = time.monotonic()
+    say("ak2vault demo: authentik tokens -> Kafka events -> ak2vault -> "
+        "Vault KV v2")
+    stack = akvtest.Stack(rundir, partitions=4)
+    try:
+        rc = demo(stack, rundir, t0)
+    finally:
+        stack.stop()
+    logs = rundir.logs()
+    hits = akvtest.scan_for_secrets(logs)
+    for f, kind, n in hits:
+        say("FAILED: %s found in %s" % (kind, Path(f).name))
+    if not hits:
+        say("secret scan: no key or API token in any of the %d log files" %
+            len(logs))
+    say("(demo took %.1fs)" % (time.monotonic() - t0))
+    return 1 if hits else rc
+
+
+def demo(stack, rundir, t0):
+    say("stand-ins: mock-kafka %s (topic %s, 4 partitions)" % (
+        stack.brokers, stack.topic))
+    say("           fake-vault %s, fake-authentik %s" % (
+        stack.vault_addr, stack.authentik_url))
+
+    # -- authentik side ------------------------------------------------------
+    for i, ident in enumerate(TOKENS):
+        stack.create_token(ident, intent=intent_of(ident),
+                           description="demo: %s" % ident,
+                           expiring=(i % 5 != 0))
+    stack.live_tokens()
+    for ident in ROTATE:
+        stack.rotate(ident)
+    for ident in SET_KEY:
+        stack.set_key(ident, "demo" + akvtest.random_secret(44))
+    for ident in DELETE:
+        stack.delete_token(ident)
+    n_app = sum(intent_of(t) == "app_password" for t in TOKENS)
+    events = (stack.authentik_stats() or {}).get("events_published", "?")
+    say("authentik: created %d tokens (%d api, %d app_password), rotated %d, "
+        "set %d keys, deleted %d" % (len(TOKENS), len(TOKENS) - n_app, n_app,
+                                     len(ROTATE), len(SET_KEY), len(DELETE)))
+    say("           -> %s events published to Kafka" % events)
+
+    # -- the workers ---------------------------------------------------------
+    say("running 2 x `ak2vault run --exit-at-end` in group %s ..." % GROUP)
+    workers = [stack.start_worker("replica-%d" % i, GROUP, exit_at_end=True,
+                                  extra=WORKER_CFG)
+               for i in (1, 2)]
+    deadline = time.monotonic() + RUN_TIMEOUT
+    rcs = {}
+    for w in workers:
+        rcs[w.name] = w.wait(max(0.1, deadline - time.monotonic()))
+    late = [n for n, rc in rcs.items() if rc is None]
+    if late:
+        say("FAILED: %s still running after %ds" % (", ".join(late),
+                                                    RUN_TIMEOUT))
+        return 1
+    bad = ["%s exited %d" % (n, rc) for n, rc in rcs.items() if rc != 0]
+    if bad:
+        say("FAILED: " + "; ".join(bad))
+        return 1
+
+    # -- what the workers did ------------------------------------------------
+    fields = ("consumed", "matched", "skipped", "written", "unchanged",
+              "gone", "poison")
+    say("")
+    say("%-10s %-10s" % ("replica", "partitions") +
+        "".join("%10s" % f for f in fields))
+    total = dict.fromkeys(fields, 0)
+    for w in workers:
+        log = w.stderr_text()
+        st = akvtest.final_stats(log)
+        if st is None:
+            say("FAILED: %s logged no final stats line" % w.name)
+            return 1
+        parts = sorted({s["partition"] for s in akvtest.sync_lines(log)})
+        assigned = re.findall(r"assigned (\d+) partition", log)
+        shown = ",".join(map(str, parts)) or "-"
+        if not parts and assigned:
+            shown = "- (idle)"
+        say("%-10s %-10s" % (w.name, shown) +
+            "".join("%10d" % st[f] for f in fields))
+        for f in fields:
+            total[f] += st[f]
+    say("%-10s %-10s" % ("total", "") +
+        "".join("%10d" % total[f] for f in fields))
+
+    # -- Vault ---------------------------------------------------------------
+    current = stack.vault_current()
+    say("")
+    say("Vault: %d secrets under kv/data/authentik/ (current version):" %
+        len(current))
+    cells = ["%-24s v%s" % (ident, cur[0])
+             for ident, cur in sorted(current.items())]
+    columns(cells, 3, 30)
+
+    live = stack.live_tokens()
+    good = sorted(i for i, t in live.items()
+                  if current.get(i, (0, None))[1] ==
+                  {"key": t["key"], "intent": t["intent"]})
+    wrong = sorted(set(live) - set(good))
+    kept = sorted(set(DELETE) & set(current))
+    say("")
+    if kept:
+        say("deleted in authentik but still in Vault: %s" % ", ".join(kept))
+    else:
+        say("deleted in authentik, never written: %s" % ", ".join(DELETE))
+    verdict = "%d/%d live tokens present in Vault with authentik's current " \
+        "key" % (len(good), len(live))
+    if wrong:
+        say("FAILED: " + verdict)
+        say("  differ: " + ", ".join(wrong))
+        return 1
+    say("OK: " + verdict)
+    return 0
+
+
+if __name__ == "__main__":
+    akvtest.install_signal_handlers()
+    rundir = akvtest.RunDir("demo")
+    rc = 1
+    try:
+        rc = main(rundir)
+    except (KeyboardInterrupt, akvtest.Interrupted):
+        say("interrupted")
+        rc = 130
+    except Exception as e:  # noqa: BLE001
+        say("FAILED: " + akvtest.reason_of(e))
+        rc = 1
+    finally:
+        akvtest.stop_all()
+        say("logs: %s" % rundir.path)
+    sys.exit(rc)

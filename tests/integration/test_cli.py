@@ -1,0 +1,326 @@
+#!/usr/bin/python3
+"""ak2vault's command line and configuration loading, without a stack.
+
+Each test writes a configuration file into the run directory and runs
+`ak2vault check-config`, `run`, `version`, ... with a clean environment
+(only what the test sets). Every invocation's stdout and stderr is checked
+for the secrets the test handed to it.
+"""
+import sys
+from pathlib import Path
+
+sys.dont_write_bytecode = True  # keep the source tree clean
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+
+import subprocess  # noqa: E402
+
+import akvtest  # noqa: E402
+from akvtest import EX_CONFIG, EX_OK, EX_USAGE, SECRETS  # noqa: E402
+
+RUN = None  # the RunDir
+# Unreachable addresses: nothing here ever connects.
+BASE = {
+    "kafka": {"brokers": "127.0.0.1:9", "topic": "authentik.events",
+              "group": "cli-test"},
+    "authentik": {"url": "http://127.0.0.1:9"},
+    "vault": {"addr": "http://127.0.0.1:9", "kv_mount": "kv",
+              "prefix": "authentik"},
+    "log": {"level": "info"},
+}
+VAULT_TOKEN = akvtest.random_secret(32)
+AUTHENTIK_TOKEN = akvtest.random_secret(32)
+FILE_TOKEN = akvtest.random_secret(32)
+SECRETS.add("Vault token", VAULT_TOKEN)
+SECRETS.add("authentik API token", AUTHENTIK_TOKEN)
+SECRETS.add("Vault token (file)", FILE_TOKEN)
+BOTH = {"VAULT_TOKEN": VAULT_TOKEN, "AUTHENTIK_TOKEN": AUTHENTIK_TOKEN}
+_n = 0
+
+
+def setup(rundir):
+    global RUN
+    RUN = rundir
+    akvtest.binary("ak2vault")
+
+
+def config(text=None, extra=None, drop=()):
+    """Writes a config file: \\p text verbatim, or BASE with \\p extra
+    merged in and the "group.name" settings in \\p drop removed."""
+    global _n
+    _n += 1
+    if text is None:
+        settings = {g: dict(e) for g, e in BASE.items()}
+        for g, entries in (extra or {}).items():
+            settings.setdefault(g, {}).update(entries)
+        for d in drop:
+            g, n = d.split(".", 1)
+            settings[g].pop(n, None)
+        text = akvtest.config_text(settings)
+    path = RUN.file("cli-%02d.cfg" % _n)
+    path.write_text(text)
+    return str(path)
+
+
+def line_of(path, needle):
+    """1-based number of the first line of \\p path containing \\p needle."""
+    for i, line in enumerate(Path(path).read_text().splitlines(), 1):
+        if needle in line:
+            return i
+    raise AssertionError("%r not in %s" % (needle, path))
+
+
+def ak(*args, env=None):
+    """Runs ak2vault. @returns (status, stdout, stderr); fails the test if
+    any known secret appears in either stream."""
+    r = subprocess.run([akvtest.binary("ak2vault"), *args],
+                       stdin=subprocess.DEVNULL, capture_output=True,
+                       env=akvtest.child_env(env), cwd=str(RUN.path),
+                       timeout=30)
+    out = r.stdout.decode(errors="replace")
+    err = r.stderr.decode(errors="replace")
+    # Keep the output for the record; the scan at the end covers it too.
+    with open(RUN.file("ak2vault-cli.log"), "a") as log:
+        log.write("$ ak2vault %s\n[status %d]\n%s%s\n" % (
+            " ".join(args), r.returncode, out, err))
+    leaked = sorted({k for v, k in SECRETS.items() if v in out or v in err})
+    assert not leaked, "ak2vault %s printed a secret: %s" % (
+        args[0] if args else "", ", ".join(leaked))
+    return r.returncode, out, err
+
+
+def expect(rc, want, err, *needles):
+    assert rc == want, "exit status %d, wanted %d; stderr: %s" % (
+        rc, want, err.strip()[:300])
+    for n in needles:
+        assert n in err, "stderr lacks %r: %s" % (n, err.strip()[:300])
+
+
+def dump(out):
+    """check-config output as {name: value text}."""
+    res = {}
+    for line in out.splitlines():
+        name, sep, value = line.partition(" = ")
+        if sep:
+            res[name] = value
+    return res
+
+
+# ---------------------------------------------------------------------------
+
+
+def test_version():
+    rc, out, err = ak("version")
+    assert rc == EX_OK, "status %d" % rc
+    assert out.startswith("ak2vault "), "unexpected output %r" % out[:80]
+
+
+def test_unknown_command_is_usage_error():
+    rc, out, err = ak("frobnicate")
+    expect(rc, EX_USAGE, err, "frobnicate")
+
+
+def test_run_without_config_is_usage_error():
+    rc, out, err = ak("run", env=BOTH)
+    expect(rc, EX_USAGE, err, "-c")
+
+
+def test_unknown_option_is_usage_error():
+    rc, out, err = ak("check-config", "--no-such-option", env=BOTH)
+    expect(rc, EX_USAGE, err)
+
+
+def test_valid_config():
+    path = config()
+    rc, out, err = ak("check-config", "-c", path, env=BOTH)
+    expect(rc, EX_OK, err, "valid")
+
+
+def test_unknown_setting():
+    path = config(extra={"kafka": {"bogus_setting": 1}})
+    rc, out, err = ak("check-config", "-c", path, env=BOTH)
+    expect(rc, EX_CONFIG, err,
+           "%s:%d:" % (path, line_of(path, "bogus_setting")),
+           "kafka.bogus_setting")
+
+
+def test_unknown_setting_also_stops_run():
+    path = config(extra={"vault": {"kv_mnt": "kv"}})
+    rc, out, err = ak("run", "-c", path, env=BOTH)
+    expect(rc, EX_CONFIG, err,
+           "%s:%d:" % (path, line_of(path, "kv_mnt")), "vault.kv_mnt")
+
+
+def test_unknown_group():
+    path = config(extra={"kafak": {"brokers": "127.0.0.1:9"}})
+    rc, out, err = ak("check-config", "-c", path, env=BOTH)
+    expect(rc, EX_CONFIG, err, "%s:%d:" % (path, line_of(path, "kafak:")),
+           "kafak")
+
+
+def test_wrong_type():
+    path = config(extra={"kafka": {"topic": akvtest.RawCfg("5")}})
+    rc, out, err = ak("check-config", "-c", path, env=BOTH)
+    expect(rc, EX_CONFIG, err, "%s:%d:" % (path, line_of(path, "topic =")),
+           "kafka.topic")
+
+
+def test_out_of_range():
+    path = config(extra={"kafka": {"session_timeout_ms": 1}})
+    rc, out, err = ak("check-config", "-c", path, env=BOTH)
+    expect(rc, EX_CONFIG, err,
+           "%s:%d:" % (path, line_of(path, "session_timeout_ms")),
+           "kafka.session_timeout_ms")
+
+
+def test_bad_enum_value():
+    path = config(extra={"log": {"level": "chatty"}})
+    rc, out, err = ak("check-config", "-c", path, env=BOTH)
+    expect(rc, EX_CONFIG, err, "%s:%d:" % (path, line_of(path, "chatty")),
+           "log.level")
+
+
+def test_syntax_error():
+    path = config(text='kafka: { brokers = "127.0.0.1:9"\n  topic = ; };\n')
+    rc, out, err = ak("check-config", "-c", path, env=BOTH)
+    expect(rc, EX_CONFIG, err, "%s:" % path)
+
+
+def test_missing_file():
+    rc, out, err = ak("check-config", "-c", str(RUN.file("nope.cfg")),
+                      env=BOTH)
+    expect(rc, EX_CONFIG, err, "nope.cfg")
+
+
+def test_missing_required_setting():
+    path = config(drop=["kafka.brokers"])
+    rc, out, err = ak("check-config", "-c", path, env=BOTH)
+    expect(rc, EX_CONFIG, err, "kafka.brokers")
+
+
+def test_missing_vault_token():
+    path = config()
+    rc, out, err = ak("check-config", "-c", path,
+                      env={"AUTHENTIK_TOKEN": AUTHENTIK_TOKEN})
+    expect(rc, EX_CONFIG, err, "VAULT_TOKEN")
+
+
+def test_missing_vault_token_also_stops_run():
+    path = config()
+    rc, out, err = ak("run", "-c", path,
+                      env={"AUTHENTIK_TOKEN": AUTHENTIK_TOKEN})
+    expect(rc, EX_CONFIG, err, "VAULT_TOKEN")
+
+
+def test_missing_authentik_token():
+    path = config()
+    rc, out, err = ak("check-config", "-c", path,
+                      env={"VAULT_TOKEN": VAULT_TOKEN})
+    expect(rc, EX_CONFIG, err, "AUTHENTIK_TOKEN")
+
+
+def test_vault_token_both_env_and_file():
+    tf = RUN.write("vault-token-both", FILE_TOKEN + "\n")
+    path = config(extra={"vault": {"token_file": str(tf)}})
+    rc, out, err = ak("check-config", "-c", path, env=BOTH)
+    expect(rc, EX_CONFIG, err, "VAULT_TOKEN", "vault.token_file")
+
+
+def test_vault_token_in_file_rejected():
+    secret = akvtest.random_secret(32)
+    SECRETS.add("Vault token (in config)", secret)
+    path = config(extra={"vault": {"token": secret}})
+    rc, out, err = ak("check-config", "-c", path, env=BOTH)
+    expect(rc, EX_CONFIG, err, "%s:%d:" % (path, line_of(path, "token =")),
+           "vault.token")
+
+
+def test_authentik_token_in_file_rejected():
+    path = config(extra={"authentik": {"token": "x"}})
+    rc, out, err = ak("check-config", "-c", path, env=BOTH)
+    expect(rc, EX_CONFIG, err, "authentik.token")
+
+
+def test_token_file_works_and_is_masked():
+    tf = RUN.write("vault-token", FILE_TOKEN + "\n")
+    path = config(extra={"vault": {"token_file": str(tf)}})
+    rc, out, err = ak("check-config", "-c", path,
+                      env={"AUTHENTIK_TOKEN": AUTHENTIK_TOKEN})
+    expect(rc, EX_OK, err)
+    d = dump(out)
+    # ak() already failed the test if the token's value was printed.
+    assert d.get("vault.token") == '"********"', \
+        "vault.token shown as %r, wanted the mask" % d.get("vault.token")
+    assert d.get("vault.token_file") == '"%s"' % tf, \
+        "vault.token_file shown as %r" % d.get("vault.token_file")
+
+
+def test_empty_token_file_rejected():
+    tf = RUN.write("vault-token-empty", "\n")
+    path = config(extra={"vault": {"token_file": str(tf)}})
+    rc, out, err = ak("check-config", "-c", path,
+                      env={"AUTHENTIK_TOKEN": AUTHENTIK_TOKEN})
+    expect(rc, EX_CONFIG, err)
+
+
+def test_unreadable_token_file_rejected():
+    path = config(extra={"vault": {"token_file": str(RUN.file("absent"))}})
+    rc, out, err = ak("check-config", "-c", path,
+                      env={"AUTHENTIK_TOKEN": AUTHENTIK_TOKEN})
+    expect(rc, EX_CONFIG, err)
+
+
+def test_check_config_prints_effective_config():
+    path = config(extra={"kafka": {"group": "cli-effective"},
+                         "sync": {"retry_initial_ms": 250}})
+    rc, out, err = ak("check-config", "-c", path, env=BOTH)
+    expect(rc, EX_OK, err)
+    d = dump(out)
+    want = {
+        "kafka.brokers": '"127.0.0.1:9"',          # from the file
+        "kafka.group": '"cli-effective"',          # from the file
+        "sync.retry_initial_ms": "250",            # from the file
+        "kafka.session_timeout_ms": "45000",       # default
+        "kafka.auto_offset_reset": '"earliest"',   # default
+        "authentik.token": '"********"',           # masked
+        "vault.token": '"********"',               # masked
+    }
+    wrong = ["%s=%s" % (k, d.get(k)) for k, v in want.items()
+             if d.get(k) != v]
+    assert not wrong, "unexpected values: %s" % ", ".join(wrong)
+    assert len(d) >= 25, "only %d settings printed" % len(d)
+
+
+def test_env_overrides_file():
+    path = config()
+    env = dict(BOTH, KAFKA_TOPIC="from-env.events",
+               KAFKA_GROUP="env-group", VAULT_ADDR="http://127.0.0.2:8200")
+    rc, out, err = ak("check-config", "-c", path, env=env)
+    expect(rc, EX_OK, err)
+    d = dump(out)
+    got = (d.get("kafka.topic"), d.get("kafka.group"), d.get("vault.addr"))
+    assert got == ('"from-env.events"', '"env-group"',
+                   '"http://127.0.0.2:8200"'), "got %r" % (got,)
+
+
+def test_env_override_is_validated():
+    path = config()
+    rc, out, err = ak("check-config", "-c", path,
+                      env=dict(BOTH, VAULT_ADDR="ftp://vault"))
+    expect(rc, EX_CONFIG, err, "vault.addr")
+
+
+def test_config_reference():
+    rc, out, err = ak("config-reference")
+    assert rc == EX_OK, "status %d" % rc
+    for name in ("kafka.brokers", "vault.token_file", "sync.retry_budget_ms"):
+        assert name in out, "config-reference lacks %s" % name
+
+
+def test_no_secret_in_outputs():
+    hits = akvtest.scan_for_secrets(RUN.logs())
+    assert not hits, "secrets found: " + "; ".join(
+        "%s in %s" % (k, Path(f).name) for f, k, n in hits)
+
+
+if __name__ == "__main__":
+    akvtest.run_tests(globals(), "cli", setup=setup)

@@ -1,0 +1,770 @@
+#!/usr/bin/python3
+"""akvtest — the shared harness of ak2vault's Python-driven tests and demo.
+
+Standard library only. It provides:
+
+* Proc: a child process with its stderr (and stdout) captured to files in
+  the run directory, optionally reading the address line a stand-in prints
+  first; stopped with SIGTERM, then SIGKILL after a grace period. Every
+  Proc ever started is stopped at exit, on Ctrl-C and on SIGTERM/SIGHUP, and
+  dies with this process (PR_SET_PDEATHSIG) if it is killed outright.
+* RunDir: the per-run temporary directory for logs and configs; kept (and
+  its path printed) when something failed.
+* http_json(): a small urllib JSON client that never uses a proxy.
+* wait_until(): bounded polling.
+* write_config(): an ak2vault libconfig file.
+* Stack: mock-kafka + fake-vault + fake-authentik with fresh random
+  secrets, and helpers for their APIs and for starting ak2vault workers.
+* Secrets / scan_for_secrets(): which captured file holds which KIND of
+  secret — never the value.
+* run_tests(): runs the test_* functions of a module in order, prints
+  "ok - name" / "not ok - name: reason", and ends with exactly
+  "N passed, M failed" (exit status 0 only when M == 0).
+
+Secrets never reach the output: every reason and diagnostic goes through
+Secrets.scrub(), which replaces any known secret value by its kind.
+"""
+
+import atexit
+import ctypes
+import json
+import os
+import queue
+import re
+import secrets as _rand
+import shutil
+import signal
+import string
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+TOPIC = "authentik.events"
+
+# Exit codes of ak2vault (<sysexits.h>).
+EX_OK = 0
+EX_USAGE = 64
+EX_SOFTWARE = 70
+EX_CONFIG = 78
+
+
+def bin_dir():
+    """The directory holding ak2vault and the stand-ins ($AKV_BIN)."""
+    return Path(os.environ.get("AKV_BIN") or REPO / "bin").resolve()
+
+
+def binary(name):
+    path = bin_dir() / name
+    if not os.access(path, os.X_OK):
+        raise AssertionError("%s not found or not executable (build with "
+                             "`make`, or set AKV_BIN)" % path)
+    return str(path)
+
+
+def say(*parts):
+    """Prints one line to stdout right away (the test runner merges and
+    tees our output, so nothing may sit in a buffer)."""
+    print(*parts, flush=True)
+
+
+def note(msg):
+    """A diagnostic line; scrubbed of every known secret."""
+    say("# " + SECRETS.scrub(str(msg)))
+
+
+# ---------------------------------------------------------------------------
+# Secrets
+
+
+class Secrets:
+    """Secret values by kind. Only kinds and file names are ever reported."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._by_value = {}
+
+    def add(self, kind, value):
+        if value:
+            with self._lock:
+                self._by_value.setdefault(value, kind)
+
+    def add_many(self, kind, values):
+        for v in values:
+            self.add(kind, v)
+
+    def items(self):
+        with self._lock:
+            return list(self._by_value.items())
+
+    def kinds(self):
+        counts = {}
+        for _, kind in self.items():
+            counts[kind] = counts.get(kind, 0) + 1
+        return counts
+
+    def scrub(self, text):
+        """Replaces every known secret in \\p text by <kind>."""
+        if not text:
+            return text
+        # Longest first, so a secret containing another is replaced whole.
+        for value, kind in sorted(self.items(), key=lambda i: -len(i[0])):
+            if value in text:
+                text = text.replace(value, "<%s>" % kind)
+        return text
+
+
+SECRETS = Secrets()
+
+
+def random_secret(n=32):
+    alphabet = string.ascii_letters + string.digits
+    return "".join(_rand.choice(alphabet) for _ in range(n))
+
+
+def scan_for_secrets(paths, secret_items=None):
+    """Looks for every secret in every file.
+
+    @returns a sorted list of (file name, kind, how many distinct values of
+    that kind were found). Never the values themselves.
+    """
+    items = secret_items if secret_items is not None else SECRETS.items()
+    encoded = [(v.encode(), kind) for v, kind in items if v]
+    found = {}
+    for p in paths:
+        try:
+            data = Path(p).read_bytes()
+        except OSError:
+            continue
+        for value, kind in encoded:
+            if value in data:
+                key = (str(p), kind)
+                found[key] = found.get(key, 0) + 1
+    return sorted((f, k, n) for (f, k), n in found.items())
+
+
+# ---------------------------------------------------------------------------
+# Run directory and processes
+
+
+class RunDir:
+    """Per-run directory for logs and configs ($AKV_OUT or the system
+    temporary directory)."""
+
+    def __init__(self, name):
+        base = os.environ.get("AKV_OUT") or None
+        if base:
+            os.makedirs(base, exist_ok=True)
+        self.path = Path(tempfile.mkdtemp(prefix="akv-%s-" % name, dir=base))
+        self.keep = bool(os.environ.get("AKV_KEEP"))
+        self._files = []
+
+    def file(self, name):
+        return self.path / name
+
+    def write(self, name, text, mode=0o600):
+        p = self.path / name
+        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        return p
+
+    def logs(self):
+        """Every captured output file (*.log) in the run directory."""
+        return sorted(p for p in self.path.rglob("*.log") if p.is_file())
+
+    def cleanup(self, failed):
+        if failed or self.keep:
+            say("# logs kept in %s" % self.path)
+        else:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+
+_PROCS = []
+_PROCS_LOCK = threading.Lock()
+
+_libc = None
+
+
+def _set_pdeathsig():
+    """preexec_fn: the child gets SIGTERM if this process dies (Popen is
+    only ever called from the main thread, which lives as long as we do)."""
+    global _libc
+    try:
+        if _libc is None:
+            _libc = ctypes.CDLL(None, use_errno=True)
+        _libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except Exception:  # noqa: BLE001 - best effort only
+        pass
+
+
+def child_env(extra=None):
+    """Our environment without anything that could steer a child
+    (ak2vault settings, secrets, proxies), plus \\p extra."""
+    drop = re.compile(r"^(KAFKA_|VAULT_|AUTHENTIK_|AK2VAULT_|AKV_)|proxy$",
+                      re.IGNORECASE)
+    env = {k: v for k, v in os.environ.items() if not drop.search(k)}
+    env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
+    env.setdefault("LC_ALL", "C")
+    if extra:
+        env.update({k: v for k, v in extra.items() if v is not None})
+    return env
+
+
+class Proc:
+    """One child process; stderr goes to <rundir>/<name>.stderr.log, stdout
+    to <name>.stdout.log (after the address line, when there is one)."""
+
+    def __init__(self, name, argv, rundir, env=None, address_line=False,
+                 startup_timeout=20.0):
+        self.name = name
+        self.argv = list(argv)
+        self.rundir = rundir
+        self.stderr_path = rundir.file("%s.stderr.log" % name)
+        self.stdout_path = rundir.file("%s.stdout.log" % name)
+        self.address = None
+        self.returncode = None
+        self.killed = False
+        self._pump = None
+        self._stderr = open(self.stderr_path, "wb")
+        stdout = subprocess.PIPE if address_line else open(
+            self.stdout_path, "wb")
+        try:
+            self.popen = subprocess.Popen(
+                self.argv, stdin=subprocess.DEVNULL, stdout=stdout,
+                stderr=self._stderr, env=child_env(env), cwd=str(rundir.path),
+                start_new_session=True, preexec_fn=_set_pdeathsig)
+        finally:
+            if not address_line:
+                stdout.close()
+        with _PROCS_LOCK:
+            _PROCS.append(self)
+        if address_line:
+            self._read_address(startup_timeout)
+
+    @property
+    def pid(self):
+        return self.popen.pid
+
+    def _read_address(self, timeout):
+        first = queue.Queue()
+
+        def pump():
+            with open(self.stdout_path, "wb") as out:
+                line = self.popen.stdout.readline()
+                first.put(line)
+                for chunk in iter(lambda: self.popen.stdout.read1(65536), b""):
+                    out.write(chunk)
+                    out.flush()
+
+        self._pump = threading.Thread(target=pump, daemon=True,
+                                      name="%s-stdout" % self.name)
+        self._pump.start()
+        try:
+            line = first.get(timeout=timeout)
+        except queue.Empty:
+            self.stop()
+            raise AssertionError("%s printed no address within %.0fs (see %s)"
+                                 % (self.name, timeout, self.stderr_path))
+        addr = line.decode(errors="replace").strip()
+        if not addr:
+            rc = self.wait(5)
+            raise AssertionError("%s exited (status %s) before printing its "
+                                 "address: %s" % (self.name, rc,
+                                                  self.stderr_tail()))
+        self.address = addr
+
+    def running(self):
+        return self.popen.poll() is None
+
+    def wait(self, timeout):
+        """The exit status, or None if still running after \\p timeout."""
+        try:
+            self.returncode = self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        self._close()
+        return self.returncode
+
+    def signal(self, sig=signal.SIGTERM):
+        if self.popen.poll() is None:
+            try:
+                self.popen.send_signal(sig)
+            except ProcessLookupError:
+                pass
+
+    def stop(self, timeout=15.0):
+        """SIGTERM, wait, SIGKILL as a last resort. @returns the exit status
+        (negative: killed by that signal)."""
+        if self.popen.poll() is None:
+            self.signal(signal.SIGTERM)
+            if self.wait(timeout) is None:
+                self.popen.kill()
+                self.killed = True
+                self.wait(5)
+        else:
+            self.wait(0)
+        return self.popen.returncode
+
+    def _close(self):
+        if self._pump is not None:
+            self._pump.join(5)  # the rest of stdout is in its log file
+        if not self._stderr.closed:
+            self._stderr.close()
+        with _PROCS_LOCK:
+            if self in _PROCS:
+                _PROCS.remove(self)
+
+    def stderr_text(self):
+        try:
+            return self.stderr_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def stderr_tail(self, n=5):
+        lines = self.stderr_text().strip().splitlines()[-n:]
+        return SECRETS.scrub(" | ".join(lines)) or "(no stderr output)"
+
+
+def stop_all():
+    """Stops every process still running, newest first."""
+    with _PROCS_LOCK:
+        procs = list(reversed(_PROCS))
+    for p in procs:
+        try:
+            p.stop(timeout=10)
+        except Exception:  # noqa: BLE001 - keep stopping the others
+            pass
+
+
+atexit.register(stop_all)
+
+
+class Interrupted(BaseException):
+    """SIGTERM/SIGHUP received: unwind like Ctrl-C."""
+
+
+def _on_term(signum, frame):
+    raise Interrupted("signal %d" % signum)
+
+
+def install_signal_handlers():
+    signal.signal(signal.SIGTERM, _on_term)
+    signal.signal(signal.SIGHUP, _on_term)
+
+
+# ---------------------------------------------------------------------------
+# HTTP, waiting, configs
+
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+class HTTPFailure(AssertionError):
+    pass
+
+
+def http_json(method, url, body=None, headers=None, timeout=15.0):
+    """One request. @returns (status, parsed JSON body, or text, or None).
+
+    Connection failures raise HTTPFailure naming method and path only (a
+    body may hold a key; it is never part of an error)."""
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method)
+    req.add_header("Accept", "application/json")
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    for k, v in (headers or {}).items():
+        req.add_header(k, v)
+    try:
+        with _OPENER.open(req, timeout=timeout) as r:
+            status, raw = r.status, r.read()
+    except urllib.error.HTTPError as e:
+        status, raw = e.code, e.read()
+    except (urllib.error.URLError, OSError) as e:
+        path = urllib.parse.urlsplit(url).path
+        raise HTTPFailure("%s %s failed: %s" % (
+            method, path, getattr(e, "reason", e))) from None
+    if not raw:
+        return status, None
+    try:
+        return status, json.loads(raw)
+    except ValueError:
+        return status, raw.decode(errors="replace")
+
+
+def wait_until(predicate, timeout, interval=0.2):
+    """Calls \\p predicate until it returns something truthy or \\p timeout
+    seconds passed. @returns that value, or None on timeout (the predicate
+    is always called once more at the deadline)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+
+
+def _cfg_value(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_cfg_value(x) for x in v) + "]"
+    return json.dumps(str(v))
+
+
+def config_text(settings):
+    """libconfig text for {"group": {"name": value}}; values are str, int,
+    bool or lists of those (a raw libconfig string is given as RawCfg)."""
+    out = []
+    for group, entries in settings.items():
+        out.append("%s:\n{" % group)
+        for name, v in entries.items():
+            text = v.text if isinstance(v, RawCfg) else _cfg_value(v)
+            out.append("  %s = %s;" % (name, text))
+        out.append("};")
+    return "\n".join(out) + "\n"
+
+
+class RawCfg:
+    def __init__(self, text):
+        self.text = text
+
+
+def write_config(path, brokers, authentik_url, vault_addr, group="ak2vault",
+                 topic=TOPIC, extra=None):
+    """Writes a minimal ak2vault configuration; \\p extra is merged in as
+    {"group": {"setting": value}}."""
+    settings = {
+        "kafka": {"brokers": brokers, "topic": topic, "group": group},
+        "authentik": {"url": authentik_url},
+        "vault": {"addr": vault_addr, "kv_mount": "kv",
+                  "prefix": "authentik"},
+        "log": {"level": "info"},
+    }
+    for g, entries in (extra or {}).items():
+        settings.setdefault(g, {}).update(entries)
+    Path(path).write_text(config_text(settings))
+    return Path(path)
+
+
+# ---------------------------------------------------------------------------
+# ak2vault output
+
+STATS_RE = re.compile(
+    r"final stats: consumed=(\d+) skipped=(\d+) matched=(\d+) poison=(\d+) "
+    r"written=(\d+) unchanged=(\d+) gone=(\d+) filtered=(\d+) retries=(\d+) "
+    r"requeued=(\d+)\s*$")
+STATS_FIELDS = ("consumed", "skipped", "matched", "poison", "written",
+                "unchanged", "gone", "filtered", "retries", "requeued")
+SYNC_RE = re.compile(
+    r"token=(\S+) action=(\S+) result=(written|unchanged|gone|filtered) "
+    r"version=(-?\d+) partition=(\d+) offset=(\d+) event=(\S*)")
+POISON_RE = re.compile(
+    r"poison event partition=(\d+) offset=(\d+) action=(\S*) event=(\S*):")
+
+
+def final_stats(text):
+    """The worker's final stats as a dict, from its log; None when its last
+    non-empty line is not the stats line."""
+    lines = [l for l in text.splitlines() if l.strip()]
+    if not lines:
+        return None
+    m = STATS_RE.search(lines[-1])
+    if not m:
+        return None
+    return dict(zip(STATS_FIELDS, (int(x) for x in m.groups())))
+
+
+def sync_lines(text):
+    """Per-event sync results: dicts with token, action, result, version,
+    partition, offset, event."""
+    out = []
+    for m in SYNC_RE.finditer(text):
+        out.append({"token": m.group(1), "action": m.group(2),
+                    "result": m.group(3), "version": int(m.group(4)),
+                    "partition": int(m.group(5)),
+                    "offset": int(m.group(6)), "event": m.group(7)})
+    return out
+
+
+def poison_lines(text):
+    return [{"partition": int(m.group(1)), "offset": int(m.group(2)),
+             "action": m.group(3), "event": m.group(4)}
+            for m in POISON_RE.finditer(text)]
+
+
+# ---------------------------------------------------------------------------
+# The stack
+
+
+class Stack:
+    """mock-kafka, fake-vault and fake-authentik on loopback, each with
+    fresh random secrets (registered in SECRETS)."""
+
+    def __init__(self, rundir, partitions=4, topic=TOPIC, brokers=1,
+                 authentik_args=(), vault_args=()):
+        self.rundir = rundir
+        self.topic = topic
+        self.partitions = partitions
+        self.vault_token = random_secret(32)
+        self.authentik_token = random_secret(32)
+        SECRETS.add("Vault root token", self.vault_token)
+        SECRETS.add("authentik API token", self.authentik_token)
+        self.workers = []
+        self._nconfigs = 0
+        self.kafka = Proc("mock-kafka", [
+            binary("mock-kafka"), "--brokers", str(brokers),
+            "--topic", "%s:%d" % (topic, partitions)], rundir,
+            address_line=True)
+        self.brokers = self.kafka.address
+        # The root token is on fake-vault's command line (it has no other
+        # way to get it); it is never printed.
+        self.vault = Proc("fake-vault", [
+            binary("fake-vault"), "--listen", "127.0.0.1:0",
+            "--root-token", self.vault_token, "--kv-mount", "kv",
+            *vault_args], rundir, address_line=True)
+        self.vault_addr = "http://" + self.vault.address
+        self.authentik = Proc("fake-authentik", [
+            binary("fake-authentik"), "--listen", "127.0.0.1:0",
+            "--brokers", self.brokers, "--topic", topic, *authentik_args],
+            rundir, env={"AUTHENTIK_API_TOKEN": self.authentik_token},
+            address_line=True)
+        self.authentik_url = "http://" + self.authentik.address
+
+    # -- fake-authentik -----------------------------------------------------
+
+    def ak(self, method, path, body=None):
+        """authentik API call with the API token."""
+        return http_json(method, self.authentik_url + path, body, headers={
+            "Authorization": "Bearer " + self.authentik_token})
+
+    def _ak_expect(self, want, method, path, body=None):
+        status, out = self.ak(method, path, body)
+        if status != want:
+            detail = out.get("detail") if isinstance(out, dict) else None
+            raise AssertionError("%s %s returned %s (wanted %s)%s" % (
+                method, path, status, want,
+                ": %s" % SECRETS.scrub(str(detail)) if detail else ""))
+        return out
+
+    def create_token(self, identifier, intent="api", description="",
+                     expiring=True):
+        return self._ak_expect(201, "POST", "/api/v3/core/tokens/", {
+            "identifier": identifier, "intent": intent,
+            "description": description, "expiring": expiring})
+
+    def patch_token(self, identifier, fields):
+        return self._ak_expect(200, "PATCH",
+                               "/api/v3/core/tokens/%s/" % identifier, fields)
+
+    def set_key(self, identifier, key):
+        SECRETS.add("token key", key)
+        self._ak_expect(204, "POST",
+                        "/api/v3/core/tokens/%s/set_key/" % identifier,
+                        {"key": key})
+
+    def delete_token(self, identifier):
+        self._ak_expect(204, "DELETE", "/api/v3/core/tokens/%s/" % identifier)
+
+    def rotate(self, identifier):
+        status, _ = http_json(
+            "POST", self.authentik_url + "/_fake/tokens/%s/rotate" %
+            identifier)
+        if status != 200:
+            raise AssertionError("rotate %s returned %s" % (identifier,
+                                                           status))
+
+    def live_tokens(self):
+        """{identifier: token} of every live token, keys included; the keys
+        are remembered as secrets for the scan."""
+        status, out = http_json("GET", self.authentik_url + "/_fake/tokens")
+        if status != 200 or not isinstance(out, dict):
+            raise AssertionError("GET /_fake/tokens returned %s" % status)
+        tokens = {t["identifier"]: t for t in out["tokens"]}
+        SECRETS.add_many("token key", (t.get("key") for t in
+                                       tokens.values()))
+        return tokens
+
+    def authentik_stats(self):
+        return http_json("GET", self.authentik_url + "/_fake/stats")[1]
+
+    # -- fake-vault ---------------------------------------------------------
+
+    def _vault_fake(self, what):
+        status, out = http_json("GET", self.vault_addr + "/_fake/" + what)
+        if status != 200 or not isinstance(out, dict):
+            raise AssertionError("GET /_fake/%s on fake-vault returned %s" %
+                                 (what, status))
+        return out
+
+    def vault_kv(self):
+        """{path under the mount: secret} — e.g. "authentik/deploy-bot"."""
+        return self._vault_fake("kv").get("secrets", {})
+
+    def vault_stats(self):
+        return self._vault_fake("stats")
+
+    def vault_requests(self):
+        return self._vault_fake("requests").get("requests", [])
+
+    def vault_current(self, kv=None):
+        """{identifier: (current version, data)} under authentik/."""
+        out = {}
+        for path, sec in (kv if kv is not None else self.vault_kv()).items():
+            if not path.startswith("authentik/"):
+                continue
+            cur = sec.get("current_version")
+            ver = sec.get("versions", {}).get(str(cur), {})
+            out[path[len("authentik/"):]] = (cur, ver.get("data"))
+        return out
+
+    # -- workers ------------------------------------------------------------
+
+    def worker_config(self, group, extra=None, name=None):
+        self._nconfigs += 1
+        path = self.rundir.file(name or "ak2vault-%d.cfg" % self._nconfigs)
+        return write_config(path, self.brokers, self.authentik_url,
+                            self.vault_addr, group=group, topic=self.topic,
+                            extra=extra)
+
+    def start_worker(self, name, group, exit_at_end=False, extra=None):
+        cfg = self.worker_config(group, extra, name="%s.cfg" % name)
+        argv = [binary("ak2vault"), "run", "-c", str(cfg)]
+        if exit_at_end:
+            argv.append("--exit-at-end")
+        w = Proc(name, argv, self.rundir, env={
+            "VAULT_TOKEN": self.vault_token,
+            "AUTHENTIK_TOKEN": self.authentik_token})
+        self.workers.append(w)
+        return w
+
+    def stop(self):
+        """Stops the workers, then the stand-ins. @returns {name: status}."""
+        rcs = {}
+        for p in list(self.workers) + [self.authentik, self.vault,
+                                       self.kafka]:
+            if p is not None:
+                rcs[p.name] = p.stop()
+        return rcs
+
+
+def kcat_produce(brokers, topic, key, value, rundir, partition=None,
+                 name="kcat"):
+    """Produces one message with kcat; its output is captured as
+    <name>.stdout.log / <name>.stderr.log (appended)."""
+    argv = ["kcat", "-P", "-b", brokers, "-t", topic, "-k", key]
+    if partition is not None:
+        argv += ["-p", str(partition)]
+    with open(rundir.file("%s.stdout.log" % name), "ab") as out, \
+            open(rundir.file("%s.stderr.log" % name), "ab") as err:
+        r = subprocess.run(argv, input=value.encode() + b"\n", stdout=out,
+                           stderr=err, env=child_env(), timeout=30)
+    if r.returncode != 0:
+        raise AssertionError("kcat -P exited %d (see %s)" % (
+            r.returncode, rundir.file("%s.stderr.log" % name)))
+
+
+# ---------------------------------------------------------------------------
+# The test runner
+
+
+def depends(*names):
+    """Marks a test as pointless when one of \\p names did not pass."""
+    def mark(fn):
+        fn.akv_depends = names
+        return fn
+    return mark
+
+
+def reason_of(exc):
+    """A one-line, secret-free description of an exception."""
+    if isinstance(exc, AssertionError) and str(exc):
+        text = str(exc)
+    else:
+        tb = traceback.extract_tb(exc.__traceback__)
+        where = ("%s:%d" % (Path(tb[-1].filename).name, tb[-1].lineno)
+                 if tb else "?")
+        text = "%s at %s: %s" % (type(exc).__name__, where, exc)
+    text = " ".join(SECRETS.scrub(text).split())
+    return text[:2000]
+
+
+def run_tests(module_globals, name, setup=None, teardown=None):
+    """Runs every test_* function of the module in definition order.
+
+    \\p setup(rundir) runs first, \\p teardown(rundir) last (always). Both
+    get the RunDir; a failing setup fails every test. Prints one ok/not ok
+    line per test and, as the very last line, "N passed, M failed". Exits
+    0 only when nothing failed."""
+    install_signal_handlers()
+    tests = [(n, f) for n, f in module_globals.items()
+             if n.startswith("test_") and callable(f)]
+    rundir = RunDir(name)
+    passed, failed, timings = [], [], []
+    interrupted = False
+    started = time.monotonic()
+    try:
+        setup_error = None
+        if setup:
+            try:
+                setup(rundir)
+            except Exception as e:  # noqa: BLE001
+                setup_error = "setup failed: " + reason_of(e)
+        for tname, fn in tests:
+            missing = [d for d in getattr(fn, "akv_depends", ())
+                       if d not in passed]
+            if setup_error:
+                reason = setup_error
+            elif missing:
+                reason = "not run: depends on %s" % ", ".join(missing)
+            else:
+                reason = None
+                t0 = time.monotonic()
+                try:
+                    fn()
+                except (KeyboardInterrupt, Interrupted):
+                    failed.append(tname)
+                    say("not ok - %s: interrupted" % tname)
+                    interrupted = True
+                    break
+                except Exception as e:  # noqa: BLE001
+                    reason = reason_of(e)
+                dt = time.monotonic() - t0
+            if reason is None:
+                passed.append(tname)
+                timings.append((dt, tname))
+                say("ok - %s" % tname)
+            else:
+                failed.append(tname)
+                say("not ok - %s: %s" % (tname, reason))
+    except (KeyboardInterrupt, Interrupted):
+        interrupted = True
+    finally:
+        try:
+            if teardown:
+                teardown(rundir)
+        except (KeyboardInterrupt, Interrupted):
+            interrupted = True
+        except Exception as e:  # noqa: BLE001
+            note("teardown: " + reason_of(e))
+        stop_all()
+        if interrupted and not failed:
+            failed.append("(interrupted)")
+        rundir.cleanup(bool(failed) or interrupted)
+        slow = ", ".join("%s %.1fs" % (n, t) for t, n in
+                         sorted(timings, reverse=True)[:3] if t >= 0.5)
+        note("%s took %.1fs%s" % (name, time.monotonic() - started,
+                                  " (slowest: %s)" % slow if slow else ""))
+        say("%d passed, %d failed" % (len(passed), len(failed)))
+    sys.exit(0 if not failed and not interrupted else 1)
