@@ -222,7 +222,12 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
          * stored is exactly what is finished. Commit it before another
          * member takes the partitions over. */
         akv_log_info("kafka", "revoked %d partition(s)", parts->cnt);
-        if (!rd_kafka_assignment_lost(rk)) {
+        if (rd_kafka_assignment_lost(rk)) {
+            akv_log_warn("kafka", "%d partition(s) lost before their "
+                         "offsets were committed; their next owner redoes "
+                         "the events since the last commit",
+                         parts->cnt);
+        } else {
             commit_stored(c, "revoke");
         }
         mark_assigned(c, parts, 0);
