@@ -29,8 +29,7 @@ uint64_t akv_backoff_random(void)
     uint64_t v = 0;
 
     if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != (ssize_t)sizeof(v)) {
-        v = (uint64_t)time(NULL) * 6364136223846793005ULL +
-            (uint64_t)clock();
+        v = (uint64_t)time(NULL) * 6364136223846793005ULL + (uint64_t)clock();
     }
     return v;
 }

@@ -14,10 +14,10 @@
 #include <stddef.h>
 
 struct akv_buf {
-    char *data;  /**< NUL-terminated contents, NULL until first append */
-    size_t len;  /**< bytes used, excluding the terminator */
-    size_t cap;  /**< bytes allocated */
-    size_t max;  /**< largest len allowed */
+    char *data; /**< NUL-terminated contents, NULL until first append */
+    size_t len; /**< bytes used, excluding the terminator */
+    size_t cap; /**< bytes allocated */
+    size_t max; /**< largest len allowed */
 };
 
 /** @brief Initialises an empty buffer that may hold up to \p max bytes. */

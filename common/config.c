@@ -91,8 +91,7 @@ static int strlist_push(struct akv_strlist *l, const char *s, size_t len)
     return 0;
 }
 
-static int pairs_push(struct akv_pairs *p, const char *name,
-                      const char *value)
+static int pairs_push(struct akv_pairs *p, const char *name, const char *value)
 {
     char **names = realloc(p->names, (p->n + 1) * sizeof(*names));
     char **values;
@@ -130,8 +129,7 @@ static int enum_ok(const struct akv_cfg_entry *e, const char *s)
 }
 
 /* "a, b, c" for error messages. */
-static void choices_text(const struct akv_cfg_entry *e, char *out,
-                         size_t size)
+static void choices_text(const struct akv_cfg_entry *e, char *out, size_t size)
 {
     const char *const *c;
     size_t o = 0;
@@ -148,13 +146,12 @@ static void choices_text(const struct akv_cfg_entry *e, char *out,
 }
 
 static akv_err_t check_int(const struct akv_cfg_entry *e, long long v,
-                           const char *where, char *errstr,
-                           size_t errstr_size)
+                           const char *where, char *errstr, size_t errstr_size)
 {
     if (v < e->min || v > e->max) {
         return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
-                        "%s: '%s' = %lld is out of range [%lld, %lld]",
-                        where, e->name, v, e->min, e->max);
+                        "%s: '%s' = %lld is out of range [%lld, %lld]", where,
+                        e->name, v, e->min, e->max);
     }
     return AKV_OK;
 }
@@ -211,8 +208,7 @@ static akv_err_t set_from_text(const struct akv_cfg_entry *e, void *cfg,
             *b = 0;
         } else {
             return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
-                            "%s: '%s' must be true or false", where,
-                            e->name);
+                            "%s: '%s' must be true or false", where, e->name);
         }
         return AKV_OK;
     }
@@ -246,8 +242,8 @@ static akv_err_t set_from_text(const struct akv_cfg_entry *e, void *cfg,
                 if (!eq) {
                     free(item);
                     return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
-                                    "%s: '%s' items must be name=value",
-                                    where, e->name);
+                                    "%s: '%s' items must be name=value", where,
+                                    e->name);
                 }
                 *eq = '\0';
                 rc = pairs_push(field(cfg, e), item, eq + 1);
@@ -300,9 +296,8 @@ static int is_string_pair(const config_setting_t *s)
 
 /* Sets an entry from the parsed file; \p where is "file:line". */
 static akv_err_t set_from_setting(const struct akv_cfg_entry *e, void *cfg,
-                                  const config_setting_t *s,
-                                  const char *where, char *errstr,
-                                  size_t errstr_size)
+                                  const config_setting_t *s, const char *where,
+                                  char *errstr, size_t errstr_size)
 {
     int type = config_setting_type(s);
     int i;
@@ -372,21 +367,19 @@ static akv_err_t set_from_setting(const struct akv_cfg_entry *e, void *cfg,
             if (pairs_push(
                     field(cfg, e),
                     config_setting_get_string(config_setting_get_elem(p, 0)),
-                    config_setting_get_string(
-                        config_setting_get_elem(p, 1)))) {
+                    config_setting_get_string(config_setting_get_elem(p, 1)))) {
                 return akv_errf(AKV_ERR_NOMEM, errstr, errstr_size,
                                 "out of memory");
             }
         }
         return AKV_OK;
     }
-    return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
-                    "%s: '%s' must be %s", where, e->name,
-                    type_name(e->type));
+    return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size, "%s: '%s' must be %s",
+                    where, e->name, type_name(e->type));
 }
 
-static const struct akv_cfg_entry *find_entry(
-    const struct akv_cfg_entry *schema, const char *name)
+static const struct akv_cfg_entry *
+find_entry(const struct akv_cfg_entry *schema, const char *name)
 {
     const struct akv_cfg_entry *e;
 
@@ -501,8 +494,7 @@ akv_err_t akv_cfg_load(const struct akv_cfg_entry *schema, void *out,
 
     for (e = schema; e->name; e++) {
         if (e->def) {
-            err = set_from_text(e, out, e->def, "default", errstr,
-                                errstr_size);
+            err = set_from_text(e, out, e->def, "default", errstr, errstr_size);
             if (err) {
                 return err;
             }
@@ -513,14 +505,12 @@ akv_err_t akv_cfg_load(const struct akv_cfg_entry *schema, void *out,
     if (!config_read_file(&lc, path)) {
         if (config_error_type(&lc) == CONFIG_ERR_FILE_IO) {
             err = akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
-                           "%s: cannot read file: %s", path,
-                           strerror(errno));
+                           "%s: cannot read file: %s", path, strerror(errno));
         } else {
-            err = akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
-                           "%s:%d: %s",
-                           config_error_file(&lc) ? config_error_file(&lc)
-                                                  : path,
-                           config_error_line(&lc), config_error_text(&lc));
+            err =
+                akv_errf(AKV_ERR_CONFIG, errstr, errstr_size, "%s:%d: %s",
+                         config_error_file(&lc) ? config_error_file(&lc) : path,
+                         config_error_line(&lc), config_error_text(&lc));
         }
         goto out;
     }
@@ -572,8 +562,7 @@ void akv_cfg_free(const struct akv_cfg_entry *schema, void *cfg)
     }
 }
 
-static void dump_value(const struct akv_cfg_entry *e, const void *cfg,
-                       FILE *fp)
+static void dump_value(const struct akv_cfg_entry *e, const void *cfg, FILE *fp)
 {
     size_t i;
 
@@ -625,8 +614,7 @@ static void dump_value(const struct akv_cfg_entry *e, const void *cfg,
     }
 }
 
-void akv_cfg_dump(const struct akv_cfg_entry *schema, const void *cfg,
-                  FILE *fp)
+void akv_cfg_dump(const struct akv_cfg_entry *schema, const void *cfg, FILE *fp)
 {
     const struct akv_cfg_entry *e;
 

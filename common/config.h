@@ -27,7 +27,7 @@ enum akv_cfg_type {
 
 #define AKV_CFG_REQUIRED 0x1u /**< must be set by file or environment */
 #define AKV_CFG_SECRET   0x2u /**< value masked when printed */
-#define AKV_CFG_ENV_ONLY 0x4u /**< secrets: environment only, never the file */
+#define AKV_CFG_ENV_ONLY 0x4u /**< environment only, never the file */
 
 struct akv_strlist {
     char **v;
@@ -41,12 +41,12 @@ struct akv_pairs {
 };
 
 struct akv_cfg_entry {
-    const char *name;           /**< dotted path, "kafka.brokers" */
+    const char *name; /**< dotted path, "kafka.brokers" */
     enum akv_cfg_type type;
-    const char *def;            /**< default as text; lists: "a,b"; NULL */
-    unsigned flags;             /**< AKV_CFG_REQUIRED | AKV_CFG_SECRET */
-    size_t offset;              /**< offsetof() the field in the struct */
-    long long min;              /**< AKV_CFG_INT bounds */
+    const char *def; /**< default as text; lists: "a,b"; NULL */
+    unsigned flags;  /**< AKV_CFG_REQUIRED | AKV_CFG_SECRET */
+    size_t offset;   /**< offsetof() the field in the struct */
+    long long min;   /**< AKV_CFG_INT bounds */
     long long max;
     const char *const *choices; /**< AKV_CFG_ENUM values, NULL-terminated */
     const char *env;            /**< overriding environment variable */

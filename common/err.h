@@ -30,7 +30,6 @@ const char *akv_err_name(akv_err_t err);
  * @returns \p err, so callers can write `return akv_errf(AKV_ERR_X, ...)`.
  */
 akv_err_t akv_errf(akv_err_t err, char *errstr, size_t errstr_size,
-                   const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 #endif /* AKV_COMMON_ERR_H */

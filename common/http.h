@@ -28,9 +28,9 @@ struct akv_http_opts {
 };
 
 struct akv_http_response {
-    long status;          /**< HTTP status; 0 when no answer */
-    struct akv_buf body;  /**< response body (bounded) */
-    char retry_after[64]; /**< Retry-After header value, "" if none */
+    long status;                 /**< HTTP status; 0 when no answer */
+    struct akv_buf body;         /**< response body (bounded) */
+    char retry_after[64];        /**< Retry-After header value, "" if none */
     char error[CURL_ERROR_SIZE]; /**< transport error detail, "" if none */
 };
 

@@ -13,8 +13,11 @@
 /** @returns member \p key of object \p obj, or NULL (also if not object). */
 const cJSON *akv_json_get(const cJSON *obj, const char *key);
 
+/** Ends the name list of akv_json_path() (a typed NULL for varargs). */
+#define AKV_JSON_END ((const char *)NULL)
+
 /**
- * @brief Follows a NULL-terminated list of member names from \p root.
+ * @brief Follows a list of member names ended by AKV_JSON_END from \p root.
  * @returns the value reached, or NULL if any step is missing.
  */
 const cJSON *akv_json_path(const cJSON *root, ...);

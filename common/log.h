@@ -52,7 +52,7 @@ int akv_log_enabled(enum akv_log_level level);
 void akv_log_write(enum akv_log_level level, const char *component,
                    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-#define akv_log_at(level, comp, ...)                                          \
+#define akv_log_at(level, comp, ...)                                           \
     do {                                                                       \
         if (akv_log_enabled(level)) {                                          \
             akv_log_write(level, comp, __VA_ARGS__);                           \

@@ -55,10 +55,9 @@ struct akv_authentik *akv_authentik_new(const struct akv_settings *s,
     snprintf(bearer, sizeof(bearer), "Bearer %s", s->authentik_token);
     ak->headers = akv_http_header(NULL, "Authorization", bearer);
     explicit_bzero(bearer, sizeof(bearer));
-    ak->headers = ak->headers
-                      ? akv_http_header(ak->headers, "Accept",
-                                        "application/json")
-                      : NULL;
+    ak->headers =
+        ak->headers ? akv_http_header(ak->headers, "Accept", "application/json")
+                    : NULL;
     if (!ak->headers) {
         akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory");
         goto fail;
@@ -156,9 +155,8 @@ char *akv_authentik_parse_key(const char *body, size_t len, char *errstr,
 
 /* One GET of the token detail (\p suffix "") or a sub-resource. */
 static enum akv_class get(struct akv_authentik *ak, const char *identifier,
-                          const char *suffix,
-                          struct akv_http_response *resp, char *errstr,
-                          size_t errstr_size)
+                          const char *suffix, struct akv_http_response *resp,
+                          char *errstr, size_t errstr_size)
 {
     const char *what = suffix[0] ? "view_key" : "detail";
     char url[2048];
@@ -170,8 +168,8 @@ static enum akv_class get(struct akv_authentik *ak, const char *identifier,
              identifier, suffix);
     err = akv_http_request(ak->http, "GET", url, ak->headers, NULL, 0, resp);
     if (err) {
-        akv_errf(AKV_ERR_TRANSPORT, errstr, errstr_size,
-                 "authentik %s: %s", what, resp->error);
+        akv_errf(AKV_ERR_TRANSPORT, errstr, errstr_size, "authentik %s: %s",
+                 what, resp->error);
         return AKV_CLASS_TRANSIENT;
     }
     cls = akv_authentik_classify(resp->status);
@@ -193,8 +191,9 @@ enum akv_class akv_authentik_get_detail(struct akv_authentik *ak,
     memset(tok, 0, sizeof(*tok));
     cls = get(ak, identifier, "", &resp, errstr, errstr_size);
     if (cls == AKV_CLASS_OK) {
-        tok->detail = akv_authentik_parse_detail(
-            akv_buf_str(&resp.body), resp.body.len, identifier, errstr, errstr_size);
+        tok->detail =
+            akv_authentik_parse_detail(akv_buf_str(&resp.body), resp.body.len,
+                                       identifier, errstr, errstr_size);
         /* A 200 we cannot read is a broken upstream or proxy: retrying is
          * the only way not to lose the event. */
         cls = tok->detail ? AKV_CLASS_OK : AKV_CLASS_TRANSIENT;
@@ -214,8 +213,7 @@ enum akv_class akv_authentik_get_key(struct akv_authentik *ak,
     cls = get(ak, identifier, "view_key/", &resp, errstr, errstr_size);
     if (cls == AKV_CLASS_OK) {
         tok->key = akv_authentik_parse_key(akv_buf_str(&resp.body),
-                                           resp.body.len, errstr,
-                                           errstr_size);
+                                           resp.body.len, errstr, errstr_size);
         if (!tok->key) {
             cls = AKV_CLASS_TRANSIENT;
         } else if (akv_log_secret_add(tok->key) < 0) {

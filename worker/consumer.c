@@ -103,8 +103,7 @@ static void on_log(const rd_kafka_t *rk, int level, const char *fac,
 
 /* Informational errors (a broker going away) are logged; librdkafka
  * recovers from them by itself. Only a fatal error stops the worker. */
-static void on_error(rd_kafka_t *rk, int err, const char *reason,
-                     void *opaque)
+static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
     struct consumer *c = opaque;
     char fatal[512];
@@ -180,7 +179,8 @@ static void commit_final(struct consumer *c)
             return;
         }
         if (!commit_retriable(err) || now_ms() >= deadline) {
-            akv_log_warn("kafka", "final commit failed: %s; events after "
+            akv_log_warn("kafka",
+                         "final commit failed: %s; events after "
                          "the last commit will be redone by the next owner",
                          rd_kafka_err2str(err));
             return;
@@ -198,8 +198,7 @@ static void commit_final(struct consumer *c)
 }
 
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                         rd_kafka_topic_partition_list_t *parts,
-                         void *opaque)
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
     struct consumer *c = opaque;
     int coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
@@ -223,7 +222,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
          * member takes the partitions over. */
         akv_log_info("kafka", "revoked %d partition(s)", parts->cnt);
         if (rd_kafka_assignment_lost(rk)) {
-            akv_log_warn("kafka", "%d partition(s) lost before their "
+            akv_log_warn("kafka",
+                         "%d partition(s) lost before their "
                          "offsets were committed; their next owner redoes "
                          "the events since the last commit",
                          parts->cnt);
@@ -237,8 +237,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             rerr = rd_kafka_assign(rk, NULL);
         }
     } else {
-        akv_log_error("kafka", "rebalance failed: %s",
-                      rd_kafka_err2str(err));
+        akv_log_error("kafka", "rebalance failed: %s", rd_kafka_err2str(err));
         rerr = rd_kafka_assign(rk, NULL);
     }
     if (error) {
@@ -251,22 +250,21 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
 }
 
-static int conf_set(rd_kafka_conf_t *conf, const char *name,
-                    const char *value, char *errstr, size_t errstr_size)
+static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value,
+                    char *errstr, size_t errstr_size)
 {
     char kerr[512];
 
     if (rd_kafka_conf_set(conf, name, value, kerr, sizeof(kerr)) !=
         RD_KAFKA_CONF_OK) {
-        akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
-                 "kafka property %s: %s", name, kerr);
+        akv_errf(AKV_ERR_CONFIG, errstr, errstr_size, "kafka property %s: %s",
+                 name, kerr);
         return -1;
     }
     return 0;
 }
 
-static rd_kafka_t *create(struct consumer *c, char *errstr,
-                          size_t errstr_size)
+static rd_kafka_t *create(struct consumer *c, char *errstr, size_t errstr_size)
 {
     const struct akv_settings *s = c->settings;
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -279,8 +277,8 @@ static rd_kafka_t *create(struct consumer *c, char *errstr,
                  errstr_size) ||
         conf_set(conf, "group.id", s->kafka_group, errstr, errstr_size) ||
         conf_set(conf, "client.id", "ak2vault", errstr, errstr_size) ||
-        conf_set(conf, "auto.offset.reset", s->kafka_auto_offset_reset,
-                 errstr, errstr_size) ||
+        conf_set(conf, "auto.offset.reset", s->kafka_auto_offset_reset, errstr,
+                 errstr_size) ||
         conf_set(conf, "partition.assignment.strategy", "cooperative-sticky",
                  errstr, errstr_size) ||
         conf_set(conf, "auto.commit.interval.ms", "1000", errstr,
@@ -362,7 +360,8 @@ static void seek_back(struct consumer *c, const rd_kafka_message_t *rkm)
         ->offset = rkm->offset;
     error = rd_kafka_seek_partitions(c->rk, list, 5000);
     if (error) {
-        akv_log_error("kafka", "seek back to partition=%d offset=%lld "
+        akv_log_error("kafka",
+                      "seek back to partition=%d offset=%lld "
                       "failed: %s",
                       (int)rkm->partition, (long long)rkm->offset,
                       rd_kafka_error_string(error));
@@ -455,18 +454,15 @@ static enum handled sync_event(struct consumer *c,
         c->stats->retries++;
         /* Configuration problems (denied, bad mount, bad credentials)
          * will not heal in milliseconds: retry them at the slow end. */
-        delay = akv_backoff_delay(s->sync_retry_initial_ms,
-                                  s->sync_retry_max_ms,
-                                  cls == AKV_CLASS_TRANSIENT ? attempt
-                                                             : 30u,
-                                  akv_backoff_random());
+        delay = akv_backoff_delay(
+            s->sync_retry_initial_ms, s->sync_retry_max_ms,
+            cls == AKV_CLASS_TRANSIENT ? attempt : 30u, akv_backoff_random());
         akv_log_at(cls == AKV_CLASS_TRANSIENT ? AKV_LOG_WARN : AKV_LOG_ERROR,
                    "sync",
                    "token=%s class=%s attempt=%u partition=%d offset=%lld "
                    "retry_in_ms=%lld: %s",
                    m->identifier, akv_class_name(cls), attempt + 1,
-                   (int)rkm->partition, (long long)rkm->offset, delay,
-                   errstr);
+                   (int)rkm->partition, (long long)rkm->offset, delay, errstr);
         attempt++;
         if (p) {
             p->held_offset = (long long)rkm->offset;
@@ -493,14 +489,12 @@ static enum handled handle(struct consumer *c, const rd_kafka_message_t *rkm)
     struct akv_match m;
 
     c->stats->consumed++;
-    akv_match_event(&c->rules, rkm->payload ? rkm->payload : "", rkm->len,
-                    &m);
+    akv_match_event(&c->rules, rkm->payload ? rkm->payload : "", rkm->len, &m);
     switch (m.kind) {
     case AKV_MATCH_SKIP:
         c->stats->skipped++;
         akv_log_debug("match", "skip partition=%d offset=%lld: %s",
-                      (int)rkm->partition, (long long)rkm->offset,
-                      m.reason);
+                      (int)rkm->partition, (long long)rkm->offset, m.reason);
         return HANDLED_DONE;
     case AKV_MATCH_POISON:
         c->stats->poison++;
@@ -580,9 +574,8 @@ static void poll_loop(struct consumer *c)
 
 akv_err_t akv_consumer_run(const struct akv_settings *s,
                            const struct akv_run_opts *opts,
-                           volatile sig_atomic_t *run,
-                           struct akv_stats *stats, char *errstr,
-                           size_t errstr_size)
+                           volatile sig_atomic_t *run, struct akv_stats *stats,
+                           char *errstr, size_t errstr_size)
 {
     struct consumer c;
     rd_kafka_topic_partition_list_t *topics = NULL;

@@ -37,9 +37,8 @@ struct akv_stats {
  */
 akv_err_t akv_consumer_run(const struct akv_settings *s,
                            const struct akv_run_opts *opts,
-                           volatile sig_atomic_t *run,
-                           struct akv_stats *stats, char *errstr,
-                           size_t errstr_size);
+                           volatile sig_atomic_t *run, struct akv_stats *stats,
+                           char *errstr, size_t errstr_size);
 
 /** @brief Logs \p stats as one "final stats:" line of key=value pairs. */
 void akv_stats_log(const struct akv_stats *stats);

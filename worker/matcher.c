@@ -132,7 +132,8 @@ static const char *identifier_source(const cJSON *context, const cJSON *ref,
         *len = sp ? (size_t)(sp - name) : strlen(name);
         return name;
     }
-    ident = akv_json_path(context, "diff", "identifier", "new_value", NULL);
+    ident =
+        akv_json_path(context, "diff", "identifier", "new_value", AKV_JSON_END);
     if (cJSON_IsString(ident)) {
         *len = strlen(ident->valuestring);
         return ident->valuestring;

@@ -24,11 +24,11 @@ enum akv_match_kind {
 
 struct akv_match {
     enum akv_match_kind kind;
-    char action[64];                            /**< event action, "" if none */
-    char identifier[AKV_IDENTIFIER_MAX + 1];    /**< SYNC/DELETE only */
-    char token_pk[33];                          /**< 32 lowercase hex or "" */
-    char event_pk[40];                          /**< event pk or "" */
-    char reason[192];                           /**< why SKIP or POISON */
+    char action[64];                         /**< event action, "" if none */
+    char identifier[AKV_IDENTIFIER_MAX + 1]; /**< SYNC/DELETE only */
+    char token_pk[33];                       /**< 32 lowercase hex or "" */
+    char event_pk[40];                       /**< event pk or "" */
+    char reason[192];                        /**< why SKIP or POISON */
 };
 
 /** The configurable matching lists (DESIGN §3). */

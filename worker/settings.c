@@ -23,21 +23,29 @@ static const char *const log_levels[] = {"error", "warn", "info", "debug",
 static const char *const log_formats[] = {"text", "json", NULL};
 
 const char *const akv_settings_extra_field_names[] = {
-    "identifier", "description", "expires", "expiring", "user", "managed",
-    NULL};
+    "identifier", "description", "expires", "expiring",
+    "user",       "managed",     NULL};
 
-#define STR(name, def, flags, field, env, desc)                               \
-    {name, AKV_CFG_STRING, def, flags, OFF(field), 0, 0, NULL, env, desc}
-#define INT(name, def, field, min, max, desc)                                 \
-    {name, AKV_CFG_INT, def, 0, OFF(field), min, max, NULL, NULL, desc}
-#define ENUM(name, def, field, choices, desc)                                 \
-    {name, AKV_CFG_ENUM, def, 0, OFF(field), 0, 0, choices, NULL, desc}
-#define LIST(name, def, field, desc)                                          \
-    {name, AKV_CFG_STRLIST, def, 0, OFF(field), 0, 0, NULL, NULL, desc}
+#define STR(name, def, flags, field, env, desc)                                \
+    {                                                                          \
+        name, AKV_CFG_STRING, def, flags, OFF(field), 0, 0, NULL, env, desc    \
+    }
+#define INT(name, def, field, min, max, desc)                                  \
+    {                                                                          \
+        name, AKV_CFG_INT, def, 0, OFF(field), min, max, NULL, NULL, desc      \
+    }
+#define ENUM(name, def, field, choices, desc)                                  \
+    {                                                                          \
+        name, AKV_CFG_ENUM, def, 0, OFF(field), 0, 0, choices, NULL, desc      \
+    }
+#define LIST(name, def, field, desc)                                           \
+    {                                                                          \
+        name, AKV_CFG_STRLIST, def, 0, OFF(field), 0, 0, NULL, NULL, desc      \
+    }
 
 const struct akv_cfg_entry akv_settings_schema[] = {
-    STR("kafka.brokers", NULL, AKV_CFG_REQUIRED, kafka_brokers,
-        "KAFKA_BROKERS", "Bootstrap brokers, host:port[,host:port...]."),
+    STR("kafka.brokers", NULL, AKV_CFG_REQUIRED, kafka_brokers, "KAFKA_BROKERS",
+        "Bootstrap brokers, host:port[,host:port...]."),
     STR("kafka.topic", "authentik.events", 0, kafka_topic, "KAFKA_TOPIC",
         "Topic the forwarding policy publishes authentik events to."),
     STR("kafka.group", "ak2vault", 0, kafka_group, "KAFKA_GROUP",
@@ -57,10 +65,10 @@ const struct akv_cfg_entry akv_settings_schema[] = {
      "librdkafka properties passed through, as ( (\"name\", \"value\"), ... "
      "), e.g. security.protocol, sasl.*, ssl.*."},
 
-    STR("authentik.url", NULL, AKV_CFG_REQUIRED, authentik_url,
-        "AUTHENTIK_URL", "authentik base URL, e.g. https://auth.example.com."),
-    STR("authentik.token", NULL,
-        AKV_CFG_SECRET | AKV_CFG_ENV_ONLY, authentik_token, "AUTHENTIK_TOKEN",
+    STR("authentik.url", NULL, AKV_CFG_REQUIRED, authentik_url, "AUTHENTIK_URL",
+        "authentik base URL, e.g. https://auth.example.com."),
+    STR("authentik.token", NULL, AKV_CFG_SECRET | AKV_CFG_ENV_ONLY,
+        authentik_token, "AUTHENTIK_TOKEN",
         "API token of the sync service account (environment only)."),
     STR("authentik.token_file", NULL, 0, authentik_token_file, NULL,
         "File holding the API token (used when AUTHENTIK_TOKEN is unset)."),
@@ -102,8 +110,7 @@ const struct akv_cfg_entry akv_settings_schema[] = {
         "First retry delay after a transient failure (full jitter)."),
     INT("sync.retry_max_ms", "30000", sync_retry_max_ms, 1, 3600000,
         "Largest retry delay."),
-    INT("sync.retry_budget_ms", "60000", sync_retry_budget_ms, 100,
-        3600000,
+    INT("sync.retry_budget_ms", "60000", sync_retry_budget_ms, 100, 3600000,
         "How long one event retries in place before it is re-queued (seek "
         "back); must stay well below kafka.max_poll_interval_ms."),
     INT("sync.cas_max_attempts", "5", sync_cas_max_attempts, 1, 100,
@@ -118,8 +125,7 @@ const struct akv_cfg_entry akv_settings_schema[] = {
 
 /* Reads a secret file: first line, trailing whitespace trimmed. */
 static akv_err_t read_secret_file(const char *path, const char *what,
-                                  char **out, char *errstr,
-                                  size_t errstr_size)
+                                  char **out, char *errstr, size_t errstr_size)
 {
     FILE *fp = fopen(path, "r");
     char buf[16384];
@@ -127,8 +133,7 @@ static akv_err_t read_secret_file(const char *path, const char *what,
 
     if (!fp) {
         return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
-                        "%s: cannot read %s: %s", path, what,
-                        strerror(errno));
+                        "%s: cannot read %s: %s", path, what, strerror(errno));
     }
     n = fread(buf, 1, sizeof(buf) - 1, fp);
     fclose(fp);
@@ -319,9 +324,9 @@ akv_err_t akv_settings_load(struct akv_settings *s, const char *path,
     if (err) {
         return err;
     }
-    return resolve_secret(&s->vault_token, s->vault_token_file,
-                          "Vault token", "VAULT_TOKEN", "vault.token_file",
-                          path, errstr, errstr_size);
+    return resolve_secret(&s->vault_token, s->vault_token_file, "Vault token",
+                          "VAULT_TOKEN", "vault.token_file", path, errstr,
+                          errstr_size);
 }
 
 void akv_settings_free(struct akv_settings *s)

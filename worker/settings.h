@@ -22,14 +22,14 @@ struct akv_settings {
 
     /* authentik */
     char *authentik_url;
-    char *authentik_token;      /**< secret: env AUTHENTIK_TOKEN or file */
+    char *authentik_token; /**< secret: env AUTHENTIK_TOKEN or file */
     char *authentik_token_file;
     long long authentik_timeout_ms;
     long long authentik_connect_timeout_ms;
 
     /* vault */
     char *vault_addr;
-    char *vault_token;          /**< secret: env VAULT_TOKEN or file */
+    char *vault_token; /**< secret: env VAULT_TOKEN or file */
     char *vault_token_file;
     char *vault_kv_mount;
     char *vault_prefix;

@@ -124,8 +124,7 @@ static enum akv_class converge(struct akv_syncer *sy, const char *identifier,
         long long version = 0;
         int same;
 
-        cls = akv_vault_read(sy->vault, identifier, &cur, errstr,
-                             errstr_size);
+        cls = akv_vault_read(sy->vault, identifier, &cur, errstr, errstr_size);
         if (cls != AKV_CLASS_OK) {
             return cls;
         }

@@ -38,8 +38,7 @@ struct akv_vault *akv_vault_new(const struct akv_settings *s, char *errstr,
         len--;
     }
     if (len >= sizeof(v->addr)) {
-        akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
-                 "vault.addr is too long");
+        akv_errf(AKV_ERR_CONFIG, errstr, errstr_size, "vault.addr is too long");
         goto fail;
     }
     memcpy(v->addr, s->vault_addr, len);
@@ -57,9 +56,9 @@ struct akv_vault *akv_vault_new(const struct akv_settings *s, char *errstr,
         goto fail;
     }
     v->headers = akv_http_header(NULL, "X-Vault-Token", s->vault_token);
-    v->headers = v->headers ? akv_http_header(v->headers, "X-Vault-Request",
-                                              "true")
-                            : NULL;
+    v->headers = v->headers
+                     ? akv_http_header(v->headers, "X-Vault-Request", "true")
+                     : NULL;
     v->headers = v->headers ? akv_http_header(v->headers, "Content-Type",
                                               "application/json")
                             : NULL;
@@ -87,8 +86,7 @@ void akv_vault_destroy(struct akv_vault *v)
 }
 
 /* Appends "/"-separated \p path to \p out at *o, escaping each segment. */
-static int append_segments(const char *path, char *out, size_t size,
-                           size_t *o)
+static int append_segments(const char *path, char *out, size_t size, size_t *o)
 {
     char seg[512];
     char esc[1536];
@@ -123,8 +121,8 @@ static int append_segments(const char *path, char *out, size_t size,
 }
 
 int akv_vault_secret_path(const char *mount, const char *kind,
-                          const char *prefix, const char *identifier,
-                          char *out, size_t size)
+                          const char *prefix, const char *identifier, char *out,
+                          size_t size)
 {
     size_t o = 0;
 
@@ -189,22 +187,20 @@ enum akv_class akv_vault_classify(long status, const char *body)
 
 /* First entry of {"errors":[...]} for messages, "" if none. Vault error
  * strings never carry secret values. */
-static void first_error(const char *body, size_t len, char *out,
-                        size_t size)
+static void first_error(const char *body, size_t len, char *out, size_t size)
 {
     cJSON *root = cJSON_ParseWithLength(body, len);
     const cJSON *errors = akv_json_get(root, "errors");
-    const cJSON *first = cJSON_IsArray(errors)
-                             ? cJSON_GetArrayItem(errors, 0)
-                             : NULL;
+    const cJSON *first =
+        cJSON_IsArray(errors) ? cJSON_GetArrayItem(errors, 0) : NULL;
 
     snprintf(out, size, "%s", cJSON_IsString(first) ? first->valuestring : "");
     cJSON_Delete(root);
 }
 
-enum akv_class akv_vault_parse_read(long status, const char *body,
-                                    size_t len, struct akv_vault_secret *out,
-                                    char *errstr, size_t errstr_size)
+enum akv_class akv_vault_parse_read(long status, const char *body, size_t len,
+                                    struct akv_vault_secret *out, char *errstr,
+                                    size_t errstr_size)
 {
     cJSON *root = NULL;
     const cJSON *data;
@@ -299,15 +295,14 @@ static enum akv_class request(struct akv_vault *v, const char *method,
     if (akv_vault_secret_path(v->mount, "data", v->prefix, identifier, path,
                               sizeof(path)) < 0) {
         memset(resp, 0, sizeof(*resp));
-        akv_errf(AKV_ERR_INVALID, errstr, errstr_size,
-                 "vault path too long");
+        akv_errf(AKV_ERR_INVALID, errstr, errstr_size, "vault path too long");
         return AKV_CLASS_POISON;
     }
     snprintf(url, sizeof(url), "%s/v1/%s", v->addr, path);
     if (akv_http_request(v->http, method, url, v->headers, body,
                          body ? strlen(body) : 0, resp) != AKV_OK) {
-        akv_errf(AKV_ERR_TRANSPORT, errstr, errstr_size, "vault %s: %s",
-                 method, resp->error);
+        akv_errf(AKV_ERR_TRANSPORT, errstr, errstr_size, "vault %s: %s", method,
+                 resp->error);
         return AKV_CLASS_TRANSIENT;
     }
     return AKV_CLASS_OK;
@@ -354,8 +349,7 @@ enum akv_class akv_vault_write(struct akv_vault *v, const char *identifier,
     }
     cls = akv_vault_classify(resp.status, akv_buf_str(&resp.body));
     if (cls != AKV_CLASS_OK) {
-        first_error(akv_buf_str(&resp.body), resp.body.len, msg,
-                    sizeof(msg));
+        first_error(akv_buf_str(&resp.body), resp.body.len, msg, sizeof(msg));
         akv_errf(AKV_ERR_INVALID, errstr, errstr_size,
                  "vault write answered HTTP %ld: %s", resp.status, msg);
         goto out;

@@ -39,8 +39,8 @@ void akv_vault_destroy(struct akv_vault *v);
  * @returns 0, or -1 when \p out is too small.
  */
 int akv_vault_secret_path(const char *mount, const char *kind,
-                          const char *prefix, const char *identifier,
-                          char *out, size_t size);
+                          const char *prefix, const char *identifier, char *out,
+                          size_t size);
 
 /**
  * @brief Maps a Vault answer to a failure class.
@@ -55,9 +55,9 @@ enum akv_class akv_vault_classify(long status, const char *body);
  *          path never written; data NULL for a deleted current version), or
  *          the failure class with a message in \p errstr.
  */
-enum akv_class akv_vault_parse_read(long status, const char *body,
-                                    size_t len, struct akv_vault_secret *out,
-                                    char *errstr, size_t errstr_size);
+enum akv_class akv_vault_parse_read(long status, const char *body, size_t len,
+                                    struct akv_vault_secret *out, char *errstr,
+                                    size_t errstr_size);
 
 /**
  * @brief Builds the KV v2 write body {"options":{"cas":N},"data":{...}}.

@@ -114,8 +114,8 @@ static enum MHD_Result send_response(struct MHD_Connection *conn,
         t->body = resp->body;
         t->len = resp->body_len;
         resp->body = NULL;
-        r = MHD_create_response_from_callback(t->len, 4096, truncated_read,
-                                              t, truncated_free);
+        r = MHD_create_response_from_callback(t->len, 4096, truncated_read, t,
+                                              truncated_free);
     } else {
         r = MHD_create_response_from_buffer(
             resp->body_len, resp->body ? resp->body : (char *)"",
@@ -168,8 +168,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 
     memset(&resp, 0, sizeof(resp));
     if (st->too_big) {
-        fakehttp_reply(&resp, 413, "{\"errors\":[\"http: request body too "
-                                   "large\"]}\n");
+        fakehttp_reply(&resp, 413,
+                       "{\"errors\":[\"http: request body too "
+                       "large\"]}\n");
         return send_response(conn, &resp);
     }
     req.method = method;
@@ -181,8 +182,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     return send_response(conn, &resp);
 }
 
-static void on_completed(void *cls, struct MHD_Connection *conn,
-                         void **con_cls, enum MHD_RequestTerminationCode toe)
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
 {
     struct conn_state *st = *con_cls;
 
@@ -229,16 +230,17 @@ static int parse_listen(const char *listen, struct sockaddr_in *sin,
     if (strcmp(host, "localhost") == 0) {
         sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     } else if (inet_pton(AF_INET, host, &sin->sin_addr) != 1) {
-        snprintf(errstr, errstr_size, "listen host \"%s\" is not an IPv4 "
-                 "address", host);
+        snprintf(errstr, errstr_size,
+                 "listen host \"%s\" is not an IPv4 "
+                 "address",
+                 host);
         return -1;
     }
     return 0;
 }
 
 struct fakehttp *fakehttp_start(const char *listen, fakehttp_handler_fn *fn,
-                                void *opaque, char *errstr,
-                                size_t errstr_size)
+                                void *opaque, char *errstr, size_t errstr_size)
 {
     struct fakehttp *srv = NULL;
     struct sockaddr_in sin;
@@ -263,8 +265,7 @@ struct fakehttp *fakehttp_start(const char *listen, fakehttp_handler_fn *fn,
         0, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, &sin,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024,
-        MHD_OPTION_END);
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024, MHD_OPTION_END);
     if (!srv->daemon) {
         snprintf(errstr, errstr_size, "cannot listen on %s", listen);
         free(srv);
@@ -305,12 +306,10 @@ const char *fakehttp_header(const struct fakehttp_request *req,
 
 const char *fakehttp_arg(const struct fakehttp_request *req, const char *name)
 {
-    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND,
-                                       name);
+    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
-void fakehttp_reply_take(struct fakehttp_response *resp, int status,
-                         char *body)
+void fakehttp_reply_take(struct fakehttp_response *resp, int status, char *body)
 {
     free(resp->body);
     resp->status = status;
@@ -318,8 +317,8 @@ void fakehttp_reply_take(struct fakehttp_response *resp, int status,
     resp->body_len = body ? strlen(body) : 0;
 }
 
-void fakehttp_reply(struct fakehttp_response *resp, int status,
-                    const char *fmt, ...)
+void fakehttp_reply(struct fakehttp_response *resp, int status, const char *fmt,
+                    ...)
 {
     va_list ap;
     char *body = NULL;
@@ -345,8 +344,8 @@ void fakehttp_add_header(struct fakehttp_response *resp, const char *name,
     if (resp->nheaders >= FAKEHTTP_MAX_HEADERS) {
         return;
     }
-    snprintf(resp->headers[resp->nheaders].name,
-             sizeof(resp->headers[0].name), "%s", name);
+    snprintf(resp->headers[resp->nheaders].name, sizeof(resp->headers[0].name),
+             "%s", name);
     snprintf(resp->headers[resp->nheaders].value,
              sizeof(resp->headers[0].value), "%s", value);
     resp->nheaders++;

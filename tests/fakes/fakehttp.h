@@ -37,8 +37,8 @@ enum fakehttp_action {
 
 struct fakehttp_response {
     enum fakehttp_action action;
-    int status;               /**< HTTP status; 0 is sent as 500 */
-    char *body;               /**< heap body, freed by fakehttp; may be NULL */
+    int status; /**< HTTP status; 0 is sent as 500 */
+    char *body; /**< heap body, freed by fakehttp; may be NULL */
     size_t body_len;
     const char *content_type; /**< default "application/json" */
     int nheaders;
@@ -64,8 +64,7 @@ struct fakehttp;
  * @returns the server, or NULL with a message in \p errstr.
  */
 struct fakehttp *fakehttp_start(const char *listen, fakehttp_handler_fn *fn,
-                                void *opaque, char *errstr,
-                                size_t errstr_size);
+                                void *opaque, char *errstr, size_t errstr_size);
 
 /** @returns "HOST:PORT" the server really listens on. */
 const char *fakehttp_address(const struct fakehttp *srv);
@@ -78,16 +77,14 @@ const char *fakehttp_header(const struct fakehttp_request *req,
                             const char *name);
 
 /** @returns a query-string argument, percent-decoded, or NULL. */
-const char *fakehttp_arg(const struct fakehttp_request *req,
-                         const char *name);
+const char *fakehttp_arg(const struct fakehttp_request *req, const char *name);
 
 /**
  * @brief Sets the response: status and a printf-formatted body.
  *        The body is copied; an earlier body is freed.
  */
-void fakehttp_reply(struct fakehttp_response *resp, int status,
-                    const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+void fakehttp_reply(struct fakehttp_response *resp, int status, const char *fmt,
+                    ...) __attribute__((format(printf, 3, 4)));
 
 /** @brief Sets the response body, taking ownership of the heap \p body. */
 void fakehttp_reply_take(struct fakehttp_response *resp, int status,

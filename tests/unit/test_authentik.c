@@ -56,12 +56,11 @@ static void detail_is_parsed_and_checked(void **state)
     assert_string_equal(akv_json_string(d, "intent"), "api");
     cJSON_Delete(d);
     /* An answer about another token is never trusted. */
-    assert_null(akv_authentik_parse_detail(detail_body,
-                                           sizeof(detail_body) - 1,
+    assert_null(akv_authentik_parse_detail(detail_body, sizeof(detail_body) - 1,
                                            "other-token", errstr,
                                            sizeof(errstr)));
-    assert_null(akv_authentik_parse_detail("[1,2]", 5, "x", errstr,
-                                           sizeof(errstr)));
+    assert_null(
+        akv_authentik_parse_detail("[1,2]", 5, "x", errstr, sizeof(errstr)));
     assert_null(akv_authentik_parse_detail("{\"identifier\":\"x\"}", 18, "x",
                                            errstr, sizeof(errstr)));
     assert_null(akv_authentik_parse_detail("{\"detail\":", 10, "x", errstr,
@@ -79,10 +78,10 @@ static void key_is_parsed(void **state)
     assert_non_null(key);
     assert_string_equal(key, "abcDEF123");
     free(key);
-    assert_null(akv_authentik_parse_key("{\"key\":\"\"}", 10, errstr,
-                                        sizeof(errstr)));
-    assert_null(akv_authentik_parse_key("{\"key\":5}", 9, errstr,
-                                        sizeof(errstr)));
+    assert_null(
+        akv_authentik_parse_key("{\"key\":\"\"}", 10, errstr, sizeof(errstr)));
+    assert_null(
+        akv_authentik_parse_key("{\"key\":5}", 9, errstr, sizeof(errstr)));
     assert_null(akv_authentik_parse_key("{\"detail\":\"Not found.\"}", 23,
                                         errstr, sizeof(errstr)));
     /* The error never echoes the body (it may hold a key). */
@@ -99,10 +98,9 @@ static void document_holds_key_intent_and_extra_fields(void **state)
     cJSON *doc;
 
     (void)state;
-    tok.detail = akv_authentik_parse_detail(detail_body,
-                                            sizeof(detail_body) - 1,
-                                            "deploy-bot-api", errstr,
-                                            sizeof(errstr));
+    tok.detail =
+        akv_authentik_parse_detail(detail_body, sizeof(detail_body) - 1,
+                                   "deploy-bot-api", errstr, sizeof(errstr));
     tok.key = strdup("the-key-value");
     doc = akv_sync_document(&tok, &none);
     assert_non_null(doc);

@@ -54,8 +54,7 @@ static void backoff_stays_within_the_exponential_ceiling(void **state)
         }
         /* the top of the range is reachable */
         assert_int_equal(
-            akv_backoff_delay(100, 30000, attempt, (uint64_t)ceiling),
-            ceiling);
+            akv_backoff_delay(100, 30000, attempt, (uint64_t)ceiling), ceiling);
     }
 }
 
@@ -83,8 +82,7 @@ static void escape_keeps_only_unreserved(void **state)
     (void)state;
     assert_int_equal(akv_http_escape("a-b_c.d~e", out, sizeof(out)), 0);
     assert_string_equal(out, "a-b_c.d~e");
-    assert_int_equal(akv_http_escape("a b/c%?#\xc3\xa9", out, sizeof(out)),
-                     0);
+    assert_int_equal(akv_http_escape("a b/c%?#\xc3\xa9", out, sizeof(out)), 0);
     assert_string_equal(out, "a%20b%2Fc%25%3F%23%C3%A9");
     assert_int_equal(akv_http_escape("abc", out, 3), -1);
     assert_int_equal(akv_http_escape("/", out, 3), -1);
@@ -101,9 +99,9 @@ static void json_lookups_check_types(void **state)
     (void)state;
     assert_non_null(root);
     assert_string_equal(
-        akv_json_path(root, "a", "b", "c", NULL)->valuestring, "x");
-    assert_null(akv_json_path(root, "a", "x", "c", NULL));
-    assert_null(akv_json_path(root, "s", "x", NULL));
+        akv_json_path(root, "a", "b", "c", AKV_JSON_END)->valuestring, "x");
+    assert_null(akv_json_path(root, "a", "x", "c", AKV_JSON_END));
+    assert_null(akv_json_path(root, "s", "x", AKV_JSON_END));
     assert_null(akv_json_string(root, "n"));
     assert_null(akv_json_object(root, "s"));
     assert_int_equal(akv_json_int(root, "n", &n), 0);

@@ -24,8 +24,8 @@ static const char *const modes[] = {"fast", "slow", NULL};
 static const struct akv_cfg_entry demo_schema[] = {
     {"a.name", AKV_CFG_STRING, NULL, AKV_CFG_REQUIRED,
      offsetof(struct demo, name), 0, 0, NULL, "AKV_TEST_NAME", "name"},
-    {"a.count", AKV_CFG_INT, "5", 0, offsetof(struct demo, count), 1, 10,
-     NULL, NULL, "count"},
+    {"a.count", AKV_CFG_INT, "5", 0, offsetof(struct demo, count), 1, 10, NULL,
+     NULL, "count"},
     {"a.flag", AKV_CFG_BOOL, "false", 0, offsetof(struct demo, flag), 0, 0,
      NULL, NULL, "flag"},
     {"a.mode", AKV_CFG_ENUM, "fast", 0, offsetof(struct demo, mode), 0, 0,
@@ -119,8 +119,8 @@ static void wrong_type_is_rejected_with_line(void **state)
                  "'a.flag' must be true or false");
     expect_error("a: { name = \"n\"; };\nb: {\n tags = [1, 2]; };\n", 3,
                  "'b.tags' must be an array of strings");
-    expect_error("a: { name = \"n\"; };\nb: {\n props = ( (\"k\") ); };\n",
-                 3, "'b.props' must be a list");
+    expect_error("a: { name = \"n\"; };\nb: {\n props = ( (\"k\") ); };\n", 3,
+                 "'b.props' must be a list");
     expect_error("a = 5;\n", 1, "'a' must be a group");
 }
 
@@ -184,9 +184,9 @@ static void dump_masks_secrets(void **state)
 
     (void)state;
     setenv("AKV_TEST_SECRET", "hunter2hunter2", 1);
-    assert_int_equal(load_text("a: { name = \"n\"; };\n", &d, errstr,
-                               sizeof(errstr), path),
-                     AKV_OK);
+    assert_int_equal(
+        load_text("a: { name = \"n\"; };\n", &d, errstr, sizeof(errstr), path),
+        AKV_OK);
     fp = fmemopen(out, sizeof(out) - 1, "w");
     akv_cfg_dump(demo_schema, &d, fp);
     fclose(fp);
@@ -278,13 +278,11 @@ static void settings_need_exactly_one_secret_source(void **state)
 
     tokfile = write_temp("file-token-value\n");
     snprintf(tokpath, sizeof(tokpath), "%s", tokfile);
-    snprintf(text, sizeof(text),
-             "%svault: { token_file = \"%s\"; };\n",
+    snprintf(text, sizeof(text), "%svault: { token_file = \"%s\"; };\n",
              "kafka: { brokers = \"b:1\"; };\n"
              "authentik: { url = \"http://a\"; };\n",
              tokpath);
-    assert_int_equal(load_settings(text, &s, errstr, sizeof(errstr)),
-                     AKV_OK);
+    assert_int_equal(load_settings(text, &s, errstr, sizeof(errstr)), AKV_OK);
     assert_string_equal(s.vault_token, "file-token-value");
     akv_settings_free(&s);
 
@@ -310,8 +308,7 @@ static void settings_cross_checks(void **state)
     } cases[] = {
         {"", "vault: { kv_mount = \"a//b\"; };", "'vault.kv_mount'"},
         {"", "vault: { prefix = \"../x\"; };", "'vault.prefix'"},
-        {"", "vault: { extra_fields = [\"key2\"]; };",
-         "unknown field 'key2'"},
+        {"", "vault: { extra_fields = [\"key2\"]; };", "unknown field 'key2'"},
         {"properties = ( (\"enable.auto.offset.store\", \"true\") );", "",
          "cannot set enable.auto.offset.store"},
         {"", "sync: { retry_initial_ms = 5000; retry_max_ms = 100; };",

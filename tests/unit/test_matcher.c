@@ -41,9 +41,8 @@ static void expect_fixture(const char *name, enum akv_match_kind kind,
 
     match_fixture(name, &m);
     if (m.kind != kind) {
-        fail_msg("%s: got %s (%s), want %s", name,
-                 akv_match_kind_name(m.kind), m.reason,
-                 akv_match_kind_name(kind));
+        fail_msg("%s: got %s (%s), want %s", name, akv_match_kind_name(m.kind),
+                 m.reason, akv_match_kind_name(kind));
     }
     if (identifier) {
         assert_string_equal(m.identifier, identifier);
@@ -100,7 +99,7 @@ static void deleted_token_is_a_delete(void **state)
 static void non_token_events_are_skipped(void **state)
 {
     static const char *const names[] = {
-        "token_view.json",        /* our own view_key reads */
+        "token_view.json", /* our own view_key reads */
         "user_updated_intpk.json",
         "login.json",
         "login_failed.json",
@@ -236,23 +235,16 @@ static void overlong_identifier_is_poison(void **state)
 static void undecodable_and_foreign_bytes_are_skipped(void **state)
 {
     static const char *const events[] = {
-        "",
-        "not json at all",
-        "\xff\xfe\x00binary",
-        "[1,2,3]",
-        "\"string\"",
-        "{\"action\":\"login\",\"context\":",
-        "{}",
-        "{\"action\":5}",
-        "{\"pk\":\"x\",\"context\":{}}",
+        "",        "not json at all", "\xff\xfe\x00binary",
+        "[1,2,3]", "\"string\"",      "{\"action\":\"login\",\"context\":",
+        "{}",      "{\"action\":5}",  "{\"pk\":\"x\",\"context\":{}}",
     };
     struct akv_match m;
     size_t i;
 
     (void)state;
     for (i = 0; i < sizeof(events) / sizeof(events[0]); i++) {
-        akv_match_event(&rules, events[i], i == 2 ? 9 : strlen(events[i]),
-                        &m);
+        akv_match_event(&rules, events[i], i == 2 ? 9 : strlen(events[i]), &m);
         if (m.kind != AKV_MATCH_SKIP) {
             fail_msg("event %zu: got %s (%s), want skip", i,
                      akv_match_kind_name(m.kind), m.reason);
@@ -302,15 +294,13 @@ static void identifier_rules(void **state)
         akv_token_pk_normalize("8b03f2c1df9c4cabbb33602efade9ced", pk), 0);
     assert_string_equal(pk, "8b03f2c1df9c4cabbb33602efade9ced");
     assert_int_equal(
-        akv_token_pk_normalize("8B03F2C1-DF9C-4CAB-BB33-602EFADE9CED", pk),
-        0);
+        akv_token_pk_normalize("8B03F2C1-DF9C-4CAB-BB33-602EFADE9CED", pk), 0);
     assert_string_equal(pk, "8b03f2c1df9c4cabbb33602efade9ced");
     assert_int_equal(akv_token_pk_normalize("8b03f2c1", pk), -1);
     assert_int_equal(
         akv_token_pk_normalize("8b03f2c1df9c4cabbb33602efade9ceg", pk), -1);
     assert_int_equal(
-        akv_token_pk_normalize("8b03f2c1-df9c4cab-bb33-602efade9ced", pk),
-        -1);
+        akv_token_pk_normalize("8b03f2c1-df9c4cab-bb33-602efade9ced", pk), -1);
 }
 
 int main(void)

@@ -21,8 +21,9 @@ static void classify_every_known_answer(void **state)
          "{\"errors\":[\"check-and-set parameter did not match the current "
          "version\"]}",
          AKV_CLASS_SUPERSEDED},
-        {400, "{\"errors\":[\"check-and-set parameter required for this "
-              "call\"]}",
+        {400,
+         "{\"errors\":[\"check-and-set parameter required for this "
+         "call\"]}",
          AKV_CLASS_CONFIG},
         {400, "{\"errors\":[\"error parsing check-and-set parameter\"]}",
          AKV_CLASS_CONFIG},
@@ -39,7 +40,8 @@ static void classify_every_known_answer(void **state)
          "finished.\"]}",
          AKV_CLASS_TRANSIENT},
         {403, "{\"errors\":[\"permission denied\"]}", AKV_CLASS_CONFIG},
-        {403, "{\"errors\":[\"1 error occurred:\\n\\t* permission denied\\n\\n\"]}",
+        {403,
+         "{\"errors\":[\"1 error occurred:\\n\\t* permission denied\\n\\n\"]}",
          AKV_CLASS_CONFIG},
         {403,
          "{\"errors\":[\"2 errors occurred:\\n\\t* permission denied\\n\\t* "
@@ -75,9 +77,8 @@ static void classify_every_known_answer(void **state)
         enum akv_class got = akv_vault_classify(rows[i].status, rows[i].body);
 
         if (got != rows[i].want) {
-            fail_msg("row %zu (HTTP %ld): got %s, want %s", i,
-                     rows[i].status, akv_class_name(got),
-                     akv_class_name(rows[i].want));
+            fail_msg("row %zu (HTTP %ld): got %s, want %s", i, rows[i].status,
+                     akv_class_name(got), akv_class_name(rows[i].want));
         }
     }
 }
@@ -97,9 +98,9 @@ static void path_escapes_each_segment(void **state)
                      0);
     assert_string_equal(out, "team%20a/kv/metadata/auth/tokens/x");
     /* A slash or dots in an identifier can never become path structure. */
-    assert_int_equal(akv_vault_secret_path("kv", "data", "p", "../a/b?c",
-                                           out, sizeof(out)),
-                     0);
+    assert_int_equal(
+        akv_vault_secret_path("kv", "data", "p", "../a/b?c", out, sizeof(out)),
+        0);
     assert_string_equal(out, "kv/data/p/..%2Fa%2Fb%3Fc");
     assert_int_equal(akv_vault_secret_path("kv", "data", "p", "abc", out, 12),
                      -1);
@@ -193,9 +194,9 @@ static void read_failures_are_classified(void **state)
                              "permission denied\\n\\t* invalid token\\n\\n\"]}",
                              78, &sec, errstr, sizeof(errstr)),
         AKV_CLASS_REAUTH);
-    assert_int_equal(akv_vault_parse_read(200, "<html>", 6, &sec, errstr,
-                                          sizeof(errstr)),
-                     AKV_CLASS_TRANSIENT);
+    assert_int_equal(
+        akv_vault_parse_read(200, "<html>", 6, &sec, errstr, sizeof(errstr)),
+        AKV_CLASS_TRANSIENT);
 }
 
 static void write_body_carries_cas_and_data(void **state)
