@@ -1,27 +1,32 @@
 /*
- * backoff — full-jitter exponential backoff.
+ * backoff — full-jitter exponential backoff and Retry-After parsing.
  */
 #include "backoff.h"
 
+#include <ctype.h>
+#include <curl/curl.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/random.h>
-#include <time.h>
 
 long long akv_backoff_delay(long long initial_ms, long long cap_ms,
-                            unsigned attempt, uint64_t rnd)
+                            double multiplier, unsigned attempt, uint64_t rnd)
 {
-    long long ceiling = initial_ms;
+    double ceiling = (double)initial_ms;
 
     if (initial_ms <= 0 || cap_ms <= 0) {
         return 0;
     }
-    while (attempt-- > 0 && ceiling < cap_ms) {
-        ceiling *= 2;
+    if (multiplier < 1.0) {
+        multiplier = 1.0;
     }
-    if (ceiling > cap_ms) {
-        ceiling = cap_ms;
+    while (attempt-- > 0 && ceiling < (double)cap_ms) {
+        ceiling *= multiplier;
     }
-    return (long long)(rnd % (uint64_t)(ceiling + 1));
+    if (ceiling > (double)cap_ms) {
+        ceiling = (double)cap_ms;
+    }
+    return (long long)(rnd % ((uint64_t)ceiling + 1));
 }
 
 uint64_t akv_backoff_random(void)
@@ -32,4 +37,51 @@ uint64_t akv_backoff_random(void)
         v = (uint64_t)time(NULL) * 6364136223846793005ULL + (uint64_t)clock();
     }
     return v;
+}
+
+long long akv_retry_after_ms(const char *value, time_t now, long long cap_ms)
+{
+    const char *p = value;
+    unsigned long long secs = 0;
+    time_t when;
+
+    if (!value) {
+        return -1;
+    }
+    while (isspace((unsigned char)*p)) {
+        p++;
+    }
+    if (!*p) {
+        return -1;
+    }
+    if (isdigit((unsigned char)*p)) {
+        /* delta-seconds: digits only; saturate instead of overflowing. */
+        for (; isdigit((unsigned char)*p); p++) {
+            if (secs < 1000000000ULL) {
+                secs = secs * 10 + (unsigned long long)(*p - '0');
+            }
+        }
+        while (isspace((unsigned char)*p)) {
+            p++;
+        }
+        if (*p) {
+            return -1;
+        }
+        if (secs * 1000ULL > (unsigned long long)cap_ms) {
+            return cap_ms;
+        }
+        return (long long)(secs * 1000ULL);
+    }
+    /* curl_getdate() knows all three HTTP-date forms; it is pure. */
+    when = curl_getdate(p, &now);
+    if (when == (time_t)-1) {
+        return -1;
+    }
+    if (when <= now) {
+        return 0;
+    }
+    if ((long long)(when - now) > cap_ms / 1000) {
+        return cap_ms;
+    }
+    return (long long)(when - now) * 1000;
 }

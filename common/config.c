@@ -71,6 +71,7 @@ static void entry_clear(const struct akv_cfg_entry *e, void *cfg)
         break;
     case AKV_CFG_INT:
     case AKV_CFG_BOOL:
+    case AKV_CFG_DOUBLE:
         break;
     }
 }
@@ -156,6 +157,18 @@ static akv_err_t check_int(const struct akv_cfg_entry *e, long long v,
     return AKV_OK;
 }
 
+static akv_err_t check_double(const struct akv_cfg_entry *e, double v,
+                              const char *where, char *errstr,
+                              size_t errstr_size)
+{
+    if (!(v >= (double)e->min && v <= (double)e->max)) {
+        return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
+                        "%s: '%s' = %g is out of range [%lld, %lld]", where,
+                        e->name, v, e->min, e->max);
+    }
+    return AKV_OK;
+}
+
 /*
  * Sets an entry from text: the schema default or an environment variable.
  * Lists are comma-separated; pairs are "name=value" comma-separated.
@@ -196,6 +209,19 @@ static akv_err_t set_from_text(const struct akv_cfg_entry *e, void *cfg,
         }
         *(long long *)field(cfg, e) = v;
         return check_int(e, v, where, errstr, errstr_size);
+    }
+    case AKV_CFG_DOUBLE: {
+        char *end = NULL;
+        double v;
+
+        errno = 0;
+        v = strtod(text, &end);
+        if (errno || end == text || *end) {
+            return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
+                            "%s: '%s' must be a number", where, e->name);
+        }
+        *(double *)field(cfg, e) = v;
+        return check_double(e, v, where, errstr, errstr_size);
     }
     case AKV_CFG_BOOL: {
         int *b = field(cfg, e);
@@ -270,6 +296,8 @@ static const char *type_name(enum akv_cfg_type t)
         return "an integer";
     case AKV_CFG_BOOL:
         return "true or false";
+    case AKV_CFG_DOUBLE:
+        return "a number";
     case AKV_CFG_ENUM:
         return "a string";
     case AKV_CFG_STRLIST:
@@ -318,6 +346,16 @@ static akv_err_t set_from_setting(const struct akv_cfg_entry *e, void *cfg,
         *(long long *)field(cfg, e) = config_setting_get_int64(s);
         return check_int(e, config_setting_get_int64(s), where, errstr,
                          errstr_size);
+    case AKV_CFG_DOUBLE:
+        if (type == CONFIG_TYPE_FLOAT) {
+            *(double *)field(cfg, e) = config_setting_get_float(s);
+        } else if (type == CONFIG_TYPE_INT || type == CONFIG_TYPE_INT64) {
+            *(double *)field(cfg, e) = (double)config_setting_get_int64(s);
+        } else {
+            break;
+        }
+        return check_double(e, *(double *)field(cfg, e), where, errstr,
+                            errstr_size);
     case AKV_CFG_BOOL:
         if (type != CONFIG_TYPE_BOOL) {
             break;
@@ -480,6 +518,7 @@ static int is_set(const struct akv_cfg_entry *e, const void *cfg)
         return ((const struct akv_pairs *)cfield(cfg, e))->n > 0;
     case AKV_CFG_INT:
     case AKV_CFG_BOOL:
+    case AKV_CFG_DOUBLE:
         return 1;
     }
     return 0;
@@ -586,6 +625,9 @@ static void dump_value(const struct akv_cfg_entry *e, const void *cfg, FILE *fp)
     case AKV_CFG_BOOL:
         fputs(*(const int *)cfield(cfg, e) ? "true" : "false", fp);
         break;
+    case AKV_CFG_DOUBLE:
+        fprintf(fp, "%g", *(const double *)cfield(cfg, e));
+        break;
     case AKV_CFG_STRLIST: {
         const struct akv_strlist *l = cfield(cfg, e);
 
@@ -631,6 +673,7 @@ void akv_cfg_describe(const struct akv_cfg_entry *schema, FILE *fp)
         [AKV_CFG_STRING] = "string",
         [AKV_CFG_INT] = "integer",
         [AKV_CFG_BOOL] = "boolean",
+        [AKV_CFG_DOUBLE] = "number",
         [AKV_CFG_ENUM] = "string",
         [AKV_CFG_STRLIST] = "array of strings",
         [AKV_CFG_PAIRS] = "list of (name, value)",
@@ -643,7 +686,7 @@ void akv_cfg_describe(const struct akv_cfg_entry *schema, FILE *fp)
           fp);
     for (e = schema; e->name; e++) {
         fprintf(fp, "| `%s` | %s", e->name, words[e->type]);
-        if (e->type == AKV_CFG_INT) {
+        if (e->type == AKV_CFG_INT || e->type == AKV_CFG_DOUBLE) {
             fprintf(fp, " %lld..%lld", e->min, e->max);
         } else if (e->type == AKV_CFG_ENUM) {
             choices_text(e, choices, sizeof(choices));

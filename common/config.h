@@ -20,6 +20,7 @@ enum akv_cfg_type {
     AKV_CFG_STRING,  /**< char * (heap, NULL when unset) */
     AKV_CFG_INT,     /**< long long, checked against [min, max] */
     AKV_CFG_BOOL,    /**< int, 0 or 1 */
+    AKV_CFG_DOUBLE,  /**< double, checked against [min, max] */
     AKV_CFG_ENUM,    /**< char *, one of choices[] */
     AKV_CFG_STRLIST, /**< struct akv_strlist, e.g. ["a", "b"] */
     AKV_CFG_PAIRS,   /**< struct akv_pairs, e.g. ( ("k", "v"), ... ) */

@@ -18,6 +18,7 @@ struct akv_http {
     char *ca_path;
     char *client_cert;
     char *client_key;
+    char *server_name;
 };
 
 /* State for one transfer's callbacks. */
@@ -89,7 +90,8 @@ struct akv_http *akv_http_new(const struct akv_http_opts *opts, char *errstr,
         dup_opt(&http->ca_file, opts->ca_file) ||
         dup_opt(&http->ca_path, opts->ca_path) ||
         dup_opt(&http->client_cert, opts->client_cert) ||
-        dup_opt(&http->client_key, opts->client_key)) {
+        dup_opt(&http->client_key, opts->client_key) ||
+        dup_opt(&http->server_name, opts->server_name)) {
         akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory");
         akv_http_destroy(http);
         return NULL;
@@ -117,6 +119,7 @@ void akv_http_destroy(struct akv_http *http)
     free(http->ca_path);
     free(http->client_cert);
     free(http->client_key);
+    free(http->server_name);
     free(http);
 }
 
@@ -152,6 +155,46 @@ static void apply_opts(struct akv_http *http)
     }
 }
 
+/*
+ * With a server name, connect to the URL's host but speak TLS (SNI and
+ * certificate verification) as \p server_name: the URL is rewritten to the
+ * name and CURLOPT_CONNECT_TO maps it back to the real host and port.
+ */
+static akv_err_t apply_server_name(struct akv_http *http, const char *url,
+                                   struct curl_slist **connect_to,
+                                   char **rewritten, char *err, size_t err_size)
+{
+    CURLU *u = curl_url();
+    char *host = NULL;
+    char *port = NULL;
+    char map[1024];
+    akv_err_t rc = AKV_ERR_INVALID;
+
+    *connect_to = NULL;
+    *rewritten = NULL;
+    if (!u) {
+        return AKV_ERR_NOMEM;
+    }
+    if (curl_url_set(u, CURLUPART_URL, url, 0) ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) ||
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) ||
+        curl_url_set(u, CURLUPART_HOST, http->server_name, 0) ||
+        curl_url_get(u, CURLUPART_URL, rewritten, 0)) {
+        snprintf(err, err_size, "cannot apply the TLS server name");
+        goto out;
+    }
+    snprintf(map, sizeof(map), "%s:%s:%s:%s", http->server_name, port, host,
+             port);
+    *connect_to = curl_slist_append(NULL, map);
+    rc = *connect_to ? AKV_OK : AKV_ERR_NOMEM;
+
+out:
+    curl_free(host);
+    curl_free(port);
+    curl_url_cleanup(u);
+    return rc;
+}
+
 akv_err_t akv_http_request(struct akv_http *http, const char *method,
                            const char *url, const struct curl_slist *headers,
                            const char *body, size_t body_len,
@@ -160,6 +203,9 @@ akv_err_t akv_http_request(struct akv_http *http, const char *method,
     CURL *curl = http->curl;
     CURLcode rc;
     struct transfer t;
+    struct curl_slist *connect_to = NULL;
+    char *rewritten = NULL;
+    akv_err_t err;
 
     memset(resp, 0, sizeof(*resp));
     akv_buf_init(&resp->body, http->opts.max_response);
@@ -167,7 +213,17 @@ akv_err_t akv_http_request(struct akv_http *http, const char *method,
     t.too_big = 0;
 
     apply_opts(http);
+    if (http->server_name) {
+        err = apply_server_name(http, url, &connect_to, &rewritten, resp->error,
+                                sizeof(resp->error));
+        if (err) {
+            resp->curl_code = CURLE_URL_MALFORMAT;
+            return err;
+        }
+        url = rewritten;
+    }
     curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_CONNECT_TO, connect_to);
     curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, NULL);
     curl_easy_setopt(curl, CURLOPT_NOBODY, 0L);
     if (strcmp(method, "GET") == 0) {
@@ -193,6 +249,10 @@ akv_err_t akv_http_request(struct akv_http *http, const char *method,
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, NULL);
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, NULL);
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, NULL);
+    curl_easy_setopt(curl, CURLOPT_CONNECT_TO, NULL);
+    curl_slist_free_all(connect_to);
+    curl_free(rewritten);
+    resp->curl_code = rc;
     if (t.too_big) {
         snprintf(resp->error, sizeof(resp->error),
                  "response body larger than %zu bytes",

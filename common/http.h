@@ -24,6 +24,8 @@ struct akv_http_opts {
     const char *ca_path;     /**< hashed CA directory, NULL = none */
     const char *client_cert; /**< PEM client certificate, NULL = none */
     const char *client_key;  /**< PEM client key, NULL = none */
+    const char *server_name; /**< TLS name to verify (and send as SNI)
+                                  instead of the URL's host, NULL = none */
     int insecure;            /**< skip TLS verification (logged loudly) */
 };
 
@@ -31,6 +33,7 @@ struct akv_http_response {
     long status;                 /**< HTTP status; 0 when no answer */
     struct akv_buf body;         /**< response body (bounded) */
     char retry_after[64];        /**< Retry-After header value, "" if none */
+    CURLcode curl_code;          /**< CURLE_OK, or why no answer arrived */
     char error[CURL_ERROR_SIZE]; /**< transport error detail, "" if none */
 };
 

@@ -17,6 +17,7 @@ struct akv_authentik {
     struct akv_http *http;
     struct curl_slist *headers; /* Authorization: Bearer ... (secret) */
     char base[1024];            /* URL without trailing slash */
+    char retry_after[64];       /* of the last answer */
 };
 
 struct akv_authentik *akv_authentik_new(const struct akv_settings *s,
@@ -48,6 +49,8 @@ struct akv_authentik *akv_authentik_new(const struct akv_settings *s,
     opts.timeout_ms = (long)s->authentik_timeout_ms;
     opts.max_response = MAX_RESPONSE;
     opts.user_agent = "ak2vault";
+    opts.ca_file = s->authentik_tls_ca_file;
+    opts.insecure = s->authentik_tls_skip_verify;
     ak->http = akv_http_new(&opts, errstr, errstr_size);
     if (!ak->http) {
         goto fail;
@@ -79,16 +82,23 @@ void akv_authentik_destroy(struct akv_authentik *ak)
     free(ak);
 }
 
-enum akv_class akv_authentik_classify(long status)
+const char *akv_authentik_retry_after(const struct akv_authentik *ak)
 {
+    return ak->retry_after;
+}
+
+enum akv_class akv_authentik_classify(long status, int curl_code)
+{
+    if (status == 0) {
+        return akv_transport_class(curl_code);
+    }
     if (status >= 200 && status < 300) {
         return AKV_CLASS_OK;
     }
     if (status == 404) {
         return AKV_CLASS_GONE;
     }
-    if (status == 0 || status == 408 || status == 429 ||
-        (status >= 500 && status != 501)) {
+    if (status == 408 || status == 429 || (status >= 500 && status != 501)) {
         return AKV_CLASS_TRANSIENT;
     }
     /* 401/403 (token or permissions), 400, 501 ...: nothing a retry soon
@@ -167,12 +177,13 @@ static enum akv_class get(struct akv_authentik *ak, const char *identifier,
     snprintf(url, sizeof(url), "%s/api/v3/core/tokens/%s/%s", ak->base,
              identifier, suffix);
     err = akv_http_request(ak->http, "GET", url, ak->headers, NULL, 0, resp);
+    snprintf(ak->retry_after, sizeof(ak->retry_after), "%s", resp->retry_after);
     if (err) {
         akv_errf(AKV_ERR_TRANSPORT, errstr, errstr_size, "authentik %s: %s",
                  what, resp->error);
-        return AKV_CLASS_TRANSIENT;
+        return akv_transport_class((int)resp->curl_code);
     }
-    cls = akv_authentik_classify(resp->status);
+    cls = akv_authentik_classify(resp->status, 0);
     if (cls != AKV_CLASS_OK) {
         akv_errf(AKV_ERR_INVALID, errstr, errstr_size,
                  "authentik %s answered HTTP %ld", what, resp->status);

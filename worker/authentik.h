@@ -58,10 +58,14 @@ enum akv_class akv_authentik_get_key(struct akv_authentik *ak,
 void akv_token_free(struct akv_token *tok);
 
 /**
- * @brief Maps an authentik answer to a failure class.
+ * @brief Maps an authentik answer to a failure class (DESIGN §6).
  * @param status HTTP status, 0 when no answer arrived.
+ * @param curl_code libcurl's result when status is 0.
  */
-enum akv_class akv_authentik_classify(long status);
+enum akv_class akv_authentik_classify(long status, int curl_code);
+
+/** @returns the Retry-After of the last failed answer, "" if none. */
+const char *akv_authentik_retry_after(const struct akv_authentik *ak);
 
 /**
  * @brief Parses a token detail body and checks it is about \p identifier.

@@ -3,14 +3,18 @@
  *
  * Processing is sequential: one event at a time, its offset stored only
  * after its sync finished, so the committed offset never passes unfinished
- * work. A failing event retries in place for at most sync.retry_budget_ms
- * (well below max.poll.interval.ms); after that its partition is sought
- * back to it and the loop polls again, so the event is delivered anew and
- * nothing behind it in that partition is committed meanwhile.
+ * work. A sync that fails is never retried in place: its partition is
+ * paused and sought back to the event, and resumed when the backoff (or
+ * the upstream's Retry-After) is due. The poll loop keeps running, so other
+ * partitions progress, the group session stays alive whatever the outage
+ * lasts, and nothing behind the failing event in its partition is
+ * committed meanwhile. Poison events go to the dead-letter topic, and their
+ * offset moves only once Kafka acknowledged the copy.
  */
 #include "consumer.h"
 
 #include "backoff.h"
+#include "dlq.h"
 #include "log.h"
 #include "matcher.h"
 #include "sync.h"
@@ -21,13 +25,18 @@
 #include <string.h>
 #include <time.h>
 
-/* Per assigned partition: end-of-partition seen, and the event that is
- * being retried there (so a sought-back event keeps its backoff). */
+/* Per assigned partition: end-of-partition seen, and the event being
+ * retried there, if any (the partition is paused until resume_at). */
 struct partition_state {
     int assigned;
     int eof;
-    long long held_offset; /* -1: nothing held */
-    unsigned held_attempts;
+    int held;
+    long long held_offset;
+    unsigned attempts;    /* failed attempts of the held event */
+    long long resume_at;  /* monotonic ms */
+    long long first_fail; /* wall-clock ms, for the DLQ headers */
+    long long last_fail;
+    long long last_logged; /* monotonic ms of the last rate-limited log */
 };
 
 struct consumer {
@@ -37,6 +46,7 @@ struct consumer {
     struct akv_stats *stats;
     struct akv_match_rules rules;
     struct akv_syncer *syncer;
+    struct akv_dlq *dlq;
     rd_kafka_t *rk;
     struct partition_state *parts;
     int nparts;
@@ -48,9 +58,8 @@ struct consumer {
 #define SHUTDOWN_COMMIT_MS 10000
 
 enum handled {
-    HANDLED_DONE,     /* finished: store the offset */
-    HANDLED_REQUEUED, /* sought back; will be delivered again */
-    HANDLED_STOPPED,  /* shutdown while retrying: leave it uncommitted */
+    HANDLED_DONE, /* finished: store the offset */
+    HANDLED_HELD, /* failed: paused and sought back, delivered again later */
 };
 
 static long long now_ms(void)
@@ -59,6 +68,26 @@ static long long now_ms(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static long long wall_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void state_reset(struct partition_state *p)
+{
+    p->eof = 0;
+    p->held = 0;
+    p->held_offset = -1;
+    p->attempts = 0;
+    p->resume_at = 0;
+    p->first_fail = 0;
+    p->last_fail = 0;
+    p->last_logged = 0;
 }
 
 static struct partition_state *part(struct consumer *c, int32_t partition)
@@ -76,9 +105,7 @@ static struct partition_state *part(struct consumer *c, int32_t partition)
         }
         for (i = c->nparts; i < n; i++) {
             p[i].assigned = 0;
-            p[i].eof = 0;
-            p[i].held_offset = -1;
-            p[i].held_attempts = 0;
+            state_reset(&p[i]);
         }
         c->parts = p;
         c->nparts = n;
@@ -128,9 +155,7 @@ static void mark_assigned(struct consumer *c,
 
         if (p) {
             p->assigned = assigned;
-            p->eof = 0;
-            p->held_offset = -1;
-            p->held_attempts = 0;
+            state_reset(p);
         }
     }
 }
@@ -216,6 +241,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         } else {
             rerr = rd_kafka_assign(rk, parts);
         }
+        /* A partition we paused before it was revoked may come back. */
+        rd_kafka_resume_partitions(rk, parts);
     } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
         /* Sequential processing: nothing is in flight here, so what is
          * stored is exactly what is finished. Commit it before another
@@ -348,8 +375,10 @@ static void store_offset(struct consumer *c, const rd_kafka_message_t *rkm)
     rd_kafka_topic_partition_list_destroy(list);
 }
 
-/* Moves the partition back to \p rkm so it is delivered again. */
-static void seek_back(struct consumer *c, const rd_kafka_message_t *rkm)
+/* Pauses \p rkm's partition and moves it back to \p rkm, so the event is
+ * delivered again once the partition is resumed. */
+static void hold(struct consumer *c, const rd_kafka_message_t *rkm,
+                 struct partition_state *p, long long delay)
 {
     rd_kafka_topic_partition_list_t *list =
         rd_kafka_topic_partition_list_new(1);
@@ -358,34 +387,52 @@ static void seek_back(struct consumer *c, const rd_kafka_message_t *rkm)
     rd_kafka_topic_partition_list_add(list, rd_kafka_topic_name(rkm->rkt),
                                       rkm->partition)
         ->offset = rkm->offset;
+    rd_kafka_pause_partitions(c->rk, list);
     error = rd_kafka_seek_partitions(c->rk, list, 5000);
     if (error) {
+        /* Without the seek the partition would resume after the event:
+         * stop rather than risk skipping it. */
         akv_log_error("kafka",
-                      "seek back to partition=%d offset=%lld "
-                      "failed: %s",
+                      "seek back to partition=%d offset=%lld failed: %s",
                       (int)rkm->partition, (long long)rkm->offset,
                       rd_kafka_error_string(error));
         rd_kafka_error_destroy(error);
+        c->fatal = 1;
     }
     rd_kafka_topic_partition_list_destroy(list);
+    p->held = 1;
+    p->held_offset = (long long)rkm->offset;
+    p->resume_at = now_ms() + delay;
 }
 
-/* Sleeps \p ms in short slices so a signal stops the wait promptly. */
-static void pause_ms(struct consumer *c, long long ms)
+/* Resumes the paused partitions whose retry is due; returns the ms until
+ * the next one is (or \p max when none is pending). */
+static long long resume_due(struct consumer *c, long long max)
 {
-    long long until = now_ms() + ms;
+    long long now = now_ms();
+    long long next = max;
+    int i;
 
-    while (*c->run && now_ms() < until) {
-        long long left = until - now_ms();
-        struct timespec ts;
+    for (i = 0; i < c->nparts; i++) {
+        struct partition_state *p = &c->parts[i];
+        rd_kafka_topic_partition_list_t *list;
 
-        if (left > 100) {
-            left = 100;
+        if (!p->assigned || !p->held || p->resume_at == 0) {
+            continue;
         }
-        ts.tv_sec = 0;
-        ts.tv_nsec = (long)(left * 1000000);
-        nanosleep(&ts, NULL);
+        if (p->resume_at > now) {
+            if (p->resume_at - now < next) {
+                next = p->resume_at - now;
+            }
+            continue;
+        }
+        list = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(list, c->settings->kafka_topic, i);
+        rd_kafka_resume_partitions(c->rk, list);
+        rd_kafka_topic_partition_list_destroy(list);
+        p->resume_at = 0; /* still held until its event is delivered */
     }
+    return next;
 }
 
 static void count_result(struct consumer *c, enum akv_sync_result r)
@@ -400,98 +447,193 @@ static void count_result(struct consumer *c, enum akv_sync_result r)
     case AKV_SYNC_GONE:
         c->stats->gone++;
         break;
+    case AKV_SYNC_DELETED:
+        c->stats->deleted++;
+        break;
     case AKV_SYNC_FILTERED:
         c->stats->filtered++;
         break;
     }
 }
 
-/* Syncs one matched event, retrying in place within the budget. */
-static enum handled sync_event(struct consumer *c,
-                               const rd_kafka_message_t *rkm,
-                               const struct akv_match *m)
+static void note_failure(struct partition_state *p)
 {
-    const struct akv_settings *s = c->settings;
-    struct partition_state *p = part(c, rkm->partition);
-    long long started = now_ms();
-    unsigned attempt = 0;
-    char errstr[512];
+    long long now = wall_ms();
 
-    if (p && p->held_offset == (long long)rkm->offset) {
-        attempt = p->held_attempts;
+    p->attempts++;
+    if (!p->first_fail) {
+        p->first_fail = now;
     }
-    for (;;) {
-        struct akv_sync_outcome out;
-        enum akv_class cls;
-        long long delay;
-
-        errstr[0] = '\0';
-        cls = akv_sync_token(c->syncer, m->identifier, &out, errstr,
-                             sizeof(errstr));
-        if (cls == AKV_CLASS_OK) {
-            count_result(c, out.result);
-            akv_log_info("sync",
-                         "token=%s action=%s result=%s version=%lld "
-                         "partition=%d offset=%lld event=%s",
-                         m->identifier, m->action,
-                         akv_sync_result_name(out.result), out.version,
-                         (int)rkm->partition, (long long)rkm->offset,
-                         m->event_pk);
-            if (p) {
-                p->held_offset = -1;
-            }
-            return HANDLED_DONE;
-        }
-        if (cls == AKV_CLASS_POISON) {
-            c->stats->poison++;
-            akv_log_error("sync",
-                          "token=%s poison partition=%d offset=%lld: %s",
-                          m->identifier, (int)rkm->partition,
-                          (long long)rkm->offset, errstr);
-            return HANDLED_DONE;
-        }
-
-        c->stats->retries++;
-        /* Configuration problems (denied, bad mount, bad credentials)
-         * will not heal in milliseconds: retry them at the slow end. */
-        delay = akv_backoff_delay(
-            s->sync_retry_initial_ms, s->sync_retry_max_ms,
-            cls == AKV_CLASS_TRANSIENT ? attempt : 30u, akv_backoff_random());
-        akv_log_at(cls == AKV_CLASS_TRANSIENT ? AKV_LOG_WARN : AKV_LOG_ERROR,
-                   "sync",
-                   "token=%s class=%s attempt=%u partition=%d offset=%lld "
-                   "retry_in_ms=%lld: %s",
-                   m->identifier, akv_class_name(cls), attempt + 1,
-                   (int)rkm->partition, (long long)rkm->offset, delay, errstr);
-        attempt++;
-        if (p) {
-            p->held_offset = (long long)rkm->offset;
-            p->held_attempts = attempt;
-        }
-        if (now_ms() + delay - started > s->sync_retry_budget_ms) {
-            c->stats->requeued++;
-            pause_ms(c, delay);
-            if (!*c->run) {
-                return HANDLED_STOPPED;
-            }
-            seek_back(c, rkm);
-            return HANDLED_REQUEUED;
-        }
-        pause_ms(c, delay);
-        if (!*c->run) {
-            return HANDLED_STOPPED;
-        }
-    }
+    p->last_fail = now;
 }
 
-static enum handled handle(struct consumer *c, const rd_kafka_message_t *rkm)
+/*
+ * Sends a poison event to the dead-letter topic. Done when Kafka
+ * acknowledged it (or when the DLQ is disabled: then the event is logged
+ * and counted, never silently dropped); held for a retry when the DLQ write
+ * failed.
+ */
+static enum handled dead_letter(struct consumer *c,
+                                const rd_kafka_message_t *rkm,
+                                struct partition_state *p,
+                                const char *error_class, const char *reason)
+{
+    struct akv_dlq_failure f;
+    char errstr[512];
+    long long now = wall_ms();
+
+    if (!c->dlq) {
+        akv_log_error("dlq",
+                      "class=%s partition=%d offset=%lld skipped (dead-letter "
+                      "topic disabled): %s",
+                      error_class, (int)rkm->partition, (long long)rkm->offset,
+                      reason);
+        return HANDLED_DONE;
+    }
+    f.error_class = error_class;
+    f.reason = reason;
+    f.attempts = p->attempts ? p->attempts : 1;
+    f.first_ms = p->first_fail ? p->first_fail : now;
+    f.last_ms = p->last_fail ? p->last_fail : now;
+    if (akv_dlq_send(c->dlq, rkm, &f, errstr, sizeof(errstr)) != AKV_OK) {
+        long long delay = akv_backoff_delay(c->settings->sync_retry_initial_ms,
+                                            c->settings->sync_retry_max_ms,
+                                            c->settings->sync_retry_multiplier,
+                                            p->attempts, akv_backoff_random());
+
+        note_failure(p);
+        akv_log_error(
+            "dlq", "partition=%d offset=%lld held, retry_in_ms=%lld: %s",
+            (int)rkm->partition, (long long)rkm->offset, delay, errstr);
+        hold(c, rkm, p, delay);
+        return HANDLED_HELD;
+    }
+    c->stats->dead_lettered++;
+    akv_log_warn("dlq",
+                 "class=%s partition=%d offset=%lld sent to %s after %u "
+                 "attempt(s): %s",
+                 error_class, (int)rkm->partition, (long long)rkm->offset,
+                 c->settings->dlq_topic, f.attempts, reason);
+    return HANDLED_DONE;
+}
+
+/*
+ * A failed sync: hold the partition until the retry is due. Transient
+ * failures back off exponentially (or as the upstream's Retry-After says);
+ * configuration errors retry at sync.config_retry_ms and log their cause
+ * once per sync.log_interval_ms.
+ */
+static enum handled retry_later(struct consumer *c,
+                                const rd_kafka_message_t *rkm,
+                                struct partition_state *p,
+                                const struct akv_match *m, enum akv_class cls,
+                                const char *retry_after, const char *errstr)
+{
+    const struct akv_settings *s = c->settings;
+    long long delay;
+    long long ra;
+    char reason[768];
+
+    note_failure(p);
+    c->stats->retries++;
+    if (cls == AKV_CLASS_TRANSIENT && s->sync_max_attempts > 0 &&
+        p->attempts >= (unsigned)s->sync_max_attempts) {
+        snprintf(reason, sizeof(reason),
+                 "token %s: gave up after %u "
+                 "attempts: %s",
+                 m->identifier, p->attempts, errstr);
+        return dead_letter(c, rkm, p, "transient", reason);
+    }
+    if (cls == AKV_CLASS_CONFIG) {
+        delay = s->sync_config_retry_ms;
+    } else {
+        delay = akv_backoff_delay(
+            s->sync_retry_initial_ms, s->sync_retry_max_ms,
+            s->sync_retry_multiplier, p->attempts - 1, akv_backoff_random());
+    }
+    ra =
+        akv_retry_after_ms(retry_after, time(NULL), s->sync_retry_after_max_ms);
+    if (ra >= 0 && cls == AKV_CLASS_TRANSIENT) {
+        delay = ra;
+    }
+    if (cls != AKV_CLASS_CONFIG) {
+        akv_log_warn("sync",
+                     "token=%s class=%s attempt=%u partition=%d offset=%lld "
+                     "retry_in_ms=%lld: %s",
+                     m->identifier, akv_class_name(cls), p->attempts,
+                     (int)rkm->partition, (long long)rkm->offset, delay,
+                     errstr);
+    } else if (p->last_logged == 0 ||
+               now_ms() - p->last_logged >= s->sync_log_interval_ms) {
+        p->last_logged = now_ms();
+        akv_log_error("sync",
+                      "token=%s class=configuration partition=%d "
+                      "offset=%lld held (attempt %u, retrying every %lld "
+                      "ms; nothing after it in this partition is "
+                      "committed): %s",
+                      m->identifier, (int)rkm->partition,
+                      (long long)rkm->offset, p->attempts, delay, errstr);
+    }
+    hold(c, rkm, p, delay);
+    return HANDLED_HELD;
+}
+
+static enum handled sync_event(struct consumer *c,
+                               const rd_kafka_message_t *rkm,
+                               struct partition_state *p,
+                               const struct akv_match *m)
+{
+    struct akv_sync_request rq;
+    struct akv_sync_outcome out;
+    enum akv_class cls;
+    char errstr[512];
+
+    rq.identifier = m->identifier;
+    rq.event_pk = m->event_pk;
+    rq.action = m->action;
+    errstr[0] = '\0';
+    cls = akv_sync_token(c->syncer, &rq, &out, errstr, sizeof(errstr));
+    if (cls == AKV_CLASS_OK) {
+        count_result(c, out.result);
+        akv_log_info("sync",
+                     "token=%s action=%s result=%s version=%lld "
+                     "partition=%d offset=%lld event=%s%s",
+                     m->identifier, m->action, akv_sync_result_name(out.result),
+                     out.version, (int)rkm->partition, (long long)rkm->offset,
+                     m->event_pk, out.cached ? " cached=1" : "");
+        if (p->attempts) {
+            akv_log_info("sync",
+                         "token=%s recovered after %u failed "
+                         "attempt(s)",
+                         m->identifier, p->attempts);
+        }
+        return HANDLED_DONE;
+    }
+    if (cls == AKV_CLASS_POISON) {
+        c->stats->poison++;
+        return dead_letter(c, rkm, p, "poison", errstr);
+    }
+    return retry_later(c, rkm, p, m, cls, out.retry_after, errstr);
+}
+
+static enum handled handle(struct consumer *c, const rd_kafka_message_t *rkm,
+                           struct partition_state *p)
 {
     struct akv_match m;
+    char reason[256];
+    /* A held event delivered again after its backoff is not new work. */
+    int again = p->held && p->held_offset == (long long)rkm->offset;
 
-    c->stats->consumed++;
+    if (!again) {
+        c->stats->consumed++;
+    }
     akv_match_event(&c->rules, rkm->payload ? rkm->payload : "", rkm->len, &m);
     switch (m.kind) {
     case AKV_MATCH_SKIP:
+        if (m.undecodable && c->settings->dlq_undecodable) {
+            c->stats->poison++;
+            return dead_letter(c, rkm, p, "poison", m.reason);
+        }
         c->stats->skipped++;
         akv_log_debug("match", "skip partition=%d offset=%lld: %s",
                       (int)rkm->partition, (long long)rkm->offset, m.reason);
@@ -503,14 +645,17 @@ static enum handled handle(struct consumer *c, const rd_kafka_message_t *rkm)
                       "event=%s: %s",
                       (int)rkm->partition, (long long)rkm->offset, m.action,
                       m.event_pk, m.reason);
-        return HANDLED_DONE;
+        snprintf(reason, sizeof(reason), "%s", m.reason);
+        return dead_letter(c, rkm, p, "poison", reason);
     case AKV_MATCH_SYNC:
     case AKV_MATCH_DELETE:
-        /* A delete event resolves exactly like a sync: authentik's 404
-         * confirms the token is gone (kept in Vault), while a token that
-         * exists again under the same identifier is synced. */
-        c->stats->matched++;
-        return sync_event(c, rkm, &m);
+        /* A delete resolves exactly like a sync: only authentik's 404
+         * proves the token gone (then vault.on_delete applies); a token
+         * that exists again under the same identifier is synced. */
+        if (!again) {
+            c->stats->matched++;
+        }
+        return sync_event(c, rkm, p, &m);
     }
     return HANDLED_DONE;
 }
@@ -527,7 +672,7 @@ static int all_at_end(const struct consumer *c)
     for (i = 0; i < c->nparts; i++) {
         if (c->parts[i].assigned) {
             any = 1;
-            if (!c->parts[i].eof) {
+            if (!c->parts[i].eof || c->parts[i].held) {
                 return 0;
             }
         }
@@ -537,10 +682,16 @@ static int all_at_end(const struct consumer *c)
 
 static void poll_loop(struct consumer *c)
 {
-    while (*c->run && !c->fatal) {
-        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(c->rk, 100);
-        struct partition_state *p;
+    static struct partition_state none;
 
+    while (*c->run && !c->fatal) {
+        rd_kafka_message_t *rkm;
+        struct partition_state *p;
+        long long wait;
+
+        akv_syncer_tick(c->syncer);
+        wait = resume_due(c, 100);
+        rkm = rd_kafka_consumer_poll(c->rk, (int)wait);
         if (!rkm) {
             continue;
         }
@@ -562,11 +713,24 @@ static void poll_loop(struct consumer *c)
             rd_kafka_message_destroy(rkm);
             continue;
         }
-        if (p) {
-            p->eof = 0;
+        if (!p) {
+            state_reset(&none); /* out of memory: process, keep no state */
+            p = &none;
         }
-        if (handle(c, rkm) == HANDLED_DONE) {
+        if (p->held && (long long)rkm->offset != p->held_offset) {
+            /* Fetched before the seek back: the held event comes first. */
+            rd_kafka_message_destroy(rkm);
+            continue;
+        }
+        p->eof = 0;
+        if (handle(c, rkm, p) == HANDLED_DONE) {
             store_offset(c, rkm);
+            p->held = 0;
+            p->held_offset = -1;
+            p->attempts = 0;
+            p->first_fail = 0;
+            p->last_fail = 0;
+            p->last_logged = 0;
         }
         rd_kafka_message_destroy(rkm);
     }
@@ -595,6 +759,13 @@ akv_err_t akv_consumer_run(const struct akv_settings *s,
     c.syncer = akv_syncer_new(s, errstr, errstr_size);
     if (!c.syncer) {
         return AKV_ERR_CONFIG;
+    }
+    if (s->dlq_enabled) {
+        c.dlq = akv_dlq_new(s, errstr, errstr_size);
+        if (!c.dlq) {
+            err = AKV_ERR_CONFIG;
+            goto out;
+        }
     }
     c.rk = create(&c, errstr, errstr_size);
     if (!c.rk) {
@@ -633,6 +804,7 @@ out:
     if (c.rk) {
         rd_kafka_destroy(c.rk);
     }
+    akv_dlq_destroy(c.dlq);
     akv_syncer_destroy(c.syncer);
     free(c.parts);
     return err;
@@ -643,8 +815,9 @@ void akv_stats_log(const struct akv_stats *st)
     akv_log_info("worker",
                  "final stats: consumed=%llu skipped=%llu matched=%llu "
                  "poison=%llu written=%llu unchanged=%llu gone=%llu "
-                 "filtered=%llu retries=%llu requeued=%llu",
+                 "deleted=%llu filtered=%llu retries=%llu "
+                 "dead_lettered=%llu",
                  st->consumed, st->skipped, st->matched, st->poison,
-                 st->written, st->unchanged, st->gone, st->filtered,
-                 st->retries, st->requeued);
+                 st->written, st->unchanged, st->gone, st->deleted,
+                 st->filtered, st->retries, st->dead_lettered);
 }

@@ -23,10 +23,11 @@ struct akv_stats {
     unsigned long long poison;    /**< unusable token events */
     unsigned long long written;   /**< syncs that wrote a Vault version */
     unsigned long long unchanged; /**< syncs that found Vault up to date */
-    unsigned long long gone;      /**< tokens no longer in authentik */
+    unsigned long long gone;      /**< tokens gone from authentik, kept */
+    unsigned long long deleted;   /**< tokens gone, deleted from Vault */
     unsigned long long filtered;  /**< tokens whose intent is not mirrored */
-    unsigned long long retries;   /**< failed sync attempts retried */
-    unsigned long long requeued;  /**< events sought back after the budget */
+    unsigned long long retries;   /**< failed attempts, retried later */
+    unsigned long long dead_lettered; /**< events written to the DLQ */
 };
 
 /**

@@ -3,6 +3,8 @@
  */
 #include "failure.h"
 
+#include <curl/curl.h>
+
 const char *akv_class_name(enum akv_class c)
 {
     switch (c) {
@@ -22,4 +24,25 @@ const char *akv_class_name(enum akv_class c)
         return "poison";
     }
     return "?";
+}
+
+enum akv_class akv_transport_class(int curl_code)
+{
+    switch ((CURLcode)curl_code) {
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_SSL_CIPHER:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_URL_MALFORMAT:
+    case CURLE_NOT_BUILT_IN:
+        return AKV_CLASS_CONFIG;
+    default:
+        return AKV_CLASS_TRANSIENT;
+    }
 }

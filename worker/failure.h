@@ -21,4 +21,13 @@ enum akv_class {
 /** @returns a stable lowercase name for \p c ("transient", ...). */
 const char *akv_class_name(enum akv_class c);
 
+/**
+ * @brief Class of a request that got no HTTP answer (libcurl's code).
+ * @returns AKV_CLASS_CONFIG for what only a person can fix (certificate
+ *          not trusted, bad client certificate, malformed URL, unsupported
+ *          protocol), else AKV_CLASS_TRANSIENT (refused, reset, timed out,
+ *          truncated, name resolution).
+ */
+enum akv_class akv_transport_class(int curl_code);
+
 #endif /* AKV_WORKER_FAILURE_H */

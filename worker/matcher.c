@@ -159,6 +159,7 @@ void akv_match_event(const struct akv_match_rules *rules, const char *buf,
     memset(out, 0, sizeof(*out));
     root = cJSON_ParseWithLength(buf, len);
     if (!cJSON_IsObject(root)) {
+        out->undecodable = 1;
         if (mem_contains(buf, len, "authentik_core") &&
             mem_contains(buf, len, "token")) {
             verdict(out, AKV_MATCH_POISON,

@@ -29,6 +29,7 @@ struct akv_match {
     char token_pk[33];                       /**< 32 lowercase hex or "" */
     char event_pk[40];                       /**< event pk or "" */
     char reason[192];                        /**< why SKIP or POISON */
+    int undecodable; /**< the bytes are not a JSON object */
 };
 
 /** The configurable matching lists (DESIGN §3). */

@@ -13,6 +13,7 @@
 #include <limits.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #define OFF(f) offsetof(struct akv_settings, f)
@@ -21,6 +22,9 @@ static const char *const offset_resets[] = {"earliest", "latest", NULL};
 static const char *const log_levels[] = {"error", "warn", "info", "debug",
                                          NULL};
 static const char *const log_formats[] = {"text", "json", NULL};
+static const char *const auth_methods[] = {"token", "kubernetes", "approle",
+                                           NULL};
+static const char *const on_deletes[] = {"keep", "soft-delete", "purge", NULL};
 
 const char *const akv_settings_extra_field_names[] = {
     "identifier", "description", "expires", "expiring",
@@ -37,6 +41,10 @@ const char *const akv_settings_extra_field_names[] = {
 #define ENUM(name, def, field, choices, desc)                                  \
     {                                                                          \
         name, AKV_CFG_ENUM, def, 0, OFF(field), 0, 0, choices, NULL, desc      \
+    }
+#define BOOL(name, def, field, env, desc)                                      \
+    {                                                                          \
+        name, AKV_CFG_BOOL, def, 0, OFF(field), 0, 0, NULL, env, desc          \
     }
 #define LIST(name, def, field, desc)                                           \
     {                                                                          \
@@ -76,6 +84,10 @@ const struct akv_cfg_entry akv_settings_schema[] = {
         "Whole-request timeout for authentik API calls."),
     INT("authentik.connect_timeout_ms", "3000", authentik_connect_timeout_ms,
         100, 60000, "Connect timeout for authentik API calls."),
+    STR("authentik.tls.ca_file", NULL, 0, authentik_tls_ca_file, NULL,
+        "PEM bundle of the CAs trusted for authentik (default: system)."),
+    BOOL("authentik.tls.skip_verify", "false", authentik_tls_skip_verify, NULL,
+         "Do not verify authentik's certificate (logged as a warning)."),
 
     STR("vault.addr", "https://127.0.0.1:8200", 0, vault_addr, "VAULT_ADDR",
         "Vault address."),
@@ -83,6 +95,41 @@ const struct akv_cfg_entry akv_settings_schema[] = {
         "VAULT_TOKEN", "Vault token (environment only)."),
     STR("vault.token_file", NULL, 0, vault_token_file, NULL,
         "File holding the Vault token (used when VAULT_TOKEN is unset)."),
+    STR("vault.namespace", NULL, 0, vault_namespace, "VAULT_NAMESPACE",
+        "Vault Enterprise namespace, sent as X-Vault-Namespace."),
+    ENUM("vault.auth.method", "token", vault_auth_method, auth_methods,
+         "token (VAULT_TOKEN or vault.token_file), kubernetes or approle."),
+    STR("vault.auth.mount", NULL, 0, vault_auth_mount, NULL,
+        "Mount of the auth method (default: kubernetes / approle)."),
+    STR("vault.auth.role", NULL, 0, vault_auth_role, NULL,
+        "kubernetes: the Vault role to log in as."),
+    STR("vault.auth.jwt_file",
+        "/var/run/secrets/kubernetes.io/serviceaccount/token", 0,
+        vault_auth_jwt_file, NULL,
+        "kubernetes: service account JWT, read again at every login."),
+    STR("vault.auth.role_id", NULL, 0, vault_auth_role_id, NULL,
+        "approle: the role_id (or vault.auth.role_id_file)."),
+    STR("vault.auth.role_id_file", NULL, 0, vault_auth_role_id_file, NULL,
+        "approle: file holding the role_id."),
+    STR("vault.auth.secret_id_file", NULL, 0, vault_auth_secret_id_file, NULL,
+        "approle: file holding the secret_id, read at every login."),
+    STR("vault.tls.ca_file", NULL, 0, vault_tls_ca_file, "VAULT_CACERT",
+        "PEM bundle of the CAs trusted for Vault (default: system)."),
+    STR("vault.tls.ca_path", NULL, 0, vault_tls_ca_path, "VAULT_CAPATH",
+        "Directory of hashed CA certificates trusted for Vault."),
+    STR("vault.tls.client_cert", NULL, 0, vault_tls_client_cert,
+        "VAULT_CLIENT_CERT", "PEM client certificate for Vault (mTLS)."),
+    STR("vault.tls.client_key", NULL, 0, vault_tls_client_key,
+        "VAULT_CLIENT_KEY", "PEM key of the client certificate."),
+    STR("vault.tls.server_name", NULL, 0, vault_tls_server_name,
+        "VAULT_TLS_SERVER_NAME",
+        "Name to verify Vault's certificate against (and send as SNI)."),
+    BOOL("vault.tls.skip_verify", "false", vault_tls_skip_verify,
+         "VAULT_SKIP_VERIFY",
+         "Do not verify Vault's certificate (logged as a warning)."),
+    ENUM("vault.on_delete", "keep", vault_on_delete, on_deletes,
+         "When authentik says a token is gone (404): keep its secret, "
+         "soft-delete its current version, or purge every version."),
     STR("vault.kv_mount", "kv", 0, vault_kv_mount, NULL,
         "Path of the KV version 2 secrets engine."),
     STR("vault.prefix", "authentik", 0, vault_prefix, NULL,
@@ -110,11 +157,33 @@ const struct akv_cfg_entry akv_settings_schema[] = {
         "First retry delay after a transient failure (full jitter)."),
     INT("sync.retry_max_ms", "30000", sync_retry_max_ms, 1, 3600000,
         "Largest retry delay."),
-    INT("sync.retry_budget_ms", "60000", sync_retry_budget_ms, 100, 3600000,
-        "How long one event retries in place before it is re-queued (seek "
-        "back); must stay well below kafka.max_poll_interval_ms."),
+    {"sync.retry_multiplier", AKV_CFG_DOUBLE, "2", 0,
+     OFF(sync_retry_multiplier), 1, 10, NULL, NULL,
+     "Growth of the retry delay per attempt."},
+    INT("sync.retry_after_max_ms", "60000", sync_retry_after_max_ms, 0, 3600000,
+        "Cap on a server's Retry-After."),
+    INT("sync.max_attempts", "0", sync_max_attempts, 0, 1000000,
+        "Attempts before a transiently failing event goes to the dead-letter "
+        "topic; 0 retries forever (an outage must not drop syncs)."),
+    INT("sync.config_retry_ms", "30000", sync_config_retry_ms, 100, 3600000,
+        "Retry interval for configuration errors (denied, unknown mount, "
+        "bad credentials): the work is held, never skipped."),
+    INT("sync.log_interval_ms", "60000", sync_log_interval_ms, 0, 3600000,
+        "A partition held by a configuration error logs its cause at most "
+        "once per interval."),
     INT("sync.cas_max_attempts", "5", sync_cas_max_attempts, 1, 100,
         "Read-compare-write rounds when another writer keeps winning."),
+    INT("sync.cache_size", "100000", sync_cache_size, 0, 10000000,
+        "Tokens whose last written document is remembered, so a redelivery "
+        "costs no Vault read; 0 disables."),
+
+    BOOL("dlq.enabled", "true", dlq_enabled, NULL,
+         "Send poison events to the dead-letter topic (else log and skip)."),
+    STR("dlq.topic", NULL, 0, dlq_topic, NULL,
+        "Dead-letter topic (default: <kafka.topic>.dlq)."),
+    BOOL("dlq.undecodable", "false", dlq_undecodable, NULL,
+         "Also dead-letter undecodable events that do not look like token "
+         "events (else they are counted and skipped)."),
 
     ENUM("log.level", "info", log_level, log_levels,
          "error, warn, info or debug."),
@@ -290,15 +359,27 @@ static akv_err_t validate(struct akv_settings *s, const char *path,
                         "'sync.retry_max_ms'",
                         path);
     }
-    /* An event retries in place without polling; leave room for the
-     * requests of the last attempt before the group evicts the member. */
-    if (s->sync_retry_budget_ms + s->vault_timeout_ms +
-            s->authentik_timeout_ms * 2 >=
-        s->kafka_max_poll_interval_ms) {
+    if (strcmp(s->vault_auth_method, "kubernetes") == 0 &&
+        !(s->vault_auth_role && *s->vault_auth_role)) {
         return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
-                        "%s: 'sync.retry_budget_ms' plus the request "
-                        "timeouts must stay below "
-                        "'kafka.max_poll_interval_ms'",
+                        "%s: 'vault.auth.method' kubernetes needs "
+                        "'vault.auth.role'",
+                        path);
+    }
+    if (strcmp(s->vault_auth_method, "approle") == 0 &&
+        (!s->vault_auth_secret_id_file ||
+         !((s->vault_auth_role_id && *s->vault_auth_role_id) ||
+           s->vault_auth_role_id_file))) {
+        return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
+                        "%s: 'vault.auth.method' approle needs "
+                        "'vault.auth.role_id' (or role_id_file) and "
+                        "'vault.auth.secret_id_file'",
+                        path);
+    }
+    if (!s->vault_tls_client_cert != !s->vault_tls_client_key) {
+        return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
+                        "%s: 'vault.tls.client_cert' and "
+                        "'vault.tls.client_key' go together",
                         path);
     }
     return AKV_OK;
@@ -323,6 +404,19 @@ akv_err_t akv_settings_load(struct akv_settings *s, const char *path,
                          "authentik.token_file", path, errstr, errstr_size);
     if (err) {
         return err;
+    }
+    if (!s->dlq_topic) {
+        size_t n = strlen(s->kafka_topic) + 5;
+
+        s->dlq_topic = malloc(n);
+        if (!s->dlq_topic) {
+            return akv_errf(AKV_ERR_NOMEM, errstr, errstr_size,
+                            "out of memory");
+        }
+        snprintf(s->dlq_topic, n, "%s.dlq", s->kafka_topic);
+    }
+    if (strcmp(s->vault_auth_method, "token") != 0) {
+        return AKV_OK; /* login methods obtain their own tokens */
     }
     return resolve_secret(&s->vault_token, s->vault_token_file, "Vault token",
                           "VAULT_TOKEN", "vault.token_file", path, errstr,

@@ -26,11 +26,28 @@ struct akv_settings {
     char *authentik_token_file;
     long long authentik_timeout_ms;
     long long authentik_connect_timeout_ms;
+    char *authentik_tls_ca_file;
+    int authentik_tls_skip_verify;
 
     /* vault */
     char *vault_addr;
     char *vault_token; /**< secret: env VAULT_TOKEN or file */
     char *vault_token_file;
+    char *vault_namespace;
+    char *vault_auth_method; /**< token | kubernetes | approle */
+    char *vault_auth_mount;  /**< NULL = the method's name */
+    char *vault_auth_role;
+    char *vault_auth_jwt_file;
+    char *vault_auth_role_id;
+    char *vault_auth_role_id_file;
+    char *vault_auth_secret_id_file;
+    char *vault_tls_ca_file;
+    char *vault_tls_ca_path;
+    char *vault_tls_client_cert;
+    char *vault_tls_client_key;
+    char *vault_tls_server_name;
+    int vault_tls_skip_verify;
+    char *vault_on_delete; /**< keep | soft-delete | purge */
     char *vault_kv_mount;
     char *vault_prefix;
     struct akv_strlist vault_extra_fields;
@@ -47,8 +64,18 @@ struct akv_settings {
     /* sync */
     long long sync_retry_initial_ms;
     long long sync_retry_max_ms;
-    long long sync_retry_budget_ms;
+    double sync_retry_multiplier;
+    long long sync_retry_after_max_ms;
+    long long sync_max_attempts;
+    long long sync_config_retry_ms;
+    long long sync_log_interval_ms;
     long long sync_cas_max_attempts;
+    long long sync_cache_size;
+
+    /* dlq */
+    int dlq_enabled;
+    char *dlq_topic; /**< default "<kafka.topic>.dlq" */
+    int dlq_undecodable;
 
     /* log */
     char *log_level;

@@ -1,5 +1,6 @@
 /*
- * vault — KV version 2 reads and check-and-set writes.
+ * vault — authentication, KV version 2 reads, check-and-set writes,
+ * provenance and deletes.
  */
 #include "vault.h"
 
@@ -10,17 +11,79 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define MAX_RESPONSE (1024 * 1024)
 #define PATH_MAX_LEN 2048
+#define SECRET_MAX   16384
+
+enum auth_method { AUTH_TOKEN, AUTH_KUBERNETES, AUTH_APPROLE };
 
 struct akv_vault {
+    const struct akv_settings *settings;
     struct akv_http *http;
-    struct curl_slist *headers; /* X-Vault-Token (secret) */
+    enum auth_method method;
     char addr[1024];            /* without trailing slash */
-    char *mount;
-    char *prefix;
+    char auth_mount[256];       /* kubernetes / approle mount */
+    char *token;                /* current token (secret), NULL if none */
+    struct curl_slist *headers; /* with X-Vault-Token (secret) */
+    struct curl_slist *anon;    /* without a token, for logins */
+    struct akv_vault_lease lease;
+    char retry_after[64];
 };
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void wipe_free(char *s)
+{
+    if (s) {
+        explicit_bzero(s, strlen(s));
+        free(s);
+    }
+}
+
+/* Headers every request carries; the token only when \p token is set. */
+static struct curl_slist *build_headers(const struct akv_settings *s,
+                                        const char *token)
+{
+    struct curl_slist *h = akv_http_header(NULL, "X-Vault-Request", "true");
+
+    h = h ? akv_http_header(h, "Content-Type", "application/json") : NULL;
+    if (h && s->vault_namespace && *s->vault_namespace) {
+        h = akv_http_header(h, "X-Vault-Namespace", s->vault_namespace);
+    }
+    if (h && token) {
+        h = akv_http_header(h, "X-Vault-Token", token);
+    }
+    return h;
+}
+
+/* Installs a new token (taking ownership), registering it with the log
+ * scrubber and forgetting the old one. */
+static int set_token(struct akv_vault *v, char *token)
+{
+    struct curl_slist *h = build_headers(v->settings, token);
+
+    if (!h || akv_log_secret_add(token) < 0) {
+        akv_http_headers_free(h);
+        wipe_free(token);
+        return -1;
+    }
+    if (v->token) {
+        akv_log_secret_remove(v->token);
+        wipe_free(v->token);
+    }
+    akv_http_headers_free(v->headers);
+    v->token = token;
+    v->headers = h;
+    return 0;
+}
 
 struct akv_vault *akv_vault_new(const struct akv_settings *s, char *errstr,
                                 size_t errstr_size)
@@ -33,6 +96,7 @@ struct akv_vault *akv_vault_new(const struct akv_settings *s, char *errstr,
         akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory");
         return NULL;
     }
+    v->settings = s;
     len = strlen(s->vault_addr);
     while (len > 0 && s->vault_addr[len - 1] == '/') {
         len--;
@@ -43,28 +107,45 @@ struct akv_vault *akv_vault_new(const struct akv_settings *s, char *errstr,
     }
     memcpy(v->addr, s->vault_addr, len);
     v->addr[len] = '\0';
-    v->mount = strdup(s->vault_kv_mount);
-    v->prefix = strdup(s->vault_prefix);
+    if (strcmp(s->vault_auth_method, "kubernetes") == 0) {
+        v->method = AUTH_KUBERNETES;
+    } else if (strcmp(s->vault_auth_method, "approle") == 0) {
+        v->method = AUTH_APPROLE;
+    } else {
+        v->method = AUTH_TOKEN;
+    }
+    snprintf(v->auth_mount, sizeof(v->auth_mount), "%s",
+             s->vault_auth_mount && *s->vault_auth_mount
+                 ? s->vault_auth_mount
+                 : s->vault_auth_method);
 
     memset(&opts, 0, sizeof(opts));
     opts.connect_timeout_ms = (long)s->vault_connect_timeout_ms;
     opts.timeout_ms = (long)s->vault_timeout_ms;
     opts.max_response = MAX_RESPONSE;
     opts.user_agent = "ak2vault";
+    opts.ca_file = s->vault_tls_ca_file;
+    opts.ca_path = s->vault_tls_ca_path;
+    opts.client_cert = s->vault_tls_client_cert;
+    opts.client_key = s->vault_tls_client_key;
+    opts.server_name = s->vault_tls_server_name;
+    opts.insecure = s->vault_tls_skip_verify;
     v->http = akv_http_new(&opts, errstr, errstr_size);
     if (!v->http) {
         goto fail;
     }
-    v->headers = akv_http_header(NULL, "X-Vault-Token", s->vault_token);
-    v->headers = v->headers
-                     ? akv_http_header(v->headers, "X-Vault-Request", "true")
-                     : NULL;
-    v->headers = v->headers ? akv_http_header(v->headers, "Content-Type",
-                                              "application/json")
-                            : NULL;
-    if (!v->headers || !v->mount || !v->prefix) {
+    v->anon = build_headers(s, NULL);
+    if (!v->anon) {
         akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory");
         goto fail;
+    }
+    if (v->method == AUTH_TOKEN) {
+        char *copy = strdup(s->vault_token);
+
+        if (!copy || set_token(v, copy) < 0) {
+            akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory");
+            goto fail;
+        }
     }
     return v;
 
@@ -78,11 +159,99 @@ void akv_vault_destroy(struct akv_vault *v)
     if (!v) {
         return;
     }
+    if (v->token) {
+        akv_log_secret_remove(v->token);
+        wipe_free(v->token);
+    }
     akv_http_headers_free(v->headers);
+    akv_http_headers_free(v->anon);
     akv_http_destroy(v->http);
-    free(v->mount);
-    free(v->prefix);
     free(v);
+}
+
+const char *akv_vault_retry_after(const struct akv_vault *v)
+{
+    return v->retry_after;
+}
+
+const struct akv_vault_lease *akv_vault_lease(const struct akv_vault *v)
+{
+    return &v->lease;
+}
+
+/* --- pure parts --------------------------------------------------------- */
+
+enum akv_class akv_vault_classify(long status, const char *body, int curl_code)
+{
+    if (status == 0) {
+        return akv_transport_class(curl_code);
+    }
+    if (status >= 200 && status < 300) {
+        return AKV_CLASS_OK;
+    }
+    if (status == 400) {
+        if (strstr(body, "check-and-set parameter did not match")) {
+            return AKV_CLASS_SUPERSEDED;
+        }
+        /* A KV mount upgrading from v1 answers 400 for a short while. */
+        if (strstr(body, "Upgrading from non-versioned to versioned") ||
+            strstr(body, "Waiting for the primary to upgrade")) {
+            return AKV_CLASS_TRANSIENT;
+        }
+        return AKV_CLASS_CONFIG;
+    }
+    if (status == 403) {
+        return strstr(body, "invalid token") ? AKV_CLASS_REAUTH
+                                             : AKV_CLASS_CONFIG;
+    }
+    /* 307: a standby that could not forward; 412: index not yet present;
+     * 429: rate limited; 5xx: sealed, overloaded, failover. */
+    if (status == 307 || status == 412 || status == 429 ||
+        (status >= 500 && status != 501)) {
+        return AKV_CLASS_TRANSIENT;
+    }
+    /* 404 (unknown mount), 405, 413, 501 (not initialised), ... */
+    return AKV_CLASS_CONFIG;
+}
+
+enum akv_lease_action akv_vault_lease_due(const struct akv_vault_lease *l,
+                                          long long now_ms_, int can_login)
+{
+    long long elapsed = now_ms_ - l->obtained_ms;
+
+    if (l->ttl_s <= 0) {
+        return AKV_LEASE_OK; /* never expires (root-like) */
+    }
+    if (elapsed * 3 < l->ttl_s * 1000 * 2) {
+        return AKV_LEASE_OK;
+    }
+    /* Renewals capped by the maximum TTL shrink the lease: once it is
+     * below a third of what login gave, renewing buys too little. */
+    if (can_login && (!l->renewable || l->ttl_s * 3 < l->first_ttl_s)) {
+        return AKV_LEASE_LOGIN;
+    }
+    return l->renewable ? AKV_LEASE_RENEW : AKV_LEASE_OK;
+}
+
+int akv_vault_parse_auth(const char *body, size_t len, char **token,
+                         long long *ttl_s, int *renewable)
+{
+    cJSON *root = cJSON_ParseWithLength(body, len);
+    const cJSON *auth = akv_json_object(root, "auth");
+    const char *t = akv_json_string(auth, "client_token");
+    int rc = -1;
+
+    *token = NULL;
+    if (t && *t && akv_json_int(auth, "lease_duration", ttl_s) == 0) {
+        if (akv_json_bool(auth, "renewable", renewable) < 0) {
+            *renewable = 0;
+        }
+        *token = strdup(t);
+        rc = *token ? 0 : -1;
+    }
+    akv_json_wipe(root);
+    cJSON_Delete(root);
+    return rc;
 }
 
 /* Appends "/"-separated \p path to \p out at *o, escaping each segment. */
@@ -124,7 +293,9 @@ int akv_vault_secret_path(const char *mount, const char *kind,
                           const char *prefix, const char *identifier, char *out,
                           size_t size)
 {
+    char esc[1024];
     size_t o = 0;
+    size_t elen;
 
     if (size == 0) {
         return -1;
@@ -136,53 +307,16 @@ int akv_vault_secret_path(const char *mount, const char *kind,
         return -1;
     }
     /* The identifier is a single segment even if it held a slash. */
-    {
-        char esc[1024];
-        size_t elen;
-
-        if (akv_http_escape(identifier, esc, sizeof(esc)) < 0) {
-            return -1;
-        }
-        elen = strlen(esc);
-        if (o + elen + 2 > size) {
-            return -1;
-        }
-        out[o++] = '/';
-        memcpy(out + o, esc, elen + 1);
+    if (akv_http_escape(identifier, esc, sizeof(esc)) < 0) {
+        return -1;
     }
+    elen = strlen(esc);
+    if (o + elen + 2 > size) {
+        return -1;
+    }
+    out[o++] = '/';
+    memcpy(out + o, esc, elen + 1);
     return 0;
-}
-
-enum akv_class akv_vault_classify(long status, const char *body)
-{
-    if (status >= 200 && status < 300) {
-        return AKV_CLASS_OK;
-    }
-    if (status == 0) {
-        return AKV_CLASS_TRANSIENT;
-    }
-    if (status == 400) {
-        if (strstr(body, "check-and-set parameter did not match")) {
-            return AKV_CLASS_SUPERSEDED;
-        }
-        /* A KV mount upgrading from v1 answers 400 for a short while. */
-        if (strstr(body, "Upgrading from non-versioned to versioned") ||
-            strstr(body, "Waiting for the primary to upgrade")) {
-            return AKV_CLASS_TRANSIENT;
-        }
-        return AKV_CLASS_CONFIG;
-    }
-    if (status == 403) {
-        return strstr(body, "invalid token") ? AKV_CLASS_REAUTH
-                                             : AKV_CLASS_CONFIG;
-    }
-    /* 307: a standby that could not forward; 412: index not yet present;
-     * 429: rate limited; 5xx: sealed, overloaded, failover. */
-    if (status == 307 || status == 412 || status == 429 ||
-        (status >= 500 && status != 501)) {
-        return AKV_CLASS_TRANSIENT;
-    }
-    return AKV_CLASS_CONFIG;
 }
 
 /* First entry of {"errors":[...]} for messages, "" if none. Vault error
@@ -193,8 +327,15 @@ static void first_error(const char *body, size_t len, char *out, size_t size)
     const cJSON *errors = akv_json_get(root, "errors");
     const cJSON *first =
         cJSON_IsArray(errors) ? cJSON_GetArrayItem(errors, 0) : NULL;
+    size_t i;
 
     snprintf(out, size, "%s", cJSON_IsString(first) ? first->valuestring : "");
+    /* Vault's multierror text spans lines: keep the log line whole. */
+    for (i = 0; out[i]; i++) {
+        if (out[i] == '\n' || out[i] == '\t') {
+            out[i] = ' ';
+        }
+    }
     cJSON_Delete(root);
 }
 
@@ -212,7 +353,7 @@ enum akv_class akv_vault_parse_read(long status, const char *body, size_t len,
     out->version = 0;
     out->data = NULL;
     if (status != 200 && status != 404) {
-        cls = akv_vault_classify(status, body);
+        cls = akv_vault_classify(status, body, 0);
         first_error(body, len, msg, sizeof(msg));
         akv_errf(AKV_ERR_INVALID, errstr, errstr_size,
                  "vault read answered HTTP %ld: %s", status, msg);
@@ -284,28 +425,321 @@ out:
     return body;
 }
 
-static enum akv_class request(struct akv_vault *v, const char *method,
-                              const char *identifier, const char *body,
-                              struct akv_http_response *resp, char *errstr,
+/* --- the network edge --------------------------------------------------- */
+
+/*
+ * One request to /v1/{path}. Returns AKV_CLASS_OK when an HTTP answer
+ * arrived (the caller classifies it), else the transport failure's class.
+ */
+static enum akv_class call(struct akv_vault *v, const char *method,
+                           const char *path, const char *body, int anon,
+                           struct akv_http_response *resp, char *errstr,
+                           size_t errstr_size)
+{
+    char url[PATH_MAX_LEN + 1100];
+    akv_err_t err;
+
+    snprintf(url, sizeof(url), "%s/v1/%s", v->addr, path);
+    err = akv_http_request(v->http, method, url,
+                           anon || !v->headers ? v->anon : v->headers, body,
+                           body ? strlen(body) : 0, resp);
+    snprintf(v->retry_after, sizeof(v->retry_after), "%s", resp->retry_after);
+    if (err) {
+        akv_errf(AKV_ERR_TRANSPORT, errstr, errstr_size, "vault %s: %s", method,
+                 resp->error);
+        return akv_transport_class((int)resp->curl_code);
+    }
+    return AKV_CLASS_OK;
+}
+
+/* Classifies a finished call, with Vault's own message in \p errstr. */
+static enum akv_class answer(const char *what,
+                             const struct akv_http_response *resp, char *errstr,
+                             size_t errstr_size)
+{
+    enum akv_class cls = akv_vault_classify(
+        resp->status, akv_buf_str(&resp->body), (int)resp->curl_code);
+    char msg[256];
+
+    if (cls != AKV_CLASS_OK) {
+        first_error(akv_buf_str(&resp->body), resp->body.len, msg, sizeof(msg));
+        akv_errf(AKV_ERR_INVALID, errstr, errstr_size,
+                 "vault %s answered HTTP %ld: %s", what, resp->status, msg);
+    }
+    return cls;
+}
+
+/* Reads a one-line secret file (JWT, secret_id, role_id). */
+static char *read_secret_file(const char *path, const char *what, char *errstr,
                               size_t errstr_size)
 {
-    char path[PATH_MAX_LEN];
-    char url[PATH_MAX_LEN + 1100];
+    FILE *fp = fopen(path, "r");
+    char *buf;
+    size_t n;
 
-    if (akv_vault_secret_path(v->mount, "data", v->prefix, identifier, path,
+    if (!fp) {
+        akv_errf(AKV_ERR_IO, errstr, errstr_size, "cannot read the %s file %s",
+                 what, path);
+        return NULL;
+    }
+    buf = calloc(1, SECRET_MAX);
+    if (!buf) {
+        fclose(fp);
+        akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    n = fread(buf, 1, SECRET_MAX - 1, fp);
+    fclose(fp);
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' ||
+                     buf[n - 1] == ' ' || buf[n - 1] == '\t')) {
+        buf[--n] = '\0';
+    }
+    if (n == 0) {
+        free(buf);
+        akv_errf(AKV_ERR_IO, errstr, errstr_size, "the %s file %s is empty",
+                 what, path);
+        return NULL;
+    }
+    return buf;
+}
+
+/* Builds the login body for the configured method. The caller wipes it. */
+static char *login_body(struct akv_vault *v, char *errstr, size_t errstr_size)
+{
+    const struct akv_settings *s = v->settings;
+    cJSON *root = cJSON_CreateObject();
+    char *a = NULL;
+    char *b = NULL;
+    char *body = NULL;
+
+    if (!root) {
+        return NULL;
+    }
+    if (v->method == AUTH_KUBERNETES) {
+        /* Read on every login: the kubelet rotates projected tokens. */
+        b = read_secret_file(s->vault_auth_jwt_file, "kubernetes JWT", errstr,
+                             errstr_size);
+        if (b && cJSON_AddStringToObject(root, "role", s->vault_auth_role) &&
+            cJSON_AddStringToObject(root, "jwt", b)) {
+            body = akv_json_print(root);
+        }
+    } else {
+        a = s->vault_auth_role_id_file
+                ? read_secret_file(s->vault_auth_role_id_file, "role_id",
+                                   errstr, errstr_size)
+                : strdup(s->vault_auth_role_id);
+        b = a ? read_secret_file(s->vault_auth_secret_id_file, "secret_id",
+                                 errstr, errstr_size)
+              : NULL;
+        if (a && b && cJSON_AddStringToObject(root, "role_id", a) &&
+            cJSON_AddStringToObject(root, "secret_id", b)) {
+            body = akv_json_print(root);
+        }
+    }
+    wipe_free(a);
+    wipe_free(b);
+    akv_json_wipe(root);
+    cJSON_Delete(root);
+    return body;
+}
+
+static void set_lease(struct akv_vault *v, long long ttl_s, int renewable,
+                      int fresh)
+{
+    v->lease.obtained_ms = now_ms();
+    v->lease.ttl_s = ttl_s;
+    v->lease.renewable = renewable;
+    if (fresh) {
+        v->lease.first_ttl_s = ttl_s;
+    }
+}
+
+/* The token method cannot log in: learn the configured token's TTL. */
+static enum akv_class lookup_self(struct akv_vault *v, char *errstr,
+                                  size_t errstr_size)
+{
+    struct akv_http_response resp;
+    enum akv_class cls;
+    cJSON *root = NULL;
+    const cJSON *data;
+    long long ttl = 0;
+    int renewable = 0;
+
+    cls = call(v, "GET", "auth/token/lookup-self", NULL, 0, &resp, errstr,
+               errstr_size);
+    if (cls == AKV_CLASS_OK) {
+        cls = answer("token lookup", &resp, errstr, errstr_size);
+    }
+    if (cls == AKV_CLASS_OK) {
+        root = cJSON_ParseWithLength(akv_buf_str(&resp.body), resp.body.len);
+        data = akv_json_object(root, "data");
+        if (akv_json_int(data, "ttl", &ttl) < 0) {
+            ttl = 0;
+        }
+        if (akv_json_bool(data, "renewable", &renewable) < 0) {
+            renewable = 0;
+        }
+        set_lease(v, ttl, renewable, 1);
+        akv_log_info("vault", "token ttl=%llds renewable=%s", (long long)ttl,
+                     renewable ? "yes" : "no");
+        akv_json_wipe(root);
+        cJSON_Delete(root);
+    }
+    /* The configured token is all there is: invalid means misconfigured. */
+    if (cls == AKV_CLASS_REAUTH) {
+        cls = AKV_CLASS_CONFIG;
+    }
+    akv_http_response_free(&resp);
+    return cls;
+}
+
+/* Stores the token from a login or renew answer. */
+static enum akv_class take_auth(struct akv_vault *v,
+                                const struct akv_http_response *resp, int fresh,
+                                char *errstr, size_t errstr_size)
+{
+    char *token = NULL;
+    long long ttl = 0;
+    int renewable = 0;
+
+    if (akv_vault_parse_auth(akv_buf_str(&resp->body), resp->body.len, &token,
+                             &ttl, &renewable) < 0) {
+        akv_errf(AKV_ERR_PARSE, errstr, errstr_size,
+                 "vault answer has no auth block");
+        return AKV_CLASS_TRANSIENT;
+    }
+    if (v->token && strcmp(token, v->token) == 0) {
+        wipe_free(token); /* a renewal keeps the token */
+    } else if (set_token(v, token) < 0) {
+        akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory");
+        return AKV_CLASS_TRANSIENT;
+    }
+    set_lease(v, ttl, renewable, fresh);
+    return AKV_CLASS_OK;
+}
+
+enum akv_class akv_vault_login(struct akv_vault *v, char *errstr,
+                               size_t errstr_size)
+{
+    struct akv_http_response resp;
+    enum akv_class cls;
+    char path[512];
+    char *body;
+
+    if (v->method == AUTH_TOKEN) {
+        return lookup_self(v, errstr, errstr_size);
+    }
+    body = login_body(v, errstr, errstr_size);
+    if (!body) {
+        /* An unreadable credential file is a deployment problem. */
+        return AKV_CLASS_CONFIG;
+    }
+    snprintf(path, sizeof(path), "auth/%s/login", v->auth_mount);
+    cls = call(v, "POST", path, body, 1, &resp, errstr, errstr_size);
+    akv_json_free_string(body);
+    if (cls == AKV_CLASS_OK) {
+        cls = answer("login", &resp, errstr, errstr_size);
+    }
+    /* Refused credentials will not improve by retrying soon. */
+    if (cls == AKV_CLASS_REAUTH || cls == AKV_CLASS_SUPERSEDED) {
+        cls = AKV_CLASS_CONFIG;
+    }
+    if (cls == AKV_CLASS_OK) {
+        cls = take_auth(v, &resp, 1, errstr, errstr_size);
+    }
+    if (cls == AKV_CLASS_OK) {
+        akv_log_info("vault", "logged in with %s auth at %s, ttl=%llds",
+                     v->settings->vault_auth_method, v->auth_mount,
+                     v->lease.ttl_s);
+    }
+    akv_http_response_free(&resp);
+    return cls;
+}
+
+static enum akv_class renew(struct akv_vault *v, char *errstr,
+                            size_t errstr_size)
+{
+    struct akv_http_response resp;
+    enum akv_class cls;
+
+    cls = call(v, "POST", "auth/token/renew-self", "{}", 0, &resp, errstr,
+               errstr_size);
+    if (cls == AKV_CLASS_OK) {
+        cls = answer("token renewal", &resp, errstr, errstr_size);
+    }
+    if (cls == AKV_CLASS_OK) {
+        cls = take_auth(v, &resp, 0, errstr, errstr_size);
+    }
+    if (cls == AKV_CLASS_OK) {
+        akv_log_debug("vault", "token renewed, ttl=%llds", v->lease.ttl_s);
+    }
+    akv_http_response_free(&resp);
+    return cls;
+}
+
+enum akv_class akv_vault_tick(struct akv_vault *v, char *errstr,
+                              size_t errstr_size)
+{
+    int can_login = v->method != AUTH_TOKEN;
+    enum akv_class cls = AKV_CLASS_OK;
+
+    switch (akv_vault_lease_due(&v->lease, now_ms(), can_login)) {
+    case AKV_LEASE_OK:
+        break;
+    case AKV_LEASE_RENEW:
+        cls = renew(v, errstr, errstr_size);
+        if (cls != AKV_CLASS_OK && cls != AKV_CLASS_TRANSIENT && can_login) {
+            akv_log_info("vault", "renewal refused (%s), logging in again",
+                         errstr);
+            cls = akv_vault_login(v, errstr, errstr_size);
+        } else if (cls != AKV_CLASS_OK && !can_login) {
+            /* Try again at the next tick rather than on every one. */
+            v->lease.obtained_ms = now_ms() - v->lease.ttl_s * 1000 / 2;
+        }
+        break;
+    case AKV_LEASE_LOGIN:
+        cls = akv_vault_login(v, errstr, errstr_size);
+        break;
+    }
+    return cls;
+}
+
+/*
+ * A KV request with one transparent re-login: Vault answers 403 "invalid
+ * token" when the token expired or was revoked under us.
+ */
+static enum akv_class kv_call(struct akv_vault *v, const char *method,
+                              const char *kind, const char *identifier,
+                              const char *body, struct akv_http_response *resp,
+                              char *errstr, size_t errstr_size)
+{
+    char path[PATH_MAX_LEN];
+    enum akv_class cls;
+    int tries;
+
+    if (akv_vault_secret_path(v->settings->vault_kv_mount, kind,
+                              v->settings->vault_prefix, identifier, path,
                               sizeof(path)) < 0) {
         memset(resp, 0, sizeof(*resp));
         akv_errf(AKV_ERR_INVALID, errstr, errstr_size, "vault path too long");
         return AKV_CLASS_POISON;
     }
-    snprintf(url, sizeof(url), "%s/v1/%s", v->addr, path);
-    if (akv_http_request(v->http, method, url, v->headers, body,
-                         body ? strlen(body) : 0, resp) != AKV_OK) {
-        akv_errf(AKV_ERR_TRANSPORT, errstr, errstr_size, "vault %s: %s", method,
-                 resp->error);
-        return AKV_CLASS_TRANSIENT;
+    for (tries = 0;; tries++) {
+        cls = call(v, method, path, body, 0, resp, errstr, errstr_size);
+        if (cls != AKV_CLASS_OK ||
+            akv_vault_classify(resp->status, akv_buf_str(&resp->body), 0) !=
+                AKV_CLASS_REAUTH ||
+            tries > 0 || v->method == AUTH_TOKEN) {
+            return cls;
+        }
+        akv_http_response_free(resp);
+        akv_log_info("vault", "token rejected as invalid, logging in again");
+        cls = akv_vault_login(v, errstr, errstr_size);
+        if (cls != AKV_CLASS_OK) {
+            memset(resp, 0, sizeof(*resp));
+            return cls;
+        }
     }
-    return AKV_CLASS_OK;
 }
 
 enum akv_class akv_vault_read(struct akv_vault *v, const char *identifier,
@@ -317,7 +751,8 @@ enum akv_class akv_vault_read(struct akv_vault *v, const char *identifier,
 
     out->version = 0;
     out->data = NULL;
-    cls = request(v, "GET", identifier, NULL, &resp, errstr, errstr_size);
+    cls =
+        kv_call(v, "GET", "data", identifier, NULL, &resp, errstr, errstr_size);
     if (cls == AKV_CLASS_OK) {
         cls = akv_vault_parse_read(resp.status, akv_buf_str(&resp.body),
                                    resp.body.len, out, errstr, errstr_size);
@@ -335,33 +770,71 @@ enum akv_class akv_vault_write(struct akv_vault *v, const char *identifier,
     enum akv_class cls;
     char *body = akv_vault_write_body(data, cas);
     cJSON *root = NULL;
-    char msg[256];
 
     if (!body) {
         akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory");
         return AKV_CLASS_TRANSIENT;
     }
-    cls = request(v, "POST", identifier, body, &resp, errstr, errstr_size);
+    cls = kv_call(v, "POST", "data", identifier, body, &resp, errstr,
+                  errstr_size);
     akv_json_free_string(body);
-    if (cls != AKV_CLASS_OK) {
-        akv_http_response_free(&resp);
-        return cls;
+    if (cls == AKV_CLASS_OK) {
+        cls = answer("write", &resp, errstr, errstr_size);
     }
-    cls = akv_vault_classify(resp.status, akv_buf_str(&resp.body));
-    if (cls != AKV_CLASS_OK) {
-        first_error(akv_buf_str(&resp.body), resp.body.len, msg, sizeof(msg));
-        akv_errf(AKV_ERR_INVALID, errstr, errstr_size,
-                 "vault write answered HTTP %ld: %s", resp.status, msg);
-        goto out;
+    if (cls == AKV_CLASS_OK) {
+        root = cJSON_ParseWithLength(akv_buf_str(&resp.body), resp.body.len);
+        if (akv_json_int(akv_json_object(root, "data"), "version", version)) {
+            *version = 0; /* written, version unknown: still done */
+        }
+        cJSON_Delete(root);
     }
-    root = cJSON_ParseWithLength(akv_buf_str(&resp.body), resp.body.len);
-    if (akv_json_int(akv_json_object(root, "data"), "version", version)) {
-        /* Written, but we cannot tell which version: still done. */
-        *version = 0;
-    }
+    akv_http_response_free(&resp);
+    return cls;
+}
 
-out:
+enum akv_class akv_vault_write_metadata(struct akv_vault *v,
+                                        const char *identifier,
+                                        const cJSON *custom_metadata,
+                                        char *errstr, size_t errstr_size)
+{
+    struct akv_http_response resp;
+    enum akv_class cls;
+    cJSON *root = cJSON_CreateObject();
+    cJSON *copy = cJSON_Duplicate(custom_metadata, 1);
+    char *body = NULL;
+
+    if (root && copy) {
+        cJSON_AddItemToObject(root, "custom_metadata", copy);
+        copy = NULL;
+        body = akv_json_print(root);
+    }
+    cJSON_Delete(copy);
     cJSON_Delete(root);
+    if (!body) {
+        akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory");
+        return AKV_CLASS_TRANSIENT;
+    }
+    cls = kv_call(v, "POST", "metadata", identifier, body, &resp, errstr,
+                  errstr_size);
+    akv_json_free_string(body);
+    if (cls == AKV_CLASS_OK) {
+        cls = answer("metadata write", &resp, errstr, errstr_size);
+    }
+    akv_http_response_free(&resp);
+    return cls;
+}
+
+enum akv_class akv_vault_delete(struct akv_vault *v, const char *identifier,
+                                int purge, char *errstr, size_t errstr_size)
+{
+    struct akv_http_response resp;
+    enum akv_class cls;
+
+    cls = kv_call(v, "DELETE", purge ? "metadata" : "data", identifier, NULL,
+                  &resp, errstr, errstr_size);
+    if (cls == AKV_CLASS_OK) {
+        cls = answer(purge ? "purge" : "delete", &resp, errstr, errstr_size);
+    }
     akv_http_response_free(&resp);
     return cls;
 }

@@ -1,9 +1,11 @@
 /*
- * vault — reads and writes one token's secret in Vault KV version 2.
+ * vault — ak2vault's Vault client: authentication (token, kubernetes,
+ * approle, with renewal), and KV version 2 reads, check-and-set writes,
+ * provenance metadata and deletes for one token's secret.
  *
- * Path building, body building, response parsing and classification are
- * pure functions; akv_vault_read() and akv_vault_write() are the thin
- * network edges around them.
+ * Path building, body building, response parsing, classification and the
+ * token-lifetime decision are pure functions; the rest is a thin network
+ * edge around them.
  */
 #ifndef AKV_WORKER_VAULT_H
 #define AKV_WORKER_VAULT_H
@@ -20,17 +22,65 @@ struct akv_vault_secret {
     cJSON *data;       /**< current data object, NULL when absent/deleted */
 };
 
+/** A Vault token's lifetime as the worker tracks it. */
+struct akv_vault_lease {
+    long long obtained_ms; /**< monotonic time of login or last renewal */
+    long long ttl_s;       /**< TTL at that time; 0 = never expires */
+    long long first_ttl_s; /**< TTL right after login (for max-TTL checks) */
+    int renewable;
+};
+
+enum akv_lease_action {
+    AKV_LEASE_OK = 0, /**< nothing to do */
+    AKV_LEASE_RENEW,  /**< about two thirds of the TTL are gone: renew */
+    AKV_LEASE_LOGIN,  /**< expiring and not renewable (enough): log in */
+};
+
 struct akv_vault;
 
 /**
- * @brief Creates a client for settings->vault_addr with token auth.
+ * @brief Creates a client for settings->vault_addr (TLS options,
+ *        namespace and auth method from \p s).
+ * @remark \p s must outlive the client. No request is made here; call
+ *         akv_vault_login() before the first use.
  * @returns the client or NULL with a message in \p errstr.
  */
 struct akv_vault *akv_vault_new(const struct akv_settings *s, char *errstr,
                                 size_t errstr_size);
 
-/** @brief Destroys the client. NULL is a no-op. */
+/** @brief Destroys the client, wiping its token. NULL is a no-op. */
 void akv_vault_destroy(struct akv_vault *v);
+
+/**
+ * @brief Obtains a token: logs in (kubernetes, approle) or looks the
+ *        configured token up (token) to learn its TTL.
+ * @returns AKV_CLASS_OK, or the failure class with a message in \p errstr.
+ */
+enum akv_class akv_vault_login(struct akv_vault *v, char *errstr,
+                               size_t errstr_size);
+
+/**
+ * @brief Renews the token at about two thirds of its TTL and logs in again
+ *        when renewal is refused or the maximum TTL is near. Cheap when
+ *        nothing is due; call it regularly.
+ */
+enum akv_class akv_vault_tick(struct akv_vault *v, char *errstr,
+                              size_t errstr_size);
+
+/**
+ * @brief Decides what a token needs at \p now_ms (pure).
+ * @param can_login the auth method can obtain a fresh token.
+ */
+enum akv_lease_action akv_vault_lease_due(const struct akv_vault_lease *l,
+                                          long long now_ms, int can_login);
+
+/**
+ * @brief Parses the "auth" block of a login or renew-self answer.
+ * @returns 0 with \p token (heap, caller wipes and frees), \p ttl_s and
+ *          \p renewable set, or -1 when the body has no usable auth block.
+ */
+int akv_vault_parse_auth(const char *body, size_t len, char **token,
+                         long long *ttl_s, int *renewable);
 
 /**
  * @brief Builds "{mount}/{kind}/{prefix}/{identifier}" with every segment
@@ -43,11 +93,12 @@ int akv_vault_secret_path(const char *mount, const char *kind,
                           size_t size);
 
 /**
- * @brief Maps a Vault answer to a failure class.
+ * @brief Maps a Vault answer to a failure class (DESIGN §6).
  * @param status HTTP status, 0 when no answer arrived.
  * @param body response body ("" when none).
+ * @param curl_code libcurl's result when status is 0.
  */
-enum akv_class akv_vault_classify(long status, const char *body);
+enum akv_class akv_vault_classify(long status, const char *body, int curl_code);
 
 /**
  * @brief Interprets the answer to GET {mount}/data/{path}.
@@ -80,6 +131,29 @@ enum akv_class akv_vault_write(struct akv_vault *v, const char *identifier,
                                const cJSON *data, long long cas,
                                long long *version, char *errstr,
                                size_t errstr_size);
+
+/**
+ * @brief Replaces the secret's custom_metadata (provenance).
+ * @param custom_metadata object of string values.
+ */
+enum akv_class akv_vault_write_metadata(struct akv_vault *v,
+                                        const char *identifier,
+                                        const cJSON *custom_metadata,
+                                        char *errstr, size_t errstr_size);
+
+/**
+ * @brief Soft-deletes the current version (DELETE data) or, with \p purge,
+ *        every version and the metadata (DELETE metadata). Both are
+ *        idempotent in Vault.
+ */
+enum akv_class akv_vault_delete(struct akv_vault *v, const char *identifier,
+                                int purge, char *errstr, size_t errstr_size);
+
+/** @returns the Retry-After of the last failed answer, "" if none. */
+const char *akv_vault_retry_after(const struct akv_vault *v);
+
+/** @returns the current token's lease (for logs and metrics). */
+const struct akv_vault_lease *akv_vault_lease(const struct akv_vault *v);
 
 /** @brief Frees what akv_vault_read() put in \p s (wiping the data). */
 void akv_vault_secret_free(struct akv_vault_secret *s);

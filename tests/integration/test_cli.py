@@ -312,7 +312,7 @@ def test_env_override_is_validated():
 def test_config_reference():
     rc, out, err = ak("config-reference")
     assert rc == EX_OK, "status %d" % rc
-    for name in ("kafka.brokers", "vault.token_file", "sync.retry_budget_ms"):
+    for name in ("kafka.brokers", "vault.token_file", "sync.retry_multiplier"):
         assert name in out, "config-reference lacks %s" % name
 
 

@@ -49,8 +49,9 @@ missing = []
 for name in settings:
     if name in env_only:
         continue
-    group, key = name.split(".", 1)
-    if not re.search(r"^\s*%s\s*:" % re.escape(group), example, re.M) or \
+    *groups, key = name.split(".")
+    if not all(re.search(r"^\s*%s\s*:" % re.escape(g), example, re.M)
+               for g in groups) or \
             not re.search(r"^\s*#?\s*%s\s*=" % re.escape(key), example, re.M):
         missing.append(name)
 check("configs/ak2vault.cfg documents every setting", not missing,

@@ -463,12 +463,14 @@ def write_config(path, brokers, authentik_url, vault_addr, group="ak2vault",
 
 STATS_RE = re.compile(
     r"final stats: consumed=(\d+) skipped=(\d+) matched=(\d+) poison=(\d+) "
-    r"written=(\d+) unchanged=(\d+) gone=(\d+) filtered=(\d+) retries=(\d+) "
-    r"requeued=(\d+)\s*$")
+    r"written=(\d+) unchanged=(\d+) gone=(\d+) deleted=(\d+) "
+    r"filtered=(\d+) retries=(\d+) dead_lettered=(\d+)\s*$")
 STATS_FIELDS = ("consumed", "skipped", "matched", "poison", "written",
-                "unchanged", "gone", "filtered", "retries", "requeued")
+                "unchanged", "gone", "deleted", "filtered", "retries",
+                "dead_lettered")
 SYNC_RE = re.compile(
-    r"token=(\S+) action=(\S+) result=(written|unchanged|gone|filtered) "
+    r"token=(\S+) action=(\S+) "
+    r"result=(written|unchanged|gone|deleted|filtered) "
     r"version=(-?\d+) partition=(\d+) offset=(\d+) event=(\S*)")
 POISON_RE = re.compile(
     r"poison event partition=(\d+) offset=(\d+) action=(\S*) event=(\S*):")

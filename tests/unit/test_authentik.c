@@ -5,6 +5,8 @@
 #include "testutil.h"
 
 #include "authentik.h"
+
+#include <curl/curl.h>
 #include "json.h"
 #include "sync.h"
 
@@ -35,7 +37,7 @@ static void classify_statuses(void **state)
 
     (void)state;
     for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-        enum akv_class got = akv_authentik_classify(rows[i].status);
+        enum akv_class got = akv_authentik_classify(rows[i].status, 0);
 
         if (got != rows[i].want) {
             fail_msg("HTTP %ld: got %s, want %s", rows[i].status,
@@ -119,10 +121,31 @@ static void document_holds_key_intent_and_extra_fields(void **state)
     assert_null(tok.key);
 }
 
+static void transport_failures_are_classified(void **state)
+{
+    (void)state;
+    assert_int_equal(akv_authentik_classify(0, CURLE_COULDNT_CONNECT),
+                     AKV_CLASS_TRANSIENT);
+    assert_int_equal(akv_authentik_classify(0, CURLE_OPERATION_TIMEDOUT),
+                     AKV_CLASS_TRANSIENT);
+    assert_int_equal(akv_authentik_classify(0, CURLE_GOT_NOTHING),
+                     AKV_CLASS_TRANSIENT);
+    assert_int_equal(akv_authentik_classify(0, CURLE_PARTIAL_FILE),
+                     AKV_CLASS_TRANSIENT);
+    assert_int_equal(akv_authentik_classify(0, CURLE_RECV_ERROR),
+                     AKV_CLASS_TRANSIENT);
+    /* Only a person can fix an untrusted certificate. */
+    assert_int_equal(akv_authentik_classify(0, CURLE_PEER_FAILED_VERIFICATION),
+                     AKV_CLASS_CONFIG);
+    assert_int_equal(akv_authentik_classify(0, CURLE_SSL_CACERT_BADFILE),
+                     AKV_CLASS_CONFIG);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(classify_statuses),
+        cmocka_unit_test(transport_failures_are_classified),
         cmocka_unit_test(detail_is_parsed_and_checked),
         cmocka_unit_test(key_is_parsed),
         cmocka_unit_test(document_holds_key_intent_and_extra_fields),

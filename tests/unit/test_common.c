@@ -7,6 +7,7 @@
 #include "buf.h"
 #include "http.h"
 #include "json.h"
+#include "siphash.h"
 
 static void buffer_refuses_to_grow_past_its_limit(void **state)
 {
@@ -46,7 +47,7 @@ static void backoff_stays_within_the_exponential_ceiling(void **state)
             ceiling = 30000;
         }
         for (r = 0; r < 2000; r += 7) {
-            long long d = akv_backoff_delay(100, 30000, attempt,
+            long long d = akv_backoff_delay(100, 30000, 2.0, attempt,
                                             r * 0x9E3779B97F4A7C15ULL);
 
             assert_true(d >= 0);
@@ -54,7 +55,8 @@ static void backoff_stays_within_the_exponential_ceiling(void **state)
         }
         /* the top of the range is reachable */
         assert_int_equal(
-            akv_backoff_delay(100, 30000, attempt, (uint64_t)ceiling), ceiling);
+            akv_backoff_delay(100, 30000, 2.0, attempt, (uint64_t)ceiling),
+            ceiling);
     }
 }
 
@@ -65,7 +67,8 @@ static void backoff_jitter_spreads(void **state)
 
     (void)state;
     for (i = 0; i < 10000; i++) {
-        long long d = akv_backoff_delay(1000, 1000, 5, akv_backoff_random());
+        long long d =
+            akv_backoff_delay(1000, 1000, 2.0, 5, akv_backoff_random());
 
         buckets[d * 10 / 1001]++;
     }
@@ -73,6 +76,72 @@ static void backoff_jitter_spreads(void **state)
     for (i = 0; i < 10; i++) {
         assert_in_range(buckets[i], 800, 1200);
     }
+}
+
+static void multiplier_sets_the_growth(void **state)
+{
+    (void)state;
+    /* rnd = ceiling hits the top of the range exactly */
+    assert_int_equal(akv_backoff_delay(100, 100000, 1.5, 0, 100), 100);
+    assert_int_equal(akv_backoff_delay(100, 100000, 1.5, 2, 225), 225);
+    assert_int_equal(akv_backoff_delay(100, 100000, 3.0, 2, 900), 900);
+    assert_int_equal(akv_backoff_delay(100, 100000, 3.0, 2, 901), 0);
+    /* a multiplier below 1 is treated as 1: constant ceiling */
+    assert_int_equal(akv_backoff_delay(100, 100000, 0.5, 9, 100), 100);
+    assert_int_equal(akv_backoff_delay(0, 100, 2.0, 3, 7), 0);
+}
+
+static void retry_after_seconds_and_dates(void **state)
+{
+    /* 2015-10-21T07:28:00Z */
+    time_t now = 1445412480;
+
+    (void)state;
+    assert_int_equal(akv_retry_after_ms("0", now, 60000), 0);
+    assert_int_equal(akv_retry_after_ms("1", now, 60000), 1000);
+    assert_int_equal(akv_retry_after_ms(" 120 ", now, 600000), 120000);
+    /* capped */
+    assert_int_equal(akv_retry_after_ms("120", now, 60000), 60000);
+    assert_int_equal(akv_retry_after_ms("99999999999999999999999", now, 60000),
+                     60000);
+    /* IMF-fixdate, RFC 850 and asctime, 30 s ahead */
+    assert_int_equal(
+        akv_retry_after_ms("Wed, 21 Oct 2015 07:28:30 GMT", now, 60000), 30000);
+    assert_int_equal(
+        akv_retry_after_ms("Wednesday, 21-Oct-15 07:28:30 GMT", now, 60000),
+        30000);
+    assert_int_equal(akv_retry_after_ms("Wed Oct 21 07:28:30 2015", now, 60000),
+                     30000);
+    /* in the past: retry now; far future: capped */
+    assert_int_equal(
+        akv_retry_after_ms("Wed, 21 Oct 2015 07:00:00 GMT", now, 60000), 0);
+    assert_int_equal(
+        akv_retry_after_ms("Thu, 01 Jan 2099 00:00:00 GMT", now, 60000), 60000);
+    /* garbage */
+    assert_int_equal(akv_retry_after_ms("", now, 60000), -1);
+    assert_int_equal(akv_retry_after_ms(NULL, now, 60000), -1);
+    assert_int_equal(akv_retry_after_ms("soon", now, 60000), -1);
+    assert_int_equal(akv_retry_after_ms("12abc", now, 60000), -1);
+    assert_int_equal(akv_retry_after_ms("-5", now, 60000), -1);
+    assert_int_equal(akv_retry_after_ms("1.5", now, 60000), -1);
+}
+
+static void siphash_matches_the_reference_vector(void **state)
+{
+    uint8_t key[16];
+    uint8_t msg[15];
+    int i;
+
+    (void)state;
+    /* The paper's test vector: key 00..0f, message 00..0e. */
+    for (i = 0; i < 16; i++) {
+        key[i] = (uint8_t)i;
+    }
+    for (i = 0; i < 15; i++) {
+        msg[i] = (uint8_t)i;
+    }
+    assert_true(akv_siphash(key, msg, 15) == 0xa129ca6149be45e5ULL);
+    assert_true(akv_siphash(key, msg, 0) == 0x726fdb47dd0e0e31ULL);
 }
 
 static void escape_keeps_only_unreserved(void **state)
@@ -123,6 +192,9 @@ int main(void)
         cmocka_unit_test(buffer_refuses_to_grow_past_its_limit),
         cmocka_unit_test(backoff_stays_within_the_exponential_ceiling),
         cmocka_unit_test(backoff_jitter_spreads),
+        cmocka_unit_test(multiplier_sets_the_growth),
+        cmocka_unit_test(retry_after_seconds_and_dates),
+        cmocka_unit_test(siphash_matches_the_reference_vector),
         cmocka_unit_test(escape_keeps_only_unreserved),
         cmocka_unit_test(json_lookups_check_types),
     };

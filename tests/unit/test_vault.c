@@ -74,7 +74,8 @@ static void classify_every_known_answer(void **state)
 
     (void)state;
     for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-        enum akv_class got = akv_vault_classify(rows[i].status, rows[i].body);
+        enum akv_class got =
+            akv_vault_classify(rows[i].status, rows[i].body, 0);
 
         if (got != rows[i].want) {
             fail_msg("row %zu (HTTP %ld): got %s, want %s", i, rows[i].status,

@@ -1,0 +1,155 @@
+/*
+ * cache — a bounded hash map identifier → (document hash, version).
+ */
+#include "cache.h"
+
+#include "backoff.h"
+#include "siphash.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct entry {
+    struct entry *next;
+    uint64_t doc_hash;
+    long long version;
+    char identifier[]; /* NUL-terminated */
+};
+
+struct akv_cache {
+    struct entry **buckets;
+    size_t nbuckets; /* power of two */
+    size_t count;
+    size_t capacity;
+    uint8_t key[16];
+};
+
+struct akv_cache *akv_cache_new(size_t capacity)
+{
+    struct akv_cache *c = calloc(1, sizeof(*c));
+    uint64_t r0 = akv_backoff_random();
+    uint64_t r1 = akv_backoff_random();
+
+    if (!c) {
+        return NULL;
+    }
+    c->capacity = capacity;
+    c->nbuckets = 16;
+    while (c->nbuckets < capacity && c->nbuckets < ((size_t)1 << 24)) {
+        c->nbuckets *= 2;
+    }
+    c->buckets = calloc(c->nbuckets, sizeof(*c->buckets));
+    if (!c->buckets) {
+        free(c);
+        return NULL;
+    }
+    memcpy(c->key, &r0, 8);
+    memcpy(c->key + 8, &r1, 8);
+    return c;
+}
+
+static void clear(struct akv_cache *c)
+{
+    size_t i;
+
+    for (i = 0; i < c->nbuckets; i++) {
+        struct entry *e = c->buckets[i];
+
+        while (e) {
+            struct entry *next = e->next;
+
+            free(e);
+            e = next;
+        }
+        c->buckets[i] = NULL;
+    }
+    c->count = 0;
+}
+
+void akv_cache_destroy(struct akv_cache *c)
+{
+    if (!c) {
+        return;
+    }
+    clear(c);
+    free(c->buckets);
+    explicit_bzero(c->key, sizeof(c->key));
+    free(c);
+}
+
+uint64_t akv_cache_hash(const struct akv_cache *c, const void *data, size_t len)
+{
+    return akv_siphash(c->key, data, len);
+}
+
+static struct entry **slot(const struct akv_cache *c, const char *identifier)
+{
+    uint64_t h = akv_siphash(c->key, identifier, strlen(identifier));
+    struct entry **p = &c->buckets[h & (c->nbuckets - 1)];
+
+    while (*p && strcmp((*p)->identifier, identifier) != 0) {
+        p = &(*p)->next;
+    }
+    return p;
+}
+
+int akv_cache_lookup(const struct akv_cache *c, const char *identifier,
+                     uint64_t hash, long long *version)
+{
+    struct entry *e = *slot(c, identifier);
+
+    if (e && e->doc_hash == hash) {
+        *version = e->version;
+        return 1;
+    }
+    return 0;
+}
+
+void akv_cache_store(struct akv_cache *c, const char *identifier, uint64_t hash,
+                     long long version)
+{
+    struct entry **p;
+    struct entry *e;
+    size_t len = strlen(identifier);
+
+    if (c->capacity == 0) {
+        return;
+    }
+    p = slot(c, identifier);
+    if (*p) {
+        (*p)->doc_hash = hash;
+        (*p)->version = version;
+        return;
+    }
+    if (c->count >= c->capacity) {
+        clear(c);
+        p = slot(c, identifier);
+    }
+    e = malloc(sizeof(*e) + len + 1);
+    if (!e) {
+        return; /* remembering is an optimisation */
+    }
+    e->next = NULL;
+    e->doc_hash = hash;
+    e->version = version;
+    memcpy(e->identifier, identifier, len + 1);
+    *p = e;
+    c->count++;
+}
+
+void akv_cache_forget(struct akv_cache *c, const char *identifier)
+{
+    struct entry **p = slot(c, identifier);
+    struct entry *e = *p;
+
+    if (e) {
+        *p = e->next;
+        free(e);
+        c->count--;
+    }
+}
+
+size_t akv_cache_count(const struct akv_cache *c)
+{
+    return c->count;
+}

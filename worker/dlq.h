@@ -1,0 +1,49 @@
+/*
+ * dlq — the dead-letter topic for poison events.
+ *
+ * A poison event is copied to the DLQ with its original key, value and
+ * headers, plus headers saying why: error class and reason, where it came
+ * from (topic, partition, offset), how many attempts were made and when the
+ * first and last failures happened. The write is acknowledged by Kafka
+ * (acks=all) before akv_dlq_send() returns success, so the source offset
+ * only moves once the event is safe in the DLQ.
+ */
+#ifndef AKV_WORKER_DLQ_H
+#define AKV_WORKER_DLQ_H
+
+#include "err.h"
+#include "settings.h"
+
+#include <librdkafka/rdkafka.h>
+
+struct akv_dlq_failure {
+    const char *error_class; /**< "poison", "transient", ... */
+    const char *reason;      /**< human-readable, secret-free */
+    unsigned attempts;       /**< processing attempts made */
+    long long first_ms;      /**< wall-clock ms of the first failure */
+    long long last_ms;       /**< wall-clock ms of the last failure */
+};
+
+struct akv_dlq;
+
+/** @returns a producer for settings->dlq_topic, or NULL with errstr. */
+struct akv_dlq *akv_dlq_new(const struct akv_settings *s, char *errstr,
+                            size_t errstr_size);
+
+/** @brief Flushes and destroys the producer. NULL is a no-op. */
+void akv_dlq_destroy(struct akv_dlq *d);
+
+/**
+ * @brief Copies \p rkm to the DLQ with the failure headers and waits for
+ *        Kafka's acknowledgement.
+ * @returns AKV_OK once acknowledged, AKV_ERR_KAFKA otherwise (the caller
+ *          must then keep the event and retry: never skip it).
+ */
+akv_err_t akv_dlq_send(struct akv_dlq *d, const rd_kafka_message_t *rkm,
+                       const struct akv_dlq_failure *f, char *errstr,
+                       size_t errstr_size);
+
+/** @brief Formats wall-clock \p ms as ISO 8601 UTC with milliseconds. */
+void akv_dlq_time(long long ms, char *out, size_t size);
+
+#endif /* AKV_WORKER_DLQ_H */
