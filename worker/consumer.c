@@ -532,7 +532,7 @@ static enum handled retry_later(struct consumer *c,
     const struct akv_settings *s = c->settings;
     long long delay;
     long long ra;
-    char reason[768];
+    char reason[1024];
 
     note_failure(p);
     c->stats->retries++;

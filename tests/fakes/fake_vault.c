@@ -22,7 +22,11 @@
  *              [--approle ROLE_ID=SECRET_ID]  repeatable
  *              [--token-ttl SECONDS]       login token TTL, default 3600
  *              [--token-max-ttl SECONDS]   default 86400
- *              [--latency-ms N]            added to every /v1 request
+ *              [--latency-ms N]            added to every /v1 request;
+ *                                          same as --faults
+ *                                          '{"latency_ms":N}'
+ *              [--faults JSON]             initial fault plan, the body
+ *                                          POST /_fake/faults takes
  *              [--allow-remote-control]    serve /_fake to non-loopback
  *                                          clients too (docker networks)
  *              [--verbose]                 log "METHOD PATH STATUS" to
@@ -49,6 +53,45 @@
  *   GET  /_fake/requests        the last 100000 /v1 requests, oldest first
  *   POST /_fake/reset-stats     zero the counters and the request log
  *   POST /_fake/tokens/revoke-all  revoke every login-issued token
+ *   GET|POST|DELETE /_fake/faults  the fault plan: POST replaces it with
+ *                               the JSON object sent, DELETE (or POST {})
+ *                               clears it; all three answer with the
+ *                               effective plan. See "Fault injection".
+ *
+ * Fault injection (POST /_fake/faults, --faults): a JSON object, every key
+ * optional (missing or null = off/default); the answer is the effective
+ * plan, and a bad plan is a 400 {"error":"..."} that changes nothing.
+ *   latency_ms, latency_jitter_ms  delay before answering: fixed plus
+ *                          uniform 0..jitter (ms, 0..3600000)
+ *   scope                  what latency and the *_rate faults hit: "all"
+ *                          /v1 requests (default), "kv" (under the KV
+ *                          mount), "kv_write" (POST/PUT/DELETE there),
+ *                          "auth" (/v1/auth/...)
+ *   error_rates            {"STATUS": p}, STATUS one of 412 429 500 502 503
+ *                          504: answered with Vault's body for it, the
+ *                          operation not performed
+ *   drop_rate              close without answering, not performed
+ *   drop_after_rate        perform, then close without answering
+ *   truncate_rate          perform, then send half the body and close (an
+ *                          empty 204 cannot be halved: it is dropped and
+ *                          counted as dropped_after)
+ *                          One uniform draw per affected request picks
+ *                          among all rates, so they must add up to <= 1.
+ *   retry_after            "N" or "http-date:N": a Retry-After header (N
+ *                          seconds, or an IMF-fixdate N seconds ahead) on
+ *                          injected 429 and 503 answers, sealed ones too
+ *   seed                   integer: draws depend only on (seed, index of
+ *                          the affected request), so a plan replays
+ *   sealed_for_ms          sealed from now for N ms: every /v1 request is
+ *                          503 "Vault is sealed", sys/health its sealed
+ *                          body (sealedcode honoured); any new plan unseals
+ *   deny_prefix            "PATH" or ["PATH", ...] below /v1/: 403 with
+ *                          Vault's ACL text, after the token check
+ *   token_ttl_s, token_max_ttl_s  for logins from now on (tokens keep the
+ *                          max TTL they were issued with when renewing)
+ *   mount_missing          true: the KV mount answers the router's 404
+ * Counters are under "faults" in /_fake/stats; injected 403s are not in
+ * "denied".
  *
  * Secrets live in a hash table keyed by path and tokens in another, so the
  * cost of a request does not grow with the number of secrets (LIST and the
@@ -954,6 +997,7 @@ struct config {
     int64_t token_ttl;
     int64_t token_max_ttl;
     long latency_ms;
+    const char *faults_json; /* --faults */
     int allow_remote_control;
     int verbose;
 };
@@ -992,12 +1036,64 @@ struct token {
     struct timespec expires; /* unset for the root token */
     struct timespec renewed; /* unset until the first renewal */
     int64_t creation_ttl;
+    int64_t max_ttl; /* fixed at login: a later fault plan must not move it */
 };
 
 struct reqlog_entry {
     char method[8];
     int status;
     char *path;
+};
+
+/* The statuses "error_rates" may inject, in the order a draw walks them. */
+static const int fault_codes[] = {412, 429, 500, 502, 503, 504};
+#define NFAULT_CODES (sizeof(fault_codes) / sizeof(fault_codes[0]))
+
+/* Which /v1 requests latency and the probabilistic faults hit. */
+enum fault_scope { SCOPE_ALL, SCOPE_KV, SCOPE_KV_WRITE, SCOPE_AUTH };
+
+/*
+ * A fault plan (POST /_fake/faults, --faults). Immutable once published:
+ * a request takes a reference for its whole life, so replacing the plan
+ * never waits for a request asleep in its latency, and a request never sees
+ * half of an old plan and half of a new one.
+ */
+struct fault_cfg {
+    atomic_uint refs;
+    atomic_ullong seq; /* affected requests so far: the draw index */
+    uint64_t seed;
+    int has_seed;
+    long latency_ms;
+    long jitter_ms;
+    enum fault_scope scope;
+    double rates[NFAULT_CODES];
+    double drop;
+    double drop_after;
+    double truncate;
+    double total;        /* sum of every rate */
+    long retry_after;    /* seconds; -1: no Retry-After header */
+    int retry_http_date; /* send it as an HTTP-date, not seconds */
+    long sealed_for_ms;
+    struct timespec sealed_until; /* CLOCK_MONOTONIC */
+    char **deny;                  /* path prefixes below /v1/ */
+    size_t ndeny;
+    int64_t token_ttl; /* 0: --token-ttl applies */
+    int64_t token_max_ttl;
+    int mount_missing;
+};
+
+/* What happens to the answer once the request was handled normally. */
+enum fault_post { FPOST_NONE, FPOST_DROP, FPOST_TRUNCATE };
+
+struct fault_stats {
+    atomic_ullong errors[NFAULT_CODES];
+    atomic_ullong dropped;
+    atomic_ullong dropped_after;
+    atomic_ullong truncated;
+    atomic_ullong sealed;
+    atomic_ullong denied_prefix;
+    atomic_ullong mount_missing;
+    atomic_ullong latency_ms_total;
 };
 
 struct stats {
@@ -1011,6 +1107,7 @@ struct stats {
     atomic_ullong renewals;
     atomic_ullong denied;
     atomic_ullong cas_mismatch;
+    struct fault_stats faults;
 };
 
 struct fake_vault {
@@ -1026,6 +1123,12 @@ struct fake_vault {
     struct reqlog_entry *rlog; /* ring of REQLOG_CAP */
     size_t rlog_head;          /* next slot to write */
     size_t rlog_count;
+
+    /* The fault plan; NULL when there is none, which the request path
+     * checks without the lock. fault_lock only guards taking a reference
+     * against the plan being replaced and freed. */
+    pthread_mutex_t fault_lock;
+    _Atomic(struct fault_cfg *) faults;
 
     struct stats st;
     char cluster_id[UUID_LEN + 1];
@@ -1043,6 +1146,9 @@ struct rq {
     cJSON *body;       /* parsed body of writes; NULL when empty or null */
     const char *token; /* the presented token, once authenticated */
     struct token tok;  /* snapshot of its entry */
+    struct fault_cfg *fc; /* the fault plan it runs under, or NULL */
+    enum fault_post post; /* what to do to the answer afterwards */
+    int injected;         /* the answer is a fault, not Vault's */
 };
 
 #define STAT_INC(fv, field) atomic_fetch_add(&(fv)->st.field, 1)
@@ -1737,6 +1843,7 @@ static void issue_token(struct rq *rq, enum tok_kind kind, size_t role,
 {
     struct fake_vault *fv = rq->fv;
     int64_t ttl = fv->cfg.token_ttl;
+    int64_t max_ttl = fv->cfg.token_max_ttl;
     const char *warnings[1];
     char id[TOKEN_LEN + 1];
     struct token *t;
@@ -1745,8 +1852,15 @@ static void issue_token(struct rq *rq, enum tok_kind kind, size_t role,
     struct sb auth = {0};
 
     memset(&snap, 0, sizeof(snap));
-    if (ttl > fv->cfg.token_max_ttl) {
-        ttl = fv->cfg.token_max_ttl;
+    /* a fault plan may shorten the lives of tokens issued from now on */
+    if (rq->fc && rq->fc->token_ttl > 0) {
+        ttl = rq->fc->token_ttl;
+    }
+    if (rq->fc && rq->fc->token_max_ttl > 0) {
+        max_ttl = rq->fc->token_max_ttl;
+    }
+    if (ttl > max_ttl) {
+        ttl = max_ttl;
     }
     pthread_mutex_lock(&fv->tok_lock);
     do {
@@ -1758,6 +1872,7 @@ static void issue_token(struct rq *rq, enum tok_kind kind, size_t role,
         t->expires = t->issued;
         t->expires.tv_sec += ttl;
         t->creation_ttl = ttl;
+        t->max_ttl = max_ttl;
         ht_insert(&fv->tokens, &t->node);
         snap = *t;
     }
@@ -2079,14 +2194,15 @@ static void renew_self(struct rq *rq)
         reply_error(rq->resp, 400, "lease is not renewable");
         return;
     }
-    ttl = increment > 0 ? increment : fv->cfg.token_ttl;
+    /* the TTL the token was issued with stands in for the role's TTL */
+    ttl = increment > 0 ? increment : rq->tok.creation_ttl;
     pthread_mutex_lock(&fv->tok_lock);
     t = (struct token *)ht_find(&fv->tokens, rq->token);
     now = now_rt();
     if (t && ts_le(&now, &t->expires)) {
         /* both ends are truncated to seconds, as CalculateTTL does */
-        max_valid = (int64_t)t->issued.tv_sec + fv->cfg.token_max_ttl -
-                    (int64_t)now.tv_sec;
+        max_valid =
+            (int64_t)t->issued.tv_sec + t->max_ttl - (int64_t)now.tv_sec;
         if (max_valid > 0) {
             if (max_valid < ttl) {
                 char want[48];
@@ -2974,7 +3090,9 @@ static int health_code(const struct fakehttp_request *req, const char *name,
     return (int)code;
 }
 
-static void sys_health(struct rq *rq)
+/* Always initialized and active, unless a fault plan seals it: then it is
+ * a sealed standby with no cluster identity yet, as Vault reports. */
+static void sys_health(struct rq *rq, int sealed)
 {
     const char *m = rq->http->method;
     struct sb b = {0};
@@ -2984,24 +3102,29 @@ static void sys_health(struct rq *rq)
         reply_error(rq->resp, 405, NULL);
         return;
     }
-    /* always initialized, unsealed and active; sealed windows would use
-     * sealedcode (default 503) */
-    code = health_code(rq->http, "activecode", 200);
+    code = sealed ? health_code(rq->http, "sealedcode", 503)
+                  : health_code(rq->http, "activecode", 200);
     if (code < 0) {
         reply_error(rq->resp, 400, "bad code");
         return;
     }
     sb_printf(&b,
-              "{\"initialized\":true,\"sealed\":false,\"standby\":false,"
+              "{\"initialized\":true,\"sealed\":%s,\"standby\":%s,"
               "\"performance_standby\":false,"
               "\"replication_performance_mode\":\"disabled\","
               "\"replication_dr_mode\":\"disabled\","
               "\"server_time_utc\":%lld,\"version\":\"" VAULT_VERSION "\","
-              "\"enterprise\":false,\"cluster_name\":\"vault-cluster-fake\","
-              "\"cluster_id\":\"%s\",\"echo_duration_ms\":0,"
-              "\"clock_skew_ms\":0,"
-              "\"replication_primary_canary_age_ms\":0}\n",
-              (long long)time(NULL), rq->fv->cluster_id);
+              "\"enterprise\":false,",
+              sealed ? "true" : "false", sealed ? "true" : "false",
+              (long long)time(NULL));
+    if (!sealed) {
+        sb_printf(&b,
+                  "\"cluster_name\":\"vault-cluster-fake\","
+                  "\"cluster_id\":\"%s\",",
+                  rq->fv->cluster_id);
+    }
+    sb_puts(&b, "\"echo_duration_ms\":0,\"clock_skew_ms\":0,"
+                "\"replication_primary_canary_age_ms\":0}\n");
     reply_sb(rq->resp, code, &b);
 }
 
@@ -3174,6 +3297,8 @@ static int starts_with_dir(const char *p, const char *dir)
     return strncmp(p, dir, n) == 0 && (p[n] == '/' || p[n] == '\0');
 }
 
+static int fault_deny(struct rq *rq, const char *vpath);
+
 /* The order of checks follows Vault: HTTP layer (path, method, JSON),
  * core (trailing slash, token), then the router. */
 static void route_v1(struct rq *rq)
@@ -3194,7 +3319,9 @@ static void route_v1(struct rq *rq)
         return;
     }
     if (strcmp(full, "/v1/sys/health") == 0) {
-        sys_health(rq);
+        if (!fault_deny(rq, "sys/health")) {
+            sys_health(rq, 0);
+        }
         return;
     }
     op = method_op(rq->http);
@@ -3238,6 +3365,9 @@ static void route_v1(struct rq *rq)
     snprintf(login, sizeof(login), "auth/%s/login", fv->cfg.k8s_mount);
     if (strcmp(vp, login) == 0 || strcmp(vp, "auth/approle/login") == 0) {
         /* parse_args keeps the k8s mount from being "approle" */
+        if (fault_deny(rq, vp)) {
+            return;
+        }
         if (rq->op != OP_WRITE) {
             reply_error(rq->resp, 405, MSG_UNSUPPORTED_OP);
         } else if (strcmp(vp, "auth/approle/login") == 0) {
@@ -3248,7 +3378,7 @@ static void route_v1(struct rq *rq)
         return;
     }
 
-    if (!authenticate(rq)) {
+    if (!authenticate(rq) || fault_deny(rq, vp)) {
         return;
     }
     if (strcmp(vp, "auth/token/lookup-self") == 0) {
@@ -3260,6 +3390,12 @@ static void route_v1(struct rq *rq)
         return;
     }
     rest = kv_rest(fv, vp);
+    if (rest && rq->fc && rq->fc->mount_missing) {
+        /* an unmounted engine: the router's 404 below */
+        atomic_fetch_add(&fv->st.faults.mount_missing, 1);
+        rq->injected = 1;
+        rest = NULL;
+    }
     if (rest) {
         kv_route(rq, rest);
         return;
@@ -3286,30 +3422,744 @@ static void route_v1(struct rq *rq)
 /* ------------------------------------------------------------------------ */
 
 /*
- * Decides whether this /v1 request gets a fault instead of (or on top of)
- * normal handling. Every kind of injected misbehaviour belongs here, so the
- * handlers stay a faithful Vault and a fault plan is read in one place:
- * latency, error rates per status, sealed windows (503 with the sealed
- * health body), policy denial per path prefix (403 permission denied),
- * dropped connections (resp->action = FAKEHTTP_DROP) and truncated bodies
- * (FAKEHTTP_TRUNCATE, set after a normal reply is built).
- * @returns 1 when \p resp is decided and normal handling must be skipped.
+ * Every kind of injected misbehaviour is decided here, so the handlers stay
+ * a faithful Vault and a fault plan is read in one place. A request takes
+ * the plan once (rq->fc) and then meets it at fixed points:
+ *   inject_fault()  before routing: latency, the sealed window, error
+ *                   answers, dropped connections, and the draw that marks
+ *                   the answer for dropping or truncating afterwards;
+ *   fault_deny()    in route_v1, where Vault checks the ACL: after the
+ *                   token check, so a bad token keeps its own 403;
+ *   mount_missing   in route_v1, where the KV mount would be found;
+ *   issue_token()   token_ttl_s / token_max_ttl_s for new logins;
+ *   fault_after()   after normal handling: drop or truncate the answer.
  */
-static int inject_fault(struct fake_vault *fv,
-                        const struct fakehttp_request *req,
-                        struct fakehttp_response *resp)
-{
-    (void)req;
-    (void)resp;
-    if (fv->cfg.latency_ms > 0) {
-        struct timespec d;
 
-        d.tv_sec = fv->cfg.latency_ms / 1000;
-        d.tv_nsec = (fv->cfg.latency_ms % 1000) * 1000000L;
-        while (nanosleep(&d, &d) < 0 && errno == EINTR) {
+/* The plan's keys; their index is a bit in the duplicate check. */
+static const char *const fault_keys[] = {
+    "latency_ms",      "latency_jitter_ms", "scope",
+    "error_rates",     "retry_after",       "drop_rate",
+    "drop_after_rate", "truncate_rate",     "seed",
+    "sealed_for_ms",   "deny_prefix",       "token_ttl_s",
+    "token_max_ttl_s", "mount_missing"};
+
+static const char *const scope_names[] = {"all", "kv", "kv_write", "auth"};
+
+#define FAULT_MAX_MS      (3600L * 1000)
+#define FAULT_MAX_RETRY_S (365L * 86400)
+#define FAULT_MAX_DENY    64
+#define FAULT_MAX_TTL     (100L * 365 * 86400)
+#define ACL_DENIED        "1 error occurred:\n\t* permission denied\n\n"
+
+static int parse_long(const char *s, long min, long max, long *out);
+
+static struct timespec now_mono(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts;
+}
+
+static void fault_cfg_free(struct fault_cfg *fc)
+{
+    size_t i;
+
+    if (!fc) {
+        return;
+    }
+    for (i = 0; i < fc->ndeny; i++) {
+        free(fc->deny[i]);
+    }
+    free(fc->deny);
+    free(fc);
+}
+
+/* @returns the current plan with a reference held, or NULL for none. */
+static struct fault_cfg *faults_acquire(struct fake_vault *fv)
+{
+    struct fault_cfg *fc;
+
+    /* no plan, the usual case, costs one atomic load and no lock */
+    if (!atomic_load(&fv->faults)) {
+        return NULL;
+    }
+    pthread_mutex_lock(&fv->fault_lock);
+    fc = atomic_load(&fv->faults);
+    if (fc) {
+        atomic_fetch_add(&fc->refs, 1);
+    }
+    pthread_mutex_unlock(&fv->fault_lock);
+    return fc;
+}
+
+static void faults_release(struct fault_cfg *fc)
+{
+    if (fc && atomic_fetch_sub(&fc->refs, 1) == 1) {
+        fault_cfg_free(fc);
+    }
+}
+
+/* Replaces the plan (taking \p fc's reference); NULL clears it. */
+static void faults_publish(struct fake_vault *fv, struct fault_cfg *fc)
+{
+    struct fault_cfg *old;
+
+    pthread_mutex_lock(&fv->fault_lock);
+    old = atomic_exchange(&fv->faults, fc);
+    pthread_mutex_unlock(&fv->fault_lock);
+    faults_release(old);
+}
+
+static uint64_t mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* Random number \p j of the plan's \p k-th affected request: a pure
+ * function of (seed, k, j), so threads share nothing but the counter and a
+ * seeded plan replays as long as requests arrive in the same order. */
+static uint64_t fault_rand(const struct fault_cfg *fc, uint64_t k, unsigned j)
+{
+    return mix64(mix64(fc->seed + k * 0x9e3779b97f4a7c15ULL) +
+                 (uint64_t)(j + 1) * 0xd1b54a32d192ed03ULL);
+}
+
+/* A uniform double in [0, 1) from the top 53 bits. */
+static double unit_interval(uint64_t x)
+{
+    return (double)(x >> 11) / 9007199254740992.0;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec d;
+
+    d.tv_sec = ms / 1000;
+    d.tv_nsec = (ms % 1000) * 1000000L;
+    while (nanosleep(&d, &d) < 0 && errno == EINTR) {
+    }
+}
+
+/* IMF-fixdate (RFC 9110), spelled out so the locale cannot change it. */
+static void fmt_http_date(char *out, size_t size, time_t t)
+{
+    static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed",
+                                    "Thu", "Fri", "Sat"};
+    static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr",
+                                       "May", "Jun", "Jul", "Aug",
+                                       "Sep", "Oct", "Nov", "Dec"};
+    struct tm tm;
+
+    gmtime_r(&t, &tm);
+    snprintf(out, size, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday],
+             tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour,
+             tm.tm_min, tm.tm_sec);
+}
+
+static void fault_retry_after(const struct fault_cfg *fc,
+                              struct fakehttp_response *resp)
+{
+    char v[64];
+
+    if (fc->retry_after < 0) {
+        return;
+    }
+    if (fc->retry_http_date) {
+        fmt_http_date(v, sizeof(v), time(NULL) + fc->retry_after);
+    } else {
+        snprintf(v, sizeof(v), "%ld", fc->retry_after);
+    }
+    fakehttp_add_header(resp, "Retry-After", v);
+}
+
+static int fault_sealed(const struct fault_cfg *fc)
+{
+    struct timespec now;
+
+    if (fc->sealed_for_ms <= 0) {
+        return 0;
+    }
+    now = now_mono();
+    return !ts_le(&fc->sealed_until, &now);
+}
+
+static int fault_in_scope(const struct rq *rq)
+{
+    const char *vp = rq->http->path + 4;
+    const char *m = rq->http->method;
+
+    switch (rq->fc->scope) {
+    case SCOPE_ALL:
+        return 1;
+    case SCOPE_KV:
+        return kv_rest(rq->fv, vp) != NULL;
+    case SCOPE_KV_WRITE:
+        return kv_rest(rq->fv, vp) != NULL &&
+               (strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0 ||
+                strcmp(m, "DELETE") == 0);
+    case SCOPE_AUTH:
+        return strncmp(vp, "auth/", 5) == 0;
+    }
+    return 0;
+}
+
+/* An injected error, with the body Vault (or the proxy in front of it)
+ * sends for that status. */
+static void fault_reply_status(struct rq *rq, size_t idx)
+{
+    int code = fault_codes[idx];
+    struct sb msg = {0};
+
+    switch (code) {
+    case 412:
+        reply_error(rq->resp, code, "required index state not present");
+        break;
+    case 429:
+        /* http/util.go: fmt.Errorf("request path %q: %w", path, ...) */
+        sb_puts(&msg, "request path ");
+        sb_go_quote(&msg, rq->http->path + 4);
+        sb_puts(&msg, ": rate limit quota exceeded");
+        reply_error(rq->resp, code, msg.oom ? "out of memory" : msg.p);
+        sb_free(&msg);
+        break;
+    case 502:
+        reply_error(rq->resp, code, "bad gateway");
+        break;
+    case 503:
+        reply_error(rq->resp, code, "Vault is sealed");
+        break;
+    case 504:
+        reply_error(rq->resp, code, "context deadline exceeded");
+        break;
+    default:
+        reply_error(rq->resp, code, "internal error");
+        break;
+    }
+    if (code == 429 || code == 503) {
+        fault_retry_after(rq->fc, rq->resp);
+    }
+    atomic_fetch_add(&rq->fv->st.faults.errors[idx], 1);
+    rq->injected = 1;
+}
+
+/*
+ * Runs before routing. @returns 1 when \p rq->resp is decided and normal
+ * handling must be skipped; otherwise rq->post may ask fault_after() to
+ * spoil the answer once the operation was performed.
+ */
+static int inject_fault(struct rq *rq)
+{
+    struct fault_cfg *fc = rq->fc;
+    struct fake_vault *fv = rq->fv;
+    uint64_t k = 0;
+    double u;
+    double acc = 0;
+    size_t i;
+    int in_scope;
+
+    if (!fc) {
+        return 0;
+    }
+    in_scope = fault_in_scope(rq);
+    if (in_scope) {
+        k = atomic_fetch_add(&fc->seq, 1);
+    }
+    if (in_scope && (fc->latency_ms > 0 || fc->jitter_ms > 0)) {
+        long ms = fc->latency_ms;
+
+        if (fc->jitter_ms > 0) {
+            ms += (long)(fault_rand(fc, k, 1) % (uint64_t)(fc->jitter_ms + 1));
+        }
+        /* only a reference on the plan is held: nothing else waits */
+        sleep_ms(ms);
+        atomic_fetch_add(&fv->st.faults.latency_ms_total,
+                         (unsigned long long)ms);
+    }
+    if (fault_sealed(fc)) {
+        if (strcmp(rq->http->path, "/v1/sys/health") == 0 &&
+            (strcmp(rq->http->method, "GET") == 0 ||
+             strcmp(rq->http->method, "HEAD") == 0)) {
+            sys_health(rq, 1);
+        } else {
+            reply_error(rq->resp, 503, "Vault is sealed");
+        }
+        if (rq->resp->status == 503) {
+            fault_retry_after(fc, rq->resp);
+        }
+        atomic_fetch_add(&fv->st.faults.sealed, 1);
+        rq->injected = 1;
+        return 1;
+    }
+    if (!in_scope || fc->total <= 0) {
+        return 0;
+    }
+    /* one draw decides between every outcome, so they exclude each other
+     * and each status comes up in proportion to its rate */
+    u = unit_interval(fault_rand(fc, k, 0));
+    for (i = 0; i < NFAULT_CODES; i++) {
+        acc += fc->rates[i];
+        if (u < acc) {
+            fault_reply_status(rq, i);
+            return 1;
+        }
+    }
+    acc += fc->drop;
+    if (u < acc) {
+        rq->resp->action = FAKEHTTP_DROP;
+        atomic_fetch_add(&fv->st.faults.dropped, 1);
+        rq->injected = 1;
+        return 1;
+    }
+    acc += fc->drop_after;
+    if (u < acc) {
+        rq->post = FPOST_DROP;
+        return 0;
+    }
+    acc += fc->truncate;
+    if (u < acc) {
+        rq->post = FPOST_TRUNCATE;
+    }
+    return 0;
+}
+
+/* Policy denial by path prefix. @returns 1 when the 403 is set. */
+static int fault_deny(struct rq *rq, const char *vpath)
+{
+    const struct fault_cfg *fc = rq->fc;
+    size_t i;
+
+    if (!fc) {
+        return 0;
+    }
+    for (i = 0; i < fc->ndeny; i++) {
+        if (strncmp(vpath, fc->deny[i], strlen(fc->deny[i])) == 0) {
+            reply_error(rq->resp, 403, ACL_DENIED);
+            atomic_fetch_add(&rq->fv->st.faults.denied_prefix, 1);
+            rq->injected = 1;
+            return 1;
         }
     }
     return 0;
+}
+
+/* Spoils an answer whose operation was performed. */
+static void fault_after(struct rq *rq)
+{
+    struct fault_stats *fs = &rq->fv->st.faults;
+
+    if (rq->post == FPOST_TRUNCATE && rq->resp->body_len >= 2) {
+        rq->resp->action = FAKEHTTP_TRUNCATE;
+        atomic_fetch_add(&fs->truncated, 1);
+    } else if (rq->post != FPOST_NONE) {
+        /* an empty 204 has no half to send: losing it is the nearest
+         * thing, and it is counted as what it is */
+        rq->resp->action = FAKEHTTP_DROP;
+        atomic_fetch_add(&fs->dropped_after, 1);
+    }
+}
+
+/* ---- the plan as JSON ---- */
+
+/* An integral JSON number in [min, max]. */
+static int cfg_long(const cJSON *v, long min, long max, long *out)
+{
+    double d;
+
+    if (!cJSON_IsNumber(v)) {
+        return -1;
+    }
+    d = v->valuedouble;
+    if (d != floor(d) || d < (double)min || d > (double)max) {
+        return -1;
+    }
+    *out = (long)d;
+    return 0;
+}
+
+static int cfg_rate(const cJSON *v, double *out)
+{
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0.0) ||
+        v->valuedouble > 1.0) {
+        return -1;
+    }
+    *out = v->valuedouble;
+    return 0;
+}
+
+/* "N" seconds, "http-date:N", or a plain number of seconds. */
+static int cfg_retry_after(const cJSON *v, struct fault_cfg *fc)
+{
+    const char *s;
+    long secs;
+
+    if (cJSON_IsNumber(v)) {
+        if (cfg_long(v, 0, FAULT_MAX_RETRY_S, &fc->retry_after) < 0) {
+            return -1;
+        }
+        return 0;
+    }
+    if (!cJSON_IsString(v)) {
+        return -1;
+    }
+    s = v->valuestring;
+    if (strncmp(s, "http-date:", 10) == 0) {
+        fc->retry_http_date = 1;
+        s += 10;
+    }
+    if (*s < '0' || *s > '9' || parse_long(s, 0, FAULT_MAX_RETRY_S, &secs)) {
+        return -1;
+    }
+    fc->retry_after = secs;
+    return 0;
+}
+
+static int cfg_deny_one(const cJSON *v, struct fault_cfg *fc)
+{
+    const char *s = cJSON_IsString(v) ? v->valuestring : NULL;
+    char *copy;
+
+    if (!s || !*s || *s == '/' || strlen(s) > 1024 ||
+        fc->ndeny >= FAULT_MAX_DENY) {
+        return -1;
+    }
+    copy = strdup(s);
+    if (!copy) {
+        return -2;
+    }
+    fc->deny[fc->ndeny++] = copy;
+    return 0;
+}
+
+static int cfg_deny(const cJSON *v, struct fault_cfg *fc)
+{
+    const cJSON *it;
+    int rc;
+
+    fc->deny = calloc(FAULT_MAX_DENY, sizeof(*fc->deny));
+    if (!fc->deny) {
+        return -2;
+    }
+    if (!cJSON_IsArray(v)) {
+        return cfg_deny_one(v, fc);
+    }
+    cJSON_ArrayForEach(it, v)
+    {
+        rc = cfg_deny_one(it, fc);
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+static int cfg_error_rates(const cJSON *v, struct fault_cfg *fc, char *err,
+                           size_t errsz)
+{
+    const cJSON *it;
+    unsigned seen = 0;
+
+    if (!cJSON_IsObject(v)) {
+        snprintf(err, errsz, "error_rates must be an object");
+        return -1;
+    }
+    cJSON_ArrayForEach(it, v)
+    {
+        size_t i;
+
+        for (i = 0; i < NFAULT_CODES; i++) {
+            char code[8];
+
+            snprintf(code, sizeof(code), "%d", fault_codes[i]);
+            if (strcmp(it->string, code) == 0) {
+                break;
+            }
+        }
+        if (i == NFAULT_CODES) {
+            snprintf(err, errsz,
+                     "error_rates: status \"%.32s\" cannot be injected "
+                     "(412, 429, 500, 502, 503, 504 can)",
+                     it->string);
+            return -1;
+        }
+        if (seen & (1u << i)) {
+            snprintf(err, errsz, "error_rates: status %d given twice",
+                     fault_codes[i]);
+            return -1;
+        }
+        seen |= 1u << i;
+        if (cfg_rate(it, &fc->rates[i]) < 0) {
+            snprintf(err, errsz,
+                     "error_rates: the rate of %d must be a number in 0..1",
+                     fault_codes[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/*
+ * Builds a plan from its JSON object. \p *out is NULL for a plan without a
+ * single key, which is how "no faults" is stored.
+ * @returns 0, or -1 with a message in \p err (no input echoed but key names).
+ */
+static int fault_parse(const cJSON *root, const struct config *cfg,
+                       struct fault_cfg **out, char *err, size_t errsz)
+{
+    struct fault_cfg *fc;
+    const cJSON *it;
+    unsigned long seen = 0;
+    size_t nkeys = 0;
+    long num;
+    size_t i;
+    int rc;
+
+    *out = NULL;
+    if (!cJSON_IsObject(root)) {
+        snprintf(err, errsz, "the fault plan must be a JSON object");
+        return -1;
+    }
+    fc = calloc(1, sizeof(*fc));
+    if (!fc) {
+        snprintf(err, errsz, "out of memory");
+        return -1;
+    }
+    atomic_init(&fc->refs, 1);
+    atomic_init(&fc->seq, 0);
+    fc->retry_after = -1;
+    cJSON_ArrayForEach(it, root)
+    {
+        const char *k = it->string;
+        size_t idx;
+
+        for (idx = 0; idx < sizeof(fault_keys) / sizeof(fault_keys[0]);
+             idx++) {
+            if (strcmp(k, fault_keys[idx]) == 0) {
+                break;
+            }
+        }
+        if (idx == sizeof(fault_keys) / sizeof(fault_keys[0])) {
+            snprintf(err, errsz, "unknown key \"%.64s\"", k);
+            goto bad;
+        }
+        if (seen & (1ul << idx)) {
+            snprintf(err, errsz, "key \"%s\" given twice", k);
+            goto bad;
+        }
+        seen |= 1ul << idx;
+        nkeys++;
+        /* null is the same as leaving the key out */
+        if (cJSON_IsNull(it)) {
+            continue;
+        }
+        switch (idx) {
+        case 0:
+        case 1:
+            if (cfg_long(it, 0, FAULT_MAX_MS, &num) < 0) {
+                snprintf(err, errsz, "%s must be an integer in 0..%ld", k,
+                         FAULT_MAX_MS);
+                goto bad;
+            }
+            if (idx == 0) {
+                fc->latency_ms = num;
+            } else {
+                fc->jitter_ms = num;
+            }
+            break;
+        case 2:
+            for (i = 0; i < sizeof(scope_names) / sizeof(scope_names[0]);
+                 i++) {
+                if (cJSON_IsString(it) &&
+                    strcmp(it->valuestring, scope_names[i]) == 0) {
+                    break;
+                }
+            }
+            if (i == sizeof(scope_names) / sizeof(scope_names[0])) {
+                snprintf(err, errsz,
+                         "scope must be \"all\", \"kv\", \"kv_write\" or "
+                         "\"auth\"");
+                goto bad;
+            }
+            fc->scope = (enum fault_scope)i;
+            break;
+        case 3:
+            if (cfg_error_rates(it, fc, err, errsz) < 0) {
+                goto bad;
+            }
+            break;
+        case 4:
+            if (cfg_retry_after(it, fc) < 0) {
+                snprintf(err, errsz,
+                         "retry_after must be \"SECONDS\" or "
+                         "\"http-date:SECONDS\" (0..%ld)",
+                         FAULT_MAX_RETRY_S);
+                goto bad;
+            }
+            break;
+        case 5:
+        case 6:
+        case 7:
+            if (cfg_rate(it, idx == 5   ? &fc->drop
+                             : idx == 6 ? &fc->drop_after
+                                        : &fc->truncate) < 0) {
+                snprintf(err, errsz, "%s must be a number in 0..1", k);
+                goto bad;
+            }
+            break;
+        case 8:
+            if (!cJSON_IsNumber(it) || it->valuedouble < 0 ||
+                it->valuedouble > 9007199254740992.0 ||
+                it->valuedouble != floor(it->valuedouble)) {
+                snprintf(err, errsz, "seed must be an integer in 0..2^53");
+                goto bad;
+            }
+            fc->seed = (uint64_t)it->valuedouble;
+            fc->has_seed = 1;
+            break;
+        case 9:
+            if (cfg_long(it, 0, 7L * 86400 * 1000, &fc->sealed_for_ms) < 0) {
+                snprintf(err, errsz,
+                         "sealed_for_ms must be an integer in 0..%ld",
+                         7L * 86400 * 1000);
+                goto bad;
+            }
+            fc->sealed_until = now_mono();
+            fc->sealed_until.tv_sec += fc->sealed_for_ms / 1000;
+            fc->sealed_until.tv_nsec += (fc->sealed_for_ms % 1000) * 1000000L;
+            if (fc->sealed_until.tv_nsec >= 1000000000L) {
+                fc->sealed_until.tv_sec++;
+                fc->sealed_until.tv_nsec -= 1000000000L;
+            }
+            break;
+        case 10:
+            rc = cfg_deny(it, fc);
+            if (rc < 0) {
+                snprintf(err, errsz,
+                         rc == -2 ? "out of memory"
+                                  : "deny_prefix must be a non-empty path "
+                                    "below /v1/ (no leading '/'), or a list "
+                                    "of at most 64");
+                goto bad;
+            }
+            break;
+        case 11:
+        case 12:
+            if (cfg_long(it, 1, FAULT_MAX_TTL, &num) < 0) {
+                snprintf(err, errsz, "%s must be an integer in 1..%ld", k,
+                         FAULT_MAX_TTL);
+                goto bad;
+            }
+            if (idx == 11) {
+                fc->token_ttl = num;
+            } else {
+                fc->token_max_ttl = num;
+            }
+            break;
+        case 13:
+            if (!cJSON_IsBool(it)) {
+                snprintf(err, errsz, "mount_missing must be true or false");
+                goto bad;
+            }
+            fc->mount_missing = cJSON_IsTrue(it);
+            break;
+        default:
+            break;
+        }
+    }
+    fc->total = fc->drop + fc->drop_after + fc->truncate;
+    for (i = 0; i < NFAULT_CODES; i++) {
+        fc->total += fc->rates[i];
+    }
+    if (fc->total > 1.0 + 1e-9) {
+        snprintf(err, errsz,
+                 "error_rates, drop_rate, drop_after_rate and truncate_rate "
+                 "add up to more than 1");
+        goto bad;
+    }
+    if ((fc->token_ttl > 0 ? fc->token_ttl : cfg->token_ttl) >
+        (fc->token_max_ttl > 0 ? fc->token_max_ttl : cfg->token_max_ttl)) {
+        snprintf(err, errsz,
+                 "token_ttl_s exceeds token_max_ttl_s (or --token-max-ttl, "
+                 "%" PRId64 ")",
+                 cfg->token_max_ttl);
+        goto bad;
+    }
+    if (!fc->has_seed) {
+        fc->seed = rng_next();
+    }
+    if (nkeys == 0) {
+        fault_cfg_free(fc);
+        return 0;
+    }
+    *out = fc;
+    return 0;
+bad:
+    fault_cfg_free(fc);
+    return -1;
+}
+
+/* The effective plan; \p fc NULL means none. @returns heap JSON or NULL. */
+static char *fault_json(const struct fault_cfg *fc, const struct config *cfg)
+{
+    static const struct fault_cfg none = {.retry_after = -1};
+    cJSON *o = cJSON_CreateObject();
+    cJSON *rates;
+    cJSON *deny;
+    char *text;
+    char ra[48];
+    size_t i;
+
+    if (!fc) {
+        fc = &none;
+    }
+    if (!o) {
+        return NULL;
+    }
+    cJSON_AddNumberToObject(o, "latency_ms", (double)fc->latency_ms);
+    cJSON_AddNumberToObject(o, "latency_jitter_ms", (double)fc->jitter_ms);
+    cJSON_AddStringToObject(o, "scope", scope_names[fc->scope]);
+    rates = cJSON_AddObjectToObject(o, "error_rates");
+    for (i = 0; rates && i < NFAULT_CODES; i++) {
+        char code[8];
+
+        if (fc->rates[i] > 0) {
+            snprintf(code, sizeof(code), "%d", fault_codes[i]);
+            cJSON_AddNumberToObject(rates, code, fc->rates[i]);
+        }
+    }
+    if (fc->retry_after < 0) {
+        cJSON_AddNullToObject(o, "retry_after");
+    } else {
+        snprintf(ra, sizeof(ra), "%s%ld", fc->retry_http_date ? "http-date:" : "",
+                 fc->retry_after);
+        cJSON_AddStringToObject(o, "retry_after", ra);
+    }
+    cJSON_AddNumberToObject(o, "drop_rate", fc->drop);
+    cJSON_AddNumberToObject(o, "drop_after_rate", fc->drop_after);
+    cJSON_AddNumberToObject(o, "truncate_rate", fc->truncate);
+    if (fc->has_seed) {
+        cJSON_AddNumberToObject(o, "seed", (double)fc->seed);
+    } else {
+        cJSON_AddNullToObject(o, "seed");
+    }
+    cJSON_AddNumberToObject(o, "sealed_for_ms", (double)fc->sealed_for_ms);
+    deny = cJSON_AddArrayToObject(o, "deny_prefix");
+    for (i = 0; deny && i < fc->ndeny; i++) {
+        cJSON_AddItemToArray(deny, cJSON_CreateString(fc->deny[i]));
+    }
+    cJSON_AddNumberToObject(
+        o, "token_ttl_s",
+        (double)(fc->token_ttl > 0 ? fc->token_ttl : cfg->token_ttl));
+    cJSON_AddNumberToObject(
+        o, "token_max_ttl_s",
+        (double)(fc->token_max_ttl > 0 ? fc->token_max_ttl
+                                       : cfg->token_max_ttl));
+    cJSON_AddBoolToObject(o, "mount_missing", fc->mount_missing);
+    text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return text;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -3428,18 +4278,34 @@ static void control_kv(struct fake_vault *fv, struct fakehttp_response *resp)
 static void control_stats(struct fake_vault *fv, struct fakehttp_response *resp)
 {
     const struct stats *st = &fv->st;
+    const struct fault_stats *fs = &st->faults;
+    struct sb b = {0};
+    size_t i;
 
-    fakehttp_reply(
-        resp, 200,
+    sb_printf(
+        &b,
         "{\"requests\":%llu,\"kv_writes\":%llu,\"kv_write_requests\":%llu,"
         "\"kv_reads\":%llu,\"metadata_reads\":%llu,\"logins\":%llu,"
         "\"login_failures\":%llu,\"renewals\":%llu,\"denied\":%llu,"
-        "\"cas_mismatch\":%llu}\n",
+        "\"cas_mismatch\":%llu,\"faults\":{\"errors\":{",
         atomic_load(&st->requests), atomic_load(&st->kv_writes),
         atomic_load(&st->kv_write_requests), atomic_load(&st->kv_reads),
         atomic_load(&st->metadata_reads), atomic_load(&st->logins),
         atomic_load(&st->login_failures), atomic_load(&st->renewals),
         atomic_load(&st->denied), atomic_load(&st->cas_mismatch));
+    for (i = 0; i < NFAULT_CODES; i++) {
+        sb_printf(&b, "%s\"%d\":%llu", i ? "," : "", fault_codes[i],
+                  atomic_load(&fs->errors[i]));
+    }
+    sb_printf(&b,
+              "},\"dropped\":%llu,\"dropped_after\":%llu,\"truncated\":%llu,"
+              "\"sealed\":%llu,\"denied_prefix\":%llu,"
+              "\"mount_missing\":%llu,\"latency_ms_total\":%llu}}\n",
+              atomic_load(&fs->dropped), atomic_load(&fs->dropped_after),
+              atomic_load(&fs->truncated), atomic_load(&fs->sealed),
+              atomic_load(&fs->denied_prefix), atomic_load(&fs->mount_missing),
+              atomic_load(&fs->latency_ms_total));
+    reply_sb(resp, 200, &b);
 }
 
 /* GET /_fake/requests */
@@ -3483,6 +4349,16 @@ static void control_reset(struct fake_vault *fv, struct fakehttp_response *resp)
     atomic_store(&st->renewals, 0);
     atomic_store(&st->denied, 0);
     atomic_store(&st->cas_mismatch, 0);
+    for (i = 0; i < NFAULT_CODES; i++) {
+        atomic_store(&st->faults.errors[i], 0);
+    }
+    atomic_store(&st->faults.dropped, 0);
+    atomic_store(&st->faults.dropped_after, 0);
+    atomic_store(&st->faults.truncated, 0);
+    atomic_store(&st->faults.sealed, 0);
+    atomic_store(&st->faults.denied_prefix, 0);
+    atomic_store(&st->faults.mount_missing, 0);
+    atomic_store(&st->faults.latency_ms_total, 0);
     pthread_mutex_lock(&fv->log_lock);
     for (i = 0; i < REQLOG_CAP; i++) {
         free(fv->rlog[i].path);
@@ -3520,6 +4396,69 @@ static void control_revoke_all(struct fake_vault *fv,
     }
     pthread_mutex_unlock(&fv->tok_lock);
     fakehttp_reply(resp, 200, "{\"revoked\":%zu}\n", revoked);
+}
+
+static void reply_config_error(struct fakehttp_response *resp, int status,
+                               const char *msg)
+{
+    cJSON *o = cJSON_CreateObject();
+    char *text = NULL;
+
+    if (o && cJSON_AddStringToObject(o, "error", msg)) {
+        text = cJSON_PrintUnformatted(o);
+    }
+    cJSON_Delete(o);
+    if (!text) {
+        fakehttp_reply(resp, 500, "{\"error\":\"out of memory\"}\n");
+        return;
+    }
+    fakehttp_reply(resp, status, "%s\n", text);
+    free(text);
+}
+
+/* GET|POST|DELETE /_fake/faults */
+static void control_faults(struct fake_vault *fv,
+                           const struct fakehttp_request *req,
+                           struct fakehttp_response *resp)
+{
+    const char *m = req->method;
+    struct fault_cfg *fc = NULL;
+    char err[256];
+    char *text;
+
+    if (strcmp(m, "POST") == 0) {
+        cJSON *root = cJSON_ParseWithLength(req->body, req->body_len);
+        int rc;
+
+        if (!root) {
+            reply_config_error(resp, 400, "the body is not valid JSON");
+            return;
+        }
+        rc = fault_parse(root, &fv->cfg, &fc, err, sizeof(err));
+        cJSON_Delete(root);
+        if (rc < 0) {
+            reply_config_error(resp, 400, err);
+            return;
+        }
+        faults_publish(fv, fc);
+    } else if (strcmp(m, "DELETE") == 0) {
+        faults_publish(fv, NULL);
+    } else if (strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0) {
+        reply_config_error(resp, 405, "use GET, POST or DELETE");
+        fakehttp_add_header(resp, "Allow", "GET, HEAD, POST, DELETE");
+        return;
+    }
+    /* the plan in force now, which a concurrent POST may already have
+     * replaced again */
+    fc = faults_acquire(fv);
+    text = fault_json(fc, &fv->cfg);
+    faults_release(fc);
+    if (!text) {
+        reply_config_error(resp, 500, "out of memory");
+        return;
+    }
+    fakehttp_reply(resp, 200, "%s\n", text);
+    free(text);
 }
 
 static int client_is_loopback(const struct fakehttp_request *req)
@@ -3565,6 +4504,10 @@ static void handle_control(struct fake_vault *fv,
         reply_error(resp, 403, "control endpoints are loopback only");
         return;
     }
+    if (strcmp(req->path, "/_fake/faults") == 0) {
+        control_faults(fv, req, resp);
+        return;
+    }
     for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
         if (strcmp(req->path, routes[i].path) != 0) {
             continue;
@@ -3595,12 +4538,16 @@ static void handle(void *opaque, const struct fakehttp_request *req,
         rq.fv = fv;
         rq.http = req;
         rq.resp = resp;
-        if (!inject_fault(fv, req, resp)) {
+        rq.fc = faults_acquire(fv);
+        if (!inject_fault(&rq)) {
             route_v1(&rq);
+            fault_after(&rq);
         }
-        if (resp->status == 403) {
+        /* "denied" counts Vault's own refusals; injected ones are faults */
+        if (resp->status == 403 && !rq.injected) {
             STAT_INC(fv, denied);
         }
+        faults_release(rq.fc);
         cJSON_Delete(rq.body);
         free(rq.vpath);
         log_request(fv, req,
@@ -3627,8 +4574,8 @@ static void usage(FILE *out)
           "                  [--k8s-role ROLE=JWTFILE]...\n"
           "                  [--approle ROLE_ID=SECRET_ID]...\n"
           "                  [--token-ttl SECONDS] [--token-max-ttl SECONDS]\n"
-          "                  [--latency-ms N] [--allow-remote-control]\n"
-          "                  [--verbose]\n",
+          "                  [--latency-ms N] [--faults JSON]\n"
+          "                  [--allow-remote-control] [--verbose]\n",
           out);
 }
 
@@ -3732,7 +4679,7 @@ static int option_kind(const char *name)
     static const char *const with_value[] = {
         "--listen",        "--root-token", "--kv-mount",     "--k8s-mount",
         "--k8s-role",      "--approle",    "--max-versions", "--token-ttl",
-        "--token-max-ttl", "--latency-ms"};
+        "--token-max-ttl", "--latency-ms", "--faults"};
     static const char *const flags[] = {"--cas-required", "--verbose", "--help",
                                         "--allow-remote-control"};
     size_t i;
@@ -3859,6 +4806,8 @@ static int parse_args(struct config *c, int argc, char **argv)
                 return -1;
             }
             c->latency_ms = num;
+        } else if (strcmp(name, "--faults") == 0) {
+            c->faults_json = val;
         } else if (strcmp(name, "--k8s-role") == 0) {
             struct k8s_role *nr;
             char *role;
@@ -3986,9 +4935,11 @@ static void fv_free(struct fake_vault *fv)
         }
         free(fv->rlog);
     }
+    faults_release(atomic_exchange(&fv->faults, NULL));
     pthread_mutex_destroy(&fv->kv_lock);
     pthread_mutex_destroy(&fv->tok_lock);
     pthread_mutex_destroy(&fv->log_lock);
+    pthread_mutex_destroy(&fv->fault_lock);
     config_free(&fv->cfg);
 }
 
@@ -3997,6 +4948,8 @@ static int fv_init(struct fake_vault *fv)
     pthread_mutex_init(&fv->kv_lock, NULL);
     pthread_mutex_init(&fv->tok_lock, NULL);
     pthread_mutex_init(&fv->log_lock, NULL);
+    pthread_mutex_init(&fv->fault_lock, NULL);
+    atomic_init(&fv->faults, NULL);
     gen_uuid(fv->cluster_id);
     fv->rlog = calloc(REQLOG_CAP, sizeof(*fv->rlog));
     if (!fv->rlog || ht_init(&fv->secrets, 1024) < 0 ||
@@ -4012,6 +4965,40 @@ static int fv_init(struct fake_vault *fv)
         t->issued = now_rt();
         ht_insert(&fv->tokens, &t->node);
     }
+    return 0;
+}
+
+/*
+ * The plan to start with: --faults, with --latency-ms folded in as its
+ * latency_ms unless the plan sets one. @returns -1 (message printed).
+ */
+static int initial_faults(struct fake_vault *fv)
+{
+    const struct config *c = &fv->cfg;
+    struct fault_cfg *fc = NULL;
+    cJSON *root;
+    char err[256];
+    int rc;
+
+    if (!c->faults_json && c->latency_ms == 0) {
+        return 0;
+    }
+    root = c->faults_json ? cJSON_Parse(c->faults_json) : cJSON_CreateObject();
+    if (!root) {
+        fprintf(stderr, "fake-vault: --faults is not valid JSON\n");
+        return -1;
+    }
+    if (c->latency_ms > 0 && cJSON_IsObject(root) &&
+        !cJSON_GetObjectItemCaseSensitive(root, "latency_ms")) {
+        cJSON_AddNumberToObject(root, "latency_ms", (double)c->latency_ms);
+    }
+    rc = fault_parse(root, c, &fc, err, sizeof(err));
+    cJSON_Delete(root);
+    if (rc < 0) {
+        fprintf(stderr, "fake-vault: bad --faults: %s\n", err);
+        return -1;
+    }
+    faults_publish(fv, fc);
     return 0;
 }
 
@@ -4032,6 +5019,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "fake-vault: out of memory\n");
         fv_free(&fv);
         return 1;
+    }
+    if (initial_faults(&fv) < 0) {
+        fv_free(&fv);
+        return EXIT_USAGE;
     }
     srv = fakehttp_start(fv.cfg.listen, handle, &fv, err, sizeof(err));
     if (!srv) {
