@@ -7,6 +7,8 @@
 #include "json.h"
 #include "vault.h"
 
+#include <curl/curl.h>
+
 static void classify_every_known_answer(void **state)
 {
     static const struct {
@@ -69,6 +71,34 @@ static void classify_every_known_answer(void **state)
          AKV_CLASS_TRANSIENT},
         {413, "{\"errors\":[\"http: request body too large\"]}",
          AKV_CLASS_CONFIG},
+        {400, "{\"errors\":[\"cannot write to a path ending in '/'\"]}",
+         AKV_CLASS_CONFIG},
+        {404,
+         "{\"request_id\":\"r\",\"data\":null,\"warnings\":[\"Invalid "
+         "path for a versioned K/V secrets engine. See the API docs for the "
+         "appropriate API endpoints to use. If using the Vault CLI, use "
+         "'vault kv put' for this operation.\"]}",
+         AKV_CLASS_CONFIG},
+        {404,
+         "{\"request_id\":\"r\",\"data\":null,\"warnings\":[\"Non-listing "
+         "operations on the root of a K/V v2 mount are not supported.\"]}",
+         AKV_CLASS_CONFIG},
+        {400, "", AKV_CLASS_CONFIG}, /* token header too large */
+        {503, "{\"errors\":[\"node is not active\"]}", AKV_CLASS_TRANSIENT},
+        {500,
+         "{\"errors\":[\"local node not active but active cluster node not "
+         "found\"]}",
+         AKV_CLASS_TRANSIENT},
+        {400, "{\"errors\":[\"error parsing JSON\"]}", AKV_CLASS_CONFIG},
+        {500, "{\"errors\":[\"malformed JSON, unclosed containers\"]}",
+         AKV_CLASS_TRANSIENT},
+        {415,
+         "{\"errors\":[\"PATCH requires Content-Type of "
+         "application/merge-patch+json, provided application/json\"]}",
+         AKV_CLASS_CONFIG},
+        {403, "{\"errors\":[\"namespaces feature not enabled\"]}",
+         AKV_CLASS_CONFIG},
+        {504, "", AKV_CLASS_TRANSIENT},
     };
     size_t i;
 
@@ -82,6 +112,35 @@ static void classify_every_known_answer(void **state)
                      akv_class_name(got), akv_class_name(rows[i].want));
         }
     }
+}
+
+static void transport_failures_are_classified(void **state)
+{
+    (void)state;
+    assert_int_equal(akv_vault_classify(0, "", CURLE_COULDNT_CONNECT),
+                     AKV_CLASS_TRANSIENT);
+    assert_int_equal(akv_vault_classify(0, "", CURLE_OPERATION_TIMEDOUT),
+                     AKV_CLASS_TRANSIENT);
+    assert_int_equal(akv_vault_classify(0, "", CURLE_GOT_NOTHING),
+                     AKV_CLASS_TRANSIENT);
+    assert_int_equal(akv_vault_classify(0, "", CURLE_PARTIAL_FILE),
+                     AKV_CLASS_TRANSIENT);
+    assert_int_equal(akv_vault_classify(0, "", CURLE_SEND_ERROR),
+                     AKV_CLASS_TRANSIENT);
+    assert_int_equal(akv_vault_classify(0, "", CURLE_SSL_CONNECT_ERROR),
+                     AKV_CLASS_TRANSIENT);
+    assert_int_equal(akv_vault_classify(0, "", CURLE_COULDNT_RESOLVE_HOST),
+                     AKV_CLASS_TRANSIENT);
+    /* What retrying cannot fix: go-retryablehttp does not retry these. */
+    assert_int_equal(
+        akv_vault_classify(0, "", CURLE_PEER_FAILED_VERIFICATION),
+        AKV_CLASS_CONFIG);
+    assert_int_equal(akv_vault_classify(0, "", CURLE_SSL_CERTPROBLEM),
+                     AKV_CLASS_CONFIG);
+    assert_int_equal(akv_vault_classify(0, "", CURLE_UNSUPPORTED_PROTOCOL),
+                     AKV_CLASS_CONFIG);
+    assert_int_equal(akv_vault_classify(0, "", CURLE_URL_MALFORMAT),
+                     AKV_CLASS_CONFIG);
 }
 
 static void path_escapes_each_segment(void **state)
@@ -227,6 +286,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(classify_every_known_answer),
+        cmocka_unit_test(transport_failures_are_classified),
         cmocka_unit_test(path_escapes_each_segment),
         cmocka_unit_test(read_of_live_version),
         cmocka_unit_test(read_of_never_written_path),
