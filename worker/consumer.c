@@ -17,6 +17,7 @@
 #include "dlq.h"
 #include "log.h"
 #include "matcher.h"
+#include "prefilter.h"
 #include "sync.h"
 
 #include <librdkafka/rdkafka.h>
@@ -626,6 +627,13 @@ static enum handled handle(struct consumer *c, const rd_kafka_message_t *rkm,
 
     if (!again) {
         c->stats->consumed++;
+    }
+    /* Most events are logins and flows: tell them by their bytes. With
+     * dlq.undecodable every event must be parsed to know if it is JSON. */
+    if (!c->settings->dlq_undecodable && rkm->len > 0 &&
+        !akv_prefilter_may_match(&c->rules, rkm->payload, rkm->len)) {
+        c->stats->skipped++;
+        return HANDLED_DONE;
     }
     akv_match_event(&c->rules, rkm->payload ? rkm->payload : "", rkm->len, &m);
     switch (m.kind) {
