@@ -6,6 +6,7 @@
 #   make asan       build everything with AddressSanitizer + UBSan into build/asan
 #   make test-asan  run the whole suite against the sanitizer build
 #   make lint       clang-format check, cppcheck, banned-call grep
+#   make bench      the benchmark (small sizes; FULL=1 for the full run)
 #
 # The packages are probed with pkg-config at parse time, so targets that may
 # have to install them first (test, demo) re-invoke make once they are there.
@@ -50,7 +51,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # intermediates and rebuild every time).
 .SECONDARY:
 
-.PHONY: all deps test check demo unit asan test-asan lint clean
+.PHONY: all deps test check demo unit asan test-asan lint clean bench
 
 all: $(PROGS) $(UNIT_BIN)
 
@@ -78,6 +79,10 @@ $(BIN)/fake-vault: $(BUILD)/tests/fakes/fake_vault.o $(FAKEHTTP) $(LIBCOMMON)
 
 $(BIN)/fake-authentik: $(BUILD)/tests/fakes/fake_authentik.o $(FAKEHTTP) \
                        $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BIN)/akv-bench-gen: $(BUILD)/tests/bench/gen.o $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -112,6 +117,11 @@ unit: all
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@AKV_BIN=$(abspath $(BIN)) /usr/bin/python3 tests/demo.py
+
+bench: deps
+	@$(MAKE) --no-print-directory all $(BIN)/akv-bench-gen
+	@AKV_BIN=$(abspath $(BIN)) /usr/bin/python3 tests/bench/bench.py \
+	    $(if $(FULL),--full) $(BENCH_ARGS)
 
 asan:
 	@$(MAKE) --no-print-directory BUILD=build/asan BIN=build/asan/bin SAN=1 all

@@ -2638,12 +2638,11 @@ static void handle_fake(struct app *app, const struct fakehttp_request *req,
 
 /* The plan's keys; their index is a bit in the duplicate check. */
 static const char *const fault_keys[] = {
-    "latency_ms",      "latency_jitter_ms", "scope",       "error_rates",
-    "retry_after",     "drop_rate",         "drop_after_rate", "truncate_rate",
-    "seed",            "deny_status"};
+    "latency_ms",  "latency_jitter_ms", "scope",           "error_rates",
+    "retry_after", "drop_rate",         "drop_after_rate", "truncate_rate",
+    "seed",        "deny_status"};
 
-static const char *const scope_names[] = {"all", "detail", "view_key",
-                                          "list"};
+static const char *const scope_names[] = {"all", "detail", "view_key", "list"};
 
 #define FAULT_MAX_MS      (3600L * 1000)
 #define FAULT_MAX_RETRY_S (365L * 86400)
@@ -3014,8 +3013,7 @@ static int fault_parse(const cJSON *root, struct fault_cfg **out, char *err,
         const char *k = it->string;
         size_t idx;
 
-        for (idx = 0; idx < sizeof(fault_keys) / sizeof(fault_keys[0]);
-             idx++) {
+        for (idx = 0; idx < sizeof(fault_keys) / sizeof(fault_keys[0]); idx++) {
             if (strcmp(k, fault_keys[idx]) == 0) {
                 break;
             }
@@ -3049,8 +3047,7 @@ static int fault_parse(const cJSON *root, struct fault_cfg **out, char *err,
             }
             break;
         case 2:
-            for (i = 0; i < sizeof(scope_names) / sizeof(scope_names[0]);
-                 i++) {
+            for (i = 0; i < sizeof(scope_names) / sizeof(scope_names[0]); i++) {
                 if (cJSON_IsString(it) &&
                     strcmp(it->valuestring, scope_names[i]) == 0) {
                     break;
@@ -3163,8 +3160,8 @@ static char *fault_json(const struct fault_cfg *fc)
     if (fc->retry_after < 0) {
         cJSON_AddNullToObject(o, "retry_after");
     } else {
-        snprintf(ra, sizeof(ra), "%s%ld", fc->retry_http_date ? "http-date:" : "",
-                 fc->retry_after);
+        snprintf(ra, sizeof(ra), "%s%ld",
+                 fc->retry_http_date ? "http-date:" : "", fc->retry_after);
         cJSON_AddStringToObject(o, "retry_after", ra);
     }
     cJSON_AddNumberToObject(o, "drop_rate", fc->drop);
@@ -3252,8 +3249,8 @@ static int initial_faults(struct app *app)
     if (!app->faults_json && app->latency_ms == 0) {
         return 0;
     }
-    root = app->faults_json ? cJSON_Parse(app->faults_json)
-                            : cJSON_CreateObject();
+    root =
+        app->faults_json ? cJSON_Parse(app->faults_json) : cJSON_CreateObject();
     if (!root) {
         fprintf(stderr, "fake-authentik: --faults is not valid JSON\n");
         return -1;

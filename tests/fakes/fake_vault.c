@@ -1142,10 +1142,10 @@ struct rq {
     const struct fakehttp_request *http;
     struct fakehttp_response *resp;
     enum op op;
-    char *vpath;       /* path below /v1/; LIST gets a trailing '/' */
-    cJSON *body;       /* parsed body of writes; NULL when empty or null */
-    const char *token; /* the presented token, once authenticated */
-    struct token tok;  /* snapshot of its entry */
+    char *vpath;          /* path below /v1/; LIST gets a trailing '/' */
+    cJSON *body;          /* parsed body of writes; NULL when empty or null */
+    const char *token;    /* the presented token, once authenticated */
+    struct token tok;     /* snapshot of its entry */
     struct fault_cfg *fc; /* the fault plan it runs under, or NULL */
     enum fault_post post; /* what to do to the answer afterwards */
     int injected;         /* the answer is a fault, not Vault's */
@@ -3934,8 +3934,7 @@ static int fault_parse(const cJSON *root, const struct config *cfg,
         const char *k = it->string;
         size_t idx;
 
-        for (idx = 0; idx < sizeof(fault_keys) / sizeof(fault_keys[0]);
-             idx++) {
+        for (idx = 0; idx < sizeof(fault_keys) / sizeof(fault_keys[0]); idx++) {
             if (strcmp(k, fault_keys[idx]) == 0) {
                 break;
             }
@@ -3969,8 +3968,7 @@ static int fault_parse(const cJSON *root, const struct config *cfg,
             }
             break;
         case 2:
-            for (i = 0; i < sizeof(scope_names) / sizeof(scope_names[0]);
-                 i++) {
+            for (i = 0; i < sizeof(scope_names) / sizeof(scope_names[0]); i++) {
                 if (cJSON_IsString(it) &&
                     strcmp(it->valuestring, scope_names[i]) == 0) {
                     break;
@@ -4132,8 +4130,8 @@ static char *fault_json(const struct fault_cfg *fc, const struct config *cfg)
     if (fc->retry_after < 0) {
         cJSON_AddNullToObject(o, "retry_after");
     } else {
-        snprintf(ra, sizeof(ra), "%s%ld", fc->retry_http_date ? "http-date:" : "",
-                 fc->retry_after);
+        snprintf(ra, sizeof(ra), "%s%ld",
+                 fc->retry_http_date ? "http-date:" : "", fc->retry_after);
         cJSON_AddStringToObject(o, "retry_after", ra);
     }
     cJSON_AddNumberToObject(o, "drop_rate", fc->drop);
@@ -4152,10 +4150,10 @@ static char *fault_json(const struct fault_cfg *fc, const struct config *cfg)
     cJSON_AddNumberToObject(
         o, "token_ttl_s",
         (double)(fc->token_ttl > 0 ? fc->token_ttl : cfg->token_ttl));
-    cJSON_AddNumberToObject(
-        o, "token_max_ttl_s",
-        (double)(fc->token_max_ttl > 0 ? fc->token_max_ttl
-                                       : cfg->token_max_ttl));
+    cJSON_AddNumberToObject(o, "token_max_ttl_s",
+                            (double)(fc->token_max_ttl > 0
+                                         ? fc->token_max_ttl
+                                         : cfg->token_max_ttl));
     cJSON_AddBoolToObject(o, "mount_missing", fc->mount_missing);
     text = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);

@@ -1,0 +1,178 @@
+/*
+ * test_offsets — the commit watermark: only the contiguous prefix of
+ * finished offsets is committable, whatever order syncs finish in.
+ */
+#include "testutil.h"
+
+#include "offsets.h"
+
+#include <stdint.h>
+
+static void nothing_tracked_nothing_to_commit(void **state)
+{
+    struct akv_offsets *o = akv_offsets_new();
+
+    (void)state;
+    assert_int_equal(akv_offsets_watermark(o), -1);
+    assert_int_equal(akv_offsets_pending(o), 0);
+    assert_int_equal(akv_offsets_oldest_timestamp(o), -1);
+    akv_offsets_destroy(o);
+}
+
+static void in_order_completion_advances(void **state)
+{
+    struct akv_offsets *o = akv_offsets_new();
+
+    (void)state;
+    assert_int_equal(akv_offsets_track(o, 10, 1000), 0);
+    assert_int_equal(akv_offsets_track(o, 11, 1001), 0);
+    assert_int_equal(akv_offsets_watermark(o), 10);
+    assert_int_equal(akv_offsets_done(o, 10), 0);
+    assert_int_equal(akv_offsets_watermark(o), 11);
+    assert_int_equal(akv_offsets_done(o, 11), 0);
+    assert_int_equal(akv_offsets_watermark(o), 12);
+    assert_int_equal(akv_offsets_pending(o), 0);
+    akv_offsets_destroy(o);
+}
+
+static void out_of_order_completion_holds_at_the_gap(void **state)
+{
+    struct akv_offsets *o = akv_offsets_new();
+    int64_t i;
+
+    (void)state;
+    for (i = 100; i < 110; i++) {
+        assert_int_equal(akv_offsets_track(o, i, i * 10), 0);
+    }
+    /* everything but 103 finishes, backwards */
+    for (i = 109; i >= 100; i--) {
+        if (i != 103) {
+            assert_int_equal(akv_offsets_done(o, i), 0);
+        }
+    }
+    assert_int_equal(akv_offsets_watermark(o), 103);
+    assert_int_equal(akv_offsets_pending(o), 1);
+    assert_int_equal(akv_offsets_oldest_timestamp(o), 1030);
+    assert_int_equal(akv_offsets_done(o, 103), 0);
+    assert_int_equal(akv_offsets_watermark(o), 110);
+    akv_offsets_destroy(o);
+}
+
+static void a_failing_event_holds_back_later_successes(void **state)
+{
+    struct akv_offsets *o = akv_offsets_new();
+    int64_t i;
+
+    (void)state;
+    for (i = 0; i < 1000; i++) {
+        assert_int_equal(akv_offsets_track(o, i, 0), 0);
+    }
+    /* offset 5 keeps failing; everything after succeeds */
+    for (i = 0; i < 1000; i++) {
+        if (i != 5) {
+            akv_offsets_done(o, i);
+        }
+    }
+    assert_int_equal(akv_offsets_watermark(o), 5);
+    assert_int_equal(akv_offsets_pending(o), 1);
+    akv_offsets_destroy(o);
+}
+
+static void gaps_in_offsets_are_fine(void **state)
+{
+    struct akv_offsets *o = akv_offsets_new();
+
+    (void)state;
+    /* compacted or transactional topics skip offsets */
+    akv_offsets_track(o, 3, 0);
+    akv_offsets_track(o, 7, 0);
+    akv_offsets_track(o, 20, 0);
+    akv_offsets_done(o, 7);
+    assert_int_equal(akv_offsets_watermark(o), 3);
+    akv_offsets_done(o, 3);
+    assert_int_equal(akv_offsets_watermark(o), 20);
+    akv_offsets_done(o, 20);
+    assert_int_equal(akv_offsets_watermark(o), 21);
+    akv_offsets_destroy(o);
+}
+
+static void misuse_is_refused(void **state)
+{
+    struct akv_offsets *o = akv_offsets_new();
+
+    (void)state;
+    akv_offsets_track(o, 5, 0);
+    assert_int_equal(akv_offsets_track(o, 5, 0), -1); /* not increasing */
+    assert_int_equal(akv_offsets_track(o, 4, 0), -1);
+    assert_int_equal(akv_offsets_done(o, 6), -1); /* never tracked */
+    assert_int_equal(akv_offsets_done(o, 5), 0);
+    assert_int_equal(akv_offsets_done(o, 5), -1); /* twice */
+    akv_offsets_destroy(o);
+}
+
+static void revocation_resets(void **state)
+{
+    struct akv_offsets *o = akv_offsets_new();
+
+    (void)state;
+    akv_offsets_track(o, 50, 0);
+    akv_offsets_track(o, 51, 0);
+    akv_offsets_done(o, 50);
+    akv_offsets_reset(o);
+    assert_int_equal(akv_offsets_watermark(o), -1);
+    assert_int_equal(akv_offsets_pending(o), 0);
+    /* re-assigned later, possibly from an earlier committed offset */
+    assert_int_equal(akv_offsets_track(o, 40, 0), 0);
+    akv_offsets_destroy(o);
+}
+
+static void many_in_flight_grow_and_wrap(void **state)
+{
+    struct akv_offsets *o = akv_offsets_new();
+    static char finished[100000];
+    int64_t i;
+    int64_t expect = 0;
+
+    (void)state;
+    /* A sliding window: track ahead, finish behind in a scrambled order;
+     * the ring grows and wraps. Check the watermark against a model. */
+    for (i = 0; i < 100000; i++) {
+        assert_int_equal(akv_offsets_track(o, i, i), 0);
+        if (i >= 300) {
+            int64_t j = i - 300 + ((i * 7) % 3);
+
+            if (!finished[j]) {
+                assert_int_equal(akv_offsets_done(o, j), 0);
+                finished[j] = 1;
+            }
+        }
+        while (expect <= i && finished[expect]) {
+            expect++;
+        }
+        assert_int_equal(akv_offsets_watermark(o), expect);
+    }
+    for (i = 0; i < 100000; i++) {
+        if (!finished[i]) {
+            akv_offsets_done(o, i);
+        }
+    }
+    assert_int_equal(akv_offsets_watermark(o), 100000);
+    assert_int_equal(akv_offsets_pending(o), 0);
+    akv_offsets_destroy(o);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(nothing_tracked_nothing_to_commit),
+        cmocka_unit_test(in_order_completion_advances),
+        cmocka_unit_test(out_of_order_completion_holds_at_the_gap),
+        cmocka_unit_test(a_failing_event_holds_back_later_successes),
+        cmocka_unit_test(gaps_in_offsets_are_fine),
+        cmocka_unit_test(misuse_is_refused),
+        cmocka_unit_test(revocation_resets),
+        cmocka_unit_test(many_in_flight_grow_and_wrap),
+    };
+
+    return cmocka_run_group_tests_name("offsets", tests, NULL, NULL);
+}
