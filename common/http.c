@@ -21,15 +21,9 @@ struct akv_http {
     char *server_name;
 };
 
-/* State for one transfer's callbacks. */
-struct transfer {
-    struct akv_http_response *resp;
-    int too_big;
-};
-
 static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
 {
-    struct transfer *t = userp;
+    struct akv_http_xfer *t = userp;
     size_t n = size * nmemb;
 
     if (akv_buf_append(&t->resp->body, data, n) != AKV_OK) {
@@ -41,7 +35,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
 
 static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
 {
-    struct transfer *t = userp;
+    struct akv_http_xfer *t = userp;
     size_t n = size * nmemb;
     static const char name[] = "retry-after:";
     size_t nlen = sizeof(name) - 1;
@@ -125,10 +119,8 @@ void akv_http_destroy(struct akv_http *http)
 
 /* Applies the per-client options; called before every transfer because
  * curl_easy_reset() is not used (it would drop the connection cache). */
-static void apply_opts(struct akv_http *http)
+static void apply_opts(const struct akv_http *http, CURL *curl)
 {
-    CURL *curl = http->curl;
-
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
                      http->opts.connect_timeout_ms);
@@ -160,7 +152,7 @@ static void apply_opts(struct akv_http *http)
  * certificate verification) as \p server_name: the URL is rewritten to the
  * name and CURLOPT_CONNECT_TO maps it back to the real host and port.
  */
-static akv_err_t apply_server_name(struct akv_http *http, const char *url,
+static akv_err_t apply_server_name(const struct akv_http *http, const char *url,
                                    struct curl_slist **connect_to,
                                    char **rewritten, char *err, size_t err_size)
 {
@@ -195,35 +187,35 @@ out:
     return rc;
 }
 
-akv_err_t akv_http_request(struct akv_http *http, const char *method,
-                           const char *url, const struct curl_slist *headers,
-                           const char *body, size_t body_len,
-                           struct akv_http_response *resp)
+akv_err_t akv_http_xfer_setup(const struct akv_http *http, CURL *curl,
+                              struct akv_http_xfer *x, const char *method,
+                              const char *url, const struct curl_slist *headers,
+                              const char *body, size_t body_len,
+                              struct akv_http_response *resp)
 {
-    CURL *curl = http->curl;
-    CURLcode rc;
-    struct transfer t;
-    struct curl_slist *connect_to = NULL;
-    char *rewritten = NULL;
     akv_err_t err;
 
     memset(resp, 0, sizeof(*resp));
     akv_buf_init(&resp->body, http->opts.max_response);
-    t.resp = resp;
-    t.too_big = 0;
+    x->curl = curl;
+    x->resp = resp;
+    x->too_big = 0;
+    x->connect_to = NULL;
+    x->rewritten = NULL;
+    x->max_response = http->opts.max_response;
 
-    apply_opts(http);
+    apply_opts(http, curl);
     if (http->server_name) {
-        err = apply_server_name(http, url, &connect_to, &rewritten, resp->error,
-                                sizeof(resp->error));
+        err = apply_server_name(http, url, &x->connect_to, &x->rewritten,
+                                resp->error, sizeof(resp->error));
         if (err) {
             resp->curl_code = CURLE_URL_MALFORMAT;
             return err;
         }
-        url = rewritten;
+        url = x->rewritten;
     }
     curl_easy_setopt(curl, CURLOPT_URL, url);
-    curl_easy_setopt(curl, CURLOPT_CONNECT_TO, connect_to);
+    curl_easy_setopt(curl, CURLOPT_CONNECT_TO, x->connect_to);
     curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, NULL);
     curl_easy_setopt(curl, CURLOPT_NOBODY, 0L);
     if (strcmp(method, "GET") == 0) {
@@ -239,24 +231,30 @@ akv_err_t akv_http_request(struct akv_http *http, const char *method,
     }
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &t);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, x);
     curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(curl, CURLOPT_HEADERDATA, &t);
+    curl_easy_setopt(curl, CURLOPT_HEADERDATA, x);
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, resp->error);
+    return AKV_OK;
+}
 
-    rc = curl_easy_perform(curl);
+akv_err_t akv_http_xfer_finish(struct akv_http_xfer *x, CURLcode rc)
+{
+    CURL *curl = x->curl;
+    struct akv_http_response *resp = x->resp;
 
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, NULL);
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, NULL);
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, NULL);
     curl_easy_setopt(curl, CURLOPT_CONNECT_TO, NULL);
-    curl_slist_free_all(connect_to);
-    curl_free(rewritten);
+    curl_slist_free_all(x->connect_to);
+    curl_free(x->rewritten);
+    x->connect_to = NULL;
+    x->rewritten = NULL;
     resp->curl_code = rc;
-    if (t.too_big) {
+    if (x->too_big) {
         snprintf(resp->error, sizeof(resp->error),
-                 "response body larger than %zu bytes",
-                 http->opts.max_response);
+                 "response body larger than %zu bytes", x->max_response);
         return AKV_ERR_TOOBIG;
     }
     if (rc != CURLE_OK) {
@@ -269,6 +267,22 @@ akv_err_t akv_http_request(struct akv_http *http, const char *method,
     }
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp->status);
     return AKV_OK;
+}
+
+akv_err_t akv_http_request(struct akv_http *http, const char *method,
+                           const char *url, const struct curl_slist *headers,
+                           const char *body, size_t body_len,
+                           struct akv_http_response *resp)
+{
+    struct akv_http_xfer x;
+    akv_err_t err;
+
+    err = akv_http_xfer_setup(http, http->curl, &x, method, url, headers, body,
+                              body_len, resp);
+    if (err) {
+        return err;
+    }
+    return akv_http_xfer_finish(&x, curl_easy_perform(http->curl));
 }
 
 void akv_http_response_free(struct akv_http_response *resp)

@@ -40,6 +40,19 @@ struct akv_http_response {
 struct akv_http;
 
 /**
+ * One transfer in progress, for the blocking akv_http_request() and for
+ * easy handles run by a caller's libcurl multi handle alike.
+ */
+struct akv_http_xfer {
+    CURL *curl;
+    struct akv_http_response *resp;
+    int too_big;
+    struct curl_slist *connect_to;
+    char *rewritten;
+    size_t max_response;
+};
+
+/**
  * @brief Creates a client with its own reused easy handle.
  * @remark The strings in \p opts are copied.
  * @returns the client, or NULL with a message in \p errstr.
@@ -64,6 +77,26 @@ akv_err_t akv_http_request(struct akv_http *http, const char *method,
                            const char *url, const struct curl_slist *headers,
                            const char *body, size_t body_len,
                            struct akv_http_response *resp);
+
+/**
+ * @brief Prepares easy handle \p curl for one request with \p http's
+ *        options (timeouts, TLS, bounded body, Retry-After capture),
+ *        without running it; for a libcurl multi handle.
+ * @remark \p body, \p headers, \p resp and \p x must stay valid until
+ *         akv_http_xfer_finish(). \p resp is initialised here.
+ */
+akv_err_t akv_http_xfer_setup(const struct akv_http *http, CURL *curl,
+                              struct akv_http_xfer *x, const char *method,
+                              const char *url, const struct curl_slist *headers,
+                              const char *body, size_t body_len,
+                              struct akv_http_response *resp);
+
+/**
+ * @brief Completes a transfer that ended with \p rc: fills the status and
+ *        error, and releases what setup allocated.
+ * @returns like akv_http_request().
+ */
+akv_err_t akv_http_xfer_finish(struct akv_http_xfer *x, CURLcode rc);
 
 /** @brief Wipes and frees a response body. */
 void akv_http_response_free(struct akv_http_response *resp);
