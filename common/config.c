@@ -703,3 +703,18 @@ void akv_cfg_describe(const struct akv_cfg_entry *schema, FILE *fp)
         fprintf(fp, " | %s | %s |\n", e->env ? e->env : "", e->desc);
     }
 }
+
+int akv_strlist_contains(const struct akv_strlist *l, const char *s)
+{
+    size_t i;
+
+    if (!s) {
+        return 0;
+    }
+    for (i = 0; i < l->n; i++) {
+        if (strcmp(l->v[i], s) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}

@@ -64,6 +64,9 @@ struct akv_cfg_entry {
 akv_err_t akv_cfg_load(const struct akv_cfg_entry *schema, void *out,
                        const char *path, char *errstr, size_t errstr_size);
 
+/** @returns non-zero when \p s (may be NULL) is one of \p l's strings. */
+int akv_strlist_contains(const struct akv_strlist *l, const char *s);
+
 /** @brief Frees every string and list the schema owns in \p cfg. */
 void akv_cfg_free(const struct akv_cfg_entry *schema, void *cfg);
 

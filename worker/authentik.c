@@ -173,9 +173,7 @@ static enum akv_class get(struct akv_authentik *ak, const char *identifier,
     akv_err_t err;
     enum akv_class cls;
 
-    /* The identifier is a validated slug: no escaping needed. */
-    snprintf(url, sizeof(url), "%s/api/v3/core/tokens/%s/%s", ak->base,
-             identifier, suffix);
+    akv_authentik_url(ak, identifier, suffix, url, sizeof(url));
     err = akv_http_request(ak->http, "GET", url, ak->headers, NULL, 0, resp);
     snprintf(ak->retry_after, sizeof(ak->retry_after), "%s", resp->retry_after);
     if (err) {
@@ -246,4 +244,22 @@ void akv_token_free(struct akv_token *tok)
     }
     cJSON_Delete(tok->detail);
     tok->detail = NULL;
+}
+
+void akv_authentik_url(const struct akv_authentik *ak, const char *identifier,
+                       const char *suffix, char *out, size_t size)
+{
+    /* The identifier is a validated slug: no escaping needed. */
+    snprintf(out, size, "%s/api/v3/core/tokens/%s/%s", ak->base, identifier,
+             suffix);
+}
+
+const struct curl_slist *akv_authentik_headers(const struct akv_authentik *ak)
+{
+    return ak->headers;
+}
+
+const struct akv_http *akv_authentik_http(const struct akv_authentik *ak)
+{
+    return ak->http;
 }

@@ -11,6 +11,8 @@
 #include "failure.h"
 #include "settings.h"
 
+#include "http.h"
+
 #include <cJSON.h>
 #include <stddef.h>
 
@@ -66,6 +68,16 @@ enum akv_class akv_authentik_classify(long status, int curl_code);
 
 /** @returns the Retry-After of the last failed answer, "" if none. */
 const char *akv_authentik_retry_after(const struct akv_authentik *ak);
+
+/** @brief "{base}/api/v3/core/tokens/{identifier}/{suffix}" into \p out. */
+void akv_authentik_url(const struct akv_authentik *ak, const char *identifier,
+                       const char *suffix, char *out, size_t size);
+
+/** @returns the request headers (Authorization included). */
+const struct curl_slist *akv_authentik_headers(const struct akv_authentik *ak);
+
+/** @returns the HTTP options (timeouts, TLS) for the engine's handles. */
+const struct akv_http *akv_authentik_http(const struct akv_authentik *ak);
 
 /**
  * @brief Parses a token detail body and checks it is about \p identifier.

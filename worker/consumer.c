@@ -1,43 +1,58 @@
 /*
  * consumer — librdkafka glue and the poll loop.
  *
- * Processing is sequential: one event at a time, its offset stored only
- * after its sync finished, so the committed offset never passes unfinished
- * work. A sync that fails is never retried in place: its partition is
- * paused and sought back to the event, and resumed when the backoff (or
- * the upstream's Retry-After) is due. The poll loop keeps running, so other
- * partitions progress, the group session stays alive whatever the outage
- * lasts, and nothing behind the failing event in its partition is
- * committed meanwhile. Poison events go to the dead-letter topic, and their
- * offset moves only once Kafka acknowledged the copy.
+ * The loop drains the consumer queue, decides what each event is (byte
+ * prefilter, then the matcher), hands token events to the engine and
+ * finishes the rest at once. Every event's offset is tracked in its
+ * partition's watermark (offsets.c); only the contiguous prefix of
+ * finished events is stored and committed, so a slow or failing token
+ * holds back its own partition's commit and nothing else. A partition with
+ * too much unfinished work is paused until half of it is done. The engine's
+ * transfers and the Kafka queue are waited on together (the queue signals
+ * a pipe), so the loop sleeps only when there is nothing to do.
  */
 #include "consumer.h"
 
 #include "backoff.h"
 #include "dlq.h"
+#include "engine.h"
 #include "log.h"
 #include "matcher.h"
+#include "offsets.h"
 #include "prefilter.h"
-#include "sync.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
-/* Per assigned partition: end-of-partition seen, and the event being
- * retried there, if any (the partition is paused until resume_at). */
+/* How long the final commit may wait for the group to settle. */
+#define SHUTDOWN_COMMIT_MS 10000
+/* Messages taken from the queue before the engine gets a turn. */
+#define POLL_BATCH 500
+
 struct partition_state {
     int assigned;
     int eof;
-    int held;
-    long long held_offset;
-    unsigned attempts;    /* failed attempts of the held event */
-    long long resume_at;  /* monotonic ms */
-    long long first_fail; /* wall-clock ms, for the DLQ headers */
-    long long last_fail;
-    long long last_logged; /* monotonic ms of the last rate-limited log */
+    int paused;
+    struct akv_offsets *offsets; /* pending events, their messages */
+    int64_t stored;              /* last offset handed to offsets_store */
+};
+
+/* A poison event whose dead-letter write failed: retried on a timer. */
+struct dlq_retry {
+    struct dlq_retry *next;
+    int32_t partition;
+    int64_t offset;
+    char reason[256];
+    unsigned attempts;
+    long long retry_at;
+    long long first_ms;
+    long long last_ms;
 };
 
 struct consumer {
@@ -46,21 +61,15 @@ struct consumer {
     volatile sig_atomic_t *run;
     struct akv_stats *stats;
     struct akv_match_rules rules;
-    struct akv_syncer *syncer;
+    struct akv_engine *engine;
     struct akv_dlq *dlq;
     rd_kafka_t *rk;
     struct partition_state *parts;
     int nparts;
     int ever_assigned;
     int fatal;
-};
-
-/* How long the final commit may wait for the group to settle. */
-#define SHUTDOWN_COMMIT_MS 10000
-
-enum handled {
-    HANDLED_DONE, /* finished: store the offset */
-    HANDLED_HELD, /* failed: paused and sought back, delivered again later */
+    int wake[2]; /* the consumer queue writes here when it fills */
+    struct dlq_retry *dlq_retries;
 };
 
 static long long now_ms(void)
@@ -79,18 +88,6 @@ static long long wall_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void state_reset(struct partition_state *p)
-{
-    p->eof = 0;
-    p->held = 0;
-    p->held_offset = -1;
-    p->attempts = 0;
-    p->resume_at = 0;
-    p->first_fail = 0;
-    p->last_fail = 0;
-    p->last_logged = 0;
-}
-
 static struct partition_state *part(struct consumer *c, int32_t partition)
 {
     if (partition < 0) {
@@ -105,14 +102,29 @@ static struct partition_state *part(struct consumer *c, int32_t partition)
             return NULL;
         }
         for (i = c->nparts; i < n; i++) {
-            p[i].assigned = 0;
-            state_reset(&p[i]);
+            memset(&p[i], 0, sizeof(p[i]));
+            p[i].stored = -1;
         }
         c->parts = p;
         c->nparts = n;
     }
+    if (!c->parts[partition].offsets) {
+        c->parts[partition].offsets = akv_offsets_new();
+        if (!c->parts[partition].offsets) {
+            return NULL;
+        }
+    }
     return &c->parts[partition];
 }
+
+static void destroy_message(void *data)
+{
+    rd_kafka_message_destroy(data);
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts,
+                         void *opaque);
 
 static void on_log(const rd_kafka_t *rk, int level, const char *fac,
                    const char *buf)
@@ -143,22 +155,6 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
         return;
     }
     akv_log_warn("kafka", "%s: %s", rd_kafka_err2name(err), reason);
-}
-
-static void mark_assigned(struct consumer *c,
-                          const rd_kafka_topic_partition_list_t *parts,
-                          int assigned)
-{
-    int i;
-
-    for (i = 0; i < parts->cnt; i++) {
-        struct partition_state *p = part(c, parts->elems[i].partition);
-
-        if (p) {
-            p->assigned = assigned;
-            state_reset(p);
-        }
-    }
 }
 
 /* Commits what has been stored so far; used before giving partitions up
@@ -223,61 +219,6 @@ static void commit_final(struct consumer *c)
     }
 }
 
-static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                         rd_kafka_topic_partition_list_t *parts, void *opaque)
-{
-    struct consumer *c = opaque;
-    int coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
-    rd_kafka_error_t *error = NULL;
-    rd_kafka_resp_err_t rerr = RD_KAFKA_RESP_ERR_NO_ERROR;
-
-    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-        akv_log_info("kafka", "assigned %d partition(s)", parts->cnt);
-        mark_assigned(c, parts, 1);
-        if (parts->cnt > 0) {
-            c->ever_assigned = 1;
-        }
-        if (coop) {
-            error = rd_kafka_incremental_assign(rk, parts);
-        } else {
-            rerr = rd_kafka_assign(rk, parts);
-        }
-        /* A partition we paused before it was revoked may come back. */
-        rd_kafka_resume_partitions(rk, parts);
-    } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
-        /* Sequential processing: nothing is in flight here, so what is
-         * stored is exactly what is finished. Commit it before another
-         * member takes the partitions over. */
-        akv_log_info("kafka", "revoked %d partition(s)", parts->cnt);
-        if (rd_kafka_assignment_lost(rk)) {
-            akv_log_warn("kafka",
-                         "%d partition(s) lost before their "
-                         "offsets were committed; their next owner redoes "
-                         "the events since the last commit",
-                         parts->cnt);
-        } else {
-            commit_stored(c, "revoke");
-        }
-        mark_assigned(c, parts, 0);
-        if (coop) {
-            error = rd_kafka_incremental_unassign(rk, parts);
-        } else {
-            rerr = rd_kafka_assign(rk, NULL);
-        }
-    } else {
-        akv_log_error("kafka", "rebalance failed: %s", rd_kafka_err2str(err));
-        rerr = rd_kafka_assign(rk, NULL);
-    }
-    if (error) {
-        akv_log_error("kafka", "assignment change failed: %s",
-                      rd_kafka_error_string(error));
-        rd_kafka_error_destroy(error);
-    } else if (rerr) {
-        akv_log_error("kafka", "assignment change failed: %s",
-                      rd_kafka_err2str(rerr));
-    }
-}
-
 static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value,
                     char *errstr, size_t errstr_size)
 {
@@ -301,7 +242,12 @@ static rd_kafka_t *create(struct consumer *c, char *errstr, size_t errstr_size)
     char kerr[512];
     size_t i;
 
-    if (conf_set(conf, "bootstrap.servers", s->kafka_brokers, errstr,
+    /* Bound what librdkafka prefetches (its default is 64 MiB): memory
+     * must stay small whatever the topic size. Pass-through properties
+     * below may still change it. */
+    if (conf_set(conf, "queued.max.messages.kbytes", "8192", errstr,
+                 errstr_size) ||
+        conf_set(conf, "bootstrap.servers", s->kafka_brokers, errstr,
                  errstr_size) ||
         conf_set(conf, "group.id", s->kafka_group, errstr, errstr_size) ||
         conf_set(conf, "client.id", "ak2vault", errstr, errstr_size) ||
@@ -356,128 +302,211 @@ fail:
     return NULL;
 }
 
-static void store_offset(struct consumer *c, const rd_kafka_message_t *rkm)
+/* Hands every partition's advanced watermark to librdkafka; the stored
+ * offsets are committed every second, on revoke and at shutdown. */
+static void store_watermarks(struct consumer *c)
 {
-    rd_kafka_topic_partition_list_t *list =
-        rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_t *list = NULL;
     rd_kafka_resp_err_t err;
-
-    rd_kafka_topic_partition_list_add(list, rd_kafka_topic_name(rkm->rkt),
-                                      rkm->partition)
-        ->offset = rkm->offset + 1;
-    err = rd_kafka_offsets_store(c->rk, list);
-    if (err) {
-        /* The partition was revoked meanwhile: its new owner will redo
-         * the event, which is harmless. */
-        akv_log_warn("kafka", "partition=%d offset=%lld not stored: %s",
-                     (int)rkm->partition, (long long)rkm->offset,
-                     rd_kafka_err2str(err));
-    }
-    rd_kafka_topic_partition_list_destroy(list);
-}
-
-/* Pauses \p rkm's partition and moves it back to \p rkm, so the event is
- * delivered again once the partition is resumed. */
-static void hold(struct consumer *c, const rd_kafka_message_t *rkm,
-                 struct partition_state *p, long long delay)
-{
-    rd_kafka_topic_partition_list_t *list =
-        rd_kafka_topic_partition_list_new(1);
-    rd_kafka_error_t *error;
-
-    rd_kafka_topic_partition_list_add(list, rd_kafka_topic_name(rkm->rkt),
-                                      rkm->partition)
-        ->offset = rkm->offset;
-    rd_kafka_pause_partitions(c->rk, list);
-    error = rd_kafka_seek_partitions(c->rk, list, 5000);
-    if (error) {
-        /* Without the seek the partition would resume after the event:
-         * stop rather than risk skipping it. */
-        akv_log_error("kafka",
-                      "seek back to partition=%d offset=%lld failed: %s",
-                      (int)rkm->partition, (long long)rkm->offset,
-                      rd_kafka_error_string(error));
-        rd_kafka_error_destroy(error);
-        c->fatal = 1;
-    }
-    rd_kafka_topic_partition_list_destroy(list);
-    p->held = 1;
-    p->held_offset = (long long)rkm->offset;
-    p->resume_at = now_ms() + delay;
-}
-
-/* Resumes the paused partitions whose retry is due; returns the ms until
- * the next one is (or \p max when none is pending). */
-static long long resume_due(struct consumer *c, long long max)
-{
-    long long now = now_ms();
-    long long next = max;
     int i;
 
     for (i = 0; i < c->nparts; i++) {
         struct partition_state *p = &c->parts[i];
-        rd_kafka_topic_partition_list_t *list;
+        int64_t w;
 
-        if (!p->assigned || !p->held || p->resume_at == 0) {
+        if (!p->assigned || !p->offsets) {
             continue;
         }
-        if (p->resume_at > now) {
-            if (p->resume_at - now < next) {
-                next = p->resume_at - now;
-            }
+        w = akv_offsets_watermark(p->offsets);
+        if (w < 0 || w <= p->stored) {
             continue;
         }
-        list = rd_kafka_topic_partition_list_new(1);
-        rd_kafka_topic_partition_list_add(list, c->settings->kafka_topic, i);
+        if (!list) {
+            list = rd_kafka_topic_partition_list_new(8);
+        }
+        rd_kafka_topic_partition_list_add(list, c->settings->kafka_topic, i)
+            ->offset = w;
+        p->stored = w;
+    }
+    if (!list) {
+        return;
+    }
+    err = rd_kafka_offsets_store(c->rk, list);
+    if (err) {
+        akv_log_warn("kafka", "offsets not stored: %s", rd_kafka_err2str(err));
+    }
+    rd_kafka_topic_partition_list_destroy(list);
+}
+
+static void set_paused(struct consumer *c, int32_t partition, int pause)
+{
+    rd_kafka_topic_partition_list_t *list =
+        rd_kafka_topic_partition_list_new(1);
+
+    rd_kafka_topic_partition_list_add(list, c->settings->kafka_topic,
+                                      partition);
+    if (pause) {
+        rd_kafka_pause_partitions(c->rk, list);
+    } else {
         rd_kafka_resume_partitions(c->rk, list);
-        rd_kafka_topic_partition_list_destroy(list);
-        p->resume_at = 0; /* still held until its event is delivered */
     }
-    return next;
+    rd_kafka_topic_partition_list_destroy(list);
+    c->parts[partition].paused = pause;
 }
 
-static void count_result(struct consumer *c, enum akv_sync_result r)
+/* Backpressure: pause a partition whose unfinished events pass the
+ * bound, resume it at half. */
+static void backpressure(struct consumer *c)
 {
-    switch (r) {
-    case AKV_SYNC_WRITTEN:
-        c->stats->written++;
-        break;
-    case AKV_SYNC_UNCHANGED:
-        c->stats->unchanged++;
-        break;
-    case AKV_SYNC_GONE:
-        c->stats->gone++;
-        break;
-    case AKV_SYNC_DELETED:
-        c->stats->deleted++;
-        break;
-    case AKV_SYNC_FILTERED:
-        c->stats->filtered++;
-        break;
+    size_t high = (size_t)c->settings->sync_max_pending;
+    int i;
+
+    for (i = 0; i < c->nparts; i++) {
+        struct partition_state *p = &c->parts[i];
+        size_t n;
+
+        if (!p->assigned || !p->offsets) {
+            continue;
+        }
+        n = akv_offsets_pending(p->offsets);
+        if (!p->paused && n >= high) {
+            akv_log_debug("kafka", "partition=%d paused: %zu unfinished", i, n);
+            set_paused(c, i, 1);
+        } else if (p->paused && n <= high / 2) {
+            set_paused(c, i, 0);
+        }
     }
 }
 
-static void note_failure(struct partition_state *p)
+/* The engine (or the loop) finished the event at (partition, offset). */
+static void on_done(void *ctx, int32_t partition, int64_t offset)
 {
-    long long now = wall_ms();
+    struct consumer *c = ctx;
+    void *data = NULL;
 
-    p->attempts++;
-    if (!p->first_fail) {
-        p->first_fail = now;
+    if (partition < 0 || partition >= c->nparts ||
+        !c->parts[partition].offsets) {
+        return;
     }
-    p->last_fail = now;
+    if (akv_offsets_done(c->parts[partition].offsets, offset, &data) == 0 &&
+        data) {
+        rd_kafka_message_destroy(data);
+    }
+}
+
+static const rd_kafka_message_t *held_message(void *ctx, int32_t partition,
+                                              int64_t offset)
+{
+    struct consumer *c = ctx;
+
+    if (partition < 0 || partition >= c->nparts ||
+        !c->parts[partition].offsets) {
+        return NULL;
+    }
+    return akv_offsets_get(c->parts[partition].offsets, offset);
+}
+
+static void mark_assigned(struct consumer *c,
+                          const rd_kafka_topic_partition_list_t *parts,
+                          int assigned)
+{
+    int i;
+
+    for (i = 0; i < parts->cnt; i++) {
+        int32_t n = parts->elems[i].partition;
+        struct partition_state *p = part(c, n);
+        struct dlq_retry **r = &c->dlq_retries;
+
+        if (!p) {
+            continue;
+        }
+        if (!assigned) {
+            /* Stop answering for the revoked events: whatever is still
+             * running finishes without reporting them. */
+            akv_engine_drop_partition(c->engine, n);
+            while (*r) {
+                if ((*r)->partition == n) {
+                    struct dlq_retry *gone = *r;
+
+                    *r = gone->next;
+                    free(gone);
+                } else {
+                    r = &(*r)->next;
+                }
+            }
+        }
+        akv_offsets_reset(p->offsets, destroy_message);
+        p->assigned = assigned;
+        p->eof = 0;
+        p->paused = 0;
+        p->stored = -1;
+    }
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    struct consumer *c = opaque;
+    int coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    rd_kafka_error_t *error = NULL;
+    rd_kafka_resp_err_t rerr = RD_KAFKA_RESP_ERR_NO_ERROR;
+
+    c->stats->rebalances++;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        akv_log_info("kafka", "assigned %d partition(s)", parts->cnt);
+        mark_assigned(c, parts, 1);
+        if (parts->cnt > 0) {
+            c->ever_assigned = 1;
+        }
+        if (coop) {
+            error = rd_kafka_incremental_assign(rk, parts);
+        } else {
+            rerr = rd_kafka_assign(rk, parts);
+        }
+        /* A partition we paused before it was revoked may come back. */
+        rd_kafka_resume_partitions(rk, parts);
+    } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+        /* Commit the finished prefix of the revoked partitions before
+         * another member takes them over; their unfinished events are
+         * dropped here and redone by the new owner (at least once). */
+        akv_log_info("kafka", "revoked %d partition(s)", parts->cnt);
+        store_watermarks(c);
+        if (rd_kafka_assignment_lost(rk)) {
+            akv_log_warn("kafka",
+                         "%d partition(s) lost before their offsets were "
+                         "committed; their next owner redoes the events "
+                         "since the last commit",
+                         parts->cnt);
+        } else {
+            commit_stored(c, "revoke");
+        }
+        mark_assigned(c, parts, 0);
+        if (coop) {
+            error = rd_kafka_incremental_unassign(rk, parts);
+        } else {
+            rerr = rd_kafka_assign(rk, NULL);
+        }
+    } else {
+        akv_log_error("kafka", "rebalance failed: %s", rd_kafka_err2str(err));
+        rerr = rd_kafka_assign(rk, NULL);
+    }
+    if (error) {
+        akv_log_error("kafka", "assignment change failed: %s",
+                      rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    } else if (rerr) {
+        akv_log_error("kafka", "assignment change failed: %s",
+                      rd_kafka_err2str(rerr));
+    }
 }
 
 /*
- * Sends a poison event to the dead-letter topic. Done when Kafka
- * acknowledged it (or when the DLQ is disabled: then the event is logged
- * and counted, never silently dropped); held for a retry when the DLQ write
- * failed.
+ * Sends a poison event to the dead-letter topic; done once Kafka
+ * acknowledged it (or right away, logged, when the DLQ is disabled). A
+ * failed write is retried on a timer; the event stays unfinished.
  */
-static enum handled dead_letter(struct consumer *c,
-                                const rd_kafka_message_t *rkm,
-                                struct partition_state *p,
-                                const char *error_class, const char *reason)
+static void dead_letter(struct consumer *c, const rd_kafka_message_t *rkm,
+                        const char *reason, struct dlq_retry *r)
 {
     struct akv_dlq_failure f;
     char errstr[512];
@@ -485,167 +514,125 @@ static enum handled dead_letter(struct consumer *c,
 
     if (!c->dlq) {
         akv_log_error("dlq",
-                      "class=%s partition=%d offset=%lld skipped (dead-letter "
-                      "topic disabled): %s",
-                      error_class, (int)rkm->partition, (long long)rkm->offset,
-                      reason);
-        return HANDLED_DONE;
+                      "partition=%d offset=%lld skipped (dead-letter topic "
+                      "disabled): %s",
+                      (int)rkm->partition, (long long)rkm->offset, reason);
+        on_done(c, rkm->partition, rkm->offset);
+        free(r);
+        return;
     }
-    f.error_class = error_class;
+    f.error_class = "poison";
     f.reason = reason;
-    f.attempts = p->attempts ? p->attempts : 1;
-    f.first_ms = p->first_fail ? p->first_fail : now;
-    f.last_ms = p->last_fail ? p->last_fail : now;
-    if (akv_dlq_send(c->dlq, rkm, &f, errstr, sizeof(errstr)) != AKV_OK) {
-        long long delay = akv_backoff_delay(c->settings->sync_retry_initial_ms,
-                                            c->settings->sync_retry_max_ms,
-                                            c->settings->sync_retry_multiplier,
-                                            p->attempts, akv_backoff_random());
-
-        note_failure(p);
-        akv_log_error(
-            "dlq", "partition=%d offset=%lld held, retry_in_ms=%lld: %s",
-            (int)rkm->partition, (long long)rkm->offset, delay, errstr);
-        hold(c, rkm, p, delay);
-        return HANDLED_HELD;
+    f.attempts = r ? r->attempts + 1 : 1;
+    f.first_ms = r ? r->first_ms : now;
+    f.last_ms = now;
+    if (akv_dlq_send(c->dlq, rkm, &f, errstr, sizeof(errstr)) == AKV_OK) {
+        c->stats->dead_lettered++;
+        akv_log_warn("dlq",
+                     "class=poison partition=%d offset=%lld sent to %s: "
+                     "%s",
+                     (int)rkm->partition, (long long)rkm->offset,
+                     c->settings->dlq_topic, reason);
+        on_done(c, rkm->partition, rkm->offset);
+        free(r);
+        return;
     }
-    c->stats->dead_lettered++;
-    akv_log_warn("dlq",
-                 "class=%s partition=%d offset=%lld sent to %s after %u "
-                 "attempt(s): %s",
-                 error_class, (int)rkm->partition, (long long)rkm->offset,
-                 c->settings->dlq_topic, f.attempts, reason);
-    return HANDLED_DONE;
-}
-
-/*
- * A failed sync: hold the partition until the retry is due. Transient
- * failures back off exponentially (or as the upstream's Retry-After says);
- * configuration errors retry at sync.config_retry_ms and log their cause
- * once per sync.log_interval_ms.
- */
-static enum handled retry_later(struct consumer *c,
-                                const rd_kafka_message_t *rkm,
-                                struct partition_state *p,
-                                const struct akv_match *m, enum akv_class cls,
-                                const char *retry_after, const char *errstr)
-{
-    const struct akv_settings *s = c->settings;
-    long long delay;
-    long long ra;
-    char reason[1024];
-
-    note_failure(p);
-    c->stats->retries++;
-    if (cls == AKV_CLASS_TRANSIENT && s->sync_max_attempts > 0 &&
-        p->attempts >= (unsigned)s->sync_max_attempts) {
-        snprintf(reason, sizeof(reason),
-                 "token %s: gave up after %u "
-                 "attempts: %s",
-                 m->identifier, p->attempts, errstr);
-        return dead_letter(c, rkm, p, "transient", reason);
-    }
-    if (cls == AKV_CLASS_CONFIG) {
-        delay = s->sync_config_retry_ms;
-    } else {
-        delay = akv_backoff_delay(
-            s->sync_retry_initial_ms, s->sync_retry_max_ms,
-            s->sync_retry_multiplier, p->attempts - 1, akv_backoff_random());
-    }
-    ra =
-        akv_retry_after_ms(retry_after, time(NULL), s->sync_retry_after_max_ms);
-    if (ra >= 0 && cls == AKV_CLASS_TRANSIENT) {
-        delay = ra;
-    }
-    if (cls != AKV_CLASS_CONFIG) {
-        akv_log_warn("sync",
-                     "token=%s class=%s attempt=%u partition=%d offset=%lld "
-                     "retry_in_ms=%lld: %s",
-                     m->identifier, akv_class_name(cls), p->attempts,
-                     (int)rkm->partition, (long long)rkm->offset, delay,
-                     errstr);
-    } else if (p->last_logged == 0 ||
-               now_ms() - p->last_logged >= s->sync_log_interval_ms) {
-        p->last_logged = now_ms();
-        akv_log_error("sync",
-                      "token=%s class=configuration partition=%d "
-                      "offset=%lld held (attempt %u, retrying every %lld "
-                      "ms; nothing after it in this partition is "
-                      "committed): %s",
-                      m->identifier, (int)rkm->partition,
-                      (long long)rkm->offset, p->attempts, delay, errstr);
-    }
-    hold(c, rkm, p, delay);
-    return HANDLED_HELD;
-}
-
-static enum handled sync_event(struct consumer *c,
-                               const rd_kafka_message_t *rkm,
-                               struct partition_state *p,
-                               const struct akv_match *m)
-{
-    struct akv_sync_request rq;
-    struct akv_sync_outcome out;
-    enum akv_class cls;
-    char errstr[512];
-
-    rq.identifier = m->identifier;
-    rq.event_pk = m->event_pk;
-    rq.action = m->action;
-    errstr[0] = '\0';
-    cls = akv_sync_token(c->syncer, &rq, &out, errstr, sizeof(errstr));
-    if (cls == AKV_CLASS_OK) {
-        count_result(c, out.result);
-        akv_log_info("sync",
-                     "token=%s action=%s result=%s version=%lld "
-                     "partition=%d offset=%lld event=%s%s",
-                     m->identifier, m->action, akv_sync_result_name(out.result),
-                     out.version, (int)rkm->partition, (long long)rkm->offset,
-                     m->event_pk, out.cached ? " cached=1" : "");
-        if (p->attempts) {
-            akv_log_info("sync",
-                         "token=%s recovered after %u failed "
-                         "attempt(s)",
-                         m->identifier, p->attempts);
+    if (!r) {
+        r = calloc(1, sizeof(*r));
+        if (!r) {
+            akv_log_error("dlq",
+                          "out of memory: partition=%d offset=%lld "
+                          "stays unfinished",
+                          (int)rkm->partition, (long long)rkm->offset);
+            return;
         }
-        return HANDLED_DONE;
+        r->partition = rkm->partition;
+        r->offset = rkm->offset;
+        r->first_ms = now;
+        snprintf(r->reason, sizeof(r->reason), "%s", reason);
     }
-    if (cls == AKV_CLASS_POISON) {
-        c->stats->poison++;
-        return dead_letter(c, rkm, p, "poison", errstr);
-    }
-    return retry_later(c, rkm, p, m, cls, out.retry_after, errstr);
+    r->attempts++;
+    r->last_ms = now;
+    r->retry_at =
+        now_ms() + akv_backoff_delay(c->settings->sync_retry_initial_ms,
+                                     c->settings->sync_retry_max_ms,
+                                     c->settings->sync_retry_multiplier,
+                                     r->attempts - 1, akv_backoff_random());
+    akv_log_error("dlq", "partition=%d offset=%lld held: %s",
+                  (int)rkm->partition, (long long)rkm->offset, errstr);
+    r->next = c->dlq_retries;
+    c->dlq_retries = r;
 }
 
-static enum handled handle(struct consumer *c, const rd_kafka_message_t *rkm,
-                           struct partition_state *p)
+static void retry_dead_letters(struct consumer *c)
+{
+    struct dlq_retry *due = NULL;
+    struct dlq_retry **p = &c->dlq_retries;
+    long long now = now_ms();
+
+    while (*p) {
+        if ((*p)->retry_at <= now) {
+            struct dlq_retry *r = *p;
+
+            *p = r->next;
+            r->next = due;
+            due = r;
+        } else {
+            p = &(*p)->next;
+        }
+    }
+    while (due) {
+        struct dlq_retry *r = due;
+        const rd_kafka_message_t *rkm =
+            held_message(c, r->partition, r->offset);
+
+        due = r->next;
+        r->next = NULL;
+        if (!rkm) {
+            free(r); /* revoked meanwhile */
+            continue;
+        }
+        dead_letter(c, rkm, r->reason, r);
+    }
+}
+
+static void handle(struct consumer *c, rd_kafka_message_t *rkm,
+                   struct partition_state *p)
 {
     struct akv_match m;
-    char reason[256];
-    /* A held event delivered again after its backoff is not new work. */
-    int again = p->held && p->held_offset == (long long)rkm->offset;
+    struct akv_engine_event ev;
+    rd_kafka_timestamp_type_t tstype;
+    int64_t ts = rd_kafka_message_timestamp(rkm, &tstype);
 
-    if (!again) {
-        c->stats->consumed++;
+    c->stats->consumed++;
+    if (akv_offsets_track(p->offsets, rkm->offset, ts, rkm) < 0) {
+        /* Below the watermark: a redelivery we already answered for. */
+        akv_log_debug("kafka", "partition=%d offset=%lld already seen",
+                      (int)rkm->partition, (long long)rkm->offset);
+        rd_kafka_message_destroy(rkm);
+        return;
     }
     /* Most events are logins and flows: tell them by their bytes. With
      * dlq.undecodable every event must be parsed to know if it is JSON. */
     if (!c->settings->dlq_undecodable && rkm->len > 0 &&
         !akv_prefilter_may_match(&c->rules, rkm->payload, rkm->len)) {
         c->stats->skipped++;
-        return HANDLED_DONE;
+        on_done(c, rkm->partition, rkm->offset);
+        return;
     }
     akv_match_event(&c->rules, rkm->payload ? rkm->payload : "", rkm->len, &m);
     switch (m.kind) {
     case AKV_MATCH_SKIP:
         if (m.undecodable && c->settings->dlq_undecodable) {
             c->stats->poison++;
-            return dead_letter(c, rkm, p, "poison", m.reason);
+            dead_letter(c, rkm, m.reason, NULL);
+            return;
         }
         c->stats->skipped++;
         akv_log_debug("match", "skip partition=%d offset=%lld: %s",
                       (int)rkm->partition, (long long)rkm->offset, m.reason);
-        return HANDLED_DONE;
+        on_done(c, rkm->partition, rkm->offset);
+        return;
     case AKV_MATCH_POISON:
         c->stats->poison++;
         akv_log_error("match",
@@ -653,34 +640,45 @@ static enum handled handle(struct consumer *c, const rd_kafka_message_t *rkm,
                       "event=%s: %s",
                       (int)rkm->partition, (long long)rkm->offset, m.action,
                       m.event_pk, m.reason);
-        snprintf(reason, sizeof(reason), "%s", m.reason);
-        return dead_letter(c, rkm, p, "poison", reason);
+        dead_letter(c, rkm, m.reason, NULL);
+        return;
     case AKV_MATCH_SYNC:
     case AKV_MATCH_DELETE:
         /* A delete resolves exactly like a sync: only authentik's 404
          * proves the token gone (then vault.on_delete applies); a token
          * that exists again under the same identifier is synced. */
-        if (!again) {
-            c->stats->matched++;
+        c->stats->matched++;
+        ev.identifier = m.identifier;
+        ev.event_pk = m.event_pk;
+        ev.action = m.action;
+        ev.partition = rkm->partition;
+        ev.offset = rkm->offset;
+        if (akv_engine_submit(c->engine, &ev) < 0) {
+            akv_log_error("sync",
+                          "out of memory: partition=%d offset=%lld "
+                          "stays unfinished",
+                          (int)rkm->partition, (long long)rkm->offset);
         }
-        return sync_event(c, rkm, p, &m);
+        return;
     }
-    return HANDLED_DONE;
 }
 
-/* With --exit-at-end: every assigned partition has hit its end. */
+/* With --exit-at-end: every assigned partition is at its end and all
+ * its events are finished. */
 static int all_at_end(const struct consumer *c)
 {
     int i;
     int any = 0;
 
-    if (!c->ever_assigned) {
+    if (!c->ever_assigned || akv_engine_busy(c->engine) > 0 || c->dlq_retries) {
         return 0;
     }
     for (i = 0; i < c->nparts; i++) {
-        if (c->parts[i].assigned) {
+        const struct partition_state *p = &c->parts[i];
+
+        if (p->assigned) {
             any = 1;
-            if (!c->parts[i].eof || c->parts[i].held) {
+            if (!p->eof || akv_offsets_pending(p->offsets) > 0) {
                 return 0;
             }
         }
@@ -688,31 +686,24 @@ static int all_at_end(const struct consumer *c)
     return any;
 }
 
-static void poll_loop(struct consumer *c)
+/* Takes up to POLL_BATCH messages; returns how many. */
+static int drain(struct consumer *c)
 {
-    static struct partition_state none;
+    int n;
 
-    while (*c->run && !c->fatal) {
-        rd_kafka_message_t *rkm;
+    for (n = 0; n < POLL_BATCH; n++) {
+        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(c->rk, 0);
         struct partition_state *p;
-        long long wait;
 
-        akv_syncer_tick(c->syncer);
-        wait = resume_due(c, 100);
-        rkm = rd_kafka_consumer_poll(c->rk, (int)wait);
         if (!rkm) {
-            continue;
+            break;
         }
-        p = part(c, rkm->partition);
         if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            p = part(c, rkm->partition);
             if (p) {
                 p->eof = 1;
             }
             rd_kafka_message_destroy(rkm);
-            if (c->opts->exit_at_end && all_at_end(c)) {
-                akv_log_info("worker", "every assigned partition consumed");
-                break;
-            }
             continue;
         }
         if (rkm->err) {
@@ -721,27 +712,63 @@ static void poll_loop(struct consumer *c)
             rd_kafka_message_destroy(rkm);
             continue;
         }
-        if (!p) {
-            state_reset(&none); /* out of memory: process, keep no state */
-            p = &none;
-        }
-        if (p->held && (long long)rkm->offset != p->held_offset) {
-            /* Fetched before the seek back: the held event comes first. */
+        p = part(c, rkm->partition);
+        if (!p || !p->assigned) {
+            /* out of memory, or a late message of a revoked partition:
+             * leave it to be redelivered */
             rd_kafka_message_destroy(rkm);
             continue;
         }
         p->eof = 0;
-        if (handle(c, rkm, p) == HANDLED_DONE) {
-            store_offset(c, rkm);
-            p->held = 0;
-            p->held_offset = -1;
-            p->attempts = 0;
-            p->first_fail = 0;
-            p->last_fail = 0;
-            p->last_logged = 0;
-        }
-        rd_kafka_message_destroy(rkm);
+        handle(c, rkm, p);
     }
+    return n;
+}
+
+static void clear_wake(struct consumer *c)
+{
+    char buf[64];
+
+    while (read(c->wake[0], buf, sizeof(buf)) > 0) {
+    }
+}
+
+static void poll_loop(struct consumer *c)
+{
+    while (*c->run && !c->fatal) {
+        int n;
+
+        akv_engine_tick(c->engine);
+        clear_wake(c);
+        n = drain(c);
+        retry_dead_letters(c);
+        store_watermarks(c);
+        backpressure(c);
+        if (c->opts->exit_at_end && all_at_end(c)) {
+            akv_log_info("worker", "every assigned partition consumed");
+            break;
+        }
+        /* More may be queued after a full batch: do not sleep then. */
+        akv_engine_run(c->engine, c->wake[0], n == POLL_BATCH ? 0 : 100);
+    }
+}
+
+/* SIGTERM: stop taking events, let the running syncs finish for a while,
+ * then store what is finished. */
+static void drain_in_flight(struct consumer *c)
+{
+    long long deadline = now_ms() + c->settings->sync_shutdown_timeout_ms;
+
+    while (akv_engine_busy(c->engine) > 0 && now_ms() < deadline) {
+        akv_engine_run(c->engine, -1, 50);
+    }
+    if (akv_engine_busy(c->engine) > 0) {
+        akv_log_warn("worker",
+                     "%zu sync(s) unfinished at shutdown; their "
+                     "events are redone by the next owner",
+                     akv_engine_busy(c->engine));
+    }
+    store_watermarks(c);
 }
 
 akv_err_t akv_consumer_run(const struct akv_settings *s,
@@ -751,22 +778,28 @@ akv_err_t akv_consumer_run(const struct akv_settings *s,
 {
     struct consumer c;
     rd_kafka_topic_partition_list_t *topics = NULL;
+    rd_kafka_queue_t *queue = NULL;
     rd_kafka_resp_err_t kerr;
     akv_err_t err = AKV_OK;
+    int i;
 
     memset(&c, 0, sizeof(c));
     c.settings = s;
     c.opts = opts;
     c.run = run;
     c.stats = stats;
+    c.wake[0] = -1;
+    c.wake[1] = -1;
     c.rules.apps = &s->match_apps;
     c.rules.models = &s->match_models;
     c.rules.sync_actions = &s->match_sync_actions;
     c.rules.delete_actions = &s->match_delete_actions;
 
-    c.syncer = akv_syncer_new(s, errstr, errstr_size);
-    if (!c.syncer) {
-        return AKV_ERR_CONFIG;
+    if (pipe(c.wake) < 0 || fcntl(c.wake[0], F_SETFL, O_NONBLOCK) < 0 ||
+        fcntl(c.wake[1], F_SETFL, O_NONBLOCK) < 0) {
+        err = akv_errf(AKV_ERR_IO, errstr, errstr_size, "pipe: %s",
+                       strerror(errno));
+        goto out;
     }
     if (s->dlq_enabled) {
         c.dlq = akv_dlq_new(s, errstr, errstr_size);
@@ -775,12 +808,20 @@ akv_err_t akv_consumer_run(const struct akv_settings *s,
             goto out;
         }
     }
+    c.engine = akv_engine_new(s, stats, c.dlq, on_done, held_message, &c,
+                              errstr, errstr_size);
+    if (!c.engine) {
+        err = AKV_ERR_CONFIG;
+        goto out;
+    }
     c.rk = create(&c, errstr, errstr_size);
     if (!c.rk) {
         err = AKV_ERR_CONFIG;
         goto out;
     }
     rd_kafka_poll_set_consumer(c.rk);
+    queue = rd_kafka_queue_get_consumer(c.rk);
+    rd_kafka_queue_io_event_enable(queue, c.wake[1], "1", 1);
     topics = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(topics, s->kafka_topic,
                                       RD_KAFKA_PARTITION_UA);
@@ -792,8 +833,8 @@ akv_err_t akv_consumer_run(const struct akv_settings *s,
                        rd_kafka_err2str(kerr));
         goto out;
     }
-    akv_log_info("worker", "consuming topic=%s group=%s", s->kafka_topic,
-                 s->kafka_group);
+    akv_log_info("worker", "consuming topic=%s group=%s max_in_flight=%lld",
+                 s->kafka_topic, s->kafka_group, s->sync_max_in_flight);
 
     poll_loop(&c);
 
@@ -801,20 +842,42 @@ akv_err_t akv_consumer_run(const struct akv_settings *s,
         err = akv_errf(AKV_ERR_KAFKA, errstr, errstr_size,
                        "stopped on a fatal Kafka error");
     }
-    akv_log_info("worker", "stopping: committing and leaving the group");
+    akv_log_info("worker", "stopping: finishing syncs in flight, committing "
+                           "and leaving the group");
+    drain_in_flight(&c);
     commit_final(&c);
+    rd_kafka_queue_io_event_enable(queue, -1, NULL, 0);
     kerr = rd_kafka_consumer_close(c.rk);
     if (kerr) {
         akv_log_warn("kafka", "close: %s", rd_kafka_err2str(kerr));
     }
 
 out:
+    if (queue) {
+        rd_kafka_queue_destroy(queue);
+    }
+    akv_engine_destroy(c.engine);
+    for (i = 0; i < c.nparts; i++) {
+        if (c.parts[i].offsets) {
+            akv_offsets_reset(c.parts[i].offsets, destroy_message);
+            akv_offsets_destroy(c.parts[i].offsets);
+        }
+    }
+    free(c.parts);
+    while (c.dlq_retries) {
+        struct dlq_retry *r = c.dlq_retries;
+
+        c.dlq_retries = r->next;
+        free(r);
+    }
     if (c.rk) {
         rd_kafka_destroy(c.rk);
     }
     akv_dlq_destroy(c.dlq);
-    akv_syncer_destroy(c.syncer);
-    free(c.parts);
+    if (c.wake[0] >= 0) {
+        close(c.wake[0]);
+        close(c.wake[1]);
+    }
     return err;
 }
 

@@ -28,6 +28,7 @@ struct akv_stats {
     unsigned long long filtered;  /**< tokens whose intent is not mirrored */
     unsigned long long retries;   /**< failed attempts, retried later */
     unsigned long long dead_lettered; /**< events written to the DLQ */
+    unsigned long long rebalances;    /**< assignment changes */
 };
 
 /**

@@ -68,21 +68,6 @@ int akv_token_pk_normalize(const char *pk, char out[33])
     return 0;
 }
 
-static int in_list(const struct akv_strlist *l, const char *s)
-{
-    size_t i;
-
-    if (!s) {
-        return 0;
-    }
-    for (i = 0; i < l->n; i++) {
-        if (strcmp(l->v[i], s) == 0) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
 /* Naive but sufficient: only used on bytes that failed to parse. */
 static int mem_contains(const char *buf, size_t len, const char *needle)
 {
@@ -183,9 +168,9 @@ void akv_match_event(const struct akv_match_rules *rules, const char *buf,
         goto out;
     }
     safe_copy(out->action, sizeof(out->action), action);
-    if (in_list(rules->sync_actions, action)) {
+    if (akv_strlist_contains(rules->sync_actions, action)) {
         kind = AKV_MATCH_SYNC;
-    } else if (in_list(rules->delete_actions, action)) {
+    } else if (akv_strlist_contains(rules->delete_actions, action)) {
         kind = AKV_MATCH_DELETE;
     } else {
         verdict(out, AKV_MATCH_SKIP, "action %s not matched", out->action);
@@ -223,7 +208,7 @@ void akv_match_event(const struct akv_match_rules *rules, const char *buf,
                 out->action);
         goto out;
     }
-    if (!in_list(rules->apps, app) || !in_list(rules->models, model)) {
+    if (!akv_strlist_contains(rules->apps, app) || !akv_strlist_contains(rules->models, model)) {
         safe_copy(shown, sizeof(shown), model);
         verdict(out, AKV_MATCH_SKIP, "model %s not matched", shown);
         goto out;

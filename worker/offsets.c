@@ -13,6 +13,7 @@
 struct entry {
     int64_t offset;
     int64_t timestamp_ms;
+    void *data;
     int done;
 };
 
@@ -76,7 +77,7 @@ static int grow(struct akv_offsets *o)
 }
 
 int akv_offsets_track(struct akv_offsets *o, int64_t offset,
-                      int64_t timestamp_ms)
+                      int64_t timestamp_ms, void *data)
 {
     struct entry *e;
 
@@ -89,6 +90,7 @@ int akv_offsets_track(struct akv_offsets *o, int64_t offset,
     e = at(o, o->len);
     e->offset = offset;
     e->timestamp_ms = timestamp_ms;
+    e->data = data;
     e->done = 0;
     o->len++;
     o->pending++;
@@ -96,7 +98,8 @@ int akv_offsets_track(struct akv_offsets *o, int64_t offset,
     return 0;
 }
 
-int akv_offsets_done(struct akv_offsets *o, int64_t offset)
+/* The pending entry for \p offset, or NULL. */
+static struct entry *find(const struct akv_offsets *o, int64_t offset)
 {
     size_t lo = 0;
     size_t hi = o->len;
@@ -111,9 +114,30 @@ int akv_offsets_done(struct akv_offsets *o, int64_t offset)
         }
     }
     if (lo == o->len || at(o, lo)->offset != offset || at(o, lo)->done) {
+        return NULL;
+    }
+    return at(o, lo);
+}
+
+void *akv_offsets_get(const struct akv_offsets *o, int64_t offset)
+{
+    struct entry *e = find(o, offset);
+
+    return e ? e->data : NULL;
+}
+
+int akv_offsets_done(struct akv_offsets *o, int64_t offset, void **data)
+{
+    struct entry *e = find(o, offset);
+
+    if (data) {
+        *data = e ? e->data : NULL;
+    }
+    if (!e) {
         return -1;
     }
-    at(o, lo)->done = 1;
+    e->done = 1;
+    e->data = NULL;
     o->pending--;
     while (o->len > 0 && at(o, 0)->done) {
         o->head = (o->head + 1) & (o->cap - 1);
@@ -140,8 +164,17 @@ int64_t akv_offsets_oldest_timestamp(const struct akv_offsets *o)
     return o->len > 0 ? at(o, 0)->timestamp_ms : -1;
 }
 
-void akv_offsets_reset(struct akv_offsets *o)
+void akv_offsets_reset(struct akv_offsets *o, void (*release)(void *data))
 {
+    size_t i;
+
+    for (i = 0; i < o->len; i++) {
+        struct entry *e = at(o, i);
+
+        if (!e->done && e->data && release) {
+            release(e->data);
+        }
+    }
     o->head = 0;
     o->len = 0;
     o->pending = 0;

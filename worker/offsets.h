@@ -23,17 +23,22 @@ void akv_offsets_destroy(struct akv_offsets *o);
 /**
  * @brief Records that \p offset was received and is pending.
  * @param timestamp_ms the message's timestamp (for lag in seconds).
+ * @param data the caller's pointer kept with it (the message), or NULL.
  * @returns 0, or -1 when \p offset is not above every tracked offset
  *          (Kafka delivers a partition in order) or memory ran out.
  */
 int akv_offsets_track(struct akv_offsets *o, int64_t offset,
-                      int64_t timestamp_ms);
+                      int64_t timestamp_ms, void *data);
 
 /**
  * @brief Marks \p offset finished.
+ * @param data set to the pointer tracked with it (may be NULL).
  * @returns 0, or -1 when it is not pending.
  */
-int akv_offsets_done(struct akv_offsets *o, int64_t offset);
+int akv_offsets_done(struct akv_offsets *o, int64_t offset, void **data);
+
+/** @returns the pointer tracked with pending \p offset, or NULL. */
+void *akv_offsets_get(const struct akv_offsets *o, int64_t offset);
 
 /**
  * @returns the offset to commit: one past the contiguous prefix of
@@ -49,7 +54,10 @@ size_t akv_offsets_pending(const struct akv_offsets *o);
 /** @returns the timestamp of the oldest pending event, or -1 if none. */
 int64_t akv_offsets_oldest_timestamp(const struct akv_offsets *o);
 
-/** @brief Forgets everything (the partition was revoked or sought). */
-void akv_offsets_reset(struct akv_offsets *o);
+/**
+ * @brief Forgets everything (the partition was revoked), handing every
+ *        pending entry's pointer to \p release (may be NULL).
+ */
+void akv_offsets_reset(struct akv_offsets *o, void (*release)(void *data));
 
 #endif /* AKV_WORKER_OFFSETS_H */

@@ -153,6 +153,16 @@ const struct akv_cfg_entry akv_settings_schema[] = {
     LIST("match.intents", "api,app_password", match_intents,
          "Token intents mirrored to Vault; others are skipped."),
 
+    INT("sync.max_in_flight", "64", sync_max_in_flight, 1, 4096,
+        "Syncs in flight at once (one per token at most); each runs its "
+        "authentik and Vault requests without blocking the others."),
+    INT("sync.max_pending", "2000", sync_max_pending, 10, 1000000,
+        "Unfinished events per partition before the partition is paused "
+        "(resumed at half): bounds memory whatever the topic size."),
+    INT("sync.shutdown_timeout_ms", "10000", sync_shutdown_timeout_ms, 0,
+        600000,
+        "On SIGTERM, how long syncs in flight may finish before the final "
+        "commit; unfinished ones are redone by the next owner."),
     INT("sync.retry_initial_ms", "200", sync_retry_initial_ms, 1, 600000,
         "First retry delay after a transient failure (full jitter)."),
     INT("sync.retry_max_ms", "30000", sync_retry_max_ms, 1, 3600000,

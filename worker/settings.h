@@ -62,6 +62,9 @@ struct akv_settings {
     struct akv_strlist match_intents;
 
     /* sync */
+    long long sync_max_in_flight;
+    long long sync_max_pending;
+    long long sync_shutdown_timeout_ms;
     long long sync_retry_initial_ms;
     long long sync_retry_max_ms;
     double sync_retry_multiplier;

@@ -6,6 +6,9 @@
  * what Vault holds. Running a sync twice, or for a stale event, is harmless:
  * it always converges to authentik's current state. A token authentik no
  * longer has (404) is handled per vault.on_delete.
+ *
+ * This module holds the decisions (document, check-and-set steps,
+ * provenance); engine.c runs them over non-blocking transfers.
  */
 #ifndef AKV_WORKER_SYNC_H
 #define AKV_WORKER_SYNC_H
@@ -23,13 +26,6 @@ enum akv_sync_result {
     AKV_SYNC_GONE,        /**< not in authentik; secret kept (on_delete) */
     AKV_SYNC_DELETED,     /**< not in authentik; secret deleted or purged */
     AKV_SYNC_FILTERED,    /**< the token's intent is not mirrored */
-};
-
-/** What triggered the sync (for provenance and logs). */
-struct akv_sync_request {
-    const char *identifier; /**< validated slug */
-    const char *event_pk;   /**< "" when unknown */
-    const char *action;     /**< event action */
 };
 
 struct akv_sync_outcome {
@@ -51,32 +47,38 @@ struct akv_cas_ops {
                             size_t errstr_size);
 };
 
-struct akv_syncer;
+/** Check-and-set convergence, one step at a time (DESIGN §4). */
+struct akv_cas {
+    long long rounds;     /**< writes that lost the race so far */
+    long long max_rounds; /**< sync.cas_max_attempts */
+};
+
+enum akv_cas_next {
+    AKV_CAS_WRITE,     /**< write with cas = the version just read */
+    AKV_CAS_READ,      /**< someone else wrote: read again */
+    AKV_CAS_UNCHANGED, /**< Vault holds the document: done */
+    AKV_CAS_WRITTEN,   /**< our write landed: done */
+    AKV_CAS_FAIL,      /**< stop with the class given */
+};
+
+/** @returns what follows a read that found the document (\p same) or not. */
+enum akv_cas_next akv_cas_after_read(int same);
 
 /**
- * @brief Creates the upstream clients for \p s and logs in to Vault.
- * @remark \p s must outlive the syncer. A failed first login is not fatal:
- *         the syncs report its class until a later login succeeds.
+ * @brief What follows a write that answered \p cls.
+ * @param fail set to the class to report when AKV_CAS_FAIL is returned
+ *        (AKV_CLASS_TRANSIENT when the race was lost too often).
  */
-struct akv_syncer *akv_syncer_new(const struct akv_settings *s, char *errstr,
-                                  size_t errstr_size);
-
-/** @brief Destroys the syncer. NULL is a no-op. */
-void akv_syncer_destroy(struct akv_syncer *sy);
-
-/** @brief Renews or re-obtains the Vault token when due (cheap). */
-void akv_syncer_tick(struct akv_syncer *sy);
+enum akv_cas_next akv_cas_after_write(struct akv_cas *c, enum akv_class cls,
+                                      enum akv_class *fail);
 
 /**
- * @brief Syncs one token from authentik to Vault.
- * @returns AKV_CLASS_OK with \p out filled when the work is finished, or the
- *          class of the failure that stopped it (message in \p errstr,
- *          Retry-After in out->retry_after).
+ * @brief Provenance for custom_metadata: token pk (from the detail),
+ *        event pk, action and sync time.
+ * @returns a new object of strings, or NULL when out of memory.
  */
-enum akv_class akv_sync_token(struct akv_syncer *sy,
-                              const struct akv_sync_request *rq,
-                              struct akv_sync_outcome *out, char *errstr,
-                              size_t errstr_size);
+cJSON *akv_sync_provenance(const cJSON *detail, const char *event_pk,
+                           const char *action);
 
 /**
  * @brief Read, compare, write with cas = the version read; on a CAS

@@ -179,6 +179,53 @@ const struct akv_vault_lease *akv_vault_lease(const struct akv_vault *v)
     return &v->lease;
 }
 
+int akv_vault_url(const struct akv_vault *v, const char *kind,
+                  const char *identifier, char *out, size_t size)
+{
+    char path[PATH_MAX_LEN];
+
+    if (akv_vault_secret_path(v->settings->vault_kv_mount, kind,
+                              v->settings->vault_prefix, identifier, path,
+                              sizeof(path)) < 0) {
+        return -1;
+    }
+    if ((size_t)snprintf(out, size, "%s/v1/%s", v->addr, path) >= size) {
+        return -1;
+    }
+    return 0;
+}
+
+const struct curl_slist *akv_vault_headers(const struct akv_vault *v)
+{
+    return v->headers;
+}
+
+const struct akv_http *akv_vault_http(const struct akv_vault *v)
+{
+    return v->http;
+}
+
+int akv_vault_can_login(const struct akv_vault *v)
+{
+    return v->method != AUTH_TOKEN;
+}
+
+char *akv_vault_metadata_body(const cJSON *custom_metadata)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON *copy = cJSON_Duplicate(custom_metadata, 1);
+    char *body = NULL;
+
+    if (root && copy) {
+        cJSON_AddItemToObject(root, "custom_metadata", copy);
+        copy = NULL;
+        body = akv_json_print(root);
+    }
+    cJSON_Delete(copy);
+    cJSON_Delete(root);
+    return body;
+}
+
 /* --- pure parts --------------------------------------------------------- */
 
 enum akv_class akv_vault_classify(long status, const char *body, int curl_code)
@@ -799,17 +846,8 @@ enum akv_class akv_vault_write_metadata(struct akv_vault *v,
 {
     struct akv_http_response resp;
     enum akv_class cls;
-    cJSON *root = cJSON_CreateObject();
-    cJSON *copy = cJSON_Duplicate(custom_metadata, 1);
-    char *body = NULL;
+    char *body = akv_vault_metadata_body(custom_metadata);
 
-    if (root && copy) {
-        cJSON_AddItemToObject(root, "custom_metadata", copy);
-        copy = NULL;
-        body = akv_json_print(root);
-    }
-    cJSON_Delete(copy);
-    cJSON_Delete(root);
     if (!body) {
         akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory");
         return AKV_CLASS_TRANSIENT;

@@ -13,6 +13,8 @@
 #include "failure.h"
 #include "settings.h"
 
+#include "http.h"
+
 #include <cJSON.h>
 #include <stddef.h>
 
@@ -151,6 +153,28 @@ enum akv_class akv_vault_delete(struct akv_vault *v, const char *identifier,
 
 /** @returns the Retry-After of the last failed answer, "" if none. */
 const char *akv_vault_retry_after(const struct akv_vault *v);
+
+/**
+ * @brief The URL of \p identifier's secret: "{addr}/v1/{mount}/{kind}/...".
+ * @returns 0, or -1 when it does not fit.
+ */
+int akv_vault_url(const struct akv_vault *v, const char *kind,
+                  const char *identifier, char *out, size_t size);
+
+/** @returns the request headers with the current token (NULL if none). */
+const struct curl_slist *akv_vault_headers(const struct akv_vault *v);
+
+/** @returns the HTTP options (timeouts, TLS) for the engine's handles. */
+const struct akv_http *akv_vault_http(const struct akv_vault *v);
+
+/** @returns non-zero when the auth method can obtain a new token. */
+int akv_vault_can_login(const struct akv_vault *v);
+
+/**
+ * @brief Builds {"custom_metadata": {...}} for a metadata write.
+ * @returns a string for akv_json_free_string(), or NULL.
+ */
+char *akv_vault_metadata_body(const cJSON *custom_metadata);
 
 /** @returns the current token's lease (for logs and metrics). */
 const struct akv_vault_lease *akv_vault_lease(const struct akv_vault *v);

@@ -170,9 +170,10 @@ def check_consistency(name, st, log):
                         % st["consumed"])
     # An event still retrying at shutdown was matched but has no result.
     if st["retries"] == 0:
-        if st["matched"] != len(synced) + sync_poison:
-            problems.append("matched=%d but %d results" % (
-                st["matched"], len(synced) + sync_poison))
+        answered = sum(x["events"] for x in synced)
+        if st["matched"] != answered + sync_poison:
+            problems.append("matched=%d but results answer for %d" % (
+                st["matched"], answered + sync_poison))
     assert not problems, "%s: %s" % (name, "; ".join(problems))
 
 

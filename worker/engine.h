@@ -1,0 +1,89 @@
+/*
+ * engine — many token syncs in flight, none of them blocking.
+ *
+ * The consumer hands every token event to the engine; the engine keeps at
+ * most one sync per token (lanes.c: later events ride on one follow-up
+ * sync), at most sync.max_in_flight syncs running, and runs each sync as a
+ * state machine over libcurl multi transfers: authentik's token detail and
+ * key at once, then Vault's read, check-and-set write and provenance. A
+ * failed sync waits for its backoff on a timer; nothing else waits for it.
+ * When a sync finishes, the engine reports every event it answered for, so
+ * the consumer can advance its partition watermark (offsets.c).
+ */
+#ifndef AKV_WORKER_ENGINE_H
+#define AKV_WORKER_ENGINE_H
+
+#include "consumer.h"
+#include "dlq.h"
+#include "settings.h"
+
+#include <stdint.h>
+
+struct akv_engine_event {
+    const char *identifier; /**< validated slug */
+    const char *event_pk;   /**< "" when unknown */
+    const char *action;
+    int32_t partition;
+    int64_t offset;
+};
+
+/**
+ * @brief Called for every event whose work is finished (synced, or
+ *        dead-lettered after the retry limit).
+ */
+typedef void(akv_engine_done_fn)(void *ctx, int32_t partition,
+                                 int64_t offset);
+
+/**
+ * @brief Asks for the Kafka message at (partition, offset) so it can be
+ *        dead-lettered; returns NULL when it is not held any more.
+ */
+typedef const rd_kafka_message_t *(akv_engine_message_fn)(void *ctx,
+                                                          int32_t partition,
+                                                          int64_t offset);
+
+struct akv_engine;
+
+/**
+ * @brief Creates the engine, its upstream clients, and logs in to Vault.
+ * @param dlq the dead-letter producer, or NULL when disabled.
+ * @remark \p s, \p stats and \p dlq must outlive the engine. A failed first
+ *         login is logged, not fatal: syncs retry until one succeeds.
+ */
+struct akv_engine *akv_engine_new(const struct akv_settings *s,
+                                  struct akv_stats *stats,
+                                  struct akv_dlq *dlq,
+                                  akv_engine_done_fn *done,
+                                  akv_engine_message_fn *message, void *ctx,
+                                  char *errstr, size_t errstr_size);
+
+/** @brief Destroys the engine, abandoning whatever is in flight. */
+void akv_engine_destroy(struct akv_engine *e);
+
+/**
+ * @brief Takes a token event. Its done callback comes later (possibly
+ *        within a later akv_engine_run()).
+ * @returns 0, or -1 when out of memory (the event stays unfinished).
+ */
+int akv_engine_submit(struct akv_engine *e, const struct akv_engine_event *ev);
+
+/**
+ * @brief Starts what can start, runs transfers and timers, and waits up to
+ *        \p timeout_ms for progress or for \p wake_fd to become readable
+ *        (-1: none).
+ */
+void akv_engine_run(struct akv_engine *e, int wake_fd, int timeout_ms);
+
+/**
+ * @brief Forgets the events of a revoked partition: their syncs finish or
+ *        are abandoned without reporting them (the next owner redoes them).
+ */
+void akv_engine_drop_partition(struct akv_engine *e, int32_t partition);
+
+/** @returns syncs running or waiting to run or to retry (busy lanes). */
+size_t akv_engine_busy(const struct akv_engine *e);
+
+/** @brief Renews or re-obtains the Vault token when due. */
+void akv_engine_tick(struct akv_engine *e);
+
+#endif /* AKV_WORKER_ENGINE_H */
