@@ -29,6 +29,15 @@
  *                                          POST /_fake/faults takes
  *              [--allow-remote-control]    serve /_fake to non-loopback
  *                                          clients too (docker networks)
+ *              [--tls-cert FILE --tls-key FILE]  serve HTTPS only, with
+ *                                          this PEM certificate (chain)
+ *                                          and unencrypted PEM key
+ *              [--tls-client-ca FILE]      with --tls-cert: every request
+ *                                          needs a client certificate that
+ *                                          verifies against these PEM CAs
+ *                                          (else a fatal TLS alert and the
+ *                                          connection is closed, /_fake
+ *                                          included)
  *              [--verbose]                 log "METHOD PATH STATUS" to
  *                                          stderr
  *
@@ -997,7 +1006,10 @@ struct config {
     int64_t token_ttl;
     int64_t token_max_ttl;
     long latency_ms;
-    const char *faults_json; /* --faults */
+    const char *faults_json;   /* --faults */
+    const char *tls_cert;      /* --tls-cert: HTTPS when set */
+    const char *tls_key;       /* --tls-key */
+    const char *tls_client_ca; /* --tls-client-ca: client certs required */
     int allow_remote_control;
     int verbose;
 };
@@ -4573,7 +4585,9 @@ static void usage(FILE *out)
           "                  [--approle ROLE_ID=SECRET_ID]...\n"
           "                  [--token-ttl SECONDS] [--token-max-ttl SECONDS]\n"
           "                  [--latency-ms N] [--faults JSON]\n"
-          "                  [--allow-remote-control] [--verbose]\n",
+          "                  [--allow-remote-control] [--verbose]\n"
+          "                  [--tls-cert FILE --tls-key FILE\n"
+          "                   [--tls-client-ca FILE]]\n",
           out);
 }
 
@@ -4675,9 +4689,10 @@ static void config_free(struct config *c)
 static int option_kind(const char *name)
 {
     static const char *const with_value[] = {
-        "--listen",        "--root-token", "--kv-mount",     "--k8s-mount",
-        "--k8s-role",      "--approle",    "--max-versions", "--token-ttl",
-        "--token-max-ttl", "--latency-ms", "--faults"};
+        "--listen",        "--root-token",   "--kv-mount",     "--k8s-mount",
+        "--k8s-role",      "--approle",      "--max-versions", "--token-ttl",
+        "--token-max-ttl", "--latency-ms",   "--faults",       "--tls-cert",
+        "--tls-key",       "--tls-client-ca"};
     static const char *const flags[] = {"--cas-required", "--verbose", "--help",
                                         "--allow-remote-control"};
     size_t i;
@@ -4806,6 +4821,12 @@ static int parse_args(struct config *c, int argc, char **argv)
             c->latency_ms = num;
         } else if (strcmp(name, "--faults") == 0) {
             c->faults_json = val;
+        } else if (strcmp(name, "--tls-cert") == 0) {
+            c->tls_cert = val;
+        } else if (strcmp(name, "--tls-key") == 0) {
+            c->tls_key = val;
+        } else if (strcmp(name, "--tls-client-ca") == 0) {
+            c->tls_client_ca = val;
         } else if (strcmp(name, "--k8s-role") == 0) {
             struct k8s_role *nr;
             char *role;
@@ -4876,6 +4897,15 @@ static int parse_args(struct config *c, int argc, char **argv)
     }
     if (c->token_ttl > c->token_max_ttl) {
         fprintf(stderr, "fake-vault: --token-ttl exceeds --token-max-ttl\n");
+        return -1;
+    }
+    if (!c->tls_cert != !c->tls_key) {
+        fprintf(stderr, "fake-vault: --tls-cert and --tls-key go together\n");
+        return -1;
+    }
+    if (c->tls_client_ca && !c->tls_cert) {
+        fprintf(stderr, "fake-vault: --tls-client-ca needs --tls-cert and "
+                        "--tls-key\n");
         return -1;
     }
     c->kv_mount = clean_mount(kv_mount);
@@ -5004,7 +5034,8 @@ int main(int argc, char **argv)
 {
     static struct fake_vault fv;
     struct fakehttp *srv;
-    char err[256];
+    struct fakehttp_tls tls;
+    char err[512];
     int rc;
 
     fakehttp_block_signals();
@@ -5022,7 +5053,11 @@ int main(int argc, char **argv)
         fv_free(&fv);
         return EXIT_USAGE;
     }
-    srv = fakehttp_start(fv.cfg.listen, handle, &fv, err, sizeof(err));
+    tls.cert_file = fv.cfg.tls_cert;
+    tls.key_file = fv.cfg.tls_key;
+    tls.client_ca_file = fv.cfg.tls_client_ca;
+    srv = fakehttp_start_tls(fv.cfg.listen, fv.cfg.tls_cert ? &tls : NULL,
+                             handle, &fv, err, sizeof(err));
     if (!srv) {
         fprintf(stderr, "fake-vault: %s\n", err);
         fv_free(&fv);
@@ -5030,8 +5065,10 @@ int main(int argc, char **argv)
     }
     fakehttp_announce(fakehttp_address(srv));
     if (fv.cfg.verbose) {
-        fprintf(stderr, "fake-vault: listening on %s, KV v2 at %s/\n",
-                fakehttp_address(srv), fv.cfg.kv_mount);
+        fprintf(stderr, "fake-vault: listening on %s (%s%s), KV v2 at %s/\n",
+                fakehttp_address(srv), fv.cfg.tls_cert ? "HTTPS" : "HTTP",
+                fv.cfg.tls_client_ca ? ", client certificates required" : "",
+                fv.cfg.kv_mount);
     }
     fakehttp_wait_for_signal();
     fakehttp_stop(srv);

@@ -4,7 +4,9 @@
 #include "fakehttp.h"
 
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
+#include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -16,11 +18,33 @@
 #include <string.h>
 #include <sys/socket.h>
 
+/* Largest PEM file fakehttp_start_tls() reads. */
+#define PEM_MAX (1024u * 1024u)
+
+/*
+ * GnuTLS entry points for the client-certificate check. With a trust list
+ * libmicrohttpd only *requests* a client certificate (GNUTLS_CERT_REQUEST)
+ * and leaves verifying it to the application. The stand-ins link
+ * libmicrohttpd alone (gnutls is only its private dependency), so these are
+ * looked up in the libgnutls libmicrohttpd already loaded rather than
+ * linked; the types still come from <gnutls/gnutls.h>.
+ */
+typedef int(verify_peers_fn)(gnutls_session_t session, unsigned int *status);
+typedef int(alert_send_fn)(gnutls_session_t session, gnutls_alert_level_t level,
+                           gnutls_alert_description_t desc);
+
 struct fakehttp {
     struct MHD_Daemon *daemon;
     fakehttp_handler_fn *fn;
     void *opaque;
     char address[64];
+    /* TLS only; libmicrohttpd keeps pointers to these, so they live as long
+     * as the daemon. */
+    char *tls_cert;
+    char *tls_key;
+    char *tls_trust;
+    verify_peers_fn *verify_peers; /* set: client certificates required */
+    alert_send_fn *alert_send;
 };
 
 /* Per-request state: the body collected so far. */
@@ -139,6 +163,50 @@ static enum MHD_Result send_response(struct MHD_Connection *conn,
     return ret;
 }
 
+/*
+ * With a client CA, a request is served only over a connection whose client
+ * presented a certificate that verifies against it. Vault's listener does
+ * the same check in its handshake; here the handshake has already succeeded
+ * (libmicrohttpd cannot make the certificate mandatory), so the closest
+ * equivalent is a fatal TLS alert and a closed connection before anything
+ * is answered: the client sees the same alert a real Vault sends.
+ * @returns 1 to serve the request.
+ */
+static int client_cert_ok(const struct fakehttp *srv,
+                          struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci;
+    gnutls_session_t session;
+    unsigned int status = 0;
+    int rc;
+
+    ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    if (!ci || !ci->tls_session) {
+        fprintf(stderr, "fakehttp: no TLS session to check a client "
+                        "certificate on; connection closed\n");
+        return 0;
+    }
+    session = ci->tls_session;
+    rc = srv->verify_peers(session, &status);
+    if (rc == GNUTLS_E_SUCCESS && status == 0) {
+        return 1;
+    }
+    if (rc == GNUTLS_E_NO_CERTIFICATE_FOUND) {
+        fprintf(stderr, "fakehttp: TLS client sent no certificate; "
+                        "connection closed\n");
+        srv->alert_send(session, GNUTLS_AL_FATAL,
+                        GNUTLS_A_CERTIFICATE_REQUIRED);
+    } else {
+        fprintf(stderr,
+                "fakehttp: TLS client certificate does not verify "
+                "against the client CA (gnutls %d, status 0x%x); "
+                "connection closed\n",
+                rc, status);
+        srv->alert_send(session, GNUTLS_AL_FATAL, GNUTLS_A_BAD_CERTIFICATE);
+    }
+    return 0;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
                                   const char *url, const char *method,
                                   const char *version, const char *upload,
@@ -151,6 +219,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 
     (void)version;
     if (!st) {
+        if (srv->verify_peers && !client_cert_ok(srv, conn)) {
+            return MHD_NO;
+        }
         st = calloc(1, sizeof(*st));
         if (!st) {
             return MHD_NO;
@@ -239,8 +310,143 @@ static int parse_listen(const char *listen, struct sockaddr_in *sin,
     return 0;
 }
 
+/*
+ * Reads a whole PEM file (\p what names it in messages).
+ * @returns a NUL-terminated heap copy, or NULL with a message that names
+ *          the file but never quotes it (it may hold a private key).
+ */
+static char *read_pem(const char *path, const char *what, char *errstr,
+                      size_t errstr_size)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    size_t len = 0;
+    size_t n;
+
+    if (!f) {
+        snprintf(errstr, errstr_size, "cannot open the %s %s: %s", what, path,
+                 strerror(errno));
+        return NULL;
+    }
+    buf = malloc(PEM_MAX + 1);
+    if (!buf) {
+        snprintf(errstr, errstr_size, "out of memory");
+        fclose(f);
+        return NULL;
+    }
+    while ((n = fread(buf + len, 1, PEM_MAX + 1 - len, f)) > 0) {
+        len += n;
+        if (len > PEM_MAX) {
+            break;
+        }
+    }
+    if (ferror(f) || len > PEM_MAX) {
+        snprintf(errstr, errstr_size, "cannot read the %s %s: %s", what, path,
+                 ferror(f) ? strerror(errno) : "larger than 1 MiB");
+        explicit_bzero(buf, len);
+        free(buf);
+        fclose(f);
+        return NULL;
+    }
+    fclose(f);
+    buf[len] = '\0';
+    if (!strstr(buf, "-----BEGIN ")) {
+        snprintf(errstr, errstr_size, "the %s %s is not PEM", what, path);
+        explicit_bzero(buf, len);
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+/* Frees a string that may hold key material, wiping it first. */
+static void free_secret(char *s)
+{
+    if (s) {
+        explicit_bzero(s, strlen(s));
+        free(s);
+    }
+}
+
+static void free_tls(struct fakehttp *srv)
+{
+    free(srv->tls_cert);
+    free_secret(srv->tls_key);
+    free(srv->tls_trust);
+    srv->tls_cert = srv->tls_key = srv->tls_trust = NULL;
+}
+
+/* Finds the GnuTLS functions of the client-certificate check. */
+static int load_gnutls(struct fakehttp *srv, char *errstr, size_t errstr_size)
+{
+    void *self = dlopen(NULL, RTLD_LAZY);
+    void *verify =
+        self ? dlsym(self, "gnutls_certificate_verify_peers2") : NULL;
+    void *alert = self ? dlsym(self, "gnutls_alert_send") : NULL;
+
+    if (!verify || !alert) {
+        snprintf(errstr, errstr_size,
+                 "client certificates: GnuTLS functions not found in the "
+                 "loaded libmicrohttpd/libgnutls");
+        return -1;
+    }
+    /* Object pointer to function pointer: memcpy, as ISO C has no cast. */
+    memcpy(&srv->verify_peers, &verify, sizeof(verify));
+    memcpy(&srv->alert_send, &alert, sizeof(alert));
+    return 0;
+}
+
+/* Reads the PEM files and fills the libmicrohttpd TLS options. */
+static int setup_tls(struct fakehttp *srv, const struct fakehttp_tls *tls,
+                     struct MHD_OptionItem *ops, int *nops, char *errstr,
+                     size_t errstr_size)
+{
+    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+        snprintf(errstr, errstr_size,
+                 "HTTPS requested, but this libmicrohttpd was built without "
+                 "TLS support (MHD_FEATURE_TLS)");
+        return -1;
+    }
+    if (!tls->cert_file || !tls->key_file) {
+        snprintf(errstr, errstr_size,
+                 "HTTPS needs both a certificate and a key file");
+        return -1;
+    }
+    srv->tls_cert =
+        read_pem(tls->cert_file, "TLS certificate", errstr, errstr_size);
+    if (!srv->tls_cert) {
+        return -1;
+    }
+    srv->tls_key = read_pem(tls->key_file, "TLS key", errstr, errstr_size);
+    if (!srv->tls_key) {
+        return -1;
+    }
+    ops[(*nops)++] =
+        (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, srv->tls_cert};
+    ops[(*nops)++] =
+        (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, srv->tls_key};
+    if (tls->client_ca_file) {
+        srv->tls_trust =
+            read_pem(tls->client_ca_file, "TLS client CA", errstr, errstr_size);
+        if (!srv->tls_trust || load_gnutls(srv, errstr, errstr_size) < 0) {
+            return -1;
+        }
+        ops[(*nops)++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0,
+                                                 srv->tls_trust};
+    }
+    return 0;
+}
+
 struct fakehttp *fakehttp_start(const char *listen, fakehttp_handler_fn *fn,
                                 void *opaque, char *errstr, size_t errstr_size)
+{
+    return fakehttp_start_tls(listen, NULL, fn, opaque, errstr, errstr_size);
+}
+
+struct fakehttp *fakehttp_start_tls(const char *listen,
+                                    const struct fakehttp_tls *tls,
+                                    fakehttp_handler_fn *fn, void *opaque,
+                                    char *errstr, size_t errstr_size)
 {
     struct fakehttp *srv = NULL;
     struct sockaddr_in sin;
@@ -248,6 +454,11 @@ struct fakehttp *fakehttp_start(const char *listen, fakehttp_handler_fn *fn,
     socklen_t blen = sizeof(bound);
     const union MHD_DaemonInfo *info;
     char ip[INET_ADDRSTRLEN];
+    struct MHD_OptionItem ops[4];
+    int nops = 0;
+    unsigned int flags = MHD_USE_THREAD_PER_CONNECTION |
+                         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
+                         MHD_USE_ERROR_LOG;
 
     if (parse_listen(listen, &sin, errstr, errstr_size) < 0) {
         return NULL;
@@ -259,15 +470,32 @@ struct fakehttp *fakehttp_start(const char *listen, fakehttp_handler_fn *fn,
     }
     srv->fn = fn;
     srv->opaque = opaque;
+    if (tls) {
+        if (setup_tls(srv, tls, ops, &nops, errstr, errstr_size) < 0) {
+            free_tls(srv);
+            free(srv);
+            return NULL;
+        }
+        flags |= MHD_USE_TLS;
+    }
+    ops[nops] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     srv->daemon = MHD_start_daemon(
-        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-            MHD_USE_POLL | MHD_USE_ERROR_LOG,
-        0, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, &sin,
+        flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, &sin,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024, MHD_OPTION_END);
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024, MHD_OPTION_ARRAY,
+        ops, MHD_OPTION_END);
     if (!srv->daemon) {
-        snprintf(errstr, errstr_size, "cannot listen on %s", listen);
+        if (tls) {
+            /* libmicrohttpd has logged GnuTLS's reason to stderr. */
+            snprintf(errstr, errstr_size,
+                     "cannot serve HTTPS on %s (is %s with %s a PEM "
+                     "certificate and its key?)",
+                     listen, tls->cert_file, tls->key_file);
+        } else {
+            snprintf(errstr, errstr_size, "cannot listen on %s", listen);
+        }
+        free_tls(srv);
         free(srv);
         return NULL;
     }
@@ -295,6 +523,7 @@ void fakehttp_stop(struct fakehttp *srv)
         return;
     }
     MHD_stop_daemon(srv->daemon);
+    free_tls(srv);
     free(srv);
 }
 

@@ -66,6 +66,30 @@ struct fakehttp;
 struct fakehttp *fakehttp_start(const char *listen, fakehttp_handler_fn *fn,
                                 void *opaque, char *errstr, size_t errstr_size);
 
+/** TLS settings of fakehttp_start_tls(); the files are PEM. */
+struct fakehttp_tls {
+    const char *cert_file; /**< server certificate (chain, leaf first) */
+    const char *key_file;  /**< its private key (unencrypted) */
+    /**
+     * NULL: no client certificate is asked for. Else a CA bundle: every
+     * request must come over a connection whose client presented a
+     * certificate that verifies against it, or the connection is closed
+     * with a TLS alert and nothing is answered.
+     */
+    const char *client_ca_file;
+};
+
+/**
+ * @brief Like fakehttp_start(), but speaks HTTPS only (libmicrohttpd with
+ *        GnuTLS). \p tls NULL is plain fakehttp_start().
+ * @returns the server, or NULL with a message in \p errstr (which names
+ *          files, never their contents).
+ */
+struct fakehttp *fakehttp_start_tls(const char *listen,
+                                    const struct fakehttp_tls *tls,
+                                    fakehttp_handler_fn *fn, void *opaque,
+                                    char *errstr, size_t errstr_size);
+
 /** @returns "HOST:PORT" the server really listens on. */
 const char *fakehttp_address(const struct fakehttp *srv);
 

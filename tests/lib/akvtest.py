@@ -5,7 +5,8 @@ Standard library only. It provides:
 
 * Proc: a child process with its stderr (and stdout) captured to files in
   the run directory, optionally reading the address line a stand-in prints
-  first; stopped with SIGTERM, then SIGKILL after a grace period. Every
+  first; stopped with SIGTERM, then SIGKILL after a grace period, or
+  reaped by wait_rusage() for its peak RSS and CPU time. Every
   Proc ever started is stopped at exit, on Ctrl-C and on SIGTERM/SIGHUP, and
   dies with this process (PR_SET_PDEATHSIG) if it is killed outright.
 * RunDir: the per-run temporary directory for logs and configs; kept (and
