@@ -262,6 +262,11 @@ static rd_kafka_t *create(struct consumer *c, char *errstr, size_t errstr_size)
                  errstr_size)) {
         goto fail;
     }
+    if (s->kafka_instance_id && *s->kafka_instance_id &&
+        conf_set(conf, "group.instance.id", s->kafka_instance_id, errstr,
+                 errstr_size)) {
+        goto fail;
+    }
     snprintf(num, sizeof(num), "%lld", s->kafka_session_timeout_ms);
     if (conf_set(conf, "session.timeout.ms", num, errstr, errstr_size)) {
         goto fail;

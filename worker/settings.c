@@ -58,6 +58,10 @@ const struct akv_cfg_entry akv_settings_schema[] = {
         "Topic the forwarding policy publishes authentik events to."),
     STR("kafka.group", "ak2vault", 0, kafka_group, "KAFKA_GROUP",
         "Consumer group; every replica of one deployment uses the same."),
+    STR("kafka.instance_id", NULL, 0, kafka_instance_id,
+        "KAFKA_GROUP_INSTANCE_ID",
+        "Static group membership (group.instance.id), e.g. the pod name: a "
+        "restarted replica gets its partitions back without a rebalance."),
     ENUM("kafka.auto_offset_reset", "earliest", kafka_auto_offset_reset,
          offset_resets,
          "Where a new group starts. earliest: syncing is idempotent, and "
@@ -309,6 +313,7 @@ static int field_known(const char *name)
  * the first two, and the others have their own settings. */
 static const char *const managed_properties[] = {
     "enable.auto.offset.store", "enable.auto.commit", "group.id",
+    "group.instance.id",
     "bootstrap.servers",        "auto.offset.reset",  NULL};
 
 static akv_err_t validate(struct akv_settings *s, const char *path,

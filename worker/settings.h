@@ -15,6 +15,7 @@ struct akv_settings {
     char *kafka_brokers;
     char *kafka_topic;
     char *kafka_group;
+    char *kafka_instance_id;
     char *kafka_auto_offset_reset;
     long long kafka_session_timeout_ms;
     long long kafka_max_poll_interval_ms;
