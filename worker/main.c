@@ -6,6 +6,7 @@
  */
 #include "config.h"
 #include "consumer.h"
+#include "lag.h"
 #include "log.h"
 #include "settings.h"
 
@@ -40,6 +41,9 @@ static void usage(FILE *fp)
             "sync tokens to Vault\n"
             "  check-config -c FILE          validate the configuration and "
             "print it (secrets masked)\n"
+            "  lag -c FILE [--group G] [--topic T] [--json]\n"
+            "                                committed offset, end offset and "
+            "lag per partition\n"
             "  config-reference              describe every setting\n"
             "  version                       print the version\n"
             "\n"
@@ -47,15 +51,21 @@ static void usage(FILE *fp)
             "  -c, --config FILE   configuration file (libconfig)\n"
             "  -e, --exit-at-end   stop once every assigned partition is "
             "consumed\n"
+            "  -g, --group G       lag: the consumer group (default: "
+            "kafka.group)\n"
+            "  -t, --topic T       lag: the topic (default: kafka.topic)\n"
+            "  -j, --json          lag: JSON instead of a table\n"
             "  -h, --help          this help\n");
 }
 
-static int load(struct akv_settings *s, const char *path)
+static int load(struct akv_settings *s, const char *path, int secrets)
 {
     char errstr[1024];
     enum akv_log_level level = AKV_LOG_INFO;
 
-    if (akv_settings_load(s, path, errstr, sizeof(errstr)) != AKV_OK) {
+    if ((secrets ? akv_settings_load(s, path, errstr, sizeof(errstr))
+                 : akv_settings_load_kafka(s, path, errstr,
+                                           sizeof(errstr))) != AKV_OK) {
         fprintf(stderr, "ak2vault: %s\n", errstr);
         return EX_CONFIG;
     }
@@ -75,7 +85,7 @@ static int cmd_run(const char *path, int exit_at_end)
     char errstr[1024];
     int rc;
 
-    rc = load(&s, path);
+    rc = load(&s, path, 1);
     if (rc != EX_OK) {
         akv_settings_free(&s);
         return rc;
@@ -103,10 +113,26 @@ static int cmd_run(const char *path, int exit_at_end)
     return rc;
 }
 
+static int cmd_lag(const char *path, const char *group, const char *topic,
+                   int json)
+{
+    struct akv_settings s;
+    char errstr[1024];
+    int rc = load(&s, path, 0);
+
+    if (rc == EX_OK && akv_lag_report(&s, group, topic, json, stdout, errstr,
+                                      sizeof(errstr)) != AKV_OK) {
+        fprintf(stderr, "ak2vault: %s\n", errstr);
+        rc = EX_UNAVAILABLE;
+    }
+    akv_settings_free(&s);
+    return rc;
+}
+
 static int cmd_check_config(const char *path)
 {
     struct akv_settings s;
-    int rc = load(&s, path);
+    int rc = load(&s, path, 1);
 
     if (rc == EX_OK) {
         akv_settings_dump(&s, stdout);
@@ -121,12 +147,18 @@ int main(int argc, char **argv)
     static const struct option long_opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"exit-at-end", no_argument, NULL, 'e'},
+        {"group", required_argument, NULL, 'g'},
+        {"topic", required_argument, NULL, 't'},
+        {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *cmd;
     const char *config = getenv("AK2VAULT_CONFIG");
     int exit_at_end = 0;
+    const char *group = NULL;
+    const char *topic = NULL;
+    int json = 0;
     int opt;
     int rc;
 
@@ -141,13 +173,23 @@ int main(int argc, char **argv)
         return EX_OK;
     }
     optind = 2;
-    while ((opt = getopt_long(argc, argv, "c:eh", long_opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "c:eg:t:jh", long_opts, NULL)) !=
+           -1) {
         switch (opt) {
         case 'c':
             config = optarg;
             break;
         case 'e':
             exit_at_end = 1;
+            break;
+        case 'g':
+            group = optarg;
+            break;
+        case 't':
+            topic = optarg;
+            break;
+        case 'j':
+            json = 1;
             break;
         case 'h':
             usage(stdout);
@@ -170,7 +212,8 @@ int main(int argc, char **argv)
         akv_cfg_describe(akv_settings_schema, stdout);
         return EX_OK;
     }
-    if (strcmp(cmd, "run") != 0 && strcmp(cmd, "check-config") != 0) {
+    if (strcmp(cmd, "run") != 0 && strcmp(cmd, "check-config") != 0 &&
+        strcmp(cmd, "lag") != 0) {
         fprintf(stderr, "ak2vault: unknown command '%s'\n", cmd);
         usage(stderr);
         return EX_USAGE;
@@ -183,6 +226,8 @@ int main(int argc, char **argv)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     if (strcmp(cmd, "run") == 0) {
         rc = cmd_run(config, exit_at_end);
+    } else if (strcmp(cmd, "lag") == 0) {
+        rc = cmd_lag(config, group, topic, json);
     } else {
         rc = cmd_check_config(config);
     }

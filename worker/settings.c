@@ -400,8 +400,23 @@ static akv_err_t validate(struct akv_settings *s, const char *path,
     return AKV_OK;
 }
 
+static akv_err_t load(struct akv_settings *s, const char *path,
+                      int secrets, char *errstr, size_t errstr_size);
+
 akv_err_t akv_settings_load(struct akv_settings *s, const char *path,
                             char *errstr, size_t errstr_size)
+{
+    return load(s, path, 1, errstr, errstr_size);
+}
+
+akv_err_t akv_settings_load_kafka(struct akv_settings *s, const char *path,
+                                  char *errstr, size_t errstr_size)
+{
+    return load(s, path, 0, errstr, errstr_size);
+}
+
+static akv_err_t load(struct akv_settings *s, const char *path, int secrets,
+                      char *errstr, size_t errstr_size)
 {
     akv_err_t err;
 
@@ -414,12 +429,6 @@ akv_err_t akv_settings_load(struct akv_settings *s, const char *path,
     if (err) {
         return err;
     }
-    err = resolve_secret(&s->authentik_token, s->authentik_token_file,
-                         "authentik API token", "AUTHENTIK_TOKEN",
-                         "authentik.token_file", path, errstr, errstr_size);
-    if (err) {
-        return err;
-    }
     if (!s->dlq_topic) {
         size_t n = strlen(s->kafka_topic) + 5;
 
@@ -429,6 +438,15 @@ akv_err_t akv_settings_load(struct akv_settings *s, const char *path,
                             "out of memory");
         }
         snprintf(s->dlq_topic, n, "%s.dlq", s->kafka_topic);
+    }
+    if (!secrets) {
+        return AKV_OK;
+    }
+    err = resolve_secret(&s->authentik_token, s->authentik_token_file,
+                         "authentik API token", "AUTHENTIK_TOKEN",
+                         "authentik.token_file", path, errstr, errstr_size);
+    if (err) {
+        return err;
     }
     if (strcmp(s->vault_auth_method, "token") != 0) {
         return AKV_OK; /* login methods obtain their own tokens */

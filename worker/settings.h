@@ -98,6 +98,13 @@ extern const struct akv_cfg_entry akv_settings_schema[];
 akv_err_t akv_settings_load(struct akv_settings *s, const char *path,
                             char *errstr, size_t errstr_size);
 
+/**
+ * @brief Like akv_settings_load() without reading or requiring the Vault
+ *        and authentik credentials: for commands that only talk to Kafka.
+ */
+akv_err_t akv_settings_load_kafka(struct akv_settings *s, const char *path,
+                                  char *errstr, size_t errstr_size);
+
 /** @brief Frees (and wipes the secrets of) \p s. */
 void akv_settings_free(struct akv_settings *s);
 
