@@ -90,7 +90,7 @@ const char *akv_authentik_retry_after(const struct akv_authentik *ak)
 enum akv_class akv_authentik_classify(long status, int curl_code)
 {
     if (status == 0) {
-        return akv_transport_class(curl_code);
+        return akv_transport_class(curl_code, NULL);
     }
     if (status >= 200 && status < 300) {
         return AKV_CLASS_OK;
@@ -179,7 +179,7 @@ static enum akv_class get(struct akv_authentik *ak, const char *identifier,
     if (err) {
         akv_errf(AKV_ERR_TRANSPORT, errstr, errstr_size, "authentik %s: %s",
                  what, resp->error);
-        return akv_transport_class((int)resp->curl_code);
+        return akv_transport_class((int)resp->curl_code, resp->error);
     }
     cls = akv_authentik_classify(resp->status, 0);
     if (cls != AKV_CLASS_OK) {

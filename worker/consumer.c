@@ -123,8 +123,7 @@ static void destroy_message(void *data)
 }
 
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                         rd_kafka_topic_partition_list_t *parts,
-                         void *opaque);
+                         rd_kafka_topic_partition_list_t *parts, void *opaque);
 
 static void on_log(const rd_kafka_t *rk, int level, const char *fac,
                    const char *buf)
@@ -758,18 +757,20 @@ static void poll_loop(struct consumer *c)
     }
 }
 
-/* SIGTERM: stop taking events, let the running syncs finish for a while,
- * then store what is finished. */
+/* SIGTERM: stop taking events and starting syncs, let the running ones
+ * finish for a while (a sync waiting out a backoff cannot finish: it is
+ * left to the next owner), then store what is finished. */
 static void drain_in_flight(struct consumer *c)
 {
     long long deadline = now_ms() + c->settings->sync_shutdown_timeout_ms;
 
-    while (akv_engine_busy(c->engine) > 0 && now_ms() < deadline) {
+    akv_engine_drain(c->engine);
+    while (akv_engine_in_flight(c->engine) > 0 && now_ms() < deadline) {
         akv_engine_run(c->engine, -1, 50);
     }
     if (akv_engine_busy(c->engine) > 0) {
         akv_log_warn("worker",
-                     "%zu sync(s) unfinished at shutdown; their "
+                     "%zu token sync(s) unfinished at shutdown; their "
                      "events are redone by the next owner",
                      akv_engine_busy(c->engine));
     }

@@ -96,7 +96,8 @@ struct akv_engine {
     struct sync *all;
     size_t in_flight;
     size_t busy;
-    CURL **pool; /* idle easy handles */
+    int draining; /* shutting down: start nothing new */
+    CURL **pool;  /* idle easy handles */
     size_t npool;
     size_t pool_cap;
     long long last_config_log;
@@ -563,7 +564,9 @@ static enum akv_class authentik_answer(const struct xfer *x, const char *what,
                                        char *errstr, size_t size)
 {
     enum akv_class cls =
-        akv_authentik_classify(x->resp.status, (int)x->resp.curl_code);
+        x->resp.status == 0
+            ? akv_transport_class((int)x->resp.curl_code, x->resp.error)
+            : akv_authentik_classify(x->resp.status, 0);
 
     if (cls != AKV_CLASS_OK) {
         if (x->resp.status == 0) {
@@ -695,6 +698,15 @@ static void vault_failed(struct sync *sy, enum akv_class cls,
     fail(sy, cls, errstr, x->resp.retry_after);
 }
 
+/* Vault's answer, or the transport failure, as a class. */
+static enum akv_class vault_class(const struct xfer *x)
+{
+    if (x->resp.status == 0) {
+        return akv_transport_class((int)x->resp.curl_code, x->resp.error);
+    }
+    return akv_vault_classify(x->resp.status, akv_buf_str(&x->resp.body), 0);
+}
+
 static void after_vault_read(struct sync *sy)
 {
     struct akv_engine *e = sy->e;
@@ -705,8 +717,9 @@ static void after_vault_read(struct sync *sy)
     int same;
 
     if (x->resp.status == 0) {
-        vault_failed(sy, akv_transport_class((int)x->resp.curl_code), x,
-                     "read");
+        vault_failed(sy,
+                     akv_transport_class((int)x->resp.curl_code, x->resp.error),
+                     x, "read");
         return;
     }
     cls = akv_vault_parse_read(x->resp.status, akv_buf_str(&x->resp.body),
@@ -734,8 +747,7 @@ static void after_vault_write(struct sync *sy)
 {
     struct akv_engine *e = sy->e;
     struct xfer *x = &sy->xf[X_VAULT];
-    enum akv_class cls = akv_vault_classify(
-        x->resp.status, akv_buf_str(&x->resp.body), (int)x->resp.curl_code);
+    enum akv_class cls = vault_class(x);
     enum akv_class fail_cls = AKV_CLASS_TRANSIENT;
     cJSON *root;
     cJSON *meta;
@@ -783,8 +795,7 @@ static void after_vault_write(struct sync *sy)
 static void after_metadata(struct sync *sy)
 {
     struct xfer *x = &sy->xf[X_VAULT];
-    enum akv_class cls = akv_vault_classify(
-        x->resp.status, akv_buf_str(&x->resp.body), (int)x->resp.curl_code);
+    enum akv_class cls = vault_class(x);
 
     /* Provenance is best effort: the secret itself is written. */
     if (cls != AKV_CLASS_OK) {
@@ -797,8 +808,7 @@ static void after_metadata(struct sync *sy)
 static void after_delete(struct sync *sy)
 {
     struct xfer *x = &sy->xf[X_VAULT];
-    enum akv_class cls = akv_vault_classify(
-        x->resp.status, akv_buf_str(&x->resp.body), (int)x->resp.curl_code);
+    enum akv_class cls = vault_class(x);
 
     if (cls == AKV_CLASS_REAUTH && reauth(sy) == 0) {
         gone(sy);
@@ -970,7 +980,7 @@ int akv_engine_submit(struct akv_engine *e, const struct akv_engine_event *ev)
 
 static void start_ready(struct akv_engine *e)
 {
-    while (e->ready_head &&
+    while (!e->draining && e->ready_head &&
            e->in_flight < (size_t)e->settings->sync_max_in_flight) {
         struct sync *sy = e->ready_head;
 
@@ -1081,6 +1091,16 @@ void akv_engine_drop_partition(struct akv_engine *e, int32_t partition)
 size_t akv_engine_busy(const struct akv_engine *e)
 {
     return e->busy;
+}
+
+size_t akv_engine_in_flight(const struct akv_engine *e)
+{
+    return e->in_flight;
+}
+
+void akv_engine_drain(struct akv_engine *e)
+{
+    e->draining = 1;
 }
 
 void akv_engine_tick(struct akv_engine *e)

@@ -31,8 +31,7 @@ struct akv_engine_event {
  * @brief Called for every event whose work is finished (synced, or
  *        dead-lettered after the retry limit).
  */
-typedef void(akv_engine_done_fn)(void *ctx, int32_t partition,
-                                 int64_t offset);
+typedef void(akv_engine_done_fn)(void *ctx, int32_t partition, int64_t offset);
 
 /**
  * @brief Asks for the Kafka message at (partition, offset) so it can be
@@ -51,8 +50,7 @@ struct akv_engine;
  *         login is logged, not fatal: syncs retry until one succeeds.
  */
 struct akv_engine *akv_engine_new(const struct akv_settings *s,
-                                  struct akv_stats *stats,
-                                  struct akv_dlq *dlq,
+                                  struct akv_stats *stats, struct akv_dlq *dlq,
                                   akv_engine_done_fn *done,
                                   akv_engine_message_fn *message, void *ctx,
                                   char *errstr, size_t errstr_size);
@@ -82,6 +80,15 @@ void akv_engine_drop_partition(struct akv_engine *e, int32_t partition);
 
 /** @returns syncs running or waiting to run or to retry (busy lanes). */
 size_t akv_engine_busy(const struct akv_engine *e);
+
+/** @returns syncs with requests out right now. */
+size_t akv_engine_in_flight(const struct akv_engine *e);
+
+/**
+ * @brief Shutting down: start no sync and no retry any more; the ones
+ *        running finish.
+ */
+void akv_engine_drain(struct akv_engine *e);
 
 /** @brief Renews or re-obtains the Vault token when due. */
 void akv_engine_tick(struct akv_engine *e);

@@ -4,6 +4,7 @@
 #include "failure.h"
 
 #include <curl/curl.h>
+#include <string.h>
 
 const char *akv_class_name(enum akv_class c)
 {
@@ -26,9 +27,23 @@ const char *akv_class_name(enum akv_class c)
     return "?";
 }
 
-enum akv_class akv_transport_class(int curl_code)
+/* TLS alerts a server sends when it refuses our certificate (OpenSSL's
+ * wording in libcurl's error buffer). */
+static int certificate_alert(const char *error)
+{
+    return error && strstr(error, "alert") &&
+           (strstr(error, "certificate") || strstr(error, "unknown ca") ||
+            strstr(error, "access denied"));
+}
+
+enum akv_class akv_transport_class(int curl_code, const char *error)
 {
     switch ((CURLcode)curl_code) {
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_SSL_CONNECT_ERROR:
+        return certificate_alert(error) ? AKV_CLASS_CONFIG
+                                        : AKV_CLASS_TRANSIENT;
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CACERT_BADFILE:
     case CURLE_SSL_CERTPROBLEM:

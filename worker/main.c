@@ -64,8 +64,8 @@ static int load(struct akv_settings *s, const char *path, int secrets)
     enum akv_log_level level = AKV_LOG_INFO;
 
     if ((secrets ? akv_settings_load(s, path, errstr, sizeof(errstr))
-                 : akv_settings_load_kafka(s, path, errstr,
-                                           sizeof(errstr))) != AKV_OK) {
+                 : akv_settings_load_kafka(s, path, errstr, sizeof(errstr))) !=
+        AKV_OK) {
         fprintf(stderr, "ak2vault: %s\n", errstr);
         return EX_CONFIG;
     }

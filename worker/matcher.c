@@ -208,7 +208,8 @@ void akv_match_event(const struct akv_match_rules *rules, const char *buf,
                 out->action);
         goto out;
     }
-    if (!akv_strlist_contains(rules->apps, app) || !akv_strlist_contains(rules->models, model)) {
+    if (!akv_strlist_contains(rules->apps, app) ||
+        !akv_strlist_contains(rules->models, model)) {
         safe_copy(shown, sizeof(shown), model);
         verdict(out, AKV_MATCH_SKIP, "model %s not matched", shown);
         goto out;

@@ -311,10 +311,13 @@ static int field_known(const char *name)
 
 /* librdkafka properties ak2vault sets itself: at-least-once depends on
  * the first two, and the others have their own settings. */
-static const char *const managed_properties[] = {
-    "enable.auto.offset.store", "enable.auto.commit", "group.id",
-    "group.instance.id",
-    "bootstrap.servers",        "auto.offset.reset",  NULL};
+static const char *const managed_properties[] = {"enable.auto.offset.store",
+                                                 "enable.auto.commit",
+                                                 "group.id",
+                                                 "group.instance.id",
+                                                 "bootstrap.servers",
+                                                 "auto.offset.reset",
+                                                 NULL};
 
 static akv_err_t validate(struct akv_settings *s, const char *path,
                           char *errstr, size_t errstr_size)
@@ -400,8 +403,8 @@ static akv_err_t validate(struct akv_settings *s, const char *path,
     return AKV_OK;
 }
 
-static akv_err_t load(struct akv_settings *s, const char *path,
-                      int secrets, char *errstr, size_t errstr_size);
+static akv_err_t load(struct akv_settings *s, const char *path, int secrets,
+                      char *errstr, size_t errstr_size);
 
 akv_err_t akv_settings_load(struct akv_settings *s, const char *path,
                             char *errstr, size_t errstr_size)

@@ -109,8 +109,8 @@ enum akv_class akv_sync_converge(const struct akv_cas_ops *ops, void *ctx,
             out->result = AKV_SYNC_UNCHANGED;
             return AKV_CLASS_OK;
         }
-        cls = ops->write(ctx, identifier, doc, out->version, &version,
-                         errstr, errstr_size);
+        cls = ops->write(ctx, identifier, doc, out->version, &version, errstr,
+                         errstr_size);
         switch (akv_cas_after_write(&cas, cls, &fail)) {
         case AKV_CAS_WRITTEN:
             out->result = AKV_SYNC_WRITTEN;

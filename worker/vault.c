@@ -231,7 +231,7 @@ char *akv_vault_metadata_body(const cJSON *custom_metadata)
 enum akv_class akv_vault_classify(long status, const char *body, int curl_code)
 {
     if (status == 0) {
-        return akv_transport_class(curl_code);
+        return akv_transport_class(curl_code, NULL);
     }
     if (status >= 200 && status < 300) {
         return AKV_CLASS_OK;
@@ -494,7 +494,7 @@ static enum akv_class call(struct akv_vault *v, const char *method,
     if (err) {
         akv_errf(AKV_ERR_TRANSPORT, errstr, errstr_size, "vault %s: %s", method,
                  resp->error);
-        return akv_transport_class((int)resp->curl_code);
+        return akv_transport_class((int)resp->curl_code, resp->error);
     }
     return AKV_CLASS_OK;
 }

@@ -6,7 +6,8 @@
  * to inject latency without holding up other connections, and keep-alive
  * connections from the worker each get their own thread. Request bodies are
  * collected in full (capped) before the handler runs, so handlers see one
- * call per request.
+ * call per request. fakehttp_start_tls() serves HTTPS instead (GnuTLS, via
+ * libmicrohttpd), optionally requiring verified client certificates.
  */
 #ifndef AKV_TESTS_FAKEHTTP_H
 #define AKV_TESTS_FAKEHTTP_H

@@ -132,15 +132,32 @@ static void transport_failures_are_classified(void **state)
     assert_int_equal(akv_vault_classify(0, "", CURLE_COULDNT_RESOLVE_HOST),
                      AKV_CLASS_TRANSIENT);
     /* What retrying cannot fix: go-retryablehttp does not retry these. */
-    assert_int_equal(
-        akv_vault_classify(0, "", CURLE_PEER_FAILED_VERIFICATION),
-        AKV_CLASS_CONFIG);
+    assert_int_equal(akv_vault_classify(0, "", CURLE_PEER_FAILED_VERIFICATION),
+                     AKV_CLASS_CONFIG);
     assert_int_equal(akv_vault_classify(0, "", CURLE_SSL_CERTPROBLEM),
                      AKV_CLASS_CONFIG);
     assert_int_equal(akv_vault_classify(0, "", CURLE_UNSUPPORTED_PROTOCOL),
                      AKV_CLASS_CONFIG);
     assert_int_equal(akv_vault_classify(0, "", CURLE_URL_MALFORMAT),
                      AKV_CLASS_CONFIG);
+    /* A server refusing our client certificate: a receive error whose
+     * text names the alert. */
+    assert_int_equal(
+        akv_transport_class(CURLE_RECV_ERROR,
+                            "OpenSSL SSL_read: error:0A00045C:SSL "
+                            "routines::tlsv13 alert certificate required, "
+                            "errno 0"),
+        AKV_CLASS_CONFIG);
+    assert_int_equal(
+        akv_transport_class(CURLE_RECV_ERROR,
+                            "OpenSSL SSL_read: error:0A000412:SSL "
+                            "routines::sslv3 alert bad certificate"),
+        AKV_CLASS_CONFIG);
+    assert_int_equal(
+        akv_transport_class(CURLE_RECV_ERROR, "Connection reset by peer"),
+        AKV_CLASS_TRANSIENT);
+    assert_int_equal(akv_transport_class(CURLE_RECV_ERROR, NULL),
+                     AKV_CLASS_TRANSIENT);
 }
 
 static void path_escapes_each_segment(void **state)
