@@ -2,8 +2,8 @@
  * authentik — reads a token's current state from authentik's API.
  *
  * Two calls per sync: the token detail (intent and the other fields) and
- * view_key (the key itself). Parsing and classification are pure functions
- * so they can be tested on recorded bodies.
+ * view_key (the key itself); engine.c runs them. Parsing and
+ * classification are pure functions, tested on recorded bodies.
  */
 #ifndef AKV_WORKER_AUTHENTIK_H
 #define AKV_WORKER_AUTHENTIK_H
@@ -18,8 +18,8 @@
 
 /** One token as authentik reports it. */
 struct akv_token {
-    cJSON *detail; /**< the Token object from the detail call (owned) */
-    char *key;     /**< the key from view_key (owned, secret) */
+    const cJSON *detail; /**< the Token object from the detail call */
+    const char *key;     /**< the key from view_key (secret) */
 };
 
 struct akv_authentik;
@@ -33,31 +33,6 @@ struct akv_authentik *akv_authentik_new(const struct akv_settings *s,
 
 /** @brief Destroys the client. NULL is a no-op. */
 void akv_authentik_destroy(struct akv_authentik *ak);
-
-/**
- * @brief Reads the detail of token \p identifier into tok->detail.
- * @returns AKV_CLASS_OK, AKV_CLASS_GONE on 404, or the failure class with a
- *          message in \p errstr.
- * @remark \p tok is initialised here; release it with akv_token_free().
- */
-enum akv_class akv_authentik_get_detail(struct akv_authentik *ak,
-                                        const char *identifier,
-                                        struct akv_token *tok, char *errstr,
-                                        size_t errstr_size);
-
-/**
- * @brief Reads the key of token \p identifier into tok->key (view_key).
- * @returns like akv_authentik_get_detail().
- * @remark The key is registered with the log scrubber until
- *         akv_token_free() wipes it.
- */
-enum akv_class akv_authentik_get_key(struct akv_authentik *ak,
-                                     const char *identifier,
-                                     struct akv_token *tok, char *errstr,
-                                     size_t errstr_size);
-
-/** @brief Wipes and frees the key, frees the detail. */
-void akv_token_free(struct akv_token *tok);
 
 /**
  * @brief Maps an authentik answer to a failure class (DESIGN §6).

@@ -83,52 +83,6 @@ enum akv_cas_next akv_cas_after_write(struct akv_cas *c, enum akv_class cls,
     return AKV_CAS_READ;
 }
 
-enum akv_class akv_sync_converge(const struct akv_cas_ops *ops, void *ctx,
-                                 const char *identifier, const cJSON *doc,
-                                 long long max_attempts,
-                                 struct akv_sync_outcome *out, char *errstr,
-                                 size_t errstr_size)
-{
-    struct akv_cas cas = {0, max_attempts};
-    enum akv_class cls;
-    enum akv_class fail = AKV_CLASS_TRANSIENT;
-
-    for (;;) {
-        struct akv_vault_secret cur;
-        long long version = 0;
-        int same;
-
-        cls = ops->read(ctx, identifier, &cur, errstr, errstr_size);
-        if (cls != AKV_CLASS_OK) {
-            return cls;
-        }
-        same = cur.data && cJSON_Compare(cur.data, doc, 1);
-        out->version = cur.version;
-        akv_vault_secret_free(&cur);
-        if (akv_cas_after_read(same) == AKV_CAS_UNCHANGED) {
-            out->result = AKV_SYNC_UNCHANGED;
-            return AKV_CLASS_OK;
-        }
-        cls = ops->write(ctx, identifier, doc, out->version, &version, errstr,
-                         errstr_size);
-        switch (akv_cas_after_write(&cas, cls, &fail)) {
-        case AKV_CAS_WRITTEN:
-            out->result = AKV_SYNC_WRITTEN;
-            out->version = version;
-            return AKV_CLASS_OK;
-        case AKV_CAS_READ:
-            continue;
-        default:
-            if (cls == AKV_CLASS_SUPERSEDED) {
-                akv_errf(AKV_ERR_INVALID, errstr, errstr_size,
-                         "check-and-set lost %lld times in a row",
-                         max_attempts);
-            }
-            return fail;
-        }
-    }
-}
-
 cJSON *akv_sync_provenance(const cJSON *detail, const char *event_pk,
                            const char *action)
 {

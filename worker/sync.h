@@ -36,17 +36,6 @@ struct akv_sync_outcome {
     char retry_after[64]; /**< on failure: the upstream's Retry-After */
 };
 
-/** The two Vault operations check-and-set convergence needs. */
-struct akv_cas_ops {
-    enum akv_class (*read)(void *ctx, const char *identifier,
-                           struct akv_vault_secret *out, char *errstr,
-                           size_t errstr_size);
-    enum akv_class (*write)(void *ctx, const char *identifier,
-                            const cJSON *data, long long cas,
-                            long long *version, char *errstr,
-                            size_t errstr_size);
-};
-
 /** Check-and-set convergence, one step at a time (DESIGN §4). */
 struct akv_cas {
     long long rounds;     /**< writes that lost the race so far */
@@ -79,19 +68,6 @@ enum akv_cas_next akv_cas_after_write(struct akv_cas *c, enum akv_class cls,
  */
 cJSON *akv_sync_provenance(const cJSON *detail, const char *event_pk,
                            const char *action);
-
-/**
- * @brief Read, compare, write with cas = the version read; on a CAS
- *        mismatch read again and converge, at most \p max_attempts rounds.
- * @returns AKV_CLASS_OK with out->result WRITTEN or UNCHANGED and
- *          out->version set; AKV_CLASS_TRANSIENT when every round lost the
- *          race; or the class of a read/write failure.
- */
-enum akv_class akv_sync_converge(const struct akv_cas_ops *ops, void *ctx,
-                                 const char *identifier, const cJSON *doc,
-                                 long long max_attempts,
-                                 struct akv_sync_outcome *out, char *errstr,
-                                 size_t errstr_size);
 
 /**
  * @brief Builds the document Vault should hold: {"key", "intent"} plus the

@@ -118,39 +118,6 @@ enum akv_class akv_vault_parse_read(long status, const char *body, size_t len,
  */
 char *akv_vault_write_body(const cJSON *data, long long cas);
 
-/** @brief Reads the current version of \p identifier's secret. */
-enum akv_class akv_vault_read(struct akv_vault *v, const char *identifier,
-                              struct akv_vault_secret *out, char *errstr,
-                              size_t errstr_size);
-
-/**
- * @brief Writes \p data with check-and-set \p cas.
- * @returns AKV_CLASS_OK with the new version in \p version,
- *          AKV_CLASS_SUPERSEDED when another writer got there first, or
- *          another failure class with a message in \p errstr.
- */
-enum akv_class akv_vault_write(struct akv_vault *v, const char *identifier,
-                               const cJSON *data, long long cas,
-                               long long *version, char *errstr,
-                               size_t errstr_size);
-
-/**
- * @brief Replaces the secret's custom_metadata (provenance).
- * @param custom_metadata object of string values.
- */
-enum akv_class akv_vault_write_metadata(struct akv_vault *v,
-                                        const char *identifier,
-                                        const cJSON *custom_metadata,
-                                        char *errstr, size_t errstr_size);
-
-/**
- * @brief Soft-deletes the current version (DELETE data) or, with \p purge,
- *        every version and the metadata (DELETE metadata). Both are
- *        idempotent in Vault.
- */
-enum akv_class akv_vault_delete(struct akv_vault *v, const char *identifier,
-                                int purge, char *errstr, size_t errstr_size);
-
 /** @returns the Retry-After of the last failed answer, "" if none. */
 const char *akv_vault_retry_after(const struct akv_vault *v);
 
@@ -179,7 +146,7 @@ char *akv_vault_metadata_body(const cJSON *custom_metadata);
 /** @returns the current token's lease (for logs and metrics). */
 const struct akv_vault_lease *akv_vault_lease(const struct akv_vault *v);
 
-/** @brief Frees what akv_vault_read() put in \p s (wiping the data). */
+/** @brief Frees what akv_vault_parse_read() put in \p s (wiping it). */
 void akv_vault_secret_free(struct akv_vault_secret *s);
 
 #endif /* AKV_WORKER_VAULT_H */

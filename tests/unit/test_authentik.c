@@ -93,6 +93,7 @@ static void key_is_parsed(void **state)
 static void document_holds_key_intent_and_extra_fields(void **state)
 {
     struct akv_token tok;
+    cJSON *detail;
     char errstr[256];
     char *extra[] = {"description", "expires", "managed"};
     struct akv_strlist none = {NULL, 0};
@@ -100,10 +101,12 @@ static void document_holds_key_intent_and_extra_fields(void **state)
     cJSON *doc;
 
     (void)state;
-    tok.detail =
+    detail =
         akv_authentik_parse_detail(detail_body, sizeof(detail_body) - 1,
                                    "deploy-bot-api", errstr, sizeof(errstr));
-    tok.key = strdup("the-key-value");
+    assert_non_null(detail);
+    tok.detail = detail;
+    tok.key = "the-key-value";
     doc = akv_sync_document(&tok, &none);
     assert_non_null(doc);
     assert_int_equal(cJSON_GetArraySize(doc), 2);
@@ -117,8 +120,7 @@ static void document_holds_key_intent_and_extra_fields(void **state)
                         "Vault sync test token");
     assert_true(cJSON_IsNull(akv_json_get(doc, "managed")));
     cJSON_Delete(doc);
-    akv_token_free(&tok);
-    assert_null(tok.key);
+    cJSON_Delete(detail);
 }
 
 static void transport_failures_are_classified(void **state)
