@@ -105,6 +105,11 @@ int akv_cache_lookup(const struct akv_cache *c, const char *identifier,
     return 0;
 }
 
+int akv_cache_has(const struct akv_cache *c, const char *identifier)
+{
+    return *slot(c, identifier) != NULL;
+}
+
 void akv_cache_store(struct akv_cache *c, const char *identifier, uint64_t hash,
                      long long version)
 {

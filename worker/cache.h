@@ -31,6 +31,9 @@ uint64_t akv_cache_hash(const struct akv_cache *c, const void *data,
 int akv_cache_lookup(const struct akv_cache *c, const char *identifier,
                      uint64_t hash, long long *version);
 
+/** @returns 1 when anything is remembered for \p identifier. */
+int akv_cache_has(const struct akv_cache *c, const char *identifier);
+
 /** @brief Remembers \p identifier → (hash, version). */
 void akv_cache_store(struct akv_cache *c, const char *identifier, uint64_t hash,
                      long long version);

@@ -66,6 +66,8 @@ struct sync {
     char *key;
     cJSON *doc;
     uint64_t hash;
+    cJSON *vault_data; /* what the last Vault read found (NULL: nothing) */
+    int confirm;       /* authentik is being read after a Vault read */
     struct akv_cas cas;
     long long version;
     int reauthed;
@@ -168,14 +170,9 @@ static void xfer_clear(struct xfer *x)
     }
 }
 
-/* Drops what one attempt gathered (the key above all). */
-static void sync_clear(struct sync *sy)
+/* Drops what was read from authentik and Vault (the key above all). */
+static void forget_reads(struct sync *sy)
 {
-    int i;
-
-    for (i = 0; i < X_COUNT; i++) {
-        xfer_clear(&sy->xf[i]);
-    }
     cJSON_Delete(sy->detail);
     sy->detail = NULL;
     if (sy->key) {
@@ -188,6 +185,22 @@ static void sync_clear(struct sync *sy)
         cJSON_Delete(sy->doc);
         sy->doc = NULL;
     }
+    if (sy->vault_data) {
+        akv_json_wipe(sy->vault_data);
+        cJSON_Delete(sy->vault_data);
+        sy->vault_data = NULL;
+    }
+}
+
+/* Drops what one attempt gathered. */
+static void sync_clear(struct sync *sy)
+{
+    int i;
+
+    for (i = 0; i < X_COUNT; i++) {
+        xfer_clear(&sy->xf[i]);
+    }
+    forget_reads(sy);
     sy->reauthed = 0;
 }
 
@@ -641,13 +654,50 @@ static void after_authentik(struct sync *sy)
     }
     sy->hash = akv_cache_hash(e->cache, text, strlen(text));
     akv_json_free_string(text);
-    if (akv_cache_lookup(e->cache, sy->identifier, sy->hash, &sy->version)) {
-        finish(sy, AKV_SYNC_UNCHANGED, 1);
+    if (!sy->confirm) {
+        if (akv_cache_lookup(e->cache, sy->identifier, sy->hash,
+                             &sy->version)) {
+            finish(sy, AKV_SYNC_UNCHANGED, 1);
+            return;
+        }
+        /* Changed since we last wrote: read Vault, then authentik again
+         * (see begin()). */
+        forget_reads(sy);
+        vault_read(sy);
         return;
     }
+    if (akv_cas_after_read(sy->vault_data &&
+                           cJSON_Compare(sy->vault_data, sy->doc, 1)) ==
+        AKV_CAS_UNCHANGED) {
+        akv_cache_store(e->cache, sy->identifier, sy->hash, sy->version);
+        finish(sy, AKV_SYNC_UNCHANGED, 0);
+        return;
+    }
+    vault_write(sy);
+}
+
+/*
+ * Where a sync starts. A write must be based on an authentik read made
+ * AFTER the Vault read it checks-and-sets against: whoever wrote the
+ * version we read had read authentik before writing it, so our key is at
+ * least as new, and a concurrent writer (another worker, a rebalance)
+ * can never make us put an older key back. So a write goes Vault read,
+ * then authentik, then CAS write. A token this worker has written before
+ * is first checked against the cache, which needs authentik's answer
+ * only: a redelivery of an unchanged token costs no Vault request.
+ */
+static void begin(struct sync *sy)
+{
+    struct akv_engine *e = sy->e;
+
+    sy->confirm = 0;
     sy->cas.rounds = 0;
     sy->cas.max_rounds = e->settings->sync_cas_max_attempts;
-    vault_read(sy);
+    if (akv_cache_has(e->cache, sy->identifier)) {
+        start_authentik(sy);
+    } else {
+        vault_read(sy);
+    }
 }
 
 /* Vault said "invalid token": log in again (blocking, rare) and repeat
@@ -709,12 +759,10 @@ static enum akv_class vault_class(const struct xfer *x)
 
 static void after_vault_read(struct sync *sy)
 {
-    struct akv_engine *e = sy->e;
     struct xfer *x = &sy->xf[X_VAULT];
     struct akv_vault_secret cur;
     enum akv_class cls;
     char errstr[512];
-    int same;
 
     if (x->resp.status == 0) {
         vault_failed(sy,
@@ -732,15 +780,10 @@ static void after_vault_read(struct sync *sy)
         fail(sy, cls, errstr, x->resp.retry_after);
         return;
     }
-    same = cur.data && cJSON_Compare(cur.data, sy->doc, 1);
     sy->version = cur.version;
-    akv_vault_secret_free(&cur);
-    if (akv_cas_after_read(same) == AKV_CAS_UNCHANGED) {
-        akv_cache_store(e->cache, sy->identifier, sy->hash, sy->version);
-        finish(sy, AKV_SYNC_UNCHANGED, 0);
-        return;
-    }
-    vault_write(sy);
+    sy->vault_data = cur.data; /* taken over */
+    sy->confirm = 1;
+    start_authentik(sy);
 }
 
 static void after_vault_write(struct sync *sy)
@@ -777,8 +820,11 @@ static void after_vault_write(struct sync *sy)
         vault_request(sy, ST_METADATA, "POST", "metadata", body);
         return;
     case AKV_CAS_READ:
+        /* Someone wrote in between: read Vault and authentik again. */
         akv_log_debug("sync", "token=%s cas=%lld superseded, re-reading",
                       sy->identifier, sy->version);
+        forget_reads(sy);
+        sy->confirm = 0;
         vault_read(sy);
         return;
     default:
@@ -995,7 +1041,7 @@ static void start_ready(struct akv_engine *e)
             continue;
         }
         e->in_flight++;
-        start_authentik(sy);
+        begin(sy);
     }
 }
 
