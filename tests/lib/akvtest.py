@@ -142,18 +142,51 @@ def scan_for_secrets(paths, secret_items=None):
     that kind were found). Never the values themselves.
     """
     items = secret_items if secret_items is not None else SECRETS.items()
-    encoded = [(v.encode(), kind) for v, kind in items if v]
+    # Secrets made of "word" bytes only (random keys and tokens: nearly all
+    # of them) are looked up by length among the substrings of each run of
+    # such bytes, so the cost does not grow with the number of secrets
+    # (tests that make thousands of keys); any other secret is searched
+    # for directly.
+    words, others = {}, []
+    for v, kind in items:
+        if not v:
+            continue
+        b = v.encode()
+        if _WORD_RUN.fullmatch(b):
+            words.setdefault(len(b), {}).setdefault(b, set()).add(kind)
+        else:
+            others.append((b, kind))
+    lengths = sorted(words)
+    run_re = re.compile(rb"[A-Za-z0-9_-]{%d,}" % lengths[0]) if lengths \
+        else None
     found = {}
     for p in paths:
         try:
             data = Path(p).read_bytes()
         except OSError:
             continue
-        for value, kind in encoded:
+        hits = set()  # (value, kind)
+        for value, kind in others:
             if value in data:
-                key = (str(p), kind)
-                found[key] = found.get(key, 0) + 1
+                hits.add((value, kind))
+        if run_re is not None:
+            for m in run_re.finditer(data):
+                run = m.group()
+                for n in lengths:
+                    if n > len(run):
+                        break
+                    table = words[n]
+                    for i in range(len(run) - n + 1):
+                        kinds = table.get(run[i:i + n])
+                        if kinds:
+                            hits.update((run[i:i + n], k) for k in kinds)
+        for _, kind in hits:
+            key = (str(p), kind)
+            found[key] = found.get(key, 0) + 1
     return sorted((f, k, n) for (f, k), n in found.items())
+
+
+_WORD_RUN = re.compile(rb"[A-Za-z0-9_-]+")
 
 
 # ---------------------------------------------------------------------------
@@ -784,6 +817,36 @@ class Stack:
         self.workers.append(w)
         return w
 
+    def lag(self, group, timeout=30):
+        """`ak2vault lag --json` for \\p group (no secrets needed; safe
+        while workers run). @returns {"group", "topic", "partitions":
+        [{"partition", "committed", "end", "low", "lag"}], "lag": total};
+        committed -1 means nothing committed. Output is captured as
+        ak2vault-lag.*.log (appended)."""
+        cfg = self.worker_config(group, name="ak2vault-lag.cfg")
+        argv = [binary("ak2vault"), "lag", "-c", str(cfg), "--group", group,
+                "--json"]
+        try:
+            r = subprocess.run(argv, stdin=subprocess.DEVNULL,
+                               capture_output=True, env=child_env(),
+                               cwd=str(self.rundir.path), timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("ak2vault lag still running after %ds" %
+                                 timeout) from None
+        with open(self.rundir.file("ak2vault-lag.stdout.log"), "ab") as f:
+            f.write(r.stdout)
+        with open(self.rundir.file("ak2vault-lag.stderr.log"), "ab") as f:
+            f.write(r.stderr)
+        if r.returncode != 0:
+            raise AssertionError("ak2vault lag exited %d: %s" % (
+                r.returncode, SECRETS.scrub(
+                    r.stderr.decode(errors="replace").strip()[-300:])))
+        try:
+            return json.loads(r.stdout)
+        except ValueError:
+            raise AssertionError("ak2vault lag --json printed no JSON: %r" %
+                                 r.stdout[:200]) from None
+
     def stop(self):
         """Stops the workers, then the stand-ins. @returns {name: status}."""
         rcs = {}
@@ -876,6 +939,19 @@ def kcat_consume(brokers, topic, rundir, name="kcat-consume", timeout=30):
             "headers": list(zip(hs[0::2], hs[1::2]))})
     records.sort(key=lambda r: (r["partition"], r["offset"]))
     return records
+
+
+def peak_rss_kib(pid):
+    """The peak resident set size (VmHWM, KiB) of the running process
+    \\p pid, from /proc; None when it is gone."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 # ---------------------------------------------------------------------------
