@@ -83,6 +83,7 @@ static int cmd_run(const char *path, int exit_at_end)
     struct akv_stats stats;
     struct sigaction sa;
     char errstr[1024];
+    akv_err_t err;
     int rc;
 
     rc = load(&s, path, 1);
@@ -103,10 +104,11 @@ static int cmd_run(const char *path, int exit_at_end)
     akv_log_info("worker", "ak2vault %s starting (librdkafka %s, %s)",
                  AKV_VERSION, rd_kafka_version_str(),
                  curl_version_info(CURLVERSION_NOW)->version);
-    if (akv_consumer_run(&s, &opts, &run, &stats, errstr, sizeof(errstr)) !=
-        AKV_OK) {
+    err = akv_consumer_run(&s, &opts, &run, &stats, errstr, sizeof(errstr));
+    if (err != AKV_OK) {
         akv_log_error("worker", "%s", errstr);
-        rc = EX_SOFTWARE;
+        /* A Kafka property librdkafka refuses is a configuration error. */
+        rc = err == AKV_ERR_CONFIG ? EX_CONFIG : EX_SOFTWARE;
     }
     akv_stats_log(&stats);
     akv_settings_free(&s);

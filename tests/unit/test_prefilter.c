@@ -126,17 +126,19 @@ static size_t put_sep(char *out, size_t o, size_t size, const char *sep)
 {
     static const char *const spaces[] = {"", " ", "\n  ", "\t"};
 
-    return o + (size_t)snprintf(out + o, size - o, "%s%s%s",
-                                pick(spaces, 4), sep, pick(spaces, 4));
+    return o + (size_t)snprintf(out + o, size - o, "%s%s%s", pick(spaces, 4),
+                                sep, pick(spaces, 4));
 }
 
 static size_t generate(char *out, size_t size)
 {
     static const char *const actions[] = {
-        "model_created", "model_updated", "model_deleted", "secret_rotate",
-        "secret_view",   "login",         "login_failed",  "logout",
-        "flow_execution", "policy_execution", "authorize_application",
-        "custom_x"};
+        "model_created",         "model_updated",
+        "model_deleted",         "secret_rotate",
+        "secret_view",           "login",
+        "login_failed",          "logout",
+        "flow_execution",        "policy_execution",
+        "authorize_application", "custom_x"};
     static const char *const appsv[] = {"authentik_core", "authentik_events",
                                         "authentik_flows", "authentik_core"};
     static const char *const modelsv[] = {"token", "user", "application",

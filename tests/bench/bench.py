@@ -1,0 +1,981 @@
+#!/usr/bin/python3
+"""ak2vault benchmark (`make bench`; `make bench FULL=1` for the full sizes).
+
+Starts the loopback stand-ins (mock-kafka, fake-vault, fake-authentik),
+creates tokens through fake-authentik's API, writes the topics with
+bin/akv-bench-gen, runs bin/ak2vault and prints ONE table:
+
+  filter  N realistic authentik events, 0.5% of them token events, read by
+          `ak2vault run --exit-at-end` and, for the ceiling, by kcat as a
+          balanced consumer of a fresh group on the same topic
+          (`kcat -G GROUP -o beginning -e -q TOPIC > /dev/null`); both timed
+          from their start to their last message.
+  sync    token events only (M events over T tokens) with latency injected
+          on every request to both fakes; the same worker with
+          sync.max_in_flight = 64 and = 1, each on its own topic and Vault
+          prefix, as a ratio; p50/p99 latency from event to Vault write.
+  replay  the last sync topic read again from the earliest offset by a new
+          group: Vault writes (must be 0), authentik calls, time.
+
+Each row also has the worker's peak RSS and CPU seconds per 1,000 events
+(os.wait4() rusage). Sizes are options (--help); --json PATH writes the
+same figures as JSON. Exits 1 when a scenario fails: a worker exit status
+other than 0, events lost or not all processed, or fake-vault not holding
+every token's current key afterwards (compared with fake-authentik's
+/_fake/tokens; keys are never printed). Standard library only.
+"""
+import sys
+from pathlib import Path
+
+sys.dont_write_bytecode = True  # keep the source tree clean
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+
+import argparse  # noqa: E402
+import concurrent.futures  # noqa: E402
+import datetime  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import os  # noqa: E402
+import re  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+import uuid  # noqa: E402
+
+import akvtest  # noqa: E402
+from akvtest import note, say  # noqa: E402
+
+SETUP_TOPIC = "bench.setup"  # fake-authentik publishes its own events here
+FILTER_TOPIC = "bench.filter"
+SYNC_TOPIC = "bench.sync.%d"  # one per sync run
+PREFIX_FILTER = "bench-filter"
+PREFIX_SYNC = "bench-sync-%d"
+MIF_SETTING = "sync.max_in_flight"
+
+# The mock keeps at most 5 MiB of batches per partition and drops the
+# oldest silently. akv-bench-gen's lz4 batches take about 165 bytes per
+# event, so 25,000 events per partition fill about 80% of it.
+EVENTS_PER_PARTITION = 25000
+
+WORKER_BASE = {
+    # The mock's group coordinator sometimes holds a member's re-join for a
+    # whole session timeout; keep that stall short.
+    "kafka": {"session_timeout_ms": 6000},
+    "sync": {"retry_max_ms": 2000},
+    "log": {"level": "info"},
+}
+
+LOG_TS_RE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+)Z ")
+
+
+class BenchFailure(AssertionError):
+    pass
+
+
+# ---------------------------------------------------------------------------
+# Small helpers
+
+
+def parse_time(text):
+    """RFC 3339 / ISO 8601 UTC ("...Z", any number of decimals) to epoch
+    seconds."""
+    m = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?Z$", text)
+    if not m:
+        raise ValueError("not a UTC timestamp: %r" % text)
+    base = datetime.datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S")
+    secs = base.replace(tzinfo=datetime.timezone.utc).timestamp()
+    frac = m.group(2) or "0"
+    return secs + int(frac) / 10 ** len(frac)
+
+
+def log_lines(proc):
+    """(epoch seconds, line) of every timestamped line of a worker log."""
+    out = []
+    for line in proc.stderr_text().splitlines():
+        m = LOG_TS_RE.match(line)
+        if m:
+            out.append((parse_time(m.group(1) + "Z"), line))
+    return out
+
+
+def last_line_time(lines, needle):
+    times = [t for t, line in lines if needle in line]
+    return max(times) if times else None
+
+
+def first_line_time(lines, needle):
+    times = [t for t, line in lines if needle in line]
+    return min(times) if times else None
+
+
+def rate(n, total, join):
+    """Events per second after the group join (None if unknown)."""
+    if join is None or total - join <= 0:
+        return None
+    return round(n / (total - join))
+
+
+def percentile(values, p):
+    """Nearest-rank percentile (p in 0..100) of a non-empty list."""
+    s = sorted(values)
+    k = max(0, min(len(s) - 1, math.ceil(p / 100.0 * len(s)) - 1))
+    return s[k]
+
+
+def fmt(v, digits=1):
+    if v is None:
+        return "-"
+    if isinstance(v, str):
+        return v
+    if isinstance(v, int):
+        return str(v)
+    if v >= 100:
+        return "%.0f" % v
+    return "%.*f" % (digits, v)
+
+
+def usage_figures(usage, events):
+    cpu = usage.ru_utime + usage.ru_stime
+    return {"rss_mb": round(usage.ru_maxrss / 1024.0, 1),
+            "cpu_s": round(cpu, 3),
+            "cpu_s_per_1k": round(cpu / events * 1000.0, 4) if events
+            else None}
+
+
+def run_gen(rundir, name, args, timeout=600):
+    """Runs akv-bench-gen; @returns its JSON summary."""
+    argv = [akvtest.binary("akv-bench-gen")] + [str(a) for a in args]
+    with open(rundir.file("%s.stderr.log" % name), "ab") as err:
+        try:
+            r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=err,
+                               stdin=subprocess.DEVNULL, timeout=timeout,
+                               env=akvtest.child_env())
+        except subprocess.TimeoutExpired:
+            raise BenchFailure("akv-bench-gen %s: still running after %ds"
+                               % (args[0], timeout)) from None
+    out = r.stdout.decode(errors="replace").strip()
+    summary = None
+    if out:
+        try:
+            summary = json.loads(out.splitlines()[-1])
+        except ValueError:
+            summary = None
+    if r.returncode != 0:
+        tail = " | ".join(rundir.file("%s.stderr.log" % name).read_text(
+            errors="replace").strip().splitlines()[-3:])
+        raise BenchFailure("akv-bench-gen %s exited %d: %s"
+                           % (args[0], r.returncode, tail))
+    if summary is None:
+        raise BenchFailure("akv-bench-gen %s printed no summary" % args[0])
+    return summary
+
+
+def wait_worker(worker, timeout):
+    got = worker.wait_rusage(timeout)
+    if got is None:
+        worker.stop()
+        raise BenchFailure("%s still running after %ds (see %s)" % (
+            worker.name, timeout, worker.stderr_path))
+    rc, usage = got
+    if rc != 0:
+        raise BenchFailure("%s exited %s: %s" % (worker.name, rc,
+                                                 worker.stderr_tail()))
+    return usage
+
+
+def alive(worker, label):
+    """Raises when \p worker has exited (and reaps it)."""
+    got = worker.wait_rusage(0)
+    if got is not None:
+        raise BenchFailure("%s: the worker exited early (status %s): %s" % (
+            label, got[0], worker.stderr_tail()))
+
+
+def run_reaped(argv, rundir, name, timeout):
+    """Runs \p argv with stdout to /dev/null, reaping it with wait4; its
+    stderr lines are timestamped as they arrive (and logged).
+    @returns (exit status, start time, exit time, rusage, [(time, stderr
+    line)])."""
+    lines = []
+    t0 = time.time()
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env=akvtest.child_env(), start_new_session=True)
+
+    def pump():
+        with open(rundir.file("%s.stderr.log" % name), "wb") as log:
+            for raw in iter(proc.stderr.readline, b""):
+                lines.append((time.time(), raw.decode(errors="replace")))
+                log.write(raw)
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                t_exit = time.time()
+                proc.returncode = os.waitstatus_to_exitcode(status)
+                break
+            if time.monotonic() > deadline:
+                raise BenchFailure("%s still running after %ds" % (
+                    argv[0], timeout))
+            time.sleep(0.002)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            proc.wait()
+        reader.join(5)
+        proc.stderr.close()
+    return proc.returncode, t0, t_exit, usage, lines
+
+
+def final_stats(worker):
+    st = akvtest.final_stats(worker.stderr_text())
+    if st is None:
+        raise BenchFailure("%s: no final stats line in its log"
+                           % worker.name)
+    return st
+
+
+# ---------------------------------------------------------------------------
+# The benchmark
+
+
+class Bench:
+    def __init__(self, args, rundir):
+        self.args = args
+        self.rundir = rundir
+        self.results = {}
+        self.notes = []
+        self.failures = []
+        self.stack = None
+        self.tokens = {}  # identifier -> {"pk", "name"}
+        self.keys = None  # identifier -> key (fake-authentik, at the end)
+        self.mif_supported = False
+
+    # -- setup --------------------------------------------------------------
+
+    def start(self):
+        a = self.args
+        ref = subprocess.run([akvtest.binary("ak2vault"), "config-reference"],
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                             env=akvtest.child_env(), timeout=30)
+        self.mif_supported = ("`%s`" % MIF_SETTING) in ref.stdout.decode(
+            errors="replace")
+        akvtest.binary("akv-bench-gen")
+        topics = ["%s:%d" % (FILTER_TOPIC, a.partitions),
+                  "%s.dlq:1" % FILTER_TOPIC]
+        for i in range(len(self.sync_runs())):
+            topics += ["%s:%d" % (SYNC_TOPIC % i, a.sync_partitions),
+                       "%s.dlq:1" % (SYNC_TOPIC % i)]
+        self.stack = akvtest.Stack(self.rundir, partitions=1,
+                                   topic=SETUP_TOPIC, brokers=a.brokers,
+                                   topics=topics)
+        note("stack up: kafka %s (%d broker(s)), vault %s, authentik %s" % (
+            self.stack.brokers, a.brokers, self.stack.vault_addr,
+            self.stack.authentik_url))
+
+    def sync_runs(self):
+        """The max_in_flight of each sync run; None: not set (not
+        supported by this build, so both runs are the worker as is)."""
+        if self.mif_supported:
+            return [1, self.args.max_in_flight]
+        return [None, None]
+
+    def create_tokens(self, n):
+        """n tokens through fake-authentik's API, 16 at a time; their pk
+        and str() (the name events carry) go to self.tokens."""
+        t0 = time.monotonic()
+        idents = ["bench-%05d" % i for i in range(n)]
+
+        def create(ident):
+            status, out = self.stack.ak("POST", "/api/v3/core/tokens/", {
+                "identifier": ident, "intent": "api",
+                "description": "benchmark token", "expiring": True})
+            if status != 201:
+                raise BenchFailure("creating token %s: HTTP %s" % (ident,
+                                                                  status))
+            return out
+
+        with concurrent.futures.ThreadPoolExecutor(16) as pool:
+            for out in pool.map(create, idents):
+                ident = out["identifier"]
+                name = ident
+                if out.get("expiring") and out.get("expires"):
+                    # str(token): "ident (expires=2026-04-22 09:12:00.412345
+                    # +00:00)", Python's str() of an aware datetime
+                    m = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)"
+                                 r"(?:\.(\d{1,6}))?Z$", out["expires"])
+                    if m:
+                        when = datetime.datetime.strptime(
+                            m.group(1), "%Y-%m-%dT%H:%M:%S").replace(
+                            microsecond=int((m.group(2) or "0").ljust(6, "0")),
+                            tzinfo=datetime.timezone.utc)
+                        name = "%s (expires=%s)" % (ident, when)
+                self.tokens[ident] = {"pk": out["pk"].replace("-", ""),
+                                      "name": name}
+        note("created %d tokens through fake-authentik's API in %.1fs" % (
+            n, time.monotonic() - t0))
+
+    def tokens_file(self, name, idents):
+        lines = ["%s\t%s\t%s" % (self.tokens[i]["pk"], i,
+                                 self.tokens[i]["name"]) for i in idents]
+        return self.rundir.write(name, "\n".join(lines) + "\n")
+
+    def live_keys(self):
+        """{identifier: (key, intent)} from fake-authentik (keys are
+        registered as secrets and never printed)."""
+        return {i: (t.get("key"), t.get("intent"))
+                for i, t in self.stack.live_tokens().items()}
+
+    def check_vault(self, prefix, idents, kv=None):
+        """Every token's current Vault version holds fake-authentik's
+        current key and intent. @returns the KV dump used."""
+        keys = self.live_keys()
+        kv = kv if kv is not None else self.stack.vault_kv()
+        missing, wrong = [], []
+        for ident in idents:
+            sec = kv.get("%s/%s" % (prefix, ident))
+            if not sec:
+                missing.append(ident)
+                continue
+            cur = sec.get("versions", {}).get(str(sec.get("current_version")),
+                                              {})
+            data = cur.get("data") or {}
+            key, intent = keys.get(ident, (None, None))
+            if data.get("key") != key or data.get("intent") != intent:
+                wrong.append(ident)
+        if missing or wrong:
+            raise BenchFailure(
+                "fake-vault under %s/: %d of %d tokens missing (%s), %d with "
+                "another key than authentik's current one (%s)" % (
+                    prefix, len(missing), len(idents),
+                    ", ".join(missing[:5]) or "-", len(wrong),
+                    ", ".join(wrong[:5]) or "-"))
+        return kv
+
+    def worker_extra(self, topic, prefix, mif):
+        extra = {g: dict(v) for g, v in WORKER_BASE.items()}
+        extra["kafka"]["topic"] = topic
+        if self.args.kafka_property:
+            extra["kafka"]["properties"] = akvtest.RawCfg(
+                "(" + ", ".join("(%s, %s)" % (json.dumps(n), json.dumps(v))
+                                for n, v in self.args.kafka_property) + ")")
+        extra["vault"] = {"prefix": prefix}
+        if mif is not None:
+            extra["sync"][MIF_SETTING.split(".")[1]] = mif
+        return extra
+
+    def stats_delta(self, before):
+        v = self.stack.vault_stats()
+        a = self.stack.authentik_stats()
+        return {"vault_writes": v["kv_writes"] - before[0]["kv_writes"],
+                "vault_requests": v["requests"] - before[0]["requests"],
+                "authentik_calls": a["requests"] - before[1]["requests"]}
+
+    def stats_now(self):
+        return (self.stack.vault_stats(), self.stack.authentik_stats())
+
+    # -- filter -------------------------------------------------------------
+
+    def filter(self):
+        a = self.args
+        idents = sorted(self.tokens)[:a.filter_tokens]
+        gen_args = ["produce", "--brokers", self.stack.brokers,
+                    "--topic", FILTER_TOPIC, "--events", a.events,
+                    "--token-ratio", a.token_ratio,
+                    "--manifest", self.rundir.file("filter.manifest")]
+        if a.ghost_tokens:
+            gen_args += ["--ghost-tokens", a.filter_tokens]
+        else:
+            gen_args += ["--tokens-file",
+                         self.tokens_file("filter.tokens", idents)]
+        if a.seed is not None:
+            gen_args += ["--seed", a.seed]
+        gen = run_gen(self.rundir, "gen-filter", gen_args)
+        note("filter topic: %d events (%d token events), %.0f MB, %.0f "
+             "bytes/event, %d partitions, low watermarks all 0; produced in "
+             "%.1fs" % (gen["events"], gen["token_events"],
+                        gen["bytes"] / 1e6, gen["bytes"] / gen["events"],
+                        gen["partitions"], gen["seconds"]))
+
+        # The ceiling: kcat as a balanced consumer of a fresh group. Not
+        # quiet (-q): its only stderr lines then say when the group gave it
+        # its partitions and when the last one reached its end, right after
+        # its last message; stdout, the messages, goes to /dev/null.
+        group = "bench-kcat-" + uuid.uuid4().hex[:8]
+        argv = ["kcat", "-b", self.stack.brokers, "-G", group,
+                "-o", "beginning", "-e", FILTER_TOPIC]
+        rc, k0, kexit, kusage, klines = run_reaped(
+            argv, self.rundir, "kcat-ceiling", a.timeout)
+        if rc != 0:
+            raise BenchFailure("kcat exited %d" % rc)
+        kend = [t for t, line in klines if "Reached end" in line and
+                "exiting" in line]
+        kassigned = [t for t, line in klines if "assigned:" in line]
+        kcat_s = (kend[-1] if kend else kexit) - k0
+        kcat_join = kassigned[0] - k0 if kassigned else None
+        note("kcat -G: %d events in %.2fs" % (gen["events"], kcat_s))
+
+        before = self.stats_now()
+        group = "bench-filter-" + uuid.uuid4().hex[:8]
+        t0 = time.time()
+        w = self.stack.start_worker(
+            "ak2vault-filter", group, exit_at_end=True,
+            extra=self.worker_extra(FILTER_TOPIC, PREFIX_FILTER,
+                                    a.max_in_flight if self.mif_supported
+                                    else None))
+        usage = wait_worker(w, a.timeout)
+        exit_s = time.time() - t0
+        lines = log_lines(w)
+        end = last_line_time(lines, "every assigned partition consumed")
+        assigned = first_line_time(lines, "[kafka] assigned ")
+        worker_s = (end - t0) if end else exit_s
+        join = assigned - t0 if assigned else None
+        st = final_stats(w)
+        delta = self.stats_delta(before)
+        if st["consumed"] != gen["events"]:
+            raise BenchFailure("filter: the worker consumed %d of %d events"
+                               % (st["consumed"], gen["events"]))
+        if st["matched"] != gen["token_events"] or st["poison"] or \
+                st["dead_lettered"]:
+            raise BenchFailure(
+                "filter: matched=%d (want %d) poison=%d dead_lettered=%d" % (
+                    st["matched"], gen["token_events"], st["poison"],
+                    st["dead_lettered"]))
+        if not a.ghost_tokens:
+            # Every token the topic references (all of them, unless there
+            # are fewer token events than tokens).
+            referenced = sorted({line.split("\t", 1)[0] for line in
+                                 self.rundir.file("filter.manifest")
+                                 .read_text().splitlines() if line})
+            self.check_vault(PREFIX_FILTER, referenced)
+        eps = gen["events"] / worker_s
+        ceiling = gen["events"] / kcat_s
+        res = {"events": gen["events"], "token_events": gen["token_events"],
+               "tokens": gen["tokens"], "partitions": gen["partitions"],
+               "bytes": gen["bytes"], "time_s": round(worker_s, 3),
+               "events_per_s": round(eps), "exit_s": round(exit_s, 3),
+               "join_s": round(join, 3) if join is not None else None,
+               "events_per_s_after_join": rate(gen["events"], worker_s,
+                                               join),
+               "ceiling_time_s": round(kcat_s, 3),
+               "ceiling_exit_s": round(kexit - k0, 3),
+               "ceiling_join_s": round(kcat_join, 3)
+               if kcat_join is not None else None,
+               "ceiling_per_s": round(ceiling),
+               "ceiling_per_s_after_join": rate(gen["events"], kcat_s,
+                                                kcat_join),
+               "ratio": round(eps / ceiling, 3),
+               "kcat": usage_figures(kusage, gen["events"]),
+               "max_in_flight": (a.max_in_flight if self.mif_supported
+                                 else None),
+               "stats": st, "ghost_tokens": bool(a.ghost_tokens)}
+        res.update(usage_figures(usage, gen["events"]))
+        res.update(delta)
+        if res["events_per_s_after_join"] and res["ceiling_per_s_after_join"]:
+            res["ratio_after_join"] = round(
+                res["events_per_s_after_join"] /
+                res["ceiling_per_s_after_join"], 3)
+        self.results["filter"] = res
+        note("filter: ak2vault %.2fs (%d events/s), kcat %.2fs (%d "
+             "events/s), ratio %.2f" % (worker_s, eps, kcat_s, ceiling,
+                                         eps / ceiling))
+
+    # -- sync ---------------------------------------------------------------
+
+    def sync_run(self, index, mif, idents, tokens_file):
+        a = self.args
+        topic = SYNC_TOPIC % index
+        prefix = PREFIX_SYNC % index
+        label = "max_in_flight=%s" % (mif if mif is not None else "default")
+        group = "bench-sync-%d-%s" % (index, uuid.uuid4().hex[:8])
+        before = self.stats_now()
+        t0 = time.time()
+        w = self.stack.start_worker(
+            "ak2vault-sync-%d" % index, group,
+            extra=self.worker_extra(topic, prefix, mif))
+        # Only once the worker owns every partition: the latency is from
+        # event to Vault, not from event to the end of the group join.
+        def assigned():
+            alive(w, label)
+            return sum(int(m) for m in re.findall(
+                r"assigned (\d+) partition", w.stderr_text())) >= \
+                a.sync_partitions
+        if not akvtest.wait_until(assigned, 60, 0.05):
+            raise BenchFailure("sync (%s): the worker was not assigned all "
+                               "%d partitions within 60s: %s" % (
+                                   label, a.sync_partitions,
+                                   w.stderr_tail()))
+        joined_s = time.time() - t0
+        manifest = self.rundir.file("sync-%d.manifest" % index)
+        gen_args = ["produce", "--brokers", self.stack.brokers,
+                    "--topic", topic, "--events", a.token_events,
+                    "--token-events", a.token_events,
+                    "--tokens-file", tokens_file, "--manifest", manifest]
+        if a.seed is not None:
+            gen_args += ["--seed", a.seed + 1 + index]
+        gen = run_gen(self.rundir, "gen-sync-%d" % index, gen_args)
+
+        # Done when the group's committed offsets reach the end of every
+        # partition (the worker commits only the finished prefix); an empty
+        # partition has nothing to commit.
+        def done():
+            alive(w, label)
+            chk = run_gen(self.rundir, "gen-check", [
+                "check", "--brokers", self.stack.brokers, "--topic", topic,
+                "--group", group])
+            return all(c >= h or h == lo for c, h, lo in zip(
+                chk["committed"], chk["high"], chk["low"])) and chk
+        chk = akvtest.wait_until(done, a.timeout, 0.5)
+        if not chk:
+            w.stop()
+            raise BenchFailure("sync (%s): not every event committed after "
+                               "%ds" % (label, a.timeout))
+        w.signal(signal.SIGTERM)
+        usage = wait_worker(w, 60)
+        st = final_stats(w)
+        delta = self.stats_delta(before)
+        if chk["records"] != a.token_events or any(chk["low"]):
+            raise BenchFailure("sync (%s): the topic holds %d records, low "
+                               "watermarks %s" % (label, chk["records"],
+                                                  chk["low"]))
+        if st["consumed"] != a.token_events or st["matched"] != \
+                a.token_events or st["poison"] or st["dead_lettered"]:
+            raise BenchFailure(
+                "sync (%s): consumed=%d matched=%d (want %d) poison=%d "
+                "dead_lettered=%d" % (label, st["consumed"], st["matched"],
+                                      a.token_events, st["poison"],
+                                      st["dead_lettered"]))
+        kv = self.check_vault(prefix, idents)
+        keys = self.live_keys()
+
+        # Latency, per token: from the timestamp of the token's LAST event
+        # (its `created`, which is also the record timestamp) to the
+        # created_time of the first Vault version that holds the state
+        # that event announces. The tokens do not change while the
+        # benchmark runs, so that state is the token's current key and
+        # intent, and the version is the earliest one holding them — the
+        # worker may have written it while handling an earlier event of the
+        # same token (it reads the current state from authentik, and
+        # coalesces events of a token that arrive while its sync runs).
+        # When that version predates the last event, Vault already held
+        # what the event announced: latency 0. Only last events are
+        # measured: an earlier event's own state is not observable once the
+        # worker has collapsed it into a later one.
+        last = {}
+        for line in manifest.read_text().splitlines():
+            ident, created_us, _ = line.split("\t")
+            last[ident] = max(last.get(ident, 0), int(created_us))
+        lat = []
+        clamped = 0
+        write_times = []
+        for ident, t_us in last.items():
+            sec = kv["%s/%s" % (prefix, ident)]
+            key, intent = keys[ident]
+            versions = sorted(((int(v), d) for v, d in
+                               sec.get("versions", {}).items()),
+                              key=lambda x: x[0])
+            for _, d in versions:
+                write_times.append(parse_time(d["created_time"]))
+            match = [parse_time(d["created_time"]) for _, d in versions
+                     if (d.get("data") or {}).get("key") == key and
+                     (d.get("data") or {}).get("intent") == intent]
+            if not match:
+                raise BenchFailure("sync (%s): no Vault version of %s holds "
+                                   "its current key" % (label, ident))
+            ms = (match[0] - t_us / 1e6) * 1000.0
+            if ms < 0:
+                clamped += 1
+                ms = 0.0
+            lat.append(ms)
+
+        # The end of the run: the last sync the worker logged (or, should
+        # its log not say, the last Vault write).
+        lines = log_lines(w)
+        end = last_line_time(lines, "[sync] token=") or max(write_times)
+        start = gen["first_ts_us"] / 1e6
+        elapsed = end - start
+        res = {"max_in_flight": mif, "topic": topic,
+               "partitions": gen["partitions"], "events": a.token_events,
+               "tokens": len(idents), "bytes": gen["bytes"],
+               "time_s": round(elapsed, 3),
+               "events_per_s": round(a.token_events / elapsed, 1),
+               "p50_ms": round(percentile(lat, 50), 1),
+               "p99_ms": round(percentile(lat, 99), 1),
+               "latency_tokens": len(lat), "latency_clamped": clamped,
+               "joined_after_s": round(joined_s, 3), "stats": st}
+        res.update(usage_figures(usage, a.token_events))
+        res.update(delta)
+        note("sync (%s): %d events in %.1fs (%.0f/s), p50 %.0f ms, p99 %.0f "
+             "ms, %d Vault writes, %d authentik calls" % (
+                 label, a.token_events, elapsed, a.token_events / elapsed,
+                 res["p50_ms"], res["p99_ms"], delta["vault_writes"],
+                 delta["authentik_calls"]))
+        return res
+
+    def sync(self):
+        a = self.args
+        idents = sorted(self.tokens)[:a.tokens]
+        tokens_file = self.tokens_file("sync.tokens", idents)
+        plan = {"latency_ms": a.latency_ms}
+        self.stack.vault_faults(plan)
+        self.stack.authentik_faults(plan)
+        runs = []
+        try:
+            for i, mif in enumerate(self.sync_runs()):
+                runs.append(self.sync_run(i, mif, idents, tokens_file))
+        finally:
+            if "replay" not in self.args.scenarios:
+                self.stack.vault_faults(None)
+                self.stack.authentik_faults(None)
+        base, best = runs[0], runs[-1]
+        self.results["sync"] = {
+            "latency_ms_injected": a.latency_ms,
+            "max_in_flight_supported": self.mif_supported,
+            "runs": runs,
+            "ratio": round(best["events_per_s"] / base["events_per_s"], 2)}
+
+    # -- replay -------------------------------------------------------------
+
+    def replay(self):
+        a = self.args
+        if "sync" not in self.results:
+            raise BenchFailure("replay needs the sync scenario")
+        index = len(self.sync_runs()) - 1
+        src = self.results["sync"]["runs"][index]
+        mif = src["max_in_flight"]
+        before = self.stats_now()
+        group = "bench-replay-" + uuid.uuid4().hex[:8]
+        t0 = time.time()
+        w = self.stack.start_worker(
+            "ak2vault-replay", group, exit_at_end=True,
+            extra=self.worker_extra(src["topic"], PREFIX_SYNC % index, mif))
+        try:
+            usage = wait_worker(w, a.timeout)
+        finally:
+            self.stack.vault_faults(None)
+            self.stack.authentik_faults(None)
+        exit_s = time.time() - t0
+        lines = log_lines(w)
+        end = last_line_time(lines, "every assigned partition consumed")
+        assigned = first_line_time(lines, "[kafka] assigned ")
+        elapsed = (end - t0) if end else exit_s
+        join = assigned - t0 if assigned else None
+        st = final_stats(w)
+        delta = self.stats_delta(before)
+        if st["consumed"] != a.token_events:
+            raise BenchFailure("replay: consumed %d of %d events" % (
+                st["consumed"], a.token_events))
+        res = {"max_in_flight": mif, "topic": src["topic"],
+               "events": a.token_events, "time_s": round(elapsed, 3),
+               "events_per_s": round(a.token_events / elapsed, 1),
+               "exit_s": round(exit_s, 3),
+               "join_s": round(join, 3) if join is not None else None,
+               "events_per_s_after_join": rate(a.token_events, elapsed, join),
+               "stats": st}
+        res.update(usage_figures(usage, a.token_events))
+        res.update(delta)
+        self.results["replay"] = res
+        note("replay: %d events in %.1fs, %d Vault writes, %d authentik "
+             "calls" % (a.token_events, elapsed, delta["vault_writes"],
+                        delta["authentik_calls"]))
+        if delta["vault_writes"] != 0:
+            raise BenchFailure("replay: %d Vault writes (must be 0)"
+                               % delta["vault_writes"])
+        self.check_vault(PREFIX_SYNC % index, sorted(self.tokens)[:a.tokens])
+
+    # -- output -------------------------------------------------------------
+
+    def table(self):
+        a = self.args
+        cols = [("scenario", "<"), ("events", ">"), ("time_s", ">"),
+                ("events/s", ">"), ("ceiling/s", ">"), ("ratio", ">"),
+                ("rss_MB", ">"), ("cpu_s/1k", ">"), ("p50_ms", ">"),
+                ("p99_ms", ">"), ("vault_writes", ">"),
+                ("authentik_calls", ">")]
+        rows = []
+        f = self.results.get("filter")
+        if f:
+            rows.append(["filter", f["events"], fmt(f["time_s"], 2),
+                         fmt(f["events_per_s"]), fmt(f["ceiling_per_s"]),
+                         fmt(f["ratio"], 2), fmt(f["rss_mb"]),
+                         fmt(f["cpu_s_per_1k"], 4), "-", "-",
+                         f["vault_writes"], f["authentik_calls"]])
+        s = self.results.get("sync")
+        if s:
+            for i, r in enumerate(s["runs"]):
+                if s["max_in_flight_supported"]:
+                    name = "sync mif=%d" % r["max_in_flight"]
+                else:
+                    name = "sync run %d" % (i + 1)
+                last = i == len(s["runs"]) - 1
+                rows.append([name, r["events"], fmt(r["time_s"], 2),
+                             fmt(r["events_per_s"]), "-",
+                             fmt(s["ratio"], 2) if last and
+                             s["max_in_flight_supported"] else
+                             ("n/a" if last else "-"),
+                             fmt(r["rss_mb"]), fmt(r["cpu_s_per_1k"], 4),
+                             fmt(r["p50_ms"], 0), fmt(r["p99_ms"], 0),
+                             r["vault_writes"], r["authentik_calls"]])
+        r = self.results.get("replay")
+        if r:
+            rows.append(["replay", r["events"], fmt(r["time_s"], 2),
+                         fmt(r["events_per_s"]), "-", "-", fmt(r["rss_mb"]),
+                         fmt(r["cpu_s_per_1k"], 4), "-", "-",
+                         r["vault_writes"], r["authentik_calls"]])
+        widths = [max(len(c[0]), *(len(str(row[i])) for row in rows))
+                  if rows else len(c[0]) for i, c in enumerate(cols)]
+
+        def line(cells):
+            return "  ".join(str(v).ljust(w) if al == "<" else
+                             str(v).rjust(w) for v, w, (_, al) in
+                             zip(cells, widths, cols)).rstrip()
+        say("")
+        say(line([c[0] for c in cols]))
+        for row in rows:
+            say(line(row))
+        say("")
+        for n in self.footnotes():
+            say(n)
+
+    def footnotes(self):
+        a = self.args
+        out = []
+        f = self.results.get("filter")
+        if f:
+            out.append(
+                "filter: %d authentik events (%d token events, %.2f%%) in %d "
+                "partitions, %.0f MB (%.0f bytes/event, lz4 level 3); "
+                "ceiling = `kcat -b ... -G <fresh group> -o beginning -e "
+                "TOPIC > /dev/null` on the same topic (not -q: its stderr "
+                "marks assignment and end); both timed from process start "
+                "to the last message (ak2vault: \"every assigned partition "
+                "consumed\" in its log; kcat: \"Reached end ... exiting\"), "
+                "group join included; ratio = ak2vault / kcat."
+                % (f["events"], f["token_events"],
+                   100.0 * f["token_events"] / f["events"], f["partitions"],
+                   f["bytes"] / 1e6, f["bytes"] / f["events"]))
+            if f.get("ratio_after_join"):
+                out.append(
+                    "filter: the group join took %.1fs (ak2vault) and %.1fs "
+                    "(kcat); after it: ak2vault %d events/s, kcat %d "
+                    "events/s, ratio %.2f." % (
+                        f["join_s"], f["ceiling_join_s"],
+                        f["events_per_s_after_join"],
+                        f["ceiling_per_s_after_join"],
+                        f["ratio_after_join"]))
+            if f["ghost_tokens"]:
+                out.append(
+                    "filter: the token events reference %d tokens that do "
+                    "NOT exist in fake-authentik (--ghost-tokens): every "
+                    "one costs the worker a 404." % f["tokens"])
+            else:
+                out.append(
+                    "filter: the token events reference %d tokens created "
+                    "through fake-authentik's API (no latency injected), "
+                    "synced to Vault under %s/ and checked." % (
+                        f["tokens"], PREFIX_FILTER))
+        s = self.results.get("sync")
+        if s:
+            r0 = s["runs"][0]
+            mode = ("ratio = events/s with max_in_flight %d over events/s "
+                    "with 1" % s["runs"][-1]["max_in_flight"]
+                    if s["max_in_flight_supported"] else
+                    "max_in_flight not supported by this build: both runs "
+                    "are the worker as is, no ratio")
+            out.append(
+                "sync: %d token events over %d tokens, %d partitions, each "
+                "run on its own topic and Vault prefix, produced as one burst "
+                "once the worker owned every partition; %d ms latency "
+                "injected on every request to fake-vault and "
+                "fake-authentik; %s." % (
+                    r0["events"], r0["tokens"], r0["partitions"],
+                    s["latency_ms_injected"], mode))
+            out.append(
+                "sync: time from the first event's timestamp to the last sync "
+                "the worker logged; p50/p99 over the %d tokens, from the "
+                "timestamp of each token's last event to the created_time of "
+                "the first Vault version holding its current key (counted "
+                "as 0 when that version is older than the event: %s)." % (
+                    r0["latency_tokens"],
+                    ", ".join("%s token(s) in run %d" % (
+                        r["latency_clamped"], i + 1)
+                        for i, r in enumerate(s["runs"]))))
+        r = self.results.get("replay")
+        if r:
+            out.append(
+                "replay: the %s topic again, from the earliest offset, by a "
+                "new group%s, same latency, fresh worker (empty cache); "
+                "time from start to the last message, %s of it the group "
+                "join (%s events/s after it)." % (
+                    r["topic"], " with max_in_flight %d" % r["max_in_flight"]
+                    if r["max_in_flight"] else "",
+                    "%.1fs" % r["join_s"] if r["join_s"] is not None
+                    else "?", r["events_per_s_after_join"] or "?"))
+        if a.kafka_property:
+            out.append("worker kafka.properties: %s." % ", ".join(
+                "%s=%s" % nv for nv in a.kafka_property))
+        out.append("rss_MB = peak RSS of the worker, cpu_s/1k = its user+sys "
+                   "CPU seconds per 1,000 events (wait4 rusage); %d CPU(s)."
+                   % (os.cpu_count() or 0))
+        return out
+
+    def write_json(self, path, ok):
+        doc = {"version": 1,
+               "date": datetime.datetime.now(datetime.timezone.utc)
+               .strftime("%Y-%m-%dT%H:%M:%SZ"),
+               "full": self.args.full, "ok": ok,
+               "failures": self.failures, "cpus": os.cpu_count(),
+               "params": {k: v for k, v in vars(self.args).items()
+                          if k not in ("json",)},
+               "scenarios": self.results, "notes": self.footnotes()}
+        Path(path).write_text(json.dumps(doc, indent=2, sort_keys=True) +
+                              "\n")
+
+
+def property_arg(text):
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError("want NAME=VALUE: %r" % text)
+    return (name, value)
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(
+        description="ak2vault benchmark: filter, sync and replay scenarios "
+                    "against the loopback stand-ins; prints one table.")
+    p.add_argument("--full", action="store_true",
+                   help="the full sizes: 1,000,000 filter events, 20,000 "
+                        "token events over 5,000 tokens")
+    p.add_argument("--scenarios", default="filter,sync,replay",
+                   help="comma-separated subset of filter,sync,replay "
+                        "(replay needs sync)")
+    p.add_argument("--events", type=int,
+                   help="filter events (default 100000, full 1000000)")
+    p.add_argument("--token-ratio", type=float, default=0.005,
+                   help="share of token events in the filter topic")
+    p.add_argument("--filter-tokens", type=int,
+                   help="tokens the filter topic's token events reference "
+                        "(default 200, full 500)")
+    p.add_argument("--ghost-tokens", action="store_true",
+                   help="make the filter topic's tokens not exist in "
+                        "fake-authentik (every token event is a 404)")
+    p.add_argument("--partitions", type=int,
+                   help="filter topic partitions (default: %d events "
+                        "each, at least 8, a multiple of 8)"
+                   % EVENTS_PER_PARTITION)
+    p.add_argument("--token-events", type=int,
+                   help="sync events (default 2000, full 20000)")
+    p.add_argument("--tokens", type=int,
+                   help="sync tokens (default 500, full 5000)")
+    p.add_argument("--sync-partitions", type=int, default=8,
+                   help="partitions of each sync topic")
+    p.add_argument("--latency-ms", type=int, default=5,
+                   help="latency injected on every fake request in sync and "
+                        "replay")
+    p.add_argument("--max-in-flight", type=int, default=64,
+                   help="sync.max_in_flight of the second sync run (and of "
+                        "filter and replay), when the build has it")
+    p.add_argument("--brokers", type=int, default=1,
+                   help="mock-kafka brokers")
+    p.add_argument("--kafka-property", metavar="NAME=VALUE", action="append",
+                   default=[], type=property_arg,
+                   help="a librdkafka property for every worker "
+                        "(kafka.properties), e.g. "
+                        "queued.max.messages.kbytes=1000000; repeatable")
+    p.add_argument("--seed", type=int, help="akv-bench-gen seed")
+    p.add_argument("--timeout", type=int, default=1800,
+                   help="per worker run, seconds")
+    p.add_argument("--json", help="also write the figures to this file")
+    a = p.parse_args(argv)
+    a.scenarios = [s.strip() for s in a.scenarios.split(",") if s.strip()]
+    bad = [s for s in a.scenarios if s not in ("filter", "sync", "replay")]
+    if bad:
+        p.error("unknown scenario(s): %s" % ", ".join(bad))
+    if "replay" in a.scenarios and "sync" not in a.scenarios:
+        p.error("replay needs sync")
+    if a.events is None:
+        a.events = 1000000 if a.full else 100000
+    if a.filter_tokens is None:
+        a.filter_tokens = 500 if a.full else 200
+    if a.token_events is None:
+        a.token_events = 20000 if a.full else 2000
+    if a.tokens is None:
+        a.tokens = 5000 if a.full else 500
+    if a.partitions is None:
+        need = -(-a.events // EVENTS_PER_PARTITION)
+        a.partitions = max(8, -(-need // 8) * 8)
+    for name in ("events", "filter_tokens", "token_events", "tokens",
+                 "partitions", "sync_partitions", "max_in_flight", "brokers"):
+        if getattr(a, name) < 1:
+            p.error("--%s must be at least 1" % name.replace("_", "-"))
+    if a.token_events < a.tokens:
+        p.error("--token-events must be at least --tokens (every token is "
+                "referenced)")
+    return a
+
+
+def main(argv):
+    args = parse_args(argv)
+    akvtest.install_signal_handlers()
+    rundir = akvtest.RunDir("bench")
+    bench = Bench(args, rundir)
+    t0 = time.monotonic()
+    ok = False
+    try:
+        say("# ak2vault benchmark (%s); logs in %s (kept on failure or "
+            "with AKV_KEEP=1)" % (
+                "full" if args.full else "small; --full for the full sizes",
+                rundir.path))
+        bench.start()
+        need = 0
+        if "filter" in args.scenarios and not args.ghost_tokens:
+            need = args.filter_tokens
+        if "sync" in args.scenarios:
+            need = max(need, args.tokens)
+        if need:
+            bench.create_tokens(need)
+        for name in ("filter", "sync", "replay"):
+            if name not in args.scenarios:
+                continue
+            try:
+                getattr(bench, name)()
+            except (BenchFailure, AssertionError) as e:
+                bench.failures.append("%s: %s" % (name, akvtest.reason_of(e)))
+                note("FAILED %s: %s" % (name, akvtest.reason_of(e)))
+                if name == "sync":
+                    break  # replay needs it
+        ok = not bench.failures and all(
+            s in bench.results for s in args.scenarios)
+    except (KeyboardInterrupt, akvtest.Interrupted):
+        bench.failures.append("interrupted")
+    except Exception as e:  # noqa: BLE001
+        bench.failures.append(akvtest.reason_of(e))
+        note("FAILED: %s" % akvtest.reason_of(e))
+    finally:
+        if bench.stack is not None:
+            rcs = bench.stack.stop()
+            bad = {n: rc for n, rc in rcs.items() if rc not in (0, None)
+                   and n in ("mock-kafka", "fake-vault", "fake-authentik")}
+            if bad:
+                bench.failures.append("stand-ins exited %s" % bad)
+                ok = False
+        if bench.results:
+            bench.table()
+        if args.json:
+            bench.write_json(args.json, ok)
+            note("figures written to %s" % args.json)
+        for f in bench.failures:
+            say("FAILED: %s" % f)
+        note("benchmark took %.0fs" % (time.monotonic() - t0))
+        akvtest.stop_all()
+        rundir.cleanup(not ok)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
