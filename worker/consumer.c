@@ -757,6 +757,41 @@ static void poll_loop(struct consumer *c)
     }
 }
 
+/*
+ * librdkafka 2.0.2 aborts (sticky assignor assertion, fixed upstream in
+ * 2.3.0) when a consumer is closed between its JoinGroup and SyncGroup
+ * answers. A member stopped while it holds no partitions may be in that
+ * window, so it lets the join finish first, for a bounded time. Messages
+ * that arrive meanwhile are not processed (nor committed).
+ */
+static void let_join_finish(struct consumer *c)
+{
+    long long bound = c->settings->kafka_session_timeout_ms;
+    long long deadline;
+
+    if (c->settings->sync_shutdown_timeout_ms < bound) {
+        bound = c->settings->sync_shutdown_timeout_ms;
+    }
+    deadline = now_ms() + bound;
+    while (now_ms() < deadline) {
+        rd_kafka_topic_partition_list_t *a = NULL;
+        rd_kafka_message_t *rkm;
+        int n = 0;
+
+        if (rd_kafka_assignment(c->rk, &a) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            n = a->cnt;
+            rd_kafka_topic_partition_list_destroy(a);
+        }
+        if (n > 0) {
+            return;
+        }
+        rkm = rd_kafka_consumer_poll(c->rk, 100);
+        if (rkm) {
+            rd_kafka_message_destroy(rkm);
+        }
+    }
+}
+
 /* SIGTERM: stop taking events and starting syncs, let the running ones
  * finish for a while (a sync waiting out a backoff cannot finish: it is
  * left to the next owner), then store what is finished. */
@@ -851,6 +886,7 @@ akv_err_t akv_consumer_run(const struct akv_settings *s,
     akv_log_info("worker", "stopping: finishing syncs in flight, committing "
                            "and leaving the group");
     drain_in_flight(&c);
+    let_join_finish(&c);
     commit_final(&c);
     rd_kafka_queue_io_event_enable(queue, -1, NULL, 0);
     kerr = rd_kafka_consumer_close(c.rk);

@@ -58,8 +58,10 @@ struct sync {
     struct akv_lane *lane; /* NULL once abandoned */
     enum sync_state st;
     char identifier[256];
-    char event_pk[40];
+    char event_pk[40]; /* named in logs and provenance */
     char action[64];
+    char next_event_pk[40]; /* latest admitted, for the next begin() */
+    char next_action[64];
     struct xfer xf[X_COUNT];
     int pending; /* transfers in flight */
     cJSON *detail;
@@ -690,6 +692,8 @@ static void begin(struct sync *sy)
 {
     struct akv_engine *e = sy->e;
 
+    memcpy(sy->event_pk, sy->next_event_pk, sizeof(sy->event_pk));
+    memcpy(sy->action, sy->next_action, sizeof(sy->action));
     sy->confirm = 0;
     sy->cas.rounds = 0;
     sy->cas.max_rounds = e->settings->sync_cas_max_attempts;
@@ -1018,9 +1022,10 @@ int akv_engine_submit(struct akv_engine *e, const struct akv_engine_event *ev)
         ready_push(e, sy);
         break;
     }
-    /* Provenance names the latest event the sync answers for. */
-    snprintf(sy->event_pk, sizeof(sy->event_pk), "%s", ev->event_pk);
-    snprintf(sy->action, sizeof(sy->action), "%s", ev->action);
+    /* The latest event admitted; begin() hands it to the sync that will
+     * answer for it (a running sync must not name a later event). */
+    snprintf(sy->next_event_pk, sizeof(sy->next_event_pk), "%s", ev->event_pk);
+    snprintf(sy->next_action, sizeof(sy->next_action), "%s", ev->action);
     return 0;
 }
 
