@@ -90,18 +90,7 @@ def teardown(rundir):
 # helpers
 
 
-def merged(*cfgs):
-    """Deep merge of {"group": {"name": value}} settings (dicts nest)."""
-    out = {}
-    for cfg in cfgs:
-        for group, entries in cfg.items():
-            g = out.setdefault(group, {})
-            for name, v in entries.items():
-                if isinstance(v, dict) and isinstance(g.get(name), dict):
-                    g[name] = dict(g[name], **v)
-                else:
-                    g[name] = v
-    return out
+merged = akvtest.merge_settings
 
 
 def new_stack(name, topics=(), vault_args=(), **kw):

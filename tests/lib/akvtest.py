@@ -543,6 +543,20 @@ class RawCfg:
         self.text = text
 
 
+def merge_settings(*cfgs):
+    """Deep merge of {"group": {"name": value}} settings (dicts nest)."""
+    out = {}
+    for cfg in cfgs:
+        for group, entries in cfg.items():
+            g = out.setdefault(group, {})
+            for name, v in entries.items():
+                if isinstance(v, dict) and isinstance(g.get(name), dict):
+                    g[name] = dict(g[name], **v)
+                else:
+                    g[name] = v
+    return out
+
+
 def write_config(path, brokers, authentik_url, vault_addr, group="ak2vault",
                  topic=TOPIC, extra=None):
     """Writes a minimal ak2vault configuration; \\p extra is merged in as
