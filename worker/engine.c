@@ -392,6 +392,13 @@ static void sync_free(struct sync *sy)
     free(sy);
 }
 
+/* The waiting events become the sync's: so does the latest one's name. */
+static void take_waiting_names(struct sync *sy)
+{
+    memcpy(sy->event_pk, sy->next_event_pk, sizeof(sy->event_pk));
+    memcpy(sy->action, sy->next_action, sizeof(sy->action));
+}
+
 /* The lane's events are answered; start its follow-up or retire it. */
 static void release(struct sync *sy)
 {
@@ -403,6 +410,7 @@ static void release(struct sync *sy)
         return;
     }
     if (akv_lanes_finish(e->lanes, sy->lane, on_event_done, e)) {
+        take_waiting_names(sy);
         sy->attempts = 0;
         sy->first_fail = 0;
         sy->last_fail = 0;
@@ -692,8 +700,6 @@ static void begin(struct sync *sy)
 {
     struct akv_engine *e = sy->e;
 
-    memcpy(sy->event_pk, sy->next_event_pk, sizeof(sy->event_pk));
-    memcpy(sy->action, sy->next_action, sizeof(sy->action));
     sy->confirm = 0;
     sy->cas.rounds = 0;
     sy->cas.max_rounds = e->settings->sync_cas_max_attempts;
@@ -1022,10 +1028,17 @@ int akv_engine_submit(struct akv_engine *e, const struct akv_engine_event *ev)
         ready_push(e, sy);
         break;
     }
-    /* The latest event admitted; begin() hands it to the sync that will
-     * answer for it (a running sync must not name a later event). */
-    snprintf(sy->next_event_pk, sizeof(sy->next_event_pk), "%s", ev->event_pk);
-    snprintf(sy->next_action, sizeof(sy->next_action), "%s", ev->action);
+    /* Logs and provenance name the latest event the sync answers for: a
+     * new lane's sync answers for this one; a busy lane's follow-up (or
+     * retry) takes the latest waiting one when it takes them over. */
+    if (sy->lane->waiting.n == 0) {
+        snprintf(sy->event_pk, sizeof(sy->event_pk), "%s", ev->event_pk);
+        snprintf(sy->action, sizeof(sy->action), "%s", ev->action);
+    } else {
+        snprintf(sy->next_event_pk, sizeof(sy->next_event_pk), "%s",
+                 ev->event_pk);
+        snprintf(sy->next_action, sizeof(sy->next_action), "%s", ev->action);
+    }
     return 0;
 }
 
@@ -1070,7 +1083,9 @@ static long long fire_timers(struct akv_engine *e, long long max)
             *p = sy->next;
             /* the retry reads authentik anew: it answers for the events
              * that arrived meanwhile too */
-            akv_lanes_merge(sy->lane);
+            if (sy->lane->waiting.n > 0 && akv_lanes_merge(sy->lane) == 0) {
+                take_waiting_names(sy);
+            }
             ready_push(e, sy);
             continue;
         }
