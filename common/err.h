@@ -22,9 +22,6 @@ typedef enum {
     AKV_ERR_KAFKA,     /**< librdkafka reported an error */
 } akv_err_t;
 
-/** @returns a short constant name for \p err ("transport", ...). */
-const char *akv_err_name(akv_err_t err);
-
 /**
  * @brief snprintf into an error buffer; a NULL or empty buffer is ignored.
  * @returns \p err, so callers can write `return akv_errf(AKV_ERR_X, ...)`.

@@ -17,7 +17,6 @@ struct akv_authentik {
     struct akv_http *http;
     struct curl_slist *headers; /* Authorization: Bearer ... (secret) */
     char base[1024];            /* URL without trailing slash */
-    char retry_after[64];       /* of the last answer */
 };
 
 struct akv_authentik *akv_authentik_new(const struct akv_settings *s,
@@ -80,11 +79,6 @@ void akv_authentik_destroy(struct akv_authentik *ak)
     akv_http_headers_free(ak->headers);
     akv_http_destroy(ak->http);
     free(ak);
-}
-
-const char *akv_authentik_retry_after(const struct akv_authentik *ak)
-{
-    return ak->retry_after;
 }
 
 enum akv_class akv_authentik_classify(long status, int curl_code)

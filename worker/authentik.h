@@ -41,9 +41,6 @@ void akv_authentik_destroy(struct akv_authentik *ak);
  */
 enum akv_class akv_authentik_classify(long status, int curl_code);
 
-/** @returns the Retry-After of the last failed answer, "" if none. */
-const char *akv_authentik_retry_after(const struct akv_authentik *ak);
-
 /** @brief "{base}/api/v3/core/tokens/{identifier}/{suffix}" into \p out. */
 void akv_authentik_url(const struct akv_authentik *ak, const char *identifier,
                        const char *suffix, char *out, size_t size);

@@ -30,10 +30,7 @@ enum akv_sync_result {
 
 struct akv_sync_outcome {
     enum akv_sync_result result;
-    long long version;    /**< Vault version now current (0 if none) */
-    int cached;           /**< unchanged per the cache: Vault not read */
-    char intent[32];      /**< token intent, "" if unknown */
-    char retry_after[64]; /**< on failure: the upstream's Retry-After */
+    long long version; /**< Vault version now current (0 if none) */
 };
 
 /** Check-and-set convergence, one step at a time (DESIGN §4). */

@@ -29,7 +29,6 @@ struct akv_vault {
     struct curl_slist *headers; /* with X-Vault-Token (secret) */
     struct curl_slist *anon;    /* without a token, for logins */
     struct akv_vault_lease lease;
-    char retry_after[64];
 };
 
 static long long now_ms(void)
@@ -167,16 +166,6 @@ void akv_vault_destroy(struct akv_vault *v)
     akv_http_headers_free(v->anon);
     akv_http_destroy(v->http);
     free(v);
-}
-
-const char *akv_vault_retry_after(const struct akv_vault *v)
-{
-    return v->retry_after;
-}
-
-const struct akv_vault_lease *akv_vault_lease(const struct akv_vault *v)
-{
-    return &v->lease;
 }
 
 int akv_vault_url(const struct akv_vault *v, const char *kind,
@@ -490,7 +479,6 @@ static enum akv_class call(struct akv_vault *v, const char *method,
     err = akv_http_request(v->http, method, url,
                            anon || !v->headers ? v->anon : v->headers, body,
                            body ? strlen(body) : 0, resp);
-    snprintf(v->retry_after, sizeof(v->retry_after), "%s", resp->retry_after);
     if (err) {
         akv_errf(AKV_ERR_TRANSPORT, errstr, errstr_size, "vault %s: %s", method,
                  resp->error);

@@ -118,9 +118,6 @@ enum akv_class akv_vault_parse_read(long status, const char *body, size_t len,
  */
 char *akv_vault_write_body(const cJSON *data, long long cas);
 
-/** @returns the Retry-After of the last failed answer, "" if none. */
-const char *akv_vault_retry_after(const struct akv_vault *v);
-
 /**
  * @brief The URL of \p identifier's secret: "{addr}/v1/{mount}/{kind}/...".
  * @returns 0, or -1 when it does not fit.
@@ -142,9 +139,6 @@ int akv_vault_can_login(const struct akv_vault *v);
  * @returns a string for akv_json_free_string(), or NULL.
  */
 char *akv_vault_metadata_body(const cJSON *custom_metadata);
-
-/** @returns the current token's lease (for logs and metrics). */
-const struct akv_vault_lease *akv_vault_lease(const struct akv_vault *v);
 
 /** @brief Frees what akv_vault_parse_read() put in \p s (wiping it). */
 void akv_vault_secret_free(struct akv_vault_secret *s);
