@@ -16,6 +16,7 @@
 #include "backoff.h"
 #include "dlq.h"
 #include "engine.h"
+#include "fetchwake.h"
 #include "log.h"
 #include "matcher.h"
 #include "offsets.h"
@@ -34,6 +35,9 @@
 #define SHUTDOWN_COMMIT_MS 10000
 /* Messages taken from the queue before the engine gets a turn. */
 #define POLL_BATCH 500
+/* librdkafka's prefetch: queued messages (KiB) and one fetch answer. */
+#define QUEUE_KBYTES "8192"
+#define FETCH_MAX_BYTES "2097152"
 
 struct partition_state {
     int assigned;
@@ -70,6 +74,13 @@ struct consumer {
     int fatal;
     int wake[2]; /* the consumer queue writes here when it fills */
     struct dlq_retry *dlq_retries;
+    rd_kafka_queue_t *queue; /* the consumer queue */
+    struct akv_fetchwake *fetchwake;
+    double queue_max_bytes; /* librdkafka's prefetch bounds */
+    double queue_min_msgs;
+    double avg_len;  /* of the messages taken so far */
+    int queue_full;  /* the queue neared its bound since the last wake-up */
+    int32_t *wakeup; /* scratch: partitions to wake */
 };
 
 static long long now_ms(void)
@@ -96,16 +107,22 @@ static struct partition_state *part(struct consumer *c, int32_t partition)
     if (partition >= c->nparts) {
         int n = partition + 1;
         struct partition_state *p = realloc(c->parts, (size_t)n * sizeof(*p));
+        int32_t *w;
         int i;
 
         if (!p) {
             return NULL;
         }
+        c->parts = p;
+        w = realloc(c->wakeup, (size_t)n * sizeof(*w));
+        if (!w) {
+            return NULL;
+        }
+        c->wakeup = w;
         for (i = c->nparts; i < n; i++) {
             memset(&p[i], 0, sizeof(p[i]));
             p[i].stored = -1;
         }
-        c->parts = p;
         c->nparts = n;
     }
     if (!c->parts[partition].offsets) {
@@ -241,10 +258,14 @@ static rd_kafka_t *create(struct consumer *c, char *errstr, size_t errstr_size)
     char kerr[512];
     size_t i;
 
-    /* Bound what librdkafka prefetches (its default is 64 MiB): memory
-     * must stay small whatever the topic size. Pass-through properties
-     * below may still change it. */
-    if (conf_set(conf, "queued.max.messages.kbytes", "8192", errstr,
+    /* Bound what librdkafka prefetches (its defaults allow 64 MiB queued
+     * plus 50 MiB per fetch, more once decompressed): memory must stay
+     * small whatever the topic size. The fetch answer is bounded too, as
+     * it lands in the queue whole. fetchwake.c keeps the small queue from
+     * stalling the fetcher. Pass-through properties below may change both. */
+    if (conf_set(conf, "queued.max.messages.kbytes", QUEUE_KBYTES, errstr,
+                 errstr_size) ||
+        conf_set(conf, "fetch.max.bytes", FETCH_MAX_BYTES, errstr,
                  errstr_size) ||
         conf_set(conf, "bootstrap.servers", s->kafka_brokers, errstr,
                  errstr_size) ||
@@ -306,6 +327,29 @@ fail:
     return NULL;
 }
 
+static double conf_number(rd_kafka_t *rk, const char *name, double fallback)
+{
+    char value[64];
+    size_t size = sizeof(value);
+    char *end;
+    double v;
+
+    if (rd_kafka_conf_get(rd_kafka_conf(rk), name, value, &size) !=
+        RD_KAFKA_CONF_OK) {
+        return fallback;
+    }
+    v = strtod(value, &end);
+    return end != value && v > 0 ? v : fallback;
+}
+
+/* The bounds refill() watches, as librdkafka took them. */
+static void read_prefetch_bounds(struct consumer *c)
+{
+    c->queue_max_bytes =
+        1024 * conf_number(c->rk, "queued.max.messages.kbytes", 65536);
+    c->queue_min_msgs = conf_number(c->rk, "queued.min.messages", 100000);
+}
+
 /* Hands every partition's advanced watermark to librdkafka; the stored
  * offsets are committed every second, on revoke and at shutdown. */
 static void store_watermarks(struct consumer *c)
@@ -358,11 +402,26 @@ static void set_paused(struct consumer *c, int32_t partition, int pause)
     c->parts[partition].paused = pause;
 }
 
+/* Wakes the fetcher of every assigned partition that is not paused. */
+static void wake_fetchers(struct consumer *c)
+{
+    int n = 0;
+    int i;
+
+    for (i = 0; i < c->nparts; i++) {
+        if (c->parts[i].assigned && !c->parts[i].paused) {
+            c->wakeup[n++] = i;
+        }
+    }
+    akv_fetchwake_kick(c->fetchwake, c->wakeup, n);
+}
+
 /* Backpressure: pause a partition whose unfinished events pass the
  * bound, resume it at half. */
 static void backpressure(struct consumer *c)
 {
     size_t high = (size_t)c->settings->sync_max_pending;
+    int resumed = 0;
     int i;
 
     for (i = 0; i < c->nparts; i++) {
@@ -378,7 +437,12 @@ static void backpressure(struct consumer *c)
             set_paused(c, i, 1);
         } else if (p->paused && n <= high / 2) {
             set_paused(c, i, 0);
+            resumed = 1;
         }
+    }
+    /* A resumed partition is fetched once its broker thread looks again. */
+    if (resumed) {
+        wake_fetchers(c);
     }
 }
 
@@ -724,9 +788,30 @@ static int drain(struct consumer *c)
             continue;
         }
         p->eof = 0;
+        c->avg_len += ((double)rkm->len - c->avg_len) / 64;
         handle(c, rkm, p);
     }
     return n;
+}
+
+/*
+ * librdkafka stops fetching while its queue is over a bound and looks
+ * again up to a second later (fetchwake.h). Once the queue came near the
+ * bound and has since drained to half of it, wake the fetcher so that the
+ * next answer arrives before the queue runs dry.
+ */
+static void refill(struct consumer *c)
+{
+    double msgs = (double)rd_kafka_queue_length(c->queue);
+    double bytes = msgs * c->avg_len;
+
+    if (bytes >= 0.6 * c->queue_max_bytes || msgs >= 0.6 * c->queue_min_msgs) {
+        c->queue_full = 1;
+    } else if (c->queue_full && bytes <= 0.5 * c->queue_max_bytes &&
+               msgs <= 0.5 * c->queue_min_msgs) {
+        c->queue_full = 0;
+        wake_fetchers(c);
+    }
 }
 
 static void clear_wake(struct consumer *c)
@@ -748,6 +833,7 @@ static void poll_loop(struct consumer *c)
         retry_dead_letters(c);
         store_watermarks(c);
         backpressure(c);
+        refill(c);
         if (c->opts->exit_at_end && all_at_end(c)) {
             akv_log_info("worker", "every assigned partition consumed");
             break;
@@ -863,6 +949,13 @@ akv_err_t akv_consumer_run(const struct akv_settings *s,
     rd_kafka_poll_set_consumer(c.rk);
     queue = rd_kafka_queue_get_consumer(c.rk);
     rd_kafka_queue_io_event_enable(queue, c.wake[1], "1", 1);
+    c.queue = queue;
+    read_prefetch_bounds(&c);
+    c.fetchwake = akv_fetchwake_new(c.rk, s->kafka_topic);
+    if (!c.fetchwake) {
+        akv_log_warn("kafka", "no fetch wake-up thread: fetching may pause "
+                              "for up to a second whenever the queue fills");
+    }
     topics = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(topics, s->kafka_topic,
                                       RD_KAFKA_PARTITION_UA);
@@ -878,6 +971,13 @@ akv_err_t akv_consumer_run(const struct akv_settings *s,
                  s->kafka_topic, s->kafka_group, s->sync_max_in_flight);
 
     poll_loop(&c);
+    if (c.fetchwake) {
+        akv_log_info("kafka", "fetcher woken %lu time(s) after its queue "
+                              "drained",
+                     akv_fetchwake_rounds(c.fetchwake));
+        akv_fetchwake_destroy(c.fetchwake);
+        c.fetchwake = NULL;
+    }
 
     if (c.fatal) {
         err = akv_errf(AKV_ERR_KAFKA, errstr, errstr_size,
@@ -895,6 +995,7 @@ akv_err_t akv_consumer_run(const struct akv_settings *s,
     }
 
 out:
+    akv_fetchwake_destroy(c.fetchwake);
     if (queue) {
         rd_kafka_queue_destroy(queue);
     }
@@ -906,6 +1007,7 @@ out:
         }
     }
     free(c.parts);
+    free(c.wakeup);
     while (c.dlq_retries) {
         struct dlq_retry *r = c.dlq_retries;
 
