@@ -43,7 +43,7 @@ LIBWORKER  := $(BUILD)/libakv_worker.a
 FAKEHTTP   := $(BUILD)/tests/fakes/fakehttp.o
 
 PROGS := $(BIN)/ak2vault $(BIN)/mock-kafka $(BIN)/fake-vault \
-         $(BIN)/fake-authentik
+         $(BIN)/fake-authentik $(BIN)/akv-bench-gen
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
@@ -119,7 +119,7 @@ demo: deps
 	@AKV_BIN=$(abspath $(BIN)) /usr/bin/python3 tests/demo.py
 
 bench: deps
-	@$(MAKE) --no-print-directory all $(BIN)/akv-bench-gen
+	@$(MAKE) --no-print-directory all
 	@AKV_BIN=$(abspath $(BIN)) /usr/bin/python3 tests/bench/bench.py \
 	    $(if $(FULL),--full) $(BENCH_ARGS)
 

@@ -31,6 +31,9 @@ run directory:
      partition: the worker pauses it and still finishes everything (its
      peak RSS is reported; memory is measured by make bench, not asserted
      here, and sanitizer builds inflate it);
+     4a. with librdkafka's queue and fetches cut to 64 KiB, 40,000 events
+         are all consumed and committed, and the worker reports waking the
+         fetcher as its queue drained;
   5. SIGTERM with 50 syncs in flight through a slow Vault: the worker
      finishes them, exits 0 in time, and the next worker of its group has
      nothing to redo; with a shutdown timeout too short for them, the
@@ -963,6 +966,50 @@ def test_backpressure_pauses_and_bounds_memory():
          "at %s unfinished; peak RSS %.1f MiB" % (
              len(idents), dt, len(paused),
              ",".join(map(str, sorted(set(paused))[:8])), hwm / MIB))
+    st.stop()
+
+
+def kafka_properties(props):
+    return akvtest.RawCfg("(" + ", ".join(
+        '("%s", "%s")' % nv for nv in props.items()) + ")")
+
+
+def test_small_prefetch_queue_keeps_fetching():
+    """librdkafka stops fetching while its queue is over
+    queued.max.messages.kbytes and, left alone, looks again only a second
+    later. With a queue and fetches of 64 KiB (about 400 events a fetch),
+    40,000 events would take well over a minute that way; the worker wakes
+    the fetcher as the queue drains, finishes within the timeout and says
+    how often it did."""
+    st = new_stack("prefetch", partitions=4)
+    group = "scale-prefetch"
+    gen = [akvtest.binary("akv-bench-gen"), "produce", "--brokers",
+           st.brokers, "--topic", st.topic, "--events", "40000",
+           "--token-events", "200", "--ghost-tokens", "50", "--quiet"]
+    r = subprocess.run(gen, stdin=subprocess.DEVNULL, capture_output=True,
+                       env=akvtest.child_env(), timeout=120)
+    assert r.returncode == 0, "akv-bench-gen exited %d: %s" % (
+        r.returncode, r.stderr.decode(errors="replace")[-300:])
+    summary = json.loads(r.stdout.decode().strip().splitlines()[-1])
+    small = {"queued.max.messages.kbytes": "64", "fetch.max.bytes": "65536",
+             "message.max.bytes": "65536",
+             "max.partition.fetch.bytes": "16384"}
+    w, stats = run_to_end(st, "prefetch-worker", group, timeout=60, extra={
+        "kafka": {"properties": kafka_properties(small)}})
+    assert stats["consumed"] == summary["events"], \
+        "consumed %d of %d events" % (stats["consumed"], summary["events"])
+    assert stats["matched"] == summary["token_events"], \
+        "matched %d of %d token events" % (stats["matched"],
+                                           summary["token_events"])
+    assert stats["gone"] > 0 and stats["written"] == 0, stats
+    woken = re.search(r"fetcher woken (\d+) time", w.stderr_text())
+    assert woken and int(woken.group(1)) > 0, \
+        "no fetch wake-up reported: %s" % (woken and woken.group(0))
+    parts = lag_by_partition(st, group)
+    assert all(p["committed"] == p["end"] for p in parts.values()), \
+        lag_text(parts)
+    note("%d events through a 64 KiB prefetch queue; fetcher woken %s "
+         "times" % (stats["consumed"], woken.group(1)))
     st.stop()
 
 
