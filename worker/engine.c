@@ -261,12 +261,25 @@ static void advance(struct sync *sy);
 static void fail(struct sync *sy, enum akv_class cls, const char *errstr,
                  const char *retry_after);
 
+/* The waiting events become the sync's: so does the latest one's name. */
+static void take_waiting_names(struct sync *sy)
+{
+    memcpy(sy->event_pk, sy->next_event_pk, sizeof(sy->event_pk));
+    memcpy(sy->action, sy->next_action, sizeof(sy->action));
+}
+
 static void start_authentik(struct sync *sy)
 {
     struct akv_engine *e = sy->e;
     char url[URL_MAX];
 
     sy->st = ST_AUTHENTIK;
+    /* This read is newer than every event waiting in the lane (each was
+     * published after its change), so it answers for them too: they need
+     * no follow-up sync. */
+    if (sy->lane && sy->lane->waiting.n > 0 && akv_lanes_merge(sy->lane) == 0) {
+        take_waiting_names(sy);
+    }
     akv_authentik_url(e->ak, sy->identifier, "", url, sizeof(url));
     if (issue(sy, X_DETAIL, akv_authentik_http(e->ak), "GET", url,
               akv_authentik_headers(e->ak), NULL) < 0) {
@@ -390,13 +403,6 @@ static void sync_free(struct sync *sy)
         sy->all_next->all_prev = sy->all_prev;
     }
     free(sy);
-}
-
-/* The waiting events become the sync's: so does the latest one's name. */
-static void take_waiting_names(struct sync *sy)
-{
-    memcpy(sy->event_pk, sy->next_event_pk, sizeof(sy->event_pk));
-    memcpy(sy->action, sy->next_action, sizeof(sy->action));
 }
 
 /* The lane's events are answered; start its follow-up or retire it. */

@@ -5,7 +5,9 @@
  * whose sync is running joins its lane's waiting list; when the sync
  * finishes, everything that waited is answered by exactly ONE follow-up
  * sync, however many events arrived (a sync always reads authentik's
- * current state, so one read answers them all). Each event's (partition,
+ * current state, so one read answers them all). Events that arrive before
+ * the running sync reads authentik can be merged into it instead
+ * (akv_lanes_merge()): that read answers for them. Each event's (partition,
  * offset) travels with the sync that answers for it, so the caller can mark
  * it finished in its partition's watermark.
  */
@@ -67,9 +69,9 @@ int akv_lanes_finish(struct akv_lanes *ls, struct akv_lane *lane,
                      void *ctx);
 
 /**
- * @brief Before retrying a failed sync: the waiting events join the covered
- *        ones, since the retry reads authentik anew and answers for them
- *        too. @returns 0, or -1 when out of memory (nothing changed).
+ * @brief The waiting events join the covered ones: for a sync about to
+ *        read authentik (first time, or a retry), whose read answers for
+ *        them too. @returns 0, or -1 when out of memory (nothing changed).
  */
 int akv_lanes_merge(struct akv_lane *lane);
 
