@@ -75,7 +75,9 @@ const struct akv_cfg_entry akv_settings_schema[] = {
     {"kafka.properties", AKV_CFG_PAIRS, NULL, 0, OFF(kafka_properties), 0, 0,
      NULL, NULL,
      "librdkafka properties passed through, as ( (\"name\", \"value\"), ... "
-     "), e.g. security.protocol, sasl.*, ssl.*."},
+     "), e.g. security.protocol, sasl.*, ssl.*. The prefetch bounds "
+     "queued.max.messages.kbytes (8192) and fetch.max.bytes (2097152) may be "
+     "changed here too."},
 
     STR("authentik.url", NULL, AKV_CFG_REQUIRED, authentik_url, "AUTHENTIK_URL",
         "authentik base URL, e.g. https://auth.example.com."),
