@@ -3,6 +3,7 @@
  */
 #include "matcher.h"
 
+#include "jscan.h"
 #include "json.h"
 
 #include <ctype.h>
@@ -41,9 +42,9 @@ int akv_identifier_valid(const char *s)
     return n > 0;
 }
 
-int akv_token_pk_normalize(const char *pk, char out[33])
+/* A pk of \p len bytes (not NUL-terminated). */
+static int pk_normalize(const char *pk, size_t len, char out[33])
 {
-    size_t len = strlen(pk);
     size_t i;
     size_t o = 0;
 
@@ -68,6 +69,11 @@ int akv_token_pk_normalize(const char *pk, char out[33])
     return 0;
 }
 
+int akv_token_pk_normalize(const char *pk, char out[33])
+{
+    return pk_normalize(pk, strlen(pk), out);
+}
+
 /* Naive but sufficient: only used on bytes that failed to parse. */
 static int mem_contains(const char *buf, size_t len, const char *needle)
 {
@@ -82,14 +88,15 @@ static int mem_contains(const char *buf, size_t len, const char *needle)
     return 0;
 }
 
-/* Copies \p s into \p out for a log-safe reason: printable ASCII only,
- * truncated, so an attacker-chosen name cannot forge log lines. */
-static void safe_copy(char *out, size_t size, const char *s)
+/* Copies \p n bytes of \p s into \p out for a log-safe reason: printable
+ * ASCII only, truncated, so an attacker-chosen name cannot forge log lines. */
+static void safe_copy(char *out, size_t size, const char *s, size_t n)
 {
     size_t o = 0;
+    size_t i;
 
-    for (; *s && o + 1 < size; s++) {
-        unsigned char c = (unsigned char)*s;
+    for (i = 0; i < n && o + 1 < size; i++) {
+        unsigned char c = (unsigned char)s[i];
 
         out[o++] = (c >= 0x20 && c < 0x7f && c != '"') ? (char)c : '?';
     }
@@ -103,94 +110,199 @@ static void verdict(struct akv_match *out, enum akv_match_kind kind,
     snprintf(out->reason, sizeof(out->reason), fmt, arg ? arg : "");
 }
 
-/* The identifier: name up to its first space ("deploy-bot (expires=…)"),
- * else the enterprise diff's identifier. */
-static const char *identifier_source(const cJSON *context, const cJSON *ref,
-                                     size_t *len)
-{
-    const char *name = akv_json_string(ref, "name");
-    const cJSON *ident;
-    const char *sp;
+/* A string member: p == NULL when absent or not a string. */
+struct span {
+    const char *p;
+    size_t n;
+};
 
-    if (name) {
-        sp = strchr(name, ' ');
-        *len = sp ? (size_t)(sp - name) : strlen(name);
-        return name;
+/* A token reference: context.model or context.token. */
+struct ref {
+    int present; /* the member is an object */
+    struct span app;
+    struct span model;
+    struct span pk;
+    struct span name;
+};
+
+/* The members of an event the verdict depends on. */
+struct view {
+    struct span pk;
+    struct span action;
+    int context; /* context is an object */
+    struct ref model;
+    struct ref token;
+    int secret;             /* context.secret is an object */
+    struct span diff_ident; /* context.diff.identifier.new_value */
+};
+
+static int listed(const struct akv_strlist *l, struct span s)
+{
+    size_t i;
+
+    for (i = 0; i < l->n; i++) {
+        if (strlen(l->v[i]) == s.n && memcmp(l->v[i], s.p, s.n) == 0) {
+            return 1;
+        }
     }
-    ident =
-        akv_json_path(context, "diff", "identifier", "new_value", AKV_JSON_END);
-    if (cJSON_IsString(ident)) {
-        *len = strlen(ident->valuestring);
-        return ident->valuestring;
-    }
-    return NULL;
+    return 0;
 }
 
-void akv_match_event(const struct akv_match_rules *rules, const char *buf,
-                     size_t len, struct akv_match *out)
+/* --- the view from jscan (no allocation) or from a cJSON tree */
+
+enum {
+    Q_PK,
+    Q_ACTION,
+    Q_CONTEXT,
+    Q_MODEL,
+    Q_MODEL_APP,
+    Q_MODEL_MODEL,
+    Q_MODEL_PK,
+    Q_MODEL_NAME,
+    Q_TOKEN,
+    Q_TOKEN_APP,
+    Q_TOKEN_MODEL,
+    Q_TOKEN_PK,
+    Q_TOKEN_NAME,
+    Q_SECRET,
+    Q_DIFF,
+    Q_DIFF_IDENT,
+    Q_DIFF_NEW,
+    Q_COUNT
+};
+
+static const struct akv_jscan_query queries[Q_COUNT] = {
+    [Q_PK] = {"pk", AKV_JSCAN_ROOT},
+    [Q_ACTION] = {"action", AKV_JSCAN_ROOT},
+    [Q_CONTEXT] = {"context", AKV_JSCAN_ROOT},
+    [Q_MODEL] = {"model", Q_CONTEXT},
+    [Q_MODEL_APP] = {"app", Q_MODEL},
+    [Q_MODEL_MODEL] = {"model_name", Q_MODEL},
+    [Q_MODEL_PK] = {"pk", Q_MODEL},
+    [Q_MODEL_NAME] = {"name", Q_MODEL},
+    [Q_TOKEN] = {"token", Q_CONTEXT},
+    [Q_TOKEN_APP] = {"app", Q_TOKEN},
+    [Q_TOKEN_MODEL] = {"model_name", Q_TOKEN},
+    [Q_TOKEN_PK] = {"pk", Q_TOKEN},
+    [Q_TOKEN_NAME] = {"name", Q_TOKEN},
+    [Q_SECRET] = {"secret", Q_CONTEXT},
+    [Q_DIFF] = {"diff", Q_CONTEXT},
+    [Q_DIFF_IDENT] = {"identifier", Q_DIFF},
+    [Q_DIFF_NEW] = {"new_value", Q_DIFF_IDENT},
+};
+
+static struct span scanned(const struct akv_jscan_value *v, int q)
 {
-    cJSON *root = NULL;
-    const cJSON *context;
-    const cJSON *ref;
-    const char *action;
-    const char *pk;
-    const char *app;
-    const char *model;
-    const char *ident;
-    size_t ident_len = 0;
+    struct span s = {NULL, 0};
+
+    if (v[q].type == AKV_JSCAN_STRING) {
+        s.p = v[q].p;
+        s.n = v[q].n;
+    }
+    return s;
+}
+
+static int view_scan(const char *buf, size_t len, struct view *w)
+{
+    struct akv_jscan_value v[Q_COUNT];
+
+    if (akv_jscan(buf, len, queries, Q_COUNT, v) < 0) {
+        return -1;
+    }
+    w->pk = scanned(v, Q_PK);
+    w->action = scanned(v, Q_ACTION);
+    w->context = v[Q_CONTEXT].type == AKV_JSCAN_OBJECT;
+    w->model.present = v[Q_MODEL].type == AKV_JSCAN_OBJECT;
+    w->model.app = scanned(v, Q_MODEL_APP);
+    w->model.model = scanned(v, Q_MODEL_MODEL);
+    w->model.pk = scanned(v, Q_MODEL_PK);
+    w->model.name = scanned(v, Q_MODEL_NAME);
+    w->token.present = v[Q_TOKEN].type == AKV_JSCAN_OBJECT;
+    w->token.app = scanned(v, Q_TOKEN_APP);
+    w->token.model = scanned(v, Q_TOKEN_MODEL);
+    w->token.pk = scanned(v, Q_TOKEN_PK);
+    w->token.name = scanned(v, Q_TOKEN_NAME);
+    w->secret = v[Q_SECRET].type == AKV_JSCAN_OBJECT;
+    w->diff_ident = v[Q_DIFF_IDENT].type == AKV_JSCAN_OBJECT
+                        ? scanned(v, Q_DIFF_NEW)
+                        : (struct span){NULL, 0};
+    return 0;
+}
+
+static struct span member(const cJSON *obj, const char *key)
+{
+    const char *s = akv_json_string(obj, key);
+    struct span sp = {s, s ? strlen(s) : 0};
+
+    return sp;
+}
+
+static void ref_tree(const cJSON *context, const char *key, struct ref *r)
+{
+    const cJSON *o = akv_json_object(context, key);
+
+    r->present = o != NULL;
+    r->app = member(o, "app");
+    r->model = member(o, "model_name");
+    r->pk = member(o, "pk");
+    r->name = member(o, "name");
+}
+
+/* The same view from a parsed event (strings end at their first NUL, as
+ * C strings do). */
+static void view_tree(const cJSON *root, struct view *w)
+{
+    const cJSON *context = akv_json_object(root, "context");
+    const cJSON *ident =
+        akv_json_path(context, "diff", "identifier", "new_value", AKV_JSON_END);
+
+    w->pk = member(root, "pk");
+    w->action = member(root, "action");
+    w->context = context != NULL;
+    ref_tree(context, "model", &w->model);
+    ref_tree(context, "token", &w->token);
+    w->secret = akv_json_object(context, "secret") != NULL;
+    w->diff_ident.p = cJSON_IsString(ident) ? ident->valuestring : NULL;
+    w->diff_ident.n = w->diff_ident.p ? strlen(w->diff_ident.p) : 0;
+}
+
+/* --- the verdict */
+
+static void decide(const struct akv_match_rules *rules, const struct view *w,
+                   struct akv_match *out)
+{
+    const struct ref *ref;
+    struct span ident;
     enum akv_match_kind kind;
     char shown[64];
 
-    memset(out, 0, sizeof(*out));
-    root = cJSON_ParseWithLength(buf, len);
-    if (!cJSON_IsObject(root)) {
-        out->undecodable = 1;
-        if (mem_contains(buf, len, "authentik_core") &&
-            mem_contains(buf, len, "token")) {
-            verdict(out, AKV_MATCH_POISON,
-                    "undecodable event that mentions authentik_core and "
-                    "token%s",
-                    NULL);
-        } else {
-            verdict(out, AKV_MATCH_SKIP, "undecodable or not an object%s",
-                    NULL);
-        }
-        goto out;
+    if (w->pk.p) {
+        safe_copy(out->event_pk, sizeof(out->event_pk), w->pk.p, w->pk.n);
     }
-
-    pk = akv_json_string(root, "pk");
-    if (pk) {
-        safe_copy(out->event_pk, sizeof(out->event_pk), pk);
-    }
-    action = akv_json_string(root, "action");
-    if (!action) {
+    if (!w->action.p) {
         verdict(out, AKV_MATCH_SKIP, "no action%s", NULL);
-        goto out;
+        return;
     }
-    safe_copy(out->action, sizeof(out->action), action);
-    if (akv_strlist_contains(rules->sync_actions, action)) {
+    safe_copy(out->action, sizeof(out->action), w->action.p, w->action.n);
+    if (listed(rules->sync_actions, w->action)) {
         kind = AKV_MATCH_SYNC;
-    } else if (akv_strlist_contains(rules->delete_actions, action)) {
+    } else if (listed(rules->delete_actions, w->action)) {
         kind = AKV_MATCH_DELETE;
     } else {
         verdict(out, AKV_MATCH_SKIP, "action %s not matched", out->action);
-        goto out;
+        return;
     }
 
-    context = akv_json_object(root, "context");
-    if (!context) {
+    if (!w->context) {
         verdict(out, AKV_MATCH_POISON, "%s event without a context object",
                 out->action);
-        goto out;
+        return;
     }
-    ref = akv_json_object(context, "model");
-    if (!ref) {
-        ref = akv_json_object(context, "token");
-    }
+    ref = w->model.present ? &w->model : w->token.present ? &w->token : NULL;
     if (!ref) {
         /* secret_rotate of something that is not a token (context.secret
          * in newer authentik): not ours. */
-        if (akv_json_object(context, "secret")) {
+        if (w->secret) {
             verdict(out, AKV_MATCH_SKIP, "%s of a non-token secret",
                     out->action);
         } else {
@@ -198,54 +310,105 @@ void akv_match_event(const struct akv_match_rules *rules, const char *buf,
                     "%s event without context.model or context.token",
                     out->action);
         }
-        goto out;
+        return;
     }
-    app = akv_json_string(ref, "app");
-    model = akv_json_string(ref, "model_name");
-    if (!app || !model) {
+    if (!ref->app.p || !ref->model.p) {
         verdict(out, AKV_MATCH_POISON,
                 "%s event whose model reference lacks app or model_name",
                 out->action);
-        goto out;
+        return;
     }
-    if (!akv_strlist_contains(rules->apps, app) ||
-        !akv_strlist_contains(rules->models, model)) {
-        safe_copy(shown, sizeof(shown), model);
+    if (!listed(rules->apps, ref->app) || !listed(rules->models, ref->model)) {
+        safe_copy(shown, sizeof(shown), ref->model.p, ref->model.n);
         verdict(out, AKV_MATCH_SKIP, "model %s not matched", shown);
-        goto out;
+        return;
     }
 
     /* From here on the event is about a token: anything unusable is poison,
      * never a silent skip and never a Vault path. */
-    pk = akv_json_string(ref, "pk");
-    if (!pk || akv_token_pk_normalize(pk, out->token_pk) < 0) {
+    if (!ref->pk.p || pk_normalize(ref->pk.p, ref->pk.n, out->token_pk) < 0) {
         out->token_pk[0] = '\0';
         verdict(out, AKV_MATCH_POISON, "token reference without a UUID pk%s",
                 NULL);
-        goto out;
+        return;
     }
-    ident = identifier_source(context, ref, &ident_len);
-    if (!ident) {
+    /* The identifier: name up to its first space ("deploy-bot
+     * (expires=…)"), else the enterprise diff's identifier. */
+    ident = ref->name;
+    if (ident.p) {
+        const char *sp = memchr(ident.p, ' ', ident.n);
+
+        if (sp) {
+            ident.n = (size_t)(sp - ident.p);
+        }
+    } else {
+        ident = w->diff_ident;
+    }
+    if (!ident.p) {
         verdict(out, AKV_MATCH_POISON,
                 "token reference without name or identifier%s", NULL);
-        goto out;
+        return;
     }
-    if (ident_len > AKV_IDENTIFIER_MAX) {
+    if (ident.n > AKV_IDENTIFIER_MAX) {
         verdict(out, AKV_MATCH_POISON, "identifier longer than 255 bytes%s",
                 NULL);
-        goto out;
+        return;
     }
-    memcpy(out->identifier, ident, ident_len);
-    out->identifier[ident_len] = '\0';
+    memcpy(out->identifier, ident.p, ident.n);
+    out->identifier[ident.n] = '\0';
     if (!akv_identifier_valid(out->identifier)) {
-        safe_copy(shown, sizeof(shown), out->identifier);
+        safe_copy(shown, sizeof(shown), out->identifier,
+                  strlen(out->identifier));
         out->identifier[0] = '\0';
         verdict(out, AKV_MATCH_POISON, "identifier \"%s\" is not a slug",
                 shown);
-        goto out;
+        return;
     }
     out->kind = kind;
+}
 
-out:
+/* Bytes that are no JSON object: poison only if they look like a token
+ * event. */
+static void undecodable(const char *buf, size_t len, struct akv_match *out)
+{
+    out->undecodable = 1;
+    if (mem_contains(buf, len, "authentik_core") &&
+        mem_contains(buf, len, "token")) {
+        verdict(out, AKV_MATCH_POISON,
+                "undecodable event that mentions authentik_core and token%s",
+                NULL);
+    } else {
+        verdict(out, AKV_MATCH_SKIP, "undecodable or not an object%s", NULL);
+    }
+}
+
+void akv_match_event(const struct akv_match_rules *rules, const char *buf,
+                     size_t len, struct akv_match *out)
+{
+    struct view w;
+
+    memset(out, 0, sizeof(*out));
+    memset(&w, 0, sizeof(w));
+    if (view_scan(buf, len, &w) == 0) {
+        decide(rules, &w, out);
+        return;
+    }
+    akv_match_event_parsed(rules, buf, len, out);
+}
+
+void akv_match_event_parsed(const struct akv_match_rules *rules,
+                            const char *buf, size_t len, struct akv_match *out)
+{
+    cJSON *root = cJSON_ParseWithLength(buf, len);
+    struct view w;
+
+    memset(out, 0, sizeof(*out));
+    if (!cJSON_IsObject(root)) {
+        undecodable(buf, len, out);
+    } else {
+        memset(&w, 0, sizeof(w));
+        view_tree(root, &w);
+        decide(rules, &w, out);
+    }
     cJSON_Delete(root);
 }

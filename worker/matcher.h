@@ -56,6 +56,14 @@ struct akv_match_rules {
 void akv_match_event(const struct akv_match_rules *rules, const char *buf,
                      size_t len, struct akv_match *out);
 
+/**
+ * @brief akv_match_event() by way of a full cJSON parse, always (it takes
+ *        that way only when its scan cannot answer): the reference the
+ *        scan is tested against.
+ */
+void akv_match_event_parsed(const struct akv_match_rules *rules,
+                            const char *buf, size_t len, struct akv_match *out);
+
 /** @returns non-zero when \p s matches ^[-a-zA-Z0-9_]{1,255}$. */
 int akv_identifier_valid(const char *s);
 
