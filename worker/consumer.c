@@ -36,7 +36,7 @@
 /* Messages taken from the queue before the engine gets a turn. */
 #define POLL_BATCH 500
 /* librdkafka's prefetch: queued messages (KiB) and one fetch answer. */
-#define QUEUE_KBYTES "8192"
+#define QUEUE_KBYTES    "8192"
 #define FETCH_MAX_BYTES "2097152"
 
 struct partition_state {
@@ -972,8 +972,8 @@ akv_err_t akv_consumer_run(const struct akv_settings *s,
 
     poll_loop(&c);
     if (c.fetchwake) {
-        akv_log_info("kafka", "fetcher woken %lu time(s) after its queue "
-                              "drained",
+        akv_log_info("kafka",
+                     "fetcher woken %lu time(s) after its queue drained",
                      akv_fetchwake_rounds(c.fetchwake));
         akv_fetchwake_destroy(c.fetchwake);
         c.fetchwake = NULL;

@@ -11,7 +11,7 @@
 #include <time.h>
 
 /* A wake-up must not hold shutdown up for long. */
-#define QUERY_TIMEOUT_MS 500
+#define QUERY_TIMEOUT_MS    500
 #define METADATA_TIMEOUT_MS 1000
 /* Leaders move rarely; a failed wake-up refreshes them sooner. */
 #define LEADERS_MAX_AGE_MS 10000
@@ -55,8 +55,7 @@ static void refresh_leaders(struct akv_fetchwake *w)
     err = rd_kafka_metadata(w->rk, 0, rkt, &md, METADATA_TIMEOUT_MS);
     rd_kafka_topic_destroy(rkt);
     if (err || md->topic_cnt != 1 || md->topics[0].err) {
-        akv_log_debug("kafka", "fetch wake-up: no leaders for %s: %s",
-                      w->topic,
+        akv_log_debug("kafka", "fetch wake-up: no leaders for %s: %s", w->topic,
                       rd_kafka_err2str(err ? err : md->topics[0].err));
         if (md) {
             rd_kafka_metadata_destroy(md);
@@ -67,8 +66,7 @@ static void refresh_leaders(struct akv_fetchwake *w)
         w->leader[i] = -1;
     }
     for (i = 0; i < md->topics[0].partition_cnt; i++) {
-        const rd_kafka_metadata_partition_t *mp =
-            &md->topics[0].partitions[i];
+        const rd_kafka_metadata_partition_t *mp = &md->topics[0].partitions[i];
 
         if (mp->id < 0) {
             continue;
