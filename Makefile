@@ -41,6 +41,7 @@ WORKER_OBJ := $(WORKER_SRC:%.c=$(BUILD)/%.o)
 LIBCOMMON  := $(BUILD)/libakv_common.a
 LIBWORKER  := $(BUILD)/libakv_worker.a
 FAKEHTTP   := $(BUILD)/tests/fakes/fakehttp.o
+FAKEFAULT  := $(BUILD)/tests/fakes/fakefault.o
 
 PROGS := $(BIN)/ak2vault $(BIN)/mock-kafka $(BIN)/fake-vault \
          $(BIN)/fake-authentik $(BIN)/akv-bench-gen
@@ -73,12 +74,13 @@ $(BIN)/mock-kafka: $(BUILD)/tests/fakes/mock_kafka.o $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BIN)/fake-vault: $(BUILD)/tests/fakes/fake_vault.o $(FAKEHTTP) $(LIBCOMMON)
+$(BIN)/fake-vault: $(BUILD)/tests/fakes/fake_vault.o $(FAKEFAULT) $(FAKEHTTP) \
+                   $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BIN)/fake-authentik: $(BUILD)/tests/fakes/fake_authentik.o $(FAKEHTTP) \
-                       $(LIBCOMMON)
+$(BIN)/fake-authentik: $(BUILD)/tests/fakes/fake_authentik.o $(FAKEFAULT) \
+                       $(FAKEHTTP) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

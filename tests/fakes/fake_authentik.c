@@ -55,6 +55,7 @@
  *                          whatever the scope
  * Counters are under "faults" in /_fake/stats.
  */
+#include "fakefault.h"
 #include "fakehttp.h"
 
 #include <arpa/inet.h>
@@ -139,44 +140,24 @@ struct store {
 /* The statuses "error_rates" may inject, in the order a draw walks them. */
 static const int fault_codes[] = {429, 500, 502, 503, 504};
 #define NFAULT_CODES (sizeof(fault_codes) / sizeof(fault_codes[0]))
+_Static_assert(NFAULT_CODES <= FAKEFAULT_MAX_CODES, "too many fault codes");
 
 /* Which /api requests latency and the probabilistic faults hit. */
 enum fault_scope { SCOPE_ALL, SCOPE_DETAIL, SCOPE_VIEW_KEY, SCOPE_LIST };
 
-/*
- * A fault plan (POST /_fake/faults, --faults). Immutable once published:
- * a request takes a reference for its whole life, so replacing the plan
- * never waits for a request asleep in its latency, and a request never sees
- * half of an old plan and half of a new one.
- */
-struct fault_cfg {
-    atomic_uint refs;
-    atomic_ullong seq; /* affected requests so far: the draw index */
-    uint64_t seed;
-    bool has_seed;
-    long latency_ms;
-    long jitter_ms;
-    enum fault_scope scope;
-    double rates[NFAULT_CODES];
-    double drop;
-    double drop_after;
-    double truncate;
-    double total;         /* sum of every rate */
-    long retry_after;     /* seconds; -1: no Retry-After header */
-    bool retry_http_date; /* send it as an HTTP-date, not seconds */
-    int deny_status;      /* 401 or 403; 0: off */
+static const char *const scope_names[] = {"all", "detail", "view_key", "list"};
+
+/* fake-authentik's keys of a fault plan, besides fakefault's common ones,
+ * and what they set (fakefault_plan.ext). */
+static const char *const authentik_fault_keys[] = {"deny_status"};
+
+struct authentik_faults {
+    int deny_status; /* 401 or 403; 0: off */
 };
 
-/* What happens to the answer once the request was handled normally. */
-enum fault_post { FPOST_NONE, FPOST_DROP, FPOST_TRUNCATE };
-
 struct fault_stats {
-    atomic_long errors[NFAULT_CODES];
-    atomic_long dropped;
-    atomic_long dropped_after;
-    atomic_long truncated;
-    atomic_long deny_status;
-    atomic_long latency_ms_total;
+    struct fakefault_counts common;
+    atomic_ullong deny_status;
 };
 
 struct stats {
@@ -200,11 +181,7 @@ struct app {
     int latency_ms;          /* --latency-ms, folded into the first plan */
     const char *faults_json; /* --faults */
 
-    /* The fault plan; NULL when there is none, which the request path
-     * checks without the lock. fault_lock only guards taking a reference
-     * against the plan being replaced and freed. */
-    pthread_mutex_t fault_lock;
-    _Atomic(struct fault_cfg *) faults;
+    struct fakefault_slot faults; /* the fault plan */
 
     rd_kafka_t *rk;
     rd_kafka_topic_t *rkt;
@@ -2526,43 +2503,33 @@ static void fake_stats(struct app *app, struct fakehttp_response *resp)
         resp, 200,
         "{\"requests\":%ld,\"detail\":%ld,\"view_key\":%ld,"
         "\"list\":%ld,\"events_published\":%ld,\"denied\":%ld,"
-        "\"faults\":{\"errors\":{\"429\":%ld,\"500\":%ld,\"502\":%ld,"
-        "\"503\":%ld,\"504\":%ld},\"dropped\":%ld,\"dropped_after\":%ld,"
-        "\"truncated\":%ld,\"deny_status\":%ld,\"latency_ms_total\":%ld}}",
+        "\"faults\":{\"errors\":{\"429\":%llu,\"500\":%llu,\"502\":%llu,"
+        "\"503\":%llu,\"504\":%llu},\"dropped\":%llu,\"dropped_after\":%llu,"
+        "\"truncated\":%llu,\"deny_status\":%llu,\"latency_ms_total\":%llu}}",
         atomic_load(&app->stats.requests), atomic_load(&app->stats.detail),
         atomic_load(&app->stats.view_key), atomic_load(&app->stats.list),
         atomic_load(&app->stats.events_published),
-        atomic_load(&app->stats.denied), atomic_load(&fs->errors[0]),
-        atomic_load(&fs->errors[1]), atomic_load(&fs->errors[2]),
-        atomic_load(&fs->errors[3]), atomic_load(&fs->errors[4]),
-        atomic_load(&fs->dropped), atomic_load(&fs->dropped_after),
-        atomic_load(&fs->truncated), atomic_load(&fs->deny_status),
-        atomic_load(&fs->latency_ms_total));
+        atomic_load(&app->stats.denied), atomic_load(&fs->common.errors[0]),
+        atomic_load(&fs->common.errors[1]), atomic_load(&fs->common.errors[2]),
+        atomic_load(&fs->common.errors[3]), atomic_load(&fs->common.errors[4]),
+        atomic_load(&fs->common.dropped),
+        atomic_load(&fs->common.dropped_after),
+        atomic_load(&fs->common.truncated), atomic_load(&fs->deny_status),
+        atomic_load(&fs->common.latency_ms_total));
 }
 
 static void fake_reset_stats(struct app *app, struct fakehttp_response *resp)
 {
-    size_t i;
-
     atomic_store(&app->stats.requests, 0);
     atomic_store(&app->stats.detail, 0);
     atomic_store(&app->stats.view_key, 0);
     atomic_store(&app->stats.list, 0);
     atomic_store(&app->stats.events_published, 0);
     atomic_store(&app->stats.denied, 0);
-    for (i = 0; i < NFAULT_CODES; i++) {
-        atomic_store(&app->stats.faults.errors[i], 0);
-    }
-    atomic_store(&app->stats.faults.dropped, 0);
-    atomic_store(&app->stats.faults.dropped_after, 0);
-    atomic_store(&app->stats.faults.truncated, 0);
+    fakefault_counts_reset(&app->stats.faults.common);
     atomic_store(&app->stats.faults.deny_status, 0);
-    atomic_store(&app->stats.faults.latency_ms_total, 0);
     fakehttp_reply_take(resp, 204, NULL);
 }
-
-static void fake_faults(struct app *app, const struct fakehttp_request *req,
-                        struct fakehttp_response *resp);
 
 static void handle_fake(struct app *app, const struct fakehttp_request *req,
                         struct fakehttp_response *resp)
@@ -2589,7 +2556,7 @@ static void handle_fake(struct app *app, const struct fakehttp_request *req,
             reply_detail(resp, 405, "use GET");
         }
     } else if (strcmp(p, "/_fake/faults") == 0) {
-        fake_faults(app, req, resp);
+        fakefault_control(&app->faults, req, resp);
     } else if (strcmp(p, "/_fake/reset-stats") == 0) {
         if (post) {
             fake_reset_stats(app, resp);
@@ -2628,112 +2595,25 @@ static void handle_fake(struct app *app, const struct fakehttp_request *req,
  */
 
 /*
- * Every kind of injected misbehaviour is decided here, so the API handlers
- * stay a faithful authentik. A request takes the plan once and meets it
- * twice: inject_fault() before handling (latency, deny_status, error
- * answers, dropped connections, and the draw that marks the answer for
- * spoiling) and fault_after() once the operation was performed (dropped or
- * truncated answer).
+ * Every kind of injected misbehaviour is decided here and in fakefault.c,
+ * so the API handlers stay a faithful authentik. A request takes the plan
+ * once and meets it twice: fakefault_inject() before handling (latency,
+ * deny_status, error answers, dropped connections, and the draw that marks
+ * the answer for spoiling) and fakefault_after() once the operation was
+ * performed (dropped or truncated answer).
  */
 
-/* The plan's keys; their index is a bit in the duplicate check. */
-static const char *const fault_keys[] = {
-    "latency_ms",  "latency_jitter_ms", "scope",           "error_rates",
-    "retry_after", "drop_rate",         "drop_after_rate", "truncate_rate",
-    "seed",        "deny_status"};
-
-static const char *const scope_names[] = {"all", "detail", "view_key", "list"};
-
-#define FAULT_MAX_MS      (3600L * 1000)
-#define FAULT_MAX_RETRY_S (365L * 86400)
-
-/* @returns the current plan with a reference held, or NULL for none. */
-static struct fault_cfg *faults_acquire(struct app *app)
-{
-    struct fault_cfg *fc;
-
-    /* no plan, the usual case, costs one atomic load and no lock */
-    if (!atomic_load(&app->faults)) {
-        return NULL;
-    }
-    pthread_mutex_lock(&app->fault_lock);
-    fc = atomic_load(&app->faults);
-    if (fc) {
-        atomic_fetch_add(&fc->refs, 1);
-    }
-    pthread_mutex_unlock(&app->fault_lock);
-    return fc;
-}
-
-static void faults_release(struct fault_cfg *fc)
-{
-    if (fc && atomic_fetch_sub(&fc->refs, 1) == 1) {
-        free(fc);
-    }
-}
-
-/* Replaces the plan (taking \p fc's reference); NULL clears it. */
-static void faults_publish(struct app *app, struct fault_cfg *fc)
-{
-    struct fault_cfg *old;
-
-    pthread_mutex_lock(&app->fault_lock);
-    old = atomic_exchange(&app->faults, fc);
-    pthread_mutex_unlock(&app->fault_lock);
-    faults_release(old);
-}
-
-static uint64_t mix64(uint64_t z)
-{
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-/* Random number \p j of the plan's \p k-th affected request: a pure
- * function of (seed, k, j), so threads share nothing but the counter and a
- * seeded plan replays as long as requests arrive in the same order. */
-static uint64_t fault_rand(const struct fault_cfg *fc, uint64_t k, unsigned j)
-{
-    return mix64(mix64(fc->seed + k * 0x9e3779b97f4a7c15ULL) +
-                 (uint64_t)(j + 1) * 0xd1b54a32d192ed03ULL);
-}
-
-/* A uniform double in [0, 1) from the top 53 bits. */
-static double unit_interval(uint64_t x)
-{
-    return (double)(x >> 11) / 9007199254740992.0;
-}
-
-/* IMF-fixdate (RFC 9110), spelled out so the locale cannot change it. */
-static void fmt_http_date(char *out, size_t size, time_t t)
-{
-    static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed",
-                                    "Thu", "Fri", "Sat"};
-    static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr",
-                                       "May", "Jun", "Jul", "Aug",
-                                       "Sep", "Oct", "Nov", "Dec"};
-    struct tm tm;
-
-    gmtime_r(&t, &tm);
-    snprintf(out, size, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday],
-             tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour,
-             tm.tm_min, tm.tm_sec);
-}
-
-static bool fault_in_scope(const struct fault_cfg *fc,
-                           const struct fakehttp_request *req)
+static int authentik_fault_in_scope(const struct fakefault_plan *fp, void *rctx,
+                                    const struct fakehttp_request *req)
 {
     char ident[1024];
     enum route r;
     bool get;
 
-    if (fc->scope == SCOPE_ALL) {
-        return true;
-    }
+    (void)rctx;
     r = route_api(req->path, ident, sizeof(ident));
     get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
-    switch (fc->scope) {
+    switch ((enum fault_scope)fp->scope) {
     case SCOPE_DETAIL:
         return r == ROUTE_DETAIL && get;
     case SCOPE_VIEW_KEY:
@@ -2745,17 +2625,42 @@ static bool fault_in_scope(const struct fault_cfg *fc,
     }
 }
 
+/* deny_status: every /api request, in scope or not. */
+static int authentik_fault_gate(const struct fakefault_plan *fp, void *rctx,
+                                const struct fakehttp_request *req,
+                                struct fakehttp_response *resp)
+{
+    const struct authentik_faults *ax = fp->ext;
+    struct app *app = rctx;
+
+    (void)req;
+    if (ax->deny_status == 401) {
+        reply_detail(resp, 401, "Invalid token.");
+        /* DRF sends the challenge of the authenticator that refused */
+        fakehttp_add_header(resp, "WWW-Authenticate", "Bearer");
+        atomic_fetch_add(&app->stats.faults.deny_status, 1);
+        return 1;
+    }
+    if (ax->deny_status == 403) {
+        reply_detail(resp, 403,
+                     "You do not have permission to perform this action.");
+        atomic_fetch_add(&app->stats.faults.deny_status, 1);
+        return 1;
+    }
+    return 0;
+}
+
 /* An injected error with the body authentik (DRF), or the reverse proxy in
  * front of it for 502/504, sends. */
-static void fault_reply_status(struct app *app, const struct fault_cfg *fc,
-                               size_t idx, struct fakehttp_response *resp)
+static void authentik_fault_reply(const struct fakefault_plan *fp, void *rctx,
+                                  const struct fakehttp_request *req,
+                                  struct fakehttp_response *resp, int code)
 {
-    int code = fault_codes[idx];
-    char v[64];
-
+    (void)rctx;
+    (void)req;
     if (code == 429) {
         /* DRF words the wait it also puts in Retry-After */
-        long wait = fc->retry_after >= 0 ? fc->retry_after : 1;
+        long wait = fp->retry_after >= 0 ? fp->retry_after : 1;
         char msg[96];
 
         snprintf(msg, sizeof(msg),
@@ -2774,500 +2679,62 @@ static void fault_reply_status(struct app *app, const struct fault_cfg *fc,
     } else {
         reply_detail(resp, code, "A server error occurred.");
     }
-    if ((code == 429 || code == 503) && fc->retry_after >= 0) {
-        if (fc->retry_http_date) {
-            fmt_http_date(v, sizeof(v), time(NULL) + fc->retry_after);
-        } else {
-            snprintf(v, sizeof(v), "%ld", fc->retry_after);
-        }
-        fakehttp_add_header(resp, "Retry-After", v);
-    }
-    atomic_fetch_add(&app->stats.faults.errors[idx], 1);
 }
 
-/*
- * Consulted before every /api request is handled normally.
- * @returns true when it produced the response itself; otherwise \p post
- *          may ask fault_after() to spoil the answer.
- */
-static bool inject_fault(struct app *app, struct fault_cfg *fc,
-                         const struct fakehttp_request *req,
-                         struct fakehttp_response *resp, enum fault_post *post)
+/* authentik_fault_keys[idx] (only deny_status), not null. */
+static int authentik_fault_key(void *ext, size_t idx, const cJSON *it,
+                               const void *ctx, char *err, size_t errsz)
 {
-    struct fault_stats *fs = &app->stats.faults;
-    uint64_t k = 0;
-    double acc = 0;
-    double u;
-    size_t i;
-    bool in_scope;
-
-    if (!fc) {
-        return false;
-    }
-    in_scope = fault_in_scope(fc, req);
-    if (in_scope) {
-        k = atomic_fetch_add(&fc->seq, 1);
-    }
-    if (in_scope && (fc->latency_ms > 0 || fc->jitter_ms > 0)) {
-        long ms = fc->latency_ms;
-        struct timespec ts;
-
-        if (fc->jitter_ms > 0) {
-            ms += (long)(fault_rand(fc, k, 1) % (uint64_t)(fc->jitter_ms + 1));
-        }
-        ts.tv_sec = ms / 1000;
-        ts.tv_nsec = (ms % 1000) * 1000000L;
-        /* only a reference on the plan is held: nothing else waits */
-        while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
-        }
-        atomic_fetch_add(&fs->latency_ms_total, ms);
-    }
-    if (fc->deny_status == 401) {
-        reply_detail(resp, 401, "Invalid token.");
-        /* DRF sends the challenge of the authenticator that refused */
-        fakehttp_add_header(resp, "WWW-Authenticate", "Bearer");
-        atomic_fetch_add(&fs->deny_status, 1);
-        return true;
-    }
-    if (fc->deny_status == 403) {
-        reply_detail(resp, 403,
-                     "You do not have permission to perform this action.");
-        atomic_fetch_add(&fs->deny_status, 1);
-        return true;
-    }
-    if (!in_scope || fc->total <= 0) {
-        return false;
-    }
-    /* one draw decides between every outcome, so they exclude each other
-     * and each status comes up in proportion to its rate */
-    u = unit_interval(fault_rand(fc, k, 0));
-    for (i = 0; i < NFAULT_CODES; i++) {
-        acc += fc->rates[i];
-        if (u < acc) {
-            fault_reply_status(app, fc, i, resp);
-            return true;
-        }
-    }
-    acc += fc->drop;
-    if (u < acc) {
-        resp->action = FAKEHTTP_DROP;
-        atomic_fetch_add(&fs->dropped, 1);
-        return true;
-    }
-    acc += fc->drop_after;
-    if (u < acc) {
-        *post = FPOST_DROP;
-        return false;
-    }
-    acc += fc->truncate;
-    if (u < acc) {
-        *post = FPOST_TRUNCATE;
-    }
-    return false;
-}
-
-/* Spoils an answer whose operation was performed. */
-static void fault_after(struct app *app, enum fault_post post,
-                        struct fakehttp_response *resp)
-{
-    if (post == FPOST_TRUNCATE && resp->body_len >= 2) {
-        resp->action = FAKEHTTP_TRUNCATE;
-        atomic_fetch_add(&app->stats.faults.truncated, 1);
-    } else if (post != FPOST_NONE) {
-        /* an empty 204 has no half to send: losing it is the nearest
-         * thing, and it is counted as what it is */
-        resp->action = FAKEHTTP_DROP;
-        atomic_fetch_add(&app->stats.faults.dropped_after, 1);
-    }
-}
-
-/* ---- the plan as JSON ---- */
-
-/* An integral JSON number in [min, max]. */
-static int cfg_long(const cJSON *v, long min, long max, long *out)
-{
-    double d;
-
-    if (!cJSON_IsNumber(v)) {
-        return -1;
-    }
-    d = v->valuedouble;
-    /* range first: converting an out-of-range double is undefined */
-    if (!(d >= (double)min && d <= (double)max) || d != (double)(long)d) {
-        return -1;
-    }
-    *out = (long)d;
-    return 0;
-}
-
-static int cfg_rate(const cJSON *v, double *out)
-{
-    if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0.0) ||
-        v->valuedouble > 1.0) {
-        return -1;
-    }
-    *out = v->valuedouble;
-    return 0;
-}
-
-/* "N" seconds, "http-date:N", or a plain number of seconds. */
-static int cfg_retry_after(const cJSON *v, struct fault_cfg *fc)
-{
-    const char *s;
-    long secs;
-
-    if (cJSON_IsNumber(v)) {
-        return cfg_long(v, 0, FAULT_MAX_RETRY_S, &fc->retry_after);
-    }
-    if (!cJSON_IsString(v)) {
-        return -1;
-    }
-    s = v->valuestring;
-    if (strncmp(s, "http-date:", 10) == 0) {
-        fc->retry_http_date = true;
-        s += 10;
-    }
-    if (*s < '0' || *s > '9' || !parse_long(s, &secs) || secs < 0 ||
-        secs > FAULT_MAX_RETRY_S) {
-        return -1;
-    }
-    fc->retry_after = secs;
-    return 0;
-}
-
-static int cfg_error_rates(const cJSON *v, struct fault_cfg *fc, char *err,
-                           size_t errsz)
-{
-    const cJSON *it;
-    unsigned seen = 0;
-
-    if (!cJSON_IsObject(v)) {
-        snprintf(err, errsz, "error_rates must be an object");
-        return -1;
-    }
-    cJSON_ArrayForEach(it, v)
-    {
-        size_t i;
-
-        for (i = 0; i < NFAULT_CODES; i++) {
-            char code[8];
-
-            snprintf(code, sizeof(code), "%d", fault_codes[i]);
-            if (strcmp(it->string, code) == 0) {
-                break;
-            }
-        }
-        if (i == NFAULT_CODES) {
-            snprintf(err, errsz,
-                     "error_rates: status \"%.32s\" cannot be injected "
-                     "(429, 500, 502, 503, 504 can)",
-                     it->string);
-            return -1;
-        }
-        if (seen & (1u << i)) {
-            snprintf(err, errsz, "error_rates: status %d given twice",
-                     fault_codes[i]);
-            return -1;
-        }
-        seen |= 1u << i;
-        if (cfg_rate(it, &fc->rates[i]) < 0) {
-            snprintf(err, errsz,
-                     "error_rates: the rate of %d must be a number in 0..1",
-                     fault_codes[i]);
-            return -1;
-        }
-    }
-    return 0;
-}
-
-/*
- * Builds a plan from its JSON object. \p *out is NULL for a plan without a
- * single key, which is how "no faults" is stored.
- * @returns 0, or -1 with a message in \p err (no input echoed but key names).
- */
-static int fault_parse(const cJSON *root, struct fault_cfg **out, char *err,
-                       size_t errsz)
-{
-    struct fault_cfg *fc;
-    const cJSON *it;
-    unsigned long seen = 0;
-    size_t nkeys = 0;
+    struct authentik_faults *ax = ext;
     long num;
-    size_t i;
 
-    *out = NULL;
-    if (!cJSON_IsObject(root)) {
-        snprintf(err, errsz, "the fault plan must be a JSON object");
+    (void)idx;
+    (void)ctx;
+    if (fakefault_json_long(it, 401, 403, &num) < 0 || num == 402) {
+        snprintf(err, errsz, "deny_status must be 401 or 403");
         return -1;
     }
-    fc = calloc(1, sizeof(*fc));
-    if (!fc) {
-        snprintf(err, errsz, "out of memory");
-        return -1;
-    }
-    atomic_init(&fc->refs, 1);
-    atomic_init(&fc->seq, 0);
-    fc->retry_after = -1;
-    cJSON_ArrayForEach(it, root)
-    {
-        const char *k = it->string;
-        size_t idx;
-
-        for (idx = 0; idx < sizeof(fault_keys) / sizeof(fault_keys[0]); idx++) {
-            if (strcmp(k, fault_keys[idx]) == 0) {
-                break;
-            }
-        }
-        if (idx == sizeof(fault_keys) / sizeof(fault_keys[0])) {
-            snprintf(err, errsz, "unknown key \"%.64s\"", k);
-            goto bad;
-        }
-        if (seen & (1ul << idx)) {
-            snprintf(err, errsz, "key \"%s\" given twice", k);
-            goto bad;
-        }
-        seen |= 1ul << idx;
-        nkeys++;
-        /* null is the same as leaving the key out */
-        if (cJSON_IsNull(it)) {
-            continue;
-        }
-        switch (idx) {
-        case 0:
-        case 1:
-            if (cfg_long(it, 0, FAULT_MAX_MS, &num) < 0) {
-                snprintf(err, errsz, "%s must be an integer in 0..%ld", k,
-                         FAULT_MAX_MS);
-                goto bad;
-            }
-            if (idx == 0) {
-                fc->latency_ms = num;
-            } else {
-                fc->jitter_ms = num;
-            }
-            break;
-        case 2:
-            for (i = 0; i < sizeof(scope_names) / sizeof(scope_names[0]); i++) {
-                if (cJSON_IsString(it) &&
-                    strcmp(it->valuestring, scope_names[i]) == 0) {
-                    break;
-                }
-            }
-            if (i == sizeof(scope_names) / sizeof(scope_names[0])) {
-                snprintf(err, errsz,
-                         "scope must be \"all\", \"detail\", \"view_key\" "
-                         "or \"list\"");
-                goto bad;
-            }
-            fc->scope = (enum fault_scope)i;
-            break;
-        case 3:
-            if (cfg_error_rates(it, fc, err, errsz) < 0) {
-                goto bad;
-            }
-            break;
-        case 4:
-            if (cfg_retry_after(it, fc) < 0) {
-                snprintf(err, errsz,
-                         "retry_after must be \"SECONDS\" or "
-                         "\"http-date:SECONDS\" (0..%ld)",
-                         FAULT_MAX_RETRY_S);
-                goto bad;
-            }
-            break;
-        case 5:
-        case 6:
-        case 7:
-            if (cfg_rate(it, idx == 5   ? &fc->drop
-                             : idx == 6 ? &fc->drop_after
-                                        : &fc->truncate) < 0) {
-                snprintf(err, errsz, "%s must be a number in 0..1", k);
-                goto bad;
-            }
-            break;
-        case 8:
-            if (!cJSON_IsNumber(it) || it->valuedouble < 0 ||
-                it->valuedouble > 9007199254740992.0 ||
-                it->valuedouble != (double)(uint64_t)it->valuedouble) {
-                snprintf(err, errsz, "seed must be an integer in 0..2^53");
-                goto bad;
-            }
-            fc->seed = (uint64_t)it->valuedouble;
-            fc->has_seed = true;
-            break;
-        case 9:
-            if (cfg_long(it, 401, 403, &num) < 0 || num == 402) {
-                snprintf(err, errsz, "deny_status must be 401 or 403");
-                goto bad;
-            }
-            fc->deny_status = (int)num;
-            break;
-        default:
-            break;
-        }
-    }
-    fc->total = fc->drop + fc->drop_after + fc->truncate;
-    for (i = 0; i < NFAULT_CODES; i++) {
-        fc->total += fc->rates[i];
-    }
-    if (fc->total > 1.0 + 1e-9) {
-        snprintf(err, errsz,
-                 "error_rates, drop_rate, drop_after_rate and truncate_rate "
-                 "add up to more than 1");
-        goto bad;
-    }
-    if (!fc->has_seed) {
-        random_bytes(&fc->seed, sizeof(fc->seed));
-    }
-    if (nkeys == 0) {
-        free(fc);
-        return 0;
-    }
-    *out = fc;
+    ax->deny_status = (int)num;
     return 0;
-bad:
-    free(fc);
-    return -1;
 }
 
-/* The effective plan; \p fc NULL means none. @returns heap JSON or NULL. */
-static char *fault_json(const struct fault_cfg *fc)
+static void authentik_fault_json(cJSON *o, const void *ext, const void *ctx)
 {
-    static const struct fault_cfg none = {.retry_after = -1};
-    cJSON *o = cJSON_CreateObject();
-    cJSON *rates;
-    char ra[48];
-    size_t i;
+    const struct authentik_faults *ax = ext;
 
-    if (!fc) {
-        fc = &none;
-    }
-    if (!o) {
-        return NULL;
-    }
-    cJSON_AddNumberToObject(o, "latency_ms", (double)fc->latency_ms);
-    cJSON_AddNumberToObject(o, "latency_jitter_ms", (double)fc->jitter_ms);
-    cJSON_AddStringToObject(o, "scope", scope_names[fc->scope]);
-    rates = cJSON_AddObjectToObject(o, "error_rates");
-    for (i = 0; rates && i < NFAULT_CODES; i++) {
-        char code[8];
-
-        if (fc->rates[i] > 0) {
-            snprintf(code, sizeof(code), "%d", fault_codes[i]);
-            cJSON_AddNumberToObject(rates, code, fc->rates[i]);
-        }
-    }
-    if (fc->retry_after < 0) {
-        cJSON_AddNullToObject(o, "retry_after");
-    } else {
-        snprintf(ra, sizeof(ra), "%s%ld",
-                 fc->retry_http_date ? "http-date:" : "", fc->retry_after);
-        cJSON_AddStringToObject(o, "retry_after", ra);
-    }
-    cJSON_AddNumberToObject(o, "drop_rate", fc->drop);
-    cJSON_AddNumberToObject(o, "drop_after_rate", fc->drop_after);
-    cJSON_AddNumberToObject(o, "truncate_rate", fc->truncate);
-    if (fc->has_seed) {
-        cJSON_AddNumberToObject(o, "seed", (double)fc->seed);
-    } else {
-        cJSON_AddNullToObject(o, "seed");
-    }
-    if (fc->deny_status) {
-        cJSON_AddNumberToObject(o, "deny_status", fc->deny_status);
+    (void)ctx;
+    if (ax && ax->deny_status) {
+        cJSON_AddNumberToObject(o, "deny_status", ax->deny_status);
     } else {
         cJSON_AddNullToObject(o, "deny_status");
     }
-    return json_take_print(o);
 }
 
-static void reply_config_error(struct fakehttp_response *resp, int status,
-                               const char *msg)
+static uint64_t random_seed(void)
 {
-    cJSON *o = cJSON_CreateObject();
+    uint64_t seed;
 
-    if (o && !cJSON_AddStringToObject(o, "error", msg)) {
-        cJSON_Delete(o);
-        o = NULL;
-    }
-    reply_json(resp, status, o);
+    random_bytes(&seed, sizeof(seed));
+    return seed;
 }
 
-/* GET|POST|DELETE /_fake/faults */
-static void fake_faults(struct app *app, const struct fakehttp_request *req,
-                        struct fakehttp_response *resp)
-{
-    const char *m = req->method;
-    struct fault_cfg *fc = NULL;
-    char err[256];
-    char *text;
-
-    if (strcmp(m, "POST") == 0) {
-        cJSON *root = cJSON_ParseWithLength(req->body, req->body_len);
-        int rc;
-
-        if (!root) {
-            reply_config_error(resp, 400, "the body is not valid JSON");
-            return;
-        }
-        rc = fault_parse(root, &fc, err, sizeof(err));
-        cJSON_Delete(root);
-        if (rc < 0) {
-            reply_config_error(resp, 400, err);
-            return;
-        }
-        faults_publish(app, fc);
-    } else if (strcmp(m, "DELETE") == 0) {
-        faults_publish(app, NULL);
-    } else if (strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0) {
-        reply_config_error(resp, 405, "use GET, POST or DELETE");
-        fakehttp_add_header(resp, "Allow", "GET, HEAD, POST, DELETE");
-        return;
-    }
-    /* the plan in force now, which a concurrent POST may already have
-     * replaced again */
-    fc = faults_acquire(app);
-    text = fault_json(fc);
-    faults_release(fc);
-    if (!text) {
-        reply_config_error(resp, 500, "out of memory");
-        return;
-    }
-    fakehttp_reply_take(resp, 200, text);
-}
-
-/*
- * The plan to start with: --faults, with --latency-ms folded in as its
- * latency_ms unless the plan sets one. @returns -1 (message printed).
- */
-static int initial_faults(struct app *app)
-{
-    struct fault_cfg *fc = NULL;
-    cJSON *root;
-    char err[256];
-    int rc;
-
-    if (!app->faults_json && app->latency_ms == 0) {
-        return 0;
-    }
-    root =
-        app->faults_json ? cJSON_Parse(app->faults_json) : cJSON_CreateObject();
-    if (!root) {
-        fprintf(stderr, "fake-authentik: --faults is not valid JSON\n");
-        return -1;
-    }
-    if (app->latency_ms > 0 && cJSON_IsObject(root) &&
-        !cJSON_GetObjectItemCaseSensitive(root, "latency_ms")) {
-        cJSON_AddNumberToObject(root, "latency_ms", app->latency_ms);
-    }
-    rc = fault_parse(root, &fc, err, sizeof(err));
-    cJSON_Delete(root);
-    if (rc < 0) {
-        fprintf(stderr, "fake-authentik: bad --faults: %s\n", err);
-        return -1;
-    }
-    faults_publish(app, fc);
-    return 0;
-}
+static const struct fakefault_spec authentik_fault_spec = {
+    .codes = fault_codes,
+    .ncodes = NFAULT_CODES,
+    .scopes = scope_names,
+    .nscopes = sizeof(scope_names) / sizeof(scope_names[0]),
+    .keys = authentik_fault_keys,
+    .nkeys = sizeof(authentik_fault_keys) / sizeof(authentik_fault_keys[0]),
+    .ext_size = sizeof(struct authentik_faults),
+    .eol = "",
+    .oom_body = "{\"detail\":\"out of memory\"}",
+    .parse_key = authentik_fault_key,
+    .add_json = authentik_fault_json,
+    .random_seed = random_seed,
+    .in_scope = authentik_fault_in_scope,
+    .gate = authentik_fault_gate,
+    .reply_status = authentik_fault_reply,
+};
 
 static void handle(void *opaque, const struct fakehttp_request *req,
                    struct fakehttp_response *resp)
@@ -3277,15 +2744,16 @@ static void handle(void *opaque, const struct fakehttp_request *req,
     if (strncmp(req->path, "/_fake/", 7) == 0) {
         handle_fake(app, req, resp);
     } else if (strncmp(req->path, "/api/v3/", 8) == 0) {
-        struct fault_cfg *fc = faults_acquire(app);
-        enum fault_post post = FPOST_NONE;
+        struct fakefault_plan *fp = fakefault_acquire(&app->faults);
+        enum fakefault_post post = FAKEFAULT_POST_NONE;
 
         atomic_fetch_add(&app->stats.requests, 1);
-        if (!inject_fault(app, fc, req, resp, &post)) {
+        if (!fakefault_inject(fp, app, req, resp, &app->stats.faults.common,
+                              &post)) {
             handle_api(app, req, resp);
-            fault_after(app, post, resp);
+            fakefault_after(post, resp, &app->stats.faults.common);
         }
-        faults_release(fc);
+        fakefault_release(fp);
     } else {
         reply_detail(resp, 404, "Not found.");
     }
@@ -3417,15 +2885,15 @@ int main(int argc, char **argv)
     if (parse_args(argc, argv, &app) < 0) {
         return EXIT_USAGE;
     }
-    pthread_mutex_init(&app.fault_lock, NULL);
-    atomic_init(&app.faults, NULL);
-    if (initial_faults(&app) < 0) {
+    fakefault_slot_init(&app.faults, &authentik_fault_spec, NULL);
+    if (fakefault_initial(&app.faults, app.faults_json, app.latency_ms,
+                          "fake-authentik") < 0) {
         free(app.api_token);
         return EXIT_USAGE;
     }
     if (store_init(&app.store) < 0) {
         fprintf(stderr, "fake-authentik: out of memory\n");
-        faults_release(atomic_exchange(&app.faults, NULL));
+        fakefault_slot_destroy(&app.faults);
         free(app.api_token);
         return 1;
     }
@@ -3450,8 +2918,7 @@ out:
     fakehttp_stop(srv);
     kafka_stop(&app);
     store_destroy(&app.store);
-    faults_release(atomic_exchange(&app.faults, NULL));
-    pthread_mutex_destroy(&app.fault_lock);
+    fakefault_slot_destroy(&app.faults);
     free(app.api_token);
     return rc;
 }

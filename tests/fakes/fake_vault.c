@@ -106,6 +106,7 @@
  * cost of a request does not grow with the number of secrets (LIST and the
  * /_fake dumps are the exceptions: they walk everything).
  */
+#include "fakefault.h"
 #include "fakehttp.h"
 
 #include <arpa/inet.h>
@@ -1060,31 +1061,20 @@ struct reqlog_entry {
 /* The statuses "error_rates" may inject, in the order a draw walks them. */
 static const int fault_codes[] = {412, 429, 500, 502, 503, 504};
 #define NFAULT_CODES (sizeof(fault_codes) / sizeof(fault_codes[0]))
+_Static_assert(NFAULT_CODES <= FAKEFAULT_MAX_CODES, "too many fault codes");
 
 /* Which /v1 requests latency and the probabilistic faults hit. */
 enum fault_scope { SCOPE_ALL, SCOPE_KV, SCOPE_KV_WRITE, SCOPE_AUTH };
 
-/*
- * A fault plan (POST /_fake/faults, --faults). Immutable once published:
- * a request takes a reference for its whole life, so replacing the plan
- * never waits for a request asleep in its latency, and a request never sees
- * half of an old plan and half of a new one.
- */
-struct fault_cfg {
-    atomic_uint refs;
-    atomic_ullong seq; /* affected requests so far: the draw index */
-    uint64_t seed;
-    int has_seed;
-    long latency_ms;
-    long jitter_ms;
-    enum fault_scope scope;
-    double rates[NFAULT_CODES];
-    double drop;
-    double drop_after;
-    double truncate;
-    double total;        /* sum of every rate */
-    long retry_after;    /* seconds; -1: no Retry-After header */
-    int retry_http_date; /* send it as an HTTP-date, not seconds */
+static const char *const scope_names[] = {"all", "kv", "kv_write", "auth"};
+
+/* fake-vault's keys of a fault plan, besides fakefault's common ones. */
+static const char *const vault_fault_keys[] = {"sealed_for_ms", "deny_prefix",
+                                               "token_ttl_s", "token_max_ttl_s",
+                                               "mount_missing"};
+
+/* What they set: the fake-vault part of a plan (fakefault_plan.ext). */
+struct vault_faults {
     long sealed_for_ms;
     struct timespec sealed_until; /* CLOCK_MONOTONIC */
     char **deny;                  /* path prefixes below /v1/ */
@@ -1094,18 +1084,17 @@ struct fault_cfg {
     int mount_missing;
 };
 
-/* What happens to the answer once the request was handled normally. */
-enum fault_post { FPOST_NONE, FPOST_DROP, FPOST_TRUNCATE };
+/* @returns the fake-vault part of \p fp, or NULL when there is no plan. */
+static const struct vault_faults *vfaults(const struct fakefault_plan *fp)
+{
+    return fp ? fp->ext : NULL;
+}
 
 struct fault_stats {
-    atomic_ullong errors[NFAULT_CODES];
-    atomic_ullong dropped;
-    atomic_ullong dropped_after;
-    atomic_ullong truncated;
+    struct fakefault_counts common;
     atomic_ullong sealed;
     atomic_ullong denied_prefix;
     atomic_ullong mount_missing;
-    atomic_ullong latency_ms_total;
 };
 
 struct stats {
@@ -1136,11 +1125,7 @@ struct fake_vault {
     size_t rlog_head;          /* next slot to write */
     size_t rlog_count;
 
-    /* The fault plan; NULL when there is none, which the request path
-     * checks without the lock. fault_lock only guards taking a reference
-     * against the plan being replaced and freed. */
-    pthread_mutex_t fault_lock;
-    _Atomic(struct fault_cfg *) faults;
+    struct fakefault_slot faults; /* the fault plan */
 
     struct stats st;
     char cluster_id[UUID_LEN + 1];
@@ -1154,13 +1139,13 @@ struct rq {
     const struct fakehttp_request *http;
     struct fakehttp_response *resp;
     enum op op;
-    char *vpath;          /* path below /v1/; LIST gets a trailing '/' */
-    cJSON *body;          /* parsed body of writes; NULL when empty or null */
-    const char *token;    /* the presented token, once authenticated */
-    struct token tok;     /* snapshot of its entry */
-    struct fault_cfg *fc; /* the fault plan it runs under, or NULL */
-    enum fault_post post; /* what to do to the answer afterwards */
-    int injected;         /* the answer is a fault, not Vault's */
+    char *vpath;       /* path below /v1/; LIST gets a trailing '/' */
+    cJSON *body;       /* parsed body of writes; NULL when empty or null */
+    const char *token; /* the presented token, once authenticated */
+    struct token tok;  /* snapshot of its entry */
+    struct fakefault_plan *fc; /* the fault plan it runs under, or NULL */
+    enum fakefault_post post;  /* what to do to the answer afterwards */
+    int injected;              /* the answer is a fault, not Vault's */
 };
 
 #define STAT_INC(fv, field) atomic_fetch_add(&(fv)->st.field, 1)
@@ -1856,6 +1841,7 @@ static void issue_token(struct rq *rq, enum tok_kind kind, size_t role,
     struct fake_vault *fv = rq->fv;
     int64_t ttl = fv->cfg.token_ttl;
     int64_t max_ttl = fv->cfg.token_max_ttl;
+    const struct vault_faults *vx = vfaults(rq->fc);
     const char *warnings[1];
     char id[TOKEN_LEN + 1];
     struct token *t;
@@ -1865,11 +1851,11 @@ static void issue_token(struct rq *rq, enum tok_kind kind, size_t role,
 
     memset(&snap, 0, sizeof(snap));
     /* a fault plan may shorten the lives of tokens issued from now on */
-    if (rq->fc && rq->fc->token_ttl > 0) {
-        ttl = rq->fc->token_ttl;
+    if (vx && vx->token_ttl > 0) {
+        ttl = vx->token_ttl;
     }
-    if (rq->fc && rq->fc->token_max_ttl > 0) {
-        max_ttl = rq->fc->token_max_ttl;
+    if (vx && vx->token_max_ttl > 0) {
+        max_ttl = vx->token_max_ttl;
     }
     if (ttl > max_ttl) {
         ttl = max_ttl;
@@ -3402,7 +3388,7 @@ static void route_v1(struct rq *rq)
         return;
     }
     rest = kv_rest(fv, vp);
-    if (rest && rq->fc && rq->fc->mount_missing) {
+    if (rest && rq->fc && vfaults(rq->fc)->mount_missing) {
         /* an unmounted engine: the router's 404 below */
         atomic_fetch_add(&fv->st.faults.mount_missing, 1);
         rq->injected = 1;
@@ -3434,36 +3420,24 @@ static void route_v1(struct rq *rq)
 /* ------------------------------------------------------------------------ */
 
 /*
- * Every kind of injected misbehaviour is decided here, so the handlers stay
- * a faithful Vault and a fault plan is read in one place. A request takes
- * the plan once (rq->fc) and then meets it at fixed points:
- *   inject_fault()  before routing: latency, the sealed window, error
- *                   answers, dropped connections, and the draw that marks
- *                   the answer for dropping or truncating afterwards;
- *   fault_deny()    in route_v1, where Vault checks the ACL: after the
- *                   token check, so a bad token keeps its own 403;
- *   mount_missing   in route_v1, where the KV mount would be found;
- *   issue_token()   token_ttl_s / token_max_ttl_s for new logins;
- *   fault_after()   after normal handling: drop or truncate the answer.
+ * Every kind of injected misbehaviour is decided here and in fakefault.c,
+ * so the handlers stay a faithful Vault and a fault plan is read in one
+ * place. A request takes the plan once (rq->fc) and then meets it at fixed
+ * points:
+ *   fakefault_inject()  before routing: latency, the sealed window
+ *                       (vault_fault_gate), error answers, dropped
+ *                       connections, and the draw that marks the answer
+ *                       for dropping or truncating afterwards;
+ *   fault_deny()        in route_v1, where Vault checks the ACL: after the
+ *                       token check, so a bad token keeps its own 403;
+ *   mount_missing       in route_v1, where the KV mount would be found;
+ *   issue_token()       token_ttl_s / token_max_ttl_s for new logins;
+ *   fakefault_after()   after normal handling: drop or truncate the answer.
  */
 
-/* The plan's keys; their index is a bit in the duplicate check. */
-static const char *const fault_keys[] = {
-    "latency_ms",      "latency_jitter_ms", "scope",
-    "error_rates",     "retry_after",       "drop_rate",
-    "drop_after_rate", "truncate_rate",     "seed",
-    "sealed_for_ms",   "deny_prefix",       "token_ttl_s",
-    "token_max_ttl_s", "mount_missing"};
-
-static const char *const scope_names[] = {"all", "kv", "kv_write", "auth"};
-
-#define FAULT_MAX_MS      (3600L * 1000)
-#define FAULT_MAX_RETRY_S (365L * 86400)
-#define FAULT_MAX_DENY    64
-#define FAULT_MAX_TTL     (100L * 365 * 86400)
-#define ACL_DENIED        "1 error occurred:\n\t* permission denied\n\n"
-
-static int parse_long(const char *s, long min, long max, long *out);
+#define FAULT_MAX_DENY 64
+#define FAULT_MAX_TTL  (100L * 365 * 86400)
+#define ACL_DENIED     "1 error occurred:\n\t* permission denied\n\n"
 
 static struct timespec now_mono(void)
 {
@@ -3473,137 +3447,25 @@ static struct timespec now_mono(void)
     return ts;
 }
 
-static void fault_cfg_free(struct fault_cfg *fc)
-{
-    size_t i;
-
-    if (!fc) {
-        return;
-    }
-    for (i = 0; i < fc->ndeny; i++) {
-        free(fc->deny[i]);
-    }
-    free(fc->deny);
-    free(fc);
-}
-
-/* @returns the current plan with a reference held, or NULL for none. */
-static struct fault_cfg *faults_acquire(struct fake_vault *fv)
-{
-    struct fault_cfg *fc;
-
-    /* no plan, the usual case, costs one atomic load and no lock */
-    if (!atomic_load(&fv->faults)) {
-        return NULL;
-    }
-    pthread_mutex_lock(&fv->fault_lock);
-    fc = atomic_load(&fv->faults);
-    if (fc) {
-        atomic_fetch_add(&fc->refs, 1);
-    }
-    pthread_mutex_unlock(&fv->fault_lock);
-    return fc;
-}
-
-static void faults_release(struct fault_cfg *fc)
-{
-    if (fc && atomic_fetch_sub(&fc->refs, 1) == 1) {
-        fault_cfg_free(fc);
-    }
-}
-
-/* Replaces the plan (taking \p fc's reference); NULL clears it. */
-static void faults_publish(struct fake_vault *fv, struct fault_cfg *fc)
-{
-    struct fault_cfg *old;
-
-    pthread_mutex_lock(&fv->fault_lock);
-    old = atomic_exchange(&fv->faults, fc);
-    pthread_mutex_unlock(&fv->fault_lock);
-    faults_release(old);
-}
-
-static uint64_t mix64(uint64_t z)
-{
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-/* Random number \p j of the plan's \p k-th affected request: a pure
- * function of (seed, k, j), so threads share nothing but the counter and a
- * seeded plan replays as long as requests arrive in the same order. */
-static uint64_t fault_rand(const struct fault_cfg *fc, uint64_t k, unsigned j)
-{
-    return mix64(mix64(fc->seed + k * 0x9e3779b97f4a7c15ULL) +
-                 (uint64_t)(j + 1) * 0xd1b54a32d192ed03ULL);
-}
-
-/* A uniform double in [0, 1) from the top 53 bits. */
-static double unit_interval(uint64_t x)
-{
-    return (double)(x >> 11) / 9007199254740992.0;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec d;
-
-    d.tv_sec = ms / 1000;
-    d.tv_nsec = (ms % 1000) * 1000000L;
-    while (nanosleep(&d, &d) < 0 && errno == EINTR) {
-    }
-}
-
-/* IMF-fixdate (RFC 9110), spelled out so the locale cannot change it. */
-static void fmt_http_date(char *out, size_t size, time_t t)
-{
-    static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed",
-                                    "Thu", "Fri", "Sat"};
-    static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr",
-                                       "May", "Jun", "Jul", "Aug",
-                                       "Sep", "Oct", "Nov", "Dec"};
-    struct tm tm;
-
-    gmtime_r(&t, &tm);
-    snprintf(out, size, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday],
-             tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour,
-             tm.tm_min, tm.tm_sec);
-}
-
-static void fault_retry_after(const struct fault_cfg *fc,
-                              struct fakehttp_response *resp)
-{
-    char v[64];
-
-    if (fc->retry_after < 0) {
-        return;
-    }
-    if (fc->retry_http_date) {
-        fmt_http_date(v, sizeof(v), time(NULL) + fc->retry_after);
-    } else {
-        snprintf(v, sizeof(v), "%ld", fc->retry_after);
-    }
-    fakehttp_add_header(resp, "Retry-After", v);
-}
-
-static int fault_sealed(const struct fault_cfg *fc)
+static int fault_sealed(const struct vault_faults *vx)
 {
     struct timespec now;
 
-    if (fc->sealed_for_ms <= 0) {
+    if (vx->sealed_for_ms <= 0) {
         return 0;
     }
     now = now_mono();
-    return !ts_le(&fc->sealed_until, &now);
+    return !ts_le(&vx->sealed_until, &now);
 }
 
-static int fault_in_scope(const struct rq *rq)
+static int vault_fault_in_scope(const struct fakefault_plan *fp, void *rctx,
+                                const struct fakehttp_request *req)
 {
-    const char *vp = rq->http->path + 4;
-    const char *m = rq->http->method;
+    const struct rq *rq = rctx;
+    const char *vp = req->path + 4;
+    const char *m = req->method;
 
-    switch (rq->fc->scope) {
+    switch ((enum fault_scope)fp->scope) {
     case SCOPE_ALL:
         return 1;
     case SCOPE_KV:
@@ -3618,136 +3480,77 @@ static int fault_in_scope(const struct rq *rq)
     return 0;
 }
 
+/* The sealed window: every /v1 request, in scope or not. */
+static int vault_fault_gate(const struct fakefault_plan *fp, void *rctx,
+                            const struct fakehttp_request *req,
+                            struct fakehttp_response *resp)
+{
+    struct rq *rq = rctx;
+
+    if (!fault_sealed(vfaults(fp))) {
+        return 0;
+    }
+    if (strcmp(req->path, "/v1/sys/health") == 0 &&
+        (strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0)) {
+        sys_health(rq, 1);
+    } else {
+        reply_error(resp, 503, "Vault is sealed");
+    }
+    if (resp->status == 503) {
+        fakefault_retry_after(fp, resp);
+    }
+    atomic_fetch_add(&rq->fv->st.faults.sealed, 1);
+    return 1;
+}
+
 /* An injected error, with the body Vault (or the proxy in front of it)
  * sends for that status. */
-static void fault_reply_status(struct rq *rq, size_t idx)
+static void vault_fault_reply(const struct fakefault_plan *fp, void *rctx,
+                              const struct fakehttp_request *req,
+                              struct fakehttp_response *resp, int code)
 {
-    int code = fault_codes[idx];
     struct sb msg = {0};
 
+    (void)fp;
+    (void)rctx;
     switch (code) {
     case 412:
-        reply_error(rq->resp, code, "required index state not present");
+        reply_error(resp, code, "required index state not present");
         break;
     case 429:
         /* http/util.go: fmt.Errorf("request path %q: %w", path, ...) */
         sb_puts(&msg, "request path ");
-        sb_go_quote(&msg, rq->http->path + 4);
+        sb_go_quote(&msg, req->path + 4);
         sb_puts(&msg, ": rate limit quota exceeded");
-        reply_error(rq->resp, code, msg.oom ? "out of memory" : msg.p);
+        reply_error(resp, code, msg.oom ? "out of memory" : msg.p);
         sb_free(&msg);
         break;
     case 502:
-        reply_error(rq->resp, code, "bad gateway");
+        reply_error(resp, code, "bad gateway");
         break;
     case 503:
-        reply_error(rq->resp, code, "Vault is sealed");
+        reply_error(resp, code, "Vault is sealed");
         break;
     case 504:
-        reply_error(rq->resp, code, "context deadline exceeded");
+        reply_error(resp, code, "context deadline exceeded");
         break;
     default:
-        reply_error(rq->resp, code, "internal error");
+        reply_error(resp, code, "internal error");
         break;
     }
-    if (code == 429 || code == 503) {
-        fault_retry_after(rq->fc, rq->resp);
-    }
-    atomic_fetch_add(&rq->fv->st.faults.errors[idx], 1);
-    rq->injected = 1;
-}
-
-/*
- * Runs before routing. @returns 1 when \p rq->resp is decided and normal
- * handling must be skipped; otherwise rq->post may ask fault_after() to
- * spoil the answer once the operation was performed.
- */
-static int inject_fault(struct rq *rq)
-{
-    struct fault_cfg *fc = rq->fc;
-    struct fake_vault *fv = rq->fv;
-    uint64_t k = 0;
-    double u;
-    double acc = 0;
-    size_t i;
-    int in_scope;
-
-    if (!fc) {
-        return 0;
-    }
-    in_scope = fault_in_scope(rq);
-    if (in_scope) {
-        k = atomic_fetch_add(&fc->seq, 1);
-    }
-    if (in_scope && (fc->latency_ms > 0 || fc->jitter_ms > 0)) {
-        long ms = fc->latency_ms;
-
-        if (fc->jitter_ms > 0) {
-            ms += (long)(fault_rand(fc, k, 1) % (uint64_t)(fc->jitter_ms + 1));
-        }
-        /* only a reference on the plan is held: nothing else waits */
-        sleep_ms(ms);
-        atomic_fetch_add(&fv->st.faults.latency_ms_total,
-                         (unsigned long long)ms);
-    }
-    if (fault_sealed(fc)) {
-        if (strcmp(rq->http->path, "/v1/sys/health") == 0 &&
-            (strcmp(rq->http->method, "GET") == 0 ||
-             strcmp(rq->http->method, "HEAD") == 0)) {
-            sys_health(rq, 1);
-        } else {
-            reply_error(rq->resp, 503, "Vault is sealed");
-        }
-        if (rq->resp->status == 503) {
-            fault_retry_after(fc, rq->resp);
-        }
-        atomic_fetch_add(&fv->st.faults.sealed, 1);
-        rq->injected = 1;
-        return 1;
-    }
-    if (!in_scope || fc->total <= 0) {
-        return 0;
-    }
-    /* one draw decides between every outcome, so they exclude each other
-     * and each status comes up in proportion to its rate */
-    u = unit_interval(fault_rand(fc, k, 0));
-    for (i = 0; i < NFAULT_CODES; i++) {
-        acc += fc->rates[i];
-        if (u < acc) {
-            fault_reply_status(rq, i);
-            return 1;
-        }
-    }
-    acc += fc->drop;
-    if (u < acc) {
-        rq->resp->action = FAKEHTTP_DROP;
-        atomic_fetch_add(&fv->st.faults.dropped, 1);
-        rq->injected = 1;
-        return 1;
-    }
-    acc += fc->drop_after;
-    if (u < acc) {
-        rq->post = FPOST_DROP;
-        return 0;
-    }
-    acc += fc->truncate;
-    if (u < acc) {
-        rq->post = FPOST_TRUNCATE;
-    }
-    return 0;
 }
 
 /* Policy denial by path prefix. @returns 1 when the 403 is set. */
 static int fault_deny(struct rq *rq, const char *vpath)
 {
-    const struct fault_cfg *fc = rq->fc;
+    const struct vault_faults *vx = vfaults(rq->fc);
     size_t i;
 
-    if (!fc) {
+    if (!vx) {
         return 0;
     }
-    for (i = 0; i < fc->ndeny; i++) {
-        if (strncmp(vpath, fc->deny[i], strlen(fc->deny[i])) == 0) {
+    for (i = 0; i < vx->ndeny; i++) {
+        if (strncmp(vpath, vx->deny[i], strlen(vx->deny[i])) == 0) {
             reply_error(rq->resp, 403, ACL_DENIED);
             atomic_fetch_add(&rq->fv->st.faults.denied_prefix, 1);
             rq->injected = 1;
@@ -3757,109 +3560,51 @@ static int fault_deny(struct rq *rq, const char *vpath)
     return 0;
 }
 
-/* Spoils an answer whose operation was performed. */
-static void fault_after(struct rq *rq)
-{
-    struct fault_stats *fs = &rq->fv->st.faults;
+/* ---- fake-vault's keys of the plan ---- */
 
-    if (rq->post == FPOST_TRUNCATE && rq->resp->body_len >= 2) {
-        rq->resp->action = FAKEHTTP_TRUNCATE;
-        atomic_fetch_add(&fs->truncated, 1);
-    } else if (rq->post != FPOST_NONE) {
-        /* an empty 204 has no half to send: losing it is the nearest
-         * thing, and it is counted as what it is */
-        rq->resp->action = FAKEHTTP_DROP;
-        atomic_fetch_add(&fs->dropped_after, 1);
+static void vault_faults_free(void *ext)
+{
+    struct vault_faults *vx = ext;
+    size_t i;
+
+    for (i = 0; i < vx->ndeny; i++) {
+        free(vx->deny[i]);
     }
+    free(vx->deny);
 }
 
-/* ---- the plan as JSON ---- */
-
-/* An integral JSON number in [min, max]. */
-static int cfg_long(const cJSON *v, long min, long max, long *out)
-{
-    double d;
-
-    if (!cJSON_IsNumber(v)) {
-        return -1;
-    }
-    d = v->valuedouble;
-    if (d != floor(d) || d < (double)min || d > (double)max) {
-        return -1;
-    }
-    *out = (long)d;
-    return 0;
-}
-
-static int cfg_rate(const cJSON *v, double *out)
-{
-    if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0.0) ||
-        v->valuedouble > 1.0) {
-        return -1;
-    }
-    *out = v->valuedouble;
-    return 0;
-}
-
-/* "N" seconds, "http-date:N", or a plain number of seconds. */
-static int cfg_retry_after(const cJSON *v, struct fault_cfg *fc)
-{
-    const char *s;
-    long secs;
-
-    if (cJSON_IsNumber(v)) {
-        if (cfg_long(v, 0, FAULT_MAX_RETRY_S, &fc->retry_after) < 0) {
-            return -1;
-        }
-        return 0;
-    }
-    if (!cJSON_IsString(v)) {
-        return -1;
-    }
-    s = v->valuestring;
-    if (strncmp(s, "http-date:", 10) == 0) {
-        fc->retry_http_date = 1;
-        s += 10;
-    }
-    if (*s < '0' || *s > '9' || parse_long(s, 0, FAULT_MAX_RETRY_S, &secs)) {
-        return -1;
-    }
-    fc->retry_after = secs;
-    return 0;
-}
-
-static int cfg_deny_one(const cJSON *v, struct fault_cfg *fc)
+static int cfg_deny_one(const cJSON *v, struct vault_faults *vx)
 {
     const char *s = cJSON_IsString(v) ? v->valuestring : NULL;
     char *copy;
 
     if (!s || !*s || *s == '/' || strlen(s) > 1024 ||
-        fc->ndeny >= FAULT_MAX_DENY) {
+        vx->ndeny >= FAULT_MAX_DENY) {
         return -1;
     }
     copy = strdup(s);
     if (!copy) {
         return -2;
     }
-    fc->deny[fc->ndeny++] = copy;
+    vx->deny[vx->ndeny++] = copy;
     return 0;
 }
 
-static int cfg_deny(const cJSON *v, struct fault_cfg *fc)
+static int cfg_deny(const cJSON *v, struct vault_faults *vx)
 {
     const cJSON *it;
     int rc;
 
-    fc->deny = calloc(FAULT_MAX_DENY, sizeof(*fc->deny));
-    if (!fc->deny) {
+    vx->deny = calloc(FAULT_MAX_DENY, sizeof(*vx->deny));
+    if (!vx->deny) {
         return -2;
     }
     if (!cJSON_IsArray(v)) {
-        return cfg_deny_one(v, fc);
+        return cfg_deny_one(v, vx);
     }
     cJSON_ArrayForEach(it, v)
     {
-        rc = cfg_deny_one(it, fc);
+        rc = cfg_deny_one(it, vx);
         if (rc < 0) {
             return rc;
         }
@@ -3867,310 +3612,125 @@ static int cfg_deny(const cJSON *v, struct fault_cfg *fc)
     return 0;
 }
 
-static int cfg_error_rates(const cJSON *v, struct fault_cfg *fc, char *err,
-                           size_t errsz)
+/* vault_fault_keys[idx], not null. @returns 0 or -1 (\p err set). */
+static int vault_fault_key(void *ext, size_t idx, const cJSON *it,
+                           const void *ctx, char *err, size_t errsz)
 {
-    const cJSON *it;
-    unsigned seen = 0;
-
-    if (!cJSON_IsObject(v)) {
-        snprintf(err, errsz, "error_rates must be an object");
-        return -1;
-    }
-    cJSON_ArrayForEach(it, v)
-    {
-        size_t i;
-
-        for (i = 0; i < NFAULT_CODES; i++) {
-            char code[8];
-
-            snprintf(code, sizeof(code), "%d", fault_codes[i]);
-            if (strcmp(it->string, code) == 0) {
-                break;
-            }
-        }
-        if (i == NFAULT_CODES) {
-            snprintf(err, errsz,
-                     "error_rates: status \"%.32s\" cannot be injected "
-                     "(412, 429, 500, 502, 503, 504 can)",
-                     it->string);
-            return -1;
-        }
-        if (seen & (1u << i)) {
-            snprintf(err, errsz, "error_rates: status %d given twice",
-                     fault_codes[i]);
-            return -1;
-        }
-        seen |= 1u << i;
-        if (cfg_rate(it, &fc->rates[i]) < 0) {
-            snprintf(err, errsz,
-                     "error_rates: the rate of %d must be a number in 0..1",
-                     fault_codes[i]);
-            return -1;
-        }
-    }
-    return 0;
-}
-
-/*
- * Builds a plan from its JSON object. \p *out is NULL for a plan without a
- * single key, which is how "no faults" is stored.
- * @returns 0, or -1 with a message in \p err (no input echoed but key names).
- */
-static int fault_parse(const cJSON *root, const struct config *cfg,
-                       struct fault_cfg **out, char *err, size_t errsz)
-{
-    struct fault_cfg *fc;
-    const cJSON *it;
-    unsigned long seen = 0;
-    size_t nkeys = 0;
+    struct vault_faults *vx = ext;
+    const char *k = it->string;
     long num;
-    size_t i;
     int rc;
 
-    *out = NULL;
-    if (!cJSON_IsObject(root)) {
-        snprintf(err, errsz, "the fault plan must be a JSON object");
-        return -1;
+    (void)ctx;
+    switch (idx) {
+    case 0:
+        if (fakefault_json_long(it, 0, 7L * 86400 * 1000, &vx->sealed_for_ms) <
+            0) {
+            snprintf(err, errsz, "sealed_for_ms must be an integer in 0..%ld",
+                     7L * 86400 * 1000);
+            return -1;
+        }
+        vx->sealed_until = now_mono();
+        vx->sealed_until.tv_sec += vx->sealed_for_ms / 1000;
+        vx->sealed_until.tv_nsec += (vx->sealed_for_ms % 1000) * 1000000L;
+        if (vx->sealed_until.tv_nsec >= 1000000000L) {
+            vx->sealed_until.tv_sec++;
+            vx->sealed_until.tv_nsec -= 1000000000L;
+        }
+        return 0;
+    case 1:
+        rc = cfg_deny(it, vx);
+        if (rc < 0) {
+            snprintf(err, errsz,
+                     rc == -2 ? "out of memory"
+                              : "deny_prefix must be a non-empty path "
+                                "below /v1/ (no leading '/'), or a list "
+                                "of at most 64");
+            return -1;
+        }
+        return 0;
+    case 2:
+    case 3:
+        if (fakefault_json_long(it, 1, FAULT_MAX_TTL, &num) < 0) {
+            snprintf(err, errsz, "%s must be an integer in 1..%ld", k,
+                     FAULT_MAX_TTL);
+            return -1;
+        }
+        if (idx == 2) {
+            vx->token_ttl = num;
+        } else {
+            vx->token_max_ttl = num;
+        }
+        return 0;
+    default:
+        if (!cJSON_IsBool(it)) {
+            snprintf(err, errsz, "mount_missing must be true or false");
+            return -1;
+        }
+        vx->mount_missing = cJSON_IsTrue(it);
+        return 0;
     }
-    fc = calloc(1, sizeof(*fc));
-    if (!fc) {
-        snprintf(err, errsz, "out of memory");
-        return -1;
-    }
-    atomic_init(&fc->refs, 1);
-    atomic_init(&fc->seq, 0);
-    fc->retry_after = -1;
-    cJSON_ArrayForEach(it, root)
-    {
-        const char *k = it->string;
-        size_t idx;
+}
 
-        for (idx = 0; idx < sizeof(fault_keys) / sizeof(fault_keys[0]); idx++) {
-            if (strcmp(k, fault_keys[idx]) == 0) {
-                break;
-            }
-        }
-        if (idx == sizeof(fault_keys) / sizeof(fault_keys[0])) {
-            snprintf(err, errsz, "unknown key \"%.64s\"", k);
-            goto bad;
-        }
-        if (seen & (1ul << idx)) {
-            snprintf(err, errsz, "key \"%s\" given twice", k);
-            goto bad;
-        }
-        seen |= 1ul << idx;
-        nkeys++;
-        /* null is the same as leaving the key out */
-        if (cJSON_IsNull(it)) {
-            continue;
-        }
-        switch (idx) {
-        case 0:
-        case 1:
-            if (cfg_long(it, 0, FAULT_MAX_MS, &num) < 0) {
-                snprintf(err, errsz, "%s must be an integer in 0..%ld", k,
-                         FAULT_MAX_MS);
-                goto bad;
-            }
-            if (idx == 0) {
-                fc->latency_ms = num;
-            } else {
-                fc->jitter_ms = num;
-            }
-            break;
-        case 2:
-            for (i = 0; i < sizeof(scope_names) / sizeof(scope_names[0]); i++) {
-                if (cJSON_IsString(it) &&
-                    strcmp(it->valuestring, scope_names[i]) == 0) {
-                    break;
-                }
-            }
-            if (i == sizeof(scope_names) / sizeof(scope_names[0])) {
-                snprintf(err, errsz,
-                         "scope must be \"all\", \"kv\", \"kv_write\" or "
-                         "\"auth\"");
-                goto bad;
-            }
-            fc->scope = (enum fault_scope)i;
-            break;
-        case 3:
-            if (cfg_error_rates(it, fc, err, errsz) < 0) {
-                goto bad;
-            }
-            break;
-        case 4:
-            if (cfg_retry_after(it, fc) < 0) {
-                snprintf(err, errsz,
-                         "retry_after must be \"SECONDS\" or "
-                         "\"http-date:SECONDS\" (0..%ld)",
-                         FAULT_MAX_RETRY_S);
-                goto bad;
-            }
-            break;
-        case 5:
-        case 6:
-        case 7:
-            if (cfg_rate(it, idx == 5   ? &fc->drop
-                             : idx == 6 ? &fc->drop_after
-                                        : &fc->truncate) < 0) {
-                snprintf(err, errsz, "%s must be a number in 0..1", k);
-                goto bad;
-            }
-            break;
-        case 8:
-            if (!cJSON_IsNumber(it) || it->valuedouble < 0 ||
-                it->valuedouble > 9007199254740992.0 ||
-                it->valuedouble != floor(it->valuedouble)) {
-                snprintf(err, errsz, "seed must be an integer in 0..2^53");
-                goto bad;
-            }
-            fc->seed = (uint64_t)it->valuedouble;
-            fc->has_seed = 1;
-            break;
-        case 9:
-            if (cfg_long(it, 0, 7L * 86400 * 1000, &fc->sealed_for_ms) < 0) {
-                snprintf(err, errsz,
-                         "sealed_for_ms must be an integer in 0..%ld",
-                         7L * 86400 * 1000);
-                goto bad;
-            }
-            fc->sealed_until = now_mono();
-            fc->sealed_until.tv_sec += fc->sealed_for_ms / 1000;
-            fc->sealed_until.tv_nsec += (fc->sealed_for_ms % 1000) * 1000000L;
-            if (fc->sealed_until.tv_nsec >= 1000000000L) {
-                fc->sealed_until.tv_sec++;
-                fc->sealed_until.tv_nsec -= 1000000000L;
-            }
-            break;
-        case 10:
-            rc = cfg_deny(it, fc);
-            if (rc < 0) {
-                snprintf(err, errsz,
-                         rc == -2 ? "out of memory"
-                                  : "deny_prefix must be a non-empty path "
-                                    "below /v1/ (no leading '/'), or a list "
-                                    "of at most 64");
-                goto bad;
-            }
-            break;
-        case 11:
-        case 12:
-            if (cfg_long(it, 1, FAULT_MAX_TTL, &num) < 0) {
-                snprintf(err, errsz, "%s must be an integer in 1..%ld", k,
-                         FAULT_MAX_TTL);
-                goto bad;
-            }
-            if (idx == 11) {
-                fc->token_ttl = num;
-            } else {
-                fc->token_max_ttl = num;
-            }
-            break;
-        case 13:
-            if (!cJSON_IsBool(it)) {
-                snprintf(err, errsz, "mount_missing must be true or false");
-                goto bad;
-            }
-            fc->mount_missing = cJSON_IsTrue(it);
-            break;
-        default:
-            break;
-        }
-    }
-    fc->total = fc->drop + fc->drop_after + fc->truncate;
-    for (i = 0; i < NFAULT_CODES; i++) {
-        fc->total += fc->rates[i];
-    }
-    if (fc->total > 1.0 + 1e-9) {
-        snprintf(err, errsz,
-                 "error_rates, drop_rate, drop_after_rate and truncate_rate "
-                 "add up to more than 1");
-        goto bad;
-    }
-    if ((fc->token_ttl > 0 ? fc->token_ttl : cfg->token_ttl) >
-        (fc->token_max_ttl > 0 ? fc->token_max_ttl : cfg->token_max_ttl)) {
+static int vault_fault_check(const void *ext, const void *ctx, char *err,
+                             size_t errsz)
+{
+    const struct vault_faults *vx = ext;
+    const struct config *cfg = ctx;
+
+    if ((vx->token_ttl > 0 ? vx->token_ttl : cfg->token_ttl) >
+        (vx->token_max_ttl > 0 ? vx->token_max_ttl : cfg->token_max_ttl)) {
         snprintf(err, errsz,
                  "token_ttl_s exceeds token_max_ttl_s (or --token-max-ttl, "
                  "%" PRId64 ")",
                  cfg->token_max_ttl);
-        goto bad;
+        return -1;
     }
-    if (!fc->has_seed) {
-        fc->seed = rng_next();
-    }
-    if (nkeys == 0) {
-        fault_cfg_free(fc);
-        return 0;
-    }
-    *out = fc;
     return 0;
-bad:
-    fault_cfg_free(fc);
-    return -1;
 }
 
-/* The effective plan; \p fc NULL means none. @returns heap JSON or NULL. */
-static char *fault_json(const struct fault_cfg *fc, const struct config *cfg)
+static void vault_fault_json(cJSON *o, const void *ext, const void *ctx)
 {
-    static const struct fault_cfg none = {.retry_after = -1};
-    cJSON *o = cJSON_CreateObject();
-    cJSON *rates;
+    static const struct vault_faults none;
+    const struct vault_faults *vx = ext ? ext : &none;
+    const struct config *cfg = ctx;
     cJSON *deny;
-    char *text;
-    char ra[48];
     size_t i;
 
-    if (!fc) {
-        fc = &none;
-    }
-    if (!o) {
-        return NULL;
-    }
-    cJSON_AddNumberToObject(o, "latency_ms", (double)fc->latency_ms);
-    cJSON_AddNumberToObject(o, "latency_jitter_ms", (double)fc->jitter_ms);
-    cJSON_AddStringToObject(o, "scope", scope_names[fc->scope]);
-    rates = cJSON_AddObjectToObject(o, "error_rates");
-    for (i = 0; rates && i < NFAULT_CODES; i++) {
-        char code[8];
-
-        if (fc->rates[i] > 0) {
-            snprintf(code, sizeof(code), "%d", fault_codes[i]);
-            cJSON_AddNumberToObject(rates, code, fc->rates[i]);
-        }
-    }
-    if (fc->retry_after < 0) {
-        cJSON_AddNullToObject(o, "retry_after");
-    } else {
-        snprintf(ra, sizeof(ra), "%s%ld",
-                 fc->retry_http_date ? "http-date:" : "", fc->retry_after);
-        cJSON_AddStringToObject(o, "retry_after", ra);
-    }
-    cJSON_AddNumberToObject(o, "drop_rate", fc->drop);
-    cJSON_AddNumberToObject(o, "drop_after_rate", fc->drop_after);
-    cJSON_AddNumberToObject(o, "truncate_rate", fc->truncate);
-    if (fc->has_seed) {
-        cJSON_AddNumberToObject(o, "seed", (double)fc->seed);
-    } else {
-        cJSON_AddNullToObject(o, "seed");
-    }
-    cJSON_AddNumberToObject(o, "sealed_for_ms", (double)fc->sealed_for_ms);
+    cJSON_AddNumberToObject(o, "sealed_for_ms", (double)vx->sealed_for_ms);
     deny = cJSON_AddArrayToObject(o, "deny_prefix");
-    for (i = 0; deny && i < fc->ndeny; i++) {
-        cJSON_AddItemToArray(deny, cJSON_CreateString(fc->deny[i]));
+    for (i = 0; deny && i < vx->ndeny; i++) {
+        cJSON_AddItemToArray(deny, cJSON_CreateString(vx->deny[i]));
     }
     cJSON_AddNumberToObject(
         o, "token_ttl_s",
-        (double)(fc->token_ttl > 0 ? fc->token_ttl : cfg->token_ttl));
+        (double)(vx->token_ttl > 0 ? vx->token_ttl : cfg->token_ttl));
     cJSON_AddNumberToObject(o, "token_max_ttl_s",
-                            (double)(fc->token_max_ttl > 0
-                                         ? fc->token_max_ttl
+                            (double)(vx->token_max_ttl > 0
+                                         ? vx->token_max_ttl
                                          : cfg->token_max_ttl));
-    cJSON_AddBoolToObject(o, "mount_missing", fc->mount_missing);
-    text = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    return text;
+    cJSON_AddBoolToObject(o, "mount_missing", vx->mount_missing);
 }
+
+static const struct fakefault_spec vault_fault_spec = {
+    .codes = fault_codes,
+    .ncodes = NFAULT_CODES,
+    .scopes = scope_names,
+    .nscopes = sizeof(scope_names) / sizeof(scope_names[0]),
+    .keys = vault_fault_keys,
+    .nkeys = sizeof(vault_fault_keys) / sizeof(vault_fault_keys[0]),
+    .ext_size = sizeof(struct vault_faults),
+    .eol = "\n",
+    .oom_body = "{\"error\":\"out of memory\"}\n",
+    .parse_key = vault_fault_key,
+    .check = vault_fault_check,
+    .ext_free = vault_faults_free,
+    .add_json = vault_fault_json,
+    .random_seed = rng_next,
+    .in_scope = vault_fault_in_scope,
+    .gate = vault_fault_gate,
+    .reply_status = vault_fault_reply,
+};
 
 /* ------------------------------------------------------------------------ */
 /* Request log and control endpoints                                         */
@@ -4305,16 +3865,17 @@ static void control_stats(struct fake_vault *fv, struct fakehttp_response *resp)
         atomic_load(&st->denied), atomic_load(&st->cas_mismatch));
     for (i = 0; i < NFAULT_CODES; i++) {
         sb_printf(&b, "%s\"%d\":%llu", i ? "," : "", fault_codes[i],
-                  atomic_load(&fs->errors[i]));
+                  atomic_load(&fs->common.errors[i]));
     }
     sb_printf(&b,
               "},\"dropped\":%llu,\"dropped_after\":%llu,\"truncated\":%llu,"
               "\"sealed\":%llu,\"denied_prefix\":%llu,"
               "\"mount_missing\":%llu,\"latency_ms_total\":%llu}}\n",
-              atomic_load(&fs->dropped), atomic_load(&fs->dropped_after),
-              atomic_load(&fs->truncated), atomic_load(&fs->sealed),
+              atomic_load(&fs->common.dropped),
+              atomic_load(&fs->common.dropped_after),
+              atomic_load(&fs->common.truncated), atomic_load(&fs->sealed),
               atomic_load(&fs->denied_prefix), atomic_load(&fs->mount_missing),
-              atomic_load(&fs->latency_ms_total));
+              atomic_load(&fs->common.latency_ms_total));
     reply_sb(resp, 200, &b);
 }
 
@@ -4359,16 +3920,10 @@ static void control_reset(struct fake_vault *fv, struct fakehttp_response *resp)
     atomic_store(&st->renewals, 0);
     atomic_store(&st->denied, 0);
     atomic_store(&st->cas_mismatch, 0);
-    for (i = 0; i < NFAULT_CODES; i++) {
-        atomic_store(&st->faults.errors[i], 0);
-    }
-    atomic_store(&st->faults.dropped, 0);
-    atomic_store(&st->faults.dropped_after, 0);
-    atomic_store(&st->faults.truncated, 0);
+    fakefault_counts_reset(&st->faults.common);
     atomic_store(&st->faults.sealed, 0);
     atomic_store(&st->faults.denied_prefix, 0);
     atomic_store(&st->faults.mount_missing, 0);
-    atomic_store(&st->faults.latency_ms_total, 0);
     pthread_mutex_lock(&fv->log_lock);
     for (i = 0; i < REQLOG_CAP; i++) {
         free(fv->rlog[i].path);
@@ -4406,69 +3961,6 @@ static void control_revoke_all(struct fake_vault *fv,
     }
     pthread_mutex_unlock(&fv->tok_lock);
     fakehttp_reply(resp, 200, "{\"revoked\":%zu}\n", revoked);
-}
-
-static void reply_config_error(struct fakehttp_response *resp, int status,
-                               const char *msg)
-{
-    cJSON *o = cJSON_CreateObject();
-    char *text = NULL;
-
-    if (o && cJSON_AddStringToObject(o, "error", msg)) {
-        text = cJSON_PrintUnformatted(o);
-    }
-    cJSON_Delete(o);
-    if (!text) {
-        fakehttp_reply(resp, 500, "{\"error\":\"out of memory\"}\n");
-        return;
-    }
-    fakehttp_reply(resp, status, "%s\n", text);
-    free(text);
-}
-
-/* GET|POST|DELETE /_fake/faults */
-static void control_faults(struct fake_vault *fv,
-                           const struct fakehttp_request *req,
-                           struct fakehttp_response *resp)
-{
-    const char *m = req->method;
-    struct fault_cfg *fc = NULL;
-    char err[256];
-    char *text;
-
-    if (strcmp(m, "POST") == 0) {
-        cJSON *root = cJSON_ParseWithLength(req->body, req->body_len);
-        int rc;
-
-        if (!root) {
-            reply_config_error(resp, 400, "the body is not valid JSON");
-            return;
-        }
-        rc = fault_parse(root, &fv->cfg, &fc, err, sizeof(err));
-        cJSON_Delete(root);
-        if (rc < 0) {
-            reply_config_error(resp, 400, err);
-            return;
-        }
-        faults_publish(fv, fc);
-    } else if (strcmp(m, "DELETE") == 0) {
-        faults_publish(fv, NULL);
-    } else if (strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0) {
-        reply_config_error(resp, 405, "use GET, POST or DELETE");
-        fakehttp_add_header(resp, "Allow", "GET, HEAD, POST, DELETE");
-        return;
-    }
-    /* the plan in force now, which a concurrent POST may already have
-     * replaced again */
-    fc = faults_acquire(fv);
-    text = fault_json(fc, &fv->cfg);
-    faults_release(fc);
-    if (!text) {
-        reply_config_error(resp, 500, "out of memory");
-        return;
-    }
-    fakehttp_reply(resp, 200, "%s\n", text);
-    free(text);
 }
 
 static int client_is_loopback(const struct fakehttp_request *req)
@@ -4515,7 +4007,7 @@ static void handle_control(struct fake_vault *fv,
         return;
     }
     if (strcmp(req->path, "/_fake/faults") == 0) {
-        control_faults(fv, req, resp);
+        fakefault_control(&fv->faults, req, resp);
         return;
     }
     for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
@@ -4548,16 +4040,19 @@ static void handle(void *opaque, const struct fakehttp_request *req,
         rq.fv = fv;
         rq.http = req;
         rq.resp = resp;
-        rq.fc = faults_acquire(fv);
-        if (!inject_fault(&rq)) {
+        rq.fc = fakefault_acquire(&fv->faults);
+        if (fakefault_inject(rq.fc, &rq, req, resp, &fv->st.faults.common,
+                             &rq.post)) {
+            rq.injected = 1;
+        } else {
             route_v1(&rq);
-            fault_after(&rq);
+            fakefault_after(rq.post, resp, &fv->st.faults.common);
         }
         /* "denied" counts Vault's own refusals; injected ones are faults */
         if (resp->status == 403 && !rq.injected) {
             STAT_INC(fv, denied);
         }
-        faults_release(rq.fc);
+        fakefault_release(rq.fc);
         cJSON_Delete(rq.body);
         free(rq.vpath);
         log_request(fv, req,
@@ -4963,11 +4458,10 @@ static void fv_free(struct fake_vault *fv)
         }
         free(fv->rlog);
     }
-    faults_release(atomic_exchange(&fv->faults, NULL));
+    fakefault_slot_destroy(&fv->faults);
     pthread_mutex_destroy(&fv->kv_lock);
     pthread_mutex_destroy(&fv->tok_lock);
     pthread_mutex_destroy(&fv->log_lock);
-    pthread_mutex_destroy(&fv->fault_lock);
     config_free(&fv->cfg);
 }
 
@@ -4976,8 +4470,7 @@ static int fv_init(struct fake_vault *fv)
     pthread_mutex_init(&fv->kv_lock, NULL);
     pthread_mutex_init(&fv->tok_lock, NULL);
     pthread_mutex_init(&fv->log_lock, NULL);
-    pthread_mutex_init(&fv->fault_lock, NULL);
-    atomic_init(&fv->faults, NULL);
+    fakefault_slot_init(&fv->faults, &vault_fault_spec, &fv->cfg);
     gen_uuid(fv->cluster_id);
     fv->rlog = calloc(REQLOG_CAP, sizeof(*fv->rlog));
     if (!fv->rlog || ht_init(&fv->secrets, 1024) < 0 ||
@@ -4993,40 +4486,6 @@ static int fv_init(struct fake_vault *fv)
         t->issued = now_rt();
         ht_insert(&fv->tokens, &t->node);
     }
-    return 0;
-}
-
-/*
- * The plan to start with: --faults, with --latency-ms folded in as its
- * latency_ms unless the plan sets one. @returns -1 (message printed).
- */
-static int initial_faults(struct fake_vault *fv)
-{
-    const struct config *c = &fv->cfg;
-    struct fault_cfg *fc = NULL;
-    cJSON *root;
-    char err[256];
-    int rc;
-
-    if (!c->faults_json && c->latency_ms == 0) {
-        return 0;
-    }
-    root = c->faults_json ? cJSON_Parse(c->faults_json) : cJSON_CreateObject();
-    if (!root) {
-        fprintf(stderr, "fake-vault: --faults is not valid JSON\n");
-        return -1;
-    }
-    if (c->latency_ms > 0 && cJSON_IsObject(root) &&
-        !cJSON_GetObjectItemCaseSensitive(root, "latency_ms")) {
-        cJSON_AddNumberToObject(root, "latency_ms", (double)c->latency_ms);
-    }
-    rc = fault_parse(root, c, &fc, err, sizeof(err));
-    cJSON_Delete(root);
-    if (rc < 0) {
-        fprintf(stderr, "fake-vault: bad --faults: %s\n", err);
-        return -1;
-    }
-    faults_publish(fv, fc);
     return 0;
 }
 
@@ -5049,7 +4508,8 @@ int main(int argc, char **argv)
         fv_free(&fv);
         return 1;
     }
-    if (initial_faults(&fv) < 0) {
+    if (fakefault_initial(&fv.faults, fv.cfg.faults_json, fv.cfg.latency_ms,
+                          "fake-vault") < 0) {
         fv_free(&fv);
         return EXIT_USAGE;
     }
