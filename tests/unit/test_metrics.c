@@ -1056,7 +1056,7 @@ static void series_are_removed_and_rebuilt(void **state)
     struct akv_metric *kept;
     struct akv_buf small;
     char *text;
-    char name[8];
+    char name[16];
     int i;
 
     (void)state;
