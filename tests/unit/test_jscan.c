@@ -15,7 +15,6 @@
 #include "json.h"
 #include "matcher.h"
 
-#include <dirent.h>
 #include <stdint.h>
 
 static char *apps_v[] = {"authentik_core"};
@@ -107,34 +106,21 @@ static void check_one(const char *buf, size_t len)
     }
 }
 
+static void check_fixture(const char *name, const char *buf, size_t len,
+                          void *ctx)
+{
+    (void)name;
+    (void)ctx;
+    check_one(buf, len);
+}
+
 static void agrees_on_every_fixture(void **state)
 {
-    const char *dir = getenv("AKV_FIXTURES");
-    char path[1024];
-    DIR *d;
-    struct dirent *e;
-    int files = 0;
+    int files;
 
     (void)state;
     answered = 0;
-    snprintf(path, sizeof(path), "%s/events", dir ? dir : "tests/fixtures");
-    d = opendir(path);
-    assert_non_null(d);
-    while ((e = readdir(d)) != NULL) {
-        char rel[512];
-        size_t len;
-        char *buf;
-
-        if (!strstr(e->d_name, ".json")) {
-            continue;
-        }
-        snprintf(rel, sizeof(rel), "events/%s", e->d_name);
-        buf = read_fixture(rel, &len);
-        check_one(buf, len);
-        free(buf);
-        files++;
-    }
-    closedir(d);
+    files = for_each_event_fixture(check_fixture, NULL);
     assert_true(files >= 15);
     /* most fixtures are plain JSON the scan answers for */
     assert_true(answered >= files / 2);

@@ -9,6 +9,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,40 @@ static inline char *read_fixture(const char *rel, size_t *len)
     fclose(fp);
     *len = (size_t)size;
     return buf;
+}
+
+/* Calls \p fn for every .json file in tests/fixtures/events (read whole);
+ * returns how many there were. */
+static inline int for_each_event_fixture(void (*fn)(const char *name,
+                                                    const char *buf, size_t len,
+                                                    void *ctx),
+                                         void *ctx)
+{
+    const char *dir = getenv("AKV_FIXTURES");
+    char path[1024];
+    DIR *d;
+    struct dirent *e;
+    int files = 0;
+
+    snprintf(path, sizeof(path), "%s/events", dir ? dir : "tests/fixtures");
+    d = opendir(path);
+    assert_non_null(d);
+    while ((e = readdir(d)) != NULL) {
+        char rel[512];
+        size_t len;
+        char *buf;
+
+        if (!strstr(e->d_name, ".json")) {
+            continue;
+        }
+        snprintf(rel, sizeof(rel), "events/%s", e->d_name);
+        buf = read_fixture(rel, &len);
+        fn(e->d_name, buf, len, ctx);
+        free(buf);
+        files++;
+    }
+    closedir(d);
+    return files;
 }
 
 /* Writes \p text to a new temporary file; returns its path (static). */
