@@ -1087,11 +1087,8 @@ static long long fire_timers(struct akv_engine *e, long long max)
         }
         if (sy->retry_at <= now) {
             *p = sy->next;
-            /* the retry reads authentik anew: it answers for the events
-             * that arrived meanwhile too */
-            if (sy->lane->waiting.n > 0 && akv_lanes_merge(sy->lane) == 0) {
-                take_waiting_names(sy);
-            }
+            /* events that arrived meanwhile join it when it reads
+             * authentik (start_authentik()) */
             ready_push(e, sy);
             continue;
         }
