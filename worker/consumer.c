@@ -905,7 +905,6 @@ akv_err_t akv_consumer_run(const struct akv_settings *s,
 {
     struct consumer c;
     rd_kafka_topic_partition_list_t *topics = NULL;
-    rd_kafka_queue_t *queue = NULL;
     rd_kafka_resp_err_t kerr;
     akv_err_t err = AKV_OK;
     int i;
@@ -947,9 +946,8 @@ akv_err_t akv_consumer_run(const struct akv_settings *s,
         goto out;
     }
     rd_kafka_poll_set_consumer(c.rk);
-    queue = rd_kafka_queue_get_consumer(c.rk);
-    rd_kafka_queue_io_event_enable(queue, c.wake[1], "1", 1);
-    c.queue = queue;
+    c.queue = rd_kafka_queue_get_consumer(c.rk);
+    rd_kafka_queue_io_event_enable(c.queue, c.wake[1], "1", 1);
     read_prefetch_bounds(&c);
     c.fetchwake = akv_fetchwake_new(c.rk, s->kafka_topic);
     if (!c.fetchwake) {
@@ -988,7 +986,7 @@ akv_err_t akv_consumer_run(const struct akv_settings *s,
     drain_in_flight(&c);
     let_join_finish(&c);
     commit_final(&c);
-    rd_kafka_queue_io_event_enable(queue, -1, NULL, 0);
+    rd_kafka_queue_io_event_enable(c.queue, -1, NULL, 0);
     kerr = rd_kafka_consumer_close(c.rk);
     if (kerr) {
         akv_log_warn("kafka", "close: %s", rd_kafka_err2str(kerr));
@@ -996,8 +994,8 @@ akv_err_t akv_consumer_run(const struct akv_settings *s,
 
 out:
     akv_fetchwake_destroy(c.fetchwake);
-    if (queue) {
-        rd_kafka_queue_destroy(queue);
+    if (c.queue) {
+        rd_kafka_queue_destroy(c.queue);
     }
     akv_engine_destroy(c.engine);
     for (i = 0; i < c.nparts; i++) {
