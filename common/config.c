@@ -706,13 +706,15 @@ void akv_cfg_describe(const struct akv_cfg_entry *schema, FILE *fp)
 
 int akv_strlist_contains(const struct akv_strlist *l, const char *s)
 {
+    return s ? akv_strlist_contains_n(l, s, strlen(s)) : 0;
+}
+
+int akv_strlist_contains_n(const struct akv_strlist *l, const char *s, size_t n)
+{
     size_t i;
 
-    if (!s) {
-        return 0;
-    }
     for (i = 0; i < l->n; i++) {
-        if (strcmp(l->v[i], s) == 0) {
+        if (strlen(l->v[i]) == n && memcmp(l->v[i], s, n) == 0) {
             return 1;
         }
     }

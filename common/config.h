@@ -67,6 +67,10 @@ akv_err_t akv_cfg_load(const struct akv_cfg_entry *schema, void *out,
 /** @returns non-zero when \p s (may be NULL) is one of \p l's strings. */
 int akv_strlist_contains(const struct akv_strlist *l, const char *s);
 
+/** The same for the \p n bytes at \p s (not NUL-terminated). */
+int akv_strlist_contains_n(const struct akv_strlist *l, const char *s,
+                           size_t n);
+
 /** @brief Frees every string and list the schema owns in \p cfg. */
 void akv_cfg_free(const struct akv_cfg_entry *schema, void *cfg);
 

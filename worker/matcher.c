@@ -5,6 +5,7 @@
 
 #include "jscan.h"
 #include "json.h"
+#include "memfind.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -74,18 +75,10 @@ int akv_token_pk_normalize(const char *pk, char out[33])
     return pk_normalize(pk, strlen(pk), out);
 }
 
-/* Naive but sufficient: only used on bytes that failed to parse. */
-static int mem_contains(const char *buf, size_t len, const char *needle)
+int akv_match_mentions_token(const char *buf, size_t len)
 {
-    size_t n = strlen(needle);
-    size_t i;
-
-    for (i = 0; i + n <= len; i++) {
-        if (memcmp(buf + i, needle, n) == 0) {
-            return 1;
-        }
-    }
-    return 0;
+    return akv_memfind(buf, len, "authentik_core", 14) != NULL &&
+           akv_memfind(buf, len, "token", 5) != NULL;
 }
 
 /* Copies \p n bytes of \p s into \p out for a log-safe reason: printable
@@ -138,14 +131,7 @@ struct view {
 
 static int listed(const struct akv_strlist *l, struct span s)
 {
-    size_t i;
-
-    for (i = 0; i < l->n; i++) {
-        if (strlen(l->v[i]) == s.n && memcmp(l->v[i], s.p, s.n) == 0) {
-            return 1;
-        }
-    }
-    return 0;
+    return akv_strlist_contains_n(l, s.p, s.n);
 }
 
 /* --- the view from jscan (no allocation) or from a cJSON tree */
@@ -372,8 +358,7 @@ static void decide(const struct akv_match_rules *rules, const struct view *w,
 static void undecodable(const char *buf, size_t len, struct akv_match *out)
 {
     out->undecodable = 1;
-    if (mem_contains(buf, len, "authentik_core") &&
-        mem_contains(buf, len, "token")) {
+    if (akv_match_mentions_token(buf, len)) {
         verdict(out, AKV_MATCH_POISON,
                 "undecodable event that mentions authentik_core and token%s",
                 NULL);

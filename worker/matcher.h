@@ -64,6 +64,12 @@ void akv_match_event(const struct akv_match_rules *rules, const char *buf,
 void akv_match_event_parsed(const struct akv_match_rules *rules,
                             const char *buf, size_t len, struct akv_match *out);
 
+/**
+ * @returns non-zero when \p buf mentions both "authentik_core" and
+ *          "token": what makes undecodable bytes POISON.
+ */
+int akv_match_mentions_token(const char *buf, size_t len);
+
 /** @returns non-zero when \p s matches ^[-a-zA-Z0-9_]{1,255}$. */
 int akv_identifier_valid(const char *s);
 

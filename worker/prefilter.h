@@ -8,7 +8,8 @@
  * bytes are only poison when they mention "authentik_core" and "token".
  * The test is conservative: it may let an event through that the matcher
  * then skips, but it never rejects one the matcher would not skip. JSON
- * escapes could hide an action, so any backslash lets the event through.
+ * escapes could hide an action, and a NUL byte ends the string the matcher
+ * compares, so any backslash or NUL lets the event through.
  */
 #ifndef AKV_WORKER_PREFILTER_H
 #define AKV_WORKER_PREFILTER_H

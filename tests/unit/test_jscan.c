@@ -11,22 +11,13 @@
  */
 #include "testutil.h"
 
+#include "matchrules.h"
+
 #include "jscan.h"
 #include "json.h"
 #include "matcher.h"
 
 #include <stdint.h>
-
-static char *apps_v[] = {"authentik_core"};
-static char *models_v[] = {"token"};
-static char *sync_v[] = {"model_created", "model_updated", "secret_rotate"};
-static char *delete_v[] = {"model_deleted"};
-static const struct akv_strlist apps = {apps_v, 1};
-static const struct akv_strlist models = {models_v, 1};
-static const struct akv_strlist sync_actions = {sync_v, 3};
-static const struct akv_strlist delete_actions = {delete_v, 1};
-static const struct akv_match_rules rules = {&apps, &models, &sync_actions,
-                                             &delete_actions};
 
 static const struct akv_jscan_query queries[] = {
     {"pk", AKV_JSCAN_ROOT},
@@ -126,22 +117,6 @@ static void agrees_on_every_fixture(void **state)
     assert_true(answered >= files / 2);
 }
 
-/* xorshift64*: deterministic documents */
-static uint64_t rnd_state = 0x2545F4914F6CDD1DULL;
-
-static uint64_t rnd(void)
-{
-    rnd_state ^= rnd_state >> 12;
-    rnd_state ^= rnd_state << 25;
-    rnd_state ^= rnd_state >> 27;
-    return rnd_state * 2685821657736338717ULL;
-}
-
-static const char *pick(const char *const *v, size_t n)
-{
-    return v[rnd() % n];
-}
-
 struct out {
     char *b;
     size_t n;
@@ -163,7 +138,7 @@ static void ws(struct out *o)
     static const char *const spaces[] = {"",   "",     "",     " ",   "\n  ",
                                          "\t", "\r\n", "\x01", "\x1f"};
 
-    put(o, pick(spaces, sizeof(spaces) / sizeof(spaces[0])));
+    put(o, test_pick(spaces, sizeof(spaces) / sizeof(spaces[0])));
 }
 
 static void gen_value(struct out *o, int depth);
@@ -174,7 +149,7 @@ static void gen_object(struct out *o, int depth, int top)
         "pk",     "action", "context",    "model",     "token",   "app",
         "name",   "diff",   "identifier", "new_value", "x",       "model_name",
         "secret", "user",   "pk",         "action",    "context", "model"};
-    int n = (int)(rnd() % (top ? 7 : 5));
+    int n = (int)(test_rnd() % (top ? 7 : 5));
     int i;
 
     put(o, "{");
@@ -185,7 +160,7 @@ static void gen_object(struct out *o, int depth, int top)
             ws(o);
         }
         put(o, "\"");
-        put(o, pick(keys, sizeof(keys) / sizeof(keys[0])));
+        put(o, test_pick(keys, sizeof(keys) / sizeof(keys[0])));
         put(o, "\"");
         ws(o);
         put(o, ":");
@@ -239,12 +214,12 @@ static void gen_value(struct out *o, int depth)
         "-.5",
         ".5",
         "+1"};
-    uint64_t r = rnd() % 10;
+    uint64_t r = test_rnd() % 10;
 
     if (depth < 5 && r < 3) {
         gen_object(o, depth, 0);
     } else if (r < 7) {
-        put(o, pick(strings, sizeof(strings) / sizeof(strings[0])));
+        put(o, test_pick(strings, sizeof(strings) / sizeof(strings[0])));
     } else if (depth < 5 && r == 7) {
         put(o, "[");
         ws(o);
@@ -252,7 +227,7 @@ static void gen_value(struct out *o, int depth)
         ws(o);
         put(o, "]");
     } else {
-        put(o, pick(others, sizeof(others) / sizeof(others[0])));
+        put(o, test_pick(others, sizeof(others) / sizeof(others[0])));
     }
 }
 
@@ -262,21 +237,21 @@ static size_t generate(char *buf, size_t cap)
                                            "garbage", "}", ",{\"a\":1}"};
     static const char corrupt[] = "{}[]\",: \\\001a1-.e";
     struct out o = {buf, 0, cap};
-    uint64_t r = rnd() % 20;
+    uint64_t r = test_rnd() % 20;
 
     if (r == 0) {
         put(&o, "\xEF\xBB\xBF");
     }
     ws(&o);
     gen_object(&o, 0, 1);
-    put(&o, pick(trailers, sizeof(trailers) / sizeof(trailers[0])));
-    r = rnd() % 10;
+    put(&o, test_pick(trailers, sizeof(trailers) / sizeof(trailers[0])));
+    r = test_rnd() % 10;
     if (r == 0 && o.n > 1) {
-        o.n = 1 + (size_t)(rnd() % (o.n - 1)); /* truncated */
+        o.n = 1 + (size_t)(test_rnd() % (o.n - 1)); /* truncated */
     } else if (r == 1 && o.n > 0) {
-        buf[rnd() % o.n] = corrupt[rnd() % (sizeof(corrupt) - 1)];
+        buf[test_rnd() % o.n] = corrupt[test_rnd() % (sizeof(corrupt) - 1)];
     } else if (r == 2 && o.n > 0) {
-        buf[rnd() % o.n] = '\0';
+        buf[test_rnd() % o.n] = '\0';
     }
     return o.n;
 }

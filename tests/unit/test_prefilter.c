@@ -5,21 +5,12 @@
  */
 #include "testutil.h"
 
+#include "matchrules.h"
+
 #include "matcher.h"
 #include "prefilter.h"
 
 #include <stdint.h>
-
-static char *apps_v[] = {"authentik_core"};
-static char *models_v[] = {"token"};
-static char *sync_v[] = {"model_created", "model_updated", "secret_rotate"};
-static char *delete_v[] = {"model_deleted"};
-static const struct akv_strlist apps = {apps_v, 1};
-static const struct akv_strlist models = {models_v, 1};
-static const struct akv_strlist sync_actions = {sync_v, 3};
-static const struct akv_strlist delete_actions = {delete_v, 1};
-static const struct akv_match_rules rules = {&apps, &models, &sync_actions,
-                                             &delete_actions};
 
 static void check_one(const char *buf, size_t len, const char *what,
                       int *rejected)
@@ -71,26 +62,27 @@ static void rejects_the_common_noise(void **state)
     assert_int_equal(akv_prefilter_may_match(&rules, flow, strlen(flow)), 0);
 }
 
-/* xorshift64*: deterministic generated events */
-static uint64_t rnd_state = 0x9E3779B97F4A7C15ULL;
-
-static uint64_t rnd(void)
+/* A raw NUL inside a string ends the C string the matcher compares: the
+ * action below is "model_created" to it (and the event poison, lacking a
+ * model reference), so the event must go through. */
+static void lets_a_nul_through(void **state)
 {
-    rnd_state ^= rnd_state >> 12;
-    rnd_state ^= rnd_state << 25;
-    rnd_state ^= rnd_state >> 27;
-    return rnd_state * 2685821657736338717ULL;
-}
+    static const char ev[] = "{\"action\":\"model_created\0x\",\"context\":{}}";
+    size_t len = sizeof(ev) - 1;
+    struct akv_match m;
+    int rejected = 0;
 
-static const char *pick(const char *const *v, size_t n)
-{
-    return v[rnd() % n];
+    (void)state;
+    akv_match_event(&rules, ev, len, &m);
+    assert_int_equal(m.kind, AKV_MATCH_POISON);
+    check_one(ev, len, "NUL in the action", &rejected);
+    assert_int_equal(rejected, 0);
 }
 
 /* Writes a JSON string literal, sometimes escaping a character. */
 static size_t put_str(char *out, size_t o, size_t size, const char *s)
 {
-    int escape = rnd() % 8 == 0;
+    int escape = test_rnd() % 8 == 0;
 
     o += (size_t)snprintf(out + o, size - o, "\"");
     for (; *s && o + 8 < size; s++) {
@@ -110,8 +102,9 @@ static size_t put_sep(char *out, size_t o, size_t size, const char *sep)
 {
     static const char *const spaces[] = {"", " ", "\n  ", "\t"};
 
-    return o + (size_t)snprintf(out + o, size - o, "%s%s%s", pick(spaces, 4),
-                                sep, pick(spaces, 4));
+    return o + (size_t)snprintf(out + o, size - o, "%s%s%s",
+                                test_pick(spaces, 4), sep,
+                                test_pick(spaces, 4));
 }
 
 static size_t generate(char *out, size_t size)
@@ -137,7 +130,7 @@ static size_t generate(char *out, size_t size)
 
     /* shuffle the top-level keys */
     for (i = 3; i > 0; i--) {
-        int j = (int)(rnd() % (uint64_t)(i + 1));
+        int j = (int)(test_rnd() % (uint64_t)(i + 1));
         const char *t = keys[i];
 
         keys[i] = keys[j];
@@ -151,40 +144,40 @@ static size_t generate(char *out, size_t size)
         o = put_str(out, o, size, keys[i]);
         o = put_sep(out, o, size, ":");
         if (strcmp(keys[i], "action") == 0) {
-            o = put_str(out, o, size, pick(actions, 12));
+            o = put_str(out, o, size, test_pick(actions, 12));
         } else if (strcmp(keys[i], "pk") == 0) {
             o = put_str(out, o, size, "6a4b1c9e-0f3d-4e2a-9b7c-52d8e1f0a3b4");
         } else if (strcmp(keys[i], "app") == 0) {
             o = put_str(out, o, size, "authentik.events.middleware");
         } else {
             o += (size_t)snprintf(out + o, size - o, "{");
-            o = put_str(out, o, size, pick(refs, 4));
+            o = put_str(out, o, size, test_pick(refs, 4));
             o = put_sep(out, o, size, ":");
             o += (size_t)snprintf(out + o, size - o, "{");
             o = put_str(out, o, size, "app");
             o = put_sep(out, o, size, ":");
-            o = put_str(out, o, size, pick(appsv, 4));
+            o = put_str(out, o, size, test_pick(appsv, 4));
             o = put_sep(out, o, size, ",");
             o = put_str(out, o, size, "model_name");
             o = put_sep(out, o, size, ":");
-            o = put_str(out, o, size, pick(modelsv, 5));
+            o = put_str(out, o, size, test_pick(modelsv, 5));
             o = put_sep(out, o, size, ",");
             o = put_str(out, o, size, "pk");
             o = put_sep(out, o, size, ":");
             o = put_str(out, o, size, "8b03f2c1df9c4cabbb33602efade9ced");
-            if (rnd() % 4) {
+            if (test_rnd() % 4) {
                 o = put_sep(out, o, size, ",");
                 o = put_str(out, o, size, "name");
                 o = put_sep(out, o, size, ":");
-                o = put_str(out, o, size, pick(names, 5));
+                o = put_str(out, o, size, test_pick(names, 5));
             }
             o += (size_t)snprintf(out + o, size - o, "}}");
         }
     }
     o += (size_t)snprintf(out + o, size - o, "}");
     /* sometimes cut it short: undecodable bytes */
-    if (rnd() % 10 == 0 && o > 2) {
-        o = 1 + (size_t)(rnd() % (o - 1));
+    if (test_rnd() % 10 == 0 && o > 2) {
+        o = 1 + (size_t)(test_rnd() % (o - 1));
     }
     return o;
 }
@@ -213,6 +206,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(never_rejects_a_fixture_that_matches),
         cmocka_unit_test(rejects_the_common_noise),
+        cmocka_unit_test(lets_a_nul_through),
         cmocka_unit_test(never_rejects_a_generated_event_that_matches),
     };
 

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +75,24 @@ static inline int for_each_event_fixture(void (*fn)(const char *name,
     }
     closedir(d);
     return files;
+}
+
+/* xorshift64*: deterministic pseudo-random numbers for generated inputs
+ * (one sequence per test program). */
+static inline uint64_t test_rnd(void)
+{
+    static uint64_t state = 0x9E3779B97F4A7C15ULL;
+
+    state ^= state >> 12;
+    state ^= state << 25;
+    state ^= state >> 27;
+    return state * 2685821657736338717ULL;
+}
+
+/* One of the \p n strings of \p v, at random. */
+static inline const char *test_pick(const char *const *v, size_t n)
+{
+    return v[test_rnd() % n];
 }
 
 /* Writes \p text to a new temporary file; returns its path (static). */
