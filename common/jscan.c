@@ -215,10 +215,6 @@ static int value(struct scan *s, int node)
     } else if (*s->p == '[') {
         rc = array(s);
     } else if (*s->p == '{') {
-        /* marked before its members: its children look for it */
-        if (node >= 0) {
-            s->out[node].type = AKV_JSCAN_OBJECT;
-        }
         type = AKV_JSCAN_OBJECT;
         rc = object(s, node);
     } else {

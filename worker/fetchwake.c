@@ -54,9 +54,13 @@ static void refresh_leaders(struct akv_fetchwake *w)
     }
     err = rd_kafka_metadata(w->rk, 0, rkt, &md, METADATA_TIMEOUT_MS);
     rd_kafka_topic_destroy(rkt);
-    if (err || md->topic_cnt != 1 || md->topics[0].err) {
+    if (!err && (md->topic_cnt != 1 || md->topics[0].err)) {
+        err = md->topic_cnt == 1 ? md->topics[0].err
+                                 : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
+    }
+    if (err) {
         akv_log_debug("kafka", "fetch wake-up: no leaders for %s: %s", w->topic,
-                      rd_kafka_err2str(err ? err : md->topics[0].err));
+                      rd_kafka_err2str(err));
         if (md) {
             rd_kafka_metadata_destroy(md);
         }

@@ -209,9 +209,7 @@ static int view_scan(const char *buf, size_t len, struct view *w)
     w->token.pk = scanned(v, Q_TOKEN_PK);
     w->token.name = scanned(v, Q_TOKEN_NAME);
     w->secret = v[Q_SECRET].type == AKV_JSCAN_OBJECT;
-    w->diff_ident = v[Q_DIFF_IDENT].type == AKV_JSCAN_OBJECT
-                        ? scanned(v, Q_DIFF_NEW)
-                        : (struct span){NULL, 0};
+    w->diff_ident = scanned(v, Q_DIFF_NEW);
     return 0;
 }
 
