@@ -1,7 +1,8 @@
 /*
  * fake-vault — a loopback stand-in for the part of the HashiCorp Vault HTTP
  * API that ak2vault talks to: KV v2 (data/ and metadata/), kubernetes and
- * approle login, token lookup-self / renew-self and sys/health.
+ * approle login, token lookup-self / renew-self, sys/capabilities-self and
+ * sys/health.
  *
  * Status codes and bodies follow Vault's source (vault, sdk/framework,
  * vault-plugin-secrets-kv), down to field order and Go's JSON encoding
@@ -51,6 +52,9 @@
  *   POST     auth/approle/login       {"role_id","secret_id"}
  *   GET      auth/token/lookup-self
  *   POST     auth/token/renew-self    {"increment"}
+ *   POST|PUT sys/capabilities-self    {"paths"}: ["root"] for the root
+ *                                     token, every KV capability for login
+ *                                     tokens, ["deny"] under a deny_prefix
  *   GET|POST|PUT|DELETE  {mount}/data/PATH    (GET takes ?version=N)
  *   GET|POST|PUT|DELETE  {mount}/metadata/PATH
  *   LIST (or GET ?list=true) {mount}/metadata/PREFIX
@@ -1186,16 +1190,29 @@ static void reply_no_content(struct fakehttp_response *resp)
     fakehttp_add_header(resp, "Content-Type", "application/json");
 }
 
-/* Opens Vault's response envelope; the caller writes the data value. */
-static void sb_env_begin(struct sb *b)
+/* Opens Vault's response envelope after the members of the JSON object
+ * \p top (NULL: none; logical.HTTPSysInjector puts a sys/ answer's data
+ * there); the caller writes the data value. */
+static void sb_env_begin_with(struct sb *b, const struct sb *top)
 {
     char id[UUID_LEN + 1];
 
+    sb_putc(b, '{');
+    if (top && top->len > 2) {
+        sb_putn(b, top->p + 1, top->len - 2);
+        sb_putc(b, ',');
+    }
     gen_uuid(id);
     sb_printf(b,
-              "{\"request_id\":\"%s\",\"lease_id\":\"\",\"renewable\":false,"
+              "\"request_id\":\"%s\",\"lease_id\":\"\",\"renewable\":false,"
               "\"lease_duration\":0,\"data\":",
               id);
+}
+
+/* Opens Vault's response envelope; the caller writes the data value. */
+static void sb_env_begin(struct sb *b)
+{
+    sb_env_begin_with(b, NULL);
 }
 
 /* Closes the envelope. \p auth is JSON text or NULL. json.Marshal bodies
@@ -3127,6 +3144,244 @@ static void sys_health(struct rq *rq, int sealed)
 }
 
 /* ------------------------------------------------------------------------ */
+/* sys/capabilities-self                                                     */
+/* ------------------------------------------------------------------------ */
+
+static int deny_prefix_match(const struct fakefault_plan *fc,
+                             const char *vpath);
+
+#define CAP_PATHS_MAX 64
+
+struct cap_paths {
+    char *p[CAP_PATHS_MAX];
+    size_t n;
+};
+
+/*
+ * The capabilities of the presented token on \p path, as a JSON array
+ * (acl.Capabilities, sorted as Core.Capabilities returns them). The root
+ * token has ["root"] everywhere. Login tokens carry the policies
+ * ["ak2vault","default"]; the fake enforces no ACL, so it models them as
+ * granting every capability KV v2 knows, on every path. A deny_prefix
+ * fault stands for a policy that denies: a covered path is ["deny"], for
+ * the root token too, since the fault's 403 hits the root token as well.
+ */
+static const char *path_capabilities(const struct rq *rq, const char *path)
+{
+    if (deny_prefix_match(rq->fc, path)) {
+        return "[\"deny\"]";
+    }
+    if (rq->tok.kind == TOK_ROOT) {
+        return "[\"root\"]";
+    }
+    return "[\"create\",\"delete\",\"list\",\"patch\",\"read\",\"update\"]";
+}
+
+static int cmp_cstr(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Appends a trimmed copy of \p s[0..n) to \p out. @returns 0 or -1. */
+static int slice_add(struct cap_paths *out, const char *s, size_t n,
+                     struct sb *err)
+{
+    char *copy;
+
+    while (n > 0 && strchr(" \t\n\r", s[0])) {
+        s++;
+        n--;
+    }
+    while (n > 0 && strchr(" \t\n\r", s[n - 1])) {
+        n--;
+    }
+    if (out->n >= CAP_PATHS_MAX) {
+        sb_printf(err, "at most %d paths at once", CAP_PATHS_MAX);
+        return -1;
+    }
+    copy = strndup(s, n);
+    if (!copy) {
+        sb_puts(err, "out of memory");
+        return -1;
+    }
+    out->p[out->n++] = copy;
+    return 0;
+}
+
+/*
+ * A framework.TypeCommaStringSlice field (parseutil.ParseCommaStringSlice):
+ * a string is split at commas ("" is no element at all), a list's items
+ * are weakly decoded to strings; every element is trimmed of white space.
+ * The fake takes at most CAP_PATHS_MAX elements.
+ * @returns 0, or -1 with a message in \p err.
+ */
+static int field_comma_slice(const cJSON *body, const char *name,
+                             struct cap_paths *out, struct sb *err)
+{
+    const cJSON *v = obj_get(body, name);
+    const cJSON *it;
+    size_t idx = 0;
+
+    if (!v || cJSON_IsNull(v)) {
+        return 0;
+    }
+    if (cJSON_IsString(v)) {
+        const char *p = v->valuestring;
+
+        while (*p) {
+            size_t len = strcspn(p, ",");
+
+            if (slice_add(out, p, len, err) < 0) {
+                return -1;
+            }
+            p += len;
+            if (*p == ',') {
+                p++;
+                if (!*p && slice_add(out, p, 0, err) < 0) {
+                    return -1; /* "a," is ["a", ""] */
+                }
+            }
+        }
+        return 0;
+    }
+    if (!cJSON_IsArray(v)) {
+        field_error_prefix(err, v, name);
+        sb_printf(err, "'' source data must be an array or slice, got %s",
+                  cJSON_IsObject(v) ? "map" : go_kind(v));
+        return -1;
+    }
+    cJSON_ArrayForEach(it, v)
+    {
+        struct sb item = {0};
+        int rc;
+
+        if (cJSON_IsString(it)) {
+            sb_puts(&item, it->valuestring);
+        } else if (cJSON_IsNumber(it)) {
+            sb_go_float(&item, it->valuedouble);
+        } else if (cJSON_IsBool(it)) {
+            sb_puts(&item, cJSON_IsTrue(it) ? "1" : "0");
+        } else if (!cJSON_IsNull(it)) {
+            field_error_prefix(err, v, name);
+            sb_printf(err,
+                      "'[%zu]' expected type 'string', got unconvertible "
+                      "type '%s'",
+                      idx,
+                      cJSON_IsArray(it) ? "[]interface {}"
+                                        : "map[string]interface {}");
+            return -1;
+        }
+        if (item.oom) {
+            sb_puts(err, "out of memory");
+            return -1;
+        }
+        rc = slice_add(out, item.p ? item.p : "", item.len, err);
+        sb_free(&item);
+        if (rc < 0) {
+            return -1;
+        }
+        idx++;
+    }
+    return 0;
+}
+
+/*
+ * POST sys/capabilities-self {"paths": [...]} (vault/logical_system.go
+ * handleCapabilities, http/logical.go respondLogical): the capabilities of
+ * the calling token on each path; with exactly one path also under
+ * "capabilities" (backwards compatibility). "path" is the deprecated
+ * spelling, read when "paths" is empty. sys/ answers go through
+ * logical.HTTPSysInjector: the data members appear at the top level as
+ * well as under "data". Go emits the top-level ones in map order, which is
+ * random; the fake sorts them. Any valid token may call it (Vault's
+ * default policy grants it).
+ */
+static void capabilities_self(struct rq *rq)
+{
+    static const char *const known[] = {"path", "paths", "token", NULL};
+    struct cap_paths paths = {{NULL}, 0};
+    const char *keys[CAP_PATHS_MAX + 1];
+    const char *single = NULL;
+    size_t nkeys = 0;
+    size_t i;
+    struct sb err = {0};
+    struct sb data = {0};
+    struct sb ignw = {0};
+    struct sb b = {0};
+    const char *warnings[1];
+
+    if (rq->op != OP_WRITE) {
+        reply_error(rq->resp, 405, MSG_UNSUPPORTED_OP);
+        return;
+    }
+    if (field_comma_slice(rq->body, "paths", &paths, &err) < 0 ||
+        (paths.n == 0 &&
+         field_comma_slice(rq->body, "path", &paths, &err) < 0)) {
+        reply_error(rq->resp, 400, err.oom ? "out of memory" : err.p);
+        goto out;
+    }
+    if (paths.n == 0) {
+        reply_error(rq->resp, 400, "paths must be supplied");
+        goto out;
+    }
+    for (i = 0; i < paths.n; i++) {
+        if (!*paths.p[i]) {
+            reply_error(rq->resp, 400, "missing path"); /* Core's check */
+            goto out;
+        }
+        keys[nkeys++] = paths.p[i];
+    }
+    if (paths.n == 1) {
+        single = paths.p[0];
+        if (strcmp(single, "capabilities") != 0) {
+            keys[nkeys++] = "capabilities";
+        }
+    }
+    /* The results are a map: sorted, one entry per distinct key. */
+    qsort(keys, nkeys, sizeof(keys[0]), cmp_cstr);
+    sb_putc(&data, '{');
+    for (i = 0; i < nkeys; i++) {
+        const char *path = keys[i];
+
+        if (i > 0 && strcmp(keys[i], keys[i - 1]) == 0) {
+            continue;
+        }
+        if (single && strcmp(path, "capabilities") == 0) {
+            path = single;
+        }
+        if (data.len > 1) {
+            sb_putc(&data, ',');
+        }
+        sb_json_str(&data, keys[i]);
+        sb_putc(&data, ':');
+        sb_puts(&data, path_capabilities(rq, path));
+    }
+    sb_putc(&data, '}');
+    if (data.oom) {
+        reply_error(rq->resp, 500, "out of memory");
+        goto out;
+    }
+    sb_env_begin_with(&b, &data);
+    sb_puts(&b, data.p);
+    if (ignored_params(rq->body, known, &ignw)) {
+        warnings[0] = ignw.p;
+    }
+    sb_env_end(&b, warnings, ignw.len ? 1 : 0, NULL, "system", 1);
+    if (ignw.oom) {
+        b.oom = 1;
+    }
+    reply_sb(rq->resp, 200, &b);
+
+out:
+    for (i = 0; i < paths.n; i++) {
+        free(paths.p[i]);
+    }
+    sb_free(&err);
+    sb_free(&data);
+    sb_free(&ignw);
+}
+
+/* ------------------------------------------------------------------------ */
 /* /v1 routing                                                               */
 /* ------------------------------------------------------------------------ */
 
@@ -3387,6 +3642,10 @@ static void route_v1(struct rq *rq)
         renew_self(rq);
         return;
     }
+    if (strcmp(vp, "sys/capabilities-self") == 0) {
+        capabilities_self(rq);
+        return;
+    }
     rest = kv_rest(fv, vp);
     if (rest && rq->fc && vfaults(rq->fc)->mount_missing) {
         /* an unmounted engine: the router's 404 below */
@@ -3540,10 +3799,10 @@ static void vault_fault_reply(const struct fakefault_plan *fp, void *rctx,
     }
 }
 
-/* Policy denial by path prefix. @returns 1 when the 403 is set. */
-static int fault_deny(struct rq *rq, const char *vpath)
+/* @returns 1 when a deny_prefix of the plan covers \p vpath. */
+static int deny_prefix_match(const struct fakefault_plan *fc, const char *vpath)
 {
-    const struct vault_faults *vx = vfaults(rq->fc);
+    const struct vault_faults *vx = vfaults(fc);
     size_t i;
 
     if (!vx) {
@@ -3551,13 +3810,22 @@ static int fault_deny(struct rq *rq, const char *vpath)
     }
     for (i = 0; i < vx->ndeny; i++) {
         if (strncmp(vpath, vx->deny[i], strlen(vx->deny[i])) == 0) {
-            reply_error(rq->resp, 403, ACL_DENIED);
-            atomic_fetch_add(&rq->fv->st.faults.denied_prefix, 1);
-            rq->injected = 1;
             return 1;
         }
     }
     return 0;
+}
+
+/* Policy denial by path prefix. @returns 1 when the 403 is set. */
+static int fault_deny(struct rq *rq, const char *vpath)
+{
+    if (!deny_prefix_match(rq->fc, vpath)) {
+        return 0;
+    }
+    reply_error(rq->resp, 403, ACL_DENIED);
+    atomic_fetch_add(&rq->fv->st.faults.denied_prefix, 1);
+    rq->injected = 1;
+    return 1;
 }
 
 /* ---- fake-vault's keys of the plan ---- */
