@@ -174,3 +174,80 @@ const struct akv_http *akv_authentik_http(const struct akv_authentik *ak)
 {
     return ak->http;
 }
+
+int akv_authentik_parse_count(const char *body, size_t len, long long *count)
+{
+    cJSON *root = cJSON_ParseWithLength(body, len);
+    int rc = -1;
+
+    if (akv_json_int(akv_json_object(root, "pagination"), "count", count) ==
+            0 &&
+        *count >= 0 && cJSON_IsArray(akv_json_get(root, "results"))) {
+        rc = 0;
+    }
+    /* The results are token objects: no keys, but wipe them anyway. */
+    akv_json_wipe(root);
+    cJSON_Delete(root);
+    return rc;
+}
+
+/* authentik's (Django REST framework's) {"detail": "..."}, one line. */
+static void detail_of(const char *body, size_t len, char *out, size_t size)
+{
+    cJSON *root = cJSON_ParseWithLength(body, len);
+    const char *d = akv_json_string(root, "detail");
+    size_t i;
+
+    snprintf(out, size, "%s", d ? d : "");
+    for (i = 0; out[i]; i++) {
+        if (out[i] == '\n' || out[i] == '\r' || out[i] == '\t') {
+            out[i] = ' ';
+        }
+    }
+    cJSON_Delete(root);
+}
+
+enum akv_class akv_authentik_count_tokens(struct akv_authentik *ak,
+                                          long long *count, char *errstr,
+                                          size_t errstr_size)
+{
+    struct akv_http_response resp;
+    enum akv_class cls;
+    char url[1200];
+    char detail[256];
+
+    *count = 0;
+    snprintf(url, sizeof(url), "%s/api/v3/core/tokens/?page_size=1", ak->base);
+    if (akv_http_request(ak->http, "GET", url, ak->headers, NULL, 0, &resp) !=
+        AKV_OK) {
+        akv_errf(AKV_ERR_TRANSPORT, errstr, errstr_size,
+                 "GET /api/v3/core/tokens/: %s", resp.error);
+        cls = akv_authentik_classify(0, (int)resp.curl_code);
+        goto out;
+    }
+    cls = akv_authentik_classify(resp.status, 0);
+    if (cls == AKV_CLASS_GONE) {
+        cls = AKV_CLASS_CONFIG; /* no token list at this URL */
+    }
+    if (cls != AKV_CLASS_OK) {
+        detail_of(akv_buf_str(&resp.body), resp.body.len, detail,
+                  sizeof(detail));
+        akv_errf(AKV_ERR_INVALID, errstr, errstr_size,
+                 "GET /api/v3/core/tokens/ answered HTTP %ld%s%s", resp.status,
+                 detail[0] ? ": " : "", detail);
+        goto out;
+    }
+    if (akv_authentik_parse_count(akv_buf_str(&resp.body), resp.body.len,
+                                  count) < 0) {
+        akv_errf(AKV_ERR_PARSE, errstr, errstr_size,
+                 "GET /api/v3/core/tokens/ answered HTTP %ld without a "
+                 "paginated token list (is authentik.url authentik's base "
+                 "URL?)",
+                 resp.status);
+        cls = AKV_CLASS_CONFIG;
+    }
+
+out:
+    akv_http_response_free(&resp);
+    return cls;
+}

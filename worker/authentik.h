@@ -66,4 +66,23 @@ cJSON *akv_authentik_parse_detail(const char *body, size_t len,
 char *akv_authentik_parse_key(const char *body, size_t len, char *errstr,
                               size_t errstr_size);
 
+/**
+ * @brief Reads the "count" of a paginated list answer ({"pagination":
+ *        {"count": N, ...}, "results": [...]}).
+ * @returns 0 with \p count set, or -1 when the body is not such a page.
+ */
+int akv_authentik_parse_count(const char *body, size_t len, long long *count);
+
+/**
+ * @brief Lists one token (GET /api/v3/core/tokens/?page_size=1), waiting
+ *        for the answer: proves the API token is accepted and may list
+ *        tokens, without reading a key.
+ * @returns AKV_CLASS_OK with the number of tokens the account can see in
+ *          \p count, or the failure class with the status and authentik's
+ *          "detail" in \p errstr.
+ */
+enum akv_class akv_authentik_count_tokens(struct akv_authentik *ak,
+                                          long long *count, char *errstr,
+                                          size_t errstr_size);
+
 #endif /* AKV_WORKER_AUTHENTIK_H */
