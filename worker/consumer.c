@@ -15,6 +15,7 @@
 
 #include "backoff.h"
 #include "dlq.h"
+#include "endoffsets.h"
 #include "engine.h"
 #include "fetchwake.h"
 #include "log.h"
@@ -33,6 +34,8 @@
 
 /* How long the final commit may wait for the group to settle. */
 #define SHUTDOWN_COMMIT_MS 10000
+/* How often gauges, lag and readiness are brought up to date. */
+#define REPORT_INTERVAL_MS 1000
 /* Messages taken from the queue before the engine gets a turn. */
 #define POLL_BATCH 500
 /* librdkafka's prefetch: queued messages (KiB) and one fetch answer. */
@@ -45,6 +48,9 @@ struct partition_state {
     int paused;
     struct akv_offsets *offsets; /* pending events, their messages */
     int64_t stored;              /* last offset handed to offsets_store */
+    int64_t committed;           /* last committed; -1 unknown */
+    long long moved_ms;          /* committed last moved (or assigned) */
+    long long caught_up_ms;      /* last seen with nothing left to do */
 };
 
 /* A poison event whose dead-letter write failed: retried on a timer. */
@@ -63,7 +69,9 @@ struct consumer {
     const struct akv_settings *settings;
     const struct akv_run_opts *opts;
     volatile sig_atomic_t *run;
-    struct akv_stats *stats;
+    struct akv_telemetry *tm;
+    struct akv_endoffsets *ends; /* end offsets, for lag */
+    long long next_report;       /* monotonic ms */
     struct akv_match_rules rules;
     struct akv_engine *engine;
     struct akv_dlq *dlq;
@@ -122,6 +130,7 @@ static struct partition_state *part(struct consumer *c, int32_t partition)
         for (i = c->nparts; i < n; i++) {
             memset(&p[i], 0, sizeof(p[i]));
             p[i].stored = -1;
+            p[i].committed = -1;
         }
         c->nparts = n;
     }
@@ -171,6 +180,41 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
         return;
     }
     akv_log_warn("kafka", "%s: %s", rd_kafka_err2name(err), reason);
+}
+
+/* Every commit's answer (automatic ones too), served by the poll: the
+ * committed offsets are what lag and stall detection go by. */
+static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                      rd_kafka_topic_partition_list_t *offsets, void *opaque)
+{
+    struct consumer *c = opaque;
+    long long now = wall_ms();
+    int i;
+
+    (void)rk;
+    if (err == RD_KAFKA_RESP_ERR__NO_OFFSET) {
+        return; /* nothing new to commit */
+    }
+    if (err) {
+        akv_metric_inc(c->tm->commits_failed);
+        akv_log_debug("kafka", "commit failed: %s", rd_kafka_err2str(err));
+        return;
+    }
+    akv_metric_inc(c->tm->commits_ok);
+    for (i = 0; offsets && i < offsets->cnt; i++) {
+        const rd_kafka_topic_partition_t *t = &offsets->elems[i];
+        struct partition_state *p;
+
+        if (t->err || t->offset < 0 || t->partition < 0 ||
+            t->partition >= c->nparts) {
+            continue;
+        }
+        p = &c->parts[t->partition];
+        if (p->assigned && t->offset != p->committed) {
+            p->committed = t->offset;
+            p->moved_ms = now;
+        }
+    }
 }
 
 /* Commits what has been stored so far; used before giving partitions up
@@ -313,6 +357,7 @@ static rd_kafka_t *create(struct consumer *c, char *errstr, size_t errstr_size)
     rd_kafka_conf_set_log_cb(conf, on_log);
     rd_kafka_conf_set_error_cb(conf, on_error);
     rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+    rd_kafka_conf_set_offset_commit_cb(conf, on_commit);
 
     rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, kerr, sizeof(kerr));
     if (!rk) {
@@ -462,6 +507,29 @@ static void on_done(void *ctx, int32_t partition, int64_t offset)
     }
 }
 
+/* The engine finished a token event: its latency is measured from the
+ * message's timestamp (the event's creation, with CreateTime). */
+static void on_synced(void *ctx, int32_t partition, int64_t offset)
+{
+    struct consumer *c = ctx;
+    const rd_kafka_message_t *rkm = NULL;
+
+    if (partition >= 0 && partition < c->nparts &&
+        c->parts[partition].offsets) {
+        rkm = akv_offsets_get(c->parts[partition].offsets, offset);
+    }
+    if (rkm) {
+        int64_t ts = rd_kafka_message_timestamp(rkm, NULL);
+
+        if (ts > 0) {
+            double age = (double)(wall_ms() - ts) / 1000.0;
+
+            akv_metric_observe(c->tm->latency, age > 0 ? age : 0);
+        }
+    }
+    on_done(ctx, partition, offset);
+}
+
 static const rd_kafka_message_t *held_message(void *ctx, int32_t partition,
                                               int64_t offset)
 {
@@ -472,6 +540,20 @@ static const rd_kafka_message_t *held_message(void *ctx, int32_t partition,
         return NULL;
     }
     return akv_offsets_get(c->parts[partition].offsets, offset);
+}
+
+/* Tells the end-offset reader which partitions to watch. */
+static void watch_assigned(struct consumer *c)
+{
+    int n = 0;
+    int i;
+
+    for (i = 0; i < c->nparts; i++) {
+        if (c->parts[i].assigned) {
+            c->wakeup[n++] = i;
+        }
+    }
+    akv_endoffsets_watch(c->ends, c->wakeup, n);
 }
 
 static void mark_assigned(struct consumer *c,
@@ -508,7 +590,11 @@ static void mark_assigned(struct consumer *c,
         p->eof = 0;
         p->paused = 0;
         p->stored = -1;
+        p->committed = -1;
+        p->moved_ms = wall_ms();
+        p->caught_up_ms = p->moved_ms;
     }
+    watch_assigned(c);
 }
 
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -519,7 +605,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     rd_kafka_error_t *error = NULL;
     rd_kafka_resp_err_t rerr = RD_KAFKA_RESP_ERR_NO_ERROR;
 
-    c->stats->rebalances++;
+    akv_metric_inc(c->tm->rebalances);
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         akv_log_info("kafka", "assigned %d partition(s)", parts->cnt);
         mark_assigned(c, parts, 1);
@@ -595,7 +681,7 @@ static void dead_letter(struct consumer *c, const rd_kafka_message_t *rkm,
     f.first_ms = r ? r->first_ms : now;
     f.last_ms = now;
     if (akv_dlq_send(c->dlq, rkm, &f, errstr, sizeof(errstr)) == AKV_OK) {
-        c->stats->dead_lettered++;
+        akv_metric_inc(c->tm->dlq_messages);
         akv_log_warn("dlq",
                      "class=poison partition=%d offset=%lld sent to %s: "
                      "%s",
@@ -672,7 +758,7 @@ static void handle(struct consumer *c, rd_kafka_message_t *rkm,
     rd_kafka_timestamp_type_t tstype;
     int64_t ts = rd_kafka_message_timestamp(rkm, &tstype);
 
-    c->stats->consumed++;
+    akv_metric_inc(c->tm->consumed);
     if (akv_offsets_track(p->offsets, rkm->offset, ts, rkm) < 0) {
         /* Below the watermark: a redelivery we already answered for. */
         akv_log_debug("kafka", "partition=%d offset=%lld already seen",
@@ -680,11 +766,16 @@ static void handle(struct consumer *c, rd_kafka_message_t *rkm,
         rd_kafka_message_destroy(rkm);
         return;
     }
+    /* Until the first commit answer, where consumption started stands
+     * for the committed offset (it is the committed one, or the reset). */
+    if (p->committed < 0) {
+        p->committed = rkm->offset;
+    }
     /* Most events are logins and flows: tell them by their bytes. With
      * dlq.undecodable every event must be parsed to know if it is JSON. */
     if (!c->settings->dlq_undecodable && rkm->len > 0 &&
         !akv_prefilter_may_match(&c->rules, rkm->payload, rkm->len)) {
-        c->stats->skipped++;
+        akv_metric_inc(c->tm->skipped);
         on_done(c, rkm->partition, rkm->offset);
         return;
     }
@@ -692,17 +783,17 @@ static void handle(struct consumer *c, rd_kafka_message_t *rkm,
     switch (m.kind) {
     case AKV_MATCH_SKIP:
         if (m.undecodable && c->settings->dlq_undecodable) {
-            c->stats->poison++;
+            akv_metric_inc(c->tm->invalid);
             dead_letter(c, rkm, m.reason, NULL);
             return;
         }
-        c->stats->skipped++;
+        akv_metric_inc(c->tm->skipped);
         akv_log_debug("match", "skip partition=%d offset=%lld: %s",
                       (int)rkm->partition, (long long)rkm->offset, m.reason);
         on_done(c, rkm->partition, rkm->offset);
         return;
     case AKV_MATCH_POISON:
-        c->stats->poison++;
+        akv_metric_inc(c->tm->invalid);
         akv_log_error("match",
                       "poison event partition=%d offset=%lld action=%s "
                       "event=%s: %s",
@@ -715,7 +806,7 @@ static void handle(struct consumer *c, rd_kafka_message_t *rkm,
         /* A delete resolves exactly like a sync: only authentik's 404
          * proves the token gone (then vault.on_delete applies); a token
          * that exists again under the same identifier is synced. */
-        c->stats->matched++;
+        akv_metric_inc(c->tm->matched);
         ev.identifier = m.identifier;
         ev.event_pk = m.event_pk;
         ev.action = m.action;
@@ -770,6 +861,9 @@ static int drain(struct consumer *c)
             p = part(c, rkm->partition);
             if (p) {
                 p->eof = 1;
+                if (p->committed < 0 && p->assigned) {
+                    p->committed = rkm->offset;
+                }
             }
             rd_kafka_message_destroy(rkm);
             continue;
@@ -814,6 +908,112 @@ static void refill(struct consumer *c)
     }
 }
 
+/*
+ * One partition's progress: offsets, lag in messages and in seconds, and
+ * whether it is stalled (work to do, committed offset still for
+ * metrics.stall_timeout_ms). \p end is the log end offset, -1 unknown.
+ */
+static void progress(struct consumer *c, int32_t i, long long now,
+                     struct akv_partition_progress *pp)
+{
+    struct partition_state *p = &c->parts[i];
+    int64_t lo = -1;
+    int64_t hi = -1;
+    int64_t end = akv_endoffsets_get(c->ends, i);
+    int64_t w = akv_offsets_watermark(p->offsets);
+    int64_t pos = w >= 0 ? w : p->committed; /* next event to take */
+    int64_t oldest = akv_offsets_oldest_timestamp(p->offsets);
+    size_t pending = akv_offsets_pending(p->offsets);
+    int work;
+
+    /* What the fetcher saw may be newer than the last query. */
+    if (rd_kafka_get_watermark_offsets(c->rk, c->settings->kafka_topic, i, &lo,
+                                       &hi) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        hi > end) {
+        end = hi;
+    }
+    pp->topic = c->settings->kafka_topic;
+    pp->partition = i;
+    pp->committed = p->committed;
+    pp->end = end;
+    pp->lag = p->committed >= 0 && end >= 0
+                  ? (end > p->committed ? end - p->committed : 0)
+                  : -1;
+    work = pending > 0 || (p->committed >= 0 && pos > p->committed) ||
+           (end >= 0 && (pos < 0 || pos < end));
+    if (pos < 0 && end >= 0 && end == lo) {
+        work = 0; /* an empty log, nothing consumed: nothing to do */
+        pp->lag = 0;
+    }
+    if (pending == 0 && !(end >= 0 && (pos < 0 || pos < end))) {
+        p->caught_up_ms = now; /* every event taken is finished */
+    }
+    if (pending > 0 && oldest > 0) {
+        pp->lag_seconds = (double)(now - oldest) / 1000.0;
+    } else if (pending == 0 && end >= 0 && pos >= 0 && pos < end) {
+        /* Not taken yet: the events are at least as old as the moment
+         * the partition was last seen with nothing left. */
+        pp->lag_seconds = (double)(now - p->caught_up_ms) / 1000.0;
+    } else {
+        pp->lag_seconds = 0;
+    }
+    if (pp->lag_seconds < 0) {
+        pp->lag_seconds = 0;
+    }
+    pp->stalled =
+        work && now - p->moved_ms >= c->settings->metrics_stall_timeout_ms;
+}
+
+/* Gauges, per-partition lag and readiness, once per REPORT_INTERVAL_MS. */
+static void report(struct consumer *c)
+{
+    struct akv_telemetry *tm = c->tm;
+    long long now = wall_ms();
+    char why[256] = "";
+    int assigned = 0;
+    int i;
+
+    if (now_ms() < c->next_report) {
+        return;
+    }
+    c->next_report = now_ms() + REPORT_INTERVAL_MS;
+    akv_telemetry_partitions_begin(tm);
+    for (i = 0; i < c->nparts; i++) {
+        struct akv_partition_progress pp;
+
+        if (!c->parts[i].assigned || !c->parts[i].offsets) {
+            continue;
+        }
+        assigned++;
+        progress(c, i, now, &pp);
+        akv_telemetry_partition(tm, &pp);
+        if (pp.stalled && !*why) {
+            snprintf(why, sizeof(why),
+                     "partition %d stalled: committed offset %lld has not "
+                     "moved for %lld s with work pending",
+                     (int)i, (long long)pp.committed,
+                     (now - c->parts[i].moved_ms) / 1000);
+        }
+    }
+    akv_telemetry_partitions_end(tm);
+    akv_metric_set(tm->assigned, assigned);
+    akv_metric_set(tm->in_flight, (double)akv_engine_in_flight(c->engine));
+    akv_metric_set(tm->pending, (double)akv_engine_busy(c->engine));
+    akv_metric_set(tm->token_ttl, akv_engine_token_ttl(c->engine));
+    if (assigned == 0) {
+        snprintf(why, sizeof(why), "no partitions assigned");
+    } else if (akv_metric_value(tm->up[AKV_UPSTREAM_VAULT]) < 1) {
+        snprintf(why, sizeof(why),
+                 "vault unreachable: the last request got no answer or a "
+                 "5xx");
+    } else if (akv_metric_value(tm->up[AKV_UPSTREAM_AUTHENTIK]) < 1) {
+        snprintf(why, sizeof(why),
+                 "authentik unreachable: the last request got no answer or "
+                 "a 5xx");
+    }
+    akv_telemetry_set_ready(tm, *why ? why : NULL);
+}
+
 static void clear_wake(struct consumer *c)
 {
     char buf[64];
@@ -827,6 +1027,7 @@ static void poll_loop(struct consumer *c)
     while (*c->run && !c->fatal) {
         int n;
 
+        akv_telemetry_heartbeat(c->tm);
         akv_engine_tick(c->engine);
         clear_wake(c);
         n = drain(c);
@@ -834,6 +1035,7 @@ static void poll_loop(struct consumer *c)
         store_watermarks(c);
         backpressure(c);
         refill(c);
+        report(c);
         if (c->opts->exit_at_end && all_at_end(c)) {
             akv_log_info("worker", "every assigned partition consumed");
             break;
@@ -900,7 +1102,7 @@ static void drain_in_flight(struct consumer *c)
 
 akv_err_t akv_consumer_run(const struct akv_settings *s,
                            const struct akv_run_opts *opts,
-                           volatile sig_atomic_t *run, struct akv_stats *stats,
+                           volatile sig_atomic_t *run, struct akv_telemetry *tm,
                            char *errstr, size_t errstr_size)
 {
     struct consumer c;
@@ -913,7 +1115,7 @@ akv_err_t akv_consumer_run(const struct akv_settings *s,
     c.settings = s;
     c.opts = opts;
     c.run = run;
-    c.stats = stats;
+    c.tm = tm;
     c.wake[0] = -1;
     c.wake[1] = -1;
     c.rules.apps = &s->match_apps;
@@ -934,7 +1136,7 @@ akv_err_t akv_consumer_run(const struct akv_settings *s,
             goto out;
         }
     }
-    c.engine = akv_engine_new(s, stats, c.dlq, on_done, held_message, &c,
+    c.engine = akv_engine_new(s, tm, c.dlq, on_synced, held_message, &c,
                               errstr, errstr_size);
     if (!c.engine) {
         err = AKV_ERR_CONFIG;
@@ -949,6 +1151,11 @@ akv_err_t akv_consumer_run(const struct akv_settings *s,
     c.queue = rd_kafka_queue_get_consumer(c.rk);
     rd_kafka_queue_io_event_enable(c.queue, c.wake[1], "1", 1);
     read_prefetch_bounds(&c);
+    c.ends = akv_endoffsets_new(c.rk, s->kafka_topic, s->metrics_lag_interval_ms);
+    if (!c.ends) {
+        akv_log_warn("kafka", "no end-offset reader thread: lag follows only "
+                              "what the fetcher sees");
+    }
     c.fetchwake = akv_fetchwake_new(c.rk, s->kafka_topic);
     if (!c.fetchwake) {
         akv_log_warn("kafka", "no fetch wake-up thread: fetching may pause "
@@ -976,11 +1183,15 @@ akv_err_t akv_consumer_run(const struct akv_settings *s,
         akv_fetchwake_destroy(c.fetchwake);
         c.fetchwake = NULL;
     }
+    akv_endoffsets_destroy(c.ends);
+    c.ends = NULL;
 
     if (c.fatal) {
         err = akv_errf(AKV_ERR_KAFKA, errstr, errstr_size,
                        "stopped on a fatal Kafka error");
     }
+    atomic_store(&tm->stopping, 1);
+    akv_telemetry_set_ready(tm, "shutting down");
     akv_log_info("worker", "stopping: finishing syncs in flight, committing "
                            "and leaving the group");
     drain_in_flight(&c);
@@ -994,6 +1205,7 @@ akv_err_t akv_consumer_run(const struct akv_settings *s,
 
 out:
     akv_fetchwake_destroy(c.fetchwake);
+    akv_endoffsets_destroy(c.ends);
     if (c.queue) {
         rd_kafka_queue_destroy(c.queue);
     }
@@ -1021,16 +1233,4 @@ out:
         close(c.wake[1]);
     }
     return err;
-}
-
-void akv_stats_log(const struct akv_stats *st)
-{
-    akv_log_info("worker",
-                 "final stats: consumed=%llu skipped=%llu matched=%llu "
-                 "poison=%llu written=%llu unchanged=%llu gone=%llu "
-                 "deleted=%llu filtered=%llu retries=%llu "
-                 "dead_lettered=%llu",
-                 st->consumed, st->skipped, st->matched, st->poison,
-                 st->written, st->unchanged, st->gone, st->deleted,
-                 st->filtered, st->retries, st->dead_lettered);
 }

@@ -84,7 +84,7 @@ struct sync {
 
 struct akv_engine {
     const struct akv_settings *settings;
-    struct akv_stats *stats;
+    struct akv_telemetry *tm;
     struct akv_dlq *dlq;
     akv_engine_done_fn *done;
     akv_engine_message_fn *message;
@@ -335,27 +335,6 @@ static void vault_write(struct sync *sy)
 
 /* --- outcomes ----------------------------------------------------------- */
 
-static void count_result(struct akv_stats *st, enum akv_sync_result r)
-{
-    switch (r) {
-    case AKV_SYNC_WRITTEN:
-        st->written++;
-        break;
-    case AKV_SYNC_UNCHANGED:
-        st->unchanged++;
-        break;
-    case AKV_SYNC_GONE:
-        st->gone++;
-        break;
-    case AKV_SYNC_DELETED:
-        st->deleted++;
-        break;
-    case AKV_SYNC_FILTERED:
-        st->filtered++;
-        break;
-    }
-}
-
 static void on_event_done(void *ctx, const struct akv_lane_event *ev)
 {
     struct akv_engine *e = ctx;
@@ -434,7 +413,7 @@ static void finish(struct sync *sy, enum akv_sync_result r, int cached)
         sy->lane && sy->lane->covered.n ? &sy->lane->covered.v[0] : NULL;
 
     e->in_flight--;
-    count_result(e->stats, r);
+    akv_metric_inc(e->tm->result[r]);
     akv_log_info("sync",
                  "token=%s action=%s result=%s version=%lld partition=%d "
                  "offset=%lld event=%s events=%zu%s",
@@ -492,7 +471,7 @@ static int dead_letter_all(struct sync *sy, const char *reason)
             akv_log_error("dlq", "token=%s: %s", sy->identifier, errstr);
             return -1;
         }
-        e->stats->dead_lettered++;
+        akv_metric_inc(e->tm->dlq_messages);
     }
     akv_log_warn("dlq",
                  "token=%s: %zu event(s) sent to %s after %u "
@@ -529,17 +508,18 @@ static void fail(struct sync *sy, enum akv_class cls, const char *errstr,
         sy->first_fail = wall_ms();
     }
     sy->last_fail = wall_ms();
-    e->stats->retries++;
     if (cls == AKV_CLASS_TRANSIENT && s->sync_max_attempts > 0 &&
         sy->attempts >= (unsigned)s->sync_max_attempts) {
         snprintf(reason, sizeof(reason),
                  "token %s: gave up after %u attempts: %s", sy->identifier,
                  sy->attempts, errstr);
         if (dead_letter_all(sy, reason) == 0) {
+            akv_metric_inc(e->tm->gave_up);
             release(sy);
             return;
         }
     }
+    akv_metric_inc(e->tm->retries);
     if (cls == AKV_CLASS_CONFIG) {
         delay = s->sync_config_retry_ms;
     } else {
@@ -839,6 +819,7 @@ static void after_vault_write(struct sync *sy)
         /* Someone wrote in between: read Vault and authentik again. */
         akv_log_debug("sync", "token=%s cas=%lld superseded, re-reading",
                       sy->identifier, sy->version);
+        akv_metric_inc(e->tm->superseded);
         forget_reads(sy);
         sy->confirm = 0;
         vault_read(sy);
@@ -911,9 +892,15 @@ static void advance(struct sync *sy)
 static void xfer_done(struct akv_engine *e, struct xfer *x, CURLcode rc)
 {
     struct sync *sy = x->sync;
+    curl_off_t us = 0;
 
     curl_multi_remove_handle(e->multi, x->curl);
     x->err = akv_http_xfer_finish(&x->x, rc);
+    curl_easy_getinfo(x->curl, CURLINFO_TOTAL_TIME_T, &us);
+    akv_telemetry_request(e->tm,
+                          x == &sy->xf[X_VAULT] ? AKV_UPSTREAM_VAULT
+                                                : AKV_UPSTREAM_AUTHENTIK,
+                          x->resp.status, (double)us / 1e6);
     handle_put(e, x->curl);
     x->curl = NULL;
     sy->pending--;
@@ -925,7 +912,8 @@ static void xfer_done(struct akv_engine *e, struct xfer *x, CURLcode rc)
 /* --- the engine --------------------------------------------------------- */
 
 struct akv_engine *akv_engine_new(const struct akv_settings *s,
-                                  struct akv_stats *stats, struct akv_dlq *dlq,
+                                  struct akv_telemetry *tm,
+                                  struct akv_dlq *dlq,
                                   akv_engine_done_fn *done,
                                   akv_engine_message_fn *message, void *ctx,
                                   char *errstr, size_t errstr_size)
@@ -939,7 +927,7 @@ struct akv_engine *akv_engine_new(const struct akv_settings *s,
         return NULL;
     }
     e->settings = s;
-    e->stats = stats;
+    e->tm = tm;
     e->dlq = dlq;
     e->done = done;
     e->message = message;
@@ -1181,4 +1169,9 @@ void akv_engine_tick(struct akv_engine *e)
         akv_log_warn("vault", "token upkeep failed (%s): %s",
                      akv_class_name(cls), errstr);
     }
+}
+
+double akv_engine_token_ttl(const struct akv_engine *e)
+{
+    return akv_vault_token_ttl(e->vault);
 }

@@ -16,6 +16,7 @@
 #include "consumer.h"
 #include "dlq.h"
 #include "settings.h"
+#include "telemetry.h"
 
 #include <stdint.h>
 
@@ -46,11 +47,12 @@ struct akv_engine;
 /**
  * @brief Creates the engine, its upstream clients, and logs in to Vault.
  * @param dlq the dead-letter producer, or NULL when disabled.
- * @remark \p s, \p stats and \p dlq must outlive the engine. A failed first
+ * @remark \p s, \p tm and \p dlq must outlive the engine. A failed first
  *         login is logged, not fatal: syncs retry until one succeeds.
  */
 struct akv_engine *akv_engine_new(const struct akv_settings *s,
-                                  struct akv_stats *stats, struct akv_dlq *dlq,
+                                  struct akv_telemetry *tm,
+                                  struct akv_dlq *dlq,
                                   akv_engine_done_fn *done,
                                   akv_engine_message_fn *message, void *ctx,
                                   char *errstr, size_t errstr_size);
@@ -89,6 +91,10 @@ size_t akv_engine_in_flight(const struct akv_engine *e);
  *        running finish.
  */
 void akv_engine_drain(struct akv_engine *e);
+
+/** @returns seconds before the Vault token expires: INFINITY when it
+ *           never does, 0 when there is none. */
+double akv_engine_token_ttl(const struct akv_engine *e);
 
 /** @brief Renews or re-obtains the Vault token when due. */
 void akv_engine_tick(struct akv_engine *e);

@@ -6,6 +6,7 @@
  */
 #include "config.h"
 #include "consumer.h"
+#include "httpd.h"
 #include "lag.h"
 #include "log.h"
 #include "settings.h"
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <unistd.h>
 
 #ifndef AKV_VERSION
 #define AKV_VERSION "0.1.0"
@@ -25,9 +27,24 @@
 
 static volatile sig_atomic_t run = 1;
 
+/*
+ * The first SIGTERM/SIGINT asks for a clean stop (finish what is in
+ * flight, commit, leave the group). A second one exits at once: only
+ * finished events were ever committed, so nothing is lost, the next
+ * owner redoes what was in flight.
+ */
 static void on_signal(int sig)
 {
-    (void)sig;
+    static const char msg[] = "ak2vault: second signal: exiting now without "
+                              "a final commit; unfinished events are "
+                              "redone by the next owner\n";
+
+    if (!run) {
+        ssize_t n = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+
+        (void)n;
+        _exit(128 + sig);
+    }
     run = 0;
 }
 
@@ -80,7 +97,8 @@ static int cmd_run(const char *path, int exit_at_end)
 {
     struct akv_settings s;
     struct akv_run_opts opts;
-    struct akv_stats stats;
+    struct akv_telemetry *tm;
+    struct akv_httpd *httpd = NULL;
     struct sigaction sa;
     char errstr[1024];
     akv_err_t err;
@@ -99,18 +117,38 @@ static int cmd_run(const char *path, int exit_at_end)
     signal(SIGPIPE, SIG_IGN);
 
     memset(&opts, 0, sizeof(opts));
-    memset(&stats, 0, sizeof(stats));
     opts.exit_at_end = exit_at_end;
     akv_log_info("worker", "ak2vault %s starting (librdkafka %s, %s)",
                  AKV_VERSION, rd_kafka_version_str(),
                  curl_version_info(CURLVERSION_NOW)->version);
-    err = akv_consumer_run(&s, &opts, &run, &stats, errstr, sizeof(errstr));
+    tm = akv_telemetry_new(AKV_VERSION, rd_kafka_version_str(), errstr,
+                           sizeof(errstr));
+    if (!tm) {
+        akv_log_error("worker", "%s", errstr);
+        akv_settings_free(&s);
+        return EX_OSERR;
+    }
+    if (s.metrics_listen && *s.metrics_listen) {
+        httpd = akv_httpd_start(s.metrics_listen, tm, s.metrics_live_timeout_ms,
+                                errstr, sizeof(errstr));
+        if (!httpd) {
+            akv_log_error("worker", "%s", errstr);
+            akv_telemetry_free(tm);
+            akv_settings_free(&s);
+            return EX_UNAVAILABLE;
+        }
+        akv_log_info("http", "serving /metrics /livez /readyz on %s (port %u)",
+                     s.metrics_listen, akv_httpd_port(httpd));
+    }
+    err = akv_consumer_run(&s, &opts, &run, tm, errstr, sizeof(errstr));
     if (err != AKV_OK) {
         akv_log_error("worker", "%s", errstr);
         /* A Kafka property librdkafka refuses is a configuration error. */
         rc = err == AKV_ERR_CONFIG ? EX_CONFIG : EX_SOFTWARE;
     }
-    akv_stats_log(&stats);
+    akv_httpd_stop(httpd);
+    akv_telemetry_log_final(tm);
+    akv_telemetry_free(tm);
     akv_settings_free(&s);
     return rc;
 }

@@ -7,6 +7,7 @@
  */
 #include "settings.h"
 
+#include "httpd.h"
 #include "log.h"
 
 #include <errno.h>
@@ -201,6 +202,21 @@ const struct akv_cfg_entry akv_settings_schema[] = {
          "Also dead-letter undecodable events that do not look like token "
          "events (else they are counted and skipped)."),
 
+    STR("metrics.listen", NULL, 0, metrics_listen, "AK2VAULT_METRICS_LISTEN",
+        "HTTP endpoint for /metrics, /livez and /readyz, host:port (port 0: "
+        "any free port, logged); unset: no endpoint."),
+    INT("metrics.lag_interval_ms", "5000", metrics_lag_interval_ms, 100,
+        600000,
+        "How often the end offset of each assigned partition is read, for "
+        "lag in messages and seconds."),
+    INT("metrics.stall_timeout_ms", "300000", metrics_stall_timeout_ms, 1000,
+        86400000,
+        "A partition with unfinished work whose committed offset has not "
+        "moved for this long is stalled: /readyz fails."),
+    INT("metrics.live_timeout_ms", "30000", metrics_live_timeout_ms, 1000,
+        3600000,
+        "/livez fails when the poll loop has not turned for this long."),
+
     ENUM("log.level", "info", log_level, log_levels,
          "error, warn, info or debug."),
     ENUM("log.format", "text", log_format, log_formats,
@@ -372,6 +388,17 @@ static akv_err_t validate(struct akv_settings *s, const char *path,
                         "'match.sync_actions' and 'match.intents' must not "
                         "be empty",
                         path);
+    }
+    if (s->metrics_listen && *s->metrics_listen) {
+        struct sockaddr_storage addr;
+        socklen_t addrlen;
+        char why[300];
+
+        if (akv_listen_parse(s->metrics_listen, &addr, &addrlen, why,
+                             sizeof(why)) != AKV_OK) {
+            return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
+                            "%s: 'metrics.listen': %s", path, why);
+        }
     }
     if (s->sync_retry_initial_ms > s->sync_retry_max_ms) {
         return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,

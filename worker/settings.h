@@ -81,6 +81,12 @@ struct akv_settings {
     char *dlq_topic; /**< default "<kafka.topic>.dlq" */
     int dlq_undecodable;
 
+    /* metrics: the HTTP endpoint */
+    char *metrics_listen; /**< host:port, NULL = none */
+    long long metrics_lag_interval_ms;
+    long long metrics_stall_timeout_ms;
+    long long metrics_live_timeout_ms;
+
     /* log */
     char *log_level;
     char *log_format;

@@ -8,6 +8,7 @@
 #include "json.h"
 #include "log.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,6 +193,24 @@ const struct curl_slist *akv_vault_headers(const struct akv_vault *v)
 const struct akv_http *akv_vault_http(const struct akv_vault *v)
 {
     return v->http;
+}
+
+double akv_vault_token_ttl(const struct akv_vault *v)
+{
+    double left;
+
+    if (!v->token) {
+        return 0;
+    }
+    if (v->lease.obtained_ms == 0) {
+        return NAN; /* its lookup failed: not known */
+    }
+    if (v->lease.ttl_s == 0) {
+        return INFINITY;
+    }
+    left = (double)v->lease.ttl_s -
+           (double)(now_ms() - v->lease.obtained_ms) / 1000.0;
+    return left > 0 ? left : 0;
 }
 
 int akv_vault_can_login(const struct akv_vault *v)
@@ -747,4 +766,180 @@ void akv_vault_secret_free(struct akv_vault_secret *s)
     }
     s->data = NULL;
     s->version = 0;
+}
+
+/* --- checks for `check-config --connect` --------------------------------- */
+
+static const struct {
+    const char *name;
+    unsigned bit;
+} cap_names[] = {
+    {"create", AKV_VAULT_CAP_CREATE}, {"read", AKV_VAULT_CAP_READ},
+    {"update", AKV_VAULT_CAP_UPDATE}, {"delete", AKV_VAULT_CAP_DELETE},
+    {"list", AKV_VAULT_CAP_LIST},     {"patch", AKV_VAULT_CAP_PATCH},
+    {"sudo", AKV_VAULT_CAP_SUDO},     {"root", AKV_VAULT_CAP_ROOT},
+    {"deny", AKV_VAULT_CAP_DENY},
+};
+
+static int caps_of(const cJSON *list, unsigned *caps)
+{
+    const cJSON *it;
+    size_t i;
+
+    if (!cJSON_IsArray(list)) {
+        return -1;
+    }
+    *caps = 0;
+    cJSON_ArrayForEach(it, list)
+    {
+        unsigned bit = AKV_VAULT_CAP_OTHER;
+
+        if (!cJSON_IsString(it)) {
+            return -1;
+        }
+        for (i = 0; i < sizeof(cap_names) / sizeof(cap_names[0]); i++) {
+            if (strcmp(it->valuestring, cap_names[i].name) == 0) {
+                bit = cap_names[i].bit;
+                break;
+            }
+        }
+        *caps |= bit;
+    }
+    return 0;
+}
+
+int akv_vault_parse_capabilities(const char *body, size_t len, const char *path,
+                                 unsigned *caps)
+{
+    cJSON *root = cJSON_ParseWithLength(body, len);
+    const cJSON *data = akv_json_object(root, "data");
+    const cJSON *list = akv_json_get(data, path);
+    int rc;
+
+    if (!list) {
+        list = akv_json_get(root, path);
+    }
+    if (!list) {
+        list = akv_json_get(data ? data : root, "capabilities");
+    }
+    rc = caps_of(list, caps);
+    cJSON_Delete(root);
+    return rc;
+}
+
+unsigned akv_vault_caps_missing(unsigned have, unsigned need)
+{
+    if (have & AKV_VAULT_CAP_DENY) {
+        return need;
+    }
+    if (have & AKV_VAULT_CAP_ROOT) {
+        return 0;
+    }
+    return need & ~have;
+}
+
+void akv_vault_caps_format(unsigned caps, char *out, size_t size)
+{
+    size_t o = 0;
+    size_t i;
+
+    if (size == 0) {
+        return;
+    }
+    out[0] = '\0';
+    for (i = 0; i < sizeof(cap_names) / sizeof(cap_names[0]); i++) {
+        if (caps & cap_names[i].bit) {
+            int n = snprintf(out + o, size - o, "%s%s", o ? ", " : "",
+                             cap_names[i].name);
+
+            if (n < 0 || (size_t)n >= size - o) {
+                out[o] = '\0'; /* whole names only */
+                return;
+            }
+            o += (size_t)n;
+        }
+    }
+    if ((caps & AKV_VAULT_CAP_OTHER) && o + 8 < size) {
+        snprintf(out + o, size - o, "%sothers", o ? ", " : "");
+    } else if (caps == 0) {
+        snprintf(out, size, "none");
+    }
+}
+
+enum akv_class akv_vault_capabilities_self(struct akv_vault *v,
+                                           const char *const *paths, size_t n,
+                                           unsigned *caps, char *errstr,
+                                           size_t errstr_size)
+{
+    struct akv_http_response resp;
+    cJSON *root = cJSON_CreateObject();
+    cJSON *list = cJSON_AddArrayToObject(root, "paths");
+    enum akv_class cls = AKV_CLASS_OK;
+    char *body = NULL;
+    size_t i;
+
+    memset(&resp, 0, sizeof(resp));
+    for (i = 0; list && i < n; i++) {
+        cJSON *p = cJSON_CreateString(paths[i]);
+
+        if (!p) {
+            list = NULL;
+            break;
+        }
+        cJSON_AddItemToArray(list, p);
+    }
+    body = list ? akv_json_print(root) : NULL;
+    cJSON_Delete(root);
+    if (!body) {
+        akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory");
+        return AKV_CLASS_TRANSIENT;
+    }
+    cls = call(v, "POST", "sys/capabilities-self", body, 0, &resp, errstr,
+               errstr_size);
+    akv_json_free_string(body);
+    if (cls == AKV_CLASS_OK) {
+        cls = answer("capabilities lookup", &resp, errstr, errstr_size);
+    }
+    for (i = 0; cls == AKV_CLASS_OK && i < n; i++) {
+        if (akv_vault_parse_capabilities(akv_buf_str(&resp.body), resp.body.len,
+                                         paths[i], &caps[i]) < 0) {
+            akv_errf(AKV_ERR_PARSE, errstr, errstr_size,
+                     "vault capabilities lookup answered without the "
+                     "capabilities of %s",
+                     paths[i]);
+            cls = AKV_CLASS_TRANSIENT;
+        }
+    }
+    akv_http_response_free(&resp);
+    return cls;
+}
+
+enum akv_class akv_vault_read(struct akv_vault *v, const char *identifier,
+                              struct akv_vault_secret *out, char *errstr,
+                              size_t errstr_size)
+{
+    struct akv_http_response resp;
+    char path[PATH_MAX_LEN];
+    enum akv_class cls;
+
+    out->version = 0;
+    out->data = NULL;
+    if (akv_vault_secret_path(v->settings->vault_kv_mount, "data",
+                              v->settings->vault_prefix, identifier, path,
+                              sizeof(path)) < 0) {
+        akv_errf(AKV_ERR_INVALID, errstr, errstr_size, "vault path too long");
+        return AKV_CLASS_CONFIG;
+    }
+    cls = call(v, "GET", path, NULL, 0, &resp, errstr, errstr_size);
+    if (cls == AKV_CLASS_OK) {
+        cls = akv_vault_parse_read(resp.status, akv_buf_str(&resp.body),
+                                   resp.body.len, out, errstr, errstr_size);
+    }
+    akv_http_response_free(&resp);
+    return cls;
+}
+
+const struct akv_vault_lease *akv_vault_token_lease(const struct akv_vault *v)
+{
+    return &v->lease;
 }

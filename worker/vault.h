@@ -131,6 +131,10 @@ const struct curl_slist *akv_vault_headers(const struct akv_vault *v);
 /** @returns the HTTP options (timeouts, TLS) for the engine's handles. */
 const struct akv_http *akv_vault_http(const struct akv_vault *v);
 
+/** @returns seconds before the token expires: INFINITY when it never
+ *           does, 0 when there is none or it has expired. */
+double akv_vault_token_ttl(const struct akv_vault *v);
+
 /** @returns non-zero when the auth method can obtain a new token. */
 int akv_vault_can_login(const struct akv_vault *v);
 
@@ -142,5 +146,64 @@ char *akv_vault_metadata_body(const cJSON *custom_metadata);
 
 /** @brief Frees what akv_vault_parse_read() put in \p s (wiping it). */
 void akv_vault_secret_free(struct akv_vault_secret *s);
+
+/* --- checks for `check-config --connect` --------------------------------- */
+
+/** Vault ACL capabilities, as sys/capabilities-self names them. */
+enum akv_vault_cap {
+    AKV_VAULT_CAP_CREATE = 1 << 0,
+    AKV_VAULT_CAP_READ = 1 << 1,
+    AKV_VAULT_CAP_UPDATE = 1 << 2,
+    AKV_VAULT_CAP_DELETE = 1 << 3,
+    AKV_VAULT_CAP_LIST = 1 << 4,
+    AKV_VAULT_CAP_PATCH = 1 << 5,
+    AKV_VAULT_CAP_SUDO = 1 << 6,
+    AKV_VAULT_CAP_ROOT = 1 << 7,  /**< "root": every capability */
+    AKV_VAULT_CAP_DENY = 1 << 8,  /**< "deny": none, whatever else is set */
+    AKV_VAULT_CAP_OTHER = 1 << 9, /**< a name this client does not know */
+};
+
+/**
+ * @brief Finds \p path's capabilities in a sys/capabilities-self answer:
+ *        under "data" (Vault's envelope), else at the top level (where
+ *        sys/ answers repeat them), else "capabilities" when one path was
+ *        asked for.
+ * @returns 0 with the akv_vault_cap bits in \p caps, or -1 when the body
+ *          holds no list of names for \p path.
+ */
+int akv_vault_parse_capabilities(const char *body, size_t len, const char *path,
+                                 unsigned *caps);
+
+/**
+ * @brief The capabilities of \p need that \p have does not grant ("deny"
+ *        grants none, "root" every one).
+ */
+unsigned akv_vault_caps_missing(unsigned have, unsigned need);
+
+/** @brief Writes capability names ("create, read") into \p out. */
+void akv_vault_caps_format(unsigned caps, char *out, size_t size);
+
+/**
+ * @brief Asks Vault (POST sys/capabilities-self) what the current token
+ *        may do on each of \p n logical \p paths ("kv/data/authentik/x").
+ * @returns AKV_CLASS_OK with \p caps[i] set for paths[i], or the failure
+ *          class with a message in \p errstr.
+ */
+enum akv_class akv_vault_capabilities_self(struct akv_vault *v,
+                                           const char *const *paths, size_t n,
+                                           unsigned *caps, char *errstr,
+                                           size_t errstr_size);
+
+/**
+ * @brief Reads \p identifier's secret once, waiting for the answer.
+ * @returns like akv_vault_parse_read(); release \p out with
+ *          akv_vault_secret_free().
+ */
+enum akv_class akv_vault_read(struct akv_vault *v, const char *identifier,
+                              struct akv_vault_secret *out, char *errstr,
+                              size_t errstr_size);
+
+/** @returns the current token's lifetime as login or lookup found it. */
+const struct akv_vault_lease *akv_vault_token_lease(const struct akv_vault *v);
 
 #endif /* AKV_WORKER_VAULT_H */

@@ -1065,3 +1065,219 @@ def run_tests(module_globals, name, setup=None, teardown=None):
                                   " (slowest: %s)" % slow if slow else ""))
         say("%d passed, %d failed" % (len(passed), len(failed)))
     sys.exit(0 if not failed and not interrupted else 1)
+
+
+# -- Prometheus text exposition (format 0.0.4) -------------------------------
+
+_METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*\Z")
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
+
+
+def _parse_value(text, where):
+    if text in ("+Inf", "Inf"):
+        return float("inf")
+    if text == "-Inf":
+        return float("-inf")
+    if text == "NaN":
+        return float("nan")
+    if not re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?", text):
+        raise AssertionError("%s: bad value %r" % (where, text))
+    return float(text)
+
+
+def _parse_labels(text, i, where):
+    """Parses {name="value",...} from text[i] == "{"; @returns (dict, end)."""
+    labels = {}
+    i += 1
+    while True:
+        if text[i] == "}":
+            return labels, i + 1
+        m = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*").match(text, i)
+        if not m:
+            raise AssertionError("%s: bad label name at %r" % (
+                where, text[i:i + 20]))
+        name = m.group(0)
+        i = m.end()
+        if text[i:i + 2] != '="':
+            raise AssertionError("%s: label %s without =\"" % (where, name))
+        i += 2
+        value = []
+        while True:
+            c = text[i]
+            if c == "\\":
+                e = text[i + 1]
+                if e not in 'n"\\':
+                    raise AssertionError("%s: bad escape \\%s" % (where, e))
+                value.append("\n" if e == "n" else e)
+                i += 2
+            elif c == '"':
+                i += 1
+                break
+            elif c == "\n":
+                raise AssertionError("%s: raw newline in a label" % where)
+            else:
+                value.append(c)
+                i += 1
+        if name in labels:
+            raise AssertionError("%s: label %s twice" % (where, name))
+        labels[name] = "".join(value)
+        if text[i] == ",":
+            i += 1
+        elif text[i] != "}":
+            raise AssertionError("%s: expected , or } after label %s" % (
+                where, name))
+
+
+def parse_exposition(text):
+    """Parses Prometheus text exposition strictly and checks it.
+
+    @returns {family name: {"type", "help", "samples": [(sample name,
+    {labels}, value)]}}. Fails (AssertionError) on: a line not ending in
+    \\n, an unknown or repeated # HELP/# TYPE, a sample before its family's
+    TYPE or away from its family's block, bad names, label syntax or
+    escapes, duplicate series, a counter below 0 or NaN, a counter name
+    not ending in _total, a histogram without ascending le buckets, a
+    +Inf bucket, _sum and _count, or with +Inf != _count or falling
+    cumulative counts."""
+    assert text.endswith("\n"), "the exposition does not end with a newline"
+    families = {}
+    current = None
+    seen_series = set()
+    for n, line in enumerate(text[:-1].split("\n"), 1):
+        where = "line %d" % n
+        if line.startswith("#"):
+            parts = line.split(" ", 3)
+            if len(parts) >= 2 and parts[1] in ("HELP", "TYPE"):
+                assert len(parts) >= 3, "%s: %s without a name" % (
+                    where, parts[1])
+                name = parts[2]
+                assert _METRIC_NAME.match(name), "%s: bad name %r" % (
+                    where, name)
+                fam = families.setdefault(name, {"type": None, "help": None,
+                                                 "samples": []})
+                key = parts[1].lower()
+                assert fam[key] is None, "%s: second %s for %s" % (
+                    where, parts[1], name)
+                assert not fam["samples"], "%s: %s of %s after its " \
+                    "samples" % (where, parts[1], name)
+                if parts[1] == "TYPE":
+                    assert len(parts) == 4 and parts[3] in (
+                        "counter", "gauge", "histogram", "summary",
+                        "untyped"), "%s: bad TYPE line" % where
+                    fam["type"] = parts[3]
+                else:
+                    help_text = parts[3] if len(parts) == 4 else ""
+                    assert not re.search(r"\\[^n\\]", help_text), \
+                        "%s: bad escape in HELP" % where
+                    fam["help"] = help_text
+                current = name
+            continue
+        assert line, "%s: empty line" % where
+        m = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*").match(line)
+        assert m, "%s: no metric name" % where
+        sname = m.group(0)
+        i = m.end()
+        labels = {}
+        if i < len(line) and line[i] == "{":
+            labels, i = _parse_labels(line, i, where)
+        assert line[i:i + 1] == " ", "%s: no space before the value" % where
+        rest = line[i + 1:].split(" ")
+        assert len(rest) in (1, 2), "%s: trailing fields" % where
+        value = _parse_value(rest[0], where)
+        family = sname
+        if current and sname != current:
+            for suffix in ("_bucket", "_sum", "_count"):
+                if sname == current + suffix:
+                    family = current
+        assert family == current, "%s: sample %s outside its family's " \
+            "block (current %s)" % (where, sname, current)
+        fam = families[family]
+        assert fam["type"], "%s: sample of %s before its TYPE" % (where,
+                                                                    family)
+        series = (sname, tuple(sorted(labels.items())))
+        assert series not in seen_series, "%s: duplicate series %s%s" % (
+            where, sname, labels)
+        seen_series.add(series)
+        fam["samples"].append((sname, labels, value))
+    for name, fam in families.items():
+        assert fam["type"], "%s has no TYPE" % name
+        if fam["type"] == "counter":
+            assert name.endswith("_total"), "counter %s lacks _total" % name
+            for s, labels, v in fam["samples"]:
+                assert v == v and v >= 0, "counter %s%s is %r" % (
+                    s, labels, v)
+        if fam["type"] == "histogram":
+            _check_histogram(name, fam["samples"])
+    return families
+
+
+def _check_histogram(name, samples):
+    groups = {}
+    for s, labels, v in samples:
+        rest = {k: x for k, x in labels.items() if k != "le"}
+        g = groups.setdefault(tuple(sorted(rest.items())),
+                              {"buckets": [], "sum": None, "count": None})
+        if s == name + "_bucket":
+            assert "le" in labels, "%s bucket without le" % name
+            g["buckets"].append((_parse_value(labels["le"], name), v))
+        elif s == name + "_sum":
+            g["sum"] = v
+        elif s == name + "_count":
+            g["count"] = v
+        else:
+            raise AssertionError("histogram %s has sample %s" % (name, s))
+    for key, g in groups.items():
+        b = g["buckets"]
+        assert b and b[-1][0] == float("inf"), \
+            "histogram %s%s has no +Inf bucket" % (name, dict(key))
+        assert all(b[i][0] < b[i + 1][0] for i in range(len(b) - 1)), \
+            "histogram %s: le not ascending" % name
+        assert all(b[i][1] <= b[i + 1][1] for i in range(len(b) - 1)), \
+            "histogram %s: cumulative counts fall" % name
+        assert g["count"] is not None and g["sum"] is not None, \
+            "histogram %s lacks _sum or _count" % name
+        assert b[-1][1] == g["count"], "histogram %s: +Inf %r != _count " \
+            "%r" % (name, b[-1][1], g["count"])
+
+
+def sample(families, name, **labels):
+    """The value of one series (None when absent); a histogram's
+    name_count / name_sum / name_bucket are looked up in its family."""
+    fam = families.get(name)
+    base = name
+    if fam is None:
+        for suffix in ("_count", "_sum", "_bucket"):
+            if name.endswith(suffix) and name[:-len(suffix)] in families:
+                base = name[:-len(suffix)]
+                fam = families[base]
+    if fam is None:
+        return None
+    want = {k: str(v) for k, v in labels.items()}
+    for s, lab, v in fam["samples"]:
+        if s == name and lab == want:
+            return v
+    return None
+
+
+def free_port():
+    """A loopback TCP port nothing listens on right now."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_get_text(url, timeout=10.0):
+    """GET \\p url; @returns (status, content type, body text); status 0
+    when nothing answered."""
+    import urllib.error
+    import urllib.request
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return (r.status, r.headers.get("Content-Type", ""),
+                    r.read().decode("utf-8"))
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers.get("Content-Type", ""), \
+            e.read().decode("utf-8", "replace")
+    except (urllib.error.URLError, OSError) as e:
+        return 0, "", "no answer: %s" % e

@@ -1,0 +1,237 @@
+/*
+ * endoffsets — a helper thread reading partitions' end offsets.
+ */
+#include "endoffsets.h"
+
+#include "log.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* One slow leader must not hold shutdown up for long. */
+#define QUERY_TIMEOUT_MS 2000
+
+struct akv_endoffsets {
+    rd_kafka_t *rk;
+    char *topic;
+    long long interval_ms;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int stop;       /* under lock */
+    int changed;    /* under lock: the set changed since the last round */
+    int32_t *watch; /* under lock: the watched partitions */
+    int nwatch;     /* under lock */
+    int64_t *end;   /* under lock: by partition, -1 unknown */
+    int nend;       /* under lock */
+};
+
+/* Makes room for \p partition in eo->end; under lock. */
+static int room(struct akv_endoffsets *eo, int32_t partition)
+{
+    int n = partition + 1;
+    int64_t *e;
+    int i;
+
+    if (partition < eo->nend) {
+        return 0;
+    }
+    e = realloc(eo->end, (size_t)n * sizeof(*e));
+    if (!e) {
+        return -1;
+    }
+    for (i = eo->nend; i < n; i++) {
+        e[i] = -1;
+    }
+    eo->end = e;
+    eo->nend = n;
+    return 0;
+}
+
+static void deadline_after(struct timespec *ts, long long ms)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    ts->tv_sec += (time_t)(ms / 1000);
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+static void *run(void *arg)
+{
+    struct akv_endoffsets *eo = arg;
+    int32_t *parts = NULL;
+    int cap = 0;
+
+    pthread_mutex_lock(&eo->lock);
+    for (;;) {
+        struct timespec until;
+        int n;
+        int i;
+
+        deadline_after(&until, eo->interval_ms);
+        while (!eo->stop && !eo->changed) {
+            if (pthread_cond_timedwait(&eo->cond, &eo->lock, &until) ==
+                ETIMEDOUT) {
+                break;
+            }
+        }
+        if (eo->stop) {
+            break;
+        }
+        eo->changed = 0;
+        if (eo->nwatch > cap) {
+            int32_t *p = realloc(parts, (size_t)eo->nwatch * sizeof(*p));
+
+            if (!p) {
+                continue; /* try again next round */
+            }
+            parts = p;
+            cap = eo->nwatch;
+        }
+        n = eo->nwatch;
+        memcpy(parts, eo->watch, (size_t)n * sizeof(*parts));
+        pthread_mutex_unlock(&eo->lock);
+
+        for (i = 0; i < n; i++) {
+            int64_t lo = -1;
+            int64_t hi = -1;
+            rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
+                eo->rk, eo->topic, parts[i], &lo, &hi, QUERY_TIMEOUT_MS);
+
+            if (err) {
+                akv_log_debug("kafka", "end offset of partition=%d: %s",
+                              (int)parts[i], rd_kafka_err2str(err));
+                continue;
+            }
+            pthread_mutex_lock(&eo->lock);
+            if (room(eo, parts[i]) == 0) {
+                eo->end[parts[i]] = hi;
+            }
+            pthread_mutex_unlock(&eo->lock);
+        }
+
+        pthread_mutex_lock(&eo->lock);
+    }
+    pthread_mutex_unlock(&eo->lock);
+    free(parts);
+    return NULL;
+}
+
+struct akv_endoffsets *akv_endoffsets_new(rd_kafka_t *rk, const char *topic,
+                                          long long interval_ms)
+{
+    struct akv_endoffsets *eo = calloc(1, sizeof(*eo));
+
+    if (!eo) {
+        return NULL;
+    }
+    eo->rk = rk;
+    eo->interval_ms = interval_ms;
+    eo->topic = strdup(topic);
+    if (!eo->topic || pthread_mutex_init(&eo->lock, NULL) != 0) {
+        free(eo->topic);
+        free(eo);
+        return NULL;
+    }
+    if (pthread_cond_init(&eo->cond, NULL) != 0) {
+        pthread_mutex_destroy(&eo->lock);
+        free(eo->topic);
+        free(eo);
+        return NULL;
+    }
+    if (pthread_create(&eo->thread, NULL, run, eo) != 0) {
+        pthread_cond_destroy(&eo->cond);
+        pthread_mutex_destroy(&eo->lock);
+        free(eo->topic);
+        free(eo);
+        return NULL;
+    }
+    return eo;
+}
+
+static int contains(const int32_t *v, int n, int32_t x)
+{
+    int i;
+
+    for (i = 0; i < n; i++) {
+        if (v[i] == x) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+void akv_endoffsets_watch(struct akv_endoffsets *eo, const int32_t *partitions,
+                          int n)
+{
+    int32_t *w;
+    int i;
+
+    if (!eo) {
+        return;
+    }
+    w = malloc((size_t)(n > 0 ? n : 1) * sizeof(*w));
+    if (!w) {
+        return;
+    }
+    if (n > 0) {
+        memcpy(w, partitions, (size_t)n * sizeof(*w));
+    }
+    pthread_mutex_lock(&eo->lock);
+    /* A partition given up forgets its end: when it comes back, the old
+     * value must not pass for a fresh one. */
+    for (i = 0; i < eo->nend; i++) {
+        if (!contains(w, n, i)) {
+            eo->end[i] = -1;
+        }
+    }
+    for (i = 0; i < n && !eo->changed; i++) {
+        eo->changed = !contains(eo->watch, eo->nwatch, w[i]);
+    }
+    free(eo->watch);
+    eo->watch = w;
+    eo->nwatch = n;
+    if (eo->changed) {
+        pthread_cond_signal(&eo->cond);
+    }
+    pthread_mutex_unlock(&eo->lock);
+}
+
+int64_t akv_endoffsets_get(struct akv_endoffsets *eo, int32_t partition)
+{
+    int64_t v = -1;
+
+    if (!eo || partition < 0) {
+        return -1;
+    }
+    pthread_mutex_lock(&eo->lock);
+    if (partition < eo->nend) {
+        v = eo->end[partition];
+    }
+    pthread_mutex_unlock(&eo->lock);
+    return v;
+}
+
+void akv_endoffsets_destroy(struct akv_endoffsets *eo)
+{
+    if (!eo) {
+        return;
+    }
+    pthread_mutex_lock(&eo->lock);
+    eo->stop = 1;
+    pthread_cond_signal(&eo->cond);
+    pthread_mutex_unlock(&eo->lock);
+    pthread_join(eo->thread, NULL);
+    pthread_cond_destroy(&eo->cond);
+    pthread_mutex_destroy(&eo->lock);
+    free(eo->watch);
+    free(eo->end);
+    free(eo->topic);
+    free(eo);
+}

@@ -1,0 +1,407 @@
+/*
+ * telemetry — the ak2vault_* families and the health state.
+ */
+#include "telemetry.h"
+
+#include "log.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* From a cached token (milliseconds) to a day-long outage. */
+static const double latency_buckets[] = {
+    0.005, 0.01, 0.025, 0.05, 0.1,  0.25, 0.5,  1,    2.5,
+    5,     10,   30,    60,   120,  300,  600,  1800, 3600,
+};
+static const double request_buckets[] = {
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+    0.25,  0.5,    1,     2.5,  5,     10,   30,
+};
+
+static const char *const upstream_names[AKV_UPSTREAMS] = {"authentik",
+                                                          "vault"};
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct family_def {
+    enum akv_metric_type type;
+    const char *name;
+    const char *help;
+    const char *labels[AKV_METRIC_MAX_LABELS];
+    const double *buckets;
+    size_t nbuckets;
+    struct akv_metric_family **fam; /* where to keep the family, or NULL */
+    struct akv_metric **series;     /* where to keep the unlabelled series */
+};
+
+/* Adds a family; for an unlabelled one keeps its series. */
+static int add(struct akv_telemetry *t, const struct family_def *d,
+               char *errstr, size_t errstr_size)
+{
+    struct akv_metric_spec spec;
+    struct akv_metric_family *fam;
+
+    memset(&spec, 0, sizeof(spec));
+    spec.type = d->type;
+    spec.name = d->name;
+    spec.help = d->help;
+    memcpy(spec.labels, d->labels, sizeof(spec.labels));
+    spec.buckets = d->buckets;
+    spec.nbuckets = d->nbuckets;
+    if (akv_metrics_family(t->reg, &spec, &fam, errstr, errstr_size) !=
+        AKV_OK) {
+        return -1;
+    }
+    if (d->fam) {
+        *d->fam = fam;
+    }
+    if (d->series) {
+        *d->series = akv_metric_get(fam, NULL);
+        if (!*d->series) {
+            snprintf(errstr, errstr_size, "out of memory");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Gets the series of a labelled family (creating it at 0). */
+static int labelled(struct akv_metric_family *fam, struct akv_metric **out,
+                    const char *a, const char *b, char *errstr,
+                    size_t errstr_size)
+{
+    const char *values[2] = {a, b};
+
+    *out = akv_metric_get(fam, values);
+    if (!*out) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+static double wall_seconds(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+struct akv_telemetry *akv_telemetry_new(const char *version,
+                                        const char *librdkafka, char *errstr,
+                                        size_t errstr_size)
+{
+    struct akv_telemetry *t = calloc(1, sizeof(*t));
+    struct akv_metric_family *syncs = NULL;
+    struct akv_metric_family *commits = NULL;
+    struct akv_metric_family *durations = NULL;
+    struct akv_metric_family *up = NULL;
+    struct akv_metric_family *info = NULL;
+    struct akv_metric *start = NULL;
+    struct akv_metric *build = NULL;
+    size_t i;
+    int u;
+
+    if (!t) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    if (pthread_mutex_init(&t->lock, NULL) != 0) {
+        free(t);
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    snprintf(t->why_not, sizeof(t->why_not), "starting");
+    t->reg = akv_metrics_new();
+    if (!t->reg) {
+        snprintf(errstr, errstr_size, "out of memory");
+        goto fail;
+    }
+    {
+        const struct family_def defs[] = {
+            {AKV_METRIC_COUNTER, "ak2vault_events_consumed_total",
+             "Kafka messages taken from the topic.", {NULL}, NULL, 0, NULL,
+             &t->consumed},
+            {AKV_METRIC_COUNTER, "ak2vault_events_skipped_total",
+             "Events that are not token events (or not mirrored).", {NULL},
+             NULL, 0, NULL, &t->skipped},
+            {AKV_METRIC_COUNTER, "ak2vault_events_matched_total",
+             "Token events handed to a sync.", {NULL}, NULL, 0, NULL,
+             &t->matched},
+            {AKV_METRIC_COUNTER, "ak2vault_events_invalid_total",
+             "Token events that cannot be used (sent to the dead-letter "
+             "topic).",
+             {NULL}, NULL, 0, NULL, &t->invalid},
+            {AKV_METRIC_COUNTER, "ak2vault_syncs_total",
+             "Syncs by result: written, unchanged, gone, deleted, filtered, "
+             "dead_lettered (gave up); superseded counts check-and-set writes "
+             "that lost to another writer (the sync re-reads and goes on).",
+             {"result", NULL}, NULL, 0, &syncs, NULL},
+            {AKV_METRIC_COUNTER, "ak2vault_sync_retries_total",
+             "Failed sync attempts that will be retried.", {NULL}, NULL, 0,
+             NULL, &t->retries},
+            {AKV_METRIC_COUNTER, "ak2vault_dlq_messages_total",
+             "Events written to the dead-letter topic.", {NULL}, NULL, 0, NULL,
+             &t->dlq_messages},
+            {AKV_METRIC_HISTOGRAM, "ak2vault_sync_latency_seconds",
+             "From an event's Kafka timestamp to the end of the sync that "
+             "answered for it.",
+             {NULL}, latency_buckets,
+             sizeof(latency_buckets) / sizeof(latency_buckets[0]), NULL,
+             &t->latency},
+            {AKV_METRIC_GAUGE, "ak2vault_syncs_in_flight",
+             "Syncs with requests out right now.", {NULL}, NULL, 0, NULL,
+             &t->in_flight},
+            {AKV_METRIC_GAUGE, "ak2vault_syncs_pending",
+             "Tokens with a sync running, waiting to run or waiting to "
+             "retry.",
+             {NULL}, NULL, 0, NULL, &t->pending},
+            {AKV_METRIC_COUNTER, "ak2vault_upstream_requests_total",
+             "Requests to authentik and Vault by HTTP status (error: no "
+             "answer).",
+             {"upstream", "status", NULL}, NULL, 0, &t->requests, NULL},
+            {AKV_METRIC_HISTOGRAM, "ak2vault_upstream_request_duration_seconds",
+             "Duration of requests to authentik and Vault.",
+             {"upstream", NULL}, request_buckets,
+             sizeof(request_buckets) / sizeof(request_buckets[0]), &durations,
+             NULL},
+            {AKV_METRIC_GAUGE, "ak2vault_upstream_up",
+             "0 after a request got no answer or a 5xx, 1 once one is "
+             "answered again (1 before the first request).",
+             {"upstream", NULL}, NULL, 0, &up, NULL},
+            {AKV_METRIC_GAUGE, "ak2vault_vault_token_ttl_seconds",
+             "Seconds left before the Vault token expires (+Inf: never; 0: "
+             "no token).",
+             {NULL}, NULL, 0, NULL, &t->token_ttl},
+            {AKV_METRIC_COUNTER, "ak2vault_rebalances_total",
+             "Consumer group assignment changes.", {NULL}, NULL, 0, NULL,
+             &t->rebalances},
+            {AKV_METRIC_COUNTER, "ak2vault_commits_total",
+             "Offset commits by result (ok, error).", {"result", NULL}, NULL,
+             0, &commits, NULL},
+            {AKV_METRIC_GAUGE, "ak2vault_assigned_partitions",
+             "Partitions assigned to this worker.", {NULL}, NULL, 0, NULL,
+             &t->assigned},
+            {AKV_METRIC_GAUGE, "ak2vault_committed_offset",
+             "Last committed offset (the next event to process).",
+             {"topic", "partition", NULL}, NULL, 0, &t->committed, NULL},
+            {AKV_METRIC_GAUGE, "ak2vault_end_offset",
+             "Log end offset (high watermark).",
+             {"topic", "partition", NULL}, NULL, 0, &t->end, NULL},
+            {AKV_METRIC_GAUGE, "ak2vault_consumer_lag_messages",
+             "End offset minus committed offset.",
+             {"topic", "partition", NULL}, NULL, 0, &t->lag, NULL},
+            {AKV_METRIC_GAUGE, "ak2vault_consumer_lag_seconds",
+             "Age of the oldest unfinished event (0 when caught up).",
+             {"topic", "partition", NULL}, NULL, 0, &t->lag_seconds, NULL},
+            {AKV_METRIC_GAUGE, "ak2vault_partition_stalled",
+             "1 when the partition has unfinished work and its committed "
+             "offset has not moved for metrics.stall_timeout_ms.",
+             {"topic", "partition", NULL}, NULL, 0, &t->stalled, NULL},
+            {AKV_METRIC_GAUGE, "ak2vault_ready",
+             "1 when /readyz answers ready.", {NULL}, NULL, 0, NULL,
+             &t->ready_gauge},
+            {AKV_METRIC_GAUGE, "ak2vault_build_info",
+             "Always 1; the labels say which build runs.",
+             {"version", "librdkafka", NULL}, NULL, 0, &info, NULL},
+            {AKV_METRIC_GAUGE, "ak2vault_start_time_seconds",
+             "When the worker started, in seconds since the Unix epoch.",
+             {NULL}, NULL, 0, NULL, &start},
+        };
+
+        for (i = 0; i < sizeof(defs) / sizeof(defs[0]); i++) {
+            if (add(t, &defs[i], errstr, errstr_size) < 0) {
+                goto fail;
+            }
+        }
+    }
+    for (i = 0; i <= AKV_SYNC_FILTERED; i++) {
+        if (labelled(syncs, &t->result[i], akv_sync_result_name(i), NULL,
+                     errstr, errstr_size) < 0) {
+            goto fail;
+        }
+    }
+    if (labelled(syncs, &t->superseded, "superseded", NULL, errstr,
+                 errstr_size) < 0 ||
+        labelled(syncs, &t->gave_up, "dead_lettered", NULL, errstr,
+                 errstr_size) < 0 ||
+        labelled(commits, &t->commits_ok, "ok", NULL, errstr, errstr_size) <
+            0 ||
+        labelled(commits, &t->commits_failed, "error", NULL, errstr,
+                 errstr_size) < 0 ||
+        labelled(info, &build, version, librdkafka, errstr, errstr_size) < 0) {
+        goto fail;
+    }
+    for (u = 0; u < AKV_UPSTREAMS; u++) {
+        if (labelled(durations, &t->request_seconds[u], upstream_names[u],
+                     NULL, errstr, errstr_size) < 0 ||
+            labelled(up, &t->up[u], upstream_names[u], NULL, errstr,
+                     errstr_size) < 0) {
+            goto fail;
+        }
+        akv_metric_set(t->up[u], 1);
+    }
+    akv_metric_set(build, 1);
+    akv_metric_set(start, floor(wall_seconds()));
+    return t;
+
+fail:
+    akv_telemetry_free(t);
+    return NULL;
+}
+
+void akv_telemetry_free(struct akv_telemetry *t)
+{
+    if (!t) {
+        return;
+    }
+    akv_metrics_free(t->reg);
+    pthread_mutex_destroy(&t->lock);
+    free(t);
+}
+
+void akv_telemetry_request(struct akv_telemetry *t, enum akv_upstream u,
+                           long status, double seconds)
+{
+    struct akv_metric **slot;
+
+    if (!t || u < 0 || u >= AKV_UPSTREAMS) {
+        return;
+    }
+    if (status < 100 || status >= AKV_STATUS_SLOTS) {
+        status = 0;
+    }
+    slot = &t->by_status[u][status];
+    if (!*slot) {
+        char code[16];
+        const char *values[2];
+
+        snprintf(code, sizeof(code), "%ld", status);
+        values[0] = upstream_names[u];
+        values[1] = status ? code : "error";
+        *slot = akv_metric_get(t->requests, values);
+    }
+    akv_metric_inc(*slot);
+    akv_metric_observe(t->request_seconds[u], seconds);
+    akv_metric_set(t->up[u], status == 0 || status >= 500 ? 0 : 1);
+}
+
+void akv_telemetry_partitions_begin(struct akv_telemetry *t)
+{
+    akv_metric_family_mark(t->committed);
+    akv_metric_family_mark(t->end);
+    akv_metric_family_mark(t->lag);
+    akv_metric_family_mark(t->lag_seconds);
+    akv_metric_family_mark(t->stalled);
+}
+
+void akv_telemetry_partition(struct akv_telemetry *t,
+                             const struct akv_partition_progress *p)
+{
+    char num[16];
+    const char *values[2];
+
+    snprintf(num, sizeof(num), "%d", (int)p->partition);
+    values[0] = p->topic;
+    values[1] = num;
+    /* Unknown offsets have no series: a made-up 0 would be a lie. */
+    if (p->committed >= 0) {
+        akv_metric_set(akv_metric_get(t->committed, values),
+                       (double)p->committed);
+    }
+    if (p->end >= 0) {
+        akv_metric_set(akv_metric_get(t->end, values), (double)p->end);
+    }
+    if (p->lag >= 0) {
+        akv_metric_set(akv_metric_get(t->lag, values), (double)p->lag);
+    }
+    akv_metric_set(akv_metric_get(t->lag_seconds, values), p->lag_seconds);
+    akv_metric_set(akv_metric_get(t->stalled, values), p->stalled ? 1 : 0);
+}
+
+void akv_telemetry_partitions_end(struct akv_telemetry *t)
+{
+    akv_metric_family_sweep(t->committed);
+    akv_metric_family_sweep(t->end);
+    akv_metric_family_sweep(t->lag);
+    akv_metric_family_sweep(t->lag_seconds);
+    akv_metric_family_sweep(t->stalled);
+}
+
+void akv_telemetry_heartbeat(struct akv_telemetry *t)
+{
+    atomic_store(&t->heartbeat_ms, mono_ms());
+}
+
+void akv_telemetry_set_ready(struct akv_telemetry *t, const char *why_not)
+{
+    pthread_mutex_lock(&t->lock);
+    t->ready = why_not == NULL;
+    snprintf(t->why_not, sizeof(t->why_not), "%s", why_not ? why_not : "");
+    pthread_mutex_unlock(&t->lock);
+    akv_metric_set(t->ready_gauge, why_not ? 0 : 1);
+}
+
+int akv_telemetry_live(struct akv_telemetry *t, long long timeout_ms,
+                       char *msg, size_t size)
+{
+    long long beat = atomic_load(&t->heartbeat_ms);
+    long long age;
+
+    if (atomic_load(&t->stopping)) {
+        snprintf(msg, size, "shutting down");
+        return 1;
+    }
+    if (beat == 0) {
+        snprintf(msg, size, "starting");
+        return 1; /* connecting is not being stuck */
+    }
+    age = mono_ms() - beat;
+    if (age > timeout_ms) {
+        snprintf(msg, size, "the poll loop has not turned for %lld ms", age);
+        return 0;
+    }
+    snprintf(msg, size, "ok");
+    return 1;
+}
+
+int akv_telemetry_ready(struct akv_telemetry *t, char *msg, size_t size)
+{
+    int ready;
+
+    pthread_mutex_lock(&t->lock);
+    ready = t->ready;
+    snprintf(msg, size, "%s", ready ? "ready" : t->why_not);
+    pthread_mutex_unlock(&t->lock);
+    return ready;
+}
+
+static unsigned long long count(const struct akv_metric *s)
+{
+    return (unsigned long long)akv_metric_value(s);
+}
+
+void akv_telemetry_log_final(const struct akv_telemetry *t)
+{
+    akv_log_info(
+        "worker",
+        "final stats: consumed=%llu skipped=%llu matched=%llu "
+        "poison=%llu written=%llu unchanged=%llu gone=%llu "
+        "deleted=%llu filtered=%llu retries=%llu "
+        "dead_lettered=%llu",
+        count(t->consumed), count(t->skipped), count(t->matched),
+        count(t->invalid), count(t->result[AKV_SYNC_WRITTEN]),
+        count(t->result[AKV_SYNC_UNCHANGED]), count(t->result[AKV_SYNC_GONE]),
+        count(t->result[AKV_SYNC_DELETED]), count(t->result[AKV_SYNC_FILTERED]),
+        count(t->retries), count(t->dlq_messages));
+}
