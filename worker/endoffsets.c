@@ -95,6 +95,9 @@ static void *run(void *arg)
             cap = eo->nwatch;
         }
         n = eo->nwatch;
+        if (n == 0) {
+            continue;
+        }
         memcpy(parts, eo->watch, (size_t)n * sizeof(*parts));
         pthread_mutex_unlock(&eo->lock);
 
