@@ -908,10 +908,27 @@ static void refill(struct consumer *c)
     }
 }
 
+/* librdkafka's idea of the next offset for the application: past
+ * records it never delivers (transaction markers). -1 when unknown. */
+static int64_t app_position(struct consumer *c, int32_t partition)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    int64_t pos = -1;
+
+    rd_kafka_topic_partition_list_add(l, c->settings->kafka_topic, partition);
+    if (rd_kafka_position(c->rk, l) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        !l->elems[0].err && l->elems[0].offset >= 0) {
+        pos = l->elems[0].offset;
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    return pos;
+}
+
 /*
  * One partition's progress: offsets, lag in messages and in seconds, and
- * whether it is stalled (work to do, committed offset still for
- * metrics.stall_timeout_ms). \p end is the log end offset, -1 unknown.
+ * whether it is stalled: work to do (events unfinished, not yet taken, or
+ * finished but not yet committed) and a committed offset that has not
+ * moved for metrics.stall_timeout_ms.
  */
 static void progress(struct consumer *c, int32_t i, long long now,
                      struct akv_partition_progress *pp)
@@ -921,10 +938,10 @@ static void progress(struct consumer *c, int32_t i, long long now,
     int64_t hi = -1;
     int64_t end = akv_endoffsets_get(c->ends, i);
     int64_t w = akv_offsets_watermark(p->offsets);
-    int64_t pos = w >= 0 ? w : p->committed; /* next event to take */
+    int64_t taken = w >= 0 ? w : p->committed; /* one past the last taken */
     int64_t oldest = akv_offsets_oldest_timestamp(p->offsets);
     size_t pending = akv_offsets_pending(p->offsets);
-    int work;
+    int caught_up;
 
     /* What the fetcher saw may be newer than the last query. */
     if (rd_kafka_get_watermark_offsets(c->rk, c->settings->kafka_topic, i, &lo,
@@ -932,25 +949,30 @@ static void progress(struct consumer *c, int32_t i, long long now,
         hi > end) {
         end = hi;
     }
+    if (pending == 0 && end >= 0 && taken < end) {
+        int64_t rp = app_position(c, i);
+
+        if (rp > taken) {
+            taken = rp;
+        }
+    }
+    caught_up = pending == 0 &&
+                (end < 0 || (taken >= 0 ? taken >= end : end == lo));
+    if (caught_up) {
+        p->caught_up_ms = now;
+    }
     pp->topic = c->settings->kafka_topic;
     pp->partition = i;
     pp->committed = p->committed;
     pp->end = end;
-    pp->lag = p->committed >= 0 && end >= 0
-                  ? (end > p->committed ? end - p->committed : 0)
-                  : -1;
-    work = pending > 0 || (p->committed >= 0 && pos > p->committed) ||
-           (end >= 0 && (pos < 0 || pos < end));
-    if (pos < 0 && end >= 0 && end == lo) {
-        work = 0; /* an empty log, nothing consumed: nothing to do */
-        pp->lag = 0;
-    }
-    if (pending == 0 && !(end >= 0 && (pos < 0 || pos < end))) {
-        p->caught_up_ms = now; /* every event taken is finished */
+    if (p->committed >= 0 && end >= 0) {
+        pp->lag = end > p->committed ? end - p->committed : 0;
+    } else {
+        pp->lag = caught_up && end >= 0 ? 0 : -1; /* an empty log */
     }
     if (pending > 0 && oldest > 0) {
         pp->lag_seconds = (double)(now - oldest) / 1000.0;
-    } else if (pending == 0 && end >= 0 && pos >= 0 && pos < end) {
+    } else if (!caught_up) {
         /* Not taken yet: the events are at least as old as the moment
          * the partition was last seen with nothing left. */
         pp->lag_seconds = (double)(now - p->caught_up_ms) / 1000.0;
@@ -960,8 +982,8 @@ static void progress(struct consumer *c, int32_t i, long long now,
     if (pp->lag_seconds < 0) {
         pp->lag_seconds = 0;
     }
-    pp->stalled =
-        work && now - p->moved_ms >= c->settings->metrics_stall_timeout_ms;
+    pp->stalled = (!caught_up || (p->committed >= 0 && w > p->committed)) &&
+                  now - p->moved_ms >= c->settings->metrics_stall_timeout_ms;
 }
 
 /* Gauges, per-partition lag and readiness, once per REPORT_INTERVAL_MS. */
