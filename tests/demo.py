@@ -5,7 +5,8 @@ Starts the loopback stand-ins (mock-kafka, fake-vault, fake-authentik),
 creates, rotates, re-keys and deletes tokens through fake-authentik's API
 (each change becomes an authentik event in Kafka), then runs two
 `ak2vault run --exit-at-end` replicas in one consumer group until both
-have consumed everything, and shows what landed in Vault. Key values are
+have consumed everything, and shows what landed in Vault; then a third,
+long-running replica shows its /livez, /readyz and lag metrics. Key values are
 never printed. Everything started here is stopped on exit, error or
 Ctrl-C; the logs stay in the printed directory.
 """
@@ -173,6 +174,52 @@ def demo(stack, rundir, t0):
         say("  differ: " + ", ".join(wrong))
         return 1
     say("OK: " + verdict)
+    return monitor(stack)
+
+
+def monitor(stack):
+    """A long-running replica with the HTTP endpoint: what Prometheus and
+    Kubernetes see once the group is caught up."""
+    port = akvtest.free_port()
+    cfg = dict(WORKER_CFG, metrics={"listen": "127.0.0.1:%d" % port})
+    say("")
+    say("running `ak2vault run` with metrics.listen = 127.0.0.1:%d ..." % port)
+    w = stack.start_worker("replica-3", GROUP, extra=cfg)
+    base = "http://127.0.0.1:%d" % port
+
+    def ready():
+        return akvtest.http_get_text(base + "/readyz")[0] == 200
+    if not akvtest.wait_until(lambda: ready() or not w.running(), 30) or \
+            not w.running():
+        say("FAILED: /readyz never answered 200: %s" %
+            akvtest.http_get_text(base + "/readyz")[2].strip())
+        return 1
+
+    def scrape():
+        return akvtest.parse_exposition(
+            akvtest.http_get_text(base + "/metrics")[2])
+
+    def lag_known():
+        f = scrape()
+        return len(f["ak2vault_consumer_lag_messages"]["samples"]) == \
+            akvtest.sample(f, "ak2vault_assigned_partitions")
+    # The end and committed offsets are read within a second or two.
+    akvtest.wait_until(lag_known, 10)
+    fams = scrape()
+    say("GET /livez -> %s, GET /readyz -> %s, GET /metrics -> %d families" % (
+        akvtest.http_get_text(base + "/livez")[2].strip(),
+        akvtest.http_get_text(base + "/readyz")[2].strip(), len(fams)))
+    for name in ("ak2vault_assigned_partitions", "ak2vault_committed_offset",
+                 "ak2vault_end_offset", "ak2vault_consumer_lag_messages",
+                 "ak2vault_consumer_lag_seconds", "ak2vault_ready"):
+        for sname, labels, value in fams[name]["samples"]:
+            lab = ",".join('%s="%s"' % kv for kv in labels.items())
+            say("  %s%s %g" % (sname, "{%s}" % lab if lab else "", value))
+    w.signal()
+    rc = w.wait(30)
+    if rc != 0:
+        say("FAILED: replica-3 exited %s after SIGTERM" % rc)
+        return 1
     return 0
 
 

@@ -938,10 +938,17 @@ static void progress(struct consumer *c, int32_t i, long long now,
     int64_t hi = -1;
     int64_t end = akv_endoffsets_get(c->ends, i);
     int64_t w = akv_offsets_watermark(p->offsets);
-    int64_t taken = w >= 0 ? w : p->committed; /* one past the last taken */
+    int64_t taken;
     int64_t oldest = akv_offsets_oldest_timestamp(p->offsets);
     size_t pending = akv_offsets_pending(p->offsets);
     int caught_up;
+
+    if (p->committed < 0) {
+        /* Nothing taken or committed since the assignment: the group's
+         * committed offset, as read when the partition came. */
+        p->committed = akv_endoffsets_committed(c->ends, i);
+    }
+    taken = w >= 0 ? w : p->committed; /* one past the last event taken */
 
     /* What the fetcher saw may be newer than the last query. */
     if (rd_kafka_get_watermark_offsets(c->rk, c->settings->kafka_topic, i, &lo,

@@ -26,7 +26,8 @@ struct akv_endoffsets {
     int32_t *watch; /* under lock: the watched partitions */
     int nwatch;     /* under lock */
     int64_t *end;   /* under lock: by partition, -1 unknown */
-    int nend;       /* under lock */
+    int64_t *committed; /* under lock: by partition, -1 none, -2 to read */
+    int nend;           /* under lock */
 };
 
 /* Makes room for \p partition in eo->end; under lock. */
@@ -34,6 +35,7 @@ static int room(struct akv_endoffsets *eo, int32_t partition)
 {
     int n = partition + 1;
     int64_t *e;
+    int64_t *c;
     int i;
 
     if (partition < eo->nend) {
@@ -43,12 +45,55 @@ static int room(struct akv_endoffsets *eo, int32_t partition)
     if (!e) {
         return -1;
     }
+    eo->end = e;
+    c = realloc(eo->committed, (size_t)n * sizeof(*c));
+    if (!c) {
+        return -1;
+    }
+    eo->committed = c;
     for (i = eo->nend; i < n; i++) {
         e[i] = -1;
+        c[i] = -2;
     }
-    eo->end = e;
     eo->nend = n;
     return 0;
+}
+
+/* Reads the committed offsets still to read among \p parts. */
+static void read_committed(struct akv_endoffsets *eo, const int32_t *parts,
+                           int n)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(n);
+    rd_kafka_resp_err_t err;
+    int i;
+
+    pthread_mutex_lock(&eo->lock);
+    for (i = 0; i < n; i++) {
+        if (parts[i] < eo->nend && eo->committed[parts[i]] == -2) {
+            rd_kafka_topic_partition_list_add(l, eo->topic, parts[i]);
+        }
+    }
+    pthread_mutex_unlock(&eo->lock);
+    if (l->cnt == 0) {
+        rd_kafka_topic_partition_list_destroy(l);
+        return;
+    }
+    err = rd_kafka_committed(eo->rk, l, QUERY_TIMEOUT_MS);
+    if (err) {
+        akv_log_debug("kafka", "committed offsets: %s", rd_kafka_err2str(err));
+    } else {
+        pthread_mutex_lock(&eo->lock);
+        for (i = 0; i < l->cnt; i++) {
+            const rd_kafka_topic_partition_t *t = &l->elems[i];
+
+            if (!t->err && t->partition < eo->nend &&
+                eo->committed[t->partition] == -2) {
+                eo->committed[t->partition] = t->offset >= 0 ? t->offset : -1;
+            }
+        }
+        pthread_mutex_unlock(&eo->lock);
+    }
+    rd_kafka_topic_partition_list_destroy(l);
 }
 
 static void deadline_after(struct timespec *ts, long long ms)
@@ -118,6 +163,7 @@ static void *run(void *arg)
             }
             pthread_mutex_unlock(&eo->lock);
         }
+        read_committed(eo, parts, n);
 
         pthread_mutex_lock(&eo->lock);
     }
@@ -187,11 +233,12 @@ void akv_endoffsets_watch(struct akv_endoffsets *eo, const int32_t *partitions,
         memcpy(w, partitions, (size_t)n * sizeof(*w));
     }
     pthread_mutex_lock(&eo->lock);
-    /* A partition given up forgets its end: when it comes back, the old
-     * value must not pass for a fresh one. */
+    /* A partition given up forgets its offsets: when it comes back, the
+     * old values must not pass for fresh ones. */
     for (i = 0; i < eo->nend; i++) {
         if (!contains(w, n, i)) {
             eo->end[i] = -1;
+            eo->committed[i] = -2;
         }
     }
     for (i = 0; i < n && !eo->changed; i++) {
@@ -221,6 +268,21 @@ int64_t akv_endoffsets_get(struct akv_endoffsets *eo, int32_t partition)
     return v;
 }
 
+int64_t akv_endoffsets_committed(struct akv_endoffsets *eo, int32_t partition)
+{
+    int64_t v = -1;
+
+    if (!eo || partition < 0) {
+        return -1;
+    }
+    pthread_mutex_lock(&eo->lock);
+    if (partition < eo->nend && eo->committed[partition] >= 0) {
+        v = eo->committed[partition];
+    }
+    pthread_mutex_unlock(&eo->lock);
+    return v;
+}
+
 void akv_endoffsets_destroy(struct akv_endoffsets *eo)
 {
     if (!eo) {
@@ -235,6 +297,7 @@ void akv_endoffsets_destroy(struct akv_endoffsets *eo)
     pthread_mutex_destroy(&eo->lock);
     free(eo->watch);
     free(eo->end);
+    free(eo->committed);
     free(eo->topic);
     free(eo);
 }

@@ -17,8 +17,10 @@ tests run in order and share it:
   4. fake-vault sealed (503): ak2vault_upstream_up{upstream="vault"} is 0
      and /readyz says Vault is unreachable, then recovers;
   5. the final stats line agrees with the last scrape;
-  6. a second SIGTERM exits at once while syncs hang, and commits nothing
-     past the unfinished events; a new worker then converges.
+  6. a new worker reports the group's committed offsets of its idle
+     partitions; a second SIGTERM exits at once while syncs hang, and
+     commits nothing past the unfinished events; a new worker then
+     converges.
 """
 import sys
 from pathlib import Path
@@ -337,6 +339,12 @@ def test_second_sigterm_exits_at_once_without_committing_unfinished():
     assert ok, "worker-term not ready: %s" % w.stderr_tail(3)
     committed_before = {p["partition"]: p["committed"]
                         for p in S.stack.lag(GROUP)["partitions"]}
+    # An idle partition reports the group's committed offset, read when
+    # the partition was assigned.
+    ok = akvtest.wait_until(lambda: per_partition(
+        scrape(port), "ak2vault_committed_offset") == committed_before, 10)
+    assert ok, "committed offsets %s, the group has %s" % (
+        per_partition(S.last, "ak2vault_committed_offset"), committed_before)
     for ident in S.tokens[8:11]:
         S.stack.set_key(ident, akvtest.random_secret(40))
     ok = akvtest.wait_until(
