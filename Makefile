@@ -13,7 +13,7 @@
 
 DEB_PKGS := build-essential pkg-config librdkafka-dev libcurl4-openssl-dev \
             libcjson-dev libconfig-dev libmicrohttpd-dev libcmocka-dev kcat \
-            python3 procps
+            python3 python3-yaml procps
 PKGS     := rdkafka libcurl libcjson libconfig libmicrohttpd
 
 BUILD ?= build

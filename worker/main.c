@@ -9,6 +9,7 @@
 #include "httpd.h"
 #include "lag.h"
 #include "log.h"
+#include "probe.h"
 #include "settings.h"
 
 #include <curl/curl.h>
@@ -26,6 +27,9 @@
 #endif
 
 static volatile sig_atomic_t run = 1;
+
+/* Long options without a short form. */
+enum { OPT_CONNECT = 256 };
 
 /*
  * The first SIGTERM/SIGINT asks for a clean stop (finish what is in
@@ -56,7 +60,8 @@ static void usage(FILE *fp)
             "Commands:\n"
             "  run -c FILE [--exit-at-end]   consume authentik events and "
             "sync tokens to Vault\n"
-            "  check-config -c FILE          validate the configuration and "
+            "  check-config -c FILE [--connect]\n"
+            "                                validate the configuration and "
             "print it (secrets masked)\n"
             "  lag -c FILE [--group G] [--topic T] [--json]\n"
             "                                committed offset, end offset and "
@@ -72,6 +77,11 @@ static void usage(FILE *fp)
             "kafka.group)\n"
             "  -t, --topic T       lag: the topic (default: kafka.topic)\n"
             "  -j, --json          lag: JSON instead of a table\n"
+            "      --connect       check-config: also check that Kafka, "
+            "Vault and\n"
+            "                      authentik answer with the configured "
+            "credentials\n"
+            "                      (exit status 69 when one does not)\n"
             "  -h, --help          this help\n");
 }
 
@@ -169,7 +179,7 @@ static int cmd_lag(const char *path, const char *group, const char *topic,
     return rc;
 }
 
-static int cmd_check_config(const char *path)
+static int cmd_check_config(const char *path, int connect)
 {
     struct akv_settings s;
     int rc = load(&s, path, 1);
@@ -177,6 +187,9 @@ static int cmd_check_config(const char *path)
     if (rc == EX_OK) {
         akv_settings_dump(&s, stdout);
         fprintf(stderr, "ak2vault: %s: configuration is valid\n", path);
+    }
+    if (rc == EX_OK && connect && akv_probe_run(&s, stdout) > 0) {
+        rc = EX_UNAVAILABLE;
     }
     akv_settings_free(&s);
     return rc;
@@ -191,6 +204,7 @@ int main(int argc, char **argv)
         {"topic", required_argument, NULL, 't'},
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
+        {"connect", no_argument, NULL, OPT_CONNECT},
         {NULL, 0, NULL, 0},
     };
     const char *cmd;
@@ -199,6 +213,7 @@ int main(int argc, char **argv)
     const char *group = NULL;
     const char *topic = NULL;
     int json = 0;
+    int connect = 0;
     int opt;
     int rc;
 
@@ -230,6 +245,9 @@ int main(int argc, char **argv)
             break;
         case 'j':
             json = 1;
+            break;
+        case OPT_CONNECT:
+            connect = 1;
             break;
         case 'h':
             usage(stdout);
@@ -269,7 +287,7 @@ int main(int argc, char **argv)
     } else if (strcmp(cmd, "lag") == 0) {
         rc = cmd_lag(config, group, topic, json);
     } else {
-        rc = cmd_check_config(config);
+        rc = cmd_check_config(config, connect);
     }
     akv_log_secret_clear();
     curl_global_cleanup();
