@@ -963,8 +963,8 @@ static void progress(struct consumer *c, int32_t i, long long now,
             taken = rp;
         }
     }
-    caught_up = pending == 0 &&
-                (end < 0 || (taken >= 0 ? taken >= end : end == lo));
+    caught_up =
+        pending == 0 && (end < 0 || (taken >= 0 ? taken >= end : end == lo));
     if (caught_up) {
         p->caught_up_ms = now;
     }
@@ -1165,8 +1165,8 @@ akv_err_t akv_consumer_run(const struct akv_settings *s,
             goto out;
         }
     }
-    c.engine = akv_engine_new(s, tm, c.dlq, on_synced, held_message, &c,
-                              errstr, errstr_size);
+    c.engine = akv_engine_new(s, tm, c.dlq, on_synced, held_message, &c, errstr,
+                              errstr_size);
     if (!c.engine) {
         err = AKV_ERR_CONFIG;
         goto out;
@@ -1180,7 +1180,8 @@ akv_err_t akv_consumer_run(const struct akv_settings *s,
     c.queue = rd_kafka_queue_get_consumer(c.rk);
     rd_kafka_queue_io_event_enable(c.queue, c.wake[1], "1", 1);
     read_prefetch_bounds(&c);
-    c.ends = akv_endoffsets_new(c.rk, s->kafka_topic, s->metrics_lag_interval_ms);
+    c.ends =
+        akv_endoffsets_new(c.rk, s->kafka_topic, s->metrics_lag_interval_ms);
     if (!c.ends) {
         akv_log_warn("kafka", "no end-offset reader thread: lag follows only "
                               "what the fetcher sees");

@@ -16,7 +16,6 @@ struct akv_run_opts {
     int exit_at_end; /**< stop once every assigned partition is consumed */
 };
 
-
 /**
  * @brief Runs the consumer until \p *run becomes 0 (signal), a fatal Kafka
  *        error, or (with exit_at_end) the end of every assigned partition.

@@ -21,11 +21,11 @@ struct akv_endoffsets {
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    int stop;       /* under lock */
-    int changed;    /* under lock: the set changed since the last round */
-    int32_t *watch; /* under lock: the watched partitions */
-    int nwatch;     /* under lock */
-    int64_t *end;   /* under lock: by partition, -1 unknown */
+    int stop;           /* under lock */
+    int changed;        /* under lock: the set changed since the last round */
+    int32_t *watch;     /* under lock: the watched partitions */
+    int nwatch;         /* under lock */
+    int64_t *end;       /* under lock: by partition, -1 unknown */
     int64_t *committed; /* under lock: by partition, -1 none, -2 to read */
     int nend;           /* under lock */
 };

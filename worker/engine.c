@@ -912,8 +912,7 @@ static void xfer_done(struct akv_engine *e, struct xfer *x, CURLcode rc)
 /* --- the engine --------------------------------------------------------- */
 
 struct akv_engine *akv_engine_new(const struct akv_settings *s,
-                                  struct akv_telemetry *tm,
-                                  struct akv_dlq *dlq,
+                                  struct akv_telemetry *tm, struct akv_dlq *dlq,
                                   akv_engine_done_fn *done,
                                   akv_engine_message_fn *message, void *ctx,
                                   char *errstr, size_t errstr_size)

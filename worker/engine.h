@@ -51,8 +51,7 @@ struct akv_engine;
  *         login is logged, not fatal: syncs retry until one succeeds.
  */
 struct akv_engine *akv_engine_new(const struct akv_settings *s,
-                                  struct akv_telemetry *tm,
-                                  struct akv_dlq *dlq,
+                                  struct akv_telemetry *tm, struct akv_dlq *dlq,
                                   akv_engine_done_fn *done,
                                   akv_engine_message_fn *message, void *ctx,
                                   char *errstr, size_t errstr_size);

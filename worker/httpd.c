@@ -25,8 +25,7 @@ struct akv_httpd {
 };
 
 akv_err_t akv_listen_parse(const char *spec, struct sockaddr_storage *addr,
-                           socklen_t *addrlen, char *errstr,
-                           size_t errstr_size)
+                           socklen_t *addrlen, char *errstr, size_t errstr_size)
 {
     char host[256];
     const char *port;
@@ -40,7 +39,8 @@ akv_err_t akv_listen_parse(const char *spec, struct sockaddr_storage *addr,
     if (spec[0] == '[') {
         const char *close = strchr(spec, ']');
 
-        if (!close || close[1] != ':' || (size_t)(close - spec) > sizeof(host)) {
+        if (!close || close[1] != ':' ||
+            (size_t)(close - spec) > sizeof(host)) {
             goto bad;
         }
         memcpy(host, spec + 1, (size_t)(close - spec - 1));

@@ -205,8 +205,7 @@ const struct akv_cfg_entry akv_settings_schema[] = {
     STR("metrics.listen", NULL, 0, metrics_listen, "AK2VAULT_METRICS_LISTEN",
         "HTTP endpoint for /metrics, /livez and /readyz, host:port (port 0: "
         "any free port, logged); unset: no endpoint."),
-    INT("metrics.lag_interval_ms", "5000", metrics_lag_interval_ms, 100,
-        600000,
+    INT("metrics.lag_interval_ms", "5000", metrics_lag_interval_ms, 100, 600000,
         "How often the end offset of each assigned partition is read, for "
         "lag in messages and seconds."),
     INT("metrics.stall_timeout_ms", "300000", metrics_stall_timeout_ms, 1000,

@@ -65,8 +65,8 @@ struct akv_telemetry {
     _Atomic long long heartbeat_ms; /* monotonic; 0 before the loop runs */
     _Atomic int stopping;
     pthread_mutex_t lock;
-    int ready;          /* under lock */
-    char why_not[256];  /* under lock: what keeps it unready */
+    int ready;         /* under lock */
+    char why_not[256]; /* under lock: what keeps it unready */
 };
 
 /** What the consumer knows of one assigned partition. */
@@ -85,8 +85,8 @@ struct akv_partition_progress {
  * @returns NULL with a message in \p errstr when out of memory.
  */
 struct akv_telemetry *akv_telemetry_new(const char *version,
-                                        const char *librdkafka,
-                                        char *errstr, size_t errstr_size);
+                                        const char *librdkafka, char *errstr,
+                                        size_t errstr_size);
 
 /** @brief Frees \p t; the HTTP endpoint must be stopped first. */
 void akv_telemetry_free(struct akv_telemetry *t);
@@ -124,8 +124,8 @@ void akv_telemetry_set_ready(struct akv_telemetry *t, const char *why_not);
  * @returns non-zero when the poll loop turned within \p timeout_ms (or is
  *          shutting down on purpose); else 0 with the reason in \p msg.
  */
-int akv_telemetry_live(struct akv_telemetry *t, long long timeout_ms,
-                       char *msg, size_t size);
+int akv_telemetry_live(struct akv_telemetry *t, long long timeout_ms, char *msg,
+                       size_t size);
 
 /** @returns non-zero when ready; else 0 with the reason in \p msg. */
 int akv_telemetry_ready(struct akv_telemetry *t, char *msg, size_t size);

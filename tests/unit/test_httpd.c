@@ -56,11 +56,10 @@ static void parses_listen_addresses(void **state)
         if (cases[i].family) {
             assert_int_equal(addr.ss_family, cases[i].family);
         }
-        assert_int_equal(
-            addr.ss_family == AF_INET6
-                ? ntohs(((struct sockaddr_in6 *)&addr)->sin6_port)
-                : ntohs(((struct sockaddr_in *)&addr)->sin_port),
-            cases[i].port);
+        assert_int_equal(addr.ss_family == AF_INET6
+                             ? ntohs(((struct sockaddr_in6 *)&addr)->sin6_port)
+                             : ntohs(((struct sockaddr_in *)&addr)->sin_port),
+                         cases[i].port);
     }
 }
 
@@ -102,11 +101,11 @@ static void get(unsigned port, const char *method, const char *path,
 static void serves_metrics_and_health(void **state)
 {
     char err[300];
-    struct akv_telemetry *t = akv_telemetry_new("9.9.9", "2.0.2", err,
-                                                sizeof(err));
+    struct akv_telemetry *t =
+        akv_telemetry_new("9.9.9", "2.0.2", err, sizeof(err));
     struct akv_httpd *h;
-    struct akv_partition_progress pp = {"authentik.events", 3, 10, 25, 15,
-                                        4.5, 1};
+    struct akv_partition_progress pp = {
+        "authentik.events", 3, 10, 25, 15, 4.5, 1};
     struct reply r;
     unsigned port;
 
@@ -194,8 +193,8 @@ static void refuses_a_port_in_use(void **state)
 {
     char err[300];
     struct akv_telemetry *t = akv_telemetry_new("1", "2", err, sizeof(err));
-    struct akv_httpd *a = akv_httpd_start("127.0.0.1:0", t, 1000, err,
-                                          sizeof(err));
+    struct akv_httpd *a =
+        akv_httpd_start("127.0.0.1:0", t, 1000, err, sizeof(err));
     char spec[64];
     struct akv_httpd *b;
 
