@@ -44,7 +44,7 @@ FAKEHTTP   := $(BUILD)/tests/fakes/fakehttp.o
 FAKEFAULT  := $(BUILD)/tests/fakes/fakefault.o
 
 PROGS := $(BIN)/ak2vault $(BIN)/mock-kafka $(BIN)/fake-vault \
-         $(BIN)/fake-authentik $(BIN)/akv-bench-gen
+         $(BIN)/fake-authentik $(BIN)/akv-bench-gen $(BIN)/akv-produce
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
@@ -85,6 +85,10 @@ $(BIN)/fake-authentik: $(BUILD)/tests/fakes/fake_authentik.o $(FAKEFAULT) \
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BIN)/akv-bench-gen: $(BUILD)/tests/bench/gen.o $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BIN)/akv-produce: $(BUILD)/tests/tools/produce.o
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -1,158 +1,276 @@
 /*
- * lag — committed and end offsets per partition of a group.
+ * lag — a group's progress per partition, in offsets and in seconds, with
+ * the member that owns each partition where the broker tells.
  */
 #include "lag.h"
 
-#include <librdkafka/rdkafka.h>
+#include "kadmin.h"
+
+#include <cJSON.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
-#define TIMEOUT_MS 10000
+struct lag_row {
+    int64_t lag;       /* offsets from the first unconsumed one to the end */
+    int64_t timestamp; /* of the first unconsumed message; -1: none */
+    int64_t seconds;   /* age of that message; 0 when caught up, -1: ? */
+};
 
-static int cmp_partition(const void *a, const void *b)
+static int64_t now_ms(void)
 {
-    const rd_kafka_topic_partition_t *x = a;
-    const rd_kafka_topic_partition_t *y = b;
+    struct timespec ts;
 
-    return x->partition - y->partition;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Offsets and the first unconsumed message of every partition behind. */
+static akv_err_t compute(struct akv_kadmin *ka, const struct akv_kpart *parts,
+                         size_t n, struct lag_row *rows, char *errstr,
+                         size_t errstr_size)
+{
+    int32_t *partitions = calloc(n ? n : 1, sizeof(*partitions));
+    int64_t *offsets = calloc(n ? n : 1, sizeof(*offsets));
+    int64_t *msg_offsets = calloc(n ? n : 1, sizeof(*msg_offsets));
+    int64_t *timestamps = calloc(n ? n : 1, sizeof(*timestamps));
+    size_t *row_of = calloc(n ? n : 1, sizeof(*row_of));
+    akv_err_t err = AKV_OK;
+    int64_t now;
+    size_t k = 0;
+    size_t i;
+
+    if (!partitions || !offsets || !msg_offsets || !timestamps || !row_of) {
+        err = akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory");
+        goto out;
+    }
+    for (i = 0; i < n; i++) {
+        /* Nothing committed yet: the whole retained log is ahead. */
+        int64_t from =
+            parts[i].committed >= 0 ? parts[i].committed : parts[i].low;
+
+        rows[i].lag = parts[i].high - from;
+        if (rows[i].lag < 0) {
+            rows[i].lag = 0;
+        }
+        rows[i].timestamp = -1;
+        rows[i].seconds = 0;
+        if (rows[i].lag > 0) {
+            /* An offset the log no longer holds: the next one it does. */
+            partitions[k] = parts[i].partition;
+            offsets[k] = from > parts[i].low ? from : parts[i].low;
+            row_of[k] = i;
+            k++;
+        }
+    }
+    err = akv_kadmin_first_messages(ka, partitions, offsets, k, msg_offsets,
+                                    timestamps, errstr, errstr_size);
+    if (err) {
+        goto out;
+    }
+    now = now_ms();
+    for (i = 0; i < k; i++) {
+        struct lag_row *r = &rows[row_of[i]];
+
+        r->timestamp = timestamps[i];
+        if (timestamps[i] < 0) {
+            r->seconds = -1; /* behind, but no timestamp to tell by */
+        } else {
+            r->seconds = now > timestamps[i] ? (now - timestamps[i]) / 1000 : 0;
+        }
+    }
+out:
+    free(partitions);
+    free(offsets);
+    free(msg_offsets);
+    free(timestamps);
+    free(row_of);
+    return err;
+}
+
+static void print_table(FILE *out, struct akv_kadmin *ka,
+                        const struct akv_kgroup *g,
+                        const struct akv_kpart *parts,
+                        const struct lag_row *rows, size_t n)
+{
+    long long total = 0;
+    long long oldest = 0;
+    char committed[24];
+    char seconds[24];
+    size_t i;
+
+    fprintf(out, "GROUP %s  TOPIC %s  ", akv_kadmin_group(ka),
+            akv_kadmin_topic(ka));
+    if (g->known) {
+        fprintf(out, "STATE %s  MEMBERS %zu\n", g->state, g->member_count);
+    } else {
+        fprintf(out, "STATE unknown  MEMBERS unknown\n");
+    }
+    fprintf(out, "%9s %12s %12s %10s %11s  %-40s %s\n", "PARTITION",
+            "COMMITTED", "END", "LAG", "LAG-SECONDS", "MEMBER", "HOST");
+    for (i = 0; i < n; i++) {
+        const struct akv_kmember *m =
+            parts[i].member >= 0 ? &g->members[parts[i].member] : NULL;
+
+        if (parts[i].committed >= 0) {
+            snprintf(committed, sizeof(committed), "%lld",
+                     (long long)parts[i].committed);
+        } else {
+            snprintf(committed, sizeof(committed), "-");
+        }
+        if (rows[i].seconds >= 0) {
+            snprintf(seconds, sizeof(seconds), "%lld",
+                     (long long)rows[i].seconds);
+        } else {
+            snprintf(seconds, sizeof(seconds), "-");
+        }
+        fprintf(out, "%9d %12s %12lld %10lld %11s  %-40s %s\n",
+                (int)parts[i].partition, committed, (long long)parts[i].high,
+                (long long)rows[i].lag, seconds,
+                m && m->consumer_id ? m->consumer_id : "-",
+                m && m->host ? m->host : "-");
+        total += rows[i].lag;
+        if (rows[i].seconds > oldest) {
+            oldest = rows[i].seconds;
+        }
+    }
+    fprintf(out, "%9s %12s %12s %10lld %11lld\n", "TOTAL", "", "", total,
+            oldest);
+}
+
+static cJSON *member_json(const struct akv_kmember *m)
+{
+    cJSON *o = cJSON_CreateObject();
+
+    if (!o) {
+        return NULL;
+    }
+    cJSON_AddStringToObject(o, "consumer_id",
+                            m->consumer_id ? m->consumer_id : "");
+    cJSON_AddStringToObject(o, "client_id", m->client_id ? m->client_id : "");
+    cJSON_AddStringToObject(o, "host", m->host ? m->host : "");
+    return o;
+}
+
+static akv_err_t print_json(FILE *out, struct akv_kadmin *ka,
+                            const struct akv_kgroup *g,
+                            const struct akv_kpart *parts,
+                            const struct lag_row *rows, size_t n, char *errstr,
+                            size_t errstr_size)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON *arr;
+    char *text;
+    double total = 0;
+    double oldest = 0;
+    size_t i;
+
+    if (!root) {
+        return akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    }
+    cJSON_AddStringToObject(root, "group", akv_kadmin_group(ka));
+    cJSON_AddStringToObject(root, "topic", akv_kadmin_topic(ka));
+    if (g->known) {
+        cJSON_AddStringToObject(root, "state", g->state);
+        cJSON_AddNumberToObject(root, "member_count", (double)g->member_count);
+    } else {
+        cJSON_AddNullToObject(root, "state");
+        cJSON_AddNullToObject(root, "member_count");
+        cJSON_AddStringToObject(root, "members_error", g->error);
+    }
+    arr = cJSON_AddArrayToObject(root, "partitions");
+    for (i = 0; arr && i < n; i++) {
+        cJSON *e = cJSON_CreateObject();
+
+        if (!e) {
+            break;
+        }
+        cJSON_AddNumberToObject(e, "partition", parts[i].partition);
+        cJSON_AddNumberToObject(e, "committed", (double)parts[i].committed);
+        cJSON_AddNumberToObject(e, "end", (double)parts[i].high);
+        cJSON_AddNumberToObject(e, "low", (double)parts[i].low);
+        cJSON_AddNumberToObject(e, "lag", (double)rows[i].lag);
+        if (rows[i].seconds >= 0) {
+            cJSON_AddNumberToObject(e, "lag_seconds", (double)rows[i].seconds);
+        } else {
+            cJSON_AddNullToObject(e, "lag_seconds");
+        }
+        if (rows[i].timestamp >= 0) {
+            cJSON_AddNumberToObject(e, "timestamp", (double)rows[i].timestamp);
+        } else {
+            cJSON_AddNullToObject(e, "timestamp");
+        }
+        if (parts[i].member >= 0) {
+            cJSON_AddItemToObject(e, "member",
+                                  member_json(&g->members[parts[i].member]));
+        } else {
+            cJSON_AddNullToObject(e, "member");
+        }
+        cJSON_AddItemToArray(arr, e);
+        total += (double)rows[i].lag;
+        if ((double)rows[i].seconds > oldest) {
+            oldest = (double)rows[i].seconds;
+        }
+    }
+    cJSON_AddNumberToObject(root, "lag", total);
+    cJSON_AddNumberToObject(root, "lag_seconds", oldest);
+    text = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    if (!text) {
+        return akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    }
+    fprintf(out, "%s\n", text);
+    cJSON_free(text);
+    return AKV_OK;
 }
 
 akv_err_t akv_lag_report(const struct akv_settings *s, const char *group,
                          const char *topic, int json, FILE *out, char *errstr,
                          size_t errstr_size)
 {
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_t *rk = NULL;
-    rd_kafka_topic_t *rkt = NULL;
-    const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_topic_partition_list_t *parts = NULL;
-    rd_kafka_resp_err_t kerr;
-    char kerrstr[512];
-    akv_err_t err = AKV_OK;
-    long long total = 0;
-    size_t i;
-    int p;
+    struct akv_kadmin *ka = NULL;
+    struct akv_kpart *parts = NULL;
+    struct lag_row *rows = NULL;
+    struct akv_kgroup g;
+    size_t n = 0;
+    akv_err_t err;
 
-    group = group ? group : s->kafka_group;
-    topic = topic ? topic : s->kafka_topic;
-    for (i = 0; i < s->kafka_properties.n; i++) {
-        if (rd_kafka_conf_set(conf, s->kafka_properties.names[i],
-                              s->kafka_properties.values[i], kerrstr,
-                              sizeof(kerrstr)) != RD_KAFKA_CONF_OK) {
-            err = akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
-                           "kafka property %s: %s",
-                           s->kafka_properties.names[i], kerrstr);
-            goto out;
-        }
-    }
-    if (rd_kafka_conf_set(conf, "bootstrap.servers", s->kafka_brokers, kerrstr,
-                          sizeof(kerrstr)) != RD_KAFKA_CONF_OK ||
-        rd_kafka_conf_set(conf, "group.id", group, kerrstr, sizeof(kerrstr)) !=
-            RD_KAFKA_CONF_OK ||
-        rd_kafka_conf_set(conf, "enable.auto.commit", "false", kerrstr,
-                          sizeof(kerrstr)) != RD_KAFKA_CONF_OK ||
-        rd_kafka_conf_set(conf, "log_level", "3", kerrstr, sizeof(kerrstr)) !=
-            RD_KAFKA_CONF_OK) {
-        err = akv_errf(AKV_ERR_CONFIG, errstr, errstr_size, "%s", kerrstr);
+    memset(&g, 0, sizeof(g));
+    err = akv_kadmin_new(&ka, s, group, topic, errstr, errstr_size);
+    if (err) {
         goto out;
     }
-    /* A consumer that never subscribes: it can read the group's committed
-     * offsets from the coordinator without joining or disturbing it. */
-    rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, kerrstr, sizeof(kerrstr));
-    if (!rk) {
-        err = akv_errf(AKV_ERR_KAFKA, errstr, errstr_size, "%s", kerrstr);
+    err = akv_kadmin_partitions(ka, &parts, &n, errstr, errstr_size);
+    if (err) {
         goto out;
     }
-    conf = NULL;
-    rkt = rd_kafka_topic_new(rk, topic, NULL);
-    kerr = rd_kafka_metadata(rk, 0, rkt, &md, TIMEOUT_MS);
-    if (kerr || md->topic_cnt != 1 || md->topics[0].err) {
-        err =
-            akv_errf(AKV_ERR_KAFKA, errstr, errstr_size,
-                     "cannot read the partitions of %s: %s", topic,
-                     rd_kafka_err2str(kerr ? kerr
-                                      : md->topic_cnt == 1
-                                          ? md->topics[0].err
-                                          : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC));
+    rows = calloc(n ? n : 1, sizeof(*rows));
+    if (!rows) {
+        err = akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory");
         goto out;
     }
-    parts = rd_kafka_topic_partition_list_new(md->topics[0].partition_cnt);
-    for (p = 0; p < md->topics[0].partition_cnt; p++) {
-        rd_kafka_topic_partition_list_add(parts, topic,
-                                          md->topics[0].partitions[p].id);
-    }
-    qsort(parts->elems, (size_t)parts->cnt, sizeof(*parts->elems),
-          cmp_partition);
-    kerr = rd_kafka_committed(rk, parts, TIMEOUT_MS);
-    if (kerr) {
-        err = akv_errf(AKV_ERR_KAFKA, errstr, errstr_size,
-                       "cannot read the committed offsets of %s: %s", group,
-                       rd_kafka_err2str(kerr));
+    err = compute(ka, parts, n, rows, errstr, errstr_size);
+    if (err) {
         goto out;
+    }
+    /* Not knowing the members is no reason to fail: the offsets are what
+     * lag is about. */
+    akv_kadmin_describe(ka, &g, parts, n);
+    if (!g.known) {
+        fprintf(stderr,
+                "members: unknown (the broker does not answer "
+                "DescribeGroups: %s)\n",
+                g.error);
     }
     if (json) {
-        fprintf(out, "{\"group\":\"%s\",\"topic\":\"%s\",\"partitions\":[",
-                group, topic);
+        err = print_json(out, ka, &g, parts, rows, n, errstr, errstr_size);
     } else {
-        fprintf(out, "GROUP %s  TOPIC %s\n%9s %12s %12s %10s\n", group, topic,
-                "PARTITION", "COMMITTED", "END", "LAG");
+        print_table(out, ka, &g, parts, rows, n);
     }
-    for (p = 0; p < parts->cnt; p++) {
-        rd_kafka_topic_partition_t *t = &parts->elems[p];
-        int64_t low = 0;
-        int64_t high = 0;
-        long long lag;
-
-        kerr = rd_kafka_query_watermark_offsets(rk, topic, t->partition, &low,
-                                                &high, TIMEOUT_MS);
-        if (kerr) {
-            err = akv_errf(AKV_ERR_KAFKA, errstr, errstr_size,
-                           "cannot read the end of partition %d: %s",
-                           (int)t->partition, rd_kafka_err2str(kerr));
-            goto out;
-        }
-        /* Nothing committed yet: the whole retained log is ahead. */
-        lag = (long long)high - (long long)(t->offset >= 0 ? t->offset : low);
-        if (lag < 0) {
-            lag = 0;
-        }
-        total += lag;
-        if (json) {
-            fprintf(out,
-                    "%s{\"partition\":%d,\"committed\":%lld,\"end\":%lld,"
-                    "\"low\":%lld,\"lag\":%lld}",
-                    p ? "," : "", (int)t->partition,
-                    (long long)(t->offset >= 0 ? t->offset : -1),
-                    (long long)high, (long long)low, lag);
-        } else if (t->offset >= 0) {
-            fprintf(out, "%9d %12lld %12lld %10lld\n", (int)t->partition,
-                    (long long)t->offset, (long long)high, lag);
-        } else {
-            fprintf(out, "%9d %12s %12lld %10lld\n", (int)t->partition, "-",
-                    (long long)high, lag);
-        }
-    }
-    if (json) {
-        fprintf(out, "],\"lag\":%lld}\n", total);
-    } else {
-        fprintf(out, "%9s %12s %12s %10lld\n", "TOTAL", "", "", total);
-    }
-
 out:
-    if (parts) {
-        rd_kafka_topic_partition_list_destroy(parts);
-    }
-    if (md) {
-        rd_kafka_metadata_destroy(md);
-    }
-    if (rkt) {
-        rd_kafka_topic_destroy(rkt);
-    }
-    if (rk) {
-        rd_kafka_destroy(rk);
-    }
-    if (conf) {
-        rd_kafka_conf_destroy(conf);
-    }
+    akv_kgroup_free(&g);
+    free(rows);
+    free(parts);
+    akv_kadmin_destroy(ka);
     return err;
 }

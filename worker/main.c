@@ -10,6 +10,7 @@
 #include "lag.h"
 #include "log.h"
 #include "probe.h"
+#include "replay.h"
 #include "settings.h"
 
 #include <curl/curl.h>
@@ -29,7 +30,7 @@
 static volatile sig_atomic_t run = 1;
 
 /* Long options without a short form. */
-enum { OPT_CONNECT = 256 };
+enum { OPT_CONNECT = 256, OPT_REPLAY };
 
 /*
  * The first SIGTERM/SIGINT asks for a clean stop (finish what is in
@@ -58,14 +59,21 @@ static void usage(FILE *fp)
             "Usage: ak2vault <command> [options]\n"
             "\n"
             "Commands:\n"
-            "  run -c FILE [--exit-at-end]   consume authentik events and "
+            "  run -c FILE [--exit-at-end] [--from earliest|latest|DATETIME]\n"
+            "                                consume authentik events and "
             "sync tokens to Vault\n"
             "  check-config -c FILE [--connect]\n"
             "                                validate the configuration and "
             "print it (secrets masked)\n"
             "  lag -c FILE [--group G] [--topic T] [--json]\n"
-            "                                committed offset, end offset and "
-            "lag per partition\n"
+            "                                per partition: committed and end "
+            "offset, lag in\n"
+            "                                offsets and seconds, member\n"
+            "  replay -c FILE MODE [--partitions LIST] [--execute] [--group G]"
+            "\n"
+            "         [--topic T] [--json]   move the group's committed "
+            "offsets (a dry run\n"
+            "                                unless --execute)\n"
             "  config-reference              describe every setting\n"
             "  version                       print the version\n"
             "\n"
@@ -73,10 +81,30 @@ static void usage(FILE *fp)
             "  -c, --config FILE   configuration file (libconfig)\n"
             "  -e, --exit-at-end   stop once every assigned partition is "
             "consumed\n"
-            "  -g, --group G       lag: the consumer group (default: "
+            "  -g, --group G       lag, replay: the consumer group (default: "
             "kafka.group)\n"
-            "  -t, --topic T       lag: the topic (default: kafka.topic)\n"
-            "  -j, --json          lag: JSON instead of a table\n"
+            "  -t, --topic T       lag, replay: the topic (default: "
+            "kafka.topic)\n"
+            "  -j, --json          lag, replay: JSON instead of a table\n"
+            "      --from WHERE    run: where partitions without a committed "
+            "offset start\n"
+            "                      (earliest, latest or DATETIME; ignored "
+            "while the group\n"
+            "                      has members)\n"
+            "  replay MODE, exactly one of:\n"
+            "      --to-earliest, --to-latest, --to-offset N, --shift-by N\n"
+            "      --to-datetime DATETIME  the first message at or after it, "
+            "e.g.\n"
+            "                      2026-11-28T10:00:00Z, "
+            "2026-11-28T11:00:00.250+01:00\n"
+            "      --by-duration DURATION  the same, DURATION before now: "
+            "PnDTnHnMnS\n"
+            "                      (P1DT2H, PT15M) or 90s, 15m, 2h, 1d, "
+            "1h30m\n"
+            "      --partitions LIST  replay: only these, e.g. 0,2,5-7\n"
+            "      --execute       replay: commit the new offsets (refused, "
+            "status 75,\n"
+            "                      while the group has active members)\n"
             "      --connect       check-config: also check that Kafka, "
             "Vault and\n"
             "                      authentik answer with the configured "
@@ -103,7 +131,8 @@ static int load(struct akv_settings *s, const char *path, int secrets)
     return EX_OK;
 }
 
-static int cmd_run(const char *path, int exit_at_end)
+static int cmd_run(const char *path, int exit_at_end,
+                   const struct akv_replay_opts *from)
 {
     struct akv_settings s;
     struct akv_run_opts opts;
@@ -131,6 +160,13 @@ static int cmd_run(const char *path, int exit_at_end)
     akv_log_info("worker", "ak2vault %s starting (librdkafka %s, %s)",
                  AKV_VERSION, rd_kafka_version_str(),
                  curl_version_info(CURLVERSION_NOW)->version);
+    /* --from: commit where a fresh group starts, before joining it. */
+    if (from->from &&
+        akv_replay_start_from(&s, from, errstr, sizeof(errstr)) != AKV_OK) {
+        akv_log_error("worker", "--from %s: %s", from->from_arg, errstr);
+        akv_settings_free(&s);
+        return EX_UNAVAILABLE;
+    }
     tm = akv_telemetry_new(AKV_VERSION, rd_kafka_version_str(), errstr,
                            sizeof(errstr));
     if (!tm) {
@@ -179,6 +215,30 @@ static int cmd_lag(const char *path, const char *group, const char *topic,
     return rc;
 }
 
+static int cmd_replay(const char *path, const struct akv_replay_opts *o,
+                      const char *group, const char *topic, int json)
+{
+    struct akv_settings s;
+    char errstr[1024];
+    int refused = 0;
+    akv_err_t err;
+    int rc = load(&s, path, 0);
+
+    if (rc == EX_OK) {
+        err = akv_replay_run(&s, o, group, topic, json, stdout, &refused,
+                             errstr, sizeof(errstr));
+        if (err != AKV_OK) {
+            fprintf(stderr, "ak2vault: %s\n", errstr);
+            rc = refused                  ? EX_TEMPFAIL
+                 : err == AKV_ERR_INVALID ? EX_USAGE
+                 : err == AKV_ERR_CONFIG  ? EX_CONFIG
+                                          : EX_UNAVAILABLE;
+        }
+    }
+    akv_settings_free(&s);
+    return rc;
+}
+
 static int cmd_check_config(const char *path, int connect)
 {
     struct akv_settings s;
@@ -205,8 +265,21 @@ int main(int argc, char **argv)
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
         {"connect", no_argument, NULL, OPT_CONNECT},
+        /* replay and run --from: akv_replay_opt() takes them by name */
+        {"to-earliest", no_argument, NULL, OPT_REPLAY},
+        {"to-latest", no_argument, NULL, OPT_REPLAY},
+        {"to-offset", required_argument, NULL, OPT_REPLAY},
+        {"shift-by", required_argument, NULL, OPT_REPLAY},
+        {"to-datetime", required_argument, NULL, OPT_REPLAY},
+        {"by-duration", required_argument, NULL, OPT_REPLAY},
+        {"partitions", required_argument, NULL, OPT_REPLAY},
+        {"execute", no_argument, NULL, OPT_REPLAY},
+        {"from", required_argument, NULL, OPT_REPLAY},
         {NULL, 0, NULL, 0},
     };
+    struct akv_replay_opts replay;
+    char errstr[512];
+    int idx = 0;
     const char *cmd;
     const char *config = getenv("AK2VAULT_CONFIG");
     int exit_at_end = 0;
@@ -217,6 +290,7 @@ int main(int argc, char **argv)
     int opt;
     int rc;
 
+    memset(&replay, 0, sizeof(replay));
     if (argc < 2) {
         usage(stderr);
         return EX_USAGE;
@@ -228,7 +302,7 @@ int main(int argc, char **argv)
         return EX_OK;
     }
     optind = 2;
-    while ((opt = getopt_long(argc, argv, "c:eg:t:jh", long_opts, NULL)) !=
+    while ((opt = getopt_long(argc, argv, "c:eg:t:jh", long_opts, &idx)) !=
            -1) {
         switch (opt) {
         case 'c':
@@ -248,6 +322,13 @@ int main(int argc, char **argv)
             break;
         case OPT_CONNECT:
             connect = 1;
+            break;
+        case OPT_REPLAY:
+            if (akv_replay_opt(&replay, long_opts[idx].name, optarg, errstr,
+                               sizeof(errstr)) != AKV_OK) {
+                fprintf(stderr, "ak2vault: %s\n", errstr);
+                return EX_USAGE;
+            }
             break;
         case 'h':
             usage(stdout);
@@ -271,9 +352,13 @@ int main(int argc, char **argv)
         return EX_OK;
     }
     if (strcmp(cmd, "run") != 0 && strcmp(cmd, "check-config") != 0 &&
-        strcmp(cmd, "lag") != 0) {
+        strcmp(cmd, "lag") != 0 && strcmp(cmd, "replay") != 0) {
         fprintf(stderr, "ak2vault: unknown command '%s'\n", cmd);
         usage(stderr);
+        return EX_USAGE;
+    }
+    if (akv_replay_check(&replay, cmd, errstr, sizeof(errstr)) != AKV_OK) {
+        fprintf(stderr, "ak2vault: %s\n", errstr);
         return EX_USAGE;
     }
     if (!config || !*config) {
@@ -283,9 +368,11 @@ int main(int argc, char **argv)
 
     curl_global_init(CURL_GLOBAL_DEFAULT);
     if (strcmp(cmd, "run") == 0) {
-        rc = cmd_run(config, exit_at_end);
+        rc = cmd_run(config, exit_at_end, &replay);
     } else if (strcmp(cmd, "lag") == 0) {
         rc = cmd_lag(config, group, topic, json);
+    } else if (strcmp(cmd, "replay") == 0) {
+        rc = cmd_replay(config, &replay, group, topic, json);
     } else {
         rc = cmd_check_config(config, connect);
     }

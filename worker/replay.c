@@ -1,0 +1,1165 @@
+/*
+ * replay — `ak2vault replay` and `ak2vault run --from`: new committed
+ * offsets for a consumer group, computed per partition, clamped to its log,
+ * committed from outside the group only while the group is empty.
+ */
+#include "replay.h"
+
+#include "log.h"
+
+#include <cJSON.h>
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define DATETIME_FORMAT                                                        \
+    "YYYY-MM-DDTHH:MM:SS[.fff] and a zone, Z or +hh:mm, e.g. "                 \
+    "2026-11-28T10:00:00Z"
+#define DURATION_FORMAT                                                        \
+    "PnDTnHnMnS (P1DT2H, PT15M) or numbers with units ms, s, m, h, d (90s, "   \
+    "15m, 2h, 1d, 1h30m)"
+#define MAX_DURATION_MS (100LL * 365 * 24 * 3600 * 1000)
+
+static const struct {
+    const char *name;
+    enum akv_replay_mode mode;
+} mode_names[] = {
+    {"to-earliest", AKV_REPLAY_TO_EARLIEST},
+    {"to-latest", AKV_REPLAY_TO_LATEST},
+    {"to-offset", AKV_REPLAY_TO_OFFSET},
+    {"shift-by", AKV_REPLAY_SHIFT_BY},
+    {"to-datetime", AKV_REPLAY_TO_DATETIME},
+    {"by-duration", AKV_REPLAY_BY_DURATION},
+};
+
+#define MODE_LIST                                                              \
+    "--to-earliest, --to-latest, --to-offset N, --shift-by N, "                \
+    "--to-datetime DATETIME, --by-duration DURATION"
+
+static const char *mode_name(enum akv_replay_mode mode)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(mode_names) / sizeof(mode_names[0]); i++) {
+        if (mode_names[i].mode == mode) {
+            return mode_names[i].name;
+        }
+    }
+    return "none";
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ------------------------------------------------------------------------
+ * Parsing (pure)
+ */
+
+static int parse_ll(const char *s, long long *out)
+{
+    char *end = NULL;
+
+    if (!s || !*s || isspace((unsigned char)*s)) {
+        return -1;
+    }
+    errno = 0;
+    *out = strtoll(s, &end, 10);
+    return errno || *end ? -1 : 0;
+}
+
+/* Exactly \p n digits at *p, advancing it. */
+static int digits(const char **p, int n, int *out)
+{
+    int v = 0;
+    int i;
+
+    for (i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)(*p)[i])) {
+            return -1;
+        }
+        v = v * 10 + ((*p)[i] - '0');
+    }
+    *p += n;
+    *out = v;
+    return 0;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+ * days_from_civil), so that no time zone of the process is involved. */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+    int64_t era;
+    int64_t yoe;
+    int64_t doy;
+    int64_t doe;
+
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = y - era * 400;
+    doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static int days_in_month(int y, int m)
+{
+    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+
+    return m == 2 && leap ? 29 : days[m - 1];
+}
+
+akv_err_t akv_replay_parse_datetime(const char *s, int64_t *ms, char *errstr,
+                                    size_t errstr_size)
+{
+    const char *p = s;
+    int y, mo, d, h, mi;
+    int sec = 0;
+    int frac = 0;
+    int zone = 0; /* minutes east of UTC */
+    int64_t t;
+    int n;
+
+    if (digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) || *p++ != '-' ||
+        digits(&p, 2, &d) || (*p != 'T' && *p != 't')) {
+        goto bad;
+    }
+    p++;
+    if (digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &mi)) {
+        goto bad;
+    }
+    if (*p == ':') {
+        p++;
+        if (digits(&p, 2, &sec)) {
+            goto bad;
+        }
+        if (*p == '.' || *p == ',') {
+            p++;
+            /* Up to nanoseconds; milliseconds are kept. */
+            for (n = 0; isdigit((unsigned char)*p); n++, p++) {
+                if (n < 3) {
+                    frac = frac * 10 + (*p - '0');
+                }
+            }
+            if (n == 0 || n > 9) {
+                goto bad;
+            }
+            for (; n < 3; n++) {
+                frac *= 10;
+            }
+        }
+    }
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        int sign = *p++ == '-' ? -1 : 1;
+        int zh, zm;
+
+        if (digits(&p, 2, &zh)) {
+            goto bad;
+        }
+        if (*p == ':') {
+            p++;
+        }
+        if (digits(&p, 2, &zm) || zh > 23 || zm > 59) {
+            goto bad;
+        }
+        zone = sign * (zh * 60 + zm);
+    } else if (*p == '\0') {
+        return akv_errf(AKV_ERR_INVALID, errstr, errstr_size,
+                        "date and time '%s' has no time zone: add Z (UTC) "
+                        "or an offset such as +02:00",
+                        s);
+    } else {
+        goto bad;
+    }
+    if (*p) {
+        goto bad;
+    }
+    if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 ||
+        mi > 59 || sec > 59) {
+        return akv_errf(AKV_ERR_INVALID, errstr, errstr_size,
+                        "date and time '%s' does not exist", s);
+    }
+    t = ((days_from_civil(y, mo, d) * 24 + h) * 60 + mi - zone) * 60000LL +
+        sec * 1000LL + frac;
+    if (t < 0) {
+        return akv_errf(AKV_ERR_INVALID, errstr, errstr_size,
+                        "date and time '%s' is before 1970", s);
+    }
+    *ms = t;
+    return AKV_OK;
+bad:
+    return akv_errf(AKV_ERR_INVALID, errstr, errstr_size,
+                    "bad date and time '%s': expected " DATETIME_FORMAT, s);
+}
+
+/* A decimal number at *p (digits, optionally a fraction), advancing it.
+ * @returns the number of integer digits read (0: none). */
+static int number(const char **p, long long *ip, long long *frac,
+                  long long *scale)
+{
+    int n = 0;
+
+    *ip = 0;
+    *frac = 0;
+    *scale = 1;
+    while (isdigit((unsigned char)**p)) {
+        if (*ip > MAX_DURATION_MS) {
+            return -1;
+        }
+        *ip = *ip * 10 + (**p - '0');
+        (*p)++;
+        n++;
+    }
+    if (n > 0 && (**p == '.' || **p == ',') &&
+        isdigit((unsigned char)(*p)[1])) {
+        (*p)++;
+        while (isdigit((unsigned char)**p)) {
+            if (*scale < 1000000000LL) {
+                *frac = *frac * 10 + (**p - '0');
+                *scale *= 10;
+            }
+            (*p)++;
+        }
+    }
+    return n;
+}
+
+/* Adds ip.frac units of \p unit_ms to *total, bounded. */
+static int add_units(long long *total, long long ip, long long frac,
+                     long long scale, long long unit_ms)
+{
+    if (ip > MAX_DURATION_MS / unit_ms) {
+        return -1;
+    }
+    *total += ip * unit_ms + frac * unit_ms / scale;
+    return *total > MAX_DURATION_MS ? -1 : 0;
+}
+
+static int iso_duration(const char *s, long long *total)
+{
+    const char *p = s + 1; /* past the P */
+    int in_time = 0;
+    int parts = 0;
+    char last = 0;
+
+    while (*p) {
+        long long ip, frac, scale;
+        long long unit;
+        char u;
+        int n;
+
+        if ((*p == 'T' || *p == 't') && !in_time) {
+            in_time = 1;
+            p++;
+            if (!*p) {
+                return -1;
+            }
+            continue;
+        }
+        n = number(&p, &ip, &frac, &scale);
+        if (n <= 0) {
+            return -1;
+        }
+        u = (char)toupper((unsigned char)*p++);
+        if (!in_time && u == 'D') {
+            unit = 86400000LL;
+        } else if (in_time && u == 'H') {
+            unit = 3600000LL;
+        } else if (in_time && u == 'M') {
+            unit = 60000LL;
+        } else if (in_time && u == 'S') {
+            unit = 1000LL;
+        } else {
+            return -1;
+        }
+        /* Each unit once, largest first; a fraction only for seconds. */
+        if ((last && strchr("DHMS", last) >= strchr("DHMS", u)) ||
+            (scale > 1 && u != 'S') ||
+            add_units(total, ip, frac, scale, unit)) {
+            return -1;
+        }
+        last = u;
+        parts++;
+    }
+    return parts > 0 ? 0 : -1;
+}
+
+static int simple_duration(const char *s, long long *total)
+{
+    static const struct {
+        const char *unit;
+        long long ms;
+    } units[] = {{"ms", 1},
+                 {"s", 1000},
+                 {"m", 60000},
+                 {"h", 3600000LL},
+                 {"d", 86400000LL}};
+    const char *p = s;
+    unsigned seen = 0;
+
+    while (*p) {
+        long long ip, frac, scale;
+        size_t i;
+        size_t best = sizeof(units) / sizeof(units[0]);
+
+        if (number(&p, &ip, &frac, &scale) <= 0) {
+            return -1;
+        }
+        /* "ms" before "m": the longest unit that matches. */
+        for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+            size_t len = strlen(units[i].unit);
+
+            if (strncmp(p, units[i].unit, len) == 0 &&
+                (best == sizeof(units) / sizeof(units[0]) ||
+                 len > strlen(units[best].unit))) {
+                best = i;
+            }
+        }
+        if (best == sizeof(units) / sizeof(units[0]) || (seen & (1u << best)) ||
+            add_units(total, ip, frac, scale, units[best].ms)) {
+            return -1;
+        }
+        seen |= 1u << best;
+        p += strlen(units[best].unit);
+    }
+    return 0;
+}
+
+akv_err_t akv_replay_parse_duration(const char *s, int64_t *ms, char *errstr,
+                                    size_t errstr_size)
+{
+    long long total = 0;
+    int bad;
+
+    if (!s || !*s) {
+        bad = 1;
+    } else if (*s == 'P' || *s == 'p') {
+        bad = iso_duration(s, &total);
+    } else {
+        bad = simple_duration(s, &total);
+    }
+    if (bad) {
+        return akv_errf(AKV_ERR_INVALID, errstr, errstr_size,
+                        "bad duration '%s': expected " DURATION_FORMAT
+                        ", at most 100 years",
+                        s ? s : "");
+    }
+    *ms = total;
+    return AKV_OK;
+}
+
+akv_err_t akv_replay_parse_partitions(const char *s, struct akv_prange **out,
+                                      size_t *n, char *errstr,
+                                      size_t errstr_size)
+{
+    struct akv_prange *r = NULL;
+    size_t cap = 1;
+    const char *p = s;
+    size_t i;
+
+    *out = NULL;
+    *n = 0;
+    for (i = 0; s[i]; i++) {
+        cap += s[i] == ',';
+    }
+    r = calloc(cap, sizeof(*r));
+    if (!r) {
+        return akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    }
+    for (;;) {
+        long long a, b;
+        char *end = NULL;
+
+        if (!isdigit((unsigned char)*p)) {
+            goto bad;
+        }
+        errno = 0;
+        a = strtoll(p, &end, 10);
+        b = a;
+        p = end;
+        if (*p == '-') {
+            p++;
+            if (!isdigit((unsigned char)*p)) {
+                goto bad;
+            }
+            b = strtoll(p, &end, 10);
+            p = end;
+        }
+        if (errno || a > INT32_MAX || b > INT32_MAX || b < a) {
+            goto bad;
+        }
+        r[*n].first = (int32_t)a;
+        r[*n].last = (int32_t)b;
+        (*n)++;
+        if (*p == '\0') {
+            break;
+        }
+        if (*p++ != ',') {
+            goto bad;
+        }
+    }
+    *out = r;
+    return AKV_OK;
+bad:
+    free(r);
+    *n = 0;
+    return akv_errf(AKV_ERR_INVALID, errstr, errstr_size,
+                    "bad partition list '%s': expected numbers and ranges "
+                    "such as 0,2,5-7",
+                    s);
+}
+
+int akv_replay_prange_has(const struct akv_prange *r, size_t n,
+                          int32_t partition)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (partition >= r[i].first && partition <= r[i].last) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int has_partition(const struct akv_kpart *parts, size_t n, int64_t p)
+{
+    size_t lo = 0;
+    size_t hi = n;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (parts[mid].partition == p) {
+            return 1;
+        }
+        if (parts[mid].partition < p) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return 0;
+}
+
+akv_err_t akv_replay_partitions_exist(const struct akv_prange *r, size_t nr,
+                                      const struct akv_kpart *parts, size_t n,
+                                      const char *topic, char *errstr,
+                                      size_t errstr_size)
+{
+    size_t i;
+    int64_t p;
+
+    for (i = 0; i < nr; i++) {
+        /* Partitions are unique: a range is covered when it holds as many
+         * of them as it is long, and a range longer than the topic never
+         * is (so a huge range costs no more than the topic). */
+        size_t in = 0;
+        size_t k;
+
+        for (k = 0; k < n; k++) {
+            in += parts[k].partition >= r[i].first &&
+                  parts[k].partition <= r[i].last;
+        }
+        if ((int64_t)in == (int64_t)r[i].last - r[i].first + 1) {
+            continue;
+        }
+        for (p = r[i].first; p <= r[i].last; p++) {
+            if (!has_partition(parts, n, p)) {
+                break;
+            }
+        }
+        if (n == 0) {
+            return akv_errf(AKV_ERR_INVALID, errstr, errstr_size,
+                            "topic %s has no partitions", topic);
+        }
+        return akv_errf(AKV_ERR_INVALID, errstr, errstr_size,
+                        "unknown partition %lld: topic %s has partitions "
+                        "%d-%d",
+                        (long long)p, topic, (int)parts[0].partition,
+                        (int)parts[n - 1].partition);
+    }
+    return AKV_OK;
+}
+
+void akv_replay_format_time(int64_t ms, char *buf, size_t size)
+{
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+
+    if (ms < 0 || !gmtime_r(&secs, &tm)) {
+        snprintf(buf, size, "-");
+        return;
+    }
+    snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+             tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+}
+
+/* ------------------------------------------------------------------------
+ * Options
+ */
+
+akv_err_t akv_replay_opt(struct akv_replay_opts *o, const char *name,
+                         const char *arg, char *errstr, size_t errstr_size)
+{
+    enum akv_replay_mode mode = AKV_REPLAY_NONE;
+    long long v = 0;
+    int64_t t = 0;
+    akv_err_t err;
+    size_t i;
+
+    if (strcmp(name, "execute") == 0) {
+        o->execute = 1;
+        return AKV_OK;
+    }
+    if (strcmp(name, "partitions") == 0) {
+        struct akv_prange *r = NULL;
+        size_t n = 0;
+
+        if (o->partitions) {
+            return akv_errf(AKV_ERR_INVALID, errstr, errstr_size,
+                            "--partitions given twice");
+        }
+        err = akv_replay_parse_partitions(arg, &r, &n, errstr, errstr_size);
+        free(r);
+        o->partitions = arg;
+        return err;
+    }
+    if (strcmp(name, "from") == 0) {
+        if (o->from) {
+            return akv_errf(AKV_ERR_INVALID, errstr, errstr_size,
+                            "--from given twice");
+        }
+        o->from = 1;
+        o->from_arg = arg;
+        if (strcmp(arg, "earliest") == 0) {
+            o->mode = AKV_REPLAY_TO_EARLIEST;
+        } else if (strcmp(arg, "latest") == 0) {
+            o->mode = AKV_REPLAY_TO_LATEST;
+        } else {
+            err = akv_replay_parse_datetime(arg, &t, errstr, errstr_size);
+            if (err) {
+                return akv_errf(err, errstr, errstr_size,
+                                "--from '%s': expected earliest, latest or "
+                                "a date and time, " DATETIME_FORMAT,
+                                arg);
+            }
+            o->mode = AKV_REPLAY_TO_DATETIME;
+            o->value = t;
+        }
+        return AKV_OK;
+    }
+    for (i = 0; i < sizeof(mode_names) / sizeof(mode_names[0]); i++) {
+        if (strcmp(name, mode_names[i].name) == 0) {
+            mode = mode_names[i].mode;
+        }
+    }
+    if (mode == AKV_REPLAY_NONE) {
+        return akv_errf(AKV_ERR_INVALID, errstr, errstr_size,
+                        "unknown replay option --%s", name);
+    }
+    if (o->modes > 0) {
+        return akv_errf(AKV_ERR_INVALID, errstr, errstr_size,
+                        "--%s and --%s: give exactly one of " MODE_LIST,
+                        mode_name(o->mode), name);
+    }
+    switch (mode) {
+    case AKV_REPLAY_TO_OFFSET:
+        if (parse_ll(arg, &v) || v < 0) {
+            return akv_errf(AKV_ERR_INVALID, errstr, errstr_size,
+                            "--to-offset '%s': expected an offset (0 or "
+                            "more)",
+                            arg);
+        }
+        break;
+    case AKV_REPLAY_SHIFT_BY:
+        if (parse_ll(arg, &v)) {
+            return akv_errf(AKV_ERR_INVALID, errstr, errstr_size,
+                            "--shift-by '%s': expected a whole number of "
+                            "offsets, e.g. -100 or 50",
+                            arg);
+        }
+        break;
+    case AKV_REPLAY_TO_DATETIME:
+        err = akv_replay_parse_datetime(arg, &t, errstr, errstr_size);
+        if (err) {
+            return err;
+        }
+        v = t;
+        break;
+    case AKV_REPLAY_BY_DURATION:
+        err = akv_replay_parse_duration(arg, &t, errstr, errstr_size);
+        if (err) {
+            return err;
+        }
+        v = t;
+        break;
+    default:
+        break;
+    }
+    o->mode = mode;
+    o->modes++;
+    o->value = v;
+    o->mode_arg = arg;
+    return AKV_OK;
+}
+
+akv_err_t akv_replay_check(const struct akv_replay_opts *o, const char *cmd,
+                           char *errstr, size_t errstr_size)
+{
+    int replay = strcmp(cmd, "replay") == 0;
+    int run = strcmp(cmd, "run") == 0;
+
+    if (o->from && !run) {
+        return akv_errf(AKV_ERR_INVALID, errstr, errstr_size,
+                        "--from is an option of run, not of %s", cmd);
+    }
+    if (!replay && (o->modes || o->partitions || o->execute)) {
+        return akv_errf(AKV_ERR_INVALID, errstr, errstr_size,
+                        "--%s is an option of replay, not of %s",
+                        o->modes        ? mode_name(o->mode)
+                        : o->partitions ? "partitions"
+                                        : "execute",
+                        cmd);
+    }
+    if (replay && o->modes != 1) {
+        return akv_errf(AKV_ERR_INVALID, errstr, errstr_size,
+                        "replay needs one of " MODE_LIST);
+    }
+    return AKV_OK;
+}
+
+/* ------------------------------------------------------------------------
+ * Planning (pure)
+ */
+
+void akv_replay_plan(const struct akv_replay_opts *o, const struct akv_kpart *p,
+                     int start_latest, int64_t time_offset,
+                     struct akv_replay_row *row)
+{
+    int64_t base;
+    int64_t v = 0;
+
+    memset(row, 0, sizeof(*row));
+    row->partition = p->partition;
+    row->current = p->committed;
+    row->low = p->low;
+    row->high = p->high;
+    switch (o->mode) {
+    case AKV_REPLAY_TO_EARLIEST:
+        v = p->low;
+        break;
+    case AKV_REPLAY_TO_LATEST:
+        v = p->high;
+        break;
+    case AKV_REPLAY_TO_OFFSET:
+        v = o->value;
+        break;
+    case AKV_REPLAY_SHIFT_BY:
+        /* Without a committed offset the group would start where
+         * kafka.auto_offset_reset says: shift from there. */
+        base = p->committed >= 0 ? p->committed
+               : start_latest    ? p->high
+                                 : p->low;
+        if (o->value > 0 && base > INT64_MAX - o->value) {
+            v = INT64_MAX;
+        } else if (o->value < 0 && base < INT64_MIN - o->value) {
+            v = INT64_MIN;
+        } else {
+            v = base + o->value;
+        }
+        break;
+    case AKV_REPLAY_TO_DATETIME:
+    case AKV_REPLAY_BY_DURATION:
+        v = time_offset;
+        break;
+    default:
+        v = p->committed >= 0 ? p->committed : p->low;
+        break;
+    }
+    row->wanted = v;
+    row->target = v;
+    if (v < p->low) {
+        row->target = p->low;
+        row->clamped = -1;
+    } else if (v > p->high) {
+        row->target = p->high;
+        row->clamped = 1;
+    }
+}
+
+/* ------------------------------------------------------------------------
+ * The commands
+ */
+
+/* Appends "a,b-c" for \p parts[i] of every row i with flag[i] set. */
+static void partition_list(const struct akv_replay_row *rows, size_t n,
+                           const char *flag, char *buf, size_t size)
+{
+    size_t len = 0;
+    size_t i = 0;
+
+    buf[0] = '\0';
+    while (i < n && len < size) {
+        size_t j;
+        int w;
+
+        if (!flag[i]) {
+            i++;
+            continue;
+        }
+        for (j = i; j + 1 < n && flag[j + 1] &&
+                    rows[j + 1].partition == rows[j].partition + 1;
+             j++) {
+        }
+        w = j > i ? snprintf(buf + len, size - len, "%s%d-%d", len ? "," : "",
+                             (int)rows[i].partition, (int)rows[j].partition)
+                  : snprintf(buf + len, size - len, "%s%d", len ? "," : "",
+                             (int)rows[i].partition);
+        if (w < 0) {
+            break;
+        }
+        len += (size_t)w;
+        i = j + 1;
+    }
+}
+
+static void describe_mode(const struct akv_replay_opts *o, int64_t ts,
+                          char *buf, size_t size)
+{
+    char when[40];
+
+    akv_replay_format_time(ts, when, sizeof(when));
+    switch (o->mode) {
+    case AKV_REPLAY_TO_OFFSET:
+    case AKV_REPLAY_SHIFT_BY:
+        snprintf(buf, size, "%s %lld", mode_name(o->mode), o->value);
+        break;
+    case AKV_REPLAY_TO_DATETIME:
+        snprintf(buf, size, "%s %s", mode_name(o->mode), when);
+        break;
+    case AKV_REPLAY_BY_DURATION:
+        snprintf(buf, size, "%s %s (%s)", mode_name(o->mode), o->mode_arg,
+                 when);
+        break;
+    default:
+        snprintf(buf, size, "%s", mode_name(o->mode));
+        break;
+    }
+}
+
+static void row_note(const struct akv_replay_row *r, char *buf, size_t size)
+{
+    int len = 0;
+
+    buf[0] = '\0';
+    if (r->current < 0) {
+        len = snprintf(buf, size, "nothing committed");
+    }
+    if (r->clamped && len >= 0 && (size_t)len < size) {
+        snprintf(buf + len, size - (size_t)len,
+                 "%sclamped to the log %s (wanted %lld)", len ? "; " : "",
+                 r->clamped < 0 ? "start" : "end", (long long)r->wanted);
+    }
+}
+
+static void print_table(FILE *out, const char *group, const char *topic,
+                        const char *mode, const struct akv_replay_row *rows,
+                        size_t n)
+{
+    char cur[24];
+    char note[160];
+    size_t i;
+
+    fprintf(out, "GROUP %s  TOPIC %s  RESET %s\n", group, topic, mode);
+    fprintf(out, "%9s %12s %12s %12s %12s  %s\n", "PARTITION", "CURRENT", "NEW",
+            "LOG-START", "LOG-END", "NOTE");
+    for (i = 0; i < n; i++) {
+        const struct akv_replay_row *r = &rows[i];
+
+        if (r->current >= 0) {
+            snprintf(cur, sizeof(cur), "%lld", (long long)r->current);
+        } else {
+            snprintf(cur, sizeof(cur), "-");
+        }
+        row_note(r, note, sizeof(note));
+        fprintf(out, "%9d %12s %12lld %12lld %12lld  %s\n", (int)r->partition,
+                cur, (long long)r->target, (long long)r->low,
+                (long long)r->high, note);
+    }
+}
+
+static akv_err_t print_json(FILE *out, const char *group, const char *topic,
+                            const struct akv_replay_opts *o, int64_t ts,
+                            const struct akv_replay_row *rows, size_t n,
+                            char *errstr, size_t errstr_size)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON *arr = NULL;
+    char when[40];
+    char *text = NULL;
+    size_t i;
+
+    if (!root) {
+        return akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    }
+    cJSON_AddStringToObject(root, "group", group);
+    cJSON_AddStringToObject(root, "topic", topic);
+    cJSON_AddStringToObject(root, "mode", mode_name(o->mode));
+    if (o->mode == AKV_REPLAY_TO_OFFSET || o->mode == AKV_REPLAY_SHIFT_BY) {
+        cJSON_AddNumberToObject(root, "value", (double)o->value);
+    }
+    if (o->mode == AKV_REPLAY_TO_DATETIME ||
+        o->mode == AKV_REPLAY_BY_DURATION) {
+        akv_replay_format_time(ts, when, sizeof(when));
+        cJSON_AddStringToObject(root, "datetime", when);
+        cJSON_AddNumberToObject(root, "timestamp", (double)ts);
+    }
+    cJSON_AddBoolToObject(root, "execute", o->execute);
+    arr = cJSON_AddArrayToObject(root, "partitions");
+    for (i = 0; arr && i < n; i++) {
+        const struct akv_replay_row *r = &rows[i];
+        cJSON *e = cJSON_CreateObject();
+
+        if (!e) {
+            break;
+        }
+        cJSON_AddNumberToObject(e, "partition", r->partition);
+        cJSON_AddNumberToObject(e, "current", (double)r->current);
+        cJSON_AddNumberToObject(e, "new", (double)r->target);
+        cJSON_AddNumberToObject(e, "low", (double)r->low);
+        cJSON_AddNumberToObject(e, "end", (double)r->high);
+        cJSON_AddNumberToObject(e, "wanted", (double)r->wanted);
+        if (r->clamped) {
+            cJSON_AddStringToObject(e, "clamped",
+                                    r->clamped < 0 ? "start" : "end");
+        } else {
+            cJSON_AddNullToObject(e, "clamped");
+        }
+        cJSON_AddItemToArray(arr, e);
+    }
+    text = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    if (!text) {
+        return akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    }
+    fprintf(out, "%s\n", text);
+    cJSON_free(text);
+    return AKV_OK;
+}
+
+static int is_time_mode(enum akv_replay_mode mode)
+{
+    return mode == AKV_REPLAY_TO_DATETIME || mode == AKV_REPLAY_BY_DURATION;
+}
+
+/* The rows of every selected partition, time searches done. */
+static akv_err_t plan_rows(struct akv_kadmin *ka, const struct akv_settings *s,
+                           const struct akv_replay_opts *o, int64_t ts,
+                           struct akv_kpart *parts, size_t n,
+                           const struct akv_prange *ranges, size_t nr,
+                           struct akv_replay_row *rows, size_t *nrows,
+                           char *errstr, size_t errstr_size)
+{
+    int start_latest = strcmp(s->kafka_auto_offset_reset, "latest") == 0;
+    akv_err_t err;
+    size_t i;
+
+    *nrows = 0;
+    for (i = 0; i < n; i++) {
+        int64_t toff = 0;
+        int searched = 0;
+
+        if (ranges && !akv_replay_prange_has(ranges, nr, parts[i].partition)) {
+            continue;
+        }
+        if (is_time_mode(o->mode)) {
+            err = akv_kadmin_offset_for_time(ka, &parts[i], ts, &toff,
+                                             &searched, errstr, errstr_size);
+            if (err) {
+                return err;
+            }
+        }
+        akv_replay_plan(o, &parts[i], start_latest, toff, &rows[*nrows]);
+        rows[*nrows].searched = searched;
+        (*nrows)++;
+    }
+    return AKV_OK;
+}
+
+static akv_err_t commit_rows(struct akv_kadmin *ka,
+                             const struct akv_replay_row *rows, size_t n,
+                             const char *only, int *refused, char *errstr,
+                             size_t errstr_size)
+{
+    int32_t *partitions = calloc(n ? n : 1, sizeof(*partitions));
+    int64_t *offsets = calloc(n ? n : 1, sizeof(*offsets));
+    akv_err_t err = AKV_OK;
+    size_t k = 0;
+    size_t i;
+
+    *refused = 0;
+    if (!partitions || !offsets) {
+        err = akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory");
+        goto out;
+    }
+    for (i = 0; i < n; i++) {
+        if (!only || only[i]) {
+            partitions[k] = rows[i].partition;
+            offsets[k] = rows[i].target;
+            k++;
+        }
+    }
+    err = akv_kadmin_commit(ka, partitions, offsets, k, refused, errstr,
+                            errstr_size);
+out:
+    free(partitions);
+    free(offsets);
+    return err;
+}
+
+static void note_searched(const struct akv_replay_row *rows, size_t n)
+{
+    char *flag = calloc(n ? n : 1, 1);
+    char list[256];
+    size_t i;
+    int any = 0;
+
+    if (!flag) {
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        flag[i] = (char)rows[i].searched;
+        any |= rows[i].searched;
+    }
+    if (any) {
+        partition_list(rows, n, flag, list, sizeof(list));
+        fprintf(stderr,
+                "note: partitions %s: the broker's offset for the time did "
+                "not match the message timestamps; the offsets were found by "
+                "reading them\n",
+                list);
+    }
+    free(flag);
+}
+
+akv_err_t akv_replay_run(const struct akv_settings *s,
+                         const struct akv_replay_opts *o, const char *group,
+                         const char *topic, int json, FILE *out, int *refused,
+                         char *errstr, size_t errstr_size)
+{
+    struct akv_kadmin *ka = NULL;
+    struct akv_kpart *parts = NULL;
+    struct akv_prange *ranges = NULL;
+    struct akv_replay_row *rows = NULL;
+    struct akv_kgroup g;
+    size_t n = 0;
+    size_t nr = 0;
+    size_t nrows = 0;
+    int64_t ts = 0;
+    char mode[128];
+    char why[512];
+    akv_err_t err;
+
+    *refused = 0;
+    memset(&g, 0, sizeof(g));
+    if (o->mode == AKV_REPLAY_TO_DATETIME) {
+        ts = o->value;
+    } else if (o->mode == AKV_REPLAY_BY_DURATION) {
+        ts = now_ms() - o->value;
+    }
+    if (o->partitions) {
+        err = akv_replay_parse_partitions(o->partitions, &ranges, &nr, errstr,
+                                          errstr_size);
+        if (err) {
+            goto out;
+        }
+    }
+    err = akv_kadmin_new(&ka, s, group, topic, errstr, errstr_size);
+    if (err) {
+        goto out;
+    }
+    group = akv_kadmin_group(ka);
+    topic = akv_kadmin_topic(ka);
+    err = akv_kadmin_partitions(ka, &parts, &n, errstr, errstr_size);
+    if (err) {
+        goto out;
+    }
+    if (ranges) {
+        err = akv_replay_partitions_exist(ranges, nr, parts, n, topic, errstr,
+                                          errstr_size);
+        if (err) {
+            goto out;
+        }
+    }
+    akv_kadmin_describe(ka, &g, parts, n);
+    if (g.known && g.member_count > 0) {
+        if (o->execute) {
+            *refused = 1;
+            err = akv_errf(AKV_ERR_KAFKA, errstr, errstr_size,
+                           "group %s has %zu active member%s (state %s): "
+                           "stop its workers before replaying; nothing "
+                           "changed",
+                           group, g.member_count,
+                           g.member_count == 1 ? "" : "s", g.state);
+            goto out;
+        }
+        fprintf(stderr,
+                "note: group %s has %zu active member%s (state %s): "
+                "--execute is refused until they stop\n",
+                group, g.member_count, g.member_count == 1 ? "" : "s", g.state);
+    } else if (!g.known && !o->execute) {
+        fprintf(stderr,
+                "note: members of group %s: unknown (the broker does not "
+                "answer DescribeGroups: %s); --execute is refused if the "
+                "group has active members\n",
+                group, g.error);
+    }
+    rows = calloc(n ? n : 1, sizeof(*rows));
+    if (!rows) {
+        err = akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory");
+        goto out;
+    }
+    err = plan_rows(ka, s, o, ts, parts, n, ranges, nr, rows, &nrows, errstr,
+                    errstr_size);
+    if (err) {
+        goto out;
+    }
+    if (o->execute) {
+        err = commit_rows(ka, rows, nrows, NULL, refused, why, sizeof(why));
+        if (err) {
+            akv_errf(err, errstr, errstr_size, "%s%s", why,
+                     *refused ? ": stop its workers before replaying; "
+                                "nothing changed"
+                              : "");
+            goto out;
+        }
+    }
+    note_searched(rows, nrows);
+    describe_mode(o, ts, mode, sizeof(mode));
+    if (json) {
+        err = print_json(out, group, topic, o, ts, rows, nrows, errstr,
+                         errstr_size);
+    } else {
+        print_table(out, group, topic, mode, rows, nrows);
+    }
+    if (o->execute) {
+        fprintf(json ? stderr : out,
+                "executed: group %s committed the new offsets of %zu "
+                "partition%s\n",
+                group, nrows, nrows == 1 ? "" : "s");
+    } else {
+        fprintf(json ? stderr : out,
+                "dry run: nothing changed; add --execute to apply\n");
+    }
+out:
+    akv_kgroup_free(&g);
+    free(rows);
+    free(parts);
+    free(ranges);
+    akv_kadmin_destroy(ka);
+    return err;
+}
+
+akv_err_t akv_replay_start_from(const struct akv_settings *s,
+                                const struct akv_replay_opts *o, char *errstr,
+                                size_t errstr_size)
+{
+    struct akv_kadmin *ka = NULL;
+    struct akv_kpart *parts = NULL;
+    struct akv_replay_row *rows = NULL;
+    char *fresh = NULL; /* no committed offset: --from applies */
+    char *kept = NULL;  /* a committed offset: left alone */
+    struct akv_kgroup g;
+    size_t n = 0;
+    size_t nrows = 0;
+    size_t nfresh = 0;
+    size_t i;
+    int refused = 0;
+    char list[512];
+    akv_err_t err;
+
+    memset(&g, 0, sizeof(g));
+    err = akv_kadmin_new(&ka, s, NULL, NULL, errstr, errstr_size);
+    if (err) {
+        goto out;
+    }
+    err = akv_kadmin_partitions(ka, &parts, &n, errstr, errstr_size);
+    if (err) {
+        goto out;
+    }
+    akv_kadmin_describe(ka, &g, parts, n);
+    if (g.known && g.member_count > 0) {
+        akv_log_info("replay",
+                     "--from %s ignored: group %s has %zu active member%s "
+                     "(state %s), which own its offsets",
+                     o->from_arg, s->kafka_group, g.member_count,
+                     g.member_count == 1 ? "" : "s", g.state);
+        goto out;
+    }
+    rows = calloc(n ? n : 1, sizeof(*rows));
+    fresh = calloc(n ? n : 1, 1);
+    kept = calloc(n ? n : 1, 1);
+    if (!rows || !fresh || !kept) {
+        err = akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory");
+        goto out;
+    }
+    err = plan_rows(ka, s, o, o->value, parts, n, NULL, 0, rows, &nrows, errstr,
+                    errstr_size);
+    if (err) {
+        goto out;
+    }
+    for (i = 0; i < nrows; i++) {
+        fresh[i] = rows[i].current < 0;
+        kept[i] = !fresh[i];
+        nfresh += (size_t)fresh[i];
+    }
+    if (nfresh < nrows) {
+        partition_list(rows, nrows, kept, list, sizeof(list));
+        akv_log_info("replay",
+                     "--from %s: partitions %s of group %s have committed "
+                     "offsets and are left alone",
+                     o->from_arg, list, s->kafka_group);
+    }
+    if (nfresh == 0) {
+        goto out;
+    }
+    err = commit_rows(ka, rows, nrows, fresh, &refused, errstr, errstr_size);
+    if (err && refused) {
+        akv_log_info("replay", "--from %s ignored: %s", o->from_arg, errstr);
+        err = AKV_OK;
+        goto out;
+    }
+    if (err) {
+        goto out;
+    }
+    for (i = 0; i < nrows; i++) {
+        if (fresh[i]) {
+            akv_log_info("replay",
+                         "--from %s: group %s starts partition %d at offset "
+                         "%lld (log %lld..%lld)",
+                         o->from_arg, s->kafka_group, (int)rows[i].partition,
+                         (long long)rows[i].target, (long long)rows[i].low,
+                         (long long)rows[i].high);
+        }
+    }
+out:
+    akv_kgroup_free(&g);
+    free(kept);
+    free(fresh);
+    free(rows);
+    free(parts);
+    akv_kadmin_destroy(ka);
+    return err;
+}
