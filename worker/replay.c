@@ -794,9 +794,9 @@ static void print_table(FILE *out, const char *group, const char *topic,
             snprintf(cur, sizeof(cur), "-");
         }
         row_note(r, note, sizeof(note));
-        fprintf(out, "%9d %12s %12lld %12lld %12lld  %s\n", (int)r->partition,
+        fprintf(out, "%9d %12s %12lld %12lld %12lld%s%s\n", (int)r->partition,
                 cur, (long long)r->target, (long long)r->low,
-                (long long)r->high, note);
+                (long long)r->high, *note ? "  " : "", note);
     }
 }
 
