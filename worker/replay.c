@@ -1101,7 +1101,7 @@ akv_err_t akv_replay_start_from(const struct akv_settings *s,
     }
     akv_kadmin_describe(ka, &g, parts, n);
     if (g.known && g.member_count > 0) {
-        akv_log_info("replay",
+        akv_log_warn("replay",
                      "--from %s ignored: group %s has %zu active member%s "
                      "(state %s), which own its offsets",
                      o->from_arg, s->kafka_group, g.member_count,
@@ -1127,17 +1127,20 @@ akv_err_t akv_replay_start_from(const struct akv_settings *s,
     }
     if (nfresh < nrows) {
         partition_list(rows, nrows, kept, list, sizeof(list));
-        akv_log_info("replay",
-                     "--from %s: partitions %s of group %s have committed "
-                     "offsets and are left alone",
-                     o->from_arg, list, s->kafka_group);
+        akv_log_info(
+            "replay", "--from %s: %s %s of group %s %s and %s left alone",
+            o->from_arg, nrows - nfresh == 1 ? "partition" : "partitions", list,
+            s->kafka_group,
+            nrows - nfresh == 1 ? "has a committed offset"
+                                : "have committed offsets",
+            nrows - nfresh == 1 ? "is" : "are");
     }
     if (nfresh == 0) {
         goto out;
     }
     err = commit_rows(ka, rows, nrows, fresh, &refused, errstr, errstr_size);
     if (err && refused) {
-        akv_log_info("replay", "--from %s ignored: %s", o->from_arg, errstr);
+        akv_log_warn("replay", "--from %s ignored: %s", o->from_arg, errstr);
         err = AKV_OK;
         goto out;
     }

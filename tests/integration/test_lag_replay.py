@@ -584,7 +584,7 @@ def test_run_from_datetime_starts_at_the_right_records():
         assert "group %s starts partition %d at offset %d " % (g, p, off) \
             in log, "partition %d should start at %d: %s" % (
                 p, off, [l for l in log.splitlines() if "--from" in l])
-    assert "partitions 0 of group %s have committed offsets and are left " \
+    assert "partition 0 of group %s has a committed offset and is left " \
         "alone" % g in log, "the kept partition was not logged"
     expect = (PER_PART - 35) + sum(PER_PART - o for o in want.values())
     assert stats["consumed"] == expect, "consumed %d, wanted %d" % (
