@@ -91,6 +91,11 @@ static void usage(FILE *fp)
             "                      (earliest, latest or DATETIME; ignored "
             "while the group\n"
             "                      has members)\n"
+            "      --connect       check-config: also check that Kafka, "
+            "Vault and\n"
+            "                      authentik answer with the configured "
+            "credentials\n"
+            "                      (exit status 69 when one does not)\n"
             "  replay MODE, exactly one of:\n"
             "      --to-earliest, --to-latest, --to-offset N, --shift-by N\n"
             "      --to-datetime DATETIME  the first message at or after it, "
@@ -105,11 +110,6 @@ static void usage(FILE *fp)
             "      --execute       replay: commit the new offsets (refused, "
             "status 75,\n"
             "                      while the group has active members)\n"
-            "      --connect       check-config: also check that Kafka, "
-            "Vault and\n"
-            "                      authentik answer with the configured "
-            "credentials\n"
-            "                      (exit status 69 when one does not)\n"
             "  -h, --help          this help\n");
 }
 
