@@ -18,6 +18,7 @@
 #include "endoffsets.h"
 #include "engine.h"
 #include "fetchwake.h"
+#include "kconf.h"
 #include "log.h"
 #include "matcher.h"
 #include "offsets.h"
@@ -151,21 +152,6 @@ static void destroy_message(void *data)
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque);
 
-static void on_log(const rd_kafka_t *rk, int level, const char *fac,
-                   const char *buf)
-{
-    (void)rk;
-    if (level <= 3) {
-        akv_log_error("kafka", "%s: %s", fac, buf);
-    } else if (level == 4) {
-        akv_log_warn("kafka", "%s: %s", fac, buf);
-    } else if (level <= 6) {
-        akv_log_info("kafka", "%s: %s", fac, buf);
-    } else {
-        akv_log_debug("kafka", "%s: %s", fac, buf);
-    }
-}
-
 /* Informational errors (a broker going away) are logged; librdkafka
  * recovers from them by itself. Only a fatal error stops the worker. */
 static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
@@ -279,20 +265,6 @@ static void commit_final(struct consumer *c)
     }
 }
 
-static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value,
-                    char *errstr, size_t errstr_size)
-{
-    char kerr[512];
-
-    if (rd_kafka_conf_set(conf, name, value, kerr, sizeof(kerr)) !=
-        RD_KAFKA_CONF_OK) {
-        akv_errf(AKV_ERR_CONFIG, errstr, errstr_size, "kafka property %s: %s",
-                 name, kerr);
-        return -1;
-    }
-    return 0;
-}
-
 static rd_kafka_t *create(struct consumer *c, char *errstr, size_t errstr_size)
 {
     const struct akv_settings *s = c->settings;
@@ -300,61 +272,58 @@ static rd_kafka_t *create(struct consumer *c, char *errstr, size_t errstr_size)
     rd_kafka_t *rk;
     char num[32];
     char kerr[512];
-    size_t i;
 
     /* Bound what librdkafka prefetches (its defaults allow 64 MiB queued
      * plus 50 MiB per fetch, more once decompressed): memory must stay
      * small whatever the topic size. The fetch answer is bounded too, as
      * it lands in the queue whole. fetchwake.c keeps the small queue from
      * stalling the fetcher. Pass-through properties below may change both. */
-    if (conf_set(conf, "queued.max.messages.kbytes", QUEUE_KBYTES, errstr,
-                 errstr_size) ||
-        conf_set(conf, "fetch.max.bytes", FETCH_MAX_BYTES, errstr,
-                 errstr_size) ||
-        conf_set(conf, "bootstrap.servers", s->kafka_brokers, errstr,
-                 errstr_size) ||
-        conf_set(conf, "group.id", s->kafka_group, errstr, errstr_size) ||
-        conf_set(conf, "client.id", "ak2vault", errstr, errstr_size) ||
-        conf_set(conf, "auto.offset.reset", s->kafka_auto_offset_reset, errstr,
-                 errstr_size) ||
-        conf_set(conf, "partition.assignment.strategy", "cooperative-sticky",
-                 errstr, errstr_size) ||
-        conf_set(conf, "auto.commit.interval.ms", "1000", errstr,
-                 errstr_size) ||
-        conf_set(conf, "enable.partition.eof",
-                 c->opts->exit_at_end ? "true" : "false", errstr,
-                 errstr_size)) {
+    if (akv_kconf_set(conf, "queued.max.messages.kbytes", QUEUE_KBYTES, errstr,
+                      errstr_size) ||
+        akv_kconf_set(conf, "fetch.max.bytes", FETCH_MAX_BYTES, errstr,
+                      errstr_size) ||
+        akv_kconf_set(conf, "bootstrap.servers", s->kafka_brokers, errstr,
+                      errstr_size) ||
+        akv_kconf_set(conf, "group.id", s->kafka_group, errstr, errstr_size) ||
+        akv_kconf_set(conf, "client.id", "ak2vault", errstr, errstr_size) ||
+        akv_kconf_set(conf, "auto.offset.reset", s->kafka_auto_offset_reset,
+                      errstr, errstr_size) ||
+        akv_kconf_set(conf, "partition.assignment.strategy",
+                      "cooperative-sticky", errstr, errstr_size) ||
+        akv_kconf_set(conf, "auto.commit.interval.ms", "1000", errstr,
+                      errstr_size) ||
+        akv_kconf_set(conf, "enable.partition.eof",
+                      c->opts->exit_at_end ? "true" : "false", errstr,
+                      errstr_size)) {
         goto fail;
     }
     if (s->kafka_instance_id && *s->kafka_instance_id &&
-        conf_set(conf, "group.instance.id", s->kafka_instance_id, errstr,
-                 errstr_size)) {
+        akv_kconf_set(conf, "group.instance.id", s->kafka_instance_id, errstr,
+                      errstr_size)) {
         goto fail;
     }
     snprintf(num, sizeof(num), "%lld", s->kafka_session_timeout_ms);
-    if (conf_set(conf, "session.timeout.ms", num, errstr, errstr_size)) {
+    if (akv_kconf_set(conf, "session.timeout.ms", num, errstr, errstr_size)) {
         goto fail;
     }
     snprintf(num, sizeof(num), "%lld", s->kafka_max_poll_interval_ms);
-    if (conf_set(conf, "max.poll.interval.ms", num, errstr, errstr_size)) {
+    if (akv_kconf_set(conf, "max.poll.interval.ms", num, errstr, errstr_size)) {
         goto fail;
     }
-    for (i = 0; i < s->kafka_properties.n; i++) {
-        if (conf_set(conf, s->kafka_properties.names[i],
-                     s->kafka_properties.values[i], errstr, errstr_size)) {
-            goto fail;
-        }
+    if (akv_kconf_properties(conf, s, errstr, errstr_size) < 0) {
+        goto fail;
     }
     /* Set last so that no pass-through property can undo at-least-once:
      * offsets are stored by hand once an event is finished, and the stored
      * offsets are committed automatically and at every revoke/shutdown. */
-    if (conf_set(conf, "enable.auto.offset.store", "false", errstr,
-                 errstr_size) ||
-        conf_set(conf, "enable.auto.commit", "true", errstr, errstr_size)) {
+    if (akv_kconf_set(conf, "enable.auto.offset.store", "false", errstr,
+                      errstr_size) ||
+        akv_kconf_set(conf, "enable.auto.commit", "true", errstr,
+                      errstr_size)) {
         goto fail;
     }
     rd_kafka_conf_set_opaque(conf, c);
-    rd_kafka_conf_set_log_cb(conf, on_log);
+    rd_kafka_conf_set_log_cb(conf, akv_kconf_log);
     rd_kafka_conf_set_error_cb(conf, on_error);
     rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
     rd_kafka_conf_set_offset_commit_cb(conf, on_commit);

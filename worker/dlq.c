@@ -3,6 +3,7 @@
  */
 #include "dlq.h"
 
+#include "kconf.h"
 #include "log.h"
 
 #include <stdint.h>
@@ -35,24 +36,12 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
     }
 }
 
-static void on_log(const rd_kafka_t *rk, int level, const char *fac,
-                   const char *buf)
-{
-    (void)rk;
-    if (level <= 4) {
-        akv_log_warn("dlq", "%s: %s", fac, buf);
-    } else {
-        akv_log_debug("dlq", "%s: %s", fac, buf);
-    }
-}
-
 struct akv_dlq *akv_dlq_new(const struct akv_settings *s, char *errstr,
                             size_t errstr_size)
 {
     struct akv_dlq *d = calloc(1, sizeof(*d));
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     char kerr[512];
-    size_t i;
 
     if (!d || !conf) {
         akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory");
@@ -60,15 +49,8 @@ struct akv_dlq *akv_dlq_new(const struct akv_settings *s, char *errstr,
     }
     /* The consumer's pass-through properties carry security settings the
      * producer needs too; consumer-only ones are ignored by librdkafka. */
-    for (i = 0; i < s->kafka_properties.n; i++) {
-        if (rd_kafka_conf_set(conf, s->kafka_properties.names[i],
-                              s->kafka_properties.values[i], kerr,
-                              sizeof(kerr)) != RD_KAFKA_CONF_OK) {
-            akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
-                     "kafka property %s: %s", s->kafka_properties.names[i],
-                     kerr);
-            goto fail;
-        }
+    if (akv_kconf_properties(conf, s, errstr, errstr_size) < 0) {
+        goto fail;
     }
     if (rd_kafka_conf_set(conf, "bootstrap.servers", s->kafka_brokers, kerr,
                           sizeof(kerr)) != RD_KAFKA_CONF_OK ||
@@ -85,7 +67,7 @@ struct akv_dlq *akv_dlq_new(const struct akv_settings *s, char *errstr,
     }
     rd_kafka_conf_set_opaque(conf, d);
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
-    rd_kafka_conf_set_log_cb(conf, on_log);
+    rd_kafka_conf_set_log_cb(conf, akv_kconf_log);
     d->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, kerr, sizeof(kerr));
     if (!d->rk) {
         akv_errf(AKV_ERR_KAFKA, errstr, errstr_size,

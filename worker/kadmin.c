@@ -5,6 +5,7 @@
  */
 #include "kadmin.h"
 
+#include "kconf.h"
 #include "log.h"
 
 #include <librdkafka/rdkafka.h>
@@ -25,36 +26,6 @@ struct akv_kadmin {
     char *topic;
 };
 
-/* librdkafka's own lines go through the scrubbing logger. */
-static void on_log(const rd_kafka_t *rk, int level, const char *fac,
-                   const char *buf)
-{
-    (void)rk;
-    if (level <= 3) {
-        akv_log_error("kafka", "%s: %s", fac, buf);
-    } else if (level == 4) {
-        akv_log_warn("kafka", "%s: %s", fac, buf);
-    } else if (level <= 6) {
-        akv_log_info("kafka", "%s: %s", fac, buf);
-    } else {
-        akv_log_debug("kafka", "%s: %s", fac, buf);
-    }
-}
-
-static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value,
-                    char *errstr, size_t errstr_size)
-{
-    char kerr[512];
-
-    if (rd_kafka_conf_set(conf, name, value, kerr, sizeof(kerr)) !=
-        RD_KAFKA_CONF_OK) {
-        akv_errf(AKV_ERR_CONFIG, errstr, errstr_size, "kafka property %s: %s",
-                 name, kerr);
-        return -1;
-    }
-    return 0;
-}
-
 /* A client configuration: the settings' brokers and pass-through
  * properties, then \p fixed (name, value, ..., NULL), which no property
  * may undo. */
@@ -66,24 +37,22 @@ static akv_err_t client(const struct akv_settings *s, const char *const *fixed,
     char kerr[512];
     size_t i;
 
-    if (conf_set(conf, "bootstrap.servers", s->kafka_brokers, errstr,
-                 errstr_size) ||
-        conf_set(conf, "client.id", "ak2vault-admin", errstr, errstr_size) ||
-        conf_set(conf, "log_level", "3", errstr, errstr_size)) {
+    if (akv_kconf_set(conf, "bootstrap.servers", s->kafka_brokers, errstr,
+                      errstr_size) ||
+        akv_kconf_set(conf, "client.id", "ak2vault-admin", errstr,
+                      errstr_size) ||
+        akv_kconf_set(conf, "log_level", "3", errstr, errstr_size)) {
         goto out;
     }
-    for (i = 0; i < s->kafka_properties.n; i++) {
-        if (conf_set(conf, s->kafka_properties.names[i],
-                     s->kafka_properties.values[i], errstr, errstr_size)) {
-            goto out;
-        }
+    if (akv_kconf_properties(conf, s, errstr, errstr_size) < 0) {
+        goto out;
     }
     for (i = 0; fixed[i]; i += 2) {
-        if (conf_set(conf, fixed[i], fixed[i + 1], errstr, errstr_size)) {
+        if (akv_kconf_set(conf, fixed[i], fixed[i + 1], errstr, errstr_size)) {
             goto out;
         }
     }
-    rd_kafka_conf_set_log_cb(conf, on_log);
+    rd_kafka_conf_set_log_cb(conf, akv_kconf_log);
     *rkp = rd_kafka_new(RD_KAFKA_CONSUMER, conf, kerr, sizeof(kerr));
     if (!*rkp) {
         err = akv_errf(AKV_ERR_KAFKA, errstr, errstr_size,

@@ -10,6 +10,7 @@
 #include "probe.h"
 
 #include "authentik.h"
+#include "kconf.h"
 #include "log.h"
 #include "vault.h"
 
@@ -224,16 +225,9 @@ static rd_kafka_t *kafka_handle(const struct akv_settings *s,
         {"log.connection.close", "false"},
     };
 
-    for (i = 0; i < s->kafka_properties.n; i++) {
-        if (rd_kafka_conf_set(conf, s->kafka_properties.names[i],
-                              s->kafka_properties.values[i], kerr,
-                              sizeof(kerr)) != RD_KAFKA_CONF_OK) {
-            akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
-                     "kafka property %s: %s", s->kafka_properties.names[i],
-                     kerr);
-            rd_kafka_conf_destroy(conf);
-            return NULL;
-        }
+    if (akv_kconf_properties(conf, s, errstr, errstr_size) < 0) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
     }
     if (rd_kafka_conf_set(conf, "bootstrap.servers", s->kafka_brokers, kerr,
                           sizeof(kerr)) != RD_KAFKA_CONF_OK ||
