@@ -238,10 +238,29 @@ def asset_files():
 
 
 def load(path):
+    """Every document of a JSON or YAML file (a YAML file may hold several,
+    as Kubernetes manifests do; empty ones are left out). Application tags
+    (authentik blueprints use !KeyOf, !Find, !Env, ...) are read as the
+    plain node they tag."""
     text = path.read_text()
     if path.suffix == ".json":
-        return json.loads(text)
-    return yaml.safe_load(text)
+        return [json.loads(text)]
+    return [d for d in yaml.load_all(text, Loader=TagTolerantLoader)
+            if d is not None]
+
+
+if yaml is not None:
+    class TagTolerantLoader(yaml.SafeLoader):
+        pass
+
+    def _tagged(loader, suffix, node):
+        if isinstance(node, yaml.MappingNode):
+            return loader.construct_mapping(node, deep=True)
+        if isinstance(node, yaml.SequenceNode):
+            return loader.construct_sequence(node, deep=True)
+        return loader.construct_scalar(node)
+
+    TagTolerantLoader.add_multi_constructor("!", _tagged)
 
 
 def all_panels(dash):
@@ -319,13 +338,17 @@ def test_assets_parse():
     bad = []
     for p in files:
         try:
-            doc = load(p)
+            docs = load(p)
         except Exception as e:  # noqa: BLE001 - any parse error fails
             bad.append("%s: %s" % (p.relative_to(REPO),
                                    " ".join(str(e).split())[:200]))
             continue
-        if not isinstance(doc, dict):
-            bad.append("%s: not a mapping" % p.relative_to(REPO))
+        if not docs:
+            bad.append("%s: empty" % p.relative_to(REPO))
+        for i, doc in enumerate(docs):
+            if not isinstance(doc, dict):
+                bad.append("%s: document %d is not a mapping"
+                           % (p.relative_to(REPO), i + 1))
     assert not bad, "; ".join(bad)
 
 
