@@ -772,6 +772,17 @@ static void handle(struct consumer *c, rd_kafka_message_t *rkm,
         return;
     case AKV_MATCH_SYNC:
     case AKV_MATCH_DELETE:
+        if (akv_strlist_contains(&c->settings->match_exclude_identifiers,
+                                 m.identifier)) {
+            akv_metric_inc(c->tm->skipped);
+            akv_log_debug("match",
+                          "skip partition=%d offset=%lld token=%s: in "
+                          "match.exclude_identifiers",
+                          (int)rkm->partition, (long long)rkm->offset,
+                          m.identifier);
+            on_done(c, rkm->partition, rkm->offset);
+            return;
+        }
         /* A delete resolves exactly like a sync: only authentik's 404
          * proves the token gone (then vault.on_delete applies); a token
          * that exists again under the same identifier is synced. */

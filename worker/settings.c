@@ -159,6 +159,10 @@ const struct akv_cfg_entry akv_settings_schema[] = {
          "Actions that mean the token may be gone."),
     LIST("match.intents", "api,app_password", match_intents,
          "Token intents mirrored to Vault; others are skipped."),
+    LIST("match.exclude_identifiers", "ak2vault-worker",
+         match_exclude_identifiers,
+         "Token identifiers never mirrored, read or deleted: the worker's "
+         "own API token (its key can read every token's key)."),
 
     INT("sync.max_in_flight", "64", sync_max_in_flight, 1, 4096,
         "Syncs in flight at once (one per token at most); each runs its "

@@ -61,6 +61,7 @@ struct akv_settings {
     struct akv_strlist match_sync_actions;
     struct akv_strlist match_delete_actions;
     struct akv_strlist match_intents;
+    struct akv_strlist match_exclude_identifiers;
 
     /* sync */
     long long sync_max_in_flight;
