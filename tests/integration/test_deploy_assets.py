@@ -77,27 +77,9 @@ RUN = None
 # Reading the assets
 
 
-if yaml is not None:
-    class Loader(yaml.SafeLoader):
-        """safe_load, plus application tags (authentik blueprints use
-        !KeyOf, !Find, !Env, ...) read as the plain node they tag."""
-
-    def _any_tag(loader, suffix, node):
-        if isinstance(node, yaml.MappingNode):
-            return loader.construct_mapping(node, deep=True)
-        if isinstance(node, yaml.SequenceNode):
-            return loader.construct_sequence(node, deep=True)
-        return loader.construct_scalar(node)
-
-    Loader.add_multi_constructor("!", _any_tag)
-
-
 def load_docs(path):
     """Every document of a YAML or JSON file (empty documents left out)."""
-    text = path.read_text()
-    if path.suffix == ".json":
-        return [json.loads(text)]
-    return [d for d in yaml.load_all(text, Loader=Loader) if d is not None]
+    return akvtest.load_documents(path)
 
 
 def load_one(path):

@@ -24,7 +24,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 sys.dont_write_bytecode = True  # keep the source tree clean
@@ -238,29 +237,8 @@ def asset_files():
 
 
 def load(path):
-    """Every document of a JSON or YAML file (a YAML file may hold several,
-    as Kubernetes manifests do; empty ones are left out). Application tags
-    (authentik blueprints use !KeyOf, !Find, !Env, ...) are read as the
-    plain node they tag."""
-    text = path.read_text()
-    if path.suffix == ".json":
-        return [json.loads(text)]
-    return [d for d in yaml.load_all(text, Loader=TagTolerantLoader)
-            if d is not None]
-
-
-if yaml is not None:
-    class TagTolerantLoader(yaml.SafeLoader):
-        pass
-
-    def _tagged(loader, suffix, node):
-        if isinstance(node, yaml.MappingNode):
-            return loader.construct_mapping(node, deep=True)
-        if isinstance(node, yaml.SequenceNode):
-            return loader.construct_sequence(node, deep=True)
-        return loader.construct_scalar(node)
-
-    TagTolerantLoader.add_multi_constructor("!", _tagged)
+    """Every document of a JSON or YAML file (akvtest.load_documents)."""
+    return akvtest.load_documents(path)
 
 
 def all_panels(dash):

@@ -1281,3 +1281,31 @@ def http_get_text(url, timeout=10.0):
             e.read().decode("utf-8", "replace")
     except (urllib.error.URLError, OSError) as e:
         return 0, "", "no answer: %s" % e
+
+
+# -- YAML and JSON files ------------------------------------------------------
+
+def load_documents(path):
+    """Every document of a JSON or YAML file (a YAML file may hold several,
+    as Kubernetes manifests do; empty ones are left out). Application tags
+    (authentik blueprints use !KeyOf, !Find, !Env, ...) are read as the
+    plain node they tag. Needs python3-yaml for YAML."""
+    path = Path(path)
+    text = path.read_text()
+    if path.suffix == ".json":
+        return [json.loads(text)]
+    import yaml
+
+    class TagTolerantLoader(yaml.SafeLoader):
+        pass
+
+    def tagged(loader, suffix, node):
+        if isinstance(node, yaml.MappingNode):
+            return loader.construct_mapping(node, deep=True)
+        if isinstance(node, yaml.SequenceNode):
+            return loader.construct_sequence(node, deep=True)
+        return loader.construct_scalar(node)
+
+    TagTolerantLoader.add_multi_constructor("!", tagged)
+    return [d for d in yaml.load_all(text, Loader=TagTolerantLoader)
+            if d is not None]
