@@ -909,6 +909,14 @@ static void xfer_done(struct akv_engine *e, struct xfer *x, CURLcode rc)
     }
 }
 
+/* The Vault client's own requests (login, lookup, renewal) count too. */
+static void on_vault_call(void *ctx, long status, double seconds)
+{
+    struct akv_engine *e = ctx;
+
+    akv_telemetry_request(e->tm, AKV_UPSTREAM_VAULT, status, seconds);
+}
+
 /* --- the engine --------------------------------------------------------- */
 
 struct akv_engine *akv_engine_new(const struct akv_settings *s,
@@ -950,6 +958,7 @@ struct akv_engine *akv_engine_new(const struct akv_settings *s,
     if (!e->vault) {
         goto fail;
     }
+    akv_vault_set_observer(e->vault, on_vault_call, e);
     if (s->vault_tls_skip_verify) {
         akv_log_warn("vault", "TLS certificate verification is OFF "
                               "(vault.tls.skip_verify): anyone on the path "

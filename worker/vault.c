@@ -30,6 +30,8 @@ struct akv_vault {
     struct curl_slist *headers; /* with X-Vault-Token (secret) */
     struct curl_slist *anon;    /* without a token, for logins */
     struct akv_vault_lease lease;
+    akv_vault_observe_fn *observe; /* told of every request, or NULL */
+    void *observe_ctx;
 };
 
 static long long now_ms(void)
@@ -193,6 +195,13 @@ const struct curl_slist *akv_vault_headers(const struct akv_vault *v)
 const struct akv_http *akv_vault_http(const struct akv_vault *v)
 {
     return v->http;
+}
+
+void akv_vault_set_observer(struct akv_vault *v, akv_vault_observe_fn *fn,
+                            void *ctx)
+{
+    v->observe = fn;
+    v->observe_ctx = ctx;
 }
 
 double akv_vault_token_ttl(const struct akv_vault *v)
@@ -492,12 +501,17 @@ static enum akv_class call(struct akv_vault *v, const char *method,
                            size_t errstr_size)
 {
     char url[PATH_MAX_LEN + 1100];
+    long long started = now_ms();
     akv_err_t err;
 
     snprintf(url, sizeof(url), "%s/v1/%s", v->addr, path);
     err = akv_http_request(v->http, method, url,
                            anon || !v->headers ? v->anon : v->headers, body,
                            body ? strlen(body) : 0, resp);
+    if (v->observe) {
+        v->observe(v->observe_ctx, err ? 0 : resp->status,
+                   (double)(now_ms() - started) / 1000.0);
+    }
     if (err) {
         akv_errf(AKV_ERR_TRANSPORT, errstr, errstr_size, "vault %s: %s", method,
                  resp->error);

@@ -131,6 +131,18 @@ const struct curl_slist *akv_vault_headers(const struct akv_vault *v);
 /** @returns the HTTP options (timeouts, TLS) for the engine's handles. */
 const struct akv_http *akv_vault_http(const struct akv_vault *v);
 
+/**
+ * @brief Called after each request the client makes itself (logins,
+ *        lookups, renewals) with its HTTP status (0: no answer) and
+ *        duration in seconds.
+ */
+typedef void(akv_vault_observe_fn)(void *ctx, long status, double seconds);
+
+/** @brief Sets (or with NULL clears) the observer of the client's own
+ *         requests. */
+void akv_vault_set_observer(struct akv_vault *v, akv_vault_observe_fn *fn,
+                            void *ctx);
+
 /** @returns seconds before the token expires: INFINITY when it never
  *           does, 0 when there is none or it has expired. */
 double akv_vault_token_ttl(const struct akv_vault *v);
