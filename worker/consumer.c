@@ -943,6 +943,11 @@ static void progress(struct consumer *c, int32_t i, long long now,
             taken = rp;
         }
     }
+    /* The end read a moment ago may already be behind what was taken
+     * since: the log reaches at least that far. */
+    if (end >= 0 && taken > end) {
+        end = taken;
+    }
     caught_up =
         pending == 0 && (end < 0 || (taken >= 0 ? taken >= end : end == lo));
     if (caught_up) {

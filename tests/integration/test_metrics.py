@@ -105,8 +105,23 @@ def caught_up(fams):
             total(fams, "ak2vault_syncs_pending") == 0)
 
 
+def broker_ends():
+    """The log end of each partition, as the broker says now."""
+    return {p["partition"]: p["end"]
+            for p in S.stack.lag(GROUP)["partitions"]}
+
+
 def wait_caught_up(timeout=60):
-    ok = akvtest.wait_until(lambda: caught_up(scrape()), timeout)
+    """Caught up to what the broker holds now (not to an end offset the
+    worker read a moment ago)."""
+    ends = broker_ends()
+
+    def done():
+        if not caught_up(scrape()):
+            return False
+        seen = per_partition(S.last, "ak2vault_end_offset")
+        return all(seen.get(p, -1) >= e for p, e in ends.items())
+    ok = akvtest.wait_until(done, timeout)
     assert ok, "not caught up within %ds: lag %s, committed %s, end %s" % (
         timeout, per_partition(S.last, "ak2vault_consumer_lag_messages"),
         per_partition(S.last, "ak2vault_committed_offset"),
