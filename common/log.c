@@ -184,6 +184,128 @@ static void scrub_locked(char *s, size_t size)
     free(out);
 }
 
+/* \p s as it reads between the quotes of a JSON string (cJSON's escapes),
+ * or NULL when out of memory. */
+static char *json_escaped(const char *s)
+{
+    size_t n = strlen(s);
+    char *out = malloc(n * 6 + 1);
+    size_t o = 0;
+
+    if (!out) {
+        return NULL;
+    }
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+
+        if (c == '"' || c == '\\') {
+            out[o++] = '\\';
+            out[o++] = (char)c;
+        } else if (c < 0x20) {
+            static const char short_esc[] = "btn\0fr";
+            static const char hex[] = "0123456789abcdef";
+
+            out[o++] = '\\';
+            if (c >= '\b' && c <= '\r' && c != 0x0b) {
+                out[o++] = short_esc[c - '\b'];
+            } else {
+                memcpy(out + o, "u00", 3);
+                o += 3;
+                out[o++] = hex[c >> 4];
+                out[o++] = hex[c & 0xf];
+            }
+        } else {
+            out[o++] = (char)c;
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
+/* Marks in \p hide every byte of \p in covered by an occurrence of \p
+ * needle. */
+static void mark_needle(const char *in, size_t len, const char *needle,
+                        unsigned char *hide)
+{
+    size_t nlen = needle ? strlen(needle) : 0;
+    const char *p = in;
+    const char *hit;
+
+    if (nlen < AKV_LOG_SECRET_MIN) {
+        return;
+    }
+    while ((hit = strstr(p, needle)) != NULL) {
+        memset(hide + (hit - in), 1, nlen);
+        p = hit + 1;
+        if ((size_t)(p - in) >= len) {
+            break;
+        }
+    }
+}
+
+void akv_log_excerpt(const char *in, const char *secret, char *out,
+                     size_t size)
+{
+    static const char ellipsis[] = "...";
+    size_t rlen = strlen(REDACTED);
+    size_t len = strlen(in);
+    size_t room;
+    unsigned char *hide;
+    char *esc;
+    size_t i;
+    size_t o = 0;
+
+    if (size == 0) {
+        return;
+    }
+    out[0] = '\0';
+    if (size <= sizeof(ellipsis)) {
+        return;
+    }
+    hide = calloc(len + 1, 1);
+    if (!hide) {
+        return; /* no excerpt rather than an unscrubbed one */
+    }
+    mark_needle(in, len, secret, hide);
+    esc = secret ? json_escaped(secret) : NULL;
+    if (secret && !esc) {
+        free(hide);
+        return;
+    }
+    mark_needle(in, len, esc, hide);
+    if (esc) {
+        explicit_bzero(esc, strlen(esc));
+        free(esc);
+    }
+    pthread_mutex_lock(&log_lock);
+    for (i = 0; i < nsecrets; i++) {
+        mark_needle(in, len, secrets[i], hide);
+    }
+    pthread_mutex_unlock(&log_lock);
+
+    room = size - sizeof(ellipsis); /* keeps room for "..." and the NUL */
+    for (i = 0; i < len && o < room;) {
+        if (hide[i]) {
+            size_t n = rlen < room - o ? rlen : room - o;
+
+            memcpy(out + o, REDACTED, n);
+            o += n;
+            while (i < len && hide[i]) {
+                i++;
+            }
+            continue;
+        }
+        out[o++] = (unsigned char)in[i] < 0x20 || in[i] == 0x7f ? ' ' : in[i];
+        i++;
+    }
+    if (i < len) {
+        memcpy(out + o, ellipsis, sizeof(ellipsis) - 1);
+        o += sizeof(ellipsis) - 1;
+    }
+    out[o] = '\0';
+    free(hide);
+}
+
 void akv_log_scrub(char *s, size_t size)
 {
     pthread_mutex_lock(&log_lock);

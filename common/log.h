@@ -86,4 +86,17 @@ void akv_log_secret_clear(void);
  */
 void akv_log_scrub(char *s, size_t size);
 
+/**
+ * @brief A bounded excerpt of upstream text, fit for a log line or a
+ *        dead-letter header: \p in copied to \p out (at most \p size - 1
+ *        bytes), with every occurrence of \p secret (as is, and as it reads
+ *        inside a JSON string) and of every registered secret replaced by
+ *        "[redacted]", control characters by spaces, and "..." at the end
+ *        when it was cut.
+ * @remark Secrets are found in the whole of \p in before it is cut, so no
+ *         part of one survives at the cut. \p secret may be NULL.
+ */
+void akv_log_excerpt(const char *in, const char *secret, char *out,
+                     size_t size);
+
 #endif /* AKV_COMMON_LOG_H */

@@ -13,6 +13,8 @@
  */
 #include "metrics.h"
 
+#include "utf8.h"
+
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -83,41 +85,6 @@ static void atomic_add_dbl(_Atomic uint64_t *p, double v)
 
 /* ---- UTF-8 ---- */
 
-/* Length of the valid UTF-8 sequence (RFC 3629: no overlong forms, no
- * surrogates, nothing past U+10FFFF) at \p s, 0 when there is none. */
-static size_t utf8_seq(const unsigned char *s)
-{
-    unsigned char c = s[0];
-    unsigned char lo = 0x80;
-    unsigned char hi = 0xbf;
-
-    if (c < 0x80) {
-        return 1;
-    }
-    if (c >= 0xc2 && c <= 0xdf) {
-        return (s[1] & 0xc0) == 0x80 ? 2 : 0;
-    }
-    if (c >= 0xe0 && c <= 0xef) {
-        if (c == 0xe0) {
-            lo = 0xa0;
-        } else if (c == 0xed) {
-            hi = 0x9f;
-        }
-        return s[1] >= lo && s[1] <= hi && (s[2] & 0xc0) == 0x80 ? 3 : 0;
-    }
-    if (c >= 0xf0 && c <= 0xf4) {
-        if (c == 0xf0) {
-            lo = 0x90;
-        } else if (c == 0xf4) {
-            hi = 0x8f;
-        }
-        return s[1] >= lo && s[1] <= hi && (s[2] & 0xc0) == 0x80 &&
-                       (s[3] & 0xc0) == 0x80
-                   ? 4
-                   : 0;
-    }
-    return 0;
-}
 
 /* Length of \p s once every byte outside a valid sequence is replaced by
  * U+FFFD (3 bytes); *clean is set to 0 when there is such a byte. */
@@ -127,7 +94,7 @@ static size_t utf8_clean_len(const char *s, int *clean)
     size_t len = 0;
 
     while (*p) {
-        size_t n = utf8_seq(p);
+        size_t n = akv_utf8_seq(p);
 
         if (n == 0) {
             *clean = 0;
@@ -147,7 +114,7 @@ static char *utf8_clean_copy(char *out, const char *s)
     const unsigned char *p = (const unsigned char *)s;
 
     while (*p) {
-        size_t n = utf8_seq(p);
+        size_t n = akv_utf8_seq(p);
 
         if (n == 0) {
             memcpy(out, "\xef\xbf\xbd", 3);

@@ -63,6 +63,33 @@ static void scrub_handles_overlap_and_truncation(void **state)
     akv_log_secret_clear();
 }
 
+/* An excerpt finds secrets in the whole text before it cuts it, so a
+ * secret straddling the cut leaves no piece behind; the JSON-escaped form
+ * of the given secret and every registered secret go too. */
+static void excerpt_redacts_before_cutting(void **state)
+{
+    char out[32];
+    char big[200];
+
+    (void)state;
+    akv_log_secret_clear();
+    /* "0123456789abc" straddles byte 31: neither half may remain. */
+    akv_log_excerpt("twenty-five bytes of text 0123456789abcdef", "0123456789abc",
+                    out, sizeof(out));
+    assert_string_equal(out, "twenty-five bytes of text [r...");
+    akv_log_excerpt("a \"q\"uoted\\ key: \\\"q\\\"uoted\\\\", "\"q\"uoted\\",
+                    big, sizeof(big));
+    assert_string_equal(big, "a [redacted] key: [redacted]");
+    assert_int_equal(akv_log_secret_add("registered-secret"), 0);
+    akv_log_excerpt("x registered-secret\ty\n", NULL, big, sizeof(big));
+    assert_string_equal(big, "x [redacted] y ");
+    akv_log_secret_clear();
+    akv_log_excerpt("short", NULL, out, sizeof(out));
+    assert_string_equal(out, "short");
+    akv_log_excerpt("abc", NULL, out, 4); /* no room for text and "..." */
+    assert_string_equal(out, "");
+}
+
 static void short_values_are_not_registered(void **state)
 {
     char s[32];
@@ -125,6 +152,7 @@ int main(void)
         cmocka_unit_test(registered_secret_is_redacted),
         cmocka_unit_test(scrub_handles_overlap_and_truncation),
         cmocka_unit_test(short_values_are_not_registered),
+        cmocka_unit_test(excerpt_redacts_before_cutting),
         cmocka_unit_test(level_filters_lines),
         cmocka_unit_test(json_format_escapes),
     };
