@@ -6,6 +6,8 @@
 #include "http.h"
 #include "json.h"
 #include "log.h"
+#include "matcher.h"
+#include "utf8.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,16 +131,54 @@ cJSON *akv_authentik_parse_detail(const char *body, size_t len,
     return root;
 }
 
+/*
+ * Whether a JSON text holds U+0000 in a string, as a raw byte or as the
+ * escape \u0000: cJSON decodes either into a C string that ends there, so
+ * the value it hands back would be cut short. Every backslash of valid JSON
+ * starts an escape inside a string; invalid JSON is cJSON's to refuse.
+ */
+static int has_nul(const char *body, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        if (body[i] == '\0') {
+            return 1;
+        }
+        if (body[i] != '\\' || i + 1 >= len) {
+            continue;
+        }
+        if (body[i + 1] == 'u' && i + 5 < len && body[i + 2] == '0' &&
+            body[i + 3] == '0' && body[i + 4] == '0' && body[i + 5] == '0') {
+            return 1;
+        }
+        i++; /* the escaped character is not a backslash of its own */
+    }
+    return 0;
+}
+
 char *akv_authentik_parse_key(const char *body, size_t len, char *errstr,
                               size_t errstr_size)
 {
-    cJSON *root = cJSON_ParseWithLength(body, len);
-    const char *key = akv_json_string(root, "key");
+    cJSON *root = NULL;
+    const char *key;
     char *copy = NULL;
 
+    /* A key Vault would not hold exactly is no key: a NUL would cut it
+     * short, bytes that are not UTF-8 would reach Vault as U+FFFD. */
+    if (has_nul(body, len)) {
+        akv_errf(AKV_ERR_PARSE, errstr, errstr_size,
+                 "view_key answer holds a NUL character: refused");
+        return NULL;
+    }
+    root = cJSON_ParseWithLength(body, len);
+    key = akv_json_string(root, "key");
     if (!key || !*key) {
         akv_errf(AKV_ERR_PARSE, errstr, errstr_size,
                  "view_key answer has no key");
+    } else if (!akv_utf8_valid(key)) {
+        akv_errf(AKV_ERR_PARSE, errstr, errstr_size,
+                 "view_key answer holds a key that is not UTF-8: refused");
     } else {
         copy = strdup(key);
         if (!copy) {
@@ -147,22 +187,26 @@ char *akv_authentik_parse_key(const char *body, size_t len, char *errstr,
     }
     if (root) {
         /* The tree holds the key too: wipe it before cJSON frees it. */
-        cJSON *item = cJSON_GetObjectItemCaseSensitive(root, "key");
-
-        if (cJSON_IsString(item)) {
-            explicit_bzero(item->valuestring, strlen(item->valuestring));
-        }
+        akv_json_wipe(root);
         cJSON_Delete(root);
     }
     return copy;
 }
 
-void akv_authentik_url(const struct akv_authentik *ak, const char *identifier,
-                       const char *suffix, char *out, size_t size)
+int akv_authentik_url(const struct akv_authentik *ak, const char *identifier,
+                      const char *suffix, char *out, size_t size)
 {
-    /* The identifier is a validated slug: no escaping needed. */
-    snprintf(out, size, "%s/api/v3/core/tokens/%s/%s", ak->base, identifier,
-             suffix);
+    int n;
+
+    /* Only a slug goes into the path unescaped: anything else (".." above
+     * all, which would address the token list) is refused here, whatever
+     * the caller checked. */
+    if (!akv_identifier_valid(identifier)) {
+        return -1;
+    }
+    n = snprintf(out, size, "%s/api/v3/core/tokens/%s/%s", ak->base,
+                 identifier, suffix);
+    return n < 0 || (size_t)n >= size ? -1 : 0;
 }
 
 const struct curl_slist *akv_authentik_headers(const struct akv_authentik *ak)

@@ -41,9 +41,12 @@ void akv_authentik_destroy(struct akv_authentik *ak);
  */
 enum akv_class akv_authentik_classify(long status, int curl_code);
 
-/** @brief "{base}/api/v3/core/tokens/{identifier}/{suffix}" into \p out. */
-void akv_authentik_url(const struct akv_authentik *ak, const char *identifier,
-                       const char *suffix, char *out, size_t size);
+/**
+ * @brief "{base}/api/v3/core/tokens/{identifier}/{suffix}" into \p out.
+ * @returns 0, or -1 when \p identifier is not a slug or it does not fit.
+ */
+int akv_authentik_url(const struct akv_authentik *ak, const char *identifier,
+                      const char *suffix, char *out, size_t size);
 
 /** @returns the request headers (Authorization included). */
 const struct curl_slist *akv_authentik_headers(const struct akv_authentik *ak);

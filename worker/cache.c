@@ -1,5 +1,5 @@
 /*
- * cache — a bounded hash map identifier → (document hash, version).
+ * cache — a bounded hash map identifier → (document hash, version, time).
  */
 #include "cache.h"
 
@@ -13,6 +13,7 @@ struct entry {
     struct entry *next;
     uint64_t doc_hash;
     long long version;
+    long long stored_ms;
     char identifier[]; /* NUL-terminated */
 };
 
@@ -21,10 +22,11 @@ struct akv_cache {
     size_t nbuckets; /* power of two */
     size_t count;
     size_t capacity;
+    long long max_age_ms;
     uint8_t key[16];
 };
 
-struct akv_cache *akv_cache_new(size_t capacity)
+struct akv_cache *akv_cache_new(size_t capacity, long long max_age_ms)
 {
     struct akv_cache *c = calloc(1, sizeof(*c));
     uint64_t r0 = akv_backoff_random();
@@ -33,7 +35,8 @@ struct akv_cache *akv_cache_new(size_t capacity)
     if (!c) {
         return NULL;
     }
-    c->capacity = capacity;
+    c->capacity = max_age_ms > 0 ? capacity : 0;
+    c->max_age_ms = max_age_ms;
     c->nbuckets = 16;
     while (c->nbuckets < capacity && c->nbuckets < ((size_t)1 << 24)) {
         c->nbuckets *= 2;
@@ -48,7 +51,7 @@ struct akv_cache *akv_cache_new(size_t capacity)
     return c;
 }
 
-static void clear(struct akv_cache *c)
+void akv_cache_clear(struct akv_cache *c)
 {
     size_t i;
 
@@ -71,7 +74,7 @@ void akv_cache_destroy(struct akv_cache *c)
     if (!c) {
         return;
     }
-    clear(c);
+    akv_cache_clear(c);
     free(c->buckets);
     explicit_bzero(c->key, sizeof(c->key));
     free(c);
@@ -93,10 +96,22 @@ static struct entry **slot(const struct akv_cache *c, const char *identifier)
     return p;
 }
 
-int akv_cache_lookup(const struct akv_cache *c, const char *identifier,
-                     uint64_t hash, long long *version)
+/* An entry from the future (a clock that went back) is no younger. */
+static const struct entry *fresh(const struct akv_cache *c,
+                                 const char *identifier, long long now_ms)
 {
-    struct entry *e = *slot(c, identifier);
+    const struct entry *e = *slot(c, identifier);
+
+    if (!e || now_ms < e->stored_ms || now_ms - e->stored_ms >= c->max_age_ms) {
+        return NULL;
+    }
+    return e;
+}
+
+int akv_cache_lookup(const struct akv_cache *c, const char *identifier,
+                     uint64_t hash, long long now_ms, long long *version)
+{
+    const struct entry *e = fresh(c, identifier, now_ms);
 
     if (e && e->doc_hash == hash) {
         *version = e->version;
@@ -105,13 +120,14 @@ int akv_cache_lookup(const struct akv_cache *c, const char *identifier,
     return 0;
 }
 
-int akv_cache_has(const struct akv_cache *c, const char *identifier)
+int akv_cache_has(const struct akv_cache *c, const char *identifier,
+                  long long now_ms)
 {
-    return *slot(c, identifier) != NULL;
+    return fresh(c, identifier, now_ms) != NULL;
 }
 
 void akv_cache_store(struct akv_cache *c, const char *identifier, uint64_t hash,
-                     long long version)
+                     long long version, long long now_ms)
 {
     struct entry **p;
     struct entry *e;
@@ -124,10 +140,11 @@ void akv_cache_store(struct akv_cache *c, const char *identifier, uint64_t hash,
     if (*p) {
         (*p)->doc_hash = hash;
         (*p)->version = version;
+        (*p)->stored_ms = now_ms;
         return;
     }
     if (c->count >= c->capacity) {
-        clear(c);
+        akv_cache_clear(c);
         p = slot(c, identifier);
     }
     e = malloc(sizeof(*e) + len + 1);
@@ -137,6 +154,7 @@ void akv_cache_store(struct akv_cache *c, const char *identifier, uint64_t hash,
     e->next = NULL;
     e->doc_hash = hash;
     e->version = version;
+    e->stored_ms = now_ms;
     memcpy(e->identifier, identifier, len + 1);
     *p = e;
     c->count++;

@@ -2,9 +2,20 @@
  * cache — what this worker last knew Vault to hold, per token.
  *
  * For each identifier: a keyed hash of the document last written (or found
- * already current) and its version. A redelivered or replayed event whose
- * document hashes the same costs no Vault read. The table is bounded: when
- * full it starts over, which only costs reads.
+ * already current), the Vault version it was found or written as, and when.
+ * A redelivered event whose document hashes the same costs no Vault read.
+ *
+ * What the cache trusts, and when it stops: an entry only vouches for Vault
+ * while nobody else can have written the token since. This worker is the
+ * only writer of a token while it owns the partition the token's events come
+ * from, so the engine clears the cache whenever its assignment changes (a
+ * partition revoked, lost or added), and an entry older than the maximum age
+ * is ignored: writers outside the group (a person, a second group, a
+ * restore) are noticed within that age. Any failed or superseded write
+ * forgets the token's entry.
+ *
+ * The table is bounded: when full it starts over, which only costs reads.
+ * Time is passed in (monotonic milliseconds); nothing here reads a clock.
  */
 #ifndef AKV_WORKER_CACHE_H
 #define AKV_WORKER_CACHE_H
@@ -14,8 +25,12 @@
 
 struct akv_cache;
 
-/** @returns a cache for up to \p capacity tokens (0: never remembers). */
-struct akv_cache *akv_cache_new(size_t capacity);
+/**
+ * @returns a cache for up to \p capacity tokens whose entries are trusted
+ *          for \p max_age_ms (either 0: never remembers), or NULL when out
+ *          of memory.
+ */
+struct akv_cache *akv_cache_new(size_t capacity, long long max_age_ms);
 
 /** @brief Frees the cache. NULL is a no-op. */
 void akv_cache_destroy(struct akv_cache *c);
@@ -25,23 +40,28 @@ uint64_t akv_cache_hash(const struct akv_cache *c, const void *data,
                         size_t len);
 
 /**
- * @returns 1 and the version when \p identifier is known with document hash
- *          \p hash, else 0.
+ * @returns 1 and the Vault version when \p identifier has an entry younger
+ *          than the maximum age at \p now_ms with document hash \p hash,
+ *          else 0.
  */
 int akv_cache_lookup(const struct akv_cache *c, const char *identifier,
-                     uint64_t hash, long long *version);
+                     uint64_t hash, long long now_ms, long long *version);
 
-/** @returns 1 when anything is remembered for \p identifier. */
-int akv_cache_has(const struct akv_cache *c, const char *identifier);
+/** @returns 1 when \p identifier has an entry young enough at \p now_ms. */
+int akv_cache_has(const struct akv_cache *c, const char *identifier,
+                  long long now_ms);
 
-/** @brief Remembers \p identifier → (hash, version). */
+/** @brief Remembers that Vault holds \p hash as \p version at \p now_ms. */
 void akv_cache_store(struct akv_cache *c, const char *identifier, uint64_t hash,
-                     long long version);
+                     long long version, long long now_ms);
 
 /** @brief Forgets \p identifier (its secret changed outside our view). */
 void akv_cache_forget(struct akv_cache *c, const char *identifier);
 
-/** @returns the number of tokens remembered. */
+/** @brief Forgets every token (the assignment changed). */
+void akv_cache_clear(struct akv_cache *c);
+
+/** @returns the number of tokens remembered (stale entries included). */
 size_t akv_cache_count(const struct akv_cache *c);
 
 #endif /* AKV_WORKER_CACHE_H */

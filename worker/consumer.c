@@ -575,6 +575,9 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     rd_kafka_resp_err_t rerr = RD_KAFKA_RESP_ERR_NO_ERROR;
 
     akv_metric_inc(c->tm->rebalances);
+    /* Whoever owned a partition before us, or owns it after us, may have
+     * written its tokens: the engine's memory of Vault ends here. */
+    akv_engine_assignment_changed(c->engine);
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         akv_log_info("kafka", "assigned %d partition(s)", parts->cnt);
         mark_assigned(c, parts, 1);

@@ -14,6 +14,12 @@
 
 #define ACK_TIMEOUT_MS 30000
 
+/* A poison event too large for the dead-letter topic is sent as a bounded
+ * copy: this much of its value, of its key, and of its headers. */
+#define VALUE_PREFIX   (16 * 1024)
+#define KEY_MAX        1024
+#define HEADERS_BUDGET (16 * 1024)
+
 struct akv_dlq {
     rd_kafka_t *rk;
     char *topic;
@@ -119,68 +125,173 @@ static void add(rd_kafka_headers_t *h, const char *name, const char *value)
     rd_kafka_header_add(h, name, -1, value, -1);
 }
 
-akv_err_t akv_dlq_send(struct akv_dlq *d, const rd_kafka_message_t *rkm,
-                       const struct akv_dlq_failure *f, char *errstr,
-                       size_t errstr_size)
+static void add_num(rd_kafka_headers_t *h, const char *name, long long n)
+{
+    char num[32];
+
+    snprintf(num, sizeof(num), "%lld", n);
+    add(h, name, num);
+}
+
+/* The original headers, all of them or (bounded) as many as fit in
+ * HEADERS_BUDGET bytes; @returns how many were left out. */
+static size_t copy_headers(const rd_kafka_message_t *rkm, rd_kafka_headers_t *h,
+                           int bounded)
 {
     rd_kafka_headers_t *orig = NULL;
-    rd_kafka_headers_t *h;
+    const char *name;
+    const void *value;
+    size_t size;
+    size_t used = 0;
+    size_t omitted = 0;
+    size_t i;
+
+    if (rd_kafka_message_headers(rkm, &orig) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return 0;
+    }
+    for (i = 0; rd_kafka_header_get_all(orig, i, &name, &value, &size) ==
+                RD_KAFKA_RESP_ERR_NO_ERROR;
+         i++) {
+        size_t need = strlen(name) + size;
+
+        if (bounded && used + need > HEADERS_BUDGET) {
+            omitted++;
+            continue;
+        }
+        used += need;
+        rd_kafka_header_add(h, name, -1, value, (ssize_t)size);
+    }
+    return omitted;
+}
+
+/*
+ * The record for the DLQ: the original key, value and headers with the
+ * failure headers. SHAPE_BOUNDED is for an event too large for the DLQ: a
+ * prefix of the value, the key and headers cut to a budget, and the sizes
+ * of the original; SHAPE_MINIMAL keeps only the failure headers.
+ */
+enum shape { SHAPE_FULL, SHAPE_BOUNDED, SHAPE_MINIMAL };
+
+static rd_kafka_resp_err_t produce(struct akv_dlq *d,
+                                   const rd_kafka_message_t *rkm,
+                                   const struct akv_dlq_failure *f,
+                                   enum shape shape)
+{
+    rd_kafka_headers_t *h = rd_kafka_headers_new(16);
     rd_kafka_resp_err_t err;
-    char num[32];
+    size_t key_len = rkm->key_len;
+    size_t len = rkm->len;
+    size_t omitted = 0;
     char when[40];
     char reason[512];
-    int waited = 0;
 
-    if (rd_kafka_message_headers(rkm, &orig) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        h = rd_kafka_headers_copy(orig);
-    } else {
-        h = rd_kafka_headers_new(8);
+    if (!h) {
+        return RD_KAFKA_RESP_ERR__CRIT_SYS_RESOURCE;
+    }
+    if (shape != SHAPE_MINIMAL) {
+        omitted = copy_headers(rkm, h, shape == SHAPE_BOUNDED);
     }
     /* Belt and braces: whatever the reason says, no secret leaves. */
-    snprintf(reason, sizeof(reason), "%s", f->reason);
-    akv_log_scrub(reason, sizeof(reason));
+    akv_log_excerpt(f->reason, NULL, reason, sizeof(reason));
     add(h, "ak2vault.error.class", f->error_class);
     add(h, "ak2vault.error.reason", reason);
     add(h, "ak2vault.source.topic", rd_kafka_topic_name(rkm->rkt));
-    snprintf(num, sizeof(num), "%d", (int)rkm->partition);
-    add(h, "ak2vault.source.partition", num);
-    snprintf(num, sizeof(num), "%lld", (long long)rkm->offset);
-    add(h, "ak2vault.source.offset", num);
-    snprintf(num, sizeof(num), "%u", f->attempts);
-    add(h, "ak2vault.attempts", num);
+    add_num(h, "ak2vault.source.partition", rkm->partition);
+    add_num(h, "ak2vault.source.offset", rkm->offset);
+    add_num(h, "ak2vault.attempts", f->attempts);
     akv_dlq_time(f->first_ms, when, sizeof(when));
     add(h, "ak2vault.failure.first", when);
     akv_dlq_time(f->last_ms, when, sizeof(when));
     add(h, "ak2vault.failure.last", when);
+    if (shape != SHAPE_FULL) {
+        key_len = key_len < KEY_MAX ? key_len : KEY_MAX;
+        len = shape == SHAPE_MINIMAL ? 0 : len < VALUE_PREFIX ? len : VALUE_PREFIX;
+        add(h, "ak2vault.truncated", "true");
+        add_num(h, "ak2vault.original.size", (long long)rkm->len);
+        add_num(h, "ak2vault.original.key.size", (long long)rkm->key_len);
+        if (shape == SHAPE_MINIMAL) {
+            rd_kafka_headers_t *orig = NULL;
+
+            omitted = rd_kafka_message_headers(rkm, &orig) == 0
+                          ? rd_kafka_header_cnt(orig)
+                          : 0;
+        }
+        add_num(h, "ak2vault.original.headers.omitted", (long long)omitted);
+    }
 
     d->seq++;
     d->done = 0;
     d->err = RD_KAFKA_RESP_ERR_NO_ERROR;
     err = rd_kafka_producev(d->rk, RD_KAFKA_V_TOPIC(d->topic),
                             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                            RD_KAFKA_V_KEY(rkm->key, rkm->key_len),
-                            RD_KAFKA_V_VALUE(rkm->payload, rkm->len),
+                            RD_KAFKA_V_KEY(rkm->key, key_len),
+                            RD_KAFKA_V_VALUE(len ? rkm->payload : NULL, len),
                             RD_KAFKA_V_HEADERS(h),
                             RD_KAFKA_V_OPAQUE((void *)d->seq), RD_KAFKA_V_END);
     if (err) {
         rd_kafka_headers_destroy(h); /* not taken on failure */
-        return akv_errf(AKV_ERR_KAFKA, errstr, errstr_size,
-                        "dlq produce to %s: %s", d->topic,
-                        rd_kafka_err2str(err));
     }
+    return err;
+}
+
+/* Kafka's answers for a record larger than the producer, the broker or the
+ * topic takes. */
+static int too_large(rd_kafka_resp_err_t err)
+{
+    return err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ||
+           err == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE;
+}
+
+/* Waits for the acknowledgement of the record produce() sent. */
+static rd_kafka_resp_err_t wait_ack(struct akv_dlq *d)
+{
+    int waited = 0;
+
     while (!d->done && waited < ACK_TIMEOUT_MS) {
         rd_kafka_poll(d->rk, 100);
         waited += 100;
     }
-    if (!d->done) {
+    return d->done ? d->err : RD_KAFKA_RESP_ERR__TIMED_OUT;
+}
+
+akv_err_t akv_dlq_send(struct akv_dlq *d, const rd_kafka_message_t *rkm,
+                       const struct akv_dlq_failure *f, char *errstr,
+                       size_t errstr_size)
+{
+    enum shape shape;
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+
+    /* Poison must never hold its partition: what Kafka refuses as too
+     * large goes again as a bounded copy, and that, if need be, as the
+     * failure headers alone. Only other errors (the DLQ unreachable) make
+     * the caller keep the event and retry. */
+    for (shape = SHAPE_FULL; shape <= SHAPE_MINIMAL; shape++) {
+        err = produce(d, rkm, f, shape);
+        if (!err) {
+            err = wait_ack(d);
+        }
+        if (!too_large(err)) {
+            break;
+        }
+        if (shape < SHAPE_MINIMAL) {
+            akv_log_warn("dlq",
+                         "partition=%d offset=%lld: %s refused %zu bytes as "
+                         "too large (%s); sending %s",
+                         (int)rkm->partition, (long long)rkm->offset, d->topic,
+                         rkm->len + rkm->key_len, rd_kafka_err2str(err),
+                         shape == SHAPE_FULL ? "a bounded copy"
+                                             : "the failure headers alone");
+        }
+    }
+    if (err == RD_KAFKA_RESP_ERR__TIMED_OUT) {
         return akv_errf(AKV_ERR_KAFKA, errstr, errstr_size,
                         "dlq write to %s not acknowledged in %d ms", d->topic,
                         ACK_TIMEOUT_MS);
     }
-    if (d->err) {
+    if (err) {
         return akv_errf(AKV_ERR_KAFKA, errstr, errstr_size,
                         "dlq write to %s failed: %s", d->topic,
-                        rd_kafka_err2str(d->err));
+                        rd_kafka_err2str(err));
     }
     return AKV_OK;
 }

@@ -7,6 +7,15 @@
  * first and last failures happened. The write is acknowledged by Kafka
  * (acks=all) before akv_dlq_send() returns success, so the source offset
  * only moves once the event is safe in the DLQ.
+ *
+ * An event the DLQ refuses as too large (the producer's message.max.bytes,
+ * the broker's or the topic's limit) would hold its partition forever if it
+ * were retried as it is. It is sent instead as a bounded copy: the first
+ * 16 KiB of its value, 1 KiB of its key, its headers up to 16 KiB, and
+ * ak2vault.truncated, ak2vault.original.size (value bytes),
+ * ak2vault.original.key.size and ak2vault.original.headers.omitted; if even
+ * that is refused, the failure headers alone. Source topic, partition and
+ * offset always say where the whole event is.
  */
 #ifndef AKV_WORKER_DLQ_H
 #define AKV_WORKER_DLQ_H

@@ -73,6 +73,7 @@ struct sync {
     struct akv_cas cas;
     long long version;
     int reauthed;
+    unsigned long epoch; /* the engine's epoch when this attempt began */
     unsigned attempts;
     long long retry_at;   /* monotonic ms */
     long long first_fail; /* wall-clock ms */
@@ -93,6 +94,9 @@ struct akv_engine {
     struct akv_authentik *ak;
     struct akv_vault *vault;
     struct akv_cache *cache;
+    /* Counts assignment changes: a sync that began under an older
+     * assignment may not vouch for Vault in the cache. */
+    unsigned long epoch;
     struct akv_lanes *lanes;
     struct sync *ready_head;
     struct sync *ready_tail;
@@ -191,6 +195,21 @@ static void forget_reads(struct sync *sy)
         akv_json_wipe(sy->vault_data);
         cJSON_Delete(sy->vault_data);
         sy->vault_data = NULL;
+    }
+}
+
+/*
+ * Remembers what Vault holds for the token: only while this worker still
+ * owns the token's partition and has owned it since the sync began (no
+ * other writer of the group can have written it meanwhile).
+ */
+static void remember(struct sync *sy)
+{
+    struct akv_engine *e = sy->e;
+
+    if (sy->lane && sy->epoch == e->epoch) {
+        akv_cache_store(e->cache, sy->identifier, sy->hash, sy->version,
+                        now_ms());
     }
 }
 
@@ -489,8 +508,14 @@ static void fail(struct sync *sy, enum akv_class cls, const char *errstr,
     long long delay;
     long long ra;
     char reason[1024];
+    char text[512];
 
+    /* Whatever the failure text quotes, the key goes before the key itself
+     * is forgotten (and with it the log's means to recognise it). */
+    akv_log_excerpt(errstr, sy->key, text, sizeof(text));
+    errstr = text;
     e->in_flight--;
+    akv_cache_forget(e->cache, sy->identifier);
     sync_clear(sy);
     if (!sy->lane) {
         release(sy);
@@ -651,7 +676,7 @@ static void after_authentik(struct sync *sy)
     sy->hash = akv_cache_hash(e->cache, text, strlen(text));
     akv_json_free_string(text);
     if (!sy->confirm) {
-        if (akv_cache_lookup(e->cache, sy->identifier, sy->hash,
+        if (akv_cache_lookup(e->cache, sy->identifier, sy->hash, now_ms(),
                              &sy->version)) {
             finish(sy, AKV_SYNC_UNCHANGED, 1);
             return;
@@ -665,7 +690,7 @@ static void after_authentik(struct sync *sy)
     if (akv_cas_after_read(sy->vault_data &&
                            cJSON_Compare(sy->vault_data, sy->doc, 1)) ==
         AKV_CAS_UNCHANGED) {
-        akv_cache_store(e->cache, sy->identifier, sy->hash, sy->version);
+        remember(sy);
         finish(sy, AKV_SYNC_UNCHANGED, 0);
         return;
     }
@@ -687,9 +712,10 @@ static void begin(struct sync *sy)
     struct akv_engine *e = sy->e;
 
     sy->confirm = 0;
+    sy->epoch = e->epoch;
     sy->cas.rounds = 0;
     sy->cas.max_rounds = e->settings->sync_cas_max_attempts;
-    if (akv_cache_has(e->cache, sy->identifier)) {
+    if (akv_cache_has(e->cache, sy->identifier, now_ms())) {
         start_authentik(sy);
     } else {
         vault_read(sy);
@@ -717,27 +743,14 @@ static void vault_failed(struct sync *sy, enum akv_class cls,
                          const struct xfer *x, const char *what)
 {
     char errstr[512];
-    char msg[256] = "";
-    cJSON *root =
-        cJSON_ParseWithLength(akv_buf_str(&x->resp.body), x->resp.body.len);
-    const cJSON *errors = akv_json_get(root, "errors");
-    const cJSON *first =
-        cJSON_IsArray(errors) ? cJSON_GetArrayItem(errors, 0) : NULL;
+    char msg[256];
 
-    if (cJSON_IsString(first)) {
-        size_t i;
-
-        snprintf(msg, sizeof(msg), "%s", first->valuestring);
-        for (i = 0; msg[i]; i++) {
-            if (msg[i] == '\n' || msg[i] == '\t') {
-                msg[i] = ' ';
-            }
-        }
-    }
-    cJSON_Delete(root);
     if (x->resp.status == 0) {
         snprintf(errstr, sizeof(errstr), "vault %s: %s", what, x->resp.error);
     } else {
+        /* The key is still known here: Vault's text may quote the write. */
+        akv_vault_error_excerpt(akv_buf_str(&x->resp.body), x->resp.body.len,
+                                sy->key, msg, sizeof(msg));
         snprintf(errstr, sizeof(errstr), "vault %s answered HTTP %ld: %s", what,
                  x->resp.status, msg);
     }
@@ -788,7 +801,8 @@ static void after_vault_write(struct sync *sy)
     struct xfer *x = &sy->xf[X_VAULT];
     enum akv_class cls = vault_class(x);
     enum akv_class fail_cls = AKV_CLASS_TRANSIENT;
-    cJSON *root;
+    long long version;
+    char errstr[256];
     cJSON *meta;
     char *body;
 
@@ -798,14 +812,16 @@ static void after_vault_write(struct sync *sy)
     }
     switch (akv_cas_after_write(&sy->cas, cls, &fail_cls)) {
     case AKV_CAS_WRITTEN:
-        root =
-            cJSON_ParseWithLength(akv_buf_str(&x->resp.body), x->resp.body.len);
-        if (akv_json_int(akv_json_object(root, "data"), "version",
-                         &sy->version) < 0) {
-            sy->version = 0;
+        if (akv_vault_parse_write(akv_buf_str(&x->resp.body), x->resp.body.len,
+                                  sy->version, &version, errstr,
+                                  sizeof(errstr)) != AKV_CLASS_OK) {
+            /* Unconfirmed: maybe written, maybe not. The retry reads Vault
+             * first, so it writes again only if the key is not there. */
+            fail(sy, AKV_CLASS_TRANSIENT, errstr, "");
+            return;
         }
-        cJSON_Delete(root);
-        akv_cache_store(e->cache, sy->identifier, sy->hash, sy->version);
+        sy->version = version;
+        remember(sy);
         meta = akv_sync_provenance(sy->detail, sy->event_pk, sy->action);
         body = meta ? akv_vault_metadata_body(meta) : NULL;
         cJSON_Delete(meta);
@@ -820,6 +836,7 @@ static void after_vault_write(struct sync *sy)
         akv_log_debug("sync", "token=%s cas=%lld superseded, re-reading",
                       sy->identifier, sy->version);
         akv_metric_inc(e->tm->superseded);
+        akv_cache_forget(e->cache, sy->identifier);
         forget_reads(sy);
         sy->confirm = 0;
         vault_read(sy);
@@ -941,7 +958,8 @@ struct akv_engine *akv_engine_new(const struct akv_settings *s,
     e->ctx = ctx;
     e->multi = curl_multi_init();
     e->lanes = akv_lanes_new();
-    e->cache = akv_cache_new((size_t)s->sync_cache_size);
+    e->cache = akv_cache_new((size_t)s->sync_cache_size,
+                             s->sync_cache_max_age_ms);
     if (!e->multi || !e->lanes || !e->cache) {
         akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory");
         goto fail;
@@ -1151,6 +1169,15 @@ static void orphan(void *ctx, struct akv_lane *lane)
 void akv_engine_drop_partition(struct akv_engine *e, int32_t partition)
 {
     akv_lanes_drop_partition(e->lanes, partition, orphan, e);
+}
+
+void akv_engine_assignment_changed(struct akv_engine *e)
+{
+    /* Partitions that left may have been written by their next owner, and
+     * partitions that arrived by their last one: nothing remembered can
+     * vouch for Vault any more. */
+    e->epoch++;
+    akv_cache_clear(e->cache);
 }
 
 size_t akv_engine_busy(const struct akv_engine *e)

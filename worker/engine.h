@@ -79,6 +79,13 @@ void akv_engine_run(struct akv_engine *e, int wake_fd, int timeout_ms);
  */
 void akv_engine_drop_partition(struct akv_engine *e, int32_t partition);
 
+/**
+ * @brief The consumer's assignment changed (partitions assigned, revoked
+ *        or lost): forgets everything the engine remembered about Vault,
+ *        and keeps syncs begun before from remembering.
+ */
+void akv_engine_assignment_changed(struct akv_engine *e);
+
 /** @returns syncs running or waiting to run or to retry (busy lanes). */
 size_t akv_engine_busy(const struct akv_engine *e);
 

@@ -197,6 +197,10 @@ const struct akv_cfg_entry akv_settings_schema[] = {
     INT("sync.cache_size", "100000", sync_cache_size, 0, 10000000,
         "Tokens whose last written document is remembered, so a redelivery "
         "costs no Vault read; 0 disables."),
+    INT("sync.cache_max_age_ms", "300000", sync_cache_max_age_ms, 0, 86400000,
+        "How long a remembered document vouches for Vault: a writer outside "
+        "the consumer group is noticed within this time; 0 disables the "
+        "cache. Every assignment change clears it."),
 
     BOOL("dlq.enabled", "true", dlq_enabled, NULL,
          "Send poison events to the dead-letter topic (else log and skip)."),

@@ -76,6 +76,7 @@ struct akv_settings {
     long long sync_log_interval_ms;
     long long sync_cas_max_attempts;
     long long sync_cache_size;
+    long long sync_cache_max_age_ms;
 
     /* dlq */
     int dlq_enabled;

@@ -318,7 +318,16 @@ int akv_vault_parse_auth(const char *body, size_t len, char **token,
     return rc;
 }
 
-/* Appends "/"-separated \p path to \p out at *o, escaping each segment. */
+/* "." and ".." are not names: curl and Vault's router resolve them, so a
+ * path holding one would address another secret (or the mount itself). */
+static int dot_segment(const char *seg, size_t len)
+{
+    return (len == 1 && seg[0] == '.') ||
+           (len == 2 && seg[0] == '.' && seg[1] == '.');
+}
+
+/* Appends "/"-separated \p path to \p out at *o, escaping each segment and
+ * skipping empty ones. @returns -1 for a dot segment or when out of room. */
 static int append_segments(const char *path, char *out, size_t size, size_t *o)
 {
     char seg[512];
@@ -330,8 +339,12 @@ static int append_segments(const char *path, char *out, size_t size, size_t *o)
         size_t len = slash ? (size_t)(slash - p) : strlen(p);
         size_t elen;
 
-        if (len >= sizeof(seg)) {
+        if (len >= sizeof(seg) || dot_segment(p, len)) {
             return -1;
+        }
+        if (len == 0) {
+            p = slash ? slash + 1 : p;
+            continue;
         }
         memcpy(seg, p, len);
         seg[len] = '\0';
@@ -371,7 +384,8 @@ int akv_vault_secret_path(const char *mount, const char *kind,
         return -1;
     }
     /* The identifier is a single segment even if it held a slash. */
-    if (akv_http_escape(identifier, esc, sizeof(esc)) < 0) {
+    if (!*identifier || dot_segment(identifier, strlen(identifier)) ||
+        akv_http_escape(identifier, esc, sizeof(esc)) < 0) {
         return -1;
     }
     elen = strlen(esc);
@@ -385,22 +399,25 @@ int akv_vault_secret_path(const char *mount, const char *kind,
 
 /* First entry of {"errors":[...]} for messages, "" if none. Vault error
  * strings never carry secret values. */
-static void first_error(const char *body, size_t len, char *out, size_t size)
+void akv_vault_error_excerpt(const char *body, size_t len, const char *secret,
+                             char *out, size_t size)
 {
     cJSON *root = cJSON_ParseWithLength(body, len);
     const cJSON *errors = akv_json_get(root, "errors");
     const cJSON *first =
         cJSON_IsArray(errors) ? cJSON_GetArrayItem(errors, 0) : NULL;
-    size_t i;
 
-    snprintf(out, size, "%s", cJSON_IsString(first) ? first->valuestring : "");
-    /* Vault's multierror text spans lines: keep the log line whole. */
-    for (i = 0; out[i]; i++) {
-        if (out[i] == '\n' || out[i] == '\t') {
-            out[i] = ' ';
-        }
-    }
+    /* Vault's multierror text spans lines, and an error may quote the
+     * request: a bounded, scrubbed excerpt, never the text verbatim. */
+    akv_log_excerpt(cJSON_IsString(first) ? first->valuestring : "", secret,
+                    out, size);
+    akv_json_wipe(root);
     cJSON_Delete(root);
+}
+
+static void first_error(const char *body, size_t len, char *out, size_t size)
+{
+    akv_vault_error_excerpt(body, len, NULL, out, size);
 }
 
 enum akv_class akv_vault_parse_read(long status, const char *body, size_t len,
@@ -487,6 +504,40 @@ out:
     akv_json_wipe(root);
     cJSON_Delete(root);
     return body;
+}
+
+enum akv_class akv_vault_parse_write(const char *body, size_t len,
+                                     long long cas, long long *version,
+                                     char *errstr, size_t errstr_size)
+{
+    cJSON *root = cJSON_ParseWithLength(body, len);
+    const cJSON *data = akv_json_object(root, "data");
+    long long v = 0;
+    enum akv_class cls = AKV_CLASS_OK;
+
+    *version = 0;
+    /* Only a version newer than the one the write was checked against
+     * proves the write happened: a proxy's page, an empty body or
+     * {"data":null} prove nothing, and a write that counted as done would
+     * never be repeated. */
+    if (!cJSON_IsObject(root)) {
+        akv_errf(AKV_ERR_PARSE, errstr, errstr_size,
+                 "vault write answered without a JSON object (%zu bytes): "
+                 "not confirmed",
+                 len);
+        cls = AKV_CLASS_TRANSIENT;
+    } else if (akv_json_int(data, "version", &v) < 0 || v <= 0 || v <= cas) {
+        akv_errf(AKV_ERR_PARSE, errstr, errstr_size,
+                 "vault write answered without a version newer than %lld: "
+                 "not confirmed",
+                 cas);
+        cls = AKV_CLASS_TRANSIENT;
+    } else {
+        *version = v;
+    }
+    akv_json_wipe(root);
+    cJSON_Delete(root);
+    return cls;
 }
 
 /* --- the network edge --------------------------------------------------- */

@@ -88,7 +88,10 @@ int akv_vault_parse_auth(const char *body, size_t len, char **token,
  * @brief Builds "{mount}/{kind}/{prefix}/{identifier}" with every segment
  *        percent-encoded (the slashes inside mount and prefix are kept).
  * @param kind "data" or "metadata".
- * @returns 0, or -1 when \p out is too small.
+ * @returns 0, or -1 when \p out is too small or a segment is "." or ".."
+ *          (or the identifier is empty): such a path would name another
+ *          secret once resolved. Empty segments of mount and prefix are
+ *          skipped.
  */
 int akv_vault_secret_path(const char *mount, const char *kind,
                           const char *prefix, const char *identifier, char *out,
@@ -117,6 +120,25 @@ enum akv_class akv_vault_parse_read(long status, const char *body, size_t len,
  * @returns a string for akv_json_free_string(), or NULL when out of memory.
  */
 char *akv_vault_write_body(const cJSON *data, long long cas);
+
+/**
+ * @brief Interprets a 2xx answer to a KV v2 write: it counts only when Vault
+ *        confirms a version newer than \p cas, the one it was checked
+ *        against.
+ * @returns AKV_CLASS_OK with \p version set, or AKV_CLASS_TRANSIENT with a
+ *          message in \p errstr that quotes nothing of the body.
+ */
+enum akv_class akv_vault_parse_write(const char *body, size_t len,
+                                     long long cas, long long *version,
+                                     char *errstr, size_t errstr_size);
+
+/**
+ * @brief Vault's first error message in \p body as a bounded excerpt with
+ *        \p secret (what the request carried, or NULL) and every registered
+ *        secret redacted (akv_log_excerpt()); "" when there is none.
+ */
+void akv_vault_error_excerpt(const char *body, size_t len, const char *secret,
+                             char *out, size_t size);
 
 /**
  * @brief The URL of \p identifier's secret: "{addr}/v1/{mount}/{kind}/...".

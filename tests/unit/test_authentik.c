@@ -90,6 +90,51 @@ static void key_is_parsed(void **state)
     assert_null(strstr(errstr, "Not found"));
 }
 
+/* A key that cannot be represented exactly is an invalid answer, not a
+ * shorter key: cJSON would end the string at an embedded NUL. */
+static void key_with_nul_is_refused(void **state)
+{
+    static const char *const bodies[] = {
+        "{\"key\":\"abcdefgh\\u0000ijklmnop\"}",
+        "{\"key\":\"abcdefgh\\u0000\"}",
+        "{\"key\":\"\\u0000abcdefgh\"}",
+        "{\"key\":\"abcdefgh\"}\n{\"x\":\"\\u0000\"}",
+    };
+    char errstr[256];
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+        char *key = akv_authentik_parse_key(bodies[i], strlen(bodies[i]),
+                                            errstr, sizeof(errstr));
+
+        if (key) {
+            fail_msg("body %zu gave a %zu-character key", i, strlen(key));
+        }
+        assert_null(strstr(errstr, "abcdefgh"));
+    }
+    /* A raw NUL byte inside the string, which cJSON copies as well. */
+    assert_null(akv_authentik_parse_key("{\"key\":\"abcdefgh\0ijkl\"}", 23,
+                                        errstr, sizeof(errstr)));
+}
+
+/* An escaped backslash before "u0000" is text, and other escapes stay. */
+static void key_with_escapes_is_kept_exactly(void **state)
+{
+    static const char body[] = "{\"key\":\"ab\\\\u0000cd\\\"e\\u00e9\"}";
+    char errstr[256];
+    char *key;
+
+    (void)state;
+    key = akv_authentik_parse_key(body, strlen(body), errstr, sizeof(errstr));
+    assert_non_null(key);
+    assert_string_equal(key, "ab\\u0000cd\"e\xc3\xa9");
+    free(key);
+    /* bytes that are not UTF-8 would reach Vault replaced: refused */
+    assert_null(akv_authentik_parse_key("{\"key\":\"abc\xff\xfe\"}", 15,
+                                        errstr, sizeof(errstr)));
+}
+
 static void document_holds_key_intent_and_extra_fields(void **state)
 {
     struct akv_token tok;
@@ -150,6 +195,8 @@ int main(void)
         cmocka_unit_test(transport_failures_are_classified),
         cmocka_unit_test(detail_is_parsed_and_checked),
         cmocka_unit_test(key_is_parsed),
+        cmocka_unit_test(key_with_nul_is_refused),
+        cmocka_unit_test(key_with_escapes_is_kept_exactly),
         cmocka_unit_test(document_holds_key_intent_and_extra_fields),
     };
 

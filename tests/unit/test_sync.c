@@ -223,7 +223,7 @@ static void write_failure_class_is_passed_on(void **state)
 
 static void cache_remembers_and_forgets(void **state)
 {
-    struct akv_cache *c = akv_cache_new(3);
+    struct akv_cache *c = akv_cache_new(3, 60000);
     uint64_t h1;
     uint64_t h2;
     long long v = 0;
@@ -233,29 +233,77 @@ static void cache_remembers_and_forgets(void **state)
     h1 = akv_cache_hash(c, "doc-1", 5);
     h2 = akv_cache_hash(c, "doc-2", 5);
     assert_true(h1 != h2);
-    assert_false(akv_cache_lookup(c, "a", h1, &v));
-    akv_cache_store(c, "a", h1, 7);
-    assert_true(akv_cache_lookup(c, "a", h1, &v));
+    assert_false(akv_cache_lookup(c, "a", h1, 1000, &v));
+    akv_cache_store(c, "a", h1, 7, 1000);
+    assert_true(akv_cache_lookup(c, "a", h1, 1000, &v));
     assert_int_equal(v, 7);
-    assert_false(akv_cache_lookup(c, "a", h2, &v)); /* changed document */
-    akv_cache_store(c, "a", h2, 8);
-    assert_true(akv_cache_lookup(c, "a", h2, &v));
+    assert_false(akv_cache_lookup(c, "a", h2, 1000, &v)); /* changed doc */
+    akv_cache_store(c, "a", h2, 8, 1000);
+    assert_true(akv_cache_lookup(c, "a", h2, 1000, &v));
     assert_int_equal(akv_cache_count(c), 1);
     akv_cache_forget(c, "a");
-    assert_false(akv_cache_lookup(c, "a", h2, &v));
+    assert_false(akv_cache_lookup(c, "a", h2, 1000, &v));
     /* bounded: the fourth token starts the table over */
-    akv_cache_store(c, "a", h1, 1);
-    akv_cache_store(c, "b", h1, 1);
-    akv_cache_store(c, "c", h1, 1);
+    akv_cache_store(c, "a", h1, 1, 1000);
+    akv_cache_store(c, "b", h1, 1, 1000);
+    akv_cache_store(c, "c", h1, 1, 1000);
     assert_int_equal(akv_cache_count(c), 3);
-    akv_cache_store(c, "d", h1, 1);
+    akv_cache_store(c, "d", h1, 1, 1000);
     assert_int_equal(akv_cache_count(c), 1);
-    assert_true(akv_cache_lookup(c, "d", h1, &v));
+    assert_true(akv_cache_lookup(c, "d", h1, 1000, &v));
     akv_cache_destroy(c);
 
-    c = akv_cache_new(0); /* disabled */
-    akv_cache_store(c, "a", h1, 1);
-    assert_false(akv_cache_lookup(c, "a", h1, &v));
+    c = akv_cache_new(0, 60000); /* disabled */
+    akv_cache_store(c, "a", h1, 1, 1000);
+    assert_false(akv_cache_lookup(c, "a", h1, 1000, &v));
+    akv_cache_destroy(c);
+    c = akv_cache_new(10, 0); /* disabled by age */
+    akv_cache_store(c, "a", h1, 1, 1000);
+    assert_false(akv_cache_has(c, "a", 1000));
+    akv_cache_destroy(c);
+}
+
+/* An entry vouches for Vault only for max_age: writers outside the group
+ * are noticed within it. */
+static void cache_entry_expires_at_max_age(void **state)
+{
+    struct akv_cache *c = akv_cache_new(10, 5000);
+    uint64_t h = akv_cache_hash(c, "doc", 3);
+    long long v = 0;
+
+    (void)state;
+    akv_cache_store(c, "a", h, 3, 10000);
+    assert_true(akv_cache_has(c, "a", 14999));
+    assert_true(akv_cache_lookup(c, "a", h, 14999, &v));
+    assert_int_equal(v, 3);
+    assert_false(akv_cache_has(c, "a", 15000));
+    assert_false(akv_cache_lookup(c, "a", h, 15000, &v));
+    /* a clock that went back does not make an entry young forever */
+    assert_false(akv_cache_lookup(c, "a", h, 9999, &v));
+    /* storing again renews it */
+    akv_cache_store(c, "a", h, 4, 15000);
+    assert_true(akv_cache_lookup(c, "a", h, 19000, &v));
+    assert_int_equal(v, 4);
+    akv_cache_destroy(c);
+}
+
+/* An assignment change clears every entry: whoever owned a partition
+ * before or after this worker may have written its tokens. */
+static void cache_clear_forgets_every_token(void **state)
+{
+    struct akv_cache *c = akv_cache_new(10, 60000);
+    uint64_t h = akv_cache_hash(c, "doc", 3);
+    long long v = 0;
+
+    (void)state;
+    akv_cache_store(c, "a", h, 1, 0);
+    akv_cache_store(c, "b", h, 2, 0);
+    akv_cache_clear(c);
+    assert_int_equal(akv_cache_count(c), 0);
+    assert_false(akv_cache_lookup(c, "a", h, 1, &v));
+    assert_false(akv_cache_has(c, "b", 1));
+    akv_cache_store(c, "a", h, 5, 2);
+    assert_true(akv_cache_lookup(c, "a", h, 3, &v));
     akv_cache_destroy(c);
 }
 
@@ -334,6 +382,8 @@ int main(void)
         cmocka_unit_test(endless_race_gives_up_transiently),
         cmocka_unit_test(write_failure_class_is_passed_on),
         cmocka_unit_test(cache_remembers_and_forgets),
+        cmocka_unit_test(cache_entry_expires_at_max_age),
+        cmocka_unit_test(cache_clear_forgets_every_token),
         cmocka_unit_test(lease_decisions),
         cmocka_unit_test(auth_block_is_parsed),
     };

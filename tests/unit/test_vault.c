@@ -183,6 +183,111 @@ static void path_escapes_each_segment(void **state)
                      -1);
 }
 
+/* "." and ".." would be resolved by curl and Vault's router into another
+ * path: kv/data/authentik/.. is the mount's data root. */
+static void path_refuses_dot_segments(void **state)
+{
+    static const char *const idents[] = {".", "..", ""};
+    char out[256];
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(idents) / sizeof(idents[0]); i++) {
+        if (akv_vault_secret_path("kv", "data", "authentik", idents[i], out,
+                                  sizeof(out)) == 0) {
+            fail_msg("identifier \"%s\" gave the path %s", idents[i], out);
+        }
+    }
+    assert_int_equal(akv_vault_secret_path("kv", "data", "a/../b", "x", out,
+                                           sizeof(out)),
+                     -1);
+    assert_int_equal(akv_vault_secret_path("kv/.", "data", "a", "x", out,
+                                           sizeof(out)),
+                     -1);
+    /* dots inside a name are names */
+    assert_int_equal(akv_vault_secret_path("kv", "data", "a.b", "...", out,
+                                           sizeof(out)),
+                     0);
+    assert_string_equal(out, "kv/data/a.b/...");
+    /* empty segments of mount and prefix are skipped, not kept as "//" */
+    assert_int_equal(akv_vault_secret_path("kv/", "data", "/a//b/", "x", out,
+                                           sizeof(out)),
+                     0);
+    assert_string_equal(out, "kv/data/a/b/x");
+}
+
+/* Only a version newer than the CAS base proves a write happened. */
+static void write_counts_only_with_a_confirmed_version(void **state)
+{
+    static const struct {
+        const char *body;
+        long long cas;
+        enum akv_class cls;
+        long long version;
+    } rows[] = {
+        {"{\"data\":{\"created_time\":\"t\",\"version\":4}}", 3, AKV_CLASS_OK,
+         4},
+        {"{\"data\":{\"version\":1}}", 0, AKV_CLASS_OK, 1},
+        {"{\"data\":null}", 0, AKV_CLASS_TRANSIENT, 0},
+        {"{\"data\":{\"created_time\":\"t\"}}", 0, AKV_CLASS_TRANSIENT, 0},
+        {"{\"data\":{\"version\":0}}", 0, AKV_CLASS_TRANSIENT, 0},
+        {"{\"data\":{\"version\":3}}", 3, AKV_CLASS_TRANSIENT, 0},
+        {"{\"data\":{\"version\":\"5\"}}", 3, AKV_CLASS_TRANSIENT, 0},
+        {"{\"data\":{\"version\":4.5}}", 3, AKV_CLASS_TRANSIENT, 0},
+        {"<html><body>OK</body></html>", 0, AKV_CLASS_TRANSIENT, 0},
+        {"", 0, AKV_CLASS_TRANSIENT, 0},
+        {"\x01garbage{{", 0, AKV_CLASS_TRANSIENT, 0},
+    };
+    char errstr[256];
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        long long v = -1;
+        enum akv_class cls =
+            akv_vault_parse_write(rows[i].body, strlen(rows[i].body),
+                                  rows[i].cas, &v, errstr, sizeof(errstr));
+
+        if (cls != rows[i].cls || v != rows[i].version) {
+            fail_msg("row %zu: class %s version %lld", i, akv_class_name(cls),
+                     v);
+        }
+        if (cls != AKV_CLASS_OK) {
+            assert_null(strstr(errstr, "html"));
+        }
+    }
+}
+
+/* Vault's error text may quote the request: the key goes before the text is
+ * cut, so not even a piece of it remains at the cut. */
+static void error_excerpt_is_bounded_and_redacted(void **state)
+{
+    static const char key[] = "KEYkeyKEYkeyKEYkeyKEYkey0123456789";
+    char body[2048];
+    char out[64];
+    char piece[13];
+    size_t i;
+
+    (void)state;
+    snprintf(body, sizeof(body),
+             "{\"errors\":[\"1 error occurred:\\n\\t* bad body: "
+             "{\\\"data\\\":{\\\"key\\\":\\\"%s\\\"}}\\n\"]}",
+             key);
+    akv_vault_error_excerpt(body, strlen(body), key, out, sizeof(out));
+    assert_non_null(strstr(out, "1 error occurred:"));
+    assert_null(strchr(out, '\n'));
+    assert_true(strlen(out) < sizeof(out));
+    for (i = 0; i + 12 <= strlen(key); i++) {
+        memcpy(piece, key + i, 12);
+        piece[12] = '\0';
+        if (strstr(out, piece)) {
+            fail_msg("a piece of the key survived: %s", out);
+        }
+    }
+    akv_vault_error_excerpt("not json", 8, key, out, sizeof(out));
+    assert_string_equal(out, "");
+}
+
 static void read_of_live_version(void **state)
 {
     static const char body[] =
@@ -305,6 +410,9 @@ int main(void)
         cmocka_unit_test(classify_every_known_answer),
         cmocka_unit_test(transport_failures_are_classified),
         cmocka_unit_test(path_escapes_each_segment),
+        cmocka_unit_test(path_refuses_dot_segments),
+        cmocka_unit_test(write_counts_only_with_a_confirmed_version),
+        cmocka_unit_test(error_excerpt_is_bounded_and_redacted),
         cmocka_unit_test(read_of_live_version),
         cmocka_unit_test(read_of_never_written_path),
         cmocka_unit_test(read_of_deleted_version_keeps_its_number),
