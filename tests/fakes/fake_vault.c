@@ -103,8 +103,17 @@
  *   token_ttl_s, token_max_ttl_s  for logins from now on (tokens keep the
  *                          max TTL they were issued with when renewing)
  *   mount_missing          true: the KV mount answers the router's 404
- * Counters are under "faults" in /_fake/stats; injected 403s are not in
- * "denied".
+ *   write_answer           KV writes (POST/PUT under {mount}/data/) are not
+ *                          performed and answered 200 with a body that
+ *                          confirms nothing: "null_data" ({"data":null}),
+ *                          "no_version" (data without a version), "html"
+ *                          (a proxy's page), "garbage", "empty"; "none": off
+ *   echo_status            400..599: KV writes are not performed and
+ *                          answered with this status and an error text
+ *                          that quotes the request body (secret included),
+ *                          as some proxies and decoders do; 0: off
+ * Counters are under "faults" in /_fake/stats (write_faults counts both
+ * write faults); injected 403s are not in "denied".
  *
  * Secrets live in a hash table keyed by path and tokens in another, so the
  * cost of a request does not grow with the number of secrets (LIST and the
@@ -1073,9 +1082,22 @@ enum fault_scope { SCOPE_ALL, SCOPE_KV, SCOPE_KV_WRITE, SCOPE_AUTH };
 static const char *const scope_names[] = {"all", "kv", "kv_write", "auth"};
 
 /* fake-vault's keys of a fault plan, besides fakefault's common ones. */
-static const char *const vault_fault_keys[] = {"sealed_for_ms", "deny_prefix",
-                                               "token_ttl_s", "token_max_ttl_s",
-                                               "mount_missing"};
+static const char *const vault_fault_keys[] = {
+    "sealed_for_ms",   "deny_prefix",  "token_ttl_s", "token_max_ttl_s",
+    "mount_missing",   "write_answer", "echo_status"};
+
+/* What "write_answer" makes a KV write answer 200 with, unperformed. */
+enum write_answer {
+    WA_NONE,
+    WA_NULL_DATA, /* {"data":null,...}: an envelope without a version */
+    WA_NO_VERSION, /* data without "version" */
+    WA_HTML,       /* a proxy's page */
+    WA_GARBAGE,    /* bytes that are not JSON */
+    WA_EMPTY,      /* no body at all */
+};
+
+static const char *const write_answer_names[] = {
+    "none", "null_data", "no_version", "html", "garbage", "empty"};
 
 /* What they set: the fake-vault part of a plan (fakefault_plan.ext). */
 struct vault_faults {
@@ -1086,6 +1108,8 @@ struct vault_faults {
     int64_t token_ttl; /* 0: --token-ttl applies */
     int64_t token_max_ttl;
     int mount_missing;
+    enum write_answer write_answer;
+    int echo_status; /* 0: off */
 };
 
 /* @returns the fake-vault part of \p fp, or NULL when there is no plan. */
@@ -1099,6 +1123,7 @@ struct fault_stats {
     atomic_ullong sealed;
     atomic_ullong denied_prefix;
     atomic_ullong mount_missing;
+    atomic_ullong write_faults; /* write_answer and echo_status */
 };
 
 struct stats {
@@ -3739,6 +3764,70 @@ static int vault_fault_in_scope(const struct fakefault_plan *fp, void *rctx,
     return 0;
 }
 
+/*
+ * A KV write (POST or PUT under {mount}/data/) that is not performed, for
+ * "write_answer" (a 2xx that confirms nothing, as a proxy or a broken
+ * Vault might send) or "echo_status" (an error whose text quotes the
+ * request body, secret and all). @returns 1 when \p resp is set.
+ */
+static int fault_kv_write(const struct fakefault_plan *fp, struct rq *rq,
+                          const struct fakehttp_request *req,
+                          struct fakehttp_response *resp)
+{
+    const struct vault_faults *vx = vfaults(fp);
+    const char *rest;
+    struct sb msg = {0};
+
+    if (!vx || (vx->write_answer == WA_NONE && vx->echo_status == 0) ||
+        (strcmp(req->method, "POST") != 0 && strcmp(req->method, "PUT") != 0)) {
+        return 0;
+    }
+    rest = kv_rest(rq->fv, req->path + 4);
+    if (!rest || strncmp(rest, "data/", 5) != 0) {
+        return 0;
+    }
+    atomic_fetch_add(&rq->fv->st.faults.write_faults, 1);
+    if (vx->echo_status) {
+        sb_puts(&msg, "1 error occurred:\n\t* cannot decode the request "
+                      "body: ");
+        sb_putn(&msg, req->body, req->body_len);
+        sb_puts(&msg, "\n\n");
+        reply_error(resp, vx->echo_status, msg.oom ? "out of memory" : msg.p);
+        sb_free(&msg);
+        return 1;
+    }
+    switch (vx->write_answer) {
+    case WA_NULL_DATA:
+        fakehttp_reply(resp, 200,
+                       "{\"request_id\":\"00000000-0000-0000-0000-"
+                       "000000000000\",\"lease_id\":\"\",\"renewable\":"
+                       "false,\"lease_duration\":0,\"data\":null,"
+                       "\"wrap_info\":null,\"warnings\":null,\"auth\":"
+                       "null,\"mount_type\":\"kv\"}\n");
+        break;
+    case WA_NO_VERSION:
+        fakehttp_reply(resp, 200,
+                       "{\"data\":{\"created_time\":\"2026-01-01T00:00:"
+                       "00Z\",\"deletion_time\":\"\",\"destroyed\":"
+                       "false}}\n");
+        break;
+    case WA_HTML:
+        fakehttp_reply(resp, 200,
+                       "<html><head><title>OK</title></head><body>Request "
+                       "accepted</body></html>\n");
+        resp->content_type = "text/html";
+        break;
+    case WA_GARBAGE:
+        fakehttp_reply(resp, 200, "\x01\x02garbage{{");
+        resp->content_type = "application/octet-stream";
+        break;
+    default:
+        fakehttp_reply_take(resp, 200, NULL);
+        break;
+    }
+    return 1;
+}
+
 /* The sealed window: every /v1 request, in scope or not. */
 static int vault_fault_gate(const struct fakefault_plan *fp, void *rctx,
                             const struct fakehttp_request *req,
@@ -3746,6 +3835,9 @@ static int vault_fault_gate(const struct fakefault_plan *fp, void *rctx,
 {
     struct rq *rq = rctx;
 
+    if (fault_kv_write(fp, rq, req, resp)) {
+        return 1;
+    }
     if (!fault_sealed(vfaults(fp))) {
         return 0;
     }
@@ -3930,12 +4022,34 @@ static int vault_fault_key(void *ext, size_t idx, const cJSON *it,
             vx->token_max_ttl = num;
         }
         return 0;
-    default:
+    case 4:
         if (!cJSON_IsBool(it)) {
             snprintf(err, errsz, "mount_missing must be true or false");
             return -1;
         }
         vx->mount_missing = cJSON_IsTrue(it);
+        return 0;
+    case 5:
+        for (num = 0; cJSON_IsString(it) &&
+                      num < (long)(sizeof(write_answer_names) /
+                                   sizeof(write_answer_names[0]));
+             num++) {
+            if (strcmp(it->valuestring, write_answer_names[num]) == 0) {
+                vx->write_answer = (enum write_answer)num;
+                return 0;
+            }
+        }
+        snprintf(err, errsz,
+                 "write_answer must be one of none, null_data, no_version, "
+                 "html, garbage, empty");
+        return -1;
+    default:
+        if (fakefault_json_long(it, 0, 599, &num) < 0 ||
+            (num != 0 && num < 400)) {
+            snprintf(err, errsz, "echo_status must be 0 or 400..599");
+            return -1;
+        }
+        vx->echo_status = (int)num;
         return 0;
     }
 }
@@ -3978,6 +4092,9 @@ static void vault_fault_json(cJSON *o, const void *ext, const void *ctx)
                                          ? vx->token_max_ttl
                                          : cfg->token_max_ttl));
     cJSON_AddBoolToObject(o, "mount_missing", vx->mount_missing);
+    cJSON_AddStringToObject(o, "write_answer",
+                            write_answer_names[vx->write_answer]);
+    cJSON_AddNumberToObject(o, "echo_status", vx->echo_status);
 }
 
 static const struct fakefault_spec vault_fault_spec = {
@@ -4138,11 +4255,13 @@ static void control_stats(struct fake_vault *fv, struct fakehttp_response *resp)
     sb_printf(&b,
               "},\"dropped\":%llu,\"dropped_after\":%llu,\"truncated\":%llu,"
               "\"sealed\":%llu,\"denied_prefix\":%llu,"
-              "\"mount_missing\":%llu,\"latency_ms_total\":%llu}}\n",
+              "\"mount_missing\":%llu,\"write_faults\":%llu,"
+              "\"latency_ms_total\":%llu}}\n",
               atomic_load(&fs->common.dropped),
               atomic_load(&fs->common.dropped_after),
               atomic_load(&fs->common.truncated), atomic_load(&fs->sealed),
               atomic_load(&fs->denied_prefix), atomic_load(&fs->mount_missing),
+              atomic_load(&fs->write_faults),
               atomic_load(&fs->common.latency_ms_total));
     reply_sb(resp, 200, &b);
 }
@@ -4192,6 +4311,7 @@ static void control_reset(struct fake_vault *fv, struct fakehttp_response *resp)
     atomic_store(&st->faults.sealed, 0);
     atomic_store(&st->faults.denied_prefix, 0);
     atomic_store(&st->faults.mount_missing, 0);
+    atomic_store(&st->faults.write_faults, 0);
     pthread_mutex_lock(&fv->log_lock);
     for (i = 0; i < REQLOG_CAP; i++) {
         free(fv->rlog[i].path);

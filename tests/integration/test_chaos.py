@@ -30,7 +30,15 @@ with kcat, is empty or holds exactly the poison the test produced.
   9. authentik refuses the service account (403) for a while: events are
      held, the cause is logged at most once per log_interval_ms;
  10. no captured output (workers, fakes, kcat) holds a token key, the
-     Vault root token, the authentik API token, the JWT or the secret_id.
+     Vault root token, the authentik API token, the JWT or the secret_id;
+ 11. a worker that gave partitions up and got them back does not trust
+     what it remembered of Vault from before;
+ 12. a 200 without a version (null data, HTML, garbage, no body) is not a
+     write;
+ 13. a Vault error that quotes the request leaks no part of the key to
+     logs or the dead-letter topic;
+ 14. a poison event too large for the dead-letter topic goes there as a
+     bounded copy and its partition moves on.
 
 Failures name identifiers and secret KINDS, never key values.
 """
@@ -1076,6 +1084,214 @@ def test_authentik_denial_is_held_and_logged_sparingly():
                       max(tries.values()), len(lines),
                       "per worker" if "all" in by_part
                       else "%d partitions" % len(by_part), dt))
+    st.stop()
+
+
+# ---------------------------------------------------------------------------
+# 11-14: what the worker may trust. Each of these failed before its fix.
+
+
+def assigned_count(w):
+    return len(ASSIGNED.findall(w.stderr_text()))
+
+
+def test_cache_does_not_outlive_partition_ownership():
+    """A writes {key, api}; B joins and takes partitions over; the tokens
+    change (intent to app_password, or a new key) and B writes those of its
+    partitions; B leaves and A takes its partitions back; the tokens change
+    back (intent api, the earlier key). A's memory of what it wrote is
+    from before B owned them: it must read Vault, not answer 'unchanged'."""
+    st = new_stack("cache", partitions=6)
+    book = KeyBook(st)  # for set_key; keys[ident][1] is the second key
+    intent = ["cache-i%02d" % i for i in range(12)]
+    rekey = ["cache-k%02d" % i for i in range(12)]
+    a = start(st, "cache-a", "chaos-cache")
+    wait_assigned([a])
+    for ident in intent + rekey:
+        st.create_token(ident)
+    book.snapshot()
+    first = {i: t["key"] for i, t in st.live_tokens().items()}
+    wait_converged(st, workers=[a])
+    b = start(st, "cache-b", "chaos-cache")
+    wait_assigned([b])
+    assert wait_until(lambda: "revoked" in a.stderr_text(), 30), \
+        "A gave no partition up when B joined"
+    for ident in intent:
+        st.patch_token(ident, {"intent": "app_password"})
+    for ident in rekey:
+        book.set_key(ident)
+    wait_converged(st, workers=[a, b])
+    moved = {ln["token"] for ln in akvtest.sync_lines(b.stderr_text())
+             if ln["result"] == "written"}
+    assert len(moved & set(intent)) >= 2 and len(moved & set(rekey)) >= 2, \
+        "B wrote only %d intent and %d key changes: too few partitions " \
+        "moved to test" % (len(moved & set(intent)), len(moved & set(rekey)))
+    before = assigned_count(a)
+    stop_workers([b])
+    assert wait_until(lambda: assigned_count(a) > before, 30), \
+        "A did not take B's partitions back"
+    for ident in intent:
+        st.patch_token(ident, {"intent": "api"})
+    for ident in rekey:
+        st.set_key(ident, first[ident])
+    wait_converged(st, workers=[a], timeout=30)
+    final_checks(st, workers=[a])
+    stop_workers([a])
+    # Every phase converged before the next: one version per state.
+    kv, wrong = st.vault_kv(), []
+    for ident in intent + rekey:
+        second = ({"key": first[ident], "intent": "app_password"}
+                  if ident in intent else
+                  {"key": book.keys[ident][1], "intent": "api"})
+        want = [{"key": first[ident], "intent": "api"}, second,
+                {"key": first[ident], "intent": "api"}]
+        vers = kv["authentik/" + ident]["versions"]
+        got = [vers[str(n)]["data"] for n in range(1, len(vers) + 1)]
+        if got != want:
+            wrong.append("%s: %d versions, not the 3 states it went "
+                         "through" % (ident, len(got)))
+    assert not wrong, "; ".join(wrong)
+    note("%d tokens moved to B and back (%d intent, %d key): Vault equals "
+         "authentik" % (len(moved), len(moved & set(intent)),
+                        len(moved & set(rekey))))
+    st.stop()
+
+
+def test_unconfirmed_write_is_not_counted_as_written():
+    """A 200 that confirms no version (a proxy's page, {"data":null},
+    garbage, no body) is a failed write: retried after a fresh read, never
+    logged as written, never remembered."""
+    st = new_stack("unconfirmed")
+    w = start(st, "unconfirmed-worker", "chaos-unconfirmed",
+              extra={"sync": {"retry_initial_ms": 100,
+                              "retry_max_ms": 300}})
+    wait_assigned([w])
+    modes = ("null_data", "no_version", "html", "garbage", "empty")
+    for mode in modes:
+        st.vault_faults({"write_answer": mode})
+        seen = st.vault_stats()["faults"]["write_faults"]
+        st.create_token("unconfirmed-" + mode.replace("_", "-"))
+        assert wait_until(
+            lambda: st.vault_stats()["faults"]["write_faults"] >= seen + 3,
+            20), "%s: the write was not retried" % mode
+    early = [ln for ln in akvtest.sync_lines(w.stderr_text())
+             if ln["result"] == "written"]
+    assert not early, "counted as written while Vault confirmed nothing: " \
+        "%s" % ", ".join("%s version=%d" % (ln["token"], ln["version"])
+                         for ln in early)
+    assert not current(st), "fake-vault performed a faulted write"
+    st.vault_faults({})
+    wait_converged(st, workers=[w], timeout=20)
+    final_checks(st, workers=[w])
+    written = [ln for ln in akvtest.sync_lines(w.stderr_text())
+               if ln["result"] == "written"]
+    assert all(ln["version"] == 1 for ln in written), \
+        "written with versions %s" % [ln["version"] for ln in written]
+    stop_workers([w])
+    note("%d kinds of unconfirmed 200 retried, then written as v1" %
+         len(modes))
+    st.stop()
+
+
+def key_pieces(key, n=12):
+    return {key[i:i + n] for i in range(len(key) - n + 1)}
+
+
+def test_echoed_request_never_leaks_the_key():
+    """Vault (or a proxy) answers a write with an error that quotes the
+    request body: the key must not reach a log line or the dead-letter
+    reason, not even in part."""
+    st = new_stack("echo")
+    w = start(st, "echo-worker", "chaos-echo",
+              extra={"sync": {"max_attempts": 3, "retry_initial_ms": 50,
+                              "retry_max_ms": 200}})
+    wait_assigned([w])
+    st.vault_faults({"echo_status": 500})
+    idents = ["echo-%d" % i for i in range(3)]
+    for ident in idents:
+        st.create_token(ident)
+    keys = {i: t["key"] for i, t in st.live_tokens().items()}
+    assert wait_until(lambda: len(read_topic(st, DLQ, "dlq")) >= 3, 30), \
+        "the echoed failures were not dead-lettered"
+    recs = check_dlq(st, 3)
+    st.vault_faults({})
+    stop_workers([w])
+    quoted = [ln for ln in w.stderr_text().splitlines()
+              if "cannot decode the request body" in ln]
+    assert quoted, "no log line quotes Vault's error: nothing was tested"
+    texts = {"worker log": w.stderr_text()}
+    for r in recs:
+        texts["dlq p%s@%s" % (r["partition"], r["offset"])] = \
+            json.dumps(r["headers"])
+    leaks = sorted("%s: part of %s's key" % (where, ident)
+                   for where, text in texts.items()
+                   for ident, key in keys.items()
+                   if any(p in text for p in key_pieces(key)))
+    assert not leaks, "; ".join(leaks)
+    assert all("[redacted]" in dict(r["headers"])["ak2vault.error.reason"]
+               for r in recs), "a dead-letter reason was not scrubbed"
+    note("%d log lines and %d dead-letter reasons quote Vault's echo with "
+         "the key redacted" % (len(quoted), len(recs)))
+    st.stop()
+
+
+def test_poison_too_large_for_the_dlq_is_sent_bounded():
+    """A poison event larger than the DLQ producer takes goes there as a
+    bounded copy (original headers, a prefix of the value, the original
+    sizes, where it came from), and its partition moves on."""
+    st = new_stack("bigpoison", partitions=2)
+    w = start(st, "bigpoison-worker", "chaos-bigpoison")
+    wait_assigned([w])
+    st.create_token("bigpoison-ok")
+    valid_pk = st.live_tokens()["bigpoison-ok"]["pk"].replace("-", "")
+    bad_pk, bad = handmade_event("../big (expires=2027-04-21 "
+                                 "09:12:00.497311+00:00)")
+    bad["context"]["padding"] = "x" * (1536 * 1024)
+    value = json.dumps(bad)
+    headers = [("trace-id", "big-1"), ("origin", "kcat")]
+    akvtest.kcat_produce(st.brokers, st.topic, bad_pk, value, st.rundir,
+                         partition=0, name="kcat-bigpoison", headers=headers,
+                         properties=(("message.max.bytes", "4000000"),))
+    _, follower = handmade_event("bigpoison-ok (expires=2027-04-21 "
+                                 "09:12:00.497311+00:00)",
+                                 action="model_updated")
+    follower["context"]["model"]["pk"] = valid_pk
+    akvtest.kcat_produce(st.brokers, st.topic, valid_pk,
+                         json.dumps(follower), st.rundir, partition=0,
+                         name="kcat-bigpoison")
+    assert wait_until(lambda: len(read_topic(st, DLQ, "dlq")) >= 1, 30), \
+        "the oversized poison never reached the dead-letter topic"
+    recs = check_dlq(st, 1)
+
+    def committed():
+        lag = st.lag("chaos-bigpoison")
+        return all(p["committed"] == p["end"] for p in lag["partitions"])
+    assert wait_until(committed, 30), "partition 0 was not committed to " \
+        "its end behind the oversized poison: %s" % st.lag("chaos-bigpoison")
+    wait_converged(st, workers=[w])
+    stop_workers([w])
+    r = recs[0]
+    h = dict(r["headers"])
+    problems = []
+    if r["headers"][:len(headers)] != headers:
+        problems.append("original headers %s" % r["headers"][:2])
+    want = {"ak2vault.truncated": "true",
+            "ak2vault.original.size": str(len(value)),
+            "ak2vault.original.key.size": str(len(bad_pk)),
+            "ak2vault.original.headers.omitted": "0",
+            "ak2vault.error.class": "poison",
+            "ak2vault.source.partition": "0"}
+    problems += ["%s=%r, wanted %r" % (n, h.get(n), v)
+                 for n, v in want.items() if h.get(n) != v]
+    if not r["value"] or not value.startswith(r["value"]) or \
+            len(r["value"]) != 16384:
+        problems.append("value is not the first 16384 bytes (%d bytes)" %
+                        len(r["value"] or ""))
+    if r["key"] != bad_pk:
+        problems.append("key %r" % r["key"])
+    assert not problems, "bounded copy: " + "; ".join(problems)
+    note("a %d-byte poison event dead-lettered as a %d-byte copy; "
+         "partition 0 committed past it" % (len(value), len(r["value"])))
     st.stop()
 
 

@@ -872,12 +872,14 @@ class Stack:
 
 
 def kcat_produce(brokers, topic, key, value, rundir, partition=None,
-                 name="kcat", headers=()):
+                 name="kcat", headers=(), properties=()):
     """Produces one message with kcat; its output is captured as
     <name>.stdout.log / <name>.stderr.log (appended). \\p key None sends
     none; \\p value is str or bytes (without a newline); \\p headers are
-    (name, value) pairs."""
+    (name, value) pairs; \\p properties librdkafka (name, value) pairs."""
     argv = ["kcat", "-P", "-b", brokers, "-t", topic]
+    for pname, pvalue in properties:
+        argv += ["-X", "%s=%s" % (pname, pvalue)]
     if key is not None:
         argv += ["-k", key]
     if partition is not None:
