@@ -150,4 +150,78 @@ lint:
 clean:
 	rm -rf $(BUILD) $(BIN)
 
+# ---------------------------------------------------------------------------
+# Fuzzing: libFuzzer targets in tests/fuzz (one fuzz_*.c per target, seed
+# corpora in tests/fuzz/corpus/<target>/).
+#
+#   make fuzz        install clang and its libFuzzer runtime if missing, build
+#                    every target with -fsanitize=fuzzer,address,undefined
+#                    into build/fuzz and run each for FUZZ_TIME seconds on a
+#                    copy of its corpus in build/fuzz/corpus/<target>; new
+#                    crash inputs land in build/fuzz/crashes/<target>/ and
+#                    make fuzz fails if any target crashed
+#   make fuzz FUZZ_TARGETS="fuzz_matcher fuzz_jscan" FUZZ_TIME=20 FUZZ_JOBS=2
+#   make fuzz-build  build the fuzzers only
+#
+# `make test` needs no clang: `all` builds each target a second time with
+# $(CC) and the standalone driver tests/fuzz/replay_main.c, and
+# tests/run-tests.sh replays the committed corpora through it (so a crash
+# input copied into a corpus stays a regression test), under SAN=1 too.
+
+FUZZ_NAMES := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_REPLAY := $(FUZZ_NAMES:%=$(BUILD)/tests/fuzz/%)
+
+all: $(FUZZ_REPLAY)
+
+$(FUZZ_REPLAY): $(BUILD)/tests/fuzz/%: $(BUILD)/tests/fuzz/%.o \
+                $(BUILD)/tests/fuzz/replay_main.o $(LIBWORKER) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+FUZZ_CC      ?= clang
+FUZZ_DIR     ?= build/fuzz
+FUZZ_TIME    ?= 120
+FUZZ_JOBS    ?= 1
+FUZZ_TARGETS ?= $(FUZZ_NAMES)
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+# The library is compiled without -Werror: clang warns about other things
+# than gcc, and a fuzzing run should not depend on that. The targets keep it.
+FUZZ_CFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link \
+                $(FUZZ_SAN) -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -MMD -MP \
+                -Icommon -Iworker
+FUZZ_LIB     := $(FUZZ_DIR)/libakv_fuzz.a
+FUZZ_BIN     := $(FUZZ_NAMES:%=$(FUZZ_DIR)/bin/%)
+
+.PHONY: fuzz fuzz-deps fuzz-build fuzz-run
+
+$(FUZZ_DIR)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+
+$(FUZZ_DIR)/obj/tests/fuzz/%.o: FUZZ_CFLAGS += -Werror
+
+$(FUZZ_LIB): $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(COMMON_SRC) $(WORKER_SRC))
+	$(AR) rcs $@ $^
+
+$(FUZZ_BIN): $(FUZZ_DIR)/bin/%: $(FUZZ_DIR)/obj/tests/fuzz/%.o $(FUZZ_LIB)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ $(LDLIBS)
+
+# clang and the libFuzzer runtime of its version, installed like DEB_PKGS;
+# not part of DEB_PKGS: `make test` does not need them.
+fuzz-deps:
+	@$(MAKE) --no-print-directory deps DEB_PKGS=clang
+	@v=$$($(FUZZ_CC) -dumpversion | cut -d. -f1); \
+	    $(MAKE) --no-print-directory deps DEB_PKGS="libclang-rt-$$v-dev"
+
+fuzz-build: $(FUZZ_BIN)
+
+fuzz-run:
+	@tests/fuzz/run-fuzz.sh "$(FUZZ_DIR)" "$(FUZZ_TIME)" "$(FUZZ_JOBS)" \
+	    $(FUZZ_TARGETS)
+
+fuzz: fuzz-deps
+	@$(MAKE) --no-print-directory fuzz-build
+	@$(MAKE) --no-print-directory fuzz-run
+
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
