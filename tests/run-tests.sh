@@ -5,8 +5,11 @@
 #   tests/run-tests.sh --unit-only  unit tests only
 #
 # Unit tests are cmocka binaries in $AKV_UNIT_DIR (one per module); each
-# cmocka test counts once. Integration tests are tests/integration/test_*.py,
-# each ending with its own "N passed, M failed" line, which is added in.
+# cmocka test counts once. Fuzz replays are $AKV_UNIT_DIR/fuzz/fuzz_*, the
+# libFuzzer targets of tests/fuzz built with a standalone driver; each
+# replays its committed corpus tests/fuzz/corpus/<target>/ and counts once.
+# Integration tests are tests/integration/test_*.py, each ending with its
+# own "N passed, M failed" line, which is added in.
 # A binary or script that crashes or prints no tally counts as one failure.
 set -u
 cd "$(dirname "$0")/.."
@@ -41,6 +44,25 @@ run_unit() {
     [ "$f" -eq 0 ] || failures+=("$name")
 }
 
+run_replay() {
+    local bin=$1 name log
+    name=$(basename "$bin")
+    log="$out/$name.log"
+    "$bin" "tests/fuzz/corpus/$name" >"$log" 2>&1
+    local rc=$?
+    if [ "$rc" -eq 0 ]; then
+        grep -v '^input: ' "$log"
+        passed=$((passed + 1))
+    else
+        # The driver names each input before running it: the last one
+        # named is the one that failed.
+        echo "FAILED fuzz replay $name (exit status $rc):"
+        tail -n 40 "$log"
+        failed=$((failed + 1))
+        failures+=("$name")
+    fi
+}
+
 run_script() {
     local script=$1 name log last p f
     name=$(basename "$script" .py)
@@ -66,6 +88,11 @@ run_script() {
 
 for bin in "$AKV_UNIT_DIR"/test_*; do
     [ -x "$bin" ] && run_unit "$bin"
+done
+
+for bin in "$AKV_UNIT_DIR"/fuzz/fuzz_*; do
+    case ${bin##*/} in *.*) continue ;; esac # objects and dependency files
+    [ -x "$bin" ] && run_replay "$bin"
 done
 
 if [ "${1:-}" != "--unit-only" ]; then
