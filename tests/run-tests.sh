@@ -56,8 +56,9 @@ run_replay() {
     else
         # The driver names each input before running it: the last one
         # named is the one that failed.
-        echo "FAILED fuzz replay $name (exit status $rc):"
-        tail -n 40 "$log"
+        echo "FAILED fuzz replay $name (exit status $rc) on" \
+            "$(grep '^input: ' "$log" | tail -n 1 | cut -c8-):"
+        grep -v '^input: ' "$log" | tail -n 30
         failed=$((failed + 1))
         failures+=("$name")
     fi
