@@ -161,6 +161,8 @@ clean:
 #                    crash inputs land in build/fuzz/crashes/<target>/ and
 #                    make fuzz fails if any target crashed
 #   make fuzz FUZZ_TARGETS="fuzz_matcher fuzz_jscan" FUZZ_TIME=20 FUZZ_JOBS=2
+#   make fuzz FUZZ_KEEP_GOING=1   run past crashes for the whole time and
+#                    show the distinct failures found
 #   make fuzz-build  build the fuzzers only
 #
 # `make test` needs no clang: `all` builds each target a second time with
@@ -183,6 +185,7 @@ FUZZ_DIR     ?= build/fuzz
 FUZZ_TIME    ?= 120
 FUZZ_JOBS    ?= 1
 FUZZ_TARGETS ?= $(FUZZ_NAMES)
+FUZZ_KEEP_GOING ?= 0
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 # The library is compiled without -Werror: clang warns about other things
 # than gcc, and a fuzzing run should not depend on that. The targets keep it.
@@ -217,8 +220,8 @@ fuzz-deps:
 fuzz-build: $(FUZZ_BIN)
 
 fuzz-run:
-	@tests/fuzz/run-fuzz.sh "$(FUZZ_DIR)" "$(FUZZ_TIME)" "$(FUZZ_JOBS)" \
-	    $(FUZZ_TARGETS)
+	@FUZZ_KEEP_GOING=$(FUZZ_KEEP_GOING) tests/fuzz/run-fuzz.sh \
+	    "$(FUZZ_DIR)" "$(FUZZ_TIME)" "$(FUZZ_JOBS)" $(FUZZ_TARGETS)
 
 fuzz: fuzz-deps
 	@$(MAKE) --no-print-directory fuzz-build

@@ -59,8 +59,8 @@ static void check_key(const char *body, size_t len)
                "key accepted from an answer without a key string");
     FUZZ_CHECK(!raw.has_nul && raw.n == strlen(key) &&
                    memcmp(raw.s, key, raw.n) == 0,
-               "key cut short: %zu of its %zu bytes returned (an escaped "
-               "NUL)",
+               "key cut short: %zu of its %zu bytes returned (a NUL in the "
+               "string)",
                strlen(key), raw.n);
     free(raw.s);
     free(key);

@@ -104,7 +104,7 @@ static void check_auth(const char *body, size_t len)
                "login parse found a token the answer does not hold");
     FUZZ_CHECK(!raw.has_nul && raw.n == strlen(token) &&
                    memcmp(raw.s, token, raw.n) == 0,
-               "token cut short: %zu of %zu bytes (an escaped NUL)",
+               "token cut short: %zu of %zu bytes (a NUL in the string)",
                strlen(token), raw.n);
     free(raw.s);
     free(token);
