@@ -111,6 +111,18 @@ def broker_ends():
             for p in S.stack.lag(GROUP)["partitions"]}
 
 
+def wait_settled(timeout=60):
+    """Caught up, and nothing arrived meanwhile: every sync's view_key read
+    makes fake-authentik publish an event of its own."""
+    deadline = time.monotonic() + timeout
+    while True:
+        before = broker_ends()
+        wait_caught_up(max(1, deadline - time.monotonic()))
+        if broker_ends() == before:
+            return
+        assert time.monotonic() < deadline, "events kept arriving"
+
+
 def wait_caught_up(timeout=60):
     """Caught up to what the broker holds now (not to an end offset the
     worker read a moment ago)."""
@@ -178,10 +190,12 @@ def test_counters_agree_with_the_run():
     for ident in S.tokens[:4]:
         S.stack.set_key(ident, akvtest.random_secret(40))
     # A change that does not touch what is mirrored: the sync finds Vault
-    # up to date ("unchanged").
+    # up to date ("unchanged"). Only once the writes are done, or a busy
+    # machine lets one sync answer for both.
+    wait_caught_up()
     for ident in S.tokens[4:7]:
         S.stack.patch_token(ident, {"description": "touched"})
-    wait_caught_up()
+    wait_settled()
     fams = scrape()
     log = S.worker.stderr_text()
     syncs = akvtest.sync_lines(log)
