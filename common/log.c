@@ -243,8 +243,7 @@ static void mark_needle(const char *in, size_t len, const char *needle,
     }
 }
 
-void akv_log_excerpt(const char *in, const char *secret, char *out,
-                     size_t size)
+void akv_log_excerpt(const char *in, const char *secret, char *out, size_t size)
 {
     static const char ellipsis[] = "...";
     size_t rlen = strlen(REDACTED);

@@ -85,7 +85,6 @@ static void atomic_add_dbl(_Atomic uint64_t *p, double v)
 
 /* ---- UTF-8 ---- */
 
-
 /* Length of \p s once every byte outside a valid sequence is replaced by
  * U+FFFD (3 bytes); *clean is set to 0 when there is such a byte. */
 static size_t utf8_clean_len(const char *s, int *clean)

@@ -204,8 +204,8 @@ int akv_authentik_url(const struct akv_authentik *ak, const char *identifier,
     if (!akv_identifier_valid(identifier)) {
         return -1;
     }
-    n = snprintf(out, size, "%s/api/v3/core/tokens/%s/%s", ak->base,
-                 identifier, suffix);
+    n = snprintf(out, size, "%s/api/v3/core/tokens/%s/%s", ak->base, identifier,
+                 suffix);
     return n < 0 || (size_t)n >= size ? -1 : 0;
 }
 

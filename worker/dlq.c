@@ -205,7 +205,9 @@ static rd_kafka_resp_err_t produce(struct akv_dlq *d,
     add(h, "ak2vault.failure.last", when);
     if (shape != SHAPE_FULL) {
         key_len = key_len < KEY_MAX ? key_len : KEY_MAX;
-        len = shape == SHAPE_MINIMAL ? 0 : len < VALUE_PREFIX ? len : VALUE_PREFIX;
+        len = shape == SHAPE_MINIMAL ? 0
+              : len < VALUE_PREFIX   ? len
+                                     : VALUE_PREFIX;
         add(h, "ak2vault.truncated", "true");
         add_num(h, "ak2vault.original.size", (long long)rkm->len);
         add_num(h, "ak2vault.original.key.size", (long long)rkm->key_len);

@@ -958,8 +958,8 @@ struct akv_engine *akv_engine_new(const struct akv_settings *s,
     e->ctx = ctx;
     e->multi = curl_multi_init();
     e->lanes = akv_lanes_new();
-    e->cache = akv_cache_new((size_t)s->sync_cache_size,
-                             s->sync_cache_max_age_ms);
+    e->cache =
+        akv_cache_new((size_t)s->sync_cache_size, s->sync_cache_max_age_ms);
     if (!e->multi || !e->lanes || !e->cache) {
         akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory");
         goto fail;

@@ -1083,13 +1083,13 @@ static const char *const scope_names[] = {"all", "kv", "kv_write", "auth"};
 
 /* fake-vault's keys of a fault plan, besides fakefault's common ones. */
 static const char *const vault_fault_keys[] = {
-    "sealed_for_ms",   "deny_prefix",  "token_ttl_s", "token_max_ttl_s",
-    "mount_missing",   "write_answer", "echo_status"};
+    "sealed_for_ms", "deny_prefix",  "token_ttl_s", "token_max_ttl_s",
+    "mount_missing", "write_answer", "echo_status"};
 
 /* What "write_answer" makes a KV write answer 200 with, unperformed. */
 enum write_answer {
     WA_NONE,
-    WA_NULL_DATA, /* {"data":null,...}: an envelope without a version */
+    WA_NULL_DATA,  /* {"data":null,...}: an envelope without a version */
     WA_NO_VERSION, /* data without "version" */
     WA_HTML,       /* a proxy's page */
     WA_GARBAGE,    /* bytes that are not JSON */
@@ -4030,9 +4030,9 @@ static int vault_fault_key(void *ext, size_t idx, const cJSON *it,
         vx->mount_missing = cJSON_IsTrue(it);
         return 0;
     case 5:
-        for (num = 0; cJSON_IsString(it) &&
-                      num < (long)(sizeof(write_answer_names) /
-                                   sizeof(write_answer_names[0]));
+        for (num = 0;
+             cJSON_IsString(it) && num < (long)(sizeof(write_answer_names) /
+                                                sizeof(write_answer_names[0]));
              num++) {
             if (strcmp(it->valuestring, write_answer_names[num]) == 0) {
                 vx->write_answer = (enum write_answer)num;

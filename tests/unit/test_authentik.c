@@ -131,8 +131,8 @@ static void key_with_escapes_is_kept_exactly(void **state)
     assert_string_equal(key, "ab\\u0000cd\"e\xc3\xa9");
     free(key);
     /* bytes that are not UTF-8 would reach Vault replaced: refused */
-    assert_null(akv_authentik_parse_key("{\"key\":\"abc\xff\xfe\"}", 15,
-                                        errstr, sizeof(errstr)));
+    assert_null(akv_authentik_parse_key("{\"key\":\"abc\xff\xfe\"}", 15, errstr,
+                                        sizeof(errstr)));
 }
 
 static void document_holds_key_intent_and_extra_fields(void **state)

@@ -74,8 +74,8 @@ static void excerpt_redacts_before_cutting(void **state)
     (void)state;
     akv_log_secret_clear();
     /* "0123456789abc" straddles byte 31: neither half may remain. */
-    akv_log_excerpt("twenty-five bytes of text 0123456789abcdef", "0123456789abc",
-                    out, sizeof(out));
+    akv_log_excerpt("twenty-five bytes of text 0123456789abcdef",
+                    "0123456789abc", out, sizeof(out));
     assert_string_equal(out, "twenty-five bytes of text [r...");
     akv_log_excerpt("a \"q\"uoted\\ key: \\\"q\\\"uoted\\\\", "\"q\"uoted\\",
                     big, sizeof(big));

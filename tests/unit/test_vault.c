@@ -198,21 +198,19 @@ static void path_refuses_dot_segments(void **state)
             fail_msg("identifier \"%s\" gave the path %s", idents[i], out);
         }
     }
-    assert_int_equal(akv_vault_secret_path("kv", "data", "a/../b", "x", out,
-                                           sizeof(out)),
-                     -1);
-    assert_int_equal(akv_vault_secret_path("kv/.", "data", "a", "x", out,
-                                           sizeof(out)),
-                     -1);
+    assert_int_equal(
+        akv_vault_secret_path("kv", "data", "a/../b", "x", out, sizeof(out)),
+        -1);
+    assert_int_equal(
+        akv_vault_secret_path("kv/.", "data", "a", "x", out, sizeof(out)), -1);
     /* dots inside a name are names */
-    assert_int_equal(akv_vault_secret_path("kv", "data", "a.b", "...", out,
-                                           sizeof(out)),
-                     0);
+    assert_int_equal(
+        akv_vault_secret_path("kv", "data", "a.b", "...", out, sizeof(out)), 0);
     assert_string_equal(out, "kv/data/a.b/...");
     /* empty segments of mount and prefix are skipped, not kept as "//" */
-    assert_int_equal(akv_vault_secret_path("kv/", "data", "/a//b/", "x", out,
-                                           sizeof(out)),
-                     0);
+    assert_int_equal(
+        akv_vault_secret_path("kv/", "data", "/a//b/", "x", out, sizeof(out)),
+        0);
     assert_string_equal(out, "kv/data/a/b/x");
 }
 
