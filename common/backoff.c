@@ -13,20 +13,29 @@ long long akv_backoff_delay(long long initial_ms, long long cap_ms,
                             double multiplier, unsigned attempt, uint64_t rnd)
 {
     double ceiling = (double)initial_ms;
+    uint64_t top;
 
     if (initial_ms <= 0 || cap_ms <= 0) {
         return 0;
     }
-    if (multiplier < 1.0) {
+    if (!(multiplier >= 1.0)) { /* NaN too */
         multiplier = 1.0;
     }
-    while (attempt-- > 0 && ceiling < (double)cap_ms) {
+    while (attempt-- > 0 && ceiling < (double)cap_ms && multiplier > 1.0) {
         ceiling *= multiplier;
     }
-    if (ceiling > (double)cap_ms) {
-        ceiling = (double)cap_ms;
+    /* Compared as doubles, a cap near 2^63 may round up past itself (or
+     * overflow the conversion): the cap itself is the bound then. */
+    if (ceiling >= (double)cap_ms || ceiling >= 9223372036854775807.0) {
+        top = (uint64_t)cap_ms;
+    } else {
+        top = (uint64_t)ceiling;
+        if (top > (uint64_t)cap_ms) {
+            top = (uint64_t)cap_ms;
+        }
     }
-    return (long long)(rnd % ((uint64_t)ceiling + 1));
+    return top == UINT64_MAX ? (long long)(rnd % top)
+                             : (long long)(rnd % (top + 1));
 }
 
 uint64_t akv_backoff_random(void)

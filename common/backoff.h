@@ -15,9 +15,11 @@
 
 /**
  * @brief Delay before retry number \p attempt (0-based).
- * @param multiplier growth per attempt (>= 1).
+ * @param multiplier growth per attempt (>= 1; less, or NaN, counts as 1).
  * @param rnd a uniformly random 64-bit value (pure: the caller draws it).
- * @returns milliseconds in [0, min(cap_ms, initial_ms * multiplier^attempt)].
+ * @returns milliseconds in [0, min(cap_ms, initial_ms * multiplier^attempt)],
+ *          for any inputs (0 when \p initial_ms or \p cap_ms is not
+ *          positive).
  */
 long long akv_backoff_delay(long long initial_ms, long long cap_ms,
                             double multiplier, unsigned attempt, uint64_t rnd);

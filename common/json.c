@@ -3,6 +3,7 @@
  */
 #include "json.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdarg.h>
 #include <string.h>
@@ -97,4 +98,36 @@ void akv_json_wipe(cJSON *item)
     for (child = item->child; child; child = child->next) {
         akv_json_wipe(child);
     }
+}
+
+int akv_json_has_nul(const char *text, size_t len)
+{
+    size_t i;
+    size_t k;
+
+    for (i = 0; i < len; i++) {
+        if (text[i] == '\0') {
+            return 1;
+        }
+        if (text[i] != '\\' || i + 1 >= len) {
+            continue;
+        }
+        i++; /* the escaped character is no backslash of its own */
+        if (text[i] != 'u') {
+            continue;
+        }
+        if (i + 4 >= len) {
+            return 1; /* cut short: cJSON refuses it, so can we */
+        }
+        for (k = 1; k <= 4; k++) {
+            if (!isxdigit((unsigned char)text[i + k])) {
+                return 1;
+            }
+        }
+        if (memcmp(text + i + 1, "0000", 4) == 0) {
+            return 1;
+        }
+        i += 4;
+    }
+    return 0;
 }

@@ -55,4 +55,14 @@ void akv_json_free_string(char *s);
  */
 void akv_json_wipe(cJSON *item);
 
+/**
+ * @returns 1 when cJSON would decode a NUL byte into some string of the JSON
+ *          text \p text: a raw NUL, the escape \\u0000, or a \\u escape
+ *          with a character that is not a hex digit (cJSON reads those as
+ *          0). A string holding one comes back from cJSON cut short there.
+ * @remark Every backslash of valid JSON starts an escape inside a string;
+ *         invalid JSON is cJSON's to refuse.
+ */
+int akv_json_has_nul(const char *text, size_t len);
+
 #endif /* AKV_COMMON_JSON_H */

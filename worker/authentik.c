@@ -106,9 +106,17 @@ cJSON *akv_authentik_parse_detail(const char *body, size_t len,
                                   const char *identifier, char *errstr,
                                   size_t errstr_size)
 {
-    cJSON *root = cJSON_ParseWithLength(body, len);
+    cJSON *root = NULL;
     const char *ident;
 
+    /* A NUL would cut the identifier short and make it compare equal to
+     * another one. */
+    if (akv_json_has_nul(body, len)) {
+        akv_errf(AKV_ERR_PARSE, errstr, errstr_size,
+                 "token detail holds a NUL character: refused");
+        return NULL;
+    }
+    root = cJSON_ParseWithLength(body, len);
     if (!cJSON_IsObject(root)) {
         akv_errf(AKV_ERR_PARSE, errstr, errstr_size,
                  "token detail is not a JSON object");
@@ -131,32 +139,6 @@ cJSON *akv_authentik_parse_detail(const char *body, size_t len,
     return root;
 }
 
-/*
- * Whether a JSON text holds U+0000 in a string, as a raw byte or as the
- * escape \u0000: cJSON decodes either into a C string that ends there, so
- * the value it hands back would be cut short. Every backslash of valid JSON
- * starts an escape inside a string; invalid JSON is cJSON's to refuse.
- */
-static int has_nul(const char *body, size_t len)
-{
-    size_t i;
-
-    for (i = 0; i < len; i++) {
-        if (body[i] == '\0') {
-            return 1;
-        }
-        if (body[i] != '\\' || i + 1 >= len) {
-            continue;
-        }
-        if (body[i + 1] == 'u' && i + 5 < len && body[i + 2] == '0' &&
-            body[i + 3] == '0' && body[i + 4] == '0' && body[i + 5] == '0') {
-            return 1;
-        }
-        i++; /* the escaped character is not a backslash of its own */
-    }
-    return 0;
-}
-
 char *akv_authentik_parse_key(const char *body, size_t len, char *errstr,
                               size_t errstr_size)
 {
@@ -166,7 +148,7 @@ char *akv_authentik_parse_key(const char *body, size_t len, char *errstr,
 
     /* A key Vault would not hold exactly is no key: a NUL would cut it
      * short, bytes that are not UTF-8 would reach Vault as U+FFFD. */
-    if (has_nul(body, len)) {
+    if (akv_json_has_nul(body, len)) {
         akv_errf(AKV_ERR_PARSE, errstr, errstr_size,
                  "view_key answer holds a NUL character: refused");
         return NULL;

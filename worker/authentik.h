@@ -56,7 +56,9 @@ const struct akv_http *akv_authentik_http(const struct akv_authentik *ak);
 
 /**
  * @brief Parses a token detail body and checks it is about \p identifier.
- * @returns the Token object (caller deletes) or NULL with \p errstr set.
+ * @returns the Token object (caller deletes) or NULL with \p errstr set
+ *          (also for a body holding a NUL in a string: it would compare
+ *          equal to the text before it).
  */
 cJSON *akv_authentik_parse_detail(const char *body, size_t len,
                                   const char *identifier, char *errstr,
@@ -64,7 +66,9 @@ cJSON *akv_authentik_parse_detail(const char *body, size_t len,
 
 /**
  * @brief Parses a view_key body {"key": "..."}.
- * @returns the key as a heap string (caller wipes and frees) or NULL.
+ * @returns the key as a heap string (caller wipes and frees) or NULL with
+ *          \p errstr set: a key that Vault would not hold exactly (a NUL in
+ *          the body, bytes that are not UTF-8) is refused, not shortened.
  */
 char *akv_authentik_parse_key(const char *body, size_t len, char *errstr,
                               size_t errstr_size);

@@ -300,7 +300,9 @@ enum akv_lease_action akv_vault_lease_due(const struct akv_vault_lease *l,
 int akv_vault_parse_auth(const char *body, size_t len, char **token,
                          long long *ttl_s, int *renewable)
 {
-    cJSON *root = cJSON_ParseWithLength(body, len);
+    /* A NUL would cut the token short: refused rather than shortened. */
+    cJSON *root =
+        akv_json_has_nul(body, len) ? NULL : cJSON_ParseWithLength(body, len);
     const cJSON *auth = akv_json_object(root, "auth");
     const char *t = akv_json_string(auth, "client_token");
     int rc = -1;
@@ -457,7 +459,10 @@ enum akv_class akv_vault_parse_read(long status, const char *body, size_t len,
         const cJSON *d = akv_json_get(data, "data");
 
         out->version = version;
-        if (status == 200 && cJSON_IsObject(d)) {
+        /* Data with a NUL in a string would compare equal to the same
+         * text cut short there: unknown data, so a write replaces it. */
+        if (status == 200 && cJSON_IsObject(d) &&
+            !akv_json_has_nul(body, len)) {
             out->data = cJSON_Duplicate(d, 1);
             if (!out->data) {
                 cls = AKV_CLASS_TRANSIENT;

@@ -79,7 +79,8 @@ enum akv_lease_action akv_vault_lease_due(const struct akv_vault_lease *l,
 /**
  * @brief Parses the "auth" block of a login or renew-self answer.
  * @returns 0 with \p token (heap, caller wipes and frees), \p ttl_s and
- *          \p renewable set, or -1 when the body has no usable auth block.
+ *          \p renewable set, or -1 when the body has no usable auth block
+ *          (a token with a NUL in it is not usable).
  */
 int akv_vault_parse_auth(const char *body, size_t len, char **token,
                          long long *ttl_s, int *renewable);
@@ -108,8 +109,10 @@ enum akv_class akv_vault_classify(long status, const char *body, int curl_code);
 /**
  * @brief Interprets the answer to GET {mount}/data/{path}.
  * @returns AKV_CLASS_OK with \p out filled (version 0 and data NULL for a
- *          path never written; data NULL for a deleted current version), or
- *          the failure class with a message in \p errstr.
+ *          path never written; data NULL for a deleted current version,
+ *          and for data that holds a NUL in a string, which cannot be
+ *          compared exactly), or the failure class with a message in
+ *          \p errstr.
  */
 enum akv_class akv_vault_parse_read(long status, const char *body, size_t len,
                                     struct akv_vault_secret *out, char *errstr,

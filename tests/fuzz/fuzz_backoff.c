@@ -53,7 +53,7 @@ static void check_delay(const char *line)
      * reached as the function does. */
     bound = (long double)initial;
     for (i = 0; i < (unsigned)attempt && bound < (long double)cap; i++) {
-        bound *= mult < 1.0 ? 1.0L : (long double)mult;
+        bound *= !(mult >= 1.0) ? 1.0L : (long double)mult; /* NaN: 1 */
     }
     if (bound > (long double)cap) {
         bound = (long double)cap;

@@ -9,7 +9,9 @@
  * is OK only for 200 or 404, with data that is exactly the answer's
  * data.data object and an error text otherwise; a login token is the
  * whole auth.client_token string (not cut at an escaped NUL); capability
- * bits are only known ones.
+ * bits are only known ones; a write counts only with a data.version newer
+ * than its CAS base; an error excerpt fits its buffer, holds no control
+ * character and no 8-byte piece of the secret the request carried.
  */
 #include "fuzzutil.h"
 
@@ -126,6 +128,84 @@ static void check_capabilities(const char *body, size_t len)
     }
 }
 
+static void check_write(const char *body, size_t len)
+{
+    static const long long bases[] = {0, 1, 41};
+    char errstr[256];
+    size_t i;
+
+    for (i = 0; i < sizeof(bases) / sizeof(bases[0]); i++) {
+        long long v = -1;
+        enum akv_class c = akv_vault_parse_write(body, len, bases[i], &v,
+                                                 errstr, sizeof(errstr));
+        cJSON *root;
+        long long want = 0;
+
+        if (c != AKV_CLASS_OK) {
+            FUZZ_CHECK(c == AKV_CLASS_TRANSIENT && v == 0,
+                       "unconfirmed write gave %s, version %lld",
+                       akv_class_name(c), v);
+            continue;
+        }
+        root = cJSON_ParseWithLength(body, len);
+        FUZZ_CHECK(akv_json_int(akv_json_object(root, "data"), "version",
+                                &want) == 0 &&
+                       want == v && v > bases[i],
+                   "write confirmed as version %lld over %lld", v, bases[i]);
+        cJSON_Delete(root);
+    }
+}
+
+/* Whether the 8 bytes at \p piece stand in \p text outside every whole
+ * occurrence of \p secret (such a piece is no leak of the secret). */
+static int piece_outside(const char *text, const char *secret,
+                         const char *piece)
+{
+    size_t slen = strlen(secret);
+    size_t i;
+
+    for (i = 0; text[i]; i++) {
+        if (strncmp(text + i, secret, slen) == 0) {
+            i += slen - 1;
+        } else if (strncmp(text + i, piece, 8) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void check_excerpt(const char *body, size_t len)
+{
+    /* A secret of the kind a write carries; the seeds quote it. */
+    static const char secret[] = "fuzzKEY0123456789abcdefghijKLMNOP";
+    cJSON *root = cJSON_ParseWithLength(body, len);
+    const cJSON *errors = akv_json_get(root, "errors");
+    const cJSON *first =
+        cJSON_IsArray(errors) ? cJSON_GetArrayItem(errors, 0) : NULL;
+    const char *text = cJSON_IsString(first) ? first->valuestring : "";
+    char out[64];
+    size_t i;
+    size_t n;
+
+    akv_vault_error_excerpt(body, len, secret, out, sizeof(out));
+    n = strlen(out);
+    FUZZ_CHECK(n < sizeof(out), "excerpt overflowed");
+    for (i = 0; i < n; i++) {
+        FUZZ_CHECK((unsigned char)out[i] >= 0x20 && out[i] != 0x7f,
+                   "control character 0x%02x in the excerpt",
+                   (unsigned char)out[i]);
+    }
+    for (i = 0; i + 8 <= sizeof(secret) - 1; i++) {
+        char piece[9];
+
+        memcpy(piece, secret + i, 8);
+        piece[8] = '\0';
+        FUZZ_CHECK(!strstr(out, piece) || piece_outside(text, secret, piece),
+                   "a piece of the secret survived: %s", out);
+    }
+    cJSON_Delete(root);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     long status = take_status(&data, &size);
@@ -138,6 +218,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check_read(404, body, size);
     check_auth(body, size);
     check_capabilities(body, size);
+    check_write(body, size);
+    check_excerpt(body, size);
     free(body);
     return 0;
 }

@@ -99,6 +99,9 @@ static void key_with_nul_is_refused(void **state)
         "{\"key\":\"abcdefgh\\u0000\"}",
         "{\"key\":\"\\u0000abcdefgh\"}",
         "{\"key\":\"abcdefgh\"}\n{\"x\":\"\\u0000\"}",
+        /* cJSON reads a \u escape with a non-hex digit as U+0000 */
+        "{\"key\":\"abcdefgh\\ud0}}\"}",
+        "{\"key\":\"abcdefgh\\u0zzzijkl\"}",
     };
     char errstr[256];
     size_t i;
@@ -119,6 +122,18 @@ static void key_with_nul_is_refused(void **state)
 }
 
 /* An escaped backslash before "u0000" is text, and other escapes stay. */
+/* An identifier cut short by a NUL would compare equal to another. */
+static void detail_with_nul_is_refused(void **state)
+{
+    static const char body[] = "{\"identifier\":\"d\\u0000x\",\"intent\":"
+                               "\"api\"}";
+    char errstr[256];
+
+    (void)state;
+    assert_null(akv_authentik_parse_detail(body, strlen(body), "d", errstr,
+                                           sizeof(errstr)));
+}
+
 static void key_with_escapes_is_kept_exactly(void **state)
 {
     static const char body[] = "{\"key\":\"ab\\\\u0000cd\\\"e\\u00e9\"}";
@@ -197,6 +212,7 @@ int main(void)
         cmocka_unit_test(key_is_parsed),
         cmocka_unit_test(key_with_nul_is_refused),
         cmocka_unit_test(key_with_escapes_is_kept_exactly),
+        cmocka_unit_test(detail_with_nul_is_refused),
         cmocka_unit_test(document_holds_key_intent_and_extra_fields),
     };
 

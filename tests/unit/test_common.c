@@ -9,6 +9,9 @@
 #include "json.h"
 #include "siphash.h"
 
+#include <limits.h>
+#include <math.h>
+
 static void buffer_refuses_to_grow_past_its_limit(void **state)
 {
     struct akv_buf b;
@@ -89,6 +92,55 @@ static void multiplier_sets_the_growth(void **state)
     /* a multiplier below 1 is treated as 1: constant ceiling */
     assert_int_equal(akv_backoff_delay(100, 100000, 0.5, 9, 100), 100);
     assert_int_equal(akv_backoff_delay(0, 100, 2.0, 3, 7), 0);
+}
+
+/* Inputs the settings never give (NaN, caps near 2^63) still keep the
+ * delay within [0, cap]: found by fuzz_backoff. */
+static void backoff_holds_its_bounds_for_any_input(void **state)
+{
+    static const uint64_t rnds[] = {0, 1, 9007199254740996ULL,
+                                    9223372036854775808ULL, UINT64_MAX};
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(rnds) / sizeof(rnds[0]); i++) {
+        long long d = akv_backoff_delay(1000, 60000, NAN, 3, rnds[i]);
+
+        assert_true(d >= 0 && d <= 1000); /* NaN grows like 1 */
+        d = akv_backoff_delay(9007199254740995LL, 9007199254740995LL, 2, 0,
+                              rnds[i]);
+        assert_true(d >= 0 && d <= 9007199254740995LL);
+        d = akv_backoff_delay(LLONG_MAX, LLONG_MAX, 2, 0, rnds[i]);
+        assert_true(d >= 0);
+    }
+}
+
+/* cJSON decodes \u0000, a raw NUL and a \u escape with a non-hex digit
+ * into a NUL byte that cuts the string short. */
+static void json_has_nul_finds_what_cjson_would_cut(void **state)
+{
+    static const struct {
+        const char *text;
+        size_t len;
+        int nul;
+    } rows[] = {
+        {"{\"k\":\"abc\"}", 11, 0},
+        {"{\"k\":\"a\\u0000b\"}", 16, 1},
+        {"{\"k\":\"a\\\\u0000b\"}", 17, 0}, /* an escaped backslash */
+        {"{\"k\":\"a\\ud0}}\"}", 15, 1},    /* not hex: read as 0 */
+        {"{\"k\":\"a\\u00e9\\n\\\"\"}", 19, 0},
+        {"{\"k\":\"a\\u00\"}", 13, 1},
+        {"{\"k\":\"a\0b\"}", 11, 1},
+        {"{\"k\":\"a\\u", 9, 1},
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        if (akv_json_has_nul(rows[i].text, rows[i].len) != rows[i].nul) {
+            fail_msg("row %zu: %d", i, !rows[i].nul);
+        }
+    }
 }
 
 static void retry_after_seconds_and_dates(void **state)
@@ -193,6 +245,8 @@ int main(void)
         cmocka_unit_test(backoff_stays_within_the_exponential_ceiling),
         cmocka_unit_test(backoff_jitter_spreads),
         cmocka_unit_test(multiplier_sets_the_growth),
+        cmocka_unit_test(backoff_holds_its_bounds_for_any_input),
+        cmocka_unit_test(json_has_nul_finds_what_cjson_would_cut),
         cmocka_unit_test(retry_after_seconds_and_dates),
         cmocka_unit_test(siphash_matches_the_reference_vector),
         cmocka_unit_test(escape_keeps_only_unreserved),
