@@ -25,10 +25,11 @@ same way:
   1. kill -9: three replicas, 200 tokens and about 800 changes (creates,
      set_key, rotations, intent and description patches, deletes,
      re-creates of deleted identifiers) in a seeded random mix; meanwhile
-     a random replica is SIGKILLed and a fresh process started in its place
-     20 times; three of the kills are made while fake-vault delays every
-     KV write by 1.5 s, each on a replica whose /metrics shows syncs in
-     flight (they land on writes under way). No intent flip here
+     a random replica that owns partitions (its /metrics says so) is
+     SIGKILLed and a fresh process started in its place, 20 times; three
+     of the kills are made while fake-vault delays every KV write by
+     1.5 s, each on a replica whose /metrics shows syncs in flight (they
+     land on writes under way). No intent flip here
      returns a token to a state it had before (a re-key comes between two
      flips): a state coming back is scenario 2's subject.
   2. scaling: replicas go 1 -> 2 -> 1 -> 3 -> 1 -> 2 -> ... while tokens
@@ -521,31 +522,37 @@ def k9_change(book, rng):
         book.describe(ident)
 
 
-def syncs_in_flight(w):
-    """The syncs \\p w has in flight, from its /metrics gauge (refreshed
-    every second); None when it does not answer (yet)."""
+def gauges(w):
+    """{name: value} of the unlabelled gauges \\p w serves on /metrics
+    (refreshed every second); {} when it does not answer (yet)."""
     m = METRICS_PORT.search(w.stderr_text())
     if not m or not w.running():
-        return None
+        return {}
     status, _, text = akvtest.http_get_text(
         "http://127.0.0.1:%s/metrics" % m.group(1), timeout=2)
     if status != 200:
-        return None
-    return akvtest.sample(akvtest.parse_exposition(text),
-                          "ak2vault_syncs_in_flight")
+        return {}
+    fams = akvtest.parse_exposition(text)
+    return {name: akvtest.sample(fams, name) for name in (
+        "ak2vault_assigned_partitions", "ak2vault_syncs_in_flight")}
 
 
 class Killer:
-    """Kills replicas with SIGKILL and starts a fresh process in the slot.
-    A kill "on syncs in flight" picks a replica whose /metrics showed
-    syncs in flight a moment before, and may be put off until one does."""
+    """SIGKILLs replicas and starts a fresh process in the slot, each kill
+    when it is due, but only on a replica that owns partitions (its
+    /metrics says so): killing a process that has not joined yet would
+    test nothing. A kill "on syncs" waits for a replica with syncs in
+    flight. A kill that found no such replica for \\p patience seconds
+    takes any replica."""
 
-    def __init__(self, st, group, rng):
+    def __init__(self, st, group, rng, due, on_syncs):
         self.st, self.group, self.rng = st, group, rng
+        self.due = sorted(zip(due, on_syncs))  # [(time, on syncs?)]
         self.slots = {}  # slot -> running Proc
         self.gen = {}
         self.killed = []
-        self.in_flight = []  # victims' syncs in flight, for kills on them
+        self.blind = 0        # kills that found no owner in time
+        self.in_flight = []   # syncs in flight of the kills on syncs
 
     def launch(self, slot):
         self.gen[slot] = self.gen.get(slot, 0) + 1
@@ -556,22 +563,36 @@ class Killer:
     def workers(self):
         return list(self.slots.values())
 
-    def kill(self, on_syncs=False):
-        """@returns False when \\p on_syncs and no replica has any."""
+    def syncs_due(self):
+        """Kills on syncs still to come."""
+        return sum(1 for _, on_syncs in self.due if on_syncs)
+
+    def step(self, now, patience):
+        """Makes the kill that is due, if a victim is there. @returns
+        True when it killed."""
+        if not self.due or self.due[0][0] > now:
+            return False
         check_alive(self.workers())
-        slot = self.rng.randrange(len(self.slots))
-        if on_syncs:
-            busy = [(s, syncs_in_flight(w)) for s, w in
-                    sorted(self.slots.items())]
-            busy = [(s, n) for s, n in busy if n]
-            if not busy:
-                return False
-            slot, n = self.rng.choice(busy)
-            self.in_flight.append(int(n))
+        due, on_syncs = self.due[0]
+        want = "ak2vault_syncs_in_flight" if on_syncs else \
+            "ak2vault_assigned_partitions"
+        seen = {slot: gauges(w).get(want) or 0
+                for slot, w in sorted(self.slots.items())}
+        fit = [slot for slot, n in seen.items() if n > 0]
+        if not fit and now < due + patience:
+            return False
+        if fit:
+            slot = self.rng.choice(fit)
+            if on_syncs:
+                self.in_flight.append(int(seen[slot]))
+        else:
+            slot = self.rng.choice(sorted(self.slots))
+            self.blind += 1
         victim = self.slots[slot]
         victim.signal(signal.SIGKILL)
         victim.wait(5)
         self.killed.append(victim.name)
+        self.due.pop(0)
         self.launch(slot)
         return True
 
@@ -581,44 +602,43 @@ def test_kill9_replicas_lose_nothing():
     st = new_stack("kill9")
     group = "replicas-kill9"
     book = Book(st, rng)
-    killer = Killer(st, group, random.Random(S.seed + 2))
+    killer = Killer(st, group, random.Random(S.seed + 2), due=[
+        3.0 + k * (K9_SECONDS - 6.0) / (K9_KILLS - 1) +
+        rng.uniform(-1.0, 1.0) for k in range(K9_KILLS)],
+        on_syncs=[k in K9_SLOW_KILLS for k in range(K9_KILLS)])
+    slow_from = killer.due[K9_SLOW_KILLS[0]][0] - 1.5
     for slot in range(K9_REPLICAS):
         killer.launch(slot)
     wait_assigned(killer.workers())
 
     total = K9_TOKENS + K9_CHANGES
     pace = K9_SECONDS / total
-    # [due time, on syncs in flight?], in order.
-    kills = [[3.0 + k * (K9_SECONDS - 6.0) / (K9_KILLS - 1) +
-              rng.uniform(-1.0, 1.0), k in K9_SLOW_KILLS]
-             for k in range(K9_KILLS)]
-    slow_from = kills[K9_SLOW_KILLS[0]][0] - 1.5
     slow = []  # when Vault writes began and stopped being slow
     slow_to = None
     created = 0
     t0 = time.monotonic()
-    for i in range(total):
-        now = time.monotonic() - t0
+
+    def vault_pace(now):
+        # Slow from a little before the first kill on syncs until a little
+        # after the last: the syncs they interrupted are redone through it.
         if not slow and now >= slow_from:
             plan = st.vault_faults({"scope": "kv_write",
                                     "latency_ms": K9_SLOW_MS})
             assert plan.get("latency_ms") == K9_SLOW_MS, \
                 "plan not taken: %s" % plan
             slow.append(now)
-        while kills and kills[0][0] <= now:
-            due, on_syncs = kills[0]
-            # A kill on syncs in flight waits (up to 10 s) for a replica
-            # that has some; the changes go on meanwhile.
-            if not killer.kill(on_syncs and now < due + 10):
-                break
-            kills.pop(0)
-            if on_syncs and not any(k[1] for k in kills):
-                # Vault stays slow a little longer: the syncs the kills
-                # interrupted are redone through it.
-                slow_to = now + 2.0
-        if len(slow) == 1 and slow_to is not None and now >= slow_to:
+        elif len(slow) == 1 and now >= (slow_to or now + 1):
             st.vault_faults(None)
             slow.append(now)
+
+    for i in range(total):
+        now = time.monotonic() - t0
+        vault_pace(now)
+        # A kill waits (the changes go on) for a victim that owns
+        # partitions, one on syncs for syncs in flight.
+        if killer.step(now, patience=20) and slow and \
+                not killer.syncs_due() and slow_to is None:
+            slow_to = now + 2.0
         # The creates are spread over the first 60% of the changes.
         room = max(1.0, total * 0.6 - i)
         if created < K9_TOKENS and (
@@ -631,9 +651,19 @@ def test_kill9_replicas_lose_nothing():
         delay = t0 + (i + 1) * pace - time.monotonic()
         if delay > 0:
             time.sleep(delay)
-    for due, on_syncs in kills:  # the driver was slow: the kills left, now
-        killer.kill(False)
+    # Kills put off (nobody owned partitions when they were due) come now,
+    # a little apart.
+    while killer.due:
+        now = time.monotonic() - t0
+        vault_pace(now)
+        if killer.step(now, patience=20):
+            if slow and not killer.syncs_due() and slow_to is None:
+                slow_to = now + 2.0
+            killer.due = [(max(d, now + 2.0), o) for d, o in killer.due]
+        time.sleep(0.2)
+    assert slow, "Vault was never slowed"
     if len(slow) == 1:
+        time.sleep(max(0.0, (slow_to or 0) - (time.monotonic() - t0)))
         st.vault_faults(None)
         slow.append(time.monotonic() - t0)
     driven = time.monotonic() - t0
@@ -644,22 +674,28 @@ def test_kill9_replicas_lose_nothing():
     counts, problems = final_checks(st, book, group, workers)
     assert not problems, "kill9: " + "; ".join(problems)
     events = token_events(st)
+    answered = sum(s_["events"] for w in st.workers
+                   for s_ in akvtest.sync_lines(w.stderr_text()))
     stats = [stop_replica(w) for w in workers]
-    dl = sum(s["dead_lettered"] + s["poison"] for s in stats)
+    dl = sum(s_["dead_lettered"] + s_["poison"] for s_ in stats)
     assert dl == 0, "the last replicas dead-lettered or found poison: %d" % (
         dl)
     assert len(killer.killed) == K9_KILLS, "%d kills, wanted %d" % (
         len(killer.killed), K9_KILLS)
     assert len(killer.in_flight) == len(K9_SLOW_KILLS), \
         "only %d of the %d kills while Vault was slow found a replica " \
-        "with syncs in flight" % (len(killer.in_flight), len(K9_SLOW_KILLS))
-    note("kill9: changes %s in %.0fs; %d kills, %d of them on replicas "
-         "with %s syncs in flight while every KV write took %d ms (%.1fs "
-         "of injected latency over %.0fs); settled %.0fs later" % (
+        "with syncs in flight within 20s" % (len(killer.in_flight),
+                                             len(K9_SLOW_KILLS))
+    note("kill9: changes %s in %.0fs; %d kills (%d of a replica that "
+         "owned no partition), %d of them on replicas with %s syncs in "
+         "flight while every KV write took %d ms (%.1fs of injected "
+         "latency over %.0fs); settled %.0fs later; the syncs answered for "
+         "%d events (%d token events)" % (
              ", ".join("%s=%d" % kv for kv in sorted(book.counts.items())),
-             driven, len(killer.killed), len(killer.in_flight),
-             "+".join(map(str, killer.in_flight)), K9_SLOW_MS,
-             slowed / 1000, slow[1] - slow[0], settle))
+             driven, len(killer.killed), killer.blind,
+             len(killer.in_flight), "+".join(map(str, killer.in_flight)),
+             K9_SLOW_MS, slowed / 1000, slow[1] - slow[0], settle,
+             answered, events))
     note("kill9: kills=%d events=%d versions_audited=%d lost=%d "
          "rolled_back=%d" % (len(killer.killed), events, counts["versions"],
                              counts["lost"], counts["rolled_back"]))
