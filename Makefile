@@ -7,6 +7,7 @@
 #   make test-asan  run the whole suite against the sanitizer build
 #   make lint       clang-format check, cppcheck, banned-call grep
 #   make bench      the benchmark (small sizes; FULL=1 for the full run)
+#   make fuzz       libFuzzer targets with clang, FUZZ_TIME seconds each (below)
 #
 # The packages are probed with pkg-config at parse time, so targets that may
 # have to install them first (test, demo) re-invoke make once they are there.
