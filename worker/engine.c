@@ -70,6 +70,7 @@ struct sync {
     uint64_t hash;
     cJSON *vault_data; /* what the last Vault read found (NULL: nothing) */
     int confirm;       /* authentik is being read after a Vault read */
+    int deleted;       /* authentik is being read after a Vault DELETE */
     struct akv_cas cas;
     long long version;
     int reauthed;
@@ -632,6 +633,10 @@ static void after_authentik(struct sync *sy)
         snprintf(kerr, sizeof(kerr), "cannot start the view_key request");
     }
     if (cd == AKV_CLASS_GONE || ck == AKV_CLASS_GONE) {
+        if (sy->deleted) {
+            finish(sy, AKV_SYNC_DELETED, 0);
+            return;
+        }
         sync_clear(sy);
         gone(sy);
         return;
@@ -649,6 +654,19 @@ static void after_authentik(struct sync *sy)
                                    sy->identifier, errstr, sizeof(errstr));
     if (!sy->detail) {
         fail(sy, AKV_CLASS_TRANSIENT, errstr, "");
+        return;
+    }
+    if (sy->deleted) {
+        /* Back under the same identifier since the 404: sync it anew
+         * (Vault read first), over the version just deleted. */
+        akv_log_info("sync",
+                     "token=%s created again while its secret was "
+                     "being deleted, syncing it",
+                     sy->identifier);
+        sy->deleted = 0;
+        sy->confirm = 0;
+        forget_reads(sy);
+        vault_read(sy);
         return;
     }
     intent = akv_json_string(sy->detail, "intent");
@@ -712,6 +730,7 @@ static void begin(struct sync *sy)
     struct akv_engine *e = sy->e;
 
     sy->confirm = 0;
+    sy->deleted = 0;
     sy->epoch = e->epoch;
     sy->cas.rounds = 0;
     sy->cas.max_rounds = e->settings->sync_cas_max_attempts;
@@ -878,8 +897,13 @@ static void after_delete(struct sync *sy)
         vault_failed(sy, cls, x, "delete");
         return;
     }
+    /* A DELETE carries no check-and-set. If the identifier was created
+     * again after authentik's 404, another replica (its events have a new
+     * pk, so maybe another partition) may have written it before this
+     * DELETE landed: ask authentik once more before calling it deleted. */
     sy->version = 0;
-    finish(sy, AKV_SYNC_DELETED, 0);
+    sy->deleted = 1;
+    start_authentik(sy);
 }
 
 static void advance(struct sync *sy)

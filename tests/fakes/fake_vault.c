@@ -79,7 +79,8 @@
  *   scope                  what latency and the *_rate faults hit: "all"
  *                          /v1 requests (default), "kv" (under the KV
  *                          mount), "kv_write" (POST/PUT/DELETE there),
- *                          "auth" (/v1/auth/...)
+ *                          "kv_delete" (DELETE there), "auth"
+ *                          (/v1/auth/...)
  *   error_rates            {"STATUS": p}, STATUS one of 412 429 500 502 503
  *                          504: answered with Vault's body for it, the
  *                          operation not performed
@@ -1077,9 +1078,16 @@ static const int fault_codes[] = {412, 429, 500, 502, 503, 504};
 _Static_assert(NFAULT_CODES <= FAKEFAULT_MAX_CODES, "too many fault codes");
 
 /* Which /v1 requests latency and the probabilistic faults hit. */
-enum fault_scope { SCOPE_ALL, SCOPE_KV, SCOPE_KV_WRITE, SCOPE_AUTH };
+enum fault_scope {
+    SCOPE_ALL,
+    SCOPE_KV,
+    SCOPE_KV_WRITE,
+    SCOPE_KV_DELETE,
+    SCOPE_AUTH
+};
 
-static const char *const scope_names[] = {"all", "kv", "kv_write", "auth"};
+static const char *const scope_names[] = {"all", "kv", "kv_write", "kv_delete",
+                                          "auth"};
 
 /* fake-vault's keys of a fault plan, besides fakefault's common ones. */
 static const char *const vault_fault_keys[] = {
@@ -3758,6 +3766,8 @@ static int vault_fault_in_scope(const struct fakefault_plan *fp, void *rctx,
         return kv_rest(rq->fv, vp) != NULL &&
                (strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0 ||
                 strcmp(m, "DELETE") == 0);
+    case SCOPE_KV_DELETE:
+        return kv_rest(rq->fv, vp) != NULL && strcmp(m, "DELETE") == 0;
     case SCOPE_AUTH:
         return strncmp(vp, "auth/", 5) == 0;
     }

@@ -38,7 +38,9 @@ with kcat, is empty or holds exactly the poison the test produced.
  13. a Vault error that quotes the request leaks no part of the key to
      logs or the dead-letter topic;
  14. a poison event too large for the dead-letter topic goes there as a
-     bounded copy and its partition moves on.
+     bounded copy and its partition moves on;
+ 15. a token deleted and created again at once, its new events on another
+     replica: the late DELETE of the old one does not bury the new one.
 
 Failures name identifiers and secret KINDS, never key values.
 """
@@ -1294,6 +1296,50 @@ def test_poison_too_large_for_the_dlq_is_sent_bounded():
     assert not problems, "bounded copy: " + "; ".join(problems)
     note("a %d-byte poison event dead-lettered as a %d-byte copy; "
          "partition 0 committed past it" % (len(value), len(r["value"])))
+    st.stop()
+
+
+def test_delete_racing_a_recreate_does_not_bury_it():
+    """A token is deleted and at once created again under its identifier.
+    The new token has a new pk, so its events may go to another replica,
+    which writes it while the first replica's DELETE (after authentik's
+    404) is still on its way: the secret must not end deleted while
+    authentik has the token."""
+    st = new_stack("recreate", partitions=4)
+    extra = {"vault": {"on_delete": "soft-delete"}}
+    a = start(st, "recreate-a", "chaos-recreate", extra=extra)
+    b = start(st, "recreate-b", "chaos-recreate", extra=extra)
+    wait_assigned([a, b])
+    idents = ["recreate-%02d" % i for i in range(12)]
+    for ident in idents:
+        st.create_token(ident)
+    wait_converged(st, workers=[a, b])
+    st.vault_faults({"latency_ms": 4000, "scope": "kv_delete"})
+    seen = st.vault_stats()["requests"]
+    for ident in idents:
+        st.delete_token(ident)
+    # Once the DELETEs are on their way (each held for 4 s; a token the
+    # worker remembers costs no read first), the tokens are back.
+    assert wait_until(lambda: st.vault_stats()["requests"] >= seen + 12,
+                      3), "the deletions reached Vault too slowly"
+    time.sleep(0.3)
+    for ident in idents:
+        st.create_token(ident)
+    time.sleep(5)  # every delayed DELETE has landed
+    wait_converged(st, workers=[a, b], timeout=30)
+    final_checks(st, workers=[a, b])
+    st.vault_faults({})
+    stop_workers([a, b])
+    kv, live = st.vault_kv(), st.live_tokens()
+    # A race: a version of the new token's key was deleted under it.
+    raced = [i for i in idents
+             if any(v.get("deletion_time") and
+                    (v.get("data") or {}).get("key") == live[i]["key"]
+                    for v in kv["authentik/" + i]["versions"].values())]
+    assert raced, "no DELETE landed after a re-created token was written: " \
+        "the race was not tested"
+    note("%d of %d re-created tokens had a version deleted under them; "
+         "every one ends live" % (len(raced), len(idents)))
     st.stop()
 
 
