@@ -1,8 +1,9 @@
 /*
  * fuzzrules — matching rules for the matcher and prefilter targets: the
- * defaults (DESIGN §3) and sets that a configuration may give, with the
- * odd actions a list can hold (empty, with a space, a quote, UTF-8, an
- * action in both lists, no delete actions).
+ * defaults (the match.* settings of configs/ak2vault.cfg) and sets that a
+ * configuration may give, with the odd actions a list can hold (empty,
+ * with a space, a quote, UTF-8, an action in both lists, no delete
+ * actions).
  */
 #ifndef AKV_TESTS_FUZZRULES_H
 #define AKV_TESTS_FUZZRULES_H

@@ -1,6 +1,7 @@
 /*
- * matchrules — the default matching rules (DESIGN §3), for the tests of the
- * matcher, the prefilter and jscan.
+ * matchrules — the default matching rules (the match.* settings of
+ * configs/ak2vault.cfg), for the tests of the matcher, the prefilter and
+ * jscan.
  */
 #ifndef AKV_TESTS_MATCHRULES_H
 #define AKV_TESTS_MATCHRULES_H
