@@ -52,6 +52,7 @@ struct partition_state {
     int64_t committed;           /* last committed; -1 unknown */
     long long moved_ms;          /* committed last moved (or assigned) */
     long long caught_up_ms;      /* last seen with nothing left to do */
+    long long idle_ms;           /* ... and nothing left to commit */
 };
 
 /* A poison event whose dead-letter write failed: retried on a timer. */
@@ -562,6 +563,7 @@ static void mark_assigned(struct consumer *c,
         p->committed = -1;
         p->moved_ms = wall_ms();
         p->caught_up_ms = p->moved_ms;
+        p->idle_ms = p->moved_ms;
     }
     watch_assigned(c);
 }
@@ -925,6 +927,8 @@ static void progress(struct consumer *c, int32_t i, long long now,
     int64_t oldest = akv_offsets_oldest_timestamp(p->offsets);
     size_t pending = akv_offsets_pending(p->offsets);
     int caught_up;
+    int busy;
+    long long since;
 
     if (p->committed < 0) {
         /* Nothing taken or committed since the assignment: the group's
@@ -977,8 +981,15 @@ static void progress(struct consumer *c, int32_t i, long long now,
     if (pp->lag_seconds < 0) {
         pp->lag_seconds = 0;
     }
-    pp->stalled = (!caught_up || (p->committed >= 0 && w > p->committed)) &&
-                  now - p->moved_ms >= c->settings->metrics_stall_timeout_ms;
+    /* Stalled: work to do, and no progress since the later of the last
+     * commit and the moment the work came (a partition idle for an hour
+     * is not stalled by the event that just arrived). */
+    busy = !caught_up || (p->committed >= 0 && w > p->committed);
+    if (!busy) {
+        p->idle_ms = now;
+    }
+    since = p->moved_ms > p->idle_ms ? p->moved_ms : p->idle_ms;
+    pp->stalled = busy && now - since >= c->settings->metrics_stall_timeout_ms;
 }
 
 /* Gauges, per-partition lag and readiness, once per REPORT_INTERVAL_MS. */
