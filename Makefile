@@ -228,4 +228,44 @@ fuzz: fuzz-deps
 	@$(MAKE) --no-print-directory fuzz-build
 	@$(MAKE) --no-print-directory fuzz-run
 
+# ---------------------------------------------------------------------------
+# Real Kafka for tests: an Apache Kafka broker (KRaft) from Maven Central's
+# jars, run on the machine's Java by tests/kafka/kafka-local.
+#
+#   make kafka       install java and mvn if missing (KAFKA_DEB_PKGS, like
+#                    DEB_PKGS but apart: `make test` does not need them yet),
+#                    copy the jars of the release pinned in
+#                    tests/kafka/pom.xml into build/kafka/libs (once: the
+#                    stamp build/kafka/libs/.kafka-VERSION skips it after)
+#                    and install the launcher as bin/kafka-local
+#   tests/kafka/selftest.py   checks the launcher with kcat and ak2vault lag
+
+KAFKA_DEB_PKGS := openjdk-17-jre-headless maven
+KAFKA_POM      := tests/kafka/pom.xml
+KAFKA_LIBS     := build/kafka/libs
+KAFKA_VERSION  := $(shell sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' $(KAFKA_POM))
+KAFKA_STAMP    := $(KAFKA_LIBS)/.kafka-$(KAFKA_VERSION)
+
+.PHONY: kafka kafka-deps
+
+kafka-deps:
+	@command -v java >/dev/null && command -v mvn >/dev/null || \
+	    $(MAKE) --no-print-directory deps DEB_PKGS="$(KAFKA_DEB_PKGS)"
+
+kafka: kafka-deps
+	@$(MAKE) --no-print-directory $(KAFKA_STAMP) $(BIN)/kafka-local
+
+# A new pinned version (a new stamp name) starts from an empty directory, so
+# no jar of the old release is left on the class path.
+$(KAFKA_STAMP): $(KAFKA_POM)
+	rm -rf $(KAFKA_LIBS)
+	mvn -q -B -f $(KAFKA_POM) dependency:copy-dependencies \
+	    -DoutputDirectory=$(abspath $(KAFKA_LIBS))
+	@ls $(KAFKA_LIBS)/kafka_2.13-$(KAFKA_VERSION).jar >/dev/null
+	@touch $@
+
+$(BIN)/kafka-local: tests/kafka/kafka-local
+	@mkdir -p $(dir $@)
+	install -m 755 $< $@
+
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
