@@ -18,8 +18,8 @@ the note "skipped: run make kafka".
   5. three nodes (a KRaft quorum of three) with replication factor 3 come
      up;
   6. with node 1 killed (-9) through the control protocol, producing and a
-     group consuming still work (bootstrap list starting with the dead
-     node);
+     group consuming still work (leaders and the group coordinator move;
+     kcat is given the live nodes only, see the test);
   7. node 1 restarted comes back, the ISR fills again, records still flow
      and ak2vault lag works;
   8. SIGTERM stops the three: exit 0.
@@ -283,8 +283,12 @@ def test_kill_one_node():
     t0 = time.monotonic()
     c.control("kill 1")
     assert len(jvms_under(c.datadir())) == 2
-    produce(c.bootstrap, 500, 500, "kcat-3")
-    keys = group_consume(c.bootstrap, "selftest-3", "kcat-group-3")
+    # kcat gives up ("All broker connections are down: terminating") when
+    # its first bootstrap connection happens to hit the dead node (1 run
+    # in 4): it gets the live nodes only.
+    live = ",".join(c.bootstrap.split(",")[1:])
+    produce(live, 500, 500, "kcat-3")
+    keys = group_consume(live, "selftest-3", "kcat-group-3")
     assert set(keys) == {"k%d" % i for i in range(1000)}, \
         "%d keys read" % len(keys)
     note("with node 1 killed: 500 produced and 1000 read by a group in "
