@@ -24,18 +24,13 @@ long long akv_backoff_delay(long long initial_ms, long long cap_ms,
     while (attempt-- > 0 && ceiling < (double)cap_ms && multiplier > 1.0) {
         ceiling *= multiplier;
     }
-    /* Compared as doubles, a cap near 2^63 may round up past itself (or
-     * overflow the conversion): the cap itself is the bound then. */
-    if (ceiling >= (double)cap_ms || ceiling >= 9223372036854775807.0) {
-        top = (uint64_t)cap_ms;
-    } else {
+    /* (double)cap_ms may round up past the cap itself (near 2^63 it would
+     * also overflow the conversion back): compare again as integers. */
+    top = (uint64_t)cap_ms;
+    if (ceiling < (double)cap_ms && (uint64_t)ceiling < top) {
         top = (uint64_t)ceiling;
-        if (top > (uint64_t)cap_ms) {
-            top = (uint64_t)cap_ms;
-        }
     }
-    return top == UINT64_MAX ? (long long)(rnd % top)
-                             : (long long)(rnd % (top + 1));
+    return (long long)(rnd % (top + 1));
 }
 
 uint64_t akv_backoff_random(void)

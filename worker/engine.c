@@ -665,6 +665,7 @@ static void after_authentik(struct sync *sy)
                      sy->identifier);
         sy->deleted = 0;
         sy->confirm = 0;
+        xfer_clear(k); /* its body holds the key */
         forget_reads(sy);
         vault_read(sy);
         return;

@@ -417,11 +417,6 @@ void akv_vault_error_excerpt(const char *body, size_t len, const char *secret,
     cJSON_Delete(root);
 }
 
-static void first_error(const char *body, size_t len, char *out, size_t size)
-{
-    akv_vault_error_excerpt(body, len, NULL, out, size);
-}
-
 enum akv_class akv_vault_parse_read(long status, const char *body, size_t len,
                                     struct akv_vault_secret *out, char *errstr,
                                     size_t errstr_size)
@@ -437,7 +432,7 @@ enum akv_class akv_vault_parse_read(long status, const char *body, size_t len,
     out->data = NULL;
     if (status != 200 && status != 404) {
         cls = akv_vault_classify(status, body, 0);
-        first_error(body, len, msg, sizeof(msg));
+        akv_vault_error_excerpt(body, len, NULL, msg, sizeof(msg));
         akv_errf(AKV_ERR_INVALID, errstr, errstr_size,
                  "vault read answered HTTP %ld: %s", status, msg);
         return cls == AKV_CLASS_OK ? AKV_CLASS_TRANSIENT : cls;
@@ -476,7 +471,7 @@ enum akv_class akv_vault_parse_read(long status, const char *body, size_t len,
         goto out; /* never written */
     }
     /* A 404 naming a route, or with warnings: wrong mount or not KV v2. */
-    first_error(body, len, msg, sizeof(msg));
+    akv_vault_error_excerpt(body, len, NULL, msg, sizeof(msg));
     akv_errf(AKV_ERR_INVALID, errstr, errstr_size,
              "vault read answered HTTP %ld: %s", status,
              msg[0] ? msg : "not a KV version 2 secret path");
@@ -586,7 +581,8 @@ static enum akv_class answer(const char *what,
     char msg[256];
 
     if (cls != AKV_CLASS_OK) {
-        first_error(akv_buf_str(&resp->body), resp->body.len, msg, sizeof(msg));
+        akv_vault_error_excerpt(akv_buf_str(&resp->body), resp->body.len, NULL,
+                                msg, sizeof(msg));
         akv_errf(AKV_ERR_INVALID, errstr, errstr_size,
                  "vault %s answered HTTP %ld: %s", what, resp->status, msg);
     }
