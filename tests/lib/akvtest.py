@@ -15,9 +15,11 @@ Standard library only. It provides:
   tls_client_context() for stand-ins serving HTTPS with a test CA.
 * wait_until(): bounded polling.
 * write_config(): an ak2vault libconfig file.
-* Stack: mock-kafka + fake-vault + fake-authentik with fresh random
+* Stack: a Kafka broker + fake-vault + fake-authentik with fresh random
   secrets, and helpers for their APIs (fault plans included) and for
-  starting ak2vault workers.
+  starting ak2vault workers. The broker is librdkafka's mock cluster
+  (mock-kafka) or a real Apache Kafka cluster (kafka-local), chosen by
+  $AKV_KAFKA ("mock", the default, or "real"; see KAFKA).
 * kcat_produce() / kcat_consume(): records in and out of a topic with kcat,
   keys and headers included.
 * Secrets / scan_for_secrets(): which captured file holds which KIND of
@@ -54,6 +56,17 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 TOPIC = "authentik.events"
+
+# The broker the suites run on: "mock" (mock-kafka, librdkafka's mock
+# cluster in one process) or "real" (kafka-local, Apache Kafka on the JDK;
+# `make kafka` installs it). tests/run-tests.sh runs the suites where Kafka
+# behaviour matters once on each.
+KAFKA = os.environ.get("AKV_KAFKA") or "mock"
+if KAFKA not in ("mock", "real"):
+    sys.exit("AKV_KAFKA must be mock or real, not %r" % KAFKA)
+KAFKA_LIBS = REPO / "build/kafka/libs"
+# Seconds a real cluster may take to come up (3 JVMs on 2 cores: ~13 s).
+REAL_KAFKA_STARTUP = 180.0
 
 # Exit codes of ak2vault (<sysexits.h>).
 EX_OK = 0
@@ -274,7 +287,11 @@ class Proc:
     to <name>.stdout.log (after the address line, when there is one)."""
 
     def __init__(self, name, argv, rundir, env=None, address_line=False,
-                 startup_timeout=20.0):
+                 startup_timeout=20.0, control=False):
+        """\\p control: the child reads commands on stdin and answers each
+        with one stdout line (kafka-local); see command(). Implies
+        \\p address_line."""
+        address_line = address_line or control
         self.name = name
         self.argv = list(argv)
         self.rundir = rundir
@@ -284,12 +301,16 @@ class Proc:
         self.returncode = None
         self.killed = False
         self._pump = None
+        self._answers = queue.Queue() if control else None
+        self._control_lock = threading.Lock()
         self._stderr = open(self.stderr_path, "wb")
         stdout = subprocess.PIPE if address_line else open(
             self.stdout_path, "wb")
         try:
             self.popen = subprocess.Popen(
-                self.argv, stdin=subprocess.DEVNULL, stdout=stdout,
+                self.argv,
+                stdin=subprocess.PIPE if control else subprocess.DEVNULL,
+                stdout=stdout,
                 stderr=self._stderr, env=child_env(env), cwd=str(rundir.path),
                 start_new_session=True, preexec_fn=_set_pdeathsig)
         finally:
@@ -311,6 +332,14 @@ class Proc:
             with open(self.stdout_path, "wb") as out:
                 line = self.popen.stdout.readline()
                 first.put(line)
+                if self._answers is not None:
+                    for line in iter(self.popen.stdout.readline, b""):
+                        out.write(line)
+                        out.flush()
+                        self._answers.put(line.decode(errors="replace")
+                                          .strip())
+                    self._answers.put(None)
+                    return
                 for chunk in iter(lambda: self.popen.stdout.read1(65536), b""):
                     out.write(chunk)
                     out.flush()
@@ -331,6 +360,29 @@ class Proc:
                                  "address: %s" % (self.name, rc,
                                                   self.stderr_tail()))
         self.address = addr
+
+    def command(self, line, timeout=120.0):
+        """Sends one control line (Proc(control=True)) and @returns the
+        child's one-line answer; an answer starting with "error" raises."""
+        with self._control_lock:
+            try:
+                self.popen.stdin.write(line.encode() + b"\n")
+                self.popen.stdin.flush()
+            except (BrokenPipeError, ValueError):
+                raise AssertionError("%s is gone (%s)" % (
+                    self.name, self.stderr_tail())) from None
+            try:
+                answer = self._answers.get(timeout=timeout)
+            except queue.Empty:
+                raise AssertionError("%s did not answer %r within %.0fs" %
+                                     (self.name, line, timeout)) from None
+        if answer is None:
+            raise AssertionError("%s exited before answering %r: %s" % (
+                self.name, line, self.stderr_tail()))
+        if answer.startswith("error"):
+            raise AssertionError("%s: %r failed: %s" % (self.name, line,
+                                                       answer))
+        return answer
 
     def running(self):
         return self.popen.poll() is None
@@ -388,6 +440,11 @@ class Proc:
         return self.popen.returncode
 
     def _close(self):
+        if self.popen.stdin is not None and not self.popen.stdin.closed:
+            try:
+                self.popen.stdin.close()
+            except OSError:
+                pass
         if self._pump is not None:
             self._pump.join(5)  # the rest of stdout is in its log file
         if not self._stderr.closed:
@@ -637,14 +694,18 @@ def poison_lines(text):
 
 
 class Stack:
-    """mock-kafka, fake-vault and fake-authentik on loopback, each with
-    fresh random secrets (registered in SECRETS)."""
+    """A Kafka broker (KAFKA), fake-vault and fake-authentik on loopback,
+    each with fresh random secrets (registered in SECRETS)."""
 
     def __init__(self, rundir, partitions=4, topic=TOPIC, brokers=1,
-                 authentik_args=(), vault_args=(), topics=(), vault_tls=None):
-        """\\p topics: more mock-kafka topics, "NAME[:PARTITIONS]" (e.g. the
-        dead-letter topic); \\p vault_args / \\p authentik_args: extra
-        command-line arguments of fake-vault / fake-authentik.
+                 authentik_args=(), vault_args=(), topics=(), vault_tls=None,
+                 kafka=None):
+        """\\p topics: more topics, "NAME[:PARTITIONS]" (e.g. the
+        dead-letter topic: the real broker creates no topic on its own);
+        \\p vault_args / \\p authentik_args: extra command-line arguments
+        of fake-vault / fake-authentik; \\p kafka: "mock" or "real"
+        (default: KAFKA). On the real broker, kafka_command() controls its
+        nodes ("kill N", "start N", ...; see kafka-local).
 
         \\p vault_tls: fake-vault speaks HTTPS only and vault_addr is
         https://127.0.0.1:PORT. A dict of PEM file paths: "cert" and "key"
@@ -661,11 +722,9 @@ class Stack:
         SECRETS.add("authentik API token", self.authentik_token)
         self.workers = []
         self._nconfigs = 0
-        self.kafka = Proc("mock-kafka", [
-            binary("mock-kafka"), "--brokers", str(brokers),
-            "--topic", "%s:%d" % (topic, partitions),
-            *[a for t in topics for a in ("--topic", t)]], rundir,
-            address_line=True)
+        self.kafka_kind = kafka or KAFKA
+        self.kafka = start_kafka(rundir, self.kafka_kind, brokers,
+                                 ["%s:%d" % (topic, partitions), *topics])
         self.brokers = self.kafka.address
         self.vault_ssl = None
         tls_args = []
@@ -691,6 +750,17 @@ class Stack:
             rundir, env={"AUTHENTIK_API_TOKEN": self.authentik_token},
             address_line=True)
         self.authentik_url = "http://" + self.authentik.address
+
+    @property
+    def real_kafka(self):
+        return self.kafka_kind == "real"
+
+    def kafka_command(self, line, timeout=120.0):
+        """A kafka-local control command (real broker only)."""
+        if not self.real_kafka:
+            raise AssertionError("kafka_command(%r) needs the real broker" %
+                                 line)
+        return self.kafka.command(line, timeout)
 
     # -- fake-authentik -----------------------------------------------------
 
@@ -869,6 +939,29 @@ class Stack:
             if p is not None:
                 rcs[p.name] = p.stop()
         return rcs
+
+
+def start_kafka(rundir, kind, brokers, topics, name=None, extra_args=()):
+    """Starts a broker of \\p kind ("mock" or "real") with \\p brokers
+    nodes and \\p topics ("NAME[:PARTITIONS]"); @returns its Proc, whose
+    address is the bootstrap list. The real one is kafka-local: its data
+    directory goes under the run directory (kept with it on failure)."""
+    args = ["--brokers", str(brokers),
+            *[a for t in topics for a in ("--topic", t)], *extra_args]
+    if kind == "mock":
+        return Proc(name or "mock-kafka", [binary("mock-kafka"), *args],
+                    rundir, address_line=True)
+    # The launcher from the source tree, with the jars of this checkout
+    # (also when AKV_BIN points at another build, e.g. the sanitizer one).
+    if not any(KAFKA_LIBS.glob(".kafka-*")):
+        raise AssertionError("the real broker is not installed in %s: run "
+                             "`make kafka` first" % KAFKA_LIBS)
+    data = rundir.sub("kafka-data")
+    return Proc(name or "kafka-local",
+                ["/usr/bin/python3", str(REPO / "tests/kafka/kafka-local"),
+                 "--libs", str(KAFKA_LIBS), *args],
+                rundir, env={"KAFKA_LOCAL_DIR": str(data.path)},
+                control=True, startup_timeout=REAL_KAFKA_STARTUP)
 
 
 def kcat_produce(brokers, topic, key, value, rundir, partition=None,
