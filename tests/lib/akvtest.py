@@ -699,12 +699,13 @@ class Stack:
 
     def __init__(self, rundir, partitions=4, topic=TOPIC, brokers=1,
                  authentik_args=(), vault_args=(), topics=(), vault_tls=None,
-                 kafka=None):
+                 kafka=None, kafka_args=()):
         """\\p topics: more topics, "NAME[:PARTITIONS]" (e.g. the
         dead-letter topic: the real broker creates no topic on its own);
         \\p vault_args / \\p authentik_args: extra command-line arguments
         of fake-vault / fake-authentik; \\p kafka: "mock" or "real"
-        (default: KAFKA). On the real broker, kafka_command() controls its
+        (default: KAFKA); \\p kafka_args: more arguments of the broker's
+        launcher (e.g. kafka-local's --security). On the real broker, kafka_command() controls its
         nodes ("kill N", "start N", ...; see kafka-local).
 
         \\p vault_tls: fake-vault speaks HTTPS only and vault_addr is
@@ -724,7 +725,8 @@ class Stack:
         self._nconfigs = 0
         self.kafka_kind = kafka or KAFKA
         self.kafka = start_kafka(rundir, self.kafka_kind, brokers,
-                                 ["%s:%d" % (topic, partitions), *topics])
+                                 ["%s:%d" % (topic, partitions), *topics],
+                                 extra_args=kafka_args)
         self.brokers = self.kafka.address
         self.vault_ssl = None
         tls_args = []
