@@ -110,7 +110,9 @@ deps:
 	    $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
 	fi
 
+# The suites run on both brokers: the real one is installed first.
 test: deps
+	@$(MAKE) --no-print-directory kafka
 	@$(MAKE) --no-print-directory check
 
 check: all
@@ -134,7 +136,7 @@ asan:
 	@$(MAKE) --no-print-directory BUILD=build/asan BIN=build/asan/bin SAN=1 all
 
 test-asan: deps
-	@$(MAKE) --no-print-directory asan
+	@$(MAKE) --no-print-directory kafka asan
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    AKV_BIN=$(abspath build/asan/bin) \
@@ -233,12 +235,16 @@ fuzz: fuzz-deps
 # jars, run on the machine's Java by tests/kafka/kafka-local.
 #
 #   make kafka       install java and mvn if missing (KAFKA_DEB_PKGS, like
-#                    DEB_PKGS but apart: `make test` does not need them yet),
+#                    DEB_PKGS but apart: a machine with its own JDK keeps
+#                    it; `make test` runs this first),
 #                    copy the jars of the release pinned in
 #                    tests/kafka/pom.xml into build/kafka/libs (once: the
 #                    stamp build/kafka/libs/.kafka-VERSION skips it after)
 #                    and install the launcher as bin/kafka-local
 #   tests/kafka/selftest.py   checks the launcher with kcat and ak2vault lag
+#   AKV_KAFKA=real   runs an integration suite on it (tests/run-tests.sh
+#                    does for REAL_KAFKA_SUITES and tests/integration/
+#                    test_kafka_*)
 
 KAFKA_DEB_PKGS := openjdk-17-jre-headless maven
 KAFKA_POM      := tests/kafka/pom.xml

@@ -185,7 +185,10 @@ def check_consistency(name, st, log):
 
 
 def test_stack_and_two_replicas_start():
+    # The dead-letter topic exists beforehand, as README asks of users: a
+    # real broker creates no topic on its own.
     S.stack = akvtest.Stack(S.rundir, partitions=4,
+                            topics=(akvtest.TOPIC + ".dlq:1",),
                             authentik_args=("--verbose",))
     for name in ("worker-a", "worker-b"):
         S.workers.append(S.stack.start_worker(name, GROUP,
