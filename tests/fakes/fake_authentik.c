@@ -5,10 +5,14 @@
  *   fake-authentik --brokers BOOTSTRAP --topic TOPIC
  *                  [--listen HOST:PORT] [--api-token TOKEN]
  *                  [--page-size N] [--latency-ms N] [--faults JSON]
- *                  [--enterprise] [--verbose]
+ *                  [--kafka-properties FILE] [--enterprise] [--verbose]
  *
  * The API token may instead come from $AUTHENTIK_API_TOKEN, which keeps it
- * off command lines that test harnesses log. The real listen address is the
+ * off command lines that test harnesses log. --kafka-properties names a
+ * file of librdkafka properties for the producer, "name=value" a line (#
+ * comments and blank lines ignored), e.g. security.protocol, sasl.* and
+ * ssl.ca.location: a file, so that SASL passwords stay off the command
+ * line too; its values are never printed. The real listen address is the
  * first stdout line; the process runs until SIGTERM or SIGINT.
  *
  * Every call that changes a token (and view_key) publishes the event
@@ -180,6 +184,7 @@ struct app {
     bool verbose;
     int latency_ms;          /* --latency-ms, folded into the first plan */
     const char *faults_json; /* --faults */
+    const char *kafka_props; /* --kafka-properties FILE */
 
     struct fakefault_slot faults; /* the fault plan */
 
@@ -1233,6 +1238,48 @@ static int publish_all(struct app *app, struct outmsg *msgs, int n)
     return rc;
 }
 
+/* Sets the "name=value" lines of \p path on \p conf. An error names the
+ * line and the property, never the value (it may be a password). */
+static int kafka_properties_file(rd_kafka_conf_t *conf, const char *path,
+                                 char *errstr, size_t errstr_size)
+{
+    FILE *f = fopen(path, "r");
+    char line[4096];
+    char kerr[256];
+    int n = 0;
+
+    if (!f) {
+        snprintf(errstr, errstr_size, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    while (fgets(line, sizeof(line), f)) {
+        char *eq;
+        size_t len = strcspn(line, "\r\n");
+
+        n++;
+        line[len] = '\0';
+        if (line[0] == '\0' || line[0] == '#') {
+            continue;
+        }
+        eq = strchr(line, '=');
+        if (!eq || eq == line) {
+            snprintf(errstr, errstr_size, "%s:%d: not name=value", path, n);
+            fclose(f);
+            return -1;
+        }
+        *eq = '\0';
+        if (rd_kafka_conf_set(conf, line, eq + 1, kerr, sizeof(kerr)) !=
+            RD_KAFKA_CONF_OK) {
+            snprintf(errstr, errstr_size, "%s:%d: property %.64s refused",
+                     path, n, line);
+            fclose(f);
+            return -1;
+        }
+    }
+    fclose(f);
+    return 0;
+}
+
 static int kafka_start(struct app *app)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -1262,6 +1309,11 @@ static int kafka_start(struct app *app)
                               sizeof(errstr)) != RD_KAFKA_CONF_OK) {
             goto conf_error;
         }
+    }
+    if (app->kafka_props &&
+        kafka_properties_file(conf, app->kafka_props, errstr, sizeof(errstr)) <
+            0) {
+        goto conf_error;
     }
     rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
     rd_kafka_conf_set_log_cb(conf, kafka_log_cb);
@@ -2776,7 +2828,8 @@ static void usage(void)
             "usage: fake-authentik --brokers BOOTSTRAP --topic TOPIC\n"
             "                      [--listen HOST:PORT] [--api-token TOKEN]\n"
             "                      [--page-size N] [--latency-ms N]\n"
-            "                      [--faults JSON] [--enterprise] [--verbose]\n"
+            "                      [--faults JSON] [--kafka-properties FILE]\n"
+            "                      [--enterprise] [--verbose]\n"
             "  The API token may come from $AUTHENTIK_API_TOKEN instead.\n");
 }
 
@@ -2844,6 +2897,8 @@ static int parse_args(int argc, char **argv, struct app *app)
             }
         } else if (strcmp(a, "--faults") == 0) {
             app->faults_json = v;
+        } else if (strcmp(a, "--kafka-properties") == 0) {
+            app->kafka_props = v;
         } else {
             fprintf(stderr, "fake-authentik: unknown option %s\n", a);
             usage();
