@@ -3,10 +3,14 @@
 #   make            build bin/ak2vault and the loopback stand-ins
 #   make test       install missing Debian packages, build, run every test
 #   make demo       install missing Debian packages, build, run the demo
+#                   (on mock-kafka; KAFKA=real: on Apache Kafka, `make kafka`
+#                   first)
 #   make asan       build everything with AddressSanitizer + UBSan into build/asan
 #   make test-asan  run the whole suite against the sanitizer build
 #   make lint       clang-format check, cppcheck, banned-call grep
-#   make bench      the benchmark (small sizes; FULL=1 for the full run)
+#   make bench      the benchmark (small sizes; FULL=1 for the full run;
+#                   KAFKA=real on Apache Kafka, `make kafka` first;
+#                   BENCH_ARGS= more options of tests/bench/bench.py)
 #   make fuzz       libFuzzer targets with clang, FUZZ_TIME seconds each (below)
 #
 # The packages are probed with pkg-config at parse time, so targets that may
@@ -123,14 +127,21 @@ unit: all
 	@AKV_BIN=$(abspath $(BIN)) AKV_UNIT_DIR=$(abspath $(BUILD)/tests) \
 	    tests/run-tests.sh --unit-only
 
+# The broker of `make demo` and `make bench`: mock (mock-kafka) unless
+# KAFKA=real (Apache Kafka; `make kafka`, idempotent, installs it first).
+KAFKA ?= mock
+
 demo: deps
 	@$(MAKE) --no-print-directory all
-	@AKV_BIN=$(abspath $(BIN)) /usr/bin/python3 tests/demo.py
+	@$(if $(filter real,$(KAFKA)),$(MAKE) --no-print-directory kafka,:)
+	@AKV_BIN=$(abspath $(BIN)) /usr/bin/python3 tests/demo.py \
+	    --kafka $(KAFKA)
 
 bench: deps
 	@$(MAKE) --no-print-directory all
+	@$(if $(filter real,$(KAFKA)),$(MAKE) --no-print-directory kafka,:)
 	@AKV_BIN=$(abspath $(BIN)) /usr/bin/python3 tests/bench/bench.py \
-	    $(if $(FULL),--full) $(BENCH_ARGS)
+	    --kafka $(KAFKA) $(if $(FULL),--full) $(BENCH_ARGS)
 
 asan:
 	@$(MAKE) --no-print-directory BUILD=build/asan BIN=build/asan/bin SAN=1 all

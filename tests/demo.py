@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """ak2vault demo (`make demo`): authentik tokens mirrored into Vault.
 
-Starts the loopback stand-ins (mock-kafka, fake-vault, fake-authentik),
+  tests/demo.py [--kafka mock|real]
+
+Starts the loopback stand-ins (a Kafka broker, fake-vault, fake-authentik),
 creates, rotates, re-keys and deletes tokens through fake-authentik's API
 (each change becomes an authentik event in Kafka), then runs two
 `ak2vault run --exit-at-end` replicas in one consumer group until both
@@ -9,6 +11,11 @@ have consumed everything, and shows what landed in Vault; then a third,
 long-running replica shows its /livez, /readyz and lag metrics. Key values are
 never printed. Everything started here is stopped on exit, error or
 Ctrl-C; the logs stay in the printed directory.
+
+The broker is mock-kafka (librdkafka's mock cluster) unless --kafka real
+(or $AKV_KAFKA=real, `make demo KAFKA=real`) asks for Apache Kafka from
+`make kafka` (tests/kafka/kafka-local, one KRaft node; it creates no topic
+on its own, so the demo creates the topic and its dead-letter topic).
 """
 import sys
 from pathlib import Path
@@ -16,6 +23,8 @@ from pathlib import Path
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, str(Path(__file__).resolve().parent / "lib"))
 
+import argparse  # noqa: E402
+import os  # noqa: E402
 import re  # noqa: E402
 import time  # noqa: E402
 
@@ -25,11 +34,22 @@ from akvtest import say  # noqa: E402
 GROUP = "ak2vault-demo"
 RUN_TIMEOUT = 90
 WORKER_CFG = {
-    # The mock cluster's group coordinator sometimes holds a member's
-    # re-join for a whole session timeout; keep that stall short.
-    "kafka": {"session_timeout_ms": 6000},
+    # A sync retry (none is expected) waits at most 2 s, not 30 s.
     "sync": {"retry_max_ms": 2000},
 }
+# On the mock only: its group coordinator sometimes holds a member's
+# re-join for a whole session timeout; keep that stall short. A real
+# broker's coordinator has no such stall; the default (45 s) stays.
+WORKER_CFG_MOCK = {"kafka": {"session_timeout_ms": 6000}}
+
+
+def worker_cfg(stack):
+    if stack.kafka_kind == "mock":
+        return akvtest.merge_settings(WORKER_CFG, WORKER_CFG_MOCK)
+    return WORKER_CFG
+
+
+BROKER_NAMES = {"mock": "mock-kafka", "real": "Apache Kafka (kafka-local)"}
 
 TOKENS = (
     ["deploy-bot-api", "grafana-app-password", "prometheus-scraper",
@@ -58,11 +78,16 @@ def columns(cells, ncols, width):
         say("  " + "".join(c.ljust(width) for c in cells[r::rows]).rstrip())
 
 
-def main(rundir):
+def main(rundir, kafka):
     t0 = time.monotonic()
     say("ak2vault demo: authentik tokens -> Kafka events -> ak2vault -> "
         "Vault KV v2")
-    stack = akvtest.Stack(rundir, partitions=4)
+    if kafka == "real":
+        say("starting Apache Kafka (one KRaft node on the JVM) ...")
+    # The dead-letter topic (dlq.enabled is on by default) is given too:
+    # the real broker creates no topic on its own.
+    stack = akvtest.Stack(rundir, partitions=4, kafka=kafka,
+                          topics=["%s.dlq:1" % akvtest.TOPIC])
     try:
         rc = demo(stack, rundir, t0)
     finally:
@@ -79,8 +104,8 @@ def main(rundir):
 
 
 def demo(stack, rundir, t0):
-    say("stand-ins: mock-kafka %s (topic %s, 4 partitions)" % (
-        stack.brokers, stack.topic))
+    say("stand-ins: %s %s (topic %s, 4 partitions)" % (
+        BROKER_NAMES[stack.kafka_kind], stack.brokers, stack.topic))
     say("           fake-vault %s, fake-authentik %s" % (
         stack.vault_addr, stack.authentik_url))
 
@@ -106,7 +131,7 @@ def demo(stack, rundir, t0):
     # -- the workers ---------------------------------------------------------
     say("running 2 x `ak2vault run --exit-at-end` in group %s ..." % GROUP)
     workers = [stack.start_worker("replica-%d" % i, GROUP, exit_at_end=True,
-                                  extra=WORKER_CFG)
+                                  extra=worker_cfg(stack))
                for i in (1, 2)]
     deadline = time.monotonic() + RUN_TIMEOUT
     rcs = {}
@@ -181,7 +206,7 @@ def monitor(stack):
     """A long-running replica with the HTTP endpoint: what Prometheus and
     Kubernetes see once the group is caught up."""
     port = akvtest.free_port()
-    cfg = dict(WORKER_CFG, metrics={"listen": "127.0.0.1:%d" % port})
+    cfg = dict(worker_cfg(stack), metrics={"listen": "127.0.0.1:%d" % port})
     say("")
     say("running `ak2vault run` with metrics.listen = 127.0.0.1:%d ..." % port)
     w = stack.start_worker("replica-3", GROUP, extra=cfg)
@@ -224,11 +249,18 @@ def monitor(stack):
 
 
 if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description="ak2vault demo on loopback")
+    ap.add_argument("--kafka", choices=("mock", "real"),
+                    default=os.environ.get("AKV_KAFKA") or "mock",
+                    help="the broker: mock (mock-kafka, the default) or real "
+                         "(Apache Kafka from `make kafka`); default "
+                         "$AKV_KAFKA, else mock")
+    args = ap.parse_args()
     akvtest.install_signal_handlers()
     rundir = akvtest.RunDir("demo")
     rc = 1
     try:
-        rc = main(rundir)
+        rc = main(rundir, args.kafka)
     except (KeyboardInterrupt, akvtest.Interrupted):
         say("interrupted")
         rc = 130
