@@ -2,7 +2,8 @@
 """`ak2vault lag`, `ak2vault replay` and `ak2vault run --from` against the
 stand-ins.
 
-One stack: mock-kafka with authentik.events (4 partitions, the events
+One stack: a broker ($AKV_KAFKA: mock-kafka, or a real Kafka cluster)
+with authentik.events (4 partitions, the events
 fake-authentik publishes) and lr.times (3 partitions), fake-vault and
 fake-authentik. lr.times holds 40 records per partition whose timestamps
 the test chose (bin/akv-produce writes them; kcat cannot): record i of
@@ -14,7 +15,8 @@ The tests run in order:
   1. the records are written;
   2. lag as a table and as JSON, against committed offsets set by replay
      --execute: committed, end, lag, the age of the first unconsumed
-     record (lag seconds), the same numbers both ways, and the note that
+     record (lag seconds), the same numbers both ways; the group's state
+     from DescribeGroups (real broker: Empty, no member), or the note that
      the mock cannot tell the group's members;
   3. every replay mode as a dry run: the planned offsets, and nothing
      committed;
@@ -22,10 +24,14 @@ The tests run in order:
      to-latest, to-earliest, --partitions moving only those;
   5. to-datetime (several notations of one instant, before and after the
      log) and by-duration (ISO 8601 and simple) land on the first record
-     at or after the time; one of them executed;
+     at or after the time; one of them executed; the real broker's own
+     ListOffsets answers are used, the mock's (always the end) are
+     replaced by reading the messages;
   6. bad arguments exit 64 with a reason;
   7. a running worker of the group: --execute is refused (75) and nothing
-     moves; a second worker's --from is ignored and logged;
+     moves; a second worker's --from is ignored and logged; on the real
+     broker lag lists both members with the partitions each owns, and
+     once both have left, the same --execute is accepted;
   8. tokens synced by one group; a fresh group replayed to the earliest
      offset (its auto_offset_reset being latest) resyncs everything and
      writes no Vault version;
@@ -36,7 +42,7 @@ The tests run in order:
 
 librdkafka 2.0.2's mock refuses commits from outside a group once any
 member ever joined it (real Kafka accepts them once the group is empty),
-so every --execute here targets a group no worker has joined yet.
+so on the mock every --execute targets a group no worker has joined yet.
 """
 import sys
 from pathlib import Path
@@ -64,6 +70,7 @@ SKEW = 7000  # partition p's records are p * 7 s later than partition 0's
 WORKER_CFG = {"kafka": {"session_timeout_ms": 6000},
               "sync": {"retry_initial_ms": 50, "retry_max_ms": 1000}}
 RUN_TIMEOUT = 60
+REAL = akvtest.KAFKA == "real"
 ASSIGNED = re.compile(r"assigned ([1-9]\d*) partition")
 
 S = SimpleNamespace(rundir=None, stack=None, t0=None, ts={}, workers=[],
@@ -280,16 +287,26 @@ def test_lag_table_and_json_agree_on_known_offsets():
     assert doc["lag"] == 70, "total lag %s" % doc["lag"]
     assert doc["lag_seconds"] == max(e["lag_seconds"]
                                      for e in parts.values()), doc
-    # The mock cannot describe groups: said once, not fatal.
-    assert doc["state"] is None and doc["member_count"] is None, doc
-    assert doc.get("members_error"), "no members_error: %s" % doc
-    assert "members: unknown (the broker does not answer DescribeGroups" \
-        in err, "no members note on stderr: %r" % err
+    if REAL:
+        # Only outside commits so far: a group without members.
+        assert (doc["state"], doc["member_count"]) == ("Empty", 0), doc
+        assert "members_error" not in doc and "members:" not in err, \
+            (doc, err)
+    else:
+        # The mock cannot describe groups: said once, not fatal.
+        assert doc["state"] is None and doc["member_count"] is None, doc
+        assert doc.get("members_error"), "no members_error: %s" % doc
+        assert "members: unknown (the broker does not answer " \
+            "DescribeGroups" in err, "no members note on stderr: %r" % err
 
     rc, out, err = ak("lag", "--group", g, cfg=config(g))
     ok(rc, out, err, "lag")
-    assert "STATE unknown" in out, out
-    assert err.count("members: unknown") == 1, err
+    if REAL:
+        assert "STATE Empty  MEMBERS 0" in out, out
+        assert "members:" not in err, err
+    else:
+        assert "STATE unknown" in out, out
+        assert err.count("members: unknown") == 1, err
     rows = table_rows(out, "PARTITION")
     assert len(rows) == 3, out
     for f in rows:
@@ -389,8 +406,12 @@ def test_time_modes_land_on_the_first_record_at_or_after():
     # One millisecond later skips partition 1's record 10.
     rows, _, err = replay(g, "--to-datetime", iso(t + 1))
     assert rows[1]["new"] == 11, rows[1]
-    # The mock answers ListOffsets with the end: the messages told.
-    assert "found by reading them" in err, err
+    if REAL:
+        # The broker's own ListOffsets answer, checked, not replaced.
+        assert "found by reading them" not in err, err
+    else:
+        # The mock answers ListOffsets with the end: the messages told.
+        assert "found by reading them" in err, err
     # Before the log: its start; after it: its end.
     rows, _, _ = replay(g, "--to-datetime", iso(S.t0 - 3600 * 1000))
     assert {r["new"] for r in rows.values()} == {0}, rows
@@ -472,7 +493,13 @@ def test_active_group_refuses_execute_and_ignores_from():
                       cfg=config(g))
     assert rc == EX_TEMPFAIL, "exit %d, wanted %d: %s" % (rc, EX_TEMPFAIL,
                                                           err[-300:])
-    assert "active members" in err and "nothing changed" in err, err
+    if REAL:
+        # DescribeGroups: the count and state, before any commit is tried.
+        assert "has 1 active member (state Stable)" in err, err
+    else:
+        # The coordinator's refusal of the commit.
+        assert "active members" in err, err
+    assert "nothing changed" in err, err
     assert out == "", out
     assert committed(g) == {0: -1, 1: -1, 2: -1}, "a refused replay moved " \
         "offsets: %s" % committed(g)
@@ -485,12 +512,14 @@ def test_active_group_refuses_execute_and_ignores_from():
                                         b.stderr_text()), 30)
     assert line, "B did not log that --from is ignored: %s" % (
         b.stderr_tail(3))
-    assert "active members" in line.group(0), line.group(0)
+    assert re.search(r"active members?", line.group(0)), line.group(0)
     assert committed(g) == {0: -1, 1: -1, 2: -1}
     # Stop both once B is in the group: a member stopped in the middle of
     # a join may abort with librdkafka 2.0.2 (README, known limits), which
     # is not what this test is about.
     wait_assigned(b)
+    if REAL:
+        check_members(g, 2)
     for w in (a, b):
         w.signal()
     for w in (a, b):
@@ -499,6 +528,36 @@ def test_active_group_refuses_execute_and_ignores_from():
             rc = w.stop(1)
         if rc != 0:
             note("%s exited %s" % (w.name, rc))
+    if REAL:
+        # Both left: the group is empty and takes a commit from outside.
+        replay(g, "--to-earliest", "--execute")
+        assert committed(g) == {0: 0, 1: 0, 2: 0}, committed(g)
+
+
+def check_members(g, n):
+    """lag lists \\p n members, each partition owned by one of them, as
+    table and as JSON (real broker only: the mock answers no
+    DescribeGroups)."""
+    def settled():
+        doc, _ = lag_json(g)
+        owners = [p["member"] for p in doc["partitions"]]
+        return doc if doc["state"] == "Stable" and \
+            doc["member_count"] == n and all(owners) and \
+            len({o["consumer_id"] for o in owners}) == min(n, TIMES_PARTS) \
+            else None
+    doc = wait_until(settled, 30)
+    assert doc, "lag never showed %d members owning every partition: %s" % (
+        n, lag_json(g)[0])
+    for p in doc["partitions"]:
+        m = p["member"]
+        assert m["consumer_id"].startswith("ak2vault") and \
+            m["host"].lstrip("/") == "127.0.0.1", p
+    rc, out, err = ak("lag", "--group", g, cfg=config(g))
+    ok(rc, out, err, "lag")
+    assert "STATE Stable  MEMBERS %d" % n in out, out
+    for f in table_rows(out, "PARTITION"):
+        owner = doc["partitions"][int(f[0])]["member"]
+        assert f[5:7] == [owner["consumer_id"], owner["host"]], (f, owner)
 
 
 def test_tokens_synced_by_a_first_group():
