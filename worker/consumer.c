@@ -10,6 +10,13 @@
  * too much unfinished work is paused until half of it is done. The engine's
  * transfers and the Kafka queue are waited on together (the queue signals
  * a pipe), so the loop sleeps only when there is nothing to do.
+ *
+ * A refusal that the principal's ACLs or credentials explain (topic,
+ * group, dead-letter topic, authentication) is a configuration error: it is
+ * logged at most once per sync.log_interval_ms, /readyz names it until
+ * Kafka shows the permission is there (an assignment, a message, a commit,
+ * a dead letter written), and the worker keeps retrying: nothing is
+ * skipped and a grant takes effect without a restart.
  */
 #include "consumer.h"
 
@@ -30,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,6 +47,10 @@
 #define REPORT_INTERVAL_MS 1000
 /* Messages taken from the queue before the engine gets a turn. */
 #define POLL_BATCH 500
+/* How often subscribed topics' metadata is asked for again (librdkafka:
+ * 5 minutes). A topic first refused as not authorized is retried only
+ * then, so a grant would otherwise wait that long. */
+#define METADATA_REFRESH_MS "10000"
 /* librdkafka's prefetch: queued messages (KiB) and one fetch answer. */
 #define QUEUE_KBYTES    "8192"
 #define FETCH_MAX_BYTES "2097152"
@@ -67,6 +79,16 @@ struct dlq_retry {
     long long last_ms;
 };
 
+/* What Kafka refused, by what the principal lacks. */
+enum refusal { REFUSED_TOPIC, REFUSED_GROUP, REFUSED_DLQ, REFUSED_AUTH,
+               REFUSED_KINDS };
+
+struct denial {
+    int active;
+    long long logged_ms; /* monotonic, of the last log line; 0: none */
+    char what[512];      /* for /readyz and the log */
+};
+
 struct consumer {
     const struct akv_settings *settings;
     const struct akv_run_opts *opts;
@@ -91,6 +113,7 @@ struct consumer {
     double avg_len;  /* of the messages taken so far */
     int queue_full;  /* the queue neared its bound since the last wake-up */
     int32_t *wakeup; /* scratch: partitions to wake */
+    struct denial denied[REFUSED_KINDS];
 };
 
 static long long now_ms(void)
@@ -145,6 +168,124 @@ static struct partition_state *part(struct consumer *c, int32_t partition)
     return &c->parts[partition];
 }
 
+enum akv_kafka_denial akv_kafka_denial_of(rd_kafka_resp_err_t err)
+{
+    switch (err) {
+    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+        return AKV_DENIED_TOPIC;
+    case RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED:
+        return AKV_DENIED_GROUP;
+    case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
+        return AKV_DENIED_CLUSTER;
+    case RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED:
+    case RD_KAFKA_RESP_ERR__AUTHENTICATION:
+        return AKV_DENIED_AUTH;
+    default:
+        return AKV_DENIED_NONE;
+    }
+}
+
+int akv_kafka_scram_broken(const char *mechanism, int version)
+{
+    return mechanism && strncasecmp(mechanism, "SCRAM-", 6) == 0 &&
+           (unsigned)version < 0x020601ffu;
+}
+
+static const char *kafka_property(const struct akv_settings *s,
+                                  const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < s->kafka_properties.n; i++) {
+        if (strcmp(s->kafka_properties.names[i], name) == 0) {
+            return s->kafka_properties.values[i];
+        }
+    }
+    return NULL;
+}
+
+/*
+ * Kafka refused something the worker needs, with \p err: remember it for
+ * /readyz and log what the principal lacks, at most once per
+ * sync.log_interval_ms for each kind.
+ */
+static void refused(struct consumer *c, enum refusal kind,
+                    rd_kafka_resp_err_t err)
+{
+    const struct akv_settings *s = c->settings;
+    struct denial *d = &c->denied[kind];
+    const char *mech = kafka_property(s, "sasl.mechanisms");
+    long long now = now_ms();
+    char need[300];
+
+    if (!mech) {
+        mech = kafka_property(s, "sasl.mechanism");
+    }
+    switch (kind) {
+    case REFUSED_TOPIC:
+        snprintf(need, sizeof(need), "Read on topic %s", s->kafka_topic);
+        break;
+    case REFUSED_GROUP:
+        snprintf(need, sizeof(need), "Read on group %s", s->kafka_group);
+        break;
+    case REFUSED_DLQ:
+        snprintf(need, sizeof(need),
+                 "Write on topic %s (the dead-letter topic)", s->dlq_topic);
+        break;
+    default:
+        snprintf(need, sizeof(need),
+                 "credentials the brokers accept (kafka.properties: sasl.*, "
+                 "ssl.*)%s",
+                 akv_kafka_scram_broken(mech, rd_kafka_version())
+                     ? "; this librdkafka, older than 2.6.1, cannot log in "
+                       "with SCRAM to Kafka 4.x brokers: use PLAIN over "
+                       "SASL_SSL there"
+                     : "");
+        break;
+    }
+    snprintf(d->what, sizeof(d->what),
+             "kafka configuration error: %s; the worker's principal needs %s",
+             rd_kafka_err2str(err), need);
+    d->active = 1;
+    if (d->logged_ms == 0 || now - d->logged_ms >= s->sync_log_interval_ms) {
+        d->logged_ms = now;
+        akv_log_error("kafka", "%s (the work is held and retried until it "
+                               "is granted)",
+                      d->what);
+    }
+}
+
+/* Kafka showed the permission is there (again). */
+static void allowed(struct consumer *c, enum refusal kind)
+{
+    struct denial *d = &c->denied[kind];
+
+    if (d->active) {
+        d->active = 0;
+        d->logged_ms = 0;
+        akv_log_info("kafka", "resolved: %s", d->what);
+    }
+}
+
+/* A refusal by \p err of the consumer (topic, group or credentials);
+ * @returns 1 when \p err is one. */
+static int consumer_refused(struct consumer *c, rd_kafka_resp_err_t err)
+{
+    switch (akv_kafka_denial_of(err)) {
+    case AKV_DENIED_TOPIC:
+        refused(c, REFUSED_TOPIC, err);
+        return 1;
+    case AKV_DENIED_GROUP:
+        refused(c, REFUSED_GROUP, err);
+        return 1;
+    case AKV_DENIED_AUTH:
+        refused(c, REFUSED_AUTH, err);
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 static void destroy_message(void *data)
 {
     rd_kafka_message_destroy(data);
@@ -166,6 +307,10 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
         c->fatal = 1;
         return;
     }
+    if (consumer_refused(c, err)) {
+        akv_log_debug("kafka", "%s: %s", rd_kafka_err2name(err), reason);
+        return;
+    }
     akv_log_warn("kafka", "%s: %s", rd_kafka_err2name(err), reason);
 }
 
@@ -182,12 +327,20 @@ static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     if (err == RD_KAFKA_RESP_ERR__NO_OFFSET) {
         return; /* nothing new to commit */
     }
+    for (i = 0; !err && offsets && i < offsets->cnt; i++) {
+        if (akv_kafka_denial_of(offsets->elems[i].err) != AKV_DENIED_NONE) {
+            err = offsets->elems[i].err;
+        }
+    }
     if (err) {
         akv_metric_inc(c->tm->commits_failed);
         akv_log_debug("kafka", "commit failed: %s", rd_kafka_err2str(err));
+        consumer_refused(c, err);
         return;
     }
     akv_metric_inc(c->tm->commits_ok);
+    allowed(c, REFUSED_GROUP);
+    allowed(c, REFUSED_AUTH);
     for (i = 0; offsets && i < offsets->cnt; i++) {
         const rd_kafka_topic_partition_t *t = &offsets->elems[i];
         struct partition_state *p;
@@ -293,6 +446,8 @@ static rd_kafka_t *create(struct consumer *c, char *errstr, size_t errstr_size)
                       "cooperative-sticky", errstr, errstr_size) ||
         akv_kconf_set(conf, "auto.commit.interval.ms", "1000", errstr,
                       errstr_size) ||
+        akv_kconf_set(conf, "topic.metadata.refresh.interval.ms",
+                      METADATA_REFRESH_MS, errstr, errstr_size) ||
         akv_kconf_set(conf, "enable.partition.eof",
                       c->opts->exit_at_end ? "true" : "false", errstr,
                       errstr_size)) {
@@ -583,8 +738,11 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         akv_log_info("kafka", "assigned %d partition(s)", parts->cnt);
         mark_assigned(c, parts, 1);
+        allowed(c, REFUSED_GROUP);
+        allowed(c, REFUSED_AUTH);
         if (parts->cnt > 0) {
             c->ever_assigned = 1;
+            allowed(c, REFUSED_TOPIC);
         }
         if (coop) {
             error = rd_kafka_incremental_assign(rk, parts);
@@ -655,6 +813,7 @@ static void dead_letter(struct consumer *c, const rd_kafka_message_t *rkm,
     f.first_ms = r ? r->first_ms : now;
     f.last_ms = now;
     if (akv_dlq_send(c->dlq, rkm, &f, errstr, sizeof(errstr)) == AKV_OK) {
+        allowed(c, REFUSED_DLQ);
         akv_metric_inc(c->tm->dlq_messages);
         akv_log_warn("dlq",
                      "class=poison partition=%d offset=%lld sent to %s: "
@@ -681,13 +840,22 @@ static void dead_letter(struct consumer *c, const rd_kafka_message_t *rkm,
     }
     r->attempts++;
     r->last_ms = now;
-    r->retry_at =
-        now_ms() + akv_backoff_delay(c->settings->sync_retry_initial_ms,
-                                     c->settings->sync_retry_max_ms,
-                                     c->settings->sync_retry_multiplier,
-                                     r->attempts - 1, akv_backoff_random());
-    akv_log_error("dlq", "partition=%d offset=%lld held: %s",
-                  (int)rkm->partition, (long long)rkm->offset, errstr);
+    if (akv_dlq_refused(c->dlq)) {
+        /* A configuration error, like Vault's 403: retried at the
+         * configuration pace, logged at most once per interval. */
+        r->retry_at = now_ms() + c->settings->sync_config_retry_ms;
+        refused(c, REFUSED_DLQ, akv_dlq_refused(c->dlq));
+        akv_log_debug("dlq", "partition=%d offset=%lld held: %s",
+                      (int)rkm->partition, (long long)rkm->offset, errstr);
+    } else {
+        r->retry_at =
+            now_ms() + akv_backoff_delay(c->settings->sync_retry_initial_ms,
+                                         c->settings->sync_retry_max_ms,
+                                         c->settings->sync_retry_multiplier,
+                                         r->attempts - 1, akv_backoff_random());
+        akv_log_error("dlq", "partition=%d offset=%lld held: %s",
+                      (int)rkm->partition, (long long)rkm->offset, errstr);
+    }
     r->next = c->dlq_retries;
     c->dlq_retries = r;
 }
@@ -854,11 +1022,17 @@ static int drain(struct consumer *c)
             continue;
         }
         if (rkm->err) {
-            akv_log_warn("kafka", "consume error: %s",
-                         rd_kafka_message_errstr(rkm));
+            if (consumer_refused(c, rkm->err)) {
+                akv_log_debug("kafka", "consume error: %s",
+                              rd_kafka_message_errstr(rkm));
+            } else {
+                akv_log_warn("kafka", "consume error: %s",
+                             rd_kafka_message_errstr(rkm));
+            }
             rd_kafka_message_destroy(rkm);
             continue;
         }
+        allowed(c, REFUSED_TOPIC);
         p = part(c, rkm->partition);
         if (!p || !p->assigned) {
             /* out of memory, or a late message of a revoked partition:
@@ -997,7 +1171,7 @@ static void report(struct consumer *c)
 {
     struct akv_telemetry *tm = c->tm;
     long long now = wall_ms();
-    char why[256] = "";
+    char why[600] = "";
     int assigned = 0;
     int i;
 
@@ -1028,7 +1202,21 @@ static void report(struct consumer *c)
     akv_metric_set(tm->in_flight, (double)akv_engine_in_flight(c->engine));
     akv_metric_set(tm->pending, (double)akv_engine_busy(c->engine));
     akv_metric_set(tm->token_ttl, akv_engine_token_ttl(c->engine));
-    if (assigned == 0) {
+    /* The dead-letter topic matters while a poison event waits for it. */
+    if (!c->dlq_retries) {
+        allowed(c, REFUSED_DLQ);
+    }
+    /* A configuration error says more than its consequences (a stall, no
+     * partitions). */
+    for (i = 0; i < REFUSED_KINDS; i++) {
+        if (c->denied[i].active) {
+            snprintf(why, sizeof(why), "%s", c->denied[i].what);
+            break;
+        }
+    }
+    if (*why) {
+        /* said */
+    } else if (assigned == 0) {
         snprintf(why, sizeof(why), "no partitions assigned");
     } else if (akv_metric_value(tm->up[AKV_UPSTREAM_VAULT]) < 1) {
         snprintf(why, sizeof(why),

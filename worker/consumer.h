@@ -10,11 +10,33 @@
 #include "settings.h"
 #include "telemetry.h"
 
+#include <librdkafka/rdkafka.h>
 #include <signal.h>
 
 struct akv_run_opts {
     int exit_at_end; /**< stop once every assigned partition is consumed */
 };
+
+/** What a librdkafka error says about the worker's Kafka permissions. */
+enum akv_kafka_denial {
+    AKV_DENIED_NONE = 0,
+    AKV_DENIED_TOPIC,   /**< TOPIC_AUTHORIZATION_FAILED */
+    AKV_DENIED_GROUP,   /**< GROUP_AUTHORIZATION_FAILED */
+    AKV_DENIED_CLUSTER, /**< CLUSTER_AUTHORIZATION_FAILED (e.g. the DLQ
+                             producer's id, with Write on no topic) */
+    AKV_DENIED_AUTH,    /**< the credentials were refused */
+};
+
+/** @brief Classifies \p err (pure). */
+enum akv_kafka_denial akv_kafka_denial_of(rd_kafka_resp_err_t err);
+
+/**
+ * @brief Whether librdkafka \p version (rd_kafka_version()) cannot log in
+ *        with \p mechanism to Kafka 4.x brokers: before 2.6.1 its SCRAM
+ *        client-final message repeats the client nonce, which those
+ *        brokers refuse as invalid credentials (pure).
+ */
+int akv_kafka_scram_broken(const char *mechanism, int version);
 
 /**
  * @brief Runs the consumer until \p *run becomes 0 (signal), a fatal Kafka

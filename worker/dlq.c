@@ -1,5 +1,12 @@
 /*
  * dlq — producing poison events to the dead-letter topic.
+ *
+ * A producer that was refused (no Write on the topic: its idempotent
+ * producer id is refused with a fatal error, or the topic's metadata says
+ * not authorized) never recovers by itself: a fatal error is final, and a
+ * topic's authorization error stays cached until the next periodic
+ * metadata refresh. So the next send after such a refusal starts over
+ * with a new producer, and a grant takes effect at the next retry.
  */
 #include "dlq.h"
 
@@ -21,8 +28,11 @@
 #define HEADERS_BUDGET (16 * 1024)
 
 struct akv_dlq {
+    const struct akv_settings *settings;
     rd_kafka_t *rk;
     char *topic;
+    int fatal;                  /* the producer raised a fatal error */
+    rd_kafka_resp_err_t refused; /* last send's underlying error */
     /* The message being waited for: its sequence number travels as the
      * msg_opaque, so a late report for an abandoned one is ignored. */
     uintptr_t seq;
@@ -42,16 +52,32 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
     }
 }
 
-struct akv_dlq *akv_dlq_new(const struct akv_settings *s, char *errstr,
-                            size_t errstr_size)
+/* Served by rd_kafka_poll() in wait_ack(). */
+static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
-    struct akv_dlq *d = calloc(1, sizeof(*d));
+    struct akv_dlq *d = opaque;
+    char why[512];
+
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        d->fatal = 1;
+        d->refused = rd_kafka_fatal_error(rk, why, sizeof(why));
+        akv_log_debug("dlq", "producer fatal error: %s", why);
+        return;
+    }
+    akv_log_debug("dlq", "%s: %s", rd_kafka_err2name(err), reason);
+}
+
+static rd_kafka_t *producer_new(struct akv_dlq *d, char *errstr,
+                                size_t errstr_size)
+{
+    const struct akv_settings *s = d->settings;
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_t *rk;
     char kerr[512];
 
-    if (!d || !conf) {
+    if (!conf) {
         akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory");
-        goto fail;
+        return NULL;
     }
     /* The consumer's pass-through properties carry security settings the
      * producer needs too; consumer-only ones are ignored by librdkafka. */
@@ -73,14 +99,36 @@ struct akv_dlq *akv_dlq_new(const struct akv_settings *s, char *errstr,
     }
     rd_kafka_conf_set_opaque(conf, d);
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    rd_kafka_conf_set_error_cb(conf, on_error);
     rd_kafka_conf_set_log_cb(conf, akv_kconf_log);
-    d->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, kerr, sizeof(kerr));
-    if (!d->rk) {
+    rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, kerr, sizeof(kerr));
+    if (!rk) {
         akv_errf(AKV_ERR_KAFKA, errstr, errstr_size,
                  "cannot create the dlq producer: %s", kerr);
         goto fail;
     }
-    conf = NULL; /* rd_kafka_new() took it */
+    d->fatal = 0;
+    return rk; /* rd_kafka_new() took conf */
+
+fail:
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+}
+
+struct akv_dlq *akv_dlq_new(const struct akv_settings *s, char *errstr,
+                            size_t errstr_size)
+{
+    struct akv_dlq *d = calloc(1, sizeof(*d));
+
+    if (!d) {
+        akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    d->settings = s;
+    d->rk = producer_new(d, errstr, errstr_size);
+    if (!d->rk) {
+        goto fail;
+    }
     d->topic = strdup(s->dlq_topic);
     if (!d->topic) {
         akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory");
@@ -89,11 +137,40 @@ struct akv_dlq *akv_dlq_new(const struct akv_settings *s, char *errstr,
     return d;
 
 fail:
-    if (conf) {
-        rd_kafka_conf_destroy(conf);
-    }
     akv_dlq_destroy(d);
     return NULL;
+}
+
+/* Whether \p err means the principal may not write to the topic. */
+static int refusal(rd_kafka_resp_err_t err)
+{
+    return err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
+           err == RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED ||
+           err == RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED ||
+           err == RD_KAFKA_RESP_ERR__AUTHENTICATION;
+}
+
+/* A new producer in place of one that was refused (see the top). Messages
+ * of the old one are not waited for: none is outstanding between sends. */
+static int restart_producer(struct akv_dlq *d, char *errstr,
+                            size_t errstr_size)
+{
+    rd_kafka_t *rk = producer_new(d, errstr, errstr_size);
+
+    if (!rk) {
+        return -1;
+    }
+    akv_log_debug("dlq", "new producer for %s after a refusal", d->topic);
+    rd_kafka_destroy_flags(d->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    d->rk = rk;
+    d->refused = RD_KAFKA_RESP_ERR_NO_ERROR;
+    return 0;
+}
+
+rd_kafka_resp_err_t akv_dlq_refused(const struct akv_dlq *d)
+{
+    return d && refusal(d->refused) ? d->refused
+                                    : RD_KAFKA_RESP_ERR_NO_ERROR;
 }
 
 void akv_dlq_destroy(struct akv_dlq *d)
@@ -102,7 +179,9 @@ void akv_dlq_destroy(struct akv_dlq *d)
         return;
     }
     if (d->rk) {
-        rd_kafka_flush(d->rk, 5000);
+        if (!d->fatal) {
+            rd_kafka_flush(d->rk, 5000);
+        }
         rd_kafka_destroy(d->rk);
     }
     free(d->topic);
@@ -249,9 +328,14 @@ static rd_kafka_resp_err_t wait_ack(struct akv_dlq *d)
 {
     int waited = 0;
 
-    while (!d->done && waited < ACK_TIMEOUT_MS) {
+    /* A fatal error (the producer id refused) may leave the record
+     * queued without a report: stop waiting then. */
+    while (!d->done && !d->fatal && waited < ACK_TIMEOUT_MS) {
         rd_kafka_poll(d->rk, 100);
         waited += 100;
+    }
+    if (!d->done && d->fatal) {
+        return RD_KAFKA_RESP_ERR__FATAL;
     }
     return d->done ? d->err : RD_KAFKA_RESP_ERR__TIMED_OUT;
 }
@@ -262,6 +346,12 @@ akv_err_t akv_dlq_send(struct akv_dlq *d, const rd_kafka_message_t *rkm,
 {
     enum shape shape;
     rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+
+    if ((d->fatal || refusal(d->refused)) &&
+        restart_producer(d, errstr, errstr_size) < 0) {
+        return AKV_ERR_KAFKA;
+    }
+    d->refused = RD_KAFKA_RESP_ERR_NO_ERROR;
 
     /* Poison must never hold its partition: what Kafka refuses as too
      * large goes again as a bounded copy, and that, if need be, as the
@@ -284,6 +374,11 @@ akv_err_t akv_dlq_send(struct akv_dlq *d, const rd_kafka_message_t *rkm,
                          shape == SHAPE_FULL ? "a bounded copy"
                                              : "the failure headers alone");
         }
+    }
+    if (err == RD_KAFKA_RESP_ERR__FATAL && d->fatal) {
+        err = d->refused; /* what the fatal error was about */
+    } else {
+        d->refused = err;
     }
     if (err == RD_KAFKA_RESP_ERR__TIMED_OUT) {
         return akv_errf(AKV_ERR_KAFKA, errstr, errstr_size,

@@ -52,6 +52,15 @@ akv_err_t akv_dlq_send(struct akv_dlq *d, const rd_kafka_message_t *rkm,
                        const struct akv_dlq_failure *f, char *errstr,
                        size_t errstr_size);
 
+/**
+ * @brief The authorization or authentication error behind the last failed
+ *        akv_dlq_send() (TOPIC_ or CLUSTER_AUTHORIZATION_FAILED: no Write
+ *        on the topic; the latter when the idempotent producer's id is
+ *        refused), else NO_ERROR. The next send then uses a new producer,
+ *        so that a grant takes effect without a restart.
+ */
+rd_kafka_resp_err_t akv_dlq_refused(const struct akv_dlq *d);
+
 /** @brief Formats wall-clock \p ms as ISO 8601 UTC with milliseconds. */
 void akv_dlq_time(long long ms, char *out, size_t size);
 
