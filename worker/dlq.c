@@ -67,6 +67,19 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
     akv_log_debug("dlq", "%s: %s", rd_kafka_err2name(err), reason);
 }
 
+/* librdkafka's own lines, but its fatal error only at debug level: a
+ * refused producer is started again at every retry, and the caller logs
+ * the refusal at its own pace. */
+static void on_log(const rd_kafka_t *rk, int level, const char *fac,
+                   const char *buf)
+{
+    if (strcmp(fac, "FATAL") == 0) {
+        akv_log_debug("dlq", "%s: %s", fac, buf);
+        return;
+    }
+    akv_kconf_log(rk, level, fac, buf);
+}
+
 static rd_kafka_t *producer_new(struct akv_dlq *d, char *errstr,
                                 size_t errstr_size)
 {
@@ -100,7 +113,7 @@ static rd_kafka_t *producer_new(struct akv_dlq *d, char *errstr,
     rd_kafka_conf_set_opaque(conf, d);
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
     rd_kafka_conf_set_error_cb(conf, on_error);
-    rd_kafka_conf_set_log_cb(conf, akv_kconf_log);
+    rd_kafka_conf_set_log_cb(conf, on_log);
     rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, kerr, sizeof(kerr));
     if (!rk) {
         akv_errf(AKV_ERR_KAFKA, errstr, errstr_size,
@@ -347,6 +360,8 @@ akv_err_t akv_dlq_send(struct akv_dlq *d, const rd_kafka_message_t *rkm,
     enum shape shape;
     rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
 
+    /* The producer is polled only here: serve what happened since. */
+    rd_kafka_poll(d->rk, 0);
     if ((d->fatal || refusal(d->refused)) &&
         restart_producer(d, errstr, errstr_size) < 0) {
         return AKV_ERR_KAFKA;
@@ -375,11 +390,19 @@ akv_err_t akv_dlq_send(struct akv_dlq *d, const rd_kafka_message_t *rkm,
                                              : "the failure headers alone");
         }
     }
-    if (err == RD_KAFKA_RESP_ERR__FATAL && d->fatal) {
-        err = d->refused; /* what the fatal error was about */
-    } else {
-        d->refused = err;
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        /* What the fatal error was about (the producer id refused, ...);
+         * the producer is done for: the next send starts a new one. */
+        char why[512];
+        rd_kafka_resp_err_t cause =
+            rd_kafka_fatal_error(d->rk, why, sizeof(why));
+
+        d->fatal = 1;
+        if (cause) {
+            err = cause;
+        }
     }
+    d->refused = err;
     if (err == RD_KAFKA_RESP_ERR__TIMED_OUT) {
         return akv_errf(AKV_ERR_KAFKA, errstr, errstr_size,
                         "dlq write to %s not acknowledged in %d ms", d->topic,

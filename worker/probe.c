@@ -6,10 +6,19 @@
  * capped, so a check passes exactly when the worker's first requests
  * would. Kafka is asked through a consumer handle that never joins the
  * group, like `ak2vault lag`.
+ *
+ * Kafka's ACLs are checked as far as that can be done without joining the
+ * group or writing: Describe on the topic, the group and the dead-letter
+ * topic (metadata, committed offsets), Read on the topic (one fetch at the
+ * log end), and Write on some topic (the dead-letter producer's idempotent
+ * producer id, which Kafka grants for Write on any topic). Read on the
+ * group (join, commit) and Write on the dead-letter topic itself are left
+ * to the worker, which names either when it is refused.
  */
 #include "probe.h"
 
 #include "authentik.h"
+#include "consumer.h"
 #include "kconf.h"
 #include "log.h"
 #include "vault.h"
@@ -132,20 +141,55 @@ find_topic(const struct rd_kafka_metadata *md, const char *name)
     return NULL;
 }
 
-/* Checks \p name in \p md; @returns 1 when it exists with leaders. */
-static int check_topic(struct probe *p, const char *check,
+/* A topic missing from the listing of every topic is either absent or
+ * hidden from this principal: asked by name, Kafka says which (a consumer
+ * handle never creates it). */
+static rd_kafka_resp_err_t topic_error(rd_kafka_t *rk, const char *name)
+{
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, name, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t err;
+
+    if (!rkt) {
+        return RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
+    }
+    err = rd_kafka_metadata(rk, 0, rkt, &md, AKV_PROBE_TIMEOUT_MS);
+    if (!err) {
+        err = md->topic_cnt == 1 ? md->topics[0].err
+                                 : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
+        rd_kafka_metadata_destroy(md);
+    }
+    rd_kafka_topic_destroy(rkt);
+    return err;
+}
+
+/* Checks \p name in \p md; @returns 1 when it exists with leaders.
+ * \p need: the operation the worker needs on it, named when the topic is
+ * not authorized. */
+static int check_topic(struct probe *p, rd_kafka_t *rk, const char *check,
                        const struct rd_kafka_metadata *md, const char *name,
-                       const char *missing_hint)
+                       const char *need, const char *missing_hint)
 {
     const rd_kafka_metadata_topic_t *t = find_topic(md, name);
     int leaderless = 0;
     int i;
 
     if (!t) {
-        report(p, check, 0,
-               "topic %s does not exist (or this client may not describe "
-               "it)%s",
-               name, missing_hint);
+        rd_kafka_resp_err_t err = topic_error(rk, name);
+
+        if (akv_kafka_denial_of(err) == AKV_DENIED_TOPIC) {
+            report(p, check, 0,
+                   "topic %s: %s: the principal needs %s on topic %s", name,
+                   rd_kafka_err2str(err), need, name);
+        } else {
+            report(p, check, 0, "topic %s does not exist%s", name,
+                   missing_hint);
+        }
+        return 0;
+    }
+    if (akv_kafka_denial_of(t->err) == AKV_DENIED_TOPIC) {
+        report(p, check, 0, "topic %s: %s: the principal needs %s on topic %s",
+               name, rd_kafka_err2str(t->err), need, name);
         return 0;
     }
     if (t->err) {
@@ -186,6 +230,18 @@ static void check_group(struct probe *p, rd_kafka_t *rk,
         rd_kafka_topic_partition_list_add(parts, s->kafka_topic, 0);
     }
     kerr = rd_kafka_committed(rk, parts, AKV_PROBE_TIMEOUT_MS);
+    /* A refused FindCoordinator is retried inside librdkafka until the
+     * timeout; the refusal itself comes as a consumer error. */
+    if (kerr == RD_KAFKA_RESP_ERR__TIMED_OUT) {
+        rd_kafka_message_t *rkm;
+
+        while ((rkm = rd_kafka_consumer_poll(rk, 0)) != NULL) {
+            if (akv_kafka_denial_of(rkm->err) == AKV_DENIED_GROUP) {
+                kerr = rkm->err;
+            }
+            rd_kafka_message_destroy(rkm);
+        }
+    }
     /* Without the topic, a partition's "unknown topic" is still an answer
      * from the coordinator. */
     for (i = 0; !kerr && t && i < parts->cnt; i++) {
@@ -195,14 +251,24 @@ static void check_group(struct probe *p, rd_kafka_t *rk,
             committed++;
         }
     }
-    if (kerr) {
+    if (akv_kafka_denial_of(kerr) == AKV_DENIED_GROUP) {
+        report(p, "kafka group", 0,
+               "group %s: %s: the principal needs Read on group %s",
+               s->kafka_group, rd_kafka_err2str(kerr), s->kafka_group);
+    } else if (akv_kafka_denial_of(kerr) == AKV_DENIED_TOPIC) {
+        report(p, "kafka group", 0,
+               "group %s: committed offsets of topic %s: %s: the principal "
+               "needs Read on topic %s",
+               s->kafka_group, s->kafka_topic, rd_kafka_err2str(kerr),
+               s->kafka_topic);
+    } else if (kerr) {
         report(p, "kafka group", 0,
                "group %s: the coordinator did not answer: %s", s->kafka_group,
                rd_kafka_err2str(kerr));
     } else if (t) {
         report(p, "kafka group", 1,
                "group %s: coordinator answered, committed offsets on %d of "
-               "%d partition%s",
+               "%d partition%s; joining and committing (Read) not tried",
                s->kafka_group, committed, parts->cnt, plural(parts->cnt));
     } else {
         report(p, "kafka group", 1, "group %s: coordinator answered",
@@ -223,6 +289,8 @@ static rd_kafka_t *kafka_handle(const struct akv_settings *s,
         {"enable.auto.commit", "false"},
         {"client.id", "ak2vault-check"},
         {"log.connection.close", "false"},
+        /* the fetch check's answer when the partition has nothing new */
+        {"enable.partition.eof", "true"},
     };
 
     if (akv_kconf_properties(conf, s, errstr, errstr_size) < 0) {
@@ -255,6 +323,119 @@ static rd_kafka_t *kafka_handle(const struct akv_settings *s,
         return NULL;
     }
     return rk;
+}
+
+/* Read on the topic: one fetch at the end of \p partition, answered by an
+ * end-of-partition event, or refused. @returns 1 when answered, 0 when
+ * refused (reported), -1 when no answer came in time. */
+static int check_fetch(struct probe *p, rd_kafka_t *rk,
+                       const struct akv_settings *s, int32_t partition)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    long long deadline = mono_ms() + AKV_PROBE_TIMEOUT_MS;
+    int answered = -1;
+
+    rd_kafka_topic_partition_list_add(l, s->kafka_topic, partition)->offset =
+        RD_KAFKA_OFFSET_END;
+    if (rd_kafka_assign(rk, l) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_topic_partition_list_destroy(l);
+        return -1;
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    while (answered < 0 && mono_ms() < deadline) {
+        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(rk, 100);
+
+        if (!rkm) {
+            continue;
+        }
+        if (!rkm->err || rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            answered = 1;
+        } else if (akv_kafka_denial_of(rkm->err) == AKV_DENIED_TOPIC) {
+            report(p, "kafka", 0,
+                   "topic %s: a fetch was refused: %s: the principal needs "
+                   "Read on topic %s",
+                   s->kafka_topic, rd_kafka_err2str(rkm->err), s->kafka_topic);
+            answered = 0;
+        }
+        rd_kafka_message_destroy(rkm);
+    }
+    rd_kafka_assign(rk, NULL);
+    return answered;
+}
+
+struct pid_probe {
+    int assigned;            /* the producer id was granted */
+    rd_kafka_resp_err_t err; /* the fatal error that refused it */
+};
+
+static int on_pid_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    struct pid_probe *pp = opaque;
+
+    (void)rk;
+    (void)len;
+    if (strstr(json, "\"idemp_state\":\"Assigned\"")) {
+        pp->assigned = 1;
+    }
+    return 0;
+}
+
+static void on_pid_error(rd_kafka_t *rk, int err, const char *reason,
+                         void *opaque)
+{
+    struct pid_probe *pp = opaque;
+    char why[256];
+
+    (void)reason;
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        pp->err = rd_kafka_fatal_error(rk, why, sizeof(why));
+    }
+}
+
+/* Write for the dead-letter producer, as far as it shows without writing:
+ * its idempotent producer id, granted for Write on any topic. @returns 1
+ * granted, 0 refused (reported), -1 unknown. */
+static int check_producer_id(struct probe *p, const struct akv_settings *s)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    struct pid_probe pp = {0, RD_KAFKA_RESP_ERR_NO_ERROR};
+    long long deadline = mono_ms() + AKV_PROBE_TIMEOUT_MS;
+    char errstr[512];
+    rd_kafka_t *rk;
+
+    if (akv_kconf_properties(conf, s, errstr, sizeof(errstr)) < 0 ||
+        akv_kconf_set(conf, "bootstrap.servers", s->kafka_brokers, errstr,
+                      sizeof(errstr)) < 0 ||
+        akv_kconf_set(conf, "enable.idempotence", "true", errstr,
+                      sizeof(errstr)) < 0 ||
+        akv_kconf_set(conf, "statistics.interval.ms", "100", errstr,
+                      sizeof(errstr)) < 0 ||
+        akv_kconf_set(conf, "client.id", "ak2vault-check", errstr,
+                      sizeof(errstr)) < 0) {
+        rd_kafka_conf_destroy(conf);
+        return -1;
+    }
+    rd_kafka_conf_set_opaque(conf, &pp);
+    rd_kafka_conf_set_stats_cb(conf, on_pid_stats);
+    rd_kafka_conf_set_error_cb(conf, on_pid_error);
+    rd_kafka_conf_set_log_cb(conf, on_kafka_log);
+    rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        return -1;
+    }
+    while (!pp.assigned && !pp.err && mono_ms() < deadline) {
+        rd_kafka_poll(rk, 100);
+    }
+    rd_kafka_destroy(rk);
+    if (pp.err) {
+        report(p, "kafka dlq", 0,
+               "the dead-letter producer's id was refused: %s: the principal "
+               "may write to no topic; it needs Write on topic %s",
+               rd_kafka_err2str(pp.err), s->dlq_topic);
+        return 0;
+    }
+    return pp.assigned ? 1 : -1;
 }
 
 static void check_kafka(struct probe *p, const struct akv_settings *s)
@@ -310,24 +491,35 @@ static void check_kafka(struct probe *p, const struct akv_settings *s)
         rd_kafka_destroy(rk);
         return;
     }
-    topic_ok = check_topic(p, "kafka", md, s->kafka_topic, "");
+    topic_ok = check_topic(p, rk, "kafka", md, s->kafka_topic, "Read", "");
     if (topic_ok) {
         const rd_kafka_metadata_topic_t *t = find_topic(md, s->kafka_topic);
+        int readable = check_fetch(p, rk, s, t->partitions[0].id);
 
-        report(p, "kafka", 1, "%d broker%s, topic %s has %d partition%s",
-               md->broker_cnt, plural(md->broker_cnt), s->kafka_topic,
-               t->partition_cnt, plural(t->partition_cnt));
+        if (readable != 0) {
+            report(p, "kafka", 1, "%d broker%s, topic %s has %d partition%s, %s",
+                   md->broker_cnt, plural(md->broker_cnt), s->kafka_topic,
+                   t->partition_cnt, plural(t->partition_cnt),
+                   readable > 0 ? "a fetch was answered"
+                                : "no fetch answer in time: Read not verified");
+        }
     }
     check_group(p, rk, s, topic_ok ? find_topic(md, s->kafka_topic) : NULL);
     if (!s->dlq_enabled) {
         skipped(p, "kafka dlq", "dlq.enabled = false");
-    } else if (check_topic(p, "kafka dlq", md, s->dlq_topic,
+    } else if (check_topic(p, rk, "kafka dlq", md, s->dlq_topic, "Write",
                            "; create it like the source topic, or set "
                            "dlq.enabled = false")) {
         const rd_kafka_metadata_topic_t *t = find_topic(md, s->dlq_topic);
+        int pid = check_producer_id(p, s);
 
-        report(p, "kafka dlq", 1, "topic %s has %d partition%s", s->dlq_topic,
-               t->partition_cnt, plural(t->partition_cnt));
+        if (pid != 0) {
+            report(p, "kafka dlq", 1,
+                   "topic %s has %d partition%s; %s; writing to it not tried",
+                   s->dlq_topic, t->partition_cnt, plural(t->partition_cnt),
+                   pid > 0 ? "producer id granted"
+                           : "no producer id in time: Write not verified");
+        }
     }
     rd_kafka_metadata_destroy(md);
     rd_kafka_destroy(rk);
