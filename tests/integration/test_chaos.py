@@ -66,14 +66,12 @@ DLQ = TOPIC + ".dlq"
 S = SimpleNamespace(rundir=None, stacks=[], flaky=None, flaky_keys=None,
                     dlq_read=0)
 
-# Small delays keep the scenarios fast; the mock's group coordinator
-# sometimes stalls a member for a whole session timeout, so keep that short.
-BASE_CFG = {
-    "kafka": {"session_timeout_ms": 6000},
+# Small delays keep the scenarios fast.
+BASE_CFG = akvtest.merge_settings(akvtest.MOCK_GROUP_WORKAROUND, {
     "sync": {"retry_initial_ms": 50, "retry_max_ms": 1000,
              "retry_after_max_ms": 5000, "config_retry_ms": 500,
              "log_interval_ms": 2000},
-}
+})
 CONVERGE_TIMEOUT = 60
 ASSIGN_TIMEOUT = 30
 STOP_TIMEOUT = 20

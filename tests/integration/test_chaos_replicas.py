@@ -68,8 +68,10 @@ DLQ = TOPIC + ".dlq"
 PARTITIONS = 6
 S = SimpleNamespace(rundir=None, stacks=[], seed=None, reads=0)
 
-# The mock's group coordinator sometimes stalls a member for a whole
-# session timeout: keep it at the smallest allowed value. Deleted tokens
+# The smallest session timeout allowed, on both brokers: a replica killed
+# with SIGKILL leaves no LeaveGroup behind, so the group notices it only
+# after a session timeout (and librdkafka 2.0.2's mock coordinator
+# sometimes holds a joining member that long too). Deleted tokens
 # are soft-deleted, so "nothing in Vault" for them is checkable.
 BASE_CFG = {
     "kafka": {"session_timeout_ms": 6000},

@@ -42,14 +42,10 @@ S = SimpleNamespace(rundir=None, stack=None, workers=[], created=[],
                     deleted=[], poison={}, kv_before=None,
                     kv_writes_before=None, resync_stats=None)
 GROUP = "ak2vault-e2e"
-WORKER_CFG = {
+WORKER_CFG = akvtest.merge_settings(akvtest.MOCK_GROUP_WORKAROUND, {
     # Short retries: should a request fail (none should), it costs little.
     "sync": {"retry_initial_ms": 50, "retry_max_ms": 1000},
-    # The mock cluster's group coordinator sometimes answers a member's
-    # SyncGroup with INVALID_REQUEST and then holds its re-join for a whole
-    # session timeout; the smallest allowed value keeps that stall short.
-    "kafka": {"session_timeout_ms": 6000},
-}
+})
 SYNC_TIMEOUT = 60
 STOP_TIMEOUT = 20
 # Substrings of the poison identifiers; no valid identifier contains them.

@@ -67,8 +67,9 @@ TIMES_PARTS = 3
 PER_PART = 40
 MINUTE = 60000
 SKEW = 7000  # partition p's records are p * 7 s later than partition 0's
-WORKER_CFG = {"kafka": {"session_timeout_ms": 6000},
-              "sync": {"retry_initial_ms": 50, "retry_max_ms": 1000}}
+WORKER_CFG = akvtest.merge_settings(
+    akvtest.MOCK_GROUP_WORKAROUND,
+    {"sync": {"retry_initial_ms": 50, "retry_max_ms": 1000}})
 RUN_TIMEOUT = 60
 REAL = akvtest.KAFKA == "real"
 ASSIGNED = re.compile(r"assigned ([1-9]\d*) partition")

@@ -53,7 +53,7 @@ def teardown(rundir):
 
 def worker_cfg(port, **more):
     cfg = {
-        "kafka": {"session_timeout_ms": 6000},
+        "kafka": dict(akvtest.MOCK_GROUP_WORKAROUND.get("kafka", {})),
         "sync": {"retry_initial_ms": 50, "retry_max_ms": 500},
         "vault": {"timeout_ms": 60000},
         "metrics": {"listen": "127.0.0.1:%d" % port, "lag_interval_ms": 300,
