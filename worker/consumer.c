@@ -1163,6 +1163,13 @@ static void progress(struct consumer *c, int32_t i, long long now,
         p->idle_ms = now;
     }
     since = p->moved_ms > p->idle_ms ? p->moved_ms : p->idle_ms;
+    /* idle_ms is sampled once per report; with nothing finished waiting
+     * for a commit, the work came no earlier than its oldest event was
+     * written, so a stall is never older than the lag in seconds says. */
+    if (pending > 0 && oldest > since &&
+        !(p->committed >= 0 && w > p->committed)) {
+        since = oldest;
+    }
     pp->stalled = busy && now - since >= c->settings->metrics_stall_timeout_ms;
 }
 
