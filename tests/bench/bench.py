@@ -442,8 +442,8 @@ class Bench:
         if a.seed is not None:
             gen_args += ["--seed", a.seed]
         gen = run_gen(self.rundir, "gen-filter", gen_args)
-        note("filter topic: %d events (%d token events), %.0f MB, %.0f "
-             "bytes/event, %d partitions, low watermarks all 0; produced in "
+        note("filter topic: %d events (%d token events), %.0f MB of JSON, "
+             "%.0f bytes/event, %d partitions, low watermarks all 0; produced in "
              "%.1fs" % (gen["events"], gen["token_events"],
                         gen["bytes"] / 1e6, gen["bytes"] / gen["events"],
                         gen["partitions"], gen["seconds"]))
@@ -1034,7 +1034,8 @@ class Bench:
         if f:
             out.append(
                 "filter: %d authentik events (%d token events, %.2f%%) in %d "
-                "partitions, %.0f MB (%.0f bytes/event, lz4 level 3); "
+                "partitions, %.0f MB of JSON (%.0f bytes/event; lz4 level 3 "
+                "on the wire); "
                 "ceiling = `kcat -b ... -G <fresh group> -o beginning -e "
                 "TOPIC > /dev/null` on the same topic (not -q: its stderr "
                 "marks assignment and end); both timed from process start "
