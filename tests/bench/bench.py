@@ -1128,7 +1128,33 @@ class Bench:
         out.append("rss_MB = peak RSS of the worker, cpu_s/1k = its user+sys "
                    "CPU seconds per 1,000 events (wait4 rusage); %d CPU(s)."
                    % (os.cpu_count() or 0))
+        out.append(self.targets())
         return out
+
+    def targets(self):
+        """One line: the targets a full run must meet (informative:
+        they do not fail the benchmark: a loaded machine misses them)."""
+        real = self.args.kafka == "real"
+        parts = []
+        f = self.results.get("filter")
+        if f and real:
+            parts.append("filter ratio >= 0.9: %s (%.2f)" % (
+                "yes" if f["ratio"] >= 0.9 else "NO", f["ratio"]))
+        r = self.results.get("freshness")
+        if r and real:
+            parts.append("freshness p99 <= 50 ms: %s (%s ms)" % (
+                "yes" if r["p99_ms"] <= 50 else "NO", fmt(r["p99_ms"], 0)))
+        rss = [("filter", f)] + [("sync run %d" % (i + 1), x) for i, x in
+                                 enumerate((self.results.get("sync") or
+                                            {}).get("runs", []))] + \
+            [("replay", self.results.get("replay")), ("freshness", r)]
+        over = ["%s %.1f MB" % (n, x["rss_mb"]) for n, x in rss
+                if x and x["rss_mb"] > 64]
+        parts.append("peak RSS <= 64 MB: %s" % (
+            "NO (%s)" % ", ".join(over) if over else "yes"))
+        return "targets%s: %s." % (
+            "" if real else " (the ratio and freshness ones are for the "
+            "real broker)", "; ".join(parts))
 
     def write_json(self, path, ok):
         doc = {"version": 1,
