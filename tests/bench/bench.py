@@ -13,7 +13,7 @@ none on its own).
   filter  N realistic authentik events, 0.5% of them token events, read by
           `ak2vault run --exit-at-end` and, for the ceiling, by kcat as a
           balanced consumer of a fresh group on the same topic
-          (`kcat -G GROUP -o beginning -e -q TOPIC > /dev/null`); both timed
+          (`kcat -G GROUP -o beginning -e TOPIC > /dev/null`); both timed
           from their start to their last message.
   sync    token events only (M events over T tokens) with latency injected
           on every request to both fakes; the same worker with
