@@ -443,8 +443,8 @@ class Bench:
             gen_args += ["--seed", a.seed]
         gen = run_gen(self.rundir, "gen-filter", gen_args)
         note("filter topic: %d events (%d token events), %.0f MB of JSON, "
-             "%.0f bytes/event, %d partitions, low watermarks all 0; produced in "
-             "%.1fs" % (gen["events"], gen["token_events"],
+             "%.0f bytes/event, %d partitions, low watermarks all 0; "
+             "produced in %.1fs" % (gen["events"], gen["token_events"],
                         gen["bytes"] / 1e6, gen["bytes"] / gen["events"],
                         gen["partitions"], gen["seconds"]))
 
