@@ -250,7 +250,11 @@ fuzz: fuzz-deps
 #                    it; `make test` runs this first),
 #                    copy the jars of the release pinned in
 #                    tests/kafka/pom.xml into build/kafka/libs (once: the
-#                    stamp build/kafka/libs/.kafka-VERSION skips it after)
+#                    stamp build/kafka/libs/.kafka-VERSION skips it after),
+#                    those of the 3.9 release pinned in
+#                    tests/kafka/kafka-3.9/pom.xml into build/kafka/libs-3.9
+#                    (the same way: test_kafka_security's SCRAM-SHA-512 run,
+#                    which librdkafka < 2.6.1 cannot do with Kafka 4.x)
 #                    and install the launcher as bin/kafka-local
 #   tests/kafka/selftest.py   checks the launcher with kcat and ak2vault lag
 #   AKV_KAFKA=real   runs an integration suite on it (tests/run-tests.sh
@@ -262,6 +266,10 @@ KAFKA_POM      := tests/kafka/pom.xml
 KAFKA_LIBS     := build/kafka/libs
 KAFKA_VERSION  := $(shell sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' $(KAFKA_POM))
 KAFKA_STAMP    := $(KAFKA_LIBS)/.kafka-$(KAFKA_VERSION)
+KAFKA3_POM     := tests/kafka/kafka-3.9/pom.xml
+KAFKA3_LIBS    := build/kafka/libs-3.9
+KAFKA3_VERSION := $(shell sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' $(KAFKA3_POM))
+KAFKA3_STAMP   := $(KAFKA3_LIBS)/.kafka-$(KAFKA3_VERSION)
 
 .PHONY: kafka kafka-deps
 
@@ -270,7 +278,8 @@ kafka-deps:
 	    $(MAKE) --no-print-directory deps DEB_PKGS="$(KAFKA_DEB_PKGS)"
 
 kafka: kafka-deps
-	@$(MAKE) --no-print-directory $(KAFKA_STAMP) $(BIN)/kafka-local
+	@$(MAKE) --no-print-directory $(KAFKA_STAMP) $(KAFKA3_STAMP) \
+	    $(BIN)/kafka-local
 
 # A new pinned version (a new stamp name) starts from an empty directory, so
 # no jar of the old release is left on the class path.
@@ -279,6 +288,13 @@ $(KAFKA_STAMP): $(KAFKA_POM)
 	mvn -q -B -f $(KAFKA_POM) dependency:copy-dependencies \
 	    -DoutputDirectory=$(abspath $(KAFKA_LIBS))
 	@ls $(KAFKA_LIBS)/kafka_2.13-$(KAFKA_VERSION).jar >/dev/null
+	@touch $@
+
+$(KAFKA3_STAMP): $(KAFKA3_POM)
+	rm -rf $(KAFKA3_LIBS)
+	mvn -q -B -f $(KAFKA3_POM) dependency:copy-dependencies \
+	    -DoutputDirectory=$(abspath $(KAFKA3_LIBS))
+	@ls $(KAFKA3_LIBS)/kafka_2.13-$(KAFKA3_VERSION).jar >/dev/null
 	@touch $@
 
 $(BIN)/kafka-local: tests/kafka/kafka-local
