@@ -8,7 +8,9 @@ false); fake-authentik produces as User:authentik (Write on the topic).
 The worker's ACLs are read from README's kafka-acls.sh lines for
 User:ak2vault, so the suite fails when README and the worker disagree.
 Clients log in with PLAIN over TLS: librdkafka 2.0.2 cannot do SCRAM with
-Kafka 4.x (test 6 pins that down). The tests share the cluster, in order:
+Kafka 4.x (test 6 pins that down); the SCRAM-SHA-512 run is on Kafka 3.9
+(tests 7-9: build/kafka/libs-3.9 from `make kafka`), which accepts
+librdkafka's repeated nonce. Tests 1-6 share the 4.x cluster, in order:
 
   1. the cluster is up; README lists the ACLs this suite grants;
   2. with exactly README's list, a worker syncs tokens, dead-letters a
@@ -23,7 +25,16 @@ Kafka 4.x (test 6 pins that down). The tests share the cluster, in order:
      control) the worker catches up by itself: Vault equals authentik,
      the poison event is in the DLQ, lag 0, /readyz 200, check-config 0;
   6. SCRAM-SHA-512 with this librdkafka: refused, and said so;
-  7. no SASL password, token key or token appears in any captured log.
+  7. the 4.x cluster stops; one Kafka 3.9 node with SASL_SSL comes up,
+     where every client logs in with SCRAM-SHA-512 (fake-authentik too,
+     as User:authentik): each user logs in (kcat -L), else the test says
+     that SCRAM login failed;
+  8. with exactly README's list, a worker on SCRAM syncs tokens,
+     dead-letters a poison event, `check-config --connect` exits 0 and
+     `ak2vault lag` as User:monitor shows lag 0 (test 2's scenario);
+  9. a wrong SCRAM password: kcat is refused naming SCRAM-SHA-512, the
+     worker's /readyz is 503 asking for credentials the brokers accept;
+ 10. no SASL password, token key or token appears in any captured log.
 """
 import sys
 from pathlib import Path
@@ -57,9 +68,15 @@ WORKER_CFG = {
 DENIED_WAIT = 60     # s for a refusal to show
 HOLD = 5             # s a refused worker is watched for commits
 CATCH_UP = 90        # s to catch up after a grant
+SCRAM = "SCRAM-SHA-512"
+# Kafka 3.9 (`make kafka`): SCRAM with librdkafka < 2.6.1 (see kafka-local).
+LIBS_3_9 = akvtest.REPO / "build" / "kafka" / "libs-3.9"
 
+# mech: the SASL mechanism of every client (PLAIN on 4.x, SCRAM on 3.9);
+# tag: the prefix of the client properties files of the current cluster.
 S = SimpleNamespace(rundir=None, stack=None, pw={}, ca=None, files={},
-                    acls=None, tokens=[], poison={})
+                    acls=None, tokens=[], poison={}, users=None,
+                    mech="PLAIN", tag="")
 
 
 def setup(rundir):
@@ -74,30 +91,32 @@ def teardown(rundir):
 # -- credentials and client configurations -----------------------------------
 
 
-def props(user, mechanism="PLAIN"):
-    return {"security.protocol": "SASL_SSL", "sasl.mechanisms": mechanism,
-            "sasl.username": user, "sasl.password": S.pw[user],
+def props(user, mechanism=None, password=None):
+    return {"security.protocol": "SASL_SSL",
+            "sasl.mechanisms": mechanism or S.mech,
+            "sasl.username": user, "sasl.password": password or S.pw[user],
             "ssl.ca.location": str(S.ca)}
 
 
-def props_file(user, mechanism="PLAIN"):
+def props_file(user, mechanism=None):
     """A 0600 librdkafka properties file (kcat -F, fake-authentik): the
     password stays off every command line."""
-    name = "%s-%s.properties" % (user, mechanism.lower())
+    name = "%s%s-%s.properties" % (S.tag, user, (mechanism or S.mech).lower())
     if name not in S.files:
         S.files[name] = S.rundir.write(name, "".join(
             "%s=%s\n" % kv for kv in props(user, mechanism).items()))
     return S.files[name]
 
 
-def kafka_cfg(user, mechanism="PLAIN"):
+def kafka_cfg(user, mechanism=None, password=None):
     return akvtest.RawCfg("(" + ", ".join(
-        '("%s", "%s")' % kv for kv in props(user, mechanism).items()) + ")")
+        '("%s", "%s")' % kv for kv in props(user, mechanism,
+                                            password).items()) + ")")
 
 
-def worker_extra(user="ak2vault", port=None, mechanism="PLAIN"):
+def worker_extra(user="ak2vault", port=None, mechanism=None, password=None):
     extra = akvtest.merge_settings(WORKER_CFG, {
-        "kafka": {"properties": kafka_cfg(user, mechanism)}})
+        "kafka": {"properties": kafka_cfg(user, mechanism, password)}})
     if port:
         extra["metrics"] = {"listen": "127.0.0.1:%d" % port,
                             "lag_interval_ms": 500}
@@ -153,7 +172,7 @@ def ak2vault(args, cfg, timeout=60, name="ak2vault-cli"):
     return r.returncode, r.stdout.decode(errors="replace")
 
 
-def check_config(group, user="ak2vault", mechanism="PLAIN"):
+def check_config(group, user="ak2vault", mechanism=None):
     cfg = S.stack.worker_config(group, worker_extra(user, mechanism=mechanism),
                                 name="check-%s.cfg" % group)
     rc, out = ak2vault(["check-config", "--connect"], cfg, name="check-config")
@@ -273,6 +292,7 @@ def test_secure_cluster_and_readme_acls():
         SECRETS.add("SASL password", pw)
     users = S.rundir.write("users", "".join("%s=%s\n" % kv
                                             for kv in S.pw.items()))
+    S.users = users
     S.ca = S.rundir.file("kafka-ca.pem")
     t0 = time.monotonic()
     S.stack = akvtest.Stack(
@@ -388,6 +408,11 @@ def scenario_run(missing, tag, group, port, pk, made):
     last = {}
 
     def caught_up():
+        # Credentials are right or wrong for good: no point waiting.
+        status, body = readyz(port)
+        assert "credentials the brokers accept" not in body, \
+            "%s cannot log in to Kafka with %s: /readyz %s: %s" % (
+                w.name, S.mech, status, body)
         last["behind"] = vault_behind(made)
         last["dlq"] = pk in dlq_events()
         if last["behind"] or not last["dlq"]:
@@ -452,6 +477,105 @@ def test_scram_with_this_librdkafka_is_refused_and_said_so():
     assert ok, "/readyz with SCRAM: %r; log: %s" % (readyz(port),
                                                    w.stderr_tail(3))
     note("/readyz with SCRAM: %s" % readyz(port)[1])
+    stop_worker(w)
+
+
+# -- SCRAM-SHA-512 on Kafka 3.9 -----------------------------------------------
+
+
+def kafka_3_9_version():
+    """The release in build/kafka/libs-3.9 ("3.9.2"), or None."""
+    for j in LIBS_3_9.glob("kafka_2.13-*.jar"):
+        m = re.fullmatch(r"kafka_2\.13-(3\.9\.\d+)\.jar", j.name)
+        if m and (LIBS_3_9 / (".kafka-" + m.group(1))).exists():
+            return m.group(1)
+    return None
+
+
+def kcat_login(user, password=None):
+    """kcat -L as \\p user over SASL_SSL with this cluster's mechanism
+    (\\p password: a wrong one); @returns (status, last error line)."""
+    name = "%s%s-login" % (S.tag, user)
+    cfg = S.rundir.write(name + ".properties", "".join(
+        "%s=%s\n" % kv for kv in props(user, password=password).items()))
+    with open(S.rundir.file("kcat-%s.stderr.log" % name), "ab") as err:
+        start = err.tell()
+        r = subprocess.run(["kcat", "-F", str(cfg), "-b", S.stack.brokers,
+                            "-L", "-m", "5"], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=err,
+                           env=akvtest.child_env(), timeout=30)
+    with open(S.rundir.file("kcat-%s.stderr.log" % name), "rb") as f:
+        f.seek(start)
+        text = f.read().decode(errors="replace").splitlines()
+    # librdkafka's own FAIL line names the reason; kcat's ERROR follows.
+    lines = [l for l in text if "|FAIL|" in l] or \
+        [l for l in text if "ERROR" in l]
+    return r.returncode, SECRETS.scrub(lines[-1] if lines else "")
+
+
+@depends("test_secure_cluster_and_readme_acls")
+def test_scram_cluster_on_kafka_3_9():
+    version = kafka_3_9_version()
+    if version is None:
+        raise AssertionError("Kafka 3.9 is not installed in %s: make kafka" %
+                             LIBS_3_9)
+    # One JVM cluster at a time on a small machine: the 4.x one is done.
+    if S.stack:
+        S.stack.stop()
+        S.stack = None
+    S.mech, S.tag, S.files = SCRAM, "k39-", {}
+    S.ca = S.rundir.file("kafka39-ca.pem")
+    t0 = time.monotonic()
+    # kafka-local's last --libs counts: the harness passes the 4.x jars.
+    S.stack = akvtest.Stack(
+        S.rundir.sub("kafka-3.9"), partitions=2, kafka="real",
+        kafka_args=["--security", "sasl_ssl", "--users", str(S.users),
+                    "--ca-out", str(S.ca), "--libs", str(LIBS_3_9),
+                    "--acl", "User:authentik:Write:topic:" + TOPIC,
+                    "--acl", "User:monitor:Describe:topic:" + TOPIC],
+        topics=(DLQ + ":1",),
+        authentik_args=("--kafka-properties", str(props_file("authentik"))))
+    assert S.ca.exists(), "kafka-local wrote no CA to --ca-out"
+    up = time.monotonic() - t0
+    said = S.stack.kafka.stderr_path.read_text()
+    assert "Kafka %s from %s" % (version, LIBS_3_9) in said, \
+        "kafka-local did not run Kafka %s from %s: %s" % (
+            version, LIBS_3_9, said.splitlines()[:2])
+    for user in ("admin", "ak2vault", "authentik", "monitor"):
+        rc, why = kcat_login(user)
+        assert rc == 0, "User:%s cannot log in with %s to Kafka %s " \
+            "(kcat -L exited %d): %s" % (user, SCRAM, version, rc, why)
+    note("Kafka %s SASL_SSL node up in %.1fs; admin, ak2vault, authentik "
+         "and monitor log in with %s (librdkafka 2.0.2)" % (version, up,
+                                                            SCRAM))
+
+
+@depends("test_scram_cluster_on_kafka_3_9")
+def test_scram_exactly_readme_acls():
+    group, lines = run_scenario(None)
+    note("%s on Kafka 3.9: 5 tokens in Vault, the poison event in the DLQ, "
+         "lag 0 as User:monitor; check-config: %s" % (SCRAM, " | ".join(
+             l for l in lines if l.startswith("kafka"))))
+
+
+@depends("test_scram_cluster_on_kafka_3_9")
+def test_scram_wrong_password_is_refused():
+    wrong = akvtest.random_secret(24)
+    SECRETS.add("SASL password", wrong)
+    rc, why = kcat_login("ak2vault", password=wrong)
+    assert rc != 0 and "Authentication failed" in why and SCRAM in why, \
+        "kcat with a wrong %s password: status %d, %r" % (SCRAM, rc, why)
+    port = akvtest.free_port()
+    w = S.stack.start_worker("worker-scram-wrong", "sec-scram-wrong",
+                             extra=worker_extra(port=port, password=wrong))
+    need = "credentials the brokers accept"
+    ok = akvtest.wait_until(
+        lambda: readyz(port)[0] == 503 and need in readyz(port)[1], 30)
+    assert ok, "/readyz with a wrong %s password: %r; log: %s" % (
+        SCRAM, readyz(port), w.stderr_tail(3))
+    note("wrong %s password: kcat: %s; /readyz: %s" % (
+        SCRAM, why.split("SASL authentication error: ")[-1],
+        readyz(port)[1]))
     stop_worker(w)
 
 
