@@ -30,7 +30,12 @@ the note "skipped: run make kafka".
      AND the group are granted; "acls" lists the grants;
  10. SCRAM-SHA-512: the Java client logs in as admin (SCRAM credentials
      are there) while kcat's librdkafka 2.0.2 is refused (its nonce bug);
-     a wrong password is refused; SIGTERM stops it: exit 0.
+     a wrong password is refused; SIGTERM stops it: exit 0;
+ 11. --libs build/kafka/libs-3.9 (Kafka 3.9, for SCRAM with librdkafka
+     < 2.6.1): a sasl_ssl node comes up and names its release on stderr;
+     kcat logs in with SCRAM-SHA-512, produces and reads back once the
+     ACLs are granted, a wrong password is refused; SIGTERM: exit 0, no
+     JVM left (skipped without that directory).
 
 Start-up times are printed as "# " notes.
 """
@@ -53,6 +58,7 @@ from akvtest import REPO, depends, note  # noqa: E402
 
 LAUNCHER = REPO / "tests" / "kafka" / "kafka-local"
 LIBS = REPO / "build" / "kafka" / "libs"
+LIBS_3_9 = REPO / "build" / "kafka" / "libs-3.9"
 TOPIC = "akv.selftest"
 PARTITIONS = 4
 
@@ -445,6 +451,49 @@ def test_sasl_ssl_scram_and_stop():
     assert rc != 0, "a wrong password was accepted"
     rc = c.stop()
     assert rc == 0, "exit status %d" % rc
+
+
+@depends("test_sasl_ssl_node_starts")
+def test_kafka_3_9_scram():
+    if skipped():
+        return
+    if not any(LIBS_3_9.glob(".kafka-3.9.*")):
+        note("skipped: run make kafka (no %s)" % LIBS_3_9)
+        return
+    rundir = S["rundir"]
+    S["sec"].kill()  # stopped by the test before; the handle is reused
+    users = rundir.file("users")
+    S["ca"] = rundir.file("sec39-ca.pem")
+    c = Cluster(rundir, "kafka-local-3.9", 1, [TOPIC + ":2"], args=(
+        "--security", "sasl_ssl", "--users", str(users), "--ca-out",
+        str(S["ca"]), "--libs", str(LIBS_3_9)))
+    S["sec"] = c
+    said = c.stderr_path.read_text()
+    assert "Kafka 3.9." in said, "not Kafka 3.9: %s" % c.stderr_tail()
+    note("Kafka 3.9 sasl_ssl: 1 node up in %.1fs" % c.startup)
+    scram = "SCRAM-SHA-512"
+    data = b"".join(b"t%d\n" % i for i in range(10))
+    rc, _ = kcat_sec("alice", ["-P", "-t", TOPIC], data, mechanism=scram)
+    assert rc != 0, "alice produced without an ACL"
+    c.control("acl add User:alice Write topic " + TOPIC)
+    rc, _ = kcat_sec("alice", ["-P", "-t", TOPIC], data, mechanism=scram)
+    assert rc == 0, "alice could not produce over %s with Write " \
+                    "granted (status %s)" % (scram, rc)
+    c.control("acl add User:bob Read topic " + TOPIC)
+    c.control("acl add User:bob Read group sec39-g")
+    rc, out = kcat_sec("bob", ["-G", "sec39-g", "-X",
+                               "auto.offset.reset=earliest", "-e", "-q",
+                               "-f", "%s\n", TOPIC], mechanism=scram,
+                       timeout=60)
+    assert rc == 0 and sorted(out.split()) == sorted(
+        "t%d" % i for i in range(10)), "bob read %r over %s (status %s)" % (
+            out[:80], scram, rc)
+    rc, _ = kcat_sec("nobody", ["-L"], mechanism=scram, timeout=20)
+    assert rc != 0, "a wrong password was accepted"
+    d = c.datadir()
+    rc = c.stop()
+    assert rc == 0, "exit status %d" % rc
+    assert not jvms_under(d), "JVMs left: %s" % jvms_under(d)
 
 
 def setup(rundir):
