@@ -30,6 +30,7 @@
 #include "matcher.h"
 #include "offsets.h"
 #include "prefilter.h"
+#include "record.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -237,9 +238,9 @@ static void refused(struct consumer *c, enum refusal kind,
                  "credentials the brokers accept (kafka.properties: sasl.*, "
                  "ssl.*)%s",
                  akv_kafka_scram_broken(mech, rd_kafka_version())
-                     ? "; this librdkafka, older than 2.6.1, cannot log in "
-                       "with SCRAM to Kafka 4.x brokers: use PLAIN over "
-                       "SASL_SSL there"
+                     ? "; if the brokers run Kafka 4.x: this librdkafka, "
+                       "older than 2.6.1, cannot log in to them with SCRAM "
+                       "(use PLAIN over SASL_SSL there)"
                      : "");
         break;
     }
@@ -286,9 +287,9 @@ static int consumer_refused(struct consumer *c, rd_kafka_resp_err_t err)
     }
 }
 
-static void destroy_message(void *data)
+static void free_record(void *data)
 {
-    rd_kafka_message_destroy(data);
+    akv_record_free(data);
 }
 
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -626,9 +627,8 @@ static void on_done(void *ctx, int32_t partition, int64_t offset)
         !c->parts[partition].offsets) {
         return;
     }
-    if (akv_offsets_done(c->parts[partition].offsets, offset, &data) == 0 &&
-        data) {
-        rd_kafka_message_destroy(data);
+    if (akv_offsets_done(c->parts[partition].offsets, offset, &data) == 0) {
+        akv_record_free(data);
     }
 }
 
@@ -637,14 +637,14 @@ static void on_done(void *ctx, int32_t partition, int64_t offset)
 static void on_synced(void *ctx, int32_t partition, int64_t offset)
 {
     struct consumer *c = ctx;
-    const rd_kafka_message_t *rkm = NULL;
+    const struct akv_record *rec = NULL;
 
     if (partition >= 0 && partition < c->nparts &&
         c->parts[partition].offsets) {
-        rkm = akv_offsets_get(c->parts[partition].offsets, offset);
+        rec = akv_offsets_get(c->parts[partition].offsets, offset);
     }
-    if (rkm) {
-        int64_t ts = rd_kafka_message_timestamp(rkm, NULL);
+    if (rec) {
+        int64_t ts = rec->timestamp;
 
         if (ts > 0) {
             double age = (double)(wall_ms() - ts) / 1000.0;
@@ -655,8 +655,8 @@ static void on_synced(void *ctx, int32_t partition, int64_t offset)
     on_done(ctx, partition, offset);
 }
 
-static const rd_kafka_message_t *held_message(void *ctx, int32_t partition,
-                                              int64_t offset)
+static const struct akv_record *held_message(void *ctx, int32_t partition,
+                                             int64_t offset)
 {
     struct consumer *c = ctx;
 
@@ -710,7 +710,7 @@ static void mark_assigned(struct consumer *c,
                 }
             }
         }
-        akv_offsets_reset(p->offsets, destroy_message);
+        akv_offsets_reset(p->offsets, free_record);
         p->assigned = assigned;
         p->eof = 0;
         p->paused = 0;
@@ -791,7 +791,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
  * acknowledged it (or right away, logged, when the DLQ is disabled). A
  * failed write is retried on a timer; the event stays unfinished.
  */
-static void dead_letter(struct consumer *c, const rd_kafka_message_t *rkm,
+static void dead_letter(struct consumer *c, const struct akv_record *rec,
                         const char *reason, struct dlq_retry *r)
 {
     struct akv_dlq_failure f;
@@ -802,8 +802,8 @@ static void dead_letter(struct consumer *c, const rd_kafka_message_t *rkm,
         akv_log_error("dlq",
                       "partition=%d offset=%lld skipped (dead-letter topic "
                       "disabled): %s",
-                      (int)rkm->partition, (long long)rkm->offset, reason);
-        on_done(c, rkm->partition, rkm->offset);
+                      (int)rec->partition, (long long)rec->offset, reason);
+        on_done(c, rec->partition, rec->offset);
         free(r);
         return;
     }
@@ -812,15 +812,15 @@ static void dead_letter(struct consumer *c, const rd_kafka_message_t *rkm,
     f.attempts = r ? r->attempts + 1 : 1;
     f.first_ms = r ? r->first_ms : now;
     f.last_ms = now;
-    if (akv_dlq_send(c->dlq, rkm, &f, errstr, sizeof(errstr)) == AKV_OK) {
+    if (akv_dlq_send(c->dlq, rec, &f, errstr, sizeof(errstr)) == AKV_OK) {
         allowed(c, REFUSED_DLQ);
         akv_metric_inc(c->tm->dlq_messages);
         akv_log_warn("dlq",
                      "class=poison partition=%d offset=%lld sent to %s: "
                      "%s",
-                     (int)rkm->partition, (long long)rkm->offset,
+                     (int)rec->partition, (long long)rec->offset,
                      c->settings->dlq_topic, reason);
-        on_done(c, rkm->partition, rkm->offset);
+        on_done(c, rec->partition, rec->offset);
         free(r);
         return;
     }
@@ -830,11 +830,11 @@ static void dead_letter(struct consumer *c, const rd_kafka_message_t *rkm,
             akv_log_error("dlq",
                           "out of memory: partition=%d offset=%lld "
                           "stays unfinished",
-                          (int)rkm->partition, (long long)rkm->offset);
+                          (int)rec->partition, (long long)rec->offset);
             return;
         }
-        r->partition = rkm->partition;
-        r->offset = rkm->offset;
+        r->partition = rec->partition;
+        r->offset = rec->offset;
         r->first_ms = now;
         snprintf(r->reason, sizeof(r->reason), "%s", reason);
     }
@@ -846,7 +846,7 @@ static void dead_letter(struct consumer *c, const rd_kafka_message_t *rkm,
         r->retry_at = now_ms() + c->settings->sync_config_retry_ms;
         refused(c, REFUSED_DLQ, akv_dlq_refused(c->dlq));
         akv_log_debug("dlq", "partition=%d offset=%lld held: %s",
-                      (int)rkm->partition, (long long)rkm->offset, errstr);
+                      (int)rec->partition, (long long)rec->offset, errstr);
     } else {
         r->retry_at =
             now_ms() + akv_backoff_delay(c->settings->sync_retry_initial_ms,
@@ -854,7 +854,7 @@ static void dead_letter(struct consumer *c, const rd_kafka_message_t *rkm,
                                          c->settings->sync_retry_multiplier,
                                          r->attempts - 1, akv_backoff_random());
         akv_log_error("dlq", "partition=%d offset=%lld held: %s",
-                      (int)rkm->partition, (long long)rkm->offset, errstr);
+                      (int)rec->partition, (long long)rec->offset, errstr);
     }
     r->next = c->dlq_retries;
     c->dlq_retries = r;
@@ -879,33 +879,54 @@ static void retry_dead_letters(struct consumer *c)
     }
     while (due) {
         struct dlq_retry *r = due;
-        const rd_kafka_message_t *rkm =
+        const struct akv_record *rec =
             held_message(c, r->partition, r->offset);
 
         due = r->next;
         r->next = NULL;
-        if (!rkm) {
+        if (!rec) {
             free(r); /* revoked meanwhile */
             continue;
         }
-        dead_letter(c, rkm, r->reason, r);
+        dead_letter(c, rec, r->reason, r);
     }
 }
 
-static void handle(struct consumer *c, rd_kafka_message_t *rkm,
-                   struct partition_state *p)
+/*
+ * Keeps a copy of the message for as long as its event is unfinished
+ * (record.h): the message itself goes when handle() returns.
+ */
+static const struct akv_record *hold(struct partition_state *p,
+                                     const rd_kafka_message_t *rkm)
 {
+    struct akv_record *rec = akv_record_copy(rkm);
+
+    if (!rec || akv_offsets_set(p->offsets, rkm->offset, rec) < 0) {
+        akv_record_free(rec);
+        akv_log_error("kafka",
+                      "out of memory: partition=%d offset=%lld stays "
+                      "unfinished",
+                      (int)rkm->partition, (long long)rkm->offset);
+        return NULL;
+    }
+    return rec;
+}
+
+/* One message: skipped, dead-lettered or handed to the engine. */
+static void handle_one(struct consumer *c, const rd_kafka_message_t *rkm,
+                       struct partition_state *p)
+{
+    const struct akv_record *rec;
     struct akv_match m;
     struct akv_engine_event ev;
     rd_kafka_timestamp_type_t tstype;
     int64_t ts = rd_kafka_message_timestamp(rkm, &tstype);
 
     akv_metric_inc(c->tm->consumed);
-    if (akv_offsets_track(p->offsets, rkm->offset, ts, rkm) < 0) {
+    if (akv_offsets_track(p->offsets, rkm->offset, ts, NULL) < 0) {
         /* Below the watermark: a redelivery we already answered for. */
         akv_log_debug("kafka", "partition=%d offset=%lld already seen",
                       (int)rkm->partition, (long long)rkm->offset);
-        rd_kafka_message_destroy(rkm);
         return;
     }
     /* Until the first commit answer, where consumption started stands
@@ -926,7 +947,10 @@ static void handle(struct consumer *c, rd_kafka_message_t *rkm,
     case AKV_MATCH_SKIP:
         if (m.undecodable && c->settings->dlq_undecodable) {
             akv_metric_inc(c->tm->invalid);
-            dead_letter(c, rkm, m.reason, NULL);
+            rec = hold(p, rkm);
+            if (rec) {
+                dead_letter(c, rec, m.reason, NULL);
+            }
             return;
         }
         akv_metric_inc(c->tm->skipped);
@@ -941,7 +965,10 @@ static void handle(struct consumer *c, rd_kafka_message_t *rkm,
                       "event=%s: %s",
                       (int)rkm->partition, (long long)rkm->offset, m.action,
                       m.event_pk, m.reason);
-        dead_letter(c, rkm, m.reason, NULL);
+        rec = hold(p, rkm);
+        if (rec) {
+            dead_letter(c, rec, m.reason, NULL);
+        }
         return;
     case AKV_MATCH_SYNC:
     case AKV_MATCH_DELETE:
@@ -960,6 +987,9 @@ static void handle(struct consumer *c, rd_kafka_message_t *rkm,
          * proves the token gone (then vault.on_delete applies); a token
          * that exists again under the same identifier is synced. */
         akv_metric_inc(c->tm->matched);
+        if (!hold(p, rkm)) {
+            return;
+        }
         ev.identifier = m.identifier;
         ev.event_pk = m.event_pk;
         ev.action = m.action;
@@ -973,6 +1003,13 @@ static void handle(struct consumer *c, rd_kafka_message_t *rkm,
         }
         return;
     }
+}
+
+static void handle(struct consumer *c, rd_kafka_message_t *rkm,
+                   struct partition_state *p)
+{
+    handle_one(c, rkm, p);
+    rd_kafka_message_destroy(rkm);
 }
 
 /* With --exit-at-end: every assigned partition is at its end and all
@@ -1436,7 +1473,7 @@ out:
     akv_engine_destroy(c.engine);
     for (i = 0; i < c.nparts; i++) {
         if (c.parts[i].offsets) {
-            akv_offsets_reset(c.parts[i].offsets, destroy_message);
+            akv_offsets_reset(c.parts[i].offsets, free_record);
             akv_offsets_destroy(c.parts[i].offsets);
         }
     }

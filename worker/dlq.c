@@ -227,10 +227,9 @@ static void add_num(rd_kafka_headers_t *h, const char *name, long long n)
 
 /* The original headers, all of them or (bounded) as many as fit in
  * HEADERS_BUDGET bytes; @returns how many were left out. */
-static size_t copy_headers(const rd_kafka_message_t *rkm, rd_kafka_headers_t *h,
+static size_t copy_headers(const rd_kafka_headers_t *orig, rd_kafka_headers_t *h,
                            int bounded)
 {
-    rd_kafka_headers_t *orig = NULL;
     const char *name;
     const void *value;
     size_t size;
@@ -238,7 +237,7 @@ static size_t copy_headers(const rd_kafka_message_t *rkm, rd_kafka_headers_t *h,
     size_t omitted = 0;
     size_t i;
 
-    if (rd_kafka_message_headers(rkm, &orig) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (!orig) {
         return 0;
     }
     for (i = 0; rd_kafka_header_get_all(orig, i, &name, &value, &size) ==
@@ -265,14 +264,14 @@ static size_t copy_headers(const rd_kafka_message_t *rkm, rd_kafka_headers_t *h,
 enum shape { SHAPE_FULL, SHAPE_BOUNDED, SHAPE_MINIMAL };
 
 static rd_kafka_resp_err_t produce(struct akv_dlq *d,
-                                   const rd_kafka_message_t *rkm,
+                                   const struct akv_record *rec,
                                    const struct akv_dlq_failure *f,
                                    enum shape shape)
 {
     rd_kafka_headers_t *h = rd_kafka_headers_new(16);
     rd_kafka_resp_err_t err;
-    size_t key_len = rkm->key_len;
-    size_t len = rkm->len;
+    size_t key_len = rec->key_len;
+    size_t len = rec->len;
     size_t omitted = 0;
     char when[40];
     char reason[512];
@@ -281,15 +280,15 @@ static rd_kafka_resp_err_t produce(struct akv_dlq *d,
         return RD_KAFKA_RESP_ERR__CRIT_SYS_RESOURCE;
     }
     if (shape != SHAPE_MINIMAL) {
-        omitted = copy_headers(rkm, h, shape == SHAPE_BOUNDED);
+        omitted = copy_headers(rec->headers, h, shape == SHAPE_BOUNDED);
     }
     /* Belt and braces: whatever the reason says, no secret leaves. */
     akv_log_excerpt(f->reason, NULL, reason, sizeof(reason));
     add(h, "ak2vault.error.class", f->error_class);
     add(h, "ak2vault.error.reason", reason);
-    add(h, "ak2vault.source.topic", rd_kafka_topic_name(rkm->rkt));
-    add_num(h, "ak2vault.source.partition", rkm->partition);
-    add_num(h, "ak2vault.source.offset", rkm->offset);
+    add(h, "ak2vault.source.topic", rec->topic);
+    add_num(h, "ak2vault.source.partition", rec->partition);
+    add_num(h, "ak2vault.source.offset", rec->offset);
     add_num(h, "ak2vault.attempts", f->attempts);
     akv_dlq_time(f->first_ms, when, sizeof(when));
     add(h, "ak2vault.failure.first", when);
@@ -301,14 +300,10 @@ static rd_kafka_resp_err_t produce(struct akv_dlq *d,
               : len < VALUE_PREFIX   ? len
                                      : VALUE_PREFIX;
         add(h, "ak2vault.truncated", "true");
-        add_num(h, "ak2vault.original.size", (long long)rkm->len);
-        add_num(h, "ak2vault.original.key.size", (long long)rkm->key_len);
+        add_num(h, "ak2vault.original.size", (long long)rec->len);
+        add_num(h, "ak2vault.original.key.size", (long long)rec->key_len);
         if (shape == SHAPE_MINIMAL) {
-            rd_kafka_headers_t *orig = NULL;
-
-            omitted = rd_kafka_message_headers(rkm, &orig) == 0
-                          ? rd_kafka_header_cnt(orig)
-                          : 0;
+            omitted = rec->headers ? rd_kafka_header_cnt(rec->headers) : 0;
         }
         add_num(h, "ak2vault.original.headers.omitted", (long long)omitted);
     }
@@ -318,8 +313,10 @@ static rd_kafka_resp_err_t produce(struct akv_dlq *d,
     d->err = RD_KAFKA_RESP_ERR_NO_ERROR;
     err = rd_kafka_producev(d->rk, RD_KAFKA_V_TOPIC(d->topic),
                             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                            RD_KAFKA_V_KEY(rkm->key, key_len),
-                            RD_KAFKA_V_VALUE(len ? rkm->payload : NULL, len),
+                            RD_KAFKA_V_KEY(rec->key, key_len),
+                            /* F_COPY: librdkafka copies, never writes */
+                            RD_KAFKA_V_VALUE(len ? (void *)rec->value : NULL,
+                                             len),
                             RD_KAFKA_V_HEADERS(h),
                             RD_KAFKA_V_OPAQUE((void *)d->seq), RD_KAFKA_V_END);
     if (err) {
@@ -353,7 +350,7 @@ static rd_kafka_resp_err_t wait_ack(struct akv_dlq *d)
     return d->done ? d->err : RD_KAFKA_RESP_ERR__TIMED_OUT;
 }
 
-akv_err_t akv_dlq_send(struct akv_dlq *d, const rd_kafka_message_t *rkm,
+akv_err_t akv_dlq_send(struct akv_dlq *d, const struct akv_record *rec,
                        const struct akv_dlq_failure *f, char *errstr,
                        size_t errstr_size)
 {
@@ -373,7 +370,7 @@ akv_err_t akv_dlq_send(struct akv_dlq *d, const rd_kafka_message_t *rkm,
      * failure headers alone. Only other errors (the DLQ unreachable) make
      * the caller keep the event and retry. */
     for (shape = SHAPE_FULL; shape <= SHAPE_MINIMAL; shape++) {
-        err = produce(d, rkm, f, shape);
+        err = produce(d, rec, f, shape);
         if (!err) {
             err = wait_ack(d);
         }
@@ -384,8 +381,8 @@ akv_err_t akv_dlq_send(struct akv_dlq *d, const rd_kafka_message_t *rkm,
             akv_log_warn("dlq",
                          "partition=%d offset=%lld: %s refused %zu bytes as "
                          "too large (%s); sending %s",
-                         (int)rkm->partition, (long long)rkm->offset, d->topic,
-                         rkm->len + rkm->key_len, rd_kafka_err2str(err),
+                         (int)rec->partition, (long long)rec->offset, d->topic,
+                         rec->len + rec->key_len, rd_kafka_err2str(err),
                          shape == SHAPE_FULL ? "a bounded copy"
                                              : "the failure headers alone");
         }

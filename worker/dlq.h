@@ -21,6 +21,7 @@
 #define AKV_WORKER_DLQ_H
 
 #include "err.h"
+#include "record.h"
 #include "settings.h"
 
 #include <librdkafka/rdkafka.h>
@@ -43,12 +44,12 @@ struct akv_dlq *akv_dlq_new(const struct akv_settings *s, char *errstr,
 void akv_dlq_destroy(struct akv_dlq *d);
 
 /**
- * @brief Copies \p rkm to the DLQ with the failure headers and waits for
+ * @brief Copies \p rec to the DLQ with the failure headers and waits for
  *        Kafka's acknowledgement.
  * @returns AKV_OK once acknowledged, AKV_ERR_KAFKA otherwise (the caller
  *          must then keep the event and retry: never skip it).
  */
-akv_err_t akv_dlq_send(struct akv_dlq *d, const rd_kafka_message_t *rkm,
+akv_err_t akv_dlq_send(struct akv_dlq *d, const struct akv_record *rec,
                        const struct akv_dlq_failure *f, char *errstr,
                        size_t errstr_size);
 

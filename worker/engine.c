@@ -468,7 +468,7 @@ static int dead_letter_all(struct sync *sy, const char *reason)
     f.last_ms = sy->last_fail;
     for (i = 0; i < sy->lane->covered.n; i++) {
         const struct akv_lane_event *ev = &sy->lane->covered.v[i];
-        const rd_kafka_message_t *rkm =
+        const struct akv_record *rec =
             e->message(e->ctx, ev->partition, ev->offset);
 
         if (!e->dlq) {
@@ -479,7 +479,7 @@ static int dead_letter_all(struct sync *sy, const char *reason)
                           (long long)ev->offset, reason);
             continue;
         }
-        if (!rkm) {
+        if (!rec) {
             akv_log_error("dlq",
                           "token=%s partition=%d offset=%lld: the "
                           "message is no longer held",
@@ -487,7 +487,7 @@ static int dead_letter_all(struct sync *sy, const char *reason)
                           (long long)ev->offset);
             return -1;
         }
-        if (akv_dlq_send(e->dlq, rkm, &f, errstr, sizeof(errstr)) != AKV_OK) {
+        if (akv_dlq_send(e->dlq, rec, &f, errstr, sizeof(errstr)) != AKV_OK) {
             akv_log_error("dlq", "token=%s: %s", sy->identifier, errstr);
             return -1;
         }

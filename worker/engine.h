@@ -35,12 +35,12 @@ struct akv_engine_event {
 typedef void(akv_engine_done_fn)(void *ctx, int32_t partition, int64_t offset);
 
 /**
- * @brief Asks for the Kafka message at (partition, offset) so it can be
+ * @brief Asks for the Kafka record at (partition, offset) so it can be
  *        dead-lettered; returns NULL when it is not held any more.
  */
-typedef const rd_kafka_message_t *(akv_engine_message_fn)(void *ctx,
-                                                          int32_t partition,
-                                                          int64_t offset);
+typedef const struct akv_record *(akv_engine_message_fn)(void *ctx,
+                                                         int32_t partition,
+                                                         int64_t offset);
 
 struct akv_engine;
 

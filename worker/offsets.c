@@ -119,6 +119,17 @@ static struct entry *find(const struct akv_offsets *o, int64_t offset)
     return at(o, lo);
 }
 
+int akv_offsets_set(struct akv_offsets *o, int64_t offset, void *data)
+{
+    struct entry *e = find(o, offset);
+
+    if (!e) {
+        return -1;
+    }
+    e->data = data;
+    return 0;
+}
+
 void *akv_offsets_get(const struct akv_offsets *o, int64_t offset)
 {
     struct entry *e = find(o, offset);

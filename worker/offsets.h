@@ -37,6 +37,12 @@ int akv_offsets_track(struct akv_offsets *o, int64_t offset,
  */
 int akv_offsets_done(struct akv_offsets *o, int64_t offset, void **data);
 
+/**
+ * @brief Replaces the pointer kept with pending \p offset.
+ * @returns 0, or -1 when it is not pending.
+ */
+int akv_offsets_set(struct akv_offsets *o, int64_t offset, void *data);
+
 /** @returns the pointer tracked with pending \p offset, or NULL. */
 void *akv_offsets_get(const struct akv_offsets *o, int64_t offset);
 

@@ -140,6 +140,28 @@ static void data_travels_with_the_offset(void **state)
     akv_offsets_destroy(o);
 }
 
+/* The consumer tracks every event with no data and attaches a copy of
+ * the message only to those it holds. */
+static void data_attached_after_tracking(void **state)
+{
+    struct akv_offsets *o = akv_offsets_new();
+    int a = 1;
+    void *got = NULL;
+
+    (void)state;
+    akv_offsets_track(o, 5, 0, NULL);
+    akv_offsets_track(o, 6, 0, NULL);
+    assert_null(akv_offsets_get(o, 5));
+    assert_int_equal(akv_offsets_set(o, 5, &a), 0);
+    assert_ptr_equal(akv_offsets_get(o, 5), &a);
+    assert_null(akv_offsets_get(o, 6));
+    assert_int_equal(akv_offsets_set(o, 4, &a), -1); /* never tracked */
+    assert_int_equal(akv_offsets_done(o, 5, &got), 0);
+    assert_ptr_equal(got, &a);
+    assert_int_equal(akv_offsets_set(o, 5, &a), -1); /* finished */
+    akv_offsets_destroy(o);
+}
+
 static void revocation_resets(void **state)
 {
     struct akv_offsets *o = akv_offsets_new();
@@ -201,6 +223,7 @@ int main(void)
         cmocka_unit_test(gaps_in_offsets_are_fine),
         cmocka_unit_test(misuse_is_refused),
         cmocka_unit_test(data_travels_with_the_offset),
+        cmocka_unit_test(data_attached_after_tracking),
         cmocka_unit_test(revocation_resets),
         cmocka_unit_test(many_in_flight_grow_and_wrap),
     };
