@@ -3,6 +3,7 @@
  */
 #include "endoffsets.h"
 
+#include "listoffsets.h"
 #include "log.h"
 
 #include <errno.h>
@@ -96,6 +97,34 @@ static void read_committed(struct akv_endoffsets *eo, const int32_t *parts,
     rd_kafka_topic_partition_list_destroy(l);
 }
 
+/* Reads the end offsets of \p parts. */
+static void end_offsets(struct akv_endoffsets *eo, const int32_t *parts, int n)
+{
+    rd_kafka_resp_err_t err;
+    rd_kafka_topic_partition_list_t *l = akv_list_offsets(
+        eo->rk, eo->topic, parts, n, RD_KAFKA_OFFSET_END, QUERY_TIMEOUT_MS,
+        &err);
+    int i;
+
+    if (!l) {
+        akv_log_debug("kafka", "end offsets: %s", rd_kafka_err2str(err));
+        return;
+    }
+    pthread_mutex_lock(&eo->lock);
+    for (i = 0; i < l->cnt; i++) {
+        const rd_kafka_topic_partition_t *t = &l->elems[i];
+
+        if (t->err || t->offset < 0) {
+            akv_log_debug("kafka", "end offset of partition=%d: %s",
+                          (int)t->partition, rd_kafka_err2str(t->err));
+        } else if (room(eo, t->partition) == 0) {
+            eo->end[t->partition] = t->offset;
+        }
+    }
+    pthread_mutex_unlock(&eo->lock);
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
 static void deadline_after(struct timespec *ts, long long ms)
 {
     clock_gettime(CLOCK_REALTIME, ts);
@@ -117,7 +146,6 @@ static void *run(void *arg)
     for (;;) {
         struct timespec until;
         int n;
-        int i;
 
         deadline_after(&until, eo->interval_ms);
         while (!eo->stop && !eo->changed) {
@@ -146,23 +174,7 @@ static void *run(void *arg)
         memcpy(parts, eo->watch, (size_t)n * sizeof(*parts));
         pthread_mutex_unlock(&eo->lock);
 
-        for (i = 0; i < n; i++) {
-            int64_t lo = -1;
-            int64_t hi = -1;
-            rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
-                eo->rk, eo->topic, parts[i], &lo, &hi, QUERY_TIMEOUT_MS);
-
-            if (err) {
-                akv_log_debug("kafka", "end offset of partition=%d: %s",
-                              (int)parts[i], rd_kafka_err2str(err));
-                continue;
-            }
-            pthread_mutex_lock(&eo->lock);
-            if (room(eo, parts[i]) == 0) {
-                eo->end[parts[i]] = hi;
-            }
-            pthread_mutex_unlock(&eo->lock);
-        }
+        end_offsets(eo, parts, n);
         read_committed(eo, parts, n);
 
         pthread_mutex_lock(&eo->lock);

@@ -3,18 +3,15 @@
  */
 #include "fetchwake.h"
 
+#include "listoffsets.h"
 #include "log.h"
 
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* A wake-up must not hold shutdown up for long. */
-#define QUERY_TIMEOUT_MS    500
-#define METADATA_TIMEOUT_MS 1000
-/* Leaders move rarely; a failed wake-up refreshes them sooner. */
-#define LEADERS_MAX_AGE_MS 10000
+#define QUERY_TIMEOUT_MS 500
 
 struct akv_fetchwake {
     rd_kafka_t *rk;
@@ -27,113 +24,20 @@ struct akv_fetchwake {
     int nwant;            /* under lock */
     int capwant;          /* under lock */
     unsigned long rounds; /* under lock */
-    /* the helper thread's own */
-    int32_t *leader; /* by partition; -1 unknown */
-    int nleader;
-    long long leaders_at;
 };
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void refresh_leaders(struct akv_fetchwake *w)
-{
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(w->rk, w->topic, NULL);
-    const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_resp_err_t err;
-    int i;
-
-    w->leaders_at = now_ms();
-    if (!rkt) {
-        return;
-    }
-    err = rd_kafka_metadata(w->rk, 0, rkt, &md, METADATA_TIMEOUT_MS);
-    rd_kafka_topic_destroy(rkt);
-    if (!err && (md->topic_cnt != 1 || md->topics[0].err)) {
-        err = md->topic_cnt == 1 ? md->topics[0].err
-                                 : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
-    }
-    if (err) {
-        akv_log_debug("kafka", "fetch wake-up: no leaders for %s: %s", w->topic,
-                      rd_kafka_err2str(err));
-        if (md) {
-            rd_kafka_metadata_destroy(md);
-        }
-        return;
-    }
-    for (i = 0; i < w->nleader; i++) {
-        w->leader[i] = -1;
-    }
-    for (i = 0; i < md->topics[0].partition_cnt; i++) {
-        const rd_kafka_metadata_partition_t *mp = &md->topics[0].partitions[i];
-
-        if (mp->id < 0) {
-            continue;
-        }
-        if (mp->id >= w->nleader) {
-            int n = mp->id + 1;
-            int32_t *l = realloc(w->leader, (size_t)n * sizeof(*l));
-            int j;
-
-            if (!l) {
-                break;
-            }
-            for (j = w->nleader; j < n; j++) {
-                l[j] = -1;
-            }
-            w->leader = l;
-            w->nleader = n;
-        }
-        w->leader[mp->id] = mp->leader;
-    }
-    rd_kafka_metadata_destroy(md);
-}
-
-static int32_t leader_of(const struct akv_fetchwake *w, int32_t partition)
-{
-    return partition < w->nleader ? w->leader[partition] : -1;
-}
-
-/* One watermark query per leader of \p parts; a partition whose leader is
- * unknown gets its own. */
+/* One ListOffsets request per leader of \p parts (listoffsets.h). */
 static void wake(struct akv_fetchwake *w, const int32_t *parts, int n)
 {
-    int i;
-    int j;
+    rd_kafka_resp_err_t err;
+    rd_kafka_topic_partition_list_t *l = akv_list_offsets(
+        w->rk, w->topic, parts, n, RD_KAFKA_OFFSET_END, QUERY_TIMEOUT_MS, &err);
 
-    if (now_ms() - w->leaders_at > LEADERS_MAX_AGE_MS) {
-        refresh_leaders(w);
+    if (!l) {
+        akv_log_debug("kafka", "fetch wake-up: %s", rd_kafka_err2str(err));
+        return;
     }
-    for (i = 0; i < n; i++) {
-        int32_t leader = leader_of(w, parts[i]);
-        int64_t lo;
-        int64_t hi;
-        rd_kafka_resp_err_t err;
-        int seen = 0;
-
-        for (j = 0; j < i && leader >= 0; j++) {
-            if (leader_of(w, parts[j]) == leader) {
-                seen = 1;
-                break;
-            }
-        }
-        if (seen) {
-            continue;
-        }
-        err = rd_kafka_query_watermark_offsets(w->rk, w->topic, parts[i], &lo,
-                                               &hi, QUERY_TIMEOUT_MS);
-        if (err) {
-            /* maybe a leader moved: look again next time */
-            w->leaders_at = 0;
-            akv_log_debug("kafka", "fetch wake-up partition=%d: %s",
-                          (int)parts[i], rd_kafka_err2str(err));
-        }
-    }
+    rd_kafka_topic_partition_list_destroy(l);
 }
 
 static void *run(void *arg)
@@ -256,7 +160,6 @@ void akv_fetchwake_destroy(struct akv_fetchwake *w)
     pthread_cond_destroy(&w->cond);
     pthread_mutex_destroy(&w->lock);
     free(w->want);
-    free(w->leader);
     free(w->topic);
     free(w);
 }

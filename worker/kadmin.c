@@ -6,6 +6,7 @@
 #include "kadmin.h"
 
 #include "kconf.h"
+#include "listoffsets.h"
 #include "log.h"
 
 #include <librdkafka/rdkafka.h>
@@ -163,6 +164,53 @@ static int cmp_kpart(const void *a, const void *b)
     return (x->partition > y->partition) - (x->partition < y->partition);
 }
 
+/* Reads the start and the end of each of the \p n partitions' logs. */
+static akv_err_t read_log_range(struct akv_kadmin *ka, struct akv_kpart *parts,
+                                size_t n, char *errstr, size_t errstr_size)
+{
+    static const int64_t which[2] = {RD_KAFKA_OFFSET_BEGINNING,
+                                     RD_KAFKA_OFFSET_END};
+    int32_t *ids = malloc((n ? n : 1) * sizeof(*ids));
+    akv_err_t err = AKV_OK;
+    size_t i;
+    int w;
+
+    if (!ids) {
+        return akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    }
+    for (i = 0; i < n; i++) {
+        ids[i] = parts[i].partition;
+    }
+    for (w = 0; w < 2 && !err; w++) {
+        rd_kafka_resp_err_t kerr;
+        rd_kafka_topic_partition_list_t *l = akv_list_offsets(
+            ka->rk, ka->topic, ids, (int)n, which[w], TIMEOUT_MS, &kerr);
+
+        if (!l) {
+            err = akv_errf(AKV_ERR_KAFKA, errstr, errstr_size,
+                           "cannot read the log range of %s: %s", ka->topic,
+                           rd_kafka_err2str(kerr));
+            break;
+        }
+        for (i = 0; i < n && !err; i++) {
+            const rd_kafka_topic_partition_t *t = &l->elems[i];
+
+            if (t->err) {
+                err = akv_errf(AKV_ERR_KAFKA, errstr, errstr_size,
+                               "cannot read the log range of partition %d: %s",
+                               (int)t->partition, rd_kafka_err2str(t->err));
+            } else if (w == 0) {
+                parts[i].low = t->offset;
+            } else {
+                parts[i].high = t->offset;
+            }
+        }
+        rd_kafka_topic_partition_list_destroy(l);
+    }
+    free(ids);
+    return err;
+}
+
 akv_err_t akv_kadmin_partitions(struct akv_kadmin *ka,
                                 struct akv_kpart **partsp, size_t *np,
                                 char *errstr, size_t errstr_size)
@@ -227,15 +275,10 @@ akv_err_t akv_kadmin_partitions(struct akv_kadmin *ka,
             goto out;
         }
         parts[i].committed = t->offset >= 0 ? t->offset : -1;
-        kerr = rd_kafka_query_watermark_offsets(
-            ka->rk, ka->topic, parts[i].partition, &parts[i].low,
-            &parts[i].high, TIMEOUT_MS);
-        if (kerr) {
-            err = akv_errf(AKV_ERR_KAFKA, errstr, errstr_size,
-                           "cannot read the log range of partition %d: %s",
-                           (int)parts[i].partition, rd_kafka_err2str(kerr));
-            goto out;
-        }
+    }
+    err = read_log_range(ka, parts, n, errstr, errstr_size);
+    if (err) {
+        goto out;
     }
     *partsp = parts;
     *np = n;
