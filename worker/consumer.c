@@ -81,8 +81,13 @@ struct dlq_retry {
 };
 
 /* What Kafka refused, by what the principal lacks. */
-enum refusal { REFUSED_TOPIC, REFUSED_GROUP, REFUSED_DLQ, REFUSED_AUTH,
-               REFUSED_KINDS };
+enum refusal {
+    REFUSED_TOPIC,
+    REFUSED_GROUP,
+    REFUSED_DLQ,
+    REFUSED_AUTH,
+    REFUSED_KINDS
+};
 
 struct denial {
     int active;
@@ -250,8 +255,9 @@ static void refused(struct consumer *c, enum refusal kind,
     d->active = 1;
     if (d->logged_ms == 0 || now - d->logged_ms >= s->sync_log_interval_ms) {
         d->logged_ms = now;
-        akv_log_error("kafka", "%s (the work is held and retried until it "
-                               "is granted)",
+        akv_log_error("kafka",
+                      "%s (the work is held and retried until it "
+                      "is granted)",
                       d->what);
     }
 }
@@ -879,8 +885,7 @@ static void retry_dead_letters(struct consumer *c)
     }
     while (due) {
         struct dlq_retry *r = due;
-        const struct akv_record *rec =
-            held_message(c, r->partition, r->offset);
+        const struct akv_record *rec = held_message(c, r->partition, r->offset);
 
         due = r->next;
         r->next = NULL;

@@ -31,7 +31,7 @@ struct akv_dlq {
     const struct akv_settings *settings;
     rd_kafka_t *rk;
     char *topic;
-    int fatal;                  /* the producer raised a fatal error */
+    int fatal;                   /* the producer raised a fatal error */
     rd_kafka_resp_err_t refused; /* last send's underlying error */
     /* The message being waited for: its sequence number travels as the
      * msg_opaque, so a late report for an abandoned one is ignored. */
@@ -165,8 +165,7 @@ static int refusal(rd_kafka_resp_err_t err)
 
 /* A new producer in place of one that was refused (see the top). Messages
  * of the old one are not waited for: none is outstanding between sends. */
-static int restart_producer(struct akv_dlq *d, char *errstr,
-                            size_t errstr_size)
+static int restart_producer(struct akv_dlq *d, char *errstr, size_t errstr_size)
 {
     rd_kafka_t *rk = producer_new(d, errstr, errstr_size);
 
@@ -182,8 +181,7 @@ static int restart_producer(struct akv_dlq *d, char *errstr,
 
 rd_kafka_resp_err_t akv_dlq_refused(const struct akv_dlq *d)
 {
-    return d && refusal(d->refused) ? d->refused
-                                    : RD_KAFKA_RESP_ERR_NO_ERROR;
+    return d && refusal(d->refused) ? d->refused : RD_KAFKA_RESP_ERR_NO_ERROR;
 }
 
 void akv_dlq_destroy(struct akv_dlq *d)
@@ -227,8 +225,8 @@ static void add_num(rd_kafka_headers_t *h, const char *name, long long n)
 
 /* The original headers, all of them or (bounded) as many as fit in
  * HEADERS_BUDGET bytes; @returns how many were left out. */
-static size_t copy_headers(const rd_kafka_headers_t *orig, rd_kafka_headers_t *h,
-                           int bounded)
+static size_t copy_headers(const rd_kafka_headers_t *orig,
+                           rd_kafka_headers_t *h, int bounded)
 {
     const char *name;
     const void *value;
@@ -311,14 +309,14 @@ static rd_kafka_resp_err_t produce(struct akv_dlq *d,
     d->seq++;
     d->done = 0;
     d->err = RD_KAFKA_RESP_ERR_NO_ERROR;
-    err = rd_kafka_producev(d->rk, RD_KAFKA_V_TOPIC(d->topic),
-                            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                            RD_KAFKA_V_KEY(rec->key, key_len),
-                            /* F_COPY: librdkafka copies, never writes */
-                            RD_KAFKA_V_VALUE(len ? (void *)rec->value : NULL,
-                                             len),
-                            RD_KAFKA_V_HEADERS(h),
-                            RD_KAFKA_V_OPAQUE((void *)d->seq), RD_KAFKA_V_END);
+    err = rd_kafka_producev(
+        d->rk, RD_KAFKA_V_TOPIC(d->topic),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_KEY(rec->key, key_len),
+        /* F_COPY: librdkafka copies, never writes */
+        RD_KAFKA_V_VALUE(len ? (void *)rec->value : NULL, len),
+        RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE((void *)d->seq),
+        RD_KAFKA_V_END);
     if (err) {
         rd_kafka_headers_destroy(h); /* not taken on failure */
     }

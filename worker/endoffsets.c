@@ -101,9 +101,9 @@ static void read_committed(struct akv_endoffsets *eo, const int32_t *parts,
 static void end_offsets(struct akv_endoffsets *eo, const int32_t *parts, int n)
 {
     rd_kafka_resp_err_t err;
-    rd_kafka_topic_partition_list_t *l = akv_list_offsets(
-        eo->rk, eo->topic, parts, n, RD_KAFKA_OFFSET_END, QUERY_TIMEOUT_MS,
-        &err);
+    rd_kafka_topic_partition_list_t *l =
+        akv_list_offsets(eo->rk, eo->topic, parts, n, RD_KAFKA_OFFSET_END,
+                         QUERY_TIMEOUT_MS, &err);
     int i;
 
     if (!l) {

@@ -100,8 +100,8 @@ static const char *plural(long long n)
 /* --- Kafka -------------------------------------------------------------- */
 
 struct kafka_probe {
-    char cause[512];    /* the last error about one broker */
-    char all_down[128]; /* "1/1 brokers are down", once they all are */
+    char cause[512];            /* the last error about one broker */
+    char all_down[128];         /* "1/1 brokers are down", once they all are */
     rd_kafka_resp_err_t denied; /* the last authorization error */
 };
 
@@ -191,8 +191,8 @@ static int check_topic(struct probe *p, const char *check,
 
 /* The committed offsets come from the group coordinator: reading them
  * proves it can be found and answers, without joining the group. */
-static void check_group(struct probe *p, rd_kafka_t *rk,
-                        struct kafka_probe *kp, const struct akv_settings *s,
+static void check_group(struct probe *p, rd_kafka_t *rk, struct kafka_probe *kp,
+                        const struct akv_settings *s,
                         const rd_kafka_metadata_topic_t *t)
 {
     rd_kafka_topic_partition_list_t *parts =
@@ -317,9 +317,8 @@ static rd_kafka_t *kafka_handle(const struct akv_settings *s,
 /* Read on the topic: one fetch at the end of \p partition, answered by an
  * end-of-partition event, or refused. @returns 1 when answered, 0 when
  * refused (reported), -1 when no answer came in time. */
-static int check_fetch(struct probe *p, rd_kafka_t *rk,
-                       struct kafka_probe *kp, const struct akv_settings *s,
-                       int32_t partition)
+static int check_fetch(struct probe *p, rd_kafka_t *rk, struct kafka_probe *kp,
+                       const struct akv_settings *s, int32_t partition)
 {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
     long long deadline = mono_ms() + AKV_PROBE_TIMEOUT_MS;
@@ -490,7 +489,8 @@ static void check_kafka(struct probe *p, const struct akv_settings *s)
         int readable = check_fetch(p, rk, &kp, s, t->partitions[0].id);
 
         if (readable != 0) {
-            report(p, "kafka", 1, "%d broker%s, topic %s has %d partition%s, %s",
+            report(p, "kafka", 1,
+                   "%d broker%s, topic %s has %d partition%s, %s",
                    md->broker_cnt, plural(md->broker_cnt), s->kafka_topic,
                    t->partition_cnt, plural(t->partition_cnt),
                    readable > 0 ? "a fetch was answered"

@@ -21,13 +21,13 @@ struct akv_record {
     const char *topic;
     int32_t partition;
     int64_t offset;
-    int64_t timestamp;            /**< ms since the epoch, -1: unknown */
-    const void *key;              /**< NULL: no key */
+    int64_t timestamp; /**< ms since the epoch, -1: unknown */
+    const void *key;   /**< NULL: no key */
     size_t key_len;
-    const void *value;            /**< NULL: no value */
+    const void *value; /**< NULL: no value */
     size_t len;
-    rd_kafka_headers_t *headers;  /**< NULL: none */
-    int owned;                    /**< a copy: akv_record_free() frees it */
+    rd_kafka_headers_t *headers; /**< NULL: none */
+    int owned;                   /**< a copy: akv_record_free() frees it */
 };
 
 /**

@@ -1270,8 +1270,8 @@ static int kafka_properties_file(rd_kafka_conf_t *conf, const char *path,
         *eq = '\0';
         if (rd_kafka_conf_set(conf, line, eq + 1, kerr, sizeof(kerr)) !=
             RD_KAFKA_CONF_OK) {
-            snprintf(errstr, errstr_size, "%s:%d: property %.64s refused",
-                     path, n, line);
+            snprintf(errstr, errstr_size, "%s:%d: property %.64s refused", path,
+                     n, line);
             fclose(f);
             return -1;
         }
@@ -1310,9 +1310,8 @@ static int kafka_start(struct app *app)
             goto conf_error;
         }
     }
-    if (app->kafka_props &&
-        kafka_properties_file(conf, app->kafka_props, errstr, sizeof(errstr)) <
-            0) {
+    if (app->kafka_props && kafka_properties_file(conf, app->kafka_props,
+                                                  errstr, sizeof(errstr)) < 0) {
         goto conf_error;
     }
     rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
