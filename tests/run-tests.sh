@@ -27,6 +27,12 @@ export AKV_FIXTURES="$PWD/tests/fixtures"
 # Run again on the real broker: end to end, replicas joining and leaving,
 # lag and replay, dead-lettering and shutdown, metrics.
 REAL_KAFKA_SUITES="test_e2e test_scale test_lag_replay test_chaos test_metrics"
+# Of test_chaos, the real broker runs the scenarios where Kafka takes part
+# (dead-lettering, groups racing, partitions changing owner, commits held
+# per partition); its Vault and authentik faults behave the same on both
+# brokers and run on the mock only, which keeps `make test` well under 30
+# minutes.
+REAL_KAFKA_CHAOS="dead_letter|poison_too_large|two_groups_race|partition_ownership|policy_denial|delete_racing|no_secret"
 
 passed=0
 failed=0
@@ -80,7 +86,12 @@ run_script() {
     [ "$kafka" = mock ] || name="${name}[$kafka]"
     log="$out/$name.log"
     echo "== $name"
-    AKV_KAFKA=$kafka /usr/bin/python3 "$script" 2>&1 | tee "$log"
+    local only=${AKV_ONLY:-}
+    if [ "$kafka" = real ] && [ "${script##*/}" = test_chaos.py ]; then
+        only=$REAL_KAFKA_CHAOS
+    fi
+    AKV_KAFKA=$kafka AKV_ONLY=$only /usr/bin/python3 "$script" 2>&1 |
+        tee "$log"
     local rc=${PIPESTATUS[0]}
     last=$(tail -n 1 "$log")
     if [[ "$last" =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
