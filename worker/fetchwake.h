@@ -7,9 +7,10 @@
  * to send, or its one-second timer. With the small queue that keeps the
  * worker's memory bounded, the worker drains the queue in milliseconds and
  * would then wait out the rest of that second. Any request to a
- * partition's leader wakes its broker thread at once; the watermark query
- * (ListOffsets) is the cheapest and changes nothing. It blocks for a round
- * trip, so a helper thread sends it while the poll loop goes on.
+ * partition's leader wakes its broker thread at once; a ListOffsets request
+ * for the log end (listoffsets.h) is the cheapest and changes nothing. It
+ * blocks for a round trip, so a helper thread sends it while the poll loop
+ * goes on.
  */
 #ifndef AKV_WORKER_FETCHWAKE_H
 #define AKV_WORKER_FETCHWAKE_H

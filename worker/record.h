@@ -27,7 +27,6 @@ struct akv_record {
     const void *value; /**< NULL: no value */
     size_t len;
     rd_kafka_headers_t *headers; /**< NULL: none */
-    int owned;                   /**< a copy: akv_record_free() frees it */
 };
 
 /**
@@ -36,13 +35,7 @@ struct akv_record {
  */
 struct akv_record *akv_record_copy(const rd_kafka_message_t *rkm);
 
-/**
- * @brief Fills \p r with \p rkm's fields without copying: valid while
- *        \p rkm is. Nothing to free.
- */
-void akv_record_view(struct akv_record *r, const rd_kafka_message_t *rkm);
-
-/** @brief Frees a copy. NULL and views are no-ops. */
+/** @brief Frees a copy; NULL is a no-op. */
 void akv_record_free(struct akv_record *r);
 
 #endif /* AKV_WORKER_RECORD_H */

@@ -1097,8 +1097,10 @@ class Bench:
                 out.append(
                     "filter: the token events reference %d tokens created "
                     "through fake-authentik's API (no latency injected), "
-                    "synced to Vault under %s/ (a prefix of its own in "
-                    "each round) and checked." % (f["tokens"], f["prefix"]))
+                    "synced to Vault under %s/%s and checked." % (
+                        f["tokens"], f["prefix"],
+                        " (a prefix of its own in each round)"
+                        if f["rounds"] > 1 else ""))
         s = self.results.get("sync")
         if s:
             r0 = s["runs"][0]
