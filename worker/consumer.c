@@ -1017,6 +1017,32 @@ static void handle(struct consumer *c, rd_kafka_message_t *rkm,
     rd_kafka_message_destroy(rkm);
 }
 
+/*
+ * Has everything up to the partition's end, as the last fetch answer gave
+ * it, been taken? librdkafka 2.0.2 reports a partition's end only after a
+ * fetch that starts there, which the broker holds for fetch.wait.max.ms
+ * when nothing new arrives, so that report comes up to half a second
+ * after the last event. Falls back to that report until an event was
+ * taken since the assignment (the end known then came with it) and when a
+ * transaction marker is the partition's last record.
+ */
+static int at_end(const struct consumer *c, int32_t partition,
+                  const struct partition_state *p)
+{
+    int64_t lo = -1;
+    int64_t hi = -1;
+    int64_t taken = akv_offsets_watermark(p->offsets);
+
+    if (p->eof) {
+        return 1;
+    }
+    return taken >= 0 &&
+           rd_kafka_get_watermark_offsets(c->rk, c->settings->kafka_topic,
+                                          partition, &lo,
+                                          &hi) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+           hi >= 0 && taken >= hi;
+}
+
 /* With --exit-at-end: every assigned partition is at its end and all
  * its events are finished. */
 static int all_at_end(const struct consumer *c)
@@ -1032,7 +1058,7 @@ static int all_at_end(const struct consumer *c)
 
         if (p->assigned) {
             any = 1;
-            if (!p->eof || akv_offsets_pending(p->offsets) > 0) {
+            if (akv_offsets_pending(p->offsets) > 0 || !at_end(c, i, p)) {
                 return 0;
             }
         }
