@@ -154,6 +154,12 @@ int akv_offsets_done(struct akv_offsets *o, int64_t offset, void **data)
         o->head = (o->head + 1) & (o->cap - 1);
         o->len--;
     }
+    /* Finished entries at the back count for nothing: the watermark is
+     * the first pending one, or one past the last tracked ("last"). So a
+     * skipped event costs no room behind a long-unfinished one. */
+    while (o->len > 0 && at(o, o->len - 1)->done) {
+        o->len--;
+    }
     return 0;
 }
 
@@ -168,6 +174,11 @@ int64_t akv_offsets_watermark(const struct akv_offsets *o)
 size_t akv_offsets_pending(const struct akv_offsets *o)
 {
     return o->pending;
+}
+
+size_t akv_offsets_stored(const struct akv_offsets *o)
+{
+    return o->len;
 }
 
 int64_t akv_offsets_oldest_timestamp(const struct akv_offsets *o)

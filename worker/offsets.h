@@ -57,6 +57,13 @@ int64_t akv_offsets_watermark(const struct akv_offsets *o);
 /** @returns the number of pending (unfinished) offsets. */
 size_t akv_offsets_pending(const struct akv_offsets *o);
 
+/**
+ * @returns the entries kept: the pending ones and the finished ones between
+ *          them (what the watermark costs in memory; finished offsets
+ *          before the first or after the last pending one are not kept).
+ */
+size_t akv_offsets_stored(const struct akv_offsets *o);
+
 /** @returns the timestamp of the oldest pending event, or -1 if none. */
 int64_t akv_offsets_oldest_timestamp(const struct akv_offsets *o);
 

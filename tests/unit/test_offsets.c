@@ -213,6 +213,40 @@ static void many_in_flight_grow_and_wrap(void **state)
     akv_offsets_destroy(o);
 }
 
+/* A long-unfinished event (held by a configuration error, or a deferred
+ * sync) while the partition flows on: what finishes at once behind it
+ * takes no room, and the watermark still waits for it. */
+static void finished_events_behind_a_pending_one_take_no_room(void **state)
+{
+    struct akv_offsets *o = akv_offsets_new();
+    int64_t i;
+
+    (void)state;
+    assert_int_equal(akv_offsets_track(o, 0, 0, NULL), 0);
+    for (i = 1; i < 100000; i++) {
+        assert_int_equal(akv_offsets_track(o, i, 0, NULL), 0);
+        assert_int_equal(akv_offsets_done(o, i, NULL), 0);
+    }
+    assert_int_equal(akv_offsets_stored(o), 1);
+    assert_int_equal(akv_offsets_watermark(o), 0);
+    assert_int_equal(akv_offsets_track(o, 50, 0, NULL), -1); /* seen */
+    /* a second pending one keeps what finished between the two */
+    assert_int_equal(akv_offsets_track(o, 100000, 0, NULL), 0);
+    assert_int_equal(akv_offsets_track(o, 100001, 0, NULL), 0);
+    assert_int_equal(akv_offsets_track(o, 100002, 0, NULL), 0);
+    assert_int_equal(akv_offsets_done(o, 100000, NULL), 0);
+    assert_int_equal(akv_offsets_stored(o), 4);
+    assert_int_equal(akv_offsets_done(o, 0, NULL), 0);
+    assert_int_equal(akv_offsets_watermark(o), 100001);
+    assert_int_equal(akv_offsets_stored(o), 2);
+    assert_int_equal(akv_offsets_done(o, 100002, NULL), 0);
+    assert_int_equal(akv_offsets_stored(o), 1);
+    assert_int_equal(akv_offsets_done(o, 100001, NULL), 0);
+    assert_int_equal(akv_offsets_watermark(o), 100003);
+    assert_int_equal(akv_offsets_stored(o), 0);
+    akv_offsets_destroy(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -226,6 +260,7 @@ int main(void)
         cmocka_unit_test(data_attached_after_tracking),
         cmocka_unit_test(revocation_resets),
         cmocka_unit_test(many_in_flight_grow_and_wrap),
+        cmocka_unit_test(finished_events_behind_a_pending_one_take_no_room),
     };
 
     return cmocka_run_group_tests_name("offsets", tests, NULL, NULL);
