@@ -7,6 +7,7 @@
 #include "buf.h"
 #include "http.h"
 #include "json.h"
+#include "memfind.h"
 #include "siphash.h"
 
 #include <limits.h>
@@ -238,6 +239,81 @@ static void json_lookups_check_types(void **state)
     cJSON_Delete(root);
 }
 
+/* The plain definition: first position holding a stop byte or starting
+ * the needle. */
+static const char *reference_find(const char *hay, size_t n,
+                                  const char *needle, size_t m, int stops,
+                                  char s1, char s2, int *stopped)
+{
+    size_t i;
+
+    *stopped = 0;
+    for (i = 0; i < n; i++) {
+        if (stops && (hay[i] == s1 || hay[i] == s2)) {
+            *stopped = 1;
+            return hay + i;
+        }
+        if (i + m <= n && memcmp(hay + i, needle, m) == 0) {
+            return hay + i;
+        }
+    }
+    return NULL;
+}
+
+/* Random haystacks from a small alphabet (so that needles occur, in part
+ * and whole, at every offset and near the end), against the definition,
+ * with the 16-byte search and, where the CPU has it, the 32-byte one. */
+static void memfind_agrees_with_the_definition(void **state)
+{
+    static const char alphabet[] = "\"actionx\\\0ab";
+    static const char *const needles[] = {
+        "\"action\"", "token", "ab\"", "authentik_core", "aa", "x",
+        "\"action\":\"authentik\"", "ab\"acx\"a\"ab\"acx\"a\"ab\"acx\"a\"ab\"acxa"};
+    char hay[200];
+    uint64_t seed = 42;
+    int avx2;
+    int pass;
+
+    (void)state;
+    for (pass = 0; pass < 2; pass++) {
+        avx2 = akv_memfind_use_avx2(pass);
+        if (pass == 1 && !avx2) {
+            break;
+        }
+        for (int round = 0; round < 20000; round++) {
+            size_t n;
+            size_t i;
+            const char *needle = needles[round % 8];
+            size_t m = strlen(needle);
+            const char *want;
+            const char *got;
+            int want_stop;
+            int got_stop = -1;
+
+            seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+            n = (size_t)(seed >> 33) % sizeof(hay);
+            for (i = 0; i < n; i++) {
+                seed = seed * 6364136223846793005ULL + 1ULL;
+                hay[i] = alphabet[(seed >> 40) % (sizeof(alphabet) - 1)];
+            }
+            want = reference_find(hay, n, needle, m, 0, 0, 0, &want_stop);
+            got = akv_memfind(hay, n, needle, m);
+            assert_ptr_equal(got, want);
+            if (needle[0] == '\\' || needle[0] == '\0') {
+                continue;
+            }
+            want = reference_find(hay, n, needle, m, 1, '\\', '\0',
+                                  &want_stop);
+            got = akv_memfind_stop(hay, n, needle, m, '\\', '\0', &got_stop);
+            assert_ptr_equal(got, want);
+            if (want) {
+                assert_int_equal(got_stop, want_stop);
+            }
+        }
+    }
+    akv_memfind_use_avx2(1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -251,6 +327,7 @@ int main(void)
         cmocka_unit_test(siphash_matches_the_reference_vector),
         cmocka_unit_test(escape_keeps_only_unreserved),
         cmocka_unit_test(json_lookups_check_types),
+        cmocka_unit_test(memfind_agrees_with_the_definition),
     };
 
     return cmocka_run_group_tests_name("common", tests, NULL, NULL);
