@@ -61,6 +61,7 @@ struct partition_state {
     int eof;
     int paused;
     struct akv_offsets *offsets; /* pending events, their messages */
+    int64_t next;                /* one past the last message taken; -1 */
     int64_t stored;              /* last offset handed to offsets_store */
     int64_t committed;           /* last committed; -1 unknown */
     long long moved_ms;          /* committed last moved (or assigned) */
@@ -612,6 +613,9 @@ static void backpressure(struct consumer *c)
         if (!p->paused && n >= high) {
             akv_log_debug("kafka", "partition=%d paused: %zu unfinished", i, n);
             set_paused(c, i, 1);
+            /* A paused partition takes no later events: its deferred
+             * syncs would only wait. */
+            akv_engine_release_deferred(c->engine);
         } else if (p->paused && n <= high / 2) {
             set_paused(c, i, 0);
             resumed = 1;
@@ -720,6 +724,7 @@ static void mark_assigned(struct consumer *c,
         p->assigned = assigned;
         p->eof = 0;
         p->paused = 0;
+        p->next = -1;
         p->stored = -1;
         p->committed = -1;
         p->moved_ms = wall_ms();
@@ -917,6 +922,56 @@ static const struct akv_record *hold(struct partition_state *p,
     return rec;
 }
 
+/*
+ * How far behind its partition's end (as the last fetch answer gave it) a
+ * worker must be for its syncs to wait for later events of the same
+ * token (sync.catchup_delay_ms): at a few hundred thousand events a
+ * second, 1,000 events are read in milliseconds, so a live worker at the
+ * end never waits.
+ */
+#define CATCHUP_BEHIND 1000
+
+/* Events the partition holds after \p next, as far as the fetcher knows;
+ * -1 when it does not know its end yet. */
+static int64_t ahead(const struct consumer *c, int32_t partition, int64_t next)
+{
+    int64_t lo = -1;
+    int64_t hi = -1;
+
+    if (next < 0 ||
+        rd_kafka_get_watermark_offsets(c->rk, c->settings->kafka_topic,
+                                       partition, &lo,
+                                       &hi) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        hi < 0) {
+        return -1;
+    }
+    return hi > next ? hi - next : 0;
+}
+
+/* No assigned partition is behind: a deferred sync has nothing more to
+ * wait for. A partition that delivered nothing since its assignment counts
+ * as behind unless its committed offset is known and near its end (the
+ * consumer may deliver one partition's backlog after another's). */
+static int caught_up(const struct consumer *c)
+{
+    int i;
+
+    for (i = 0; i < c->nparts; i++) {
+        const struct partition_state *p = &c->parts[i];
+        int64_t at = p->next >= 0 ? p->next : p->committed;
+        int64_t left;
+
+        if (!p->assigned || p->eof) {
+            continue;
+        }
+        left = ahead(c, i, at);
+        if (left < 0 || left >= CATCHUP_BEHIND) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 /* One message: skipped, dead-lettered or handed to the engine. */
 static void handle_one(struct consumer *c, const rd_kafka_message_t *rkm,
                        struct partition_state *p)
@@ -998,6 +1053,7 @@ static void handle_one(struct consumer *c, const rd_kafka_message_t *rkm,
         ev.identifier = m.identifier;
         ev.event_pk = m.event_pk;
         ev.action = m.action;
+        ev.behind = ahead(c, rkm->partition, rkm->offset + 1) >= CATCHUP_BEHIND;
         ev.partition = rkm->partition;
         ev.offset = rkm->offset;
         if (akv_engine_submit(c->engine, &ev) < 0) {
@@ -1109,6 +1165,7 @@ static int drain(struct consumer *c)
             continue;
         }
         p->eof = 0;
+        p->next = rkm->offset + 1;
         c->avg_len += ((double)rkm->len - c->avg_len) / 64;
         handle(c, rkm, p);
     }
@@ -1322,6 +1379,9 @@ static void poll_loop(struct consumer *c)
         akv_engine_tick(c->engine);
         clear_wake(c);
         n = drain(c);
+        if (akv_engine_deferred(c->engine) > 0 && caught_up(c)) {
+            akv_engine_release_deferred(c->engine);
+        }
         retry_dead_letters(c);
         store_watermarks(c);
         backpressure(c);

@@ -36,7 +36,7 @@ enum sync_state {
     ST_VAULT_WRITE,
     ST_METADATA,
     ST_DELETE,
-    ST_WAITING, /* failed; its retry timer runs */
+    ST_WAITING, /* failed, or deferred while catching up; its timer runs */
 };
 
 enum { X_DETAIL, X_KEY, X_VAULT, X_COUNT };
@@ -77,6 +77,7 @@ struct sync {
     unsigned long epoch; /* the engine's epoch when this attempt began */
     unsigned attempts;
     long long retry_at;   /* monotonic ms */
+    int deferred;         /* waiting for later events, not for a retry */
     long long first_fail; /* wall-clock ms */
     long long last_fail;
     struct sync *next;     /* ready queue or waiting list */
@@ -102,6 +103,7 @@ struct akv_engine {
     struct sync *ready_head;
     struct sync *ready_tail;
     struct sync *waiting;
+    size_t deferred; /* syncs in waiting that are deferred */
     struct sync *all;
     size_t in_flight;
     size_t busy;
@@ -1047,6 +1049,30 @@ void akv_engine_destroy(struct akv_engine *e)
     free(e);
 }
 
+/*
+ * A token event with many more events after it in its partition: let its
+ * sync wait a while, so that the token's later events join it and one
+ * authentik read answers for all (start_authentik() merges them). The
+ * events stay unfinished, so nothing past them is committed meanwhile.
+ */
+static void defer(struct akv_engine *e, struct sync *sy)
+{
+    sy->st = ST_WAITING;
+    sy->deferred = 1;
+    sy->retry_at = now_ms() + e->settings->sync_catchup_delay_ms;
+    sy->next = e->waiting;
+    e->waiting = sy;
+    e->deferred++;
+}
+
+static void undefer(struct akv_engine *e, struct sync *sy)
+{
+    if (sy->deferred) {
+        sy->deferred = 0;
+        e->deferred--;
+    }
+}
+
 int akv_engine_submit(struct akv_engine *e, const struct akv_engine_event *ev)
 {
     struct akv_lane *lane = NULL;
@@ -1070,7 +1096,11 @@ int akv_engine_submit(struct akv_engine *e, const struct akv_engine_event *ev)
         lane->sync = sy;
         snprintf(sy->identifier, sizeof(sy->identifier), "%s", ev->identifier);
         e->busy++;
-        ready_push(e, sy);
+        if (ev->behind && e->settings->sync_catchup_delay_ms > 0) {
+            defer(e, sy);
+        } else {
+            ready_push(e, sy);
+        }
         break;
     }
     /* Logs and provenance name the latest event the sync answers for: a
@@ -1120,12 +1150,14 @@ static long long fire_timers(struct akv_engine *e, long long max)
 
         if (!sy->lane) {
             *p = sy->next;
+            undefer(e, sy);
             e->busy--;
             sync_free(sy);
             continue;
         }
         if (sy->retry_at <= now) {
             *p = sy->next;
+            undefer(e, sy);
             /* events that arrived meanwhile join it when it reads
              * authentik (start_authentik()) */
             ready_push(e, sy);
@@ -1203,6 +1235,22 @@ void akv_engine_assignment_changed(struct akv_engine *e)
      * vouch for Vault any more. */
     e->epoch++;
     akv_cache_clear(e->cache);
+}
+
+size_t akv_engine_deferred(const struct akv_engine *e)
+{
+    return e->deferred;
+}
+
+void akv_engine_release_deferred(struct akv_engine *e)
+{
+    struct sync *sy;
+
+    for (sy = e->waiting; sy; sy = sy->next) {
+        if (sy->deferred) {
+            sy->retry_at = 0; /* the next fire_timers() starts it */
+        }
+    }
 }
 
 size_t akv_engine_busy(const struct akv_engine *e)

@@ -26,6 +26,8 @@ struct akv_engine_event {
     const char *action;
     int32_t partition;
     int64_t offset;
+    int behind; /**< many more events follow in the partition: the sync
+                     may wait sync.catchup_delay_ms for them to join */
 };
 
 /**
@@ -88,6 +90,13 @@ void akv_engine_assignment_changed(struct akv_engine *e);
 
 /** @returns syncs running or waiting to run or to retry (busy lanes). */
 size_t akv_engine_busy(const struct akv_engine *e);
+
+/** @returns syncs deferred while their partition catches up. */
+size_t akv_engine_deferred(const struct akv_engine *e);
+
+/** @brief Starts every deferred sync on the next akv_engine_run(): the
+ *         consumer caught up, so no later event is coming soon. */
+void akv_engine_release_deferred(struct akv_engine *e);
 
 /** @returns syncs with requests out right now. */
 size_t akv_engine_in_flight(const struct akv_engine *e);

@@ -170,6 +170,12 @@ const struct akv_cfg_entry akv_settings_schema[] = {
     INT("sync.max_pending", "2000", sync_max_pending, 10, 1000000,
         "Unfinished events per partition before the partition is paused "
         "(resumed at half): bounds memory whatever the topic size."),
+    INT("sync.catchup_delay_ms", "1000", sync_catchup_delay_ms, 0, 60000,
+        "While the worker is more than 1,000 events behind a partition's "
+        "end (catching up, replaying), a token's sync waits up to this long "
+        "so that the token's later events join it: one authentik read "
+        "answers for all of them. At the end of the log syncs start at "
+        "once; 0 never waits."),
     INT("sync.shutdown_timeout_ms", "10000", sync_shutdown_timeout_ms, 0,
         600000,
         "On SIGTERM, how long syncs in flight may finish before the final "

@@ -66,6 +66,7 @@ struct akv_settings {
     /* sync */
     long long sync_max_in_flight;
     long long sync_max_pending;
+    long long sync_catchup_delay_ms;
     long long sync_shutdown_timeout_ms;
     long long sync_retry_initial_ms;
     long long sync_retry_max_ms;
