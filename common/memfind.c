@@ -29,8 +29,8 @@ static int same(const char *a, const char *b, size_t n)
 /* Byte by byte from position \p i: the tail of the vector loops, and
  * needles too short for them. */
 static const char *bytewise(const char *hay, size_t n, size_t i,
-                            const char *needle, size_t m, int stops,
-                            char stop1, char stop2, int *stopped)
+                            const char *needle, size_t m, int stops, char stop1,
+                            char stop2, int *stopped)
 {
     for (; i < n; i++) {
         if (stops && (hay[i] == stop1 || hay[i] == stop2)) {
@@ -105,7 +105,7 @@ static const char *first_of(const char *h, unsigned hit, unsigned stop,
         }                                                                      \
         if (!r && stops) {                                                     \
             window(hay + n - (w), 1);                                          \
-            r = first_of(hay + n - (w), 0, stop, ~0u << ((w) - m + 1), needle, \
+            r = first_of(hay + n - (w), 0, stop, ~0u << ((w)-m + 1), needle,   \
                          m, stopped);                                          \
         }                                                                      \
         return r;                                                              \
@@ -137,10 +137,10 @@ static const char *find16(const char *hay, size_t n, const char *needle,
                 _mm_loadu_si128((const __m128i *)(const void *)((h) + 1));     \
             __m128i c_ =                                                       \
                 _mm_loadu_si128((const __m128i *)(const void *)((h) + m - 1)); \
-            hit = (unsigned)_mm_movemask_epi8(_mm_and_si128(                   \
-                _mm_and_si128(_mm_cmpeq_epi8(a_, first),                       \
-                              _mm_cmpeq_epi8(b_, second)),                     \
-                _mm_cmpeq_epi8(c_, last)));                                    \
+            hit = (unsigned)_mm_movemask_epi8(                                 \
+                _mm_and_si128(_mm_and_si128(_mm_cmpeq_epi8(a_, first),         \
+                                            _mm_cmpeq_epi8(b_, second)),       \
+                              _mm_cmpeq_epi8(c_, last)));                      \
         }                                                                      \
     } while (0)
     WINDOWS(16, WINDOW16);
@@ -165,10 +165,10 @@ find32(const char *hay, size_t n, const char *needle, size_t m, int stops,
 #define WINDOW32(h, stops_only)                                                \
     do {                                                                       \
         __m256i a_ = _mm256_loadu_si256((const __m256i *)(const void *)(h));   \
-        stop = stops ? (unsigned)_mm256_movemask_epi8(_mm256_or_si256(         \
-                           _mm256_cmpeq_epi8(a_, x1),                          \
-                           _mm256_cmpeq_epi8(a_, x2)))                         \
-                     : 0;                                                      \
+        stop =                                                                 \
+            stops ? (unsigned)_mm256_movemask_epi8(_mm256_or_si256(            \
+                        _mm256_cmpeq_epi8(a_, x1), _mm256_cmpeq_epi8(a_, x2))) \
+                  : 0;                                                         \
         if (!(stops_only)) {                                                   \
             __m256i b_ =                                                       \
                 _mm256_loadu_si256((const __m256i *)(const void *)((h) + 1));  \

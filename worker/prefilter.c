@@ -42,8 +42,8 @@ static int action_or_escape(const struct akv_match_rules *rules,
         const char *q;
         int stopped;
 
-        p = akv_memfind_stop(p, (size_t)(end - p), key, sizeof(key) - 1,
-                             '\\', '\0', &stopped);
+        p = akv_memfind_stop(p, (size_t)(end - p), key, sizeof(key) - 1, '\\',
+                             '\0', &stopped);
         if (!p) {
             return 0;
         }

@@ -241,9 +241,9 @@ static void json_lookups_check_types(void **state)
 
 /* The plain definition: first position holding a stop byte or starting
  * the needle. */
-static const char *reference_find(const char *hay, size_t n,
-                                  const char *needle, size_t m, int stops,
-                                  char s1, char s2, int *stopped)
+static const char *reference_find(const char *hay, size_t n, const char *needle,
+                                  size_t m, int stops, char s1, char s2,
+                                  int *stopped)
 {
     size_t i;
 
@@ -267,8 +267,14 @@ static void memfind_agrees_with_the_definition(void **state)
 {
     static const char alphabet[] = "\"actionx\\\0ab";
     static const char *const needles[] = {
-        "\"action\"", "token", "ab\"", "authentik_core", "aa", "x",
-        "\"action\":\"authentik\"", "ab\"acx\"a\"ab\"acx\"a\"ab\"acx\"a\"ab\"acxa"};
+        "\"action\"",
+        "token",
+        "ab\"",
+        "authentik_core",
+        "aa",
+        "x",
+        "\"action\":\"authentik\"",
+        "ab\"acx\"a\"ab\"acx\"a\"ab\"acx\"a\"ab\"acxa"};
     char hay[200];
     uint64_t seed = 42;
     int avx2;
@@ -302,8 +308,7 @@ static void memfind_agrees_with_the_definition(void **state)
             if (needle[0] == '\\' || needle[0] == '\0') {
                 continue;
             }
-            want = reference_find(hay, n, needle, m, 1, '\\', '\0',
-                                  &want_stop);
+            want = reference_find(hay, n, needle, m, 1, '\\', '\0', &want_stop);
             got = akv_memfind_stop(hay, n, needle, m, '\\', '\0', &got_stop);
             assert_ptr_equal(got, want);
             if (want) {
