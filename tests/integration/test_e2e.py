@@ -138,9 +138,12 @@ def stop_and_stats(workers):
     return stats
 
 
-def run_to_end(name, group, timeout=SYNC_TIMEOUT, log_level="info"):
-    """Runs one worker with --exit-at-end; @returns its final stats."""
-    extra = dict(WORKER_CFG, log={"level": log_level})
+def run_to_end(name, group, timeout=SYNC_TIMEOUT, log_level="info",
+               settings=None):
+    """Runs one worker with --exit-at-end (and \\p settings over
+    WORKER_CFG); @returns its final stats."""
+    extra = akvtest.merge_settings(dict(WORKER_CFG, log={"level": log_level}),
+                                   settings or {})
     w = S.stack.start_worker(name, group, exit_at_end=True, extra=extra)
     S.workers.append(w)
     rc = w.wait(timeout)
@@ -483,19 +486,11 @@ BACKLOG_TOKEN_EVENTS = 600
 def catch_up(name, group, delay_ms):
     """A worker of a new group reads the whole topic with
     sync.catchup_delay_ms = \\p delay_ms; @returns the view_key reads it
-    made and its final stats."""
+    made, its final stats, its syncs and the tokens they were for."""
     before = S.stack.authentik_stats()["view_key"]
-    extra = akvtest.merge_settings(WORKER_CFG,
-                                   {"sync": {"catchup_delay_ms": delay_ms}})
-    w = S.stack.start_worker(name, group, exit_at_end=True, extra=extra)
-    S.workers.append(w)
-    rc = w.wait(SYNC_TIMEOUT)
-    if rc is None:
-        w.stop(5)
-        raise AssertionError("%s still running after %ds" % (name,
-                                                            SYNC_TIMEOUT))
-    assert rc == 0, "%s exited %d: %s" % (name, rc, w.stderr_tail(3))
-    st = akvtest.final_stats(w.stderr_text())
+    st = run_to_end(name, group,
+                    settings={"sync": {"catchup_delay_ms": delay_ms}})
+    w = S.workers[-1]
     check_consistency(name, st, w.stderr_text())
     syncs = akvtest.sync_lines(w.stderr_text())
     return (S.stack.authentik_stats()["view_key"] - before, st, len(syncs),
