@@ -222,12 +222,11 @@ int akv_memfind_use_avx2(int on)
 
 const char *akv_memfind(const char *hay, size_t n, const char *needle, size_t m)
 {
-    int stopped = 0;
-
     if (m < 3) {
         return memmem(hay, n, needle, m);
     }
-    return find(hay, n, needle, m, 0, 0, 0, &stopped);
+    /* Without stop bytes nothing is stopped: no flag to set. */
+    return find(hay, n, needle, m, 0, 0, 0, NULL);
 }
 
 const char *akv_memfind_stop(const char *hay, size_t n, const char *needle,
