@@ -13,7 +13,6 @@
 #ifndef AKV_WORKER_ENGINE_H
 #define AKV_WORKER_ENGINE_H
 
-#include "consumer.h"
 #include "dlq.h"
 #include "settings.h"
 #include "telemetry.h"

@@ -12,21 +12,13 @@
 #define AKV_WORKER_HTTPD_H
 
 #include "err.h"
+#include "listen.h"
 #include "telemetry.h"
 
 #include <stddef.h>
 #include <sys/socket.h>
 
 struct akv_httpd;
-
-/**
- * @brief Parses "host:port", "[v6]:port" or ":port" (every address) into
- *        \p addr, resolving a host name.
- * @returns AKV_OK, or AKV_ERR_CONFIG with a message in \p errstr.
- */
-akv_err_t akv_listen_parse(const char *spec, struct sockaddr_storage *addr,
-                           socklen_t *addrlen, char *errstr,
-                           size_t errstr_size);
 
 /**
  * @brief Starts serving on \p listen.

@@ -7,7 +7,7 @@
  */
 #include "settings.h"
 
-#include "httpd.h"
+#include "listen.h"
 #include "log.h"
 
 #include <errno.h>

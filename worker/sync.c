@@ -13,23 +13,6 @@
 #include <string.h>
 #include <time.h>
 
-const char *akv_sync_result_name(enum akv_sync_result r)
-{
-    switch (r) {
-    case AKV_SYNC_WRITTEN:
-        return "written";
-    case AKV_SYNC_UNCHANGED:
-        return "unchanged";
-    case AKV_SYNC_GONE:
-        return "gone";
-    case AKV_SYNC_DELETED:
-        return "deleted";
-    case AKV_SYNC_FILTERED:
-        return "filtered";
-    }
-    return "?";
-}
-
 cJSON *akv_sync_document(const struct akv_token *tok,
                          const struct akv_strlist *extra_fields)
 {

@@ -15,23 +15,11 @@
 
 #include "authentik.h"
 #include "failure.h"
+#include "outcome.h"
 #include "settings.h"
 #include "vault.h"
 
 #include <cJSON.h>
-
-enum akv_sync_result {
-    AKV_SYNC_WRITTEN = 0, /**< a new Vault version was written */
-    AKV_SYNC_UNCHANGED,   /**< Vault already held the document */
-    AKV_SYNC_GONE,        /**< not in authentik; secret kept (on_delete) */
-    AKV_SYNC_DELETED,     /**< not in authentik; secret deleted or purged */
-    AKV_SYNC_FILTERED,    /**< the token's intent is not mirrored */
-};
-
-struct akv_sync_outcome {
-    enum akv_sync_result result;
-    long long version; /**< Vault version now current (0 if none) */
-};
 
 /** Check-and-set convergence, one step at a time (DESIGN §4). */
 struct akv_cas {
@@ -73,8 +61,5 @@ cJSON *akv_sync_provenance(const cJSON *detail, const char *event_pk,
  */
 cJSON *akv_sync_document(const struct akv_token *tok,
                          const struct akv_strlist *extra_fields);
-
-/** @returns a stable lowercase name for \p r ("written", ...). */
-const char *akv_sync_result_name(enum akv_sync_result r);
 
 #endif /* AKV_WORKER_SYNC_H */

@@ -10,7 +10,7 @@
 #define AKV_WORKER_TELEMETRY_H
 
 #include "metrics.h"
-#include "sync.h"
+#include "outcome.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
