@@ -3,10 +3,10 @@
  */
 #include "sync.h"
 
-#include "cache.h"
+#include "authentik.h"
 #include "json.h"
-#include "log.h"
 #include "matcher.h"
+#include "log.h"
 
 #include <stdio.h>
 #include <stdlib.h>

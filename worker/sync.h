@@ -13,13 +13,13 @@
 #ifndef AKV_WORKER_SYNC_H
 #define AKV_WORKER_SYNC_H
 
-#include "authentik.h"
 #include "failure.h"
 #include "outcome.h"
-#include "settings.h"
-#include "vault.h"
 
 #include <cJSON.h>
+
+struct akv_strlist;
+struct akv_token; /* authentik.h */
 
 /** Check-and-set convergence, one step at a time (DESIGN §4). */
 struct akv_cas {
