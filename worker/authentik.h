@@ -35,7 +35,7 @@ struct akv_authentik *akv_authentik_new(const struct akv_settings *s,
 void akv_authentik_destroy(struct akv_authentik *ak);
 
 /**
- * @brief Maps an authentik answer to a failure class (DESIGN §6).
+ * @brief Maps an authentik answer to a failure class (failure.h).
  * @param status HTTP status, 0 when no answer arrived.
  * @param curl_code libcurl's result when status is 0.
  */

@@ -1,5 +1,6 @@
 /*
- * failure — the classes every upstream answer is sorted into (DESIGN §6).
+ * failure — the classes every upstream answer is sorted into (README.md,
+ * "Failures", has what each one leads to).
  *
  * Each upstream has one pure classifier (akv_vault_classify(),
  * akv_authentik_classify()) that maps status, body and transport error to a

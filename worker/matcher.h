@@ -32,7 +32,7 @@ struct akv_match {
     int undecodable; /**< the bytes are not a JSON object */
 };
 
-/** The configurable matching lists (DESIGN §3). */
+/** The configurable matching lists (README.md, "Matching"). */
 struct akv_match_rules {
     const struct akv_strlist *apps;           /**< e.g. authentik_core */
     const struct akv_strlist *models;         /**< e.g. token */

@@ -1,5 +1,5 @@
 /*
- * sync — one token sync, the unit of work (DESIGN §4).
+ * sync — one token sync, the unit of work (README.md, "One sync").
  *
  * Read the token's current state from authentik, build the document Vault
  * should hold, and write it with check-and-set only when it differs from
@@ -21,7 +21,7 @@
 struct akv_strlist;
 struct akv_token; /* authentik.h */
 
-/** Check-and-set convergence, one step at a time (DESIGN §4). */
+/** Check-and-set convergence, one step at a time (README.md, "One sync"). */
 struct akv_cas {
     long long rounds;     /**< writes that lost the race so far */
     long long max_rounds; /**< sync.cas_max_attempts */

@@ -1,5 +1,6 @@
 /*
- * telemetry — the worker's metrics (DESIGN §7) and health.
+ * telemetry — the worker's metrics (README.md, "Metrics and health") and
+ * health.
  *
  * One registry (common/metrics.c) with every ak2vault_* family, the
  * series the worker updates kept as pointers, and the state /livez and

@@ -99,7 +99,7 @@ int akv_vault_secret_path(const char *mount, const char *kind,
                           size_t size);
 
 /**
- * @brief Maps a Vault answer to a failure class (DESIGN §6).
+ * @brief Maps a Vault answer to a failure class (failure.h).
  * @param status HTTP status, 0 when no answer arrived.
  * @param body response body ("" when none).
  * @param curl_code libcurl's result when status is 0.
