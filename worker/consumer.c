@@ -21,6 +21,7 @@
 #include "consumer.h"
 
 #include "backoff.h"
+#include "clock.h"
 #include "dlq.h"
 #include "endoffsets.h"
 #include "engine.h"
@@ -123,22 +124,6 @@ struct consumer {
     struct denial denied[REFUSED_KINDS];
 };
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static long long wall_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static struct partition_state *part(struct consumer *c, int32_t partition)
 {
     if (partition < 0) {
@@ -222,7 +207,7 @@ static void refused(struct consumer *c, enum refusal kind,
     const struct akv_settings *s = c->settings;
     struct denial *d = &c->denied[kind];
     const char *mech = kafka_property(s, "sasl.mechanisms");
-    long long now = now_ms();
+    long long now = akv_mono_ms();
     char need[300];
 
     if (!mech) {
@@ -328,7 +313,7 @@ static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                       rd_kafka_topic_partition_list_t *offsets, void *opaque)
 {
     struct consumer *c = opaque;
-    long long now = wall_ms();
+    long long now = akv_wall_ms();
     int i;
 
     (void)rk;
@@ -400,7 +385,7 @@ static int commit_retriable(rd_kafka_resp_err_t err)
  */
 static void commit_final(struct consumer *c)
 {
-    long long deadline = now_ms() + SHUTDOWN_COMMIT_MS;
+    long long deadline = akv_mono_ms() + SHUTDOWN_COMMIT_MS;
     rd_kafka_resp_err_t err;
 
     for (;;) {
@@ -408,7 +393,7 @@ static void commit_final(struct consumer *c)
         if (!err || err == RD_KAFKA_RESP_ERR__NO_OFFSET) {
             return;
         }
-        if (!commit_retriable(err) || now_ms() >= deadline) {
+        if (!commit_retriable(err) || akv_mono_ms() >= deadline) {
             akv_log_warn("kafka",
                          "final commit failed: %s; events after "
                          "the last commit will be redone by the next owner",
@@ -657,7 +642,7 @@ static void on_synced(void *ctx, int32_t partition, int64_t offset)
         int64_t ts = rec->timestamp;
 
         if (ts > 0) {
-            double age = (double)(wall_ms() - ts) / 1000.0;
+            double age = (double)(akv_wall_ms() - ts) / 1000.0;
 
             akv_metric_observe(c->tm->latency, age > 0 ? age : 0);
         }
@@ -727,7 +712,7 @@ static void mark_assigned(struct consumer *c,
         p->next = -1;
         p->stored = -1;
         p->committed = -1;
-        p->moved_ms = wall_ms();
+        p->moved_ms = akv_wall_ms();
         p->caught_up_ms = p->moved_ms;
         p->idle_ms = p->moved_ms;
     }
@@ -807,7 +792,7 @@ static void dead_letter(struct consumer *c, const struct akv_record *rec,
 {
     struct akv_dlq_failure f;
     char errstr[512];
-    long long now = wall_ms();
+    long long now = akv_wall_ms();
 
     if (!c->dlq) {
         akv_log_error("dlq",
@@ -854,16 +839,16 @@ static void dead_letter(struct consumer *c, const struct akv_record *rec,
     if (akv_dlq_refused(c->dlq)) {
         /* A configuration error, like Vault's 403: retried at the
          * configuration pace, logged at most once per interval. */
-        r->retry_at = now_ms() + c->settings->sync_config_retry_ms;
+        r->retry_at = akv_mono_ms() + c->settings->sync_config_retry_ms;
         refused(c, REFUSED_DLQ, akv_dlq_refused(c->dlq));
         akv_log_debug("dlq", "partition=%d offset=%lld held: %s",
                       (int)rec->partition, (long long)rec->offset, errstr);
     } else {
-        r->retry_at =
-            now_ms() + akv_backoff_delay(c->settings->sync_retry_initial_ms,
-                                         c->settings->sync_retry_max_ms,
-                                         c->settings->sync_retry_multiplier,
-                                         r->attempts - 1, akv_backoff_random());
+        r->retry_at = akv_mono_ms() +
+                      akv_backoff_delay(c->settings->sync_retry_initial_ms,
+                                        c->settings->sync_retry_max_ms,
+                                        c->settings->sync_retry_multiplier,
+                                        r->attempts - 1, akv_backoff_random());
         akv_log_error("dlq", "partition=%d offset=%lld held: %s",
                       (int)rec->partition, (long long)rec->offset, errstr);
     }
@@ -875,7 +860,7 @@ static void retry_dead_letters(struct consumer *c)
 {
     struct dlq_retry *due = NULL;
     struct dlq_retry **p = &c->dlq_retries;
-    long long now = now_ms();
+    long long now = akv_mono_ms();
 
     while (*p) {
         if ((*p)->retry_at <= now) {
@@ -1302,15 +1287,15 @@ static void progress(struct consumer *c, int32_t i, long long now,
 static void report(struct consumer *c)
 {
     struct akv_telemetry *tm = c->tm;
-    long long now = wall_ms();
+    long long now = akv_wall_ms();
     char why[600] = "";
     int assigned = 0;
     int i;
 
-    if (now_ms() < c->next_report) {
+    if (akv_mono_ms() < c->next_report) {
         return;
     }
-    c->next_report = now_ms() + REPORT_INTERVAL_MS;
+    c->next_report = akv_mono_ms() + REPORT_INTERVAL_MS;
     akv_telemetry_partitions_begin(tm);
     for (i = 0; i < c->nparts; i++) {
         struct akv_partition_progress pp;
@@ -1411,8 +1396,8 @@ static void let_join_finish(struct consumer *c)
     if (c->settings->sync_shutdown_timeout_ms < bound) {
         bound = c->settings->sync_shutdown_timeout_ms;
     }
-    deadline = now_ms() + bound;
-    while (now_ms() < deadline) {
+    deadline = akv_mono_ms() + bound;
+    while (akv_mono_ms() < deadline) {
         rd_kafka_topic_partition_list_t *a = NULL;
         rd_kafka_message_t *rkm;
         int n = 0;
@@ -1436,10 +1421,10 @@ static void let_join_finish(struct consumer *c)
  * left to the next owner), then store what is finished. */
 static void drain_in_flight(struct consumer *c)
 {
-    long long deadline = now_ms() + c->settings->sync_shutdown_timeout_ms;
+    long long deadline = akv_mono_ms() + c->settings->sync_shutdown_timeout_ms;
 
     akv_engine_drain(c->engine);
-    while (akv_engine_in_flight(c->engine) > 0 && now_ms() < deadline) {
+    while (akv_engine_in_flight(c->engine) > 0 && akv_mono_ms() < deadline) {
         akv_engine_run(c->engine, -1, 50);
     }
     if (akv_engine_busy(c->engine) > 0) {

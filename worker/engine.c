@@ -14,6 +14,7 @@
 #include "authentik.h"
 #include "backoff.h"
 #include "cache.h"
+#include "clock.h"
 #include "json.h"
 #include "lanes.h"
 #include "log.h"
@@ -114,22 +115,6 @@ struct akv_engine {
     long long last_config_log;
 };
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static long long wall_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* --- easy handle pool: connections live in the multi handle's cache, the
  * handles themselves are only recycled to save allocations. */
 
@@ -212,7 +197,7 @@ static void remember(struct sync *sy)
 
     if (sy->lane && sy->epoch == e->epoch) {
         akv_cache_store(e->cache, sy->identifier, sy->hash, sy->version,
-                        now_ms());
+                        akv_mono_ms());
     }
 }
 
@@ -533,9 +518,9 @@ static void fail(struct sync *sy, enum akv_class cls, const char *errstr,
     }
     sy->attempts++;
     if (!sy->first_fail) {
-        sy->first_fail = wall_ms();
+        sy->first_fail = akv_wall_ms();
     }
-    sy->last_fail = wall_ms();
+    sy->last_fail = akv_wall_ms();
     if (cls == AKV_CLASS_TRANSIENT && s->sync_max_attempts > 0 &&
         sy->attempts >= (unsigned)s->sync_max_attempts) {
         snprintf(reason, sizeof(reason),
@@ -565,10 +550,10 @@ static void fail(struct sync *sy, enum akv_class cls, const char *errstr,
             "sync", "token=%s class=%s attempt=%u retry_in_ms=%lld: %s",
             sy->identifier, akv_class_name(cls), sy->attempts, delay, errstr);
     } else if (e->last_config_log == 0 ||
-               now_ms() - e->last_config_log >= s->sync_log_interval_ms) {
+               akv_mono_ms() - e->last_config_log >= s->sync_log_interval_ms) {
         /* Configuration errors hit every token alike: say it once per
          * interval, not once per token. */
-        e->last_config_log = now_ms();
+        e->last_config_log = akv_mono_ms();
         akv_log_error("sync",
                       "token=%s class=configuration held (attempt %u, "
                       "retrying every %lld ms; nothing after it in its "
@@ -576,7 +561,7 @@ static void fail(struct sync *sy, enum akv_class cls, const char *errstr,
                       sy->identifier, sy->attempts, delay, errstr);
     }
     sy->st = ST_WAITING;
-    sy->retry_at = now_ms() + delay;
+    sy->retry_at = akv_mono_ms() + delay;
     sy->next = e->waiting;
     e->waiting = sy;
 }
@@ -697,7 +682,7 @@ static void after_authentik(struct sync *sy)
     sy->hash = akv_cache_hash(e->cache, text, strlen(text));
     akv_json_free_string(text);
     if (!sy->confirm) {
-        if (akv_cache_lookup(e->cache, sy->identifier, sy->hash, now_ms(),
+        if (akv_cache_lookup(e->cache, sy->identifier, sy->hash, akv_mono_ms(),
                              &sy->version)) {
             finish(sy, AKV_SYNC_UNCHANGED, 1);
             return;
@@ -737,7 +722,7 @@ static void begin(struct sync *sy)
     sy->epoch = e->epoch;
     sy->cas.rounds = 0;
     sy->cas.max_rounds = e->settings->sync_cas_max_attempts;
-    if (akv_cache_has(e->cache, sy->identifier, now_ms())) {
+    if (akv_cache_has(e->cache, sy->identifier, akv_mono_ms())) {
         start_authentik(sy);
     } else {
         vault_read(sy);
@@ -1059,7 +1044,7 @@ static void defer(struct akv_engine *e, struct sync *sy)
 {
     sy->st = ST_WAITING;
     sy->deferred = 1;
-    sy->retry_at = now_ms() + e->settings->sync_catchup_delay_ms;
+    sy->retry_at = akv_mono_ms() + e->settings->sync_catchup_delay_ms;
     sy->next = e->waiting;
     e->waiting = sy;
     e->deferred++;
@@ -1141,7 +1126,7 @@ static void start_ready(struct akv_engine *e)
 /* Moves due retries to the ready queue; returns ms until the next. */
 static long long fire_timers(struct akv_engine *e, long long max)
 {
-    long long now = now_ms();
+    long long now = akv_mono_ms();
     long long next = max;
     struct sync **p = &e->waiting;
 

@@ -5,6 +5,7 @@
  */
 #include "kadmin.h"
 
+#include "clock.h"
 #include "kconf.h"
 #include "listoffsets.h"
 #include "log.h"
@@ -475,14 +476,6 @@ out:
     return AKV_OK;
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int index_of(const int32_t *partitions, size_t n, int32_t partition)
 {
     size_t i;
@@ -545,7 +538,7 @@ static akv_err_t reader_next(struct akv_kadmin *ka, rd_kafka_queue_t *q,
     char last[256] = "";
 
     for (;;) {
-        int64_t left = deadline - now_ms();
+        int64_t left = deadline - akv_wall_ms();
         rd_kafka_message_t *rkm;
 
         if (left <= 0) {
@@ -589,7 +582,7 @@ akv_err_t akv_kadmin_first_messages(struct akv_kadmin *ka,
                                     int64_t *msg_offsets, int64_t *timestamps,
                                     char *errstr, size_t errstr_size)
 {
-    int64_t deadline = now_ms() + TIMEOUT_MS;
+    int64_t deadline = akv_wall_ms() + TIMEOUT_MS;
     rd_kafka_queue_t *q = NULL;
     char *done = NULL;
     size_t remaining = n;
@@ -660,7 +653,7 @@ static akv_err_t scan_one(void *opaque, int64_t from, int64_t to, int64_t ts,
                           int64_t *found, char *errstr, size_t errstr_size)
 {
     struct one_partition *op = opaque;
-    int64_t deadline = now_ms() + TIMEOUT_MS;
+    int64_t deadline = akv_wall_ms() + TIMEOUT_MS;
     rd_kafka_queue_t *q = NULL;
     size_t started = 0;
     akv_err_t err;

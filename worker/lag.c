@@ -4,6 +4,7 @@
  */
 #include "lag.h"
 
+#include "clock.h"
 #include "kadmin.h"
 
 #include <cJSON.h>
@@ -16,14 +17,6 @@ struct lag_row {
     int64_t timestamp; /* of the first unconsumed message; -1: none */
     int64_t seconds;   /* age of that message; 0 when caught up, -1: ? */
 };
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Offsets and the first unconsumed message of every partition behind. */
 static akv_err_t compute(struct akv_kadmin *ka, const struct akv_kpart *parts,
@@ -71,7 +64,7 @@ static akv_err_t compute(struct akv_kadmin *ka, const struct akv_kpart *parts,
                                   timestamps, why, sizeof(why)) != AKV_OK) {
         fprintf(stderr, "lag seconds: unknown (%s)\n", why);
     }
-    now = now_ms();
+    now = akv_wall_ms();
     for (i = 0; i < k; i++) {
         struct lag_row *r = &rows[row_of[i]];
 

@@ -18,6 +18,7 @@
 #include "probe.h"
 
 #include "authentik.h"
+#include "clock.h"
 #include "consumer.h"
 #include "kconf.h"
 #include "log.h"
@@ -76,14 +77,6 @@ static void skipped(struct probe *p, const char *name, const char *why)
 {
     fprintf(p->out, "%s: skipped (%s)\n", name, why);
     fflush(p->out);
-}
-
-static long long mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static long long cap_ms(long long configured)
@@ -321,7 +314,7 @@ static int check_fetch(struct probe *p, rd_kafka_t *rk, struct kafka_probe *kp,
                        const struct akv_settings *s, int32_t partition)
 {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    long long deadline = mono_ms() + AKV_PROBE_TIMEOUT_MS;
+    long long deadline = akv_mono_ms() + AKV_PROBE_TIMEOUT_MS;
     int answered = -1;
 
     rd_kafka_topic_partition_list_add(l, s->kafka_topic, partition)->offset =
@@ -331,7 +324,7 @@ static int check_fetch(struct probe *p, rd_kafka_t *rk, struct kafka_probe *kp,
         return -1;
     }
     rd_kafka_topic_partition_list_destroy(l);
-    while (answered < 0 && mono_ms() < deadline) {
+    while (answered < 0 && akv_mono_ms() < deadline) {
         rd_kafka_message_t *rkm = rd_kafka_consumer_poll(rk, 100);
 
         if (!rkm) {
@@ -391,7 +384,7 @@ static int check_producer_id(struct probe *p, const struct akv_settings *s)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     struct pid_probe pp = {0, RD_KAFKA_RESP_ERR_NO_ERROR};
-    long long deadline = mono_ms() + AKV_PROBE_TIMEOUT_MS;
+    long long deadline = akv_mono_ms() + AKV_PROBE_TIMEOUT_MS;
     char errstr[512];
     rd_kafka_t *rk;
 
@@ -416,7 +409,7 @@ static int check_producer_id(struct probe *p, const struct akv_settings *s)
         rd_kafka_conf_destroy(conf);
         return -1;
     }
-    while (!pp.assigned && !pp.err && mono_ms() < deadline) {
+    while (!pp.assigned && !pp.err && akv_mono_ms() < deadline) {
         rd_kafka_poll(rk, 100);
     }
     rd_kafka_destroy(rk);
@@ -435,7 +428,7 @@ static void check_kafka(struct probe *p, const struct akv_settings *s)
     struct kafka_probe kp;
     const struct rd_kafka_metadata *md = NULL;
     rd_kafka_resp_err_t kerr = RD_KAFKA_RESP_ERR__TIMED_OUT;
-    long long deadline = mono_ms() + AKV_PROBE_TIMEOUT_MS;
+    long long deadline = akv_mono_ms() + AKV_PROBE_TIMEOUT_MS;
     char errstr[512];
     rd_kafka_t *rk;
     int topic_ok;
@@ -453,7 +446,7 @@ static void check_kafka(struct probe *p, const struct akv_settings *s)
      * refusing connections (librdkafka then reports all of them down)
      * fail the check at once rather than at the deadline. */
     for (;;) {
-        long long left = deadline - mono_ms();
+        long long left = deadline - akv_mono_ms();
 
         kerr = rd_kafka_metadata(
             rk, 1, NULL, &md, (int)(left < 500 ? (left > 0 ? left : 1) : 500));
@@ -462,7 +455,7 @@ static void check_kafka(struct probe *p, const struct akv_settings *s)
         }
         md = NULL;
         rd_kafka_poll(rk, 0);
-        if (kp.all_down[0] || mono_ms() >= deadline) {
+        if (kp.all_down[0] || akv_mono_ms() >= deadline) {
             break;
         }
     }

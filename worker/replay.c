@@ -5,6 +5,7 @@
  */
 #include "replay.h"
 
+#include "clock.h"
 #include "log.h"
 
 #include <cJSON.h>
@@ -49,14 +50,6 @@ static const char *mode_name(enum akv_replay_mode mode)
         }
     }
     return "none";
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ------------------------------------------------------------------------
@@ -977,7 +970,7 @@ akv_err_t akv_replay_run(const struct akv_settings *s,
     if (o->mode == AKV_REPLAY_TO_DATETIME) {
         ts = o->value;
     } else if (o->mode == AKV_REPLAY_BY_DURATION) {
-        ts = now_ms() - o->value;
+        ts = akv_wall_ms() - o->value;
     }
     if (o->partitions) {
         err = akv_replay_parse_partitions(o->partitions, &ranges, &nr, errstr,

@@ -3,6 +3,7 @@
  */
 #include "telemetry.h"
 
+#include "clock.h"
 #include "log.h"
 
 #include <math.h>
@@ -21,14 +22,6 @@ static const double request_buckets[] = {
 };
 
 static const char *const upstream_names[AKV_UPSTREAMS] = {"authentik", "vault"};
-
-static long long mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 struct family_def {
     enum akv_metric_type type;
@@ -459,7 +452,7 @@ void akv_telemetry_partitions_end(struct akv_telemetry *t)
 
 void akv_telemetry_heartbeat(struct akv_telemetry *t)
 {
-    atomic_store(&t->heartbeat_ms, mono_ms());
+    atomic_store(&t->heartbeat_ms, akv_mono_ms());
 }
 
 void akv_telemetry_set_ready(struct akv_telemetry *t, const char *why_not)
@@ -485,7 +478,7 @@ int akv_telemetry_live(struct akv_telemetry *t, long long timeout_ms, char *msg,
         snprintf(msg, size, "starting");
         return 1; /* connecting is not being stuck */
     }
-    age = mono_ms() - beat;
+    age = akv_mono_ms() - beat;
     if (age > timeout_ms) {
         snprintf(msg, size, "the poll loop has not turned for %lld ms", age);
         return 0;

@@ -4,6 +4,7 @@
  */
 #include "vault.h"
 
+#include "clock.h"
 #include "http.h"
 #include "json.h"
 #include "log.h"
@@ -33,14 +34,6 @@ struct akv_vault {
     akv_vault_observe_fn *observe; /* told of every request, or NULL */
     void *observe_ctx;
 };
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void wipe_free(char *s)
 {
@@ -218,7 +211,7 @@ double akv_vault_token_ttl(const struct akv_vault *v)
         return INFINITY;
     }
     left = (double)v->lease.ttl_s -
-           (double)(now_ms() - v->lease.obtained_ms) / 1000.0;
+           (double)(akv_mono_ms() - v->lease.obtained_ms) / 1000.0;
     return left > 0 ? left : 0;
 }
 
@@ -552,7 +545,7 @@ static enum akv_class call(struct akv_vault *v, const char *method,
                            size_t errstr_size)
 {
     char url[PATH_MAX_LEN + 1100];
-    long long started = now_ms();
+    long long started = akv_mono_ms();
     akv_err_t err;
 
     snprintf(url, sizeof(url), "%s/v1/%s", v->addr, path);
@@ -561,7 +554,7 @@ static enum akv_class call(struct akv_vault *v, const char *method,
                            body ? strlen(body) : 0, resp);
     if (v->observe) {
         v->observe(v->observe_ctx, err ? 0 : resp->status,
-                   (double)(now_ms() - started) / 1000.0);
+                   (double)(akv_mono_ms() - started) / 1000.0);
     }
     if (err) {
         akv_errf(AKV_ERR_TRANSPORT, errstr, errstr_size, "vault %s: %s", method,
@@ -666,7 +659,7 @@ static char *login_body(struct akv_vault *v, char *errstr, size_t errstr_size)
 static void set_lease(struct akv_vault *v, long long ttl_s, int renewable,
                       int fresh)
 {
-    v->lease.obtained_ms = now_ms();
+    v->lease.obtained_ms = akv_mono_ms();
     v->lease.ttl_s = ttl_s;
     v->lease.renewable = renewable;
     if (fresh) {
@@ -803,7 +796,7 @@ enum akv_class akv_vault_tick(struct akv_vault *v, char *errstr,
     int can_login = v->method != AUTH_TOKEN;
     enum akv_class cls = AKV_CLASS_OK;
 
-    switch (akv_vault_lease_due(&v->lease, now_ms(), can_login)) {
+    switch (akv_vault_lease_due(&v->lease, akv_mono_ms(), can_login)) {
     case AKV_LEASE_OK:
         break;
     case AKV_LEASE_RENEW:
@@ -814,7 +807,7 @@ enum akv_class akv_vault_tick(struct akv_vault *v, char *errstr,
             cls = akv_vault_login(v, errstr, errstr_size);
         } else if (cls != AKV_CLASS_OK && !can_login) {
             /* Try again at the next tick rather than on every one. */
-            v->lease.obtained_ms = now_ms() - v->lease.ttl_s * 1000 / 2;
+            v->lease.obtained_ms = akv_mono_ms() - v->lease.ttl_s * 1000 / 2;
         }
         break;
     case AKV_LEASE_LOGIN:
