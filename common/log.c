@@ -3,6 +3,8 @@
  */
 #include "log.h"
 
+#include "wipe.h"
+
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -76,8 +78,7 @@ int akv_log_secret_add(const char *secret)
 
         if (!p) {
             pthread_mutex_unlock(&log_lock);
-            explicit_bzero(copy, strlen(copy));
-            free(copy);
+            akv_wipe_free(copy);
             return -1;
         }
         secrets = p;
@@ -86,12 +87,6 @@ int akv_log_secret_add(const char *secret)
     secrets[nsecrets++] = copy;
     pthread_mutex_unlock(&log_lock);
     return 0;
-}
-
-static void secret_free(char *s)
-{
-    explicit_bzero(s, strlen(s));
-    free(s);
 }
 
 void akv_log_secret_remove(const char *secret)
@@ -104,7 +99,7 @@ void akv_log_secret_remove(const char *secret)
     pthread_mutex_lock(&log_lock);
     for (i = 0; i < nsecrets; i++) {
         if (strcmp(secrets[i], secret) == 0) {
-            secret_free(secrets[i]);
+            akv_wipe_free(secrets[i]);
             secrets[i] = secrets[--nsecrets];
             break;
         }
@@ -118,7 +113,7 @@ void akv_log_secret_clear(void)
 
     pthread_mutex_lock(&log_lock);
     for (i = 0; i < nsecrets; i++) {
-        secret_free(secrets[i]);
+        akv_wipe_free(secrets[i]);
     }
     free(secrets);
     secrets = NULL;
@@ -272,10 +267,7 @@ void akv_log_excerpt(const char *in, const char *secret, char *out, size_t size)
         return;
     }
     mark_needle(in, len, esc, hide);
-    if (esc) {
-        explicit_bzero(esc, strlen(esc));
-        free(esc);
-    }
+    akv_wipe_free(esc);
     pthread_mutex_lock(&log_lock);
     for (i = 0; i < nsecrets; i++) {
         mark_needle(in, len, secrets[i], hide);

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "sync.h"
 #include "vault.h"
+#include "wipe.h"
 
 #include <curl/curl.h>
 #include <poll.h>
@@ -144,14 +145,6 @@ static void handle_put(struct akv_engine *e, CURL *curl)
 
 /* --- per-sync data ------------------------------------------------------ */
 
-static void wipe_free(char *s)
-{
-    if (s) {
-        explicit_bzero(s, strlen(s));
-        free(s);
-    }
-}
-
 static void xfer_clear(struct xfer *x)
 {
     if (x->used) {
@@ -171,7 +164,7 @@ static void forget_reads(struct sync *sy)
     sy->detail = NULL;
     if (sy->key) {
         akv_log_secret_remove(sy->key);
-        wipe_free(sy->key);
+        akv_wipe_free(sy->key);
         sy->key = NULL;
     }
     if (sy->doc) {

@@ -8,6 +8,7 @@
 #include "http.h"
 #include "json.h"
 #include "log.h"
+#include "wipe.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -35,14 +36,6 @@ struct akv_vault {
     void *observe_ctx;
 };
 
-static void wipe_free(char *s)
-{
-    if (s) {
-        explicit_bzero(s, strlen(s));
-        free(s);
-    }
-}
-
 /* Headers every request carries; the token only when \p token is set. */
 static struct curl_slist *build_headers(const struct akv_settings *s,
                                         const char *token)
@@ -67,12 +60,12 @@ static int set_token(struct akv_vault *v, char *token)
 
     if (!h || akv_log_secret_add(token) < 0) {
         akv_http_headers_free(h);
-        wipe_free(token);
+        akv_wipe_free(token);
         return -1;
     }
     if (v->token) {
         akv_log_secret_remove(v->token);
-        wipe_free(v->token);
+        akv_wipe_free(v->token);
     }
     akv_http_headers_free(v->headers);
     v->token = token;
@@ -156,7 +149,7 @@ void akv_vault_destroy(struct akv_vault *v)
     }
     if (v->token) {
         akv_log_secret_remove(v->token);
-        wipe_free(v->token);
+        akv_wipe_free(v->token);
     }
     akv_http_headers_free(v->headers);
     akv_http_headers_free(v->anon);
@@ -649,8 +642,8 @@ static char *login_body(struct akv_vault *v, char *errstr, size_t errstr_size)
             body = akv_json_print(root);
         }
     }
-    wipe_free(a);
-    wipe_free(b);
+    akv_wipe_free(a);
+    akv_wipe_free(b);
     akv_json_wipe(root);
     cJSON_Delete(root);
     return body;
@@ -722,7 +715,7 @@ static enum akv_class take_auth(struct akv_vault *v,
         return AKV_CLASS_TRANSIENT;
     }
     if (v->token && strcmp(token, v->token) == 0) {
-        wipe_free(token); /* a renewal keeps the token */
+        akv_wipe_free(token); /* a renewal keeps the token */
     } else if (set_token(v, token) < 0) {
         akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory");
         return AKV_CLASS_TRANSIENT;
