@@ -662,6 +662,43 @@ static const struct akv_record *held_message(void *ctx, int32_t partition,
     return akv_offsets_get(c->parts[partition].offsets, offset);
 }
 
+/* The engine gave up on a token's event after sync.max_attempts. */
+static int dead_letter_given_up(void *ctx, const char *identifier,
+                                int32_t partition, int64_t offset,
+                                const struct akv_engine_failure *f)
+{
+    struct consumer *c = ctx;
+    const struct akv_record *rec = held_message(c, partition, offset);
+    struct akv_dlq_failure df;
+    char errstr[512];
+
+    if (!c->dlq) {
+        akv_log_error("dlq",
+                      "token=%s partition=%d offset=%lld skipped "
+                      "(dead-letter topic disabled): %s",
+                      identifier, (int)partition, (long long)offset, f->reason);
+        return 0;
+    }
+    if (!rec) {
+        akv_log_error("dlq",
+                      "token=%s partition=%d offset=%lld: the message is no "
+                      "longer held",
+                      identifier, (int)partition, (long long)offset);
+        return -1;
+    }
+    df.error_class = "transient";
+    df.reason = f->reason;
+    df.attempts = f->attempts;
+    df.first_ms = f->first_ms;
+    df.last_ms = f->last_ms;
+    if (akv_dlq_send(c->dlq, rec, &df, errstr, sizeof(errstr)) != AKV_OK) {
+        akv_log_error("dlq", "token=%s: %s", identifier, errstr);
+        return -1;
+    }
+    akv_metric_inc(c->tm->dlq_messages);
+    return 0;
+}
+
 /* Tells the end-offset reader which partitions to watch. */
 static void watch_assigned(struct consumer *c)
 {
@@ -1472,8 +1509,8 @@ akv_err_t akv_consumer_run(const struct akv_settings *s,
             goto out;
         }
     }
-    c.engine = akv_engine_new(s, tm, c.dlq, on_synced, held_message, &c, errstr,
-                              errstr_size);
+    c.engine = akv_engine_new(s, tm, on_synced, dead_letter_given_up, &c,
+                              errstr, errstr_size);
     if (!c.engine) {
         err = AKV_ERR_CONFIG;
         goto out;

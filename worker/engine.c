@@ -90,9 +90,8 @@ struct sync {
 struct akv_engine {
     const struct akv_settings *settings;
     struct akv_telemetry *tm;
-    struct akv_dlq *dlq;
     akv_engine_done_fn *done;
-    akv_engine_message_fn *message;
+    akv_engine_dead_letter_fn *dead_letter;
     void *ctx;
     CURLM *multi;
     struct akv_authentik *ak;
@@ -434,44 +433,23 @@ static void finish(struct sync *sy, enum akv_sync_result r, int cached)
 static int dead_letter_all(struct sync *sy, const char *reason)
 {
     struct akv_engine *e = sy->e;
-    struct akv_dlq_failure f;
-    char errstr[512];
+    struct akv_engine_failure f;
     size_t i;
 
     if (!sy->lane) {
         return 0;
     }
-    f.error_class = "transient";
     f.reason = reason;
     f.attempts = sy->attempts;
     f.first_ms = sy->first_fail;
     f.last_ms = sy->last_fail;
     for (i = 0; i < sy->lane->covered.n; i++) {
         const struct akv_lane_event *ev = &sy->lane->covered.v[i];
-        const struct akv_record *rec =
-            e->message(e->ctx, ev->partition, ev->offset);
 
-        if (!e->dlq) {
-            akv_log_error("dlq",
-                          "token=%s partition=%d offset=%lld skipped "
-                          "(dead-letter topic disabled): %s",
-                          sy->identifier, (int)ev->partition,
-                          (long long)ev->offset, reason);
-            continue;
-        }
-        if (!rec) {
-            akv_log_error("dlq",
-                          "token=%s partition=%d offset=%lld: the "
-                          "message is no longer held",
-                          sy->identifier, (int)ev->partition,
-                          (long long)ev->offset);
+        if (e->dead_letter(e->ctx, sy->identifier, ev->partition, ev->offset,
+                           &f) < 0) {
             return -1;
         }
-        if (akv_dlq_send(e->dlq, rec, &f, errstr, sizeof(errstr)) != AKV_OK) {
-            akv_log_error("dlq", "token=%s: %s", sy->identifier, errstr);
-            return -1;
-        }
-        akv_metric_inc(e->tm->dlq_messages);
     }
     akv_log_warn("dlq",
                  "token=%s: %zu event(s) sent to %s after %u "
@@ -942,10 +920,10 @@ static void on_vault_call(void *ctx, long status, double seconds)
 /* --- the engine --------------------------------------------------------- */
 
 struct akv_engine *akv_engine_new(const struct akv_settings *s,
-                                  struct akv_telemetry *tm, struct akv_dlq *dlq,
+                                  struct akv_telemetry *tm,
                                   akv_engine_done_fn *done,
-                                  akv_engine_message_fn *message, void *ctx,
-                                  char *errstr, size_t errstr_size)
+                                  akv_engine_dead_letter_fn *dead_letter,
+                                  void *ctx, char *errstr, size_t errstr_size)
 {
     struct akv_engine *e = calloc(1, sizeof(*e));
     char lerr[512];
@@ -957,9 +935,8 @@ struct akv_engine *akv_engine_new(const struct akv_settings *s,
     }
     e->settings = s;
     e->tm = tm;
-    e->dlq = dlq;
     e->done = done;
-    e->message = message;
+    e->dead_letter = dead_letter;
     e->ctx = ctx;
     e->multi = curl_multi_init();
     e->lanes = akv_lanes_new();

@@ -13,7 +13,6 @@
 #ifndef AKV_WORKER_ENGINE_H
 #define AKV_WORKER_ENGINE_H
 
-#include "dlq.h"
 #include "settings.h"
 #include "telemetry.h"
 
@@ -35,27 +34,36 @@ struct akv_engine_event {
  */
 typedef void(akv_engine_done_fn)(void *ctx, int32_t partition, int64_t offset);
 
+/** Why a sync gave up on its events: what their dead-letter records say. */
+struct akv_engine_failure {
+    const char *reason; /**< human-readable, secret-free */
+    unsigned attempts;  /**< sync attempts made */
+    long long first_ms; /**< wall-clock ms of the first failure */
+    long long last_ms;  /**< wall-clock ms of the last failure */
+};
+
 /**
- * @brief Asks for the Kafka record at (partition, offset) so it can be
- *        dead-lettered; returns NULL when it is not held any more.
+ * @brief Dead-letters the event at (partition, offset) of token
+ *        \p identifier, whose sync gave up after sync.max_attempts.
+ * @returns 0 when that is done (or the dead-letter topic is disabled), -1
+ *          when it cannot be now: the sync then keeps retrying.
  */
-typedef const struct akv_record *(akv_engine_message_fn)(void *ctx,
-                                                         int32_t partition,
-                                                         int64_t offset);
+typedef int(akv_engine_dead_letter_fn)(void *ctx, const char *identifier,
+                                       int32_t partition, int64_t offset,
+                                       const struct akv_engine_failure *f);
 
 struct akv_engine;
 
 /**
  * @brief Creates the engine, its upstream clients, and logs in to Vault.
- * @param dlq the dead-letter producer, or NULL when disabled.
- * @remark \p s, \p tm and \p dlq must outlive the engine. A failed first
- *         login is logged, not fatal: syncs retry until one succeeds.
+ * @remark \p s and \p tm must outlive the engine. A failed first login
+ *         is logged, not fatal: syncs retry until one succeeds.
  */
 struct akv_engine *akv_engine_new(const struct akv_settings *s,
-                                  struct akv_telemetry *tm, struct akv_dlq *dlq,
+                                  struct akv_telemetry *tm,
                                   akv_engine_done_fn *done,
-                                  akv_engine_message_fn *message, void *ctx,
-                                  char *errstr, size_t errstr_size);
+                                  akv_engine_dead_letter_fn *dead_letter,
+                                  void *ctx, char *errstr, size_t errstr_size);
 
 /** @brief Destroys the engine, abandoning whatever is in flight. */
 void akv_engine_destroy(struct akv_engine *e);
