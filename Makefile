@@ -34,17 +34,40 @@ LDFLAGS += -fsanitize=address,undefined
 endif
 CFLAGS  += -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -Werror -Wshadow \
            -Wstrict-prototypes -Wformat=2 -Wno-format-nonliteral -MMD -MP \
-           -Icommon -Iworker
+           -Icommon
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 LDLIBS  += -Wl,--as-needed $(PKG_LIBS) -lpthread -lm
 
+# The worker's parts (worker/README.md), each a static library compiled
+# with its own include path: common/, itself and the parts in DEPS_<part>.
+# An include that points up the layers does not compile, and core/ sees
+# stubs that refuse libcurl, librdkafka and libmicrohttpd (core/forbid/).
+# PARTS is in link order: a part before those it uses.
+PARTS := cli kafka sync ops upstream config core
+DEPS_core     := forbid
+DEPS_config   :=
+DEPS_upstream := core config
+DEPS_ops      := core
+DEPS_sync     := core config upstream ops
+DEPS_kafka    := core config ops sync
+DEPS_cli      := core config upstream ops sync kafka
+part_inc = -Iworker/$(1) $(foreach d,$(DEPS_$(1)),\
+               -Iworker/$(if $(filter forbid,$(d)),core/forbid,$(d)))
+part_src = $(filter-out worker/cli/main.c,$(wildcard worker/$(1)/*.c))
+part_lib = $(BUILD)/libakv_$(1).a
+# Tests and tools see every part.
+ALL_INC := $(PARTS:%=-Iworker/%)
+PART_INC := $(ALL_INC)
+$(foreach p,$(PARTS),\
+    $(eval $(BUILD)/worker/$(p)/%.o: PART_INC := $(call part_inc,$(p))))
+$(BUILD)/common/%.o: PART_INC :=
+
 COMMON_SRC := $(wildcard common/*.c)
-WORKER_SRC := $(filter-out worker/main.c,$(wildcard worker/*.c))
+WORKER_SRC := $(foreach p,$(PARTS),$(call part_src,$(p)))
 COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o)
-WORKER_OBJ := $(WORKER_SRC:%.c=$(BUILD)/%.o)
 LIBCOMMON  := $(BUILD)/libakv_common.a
-LIBWORKER  := $(BUILD)/libakv_worker.a
+LIBWORKER  := $(foreach p,$(PARTS),$(call part_lib,$(p)))
 FAKEHTTP   := $(BUILD)/tests/fakes/fakehttp.o
 FAKEFAULT  := $(BUILD)/tests/fakes/fakefault.o
 
@@ -63,15 +86,18 @@ all: $(PROGS) $(UNIT_BIN)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+	$(CC) $(CFLAGS) $(PART_INC) $(PKG_CFLAGS) -c -o $@ $<
 
 $(LIBCOMMON): $(COMMON_OBJ)
 	$(AR) rcs $@ $^
 
-$(LIBWORKER): $(WORKER_OBJ)
-	$(AR) rcs $@ $^
+define part_rules
+$(call part_lib,$(1)): $$(patsubst %.c,$(BUILD)/%.o,$(call part_src,$(1)))
+	$$(AR) rcs $$@ $$^
+endef
+$(foreach p,$(PARTS),$(eval $(call part_rules,$(p))))
 
-$(BIN)/ak2vault: $(BUILD)/worker/main.o $(LIBWORKER) $(LIBCOMMON)
+$(BIN)/ak2vault: $(BUILD)/worker/cli/main.o $(LIBWORKER) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -157,7 +183,7 @@ BANNED := '\b(sprintf|vsprintf|strcpy|strcat|strncpy|strtok|atoi|atol|gets)\('
 lint:
 	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
-	    --inline-suppr -Icommon -Iworker common worker tests
+	    --inline-suppr -Icommon $(ALL_INC) common worker tests
 	@! git grep -nE $(BANNED) -- '*.c' '*.h' || \
 	    { echo "banned call found"; exit 1; }
 
@@ -205,7 +231,7 @@ FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 # than gcc, and a fuzzing run should not depend on that. The targets keep it.
 FUZZ_CFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link \
                 $(FUZZ_SAN) -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -MMD -MP \
-                -Icommon -Iworker
+                -Icommon $(ALL_INC)
 FUZZ_LIB     := $(FUZZ_DIR)/libakv_fuzz.a
 FUZZ_BIN     := $(FUZZ_NAMES:%=$(FUZZ_DIR)/bin/%)
 

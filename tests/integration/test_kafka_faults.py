@@ -1115,7 +1115,7 @@ def backtrace(w):
     path.write_text(SECRETS.scrub(text))
     out = []
     for block in text.split("\nThread ")[1:]:
-        names = re.findall(r"in (\w+) \(.*?\) at (worker/\w+\.c:\d+)",
+        names = re.findall(r"in (\w+) \(.*?\) at (worker/[\w/]+\.c:\d+)",
                            block)
         lib = re.findall(r"in (rd_kafka_\w+) \(", block)
         if names:

@@ -86,7 +86,7 @@ SCALE_THREADS = 8
 SCALE_SECONDS = 40.0
 SCALE_PARTITIONS = 8
 MIB = 1024
-POLL_BATCH = 500  # events the worker takes per poll (worker/consumer.c)
+POLL_BATCH = 500  # events the worker takes per poll (worker/kafka/consumer.c)
 ASSIGNED = re.compile(r"assigned ([1-9]\d*) partition")
 
 

@@ -5,6 +5,7 @@
 #include "testutil.h"
 
 #include "json.h"
+#include "transport.h"
 #include "vault.h"
 
 #include <curl/curl.h>

@@ -8,6 +8,7 @@
 #include "http.h"
 #include "json.h"
 #include "log.h"
+#include "transport.h"
 #include "wipe.h"
 
 #include <math.h>

@@ -7,6 +7,7 @@
 #include "json.h"
 #include "log.h"
 #include "matcher.h"
+#include "transport.h"
 #include "utf8.h"
 
 #include <stdio.h>

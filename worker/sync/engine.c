@@ -19,6 +19,7 @@
 #include "lanes.h"
 #include "log.h"
 #include "sync.h"
+#include "transport.h"
 #include "vault.h"
 #include "wipe.h"
 

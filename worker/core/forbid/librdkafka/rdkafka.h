@@ -1,0 +1,7 @@
+/*
+ * core/ makes pure decisions: no network, no Kafka client, no HTTP server.
+ * This stub is first on core's include path (Makefile, DEPS_core), so that
+ * including the real header from a core/ file fails the build.
+ */
+#error                                                                         \
+    "worker/core must not include <librdkafka/rdkafka.h>: put the I/O in another part"
