@@ -18,6 +18,7 @@
 #include "json.h"
 #include "lanes.h"
 #include "log.h"
+#include "retry.h"
 #include "sync.h"
 #include "transport.h"
 #include "vault.h"
@@ -93,6 +94,7 @@ struct akv_engine {
     struct akv_telemetry *tm;
     akv_engine_done_fn *done;
     akv_engine_dead_letter_fn *dead_letter;
+    struct akv_retry_policy retry;
     void *ctx;
     CURLM *multi;
     struct akv_authentik *ak;
@@ -465,8 +467,8 @@ static void fail(struct sync *sy, enum akv_class cls, const char *errstr,
 {
     struct akv_engine *e = sy->e;
     const struct akv_settings *s = e->settings;
+    struct akv_retry_step step;
     long long delay;
-    long long ra;
     char reason[1024];
     char text[512];
 
@@ -481,20 +483,18 @@ static void fail(struct sync *sy, enum akv_class cls, const char *errstr,
         release(sy);
         return;
     }
-    if (cls == AKV_CLASS_POISON) {
-        cls = AKV_CLASS_CONFIG; /* never from a validated identifier */
-    }
-    if (cls == AKV_CLASS_REAUTH) {
-        cls = akv_vault_can_login(e->vault) ? AKV_CLASS_TRANSIENT
-                                            : AKV_CLASS_CONFIG;
-    }
     sy->attempts++;
     if (!sy->first_fail) {
         sy->first_fail = akv_wall_ms();
     }
     sy->last_fail = akv_wall_ms();
-    if (cls == AKV_CLASS_TRANSIENT && s->sync_max_attempts > 0 &&
-        sy->attempts >= (unsigned)s->sync_max_attempts) {
+    step = akv_retry_next(
+        &e->retry, cls, akv_vault_can_login(e->vault), sy->attempts,
+        akv_retry_after_ms(retry_after, time(NULL), s->sync_retry_after_max_ms),
+        akv_backoff_random());
+    cls = step.cls;
+    delay = step.delay_ms;
+    if (step.action == AKV_RETRY_GIVE_UP) {
         snprintf(reason, sizeof(reason),
                  "token %s: gave up after %u attempts: %s", sy->identifier,
                  sy->attempts, errstr);
@@ -505,18 +505,6 @@ static void fail(struct sync *sy, enum akv_class cls, const char *errstr,
         }
     }
     akv_metric_inc(e->tm->retries);
-    if (cls == AKV_CLASS_CONFIG) {
-        delay = s->sync_config_retry_ms;
-    } else {
-        delay = akv_backoff_delay(
-            s->sync_retry_initial_ms, s->sync_retry_max_ms,
-            s->sync_retry_multiplier, sy->attempts - 1, akv_backoff_random());
-        ra = akv_retry_after_ms(retry_after, time(NULL),
-                                s->sync_retry_after_max_ms);
-        if (ra >= 0) {
-            delay = ra;
-        }
-    }
     if (cls != AKV_CLASS_CONFIG) {
         akv_log_warn(
             "sync", "token=%s class=%s attempt=%u retry_in_ms=%lld: %s",
@@ -938,6 +926,11 @@ struct akv_engine *akv_engine_new(const struct akv_settings *s,
     e->tm = tm;
     e->done = done;
     e->dead_letter = dead_letter;
+    e->retry.initial_ms = s->sync_retry_initial_ms;
+    e->retry.max_ms = s->sync_retry_max_ms;
+    e->retry.multiplier = s->sync_retry_multiplier;
+    e->retry.max_attempts = s->sync_max_attempts;
+    e->retry.config_retry_ms = s->sync_config_retry_ms;
     e->ctx = ctx;
     e->multi = curl_multi_init();
     e->lanes = akv_lanes_new();
