@@ -26,6 +26,7 @@
 #include "endoffsets.h"
 #include "engine.h"
 #include "fetchwake.h"
+#include "flow.h"
 #include "kconf.h"
 #include "log.h"
 #include "matcher.h"
@@ -116,11 +117,9 @@ struct consumer {
     struct dlq_retry *dlq_retries;
     rd_kafka_queue_t *queue; /* the consumer queue */
     struct akv_fetchwake *fetchwake;
-    double queue_max_bytes; /* librdkafka's prefetch bounds */
-    double queue_min_msgs;
-    double avg_len;  /* of the messages taken so far */
-    int queue_full;  /* the queue neared its bound since the last wake-up */
-    int32_t *wakeup; /* scratch: partitions to wake */
+    struct akv_flow_queue fill; /* librdkafka's prefetch queue */
+    double avg_len;             /* of the messages taken so far */
+    int32_t *wakeup;            /* scratch: partitions to wake */
     struct denial denied[REFUSED_KINDS];
 };
 
@@ -508,9 +507,9 @@ static double conf_number(rd_kafka_t *rk, const char *name, double fallback)
 /* The bounds refill() watches, as librdkafka took them. */
 static void read_prefetch_bounds(struct consumer *c)
 {
-    c->queue_max_bytes =
+    c->fill.max_bytes =
         1024 * conf_number(c->rk, "queued.max.messages.kbytes", 65536);
-    c->queue_min_msgs = conf_number(c->rk, "queued.min.messages", 100000);
+    c->fill.min_msgs = conf_number(c->rk, "queued.min.messages", 100000);
 }
 
 /* Hands every partition's advanced watermark to librdkafka; the stored
@@ -595,13 +594,16 @@ static void backpressure(struct consumer *c)
             continue;
         }
         n = akv_offsets_pending(p->offsets);
-        if (!p->paused && n >= high) {
+        if (akv_flow_paused(p->paused, n, high) == p->paused) {
+            continue;
+        }
+        if (!p->paused) {
             akv_log_debug("kafka", "partition=%d paused: %zu unfinished", i, n);
             set_paused(c, i, 1);
             /* A paused partition takes no later events: its deferred
              * syncs would only wait. */
             akv_engine_release_deferred(c->engine);
-        } else if (p->paused && n <= high / 2) {
+        } else {
             set_paused(c, i, 0);
             resumed = 1;
         }
@@ -1197,19 +1199,14 @@ static int drain(struct consumer *c)
 /*
  * librdkafka stops fetching while its queue is over a bound and looks
  * again up to a second later (fetchwake.h). Once the queue came near the
- * bound and has since drained to half of it, wake the fetcher so that the
- * next answer arrives before the queue runs dry.
+ * bound and has since drained to half of it (core/flow.h), wake the
+ * fetcher so that the next answer arrives before the queue runs dry.
  */
 static void refill(struct consumer *c)
 {
     double msgs = (double)rd_kafka_queue_length(c->queue);
-    double bytes = msgs * c->avg_len;
 
-    if (bytes >= 0.6 * c->queue_max_bytes || msgs >= 0.6 * c->queue_min_msgs) {
-        c->queue_full = 1;
-    } else if (c->queue_full && bytes <= 0.5 * c->queue_max_bytes &&
-               msgs <= 0.5 * c->queue_min_msgs) {
-        c->queue_full = 0;
+    if (akv_flow_queue_drained(&c->fill, msgs, msgs * c->avg_len)) {
         wake_fetchers(c);
     }
 }
