@@ -32,6 +32,7 @@
 #include "matcher.h"
 #include "offsets.h"
 #include "prefilter.h"
+#include "progress.h"
 #include "record.h"
 
 #include <errno.h>
@@ -1242,11 +1243,10 @@ static void progress(struct consumer *c, int32_t i, long long now,
     int64_t end = akv_endoffsets_get(c->ends, i);
     int64_t w = akv_offsets_watermark(p->offsets);
     int64_t taken;
-    int64_t oldest = akv_offsets_oldest_timestamp(p->offsets);
     size_t pending = akv_offsets_pending(p->offsets);
-    int caught_up;
-    int busy;
-    long long since;
+    struct akv_progress_in in;
+    struct akv_progress_memory mem;
+    struct akv_progress out;
 
     if (p->committed < 0) {
         /* Nothing taken or committed since the assignment: the group's
@@ -1268,53 +1268,28 @@ static void progress(struct consumer *c, int32_t i, long long now,
             taken = rp;
         }
     }
-    /* The end read a moment ago may already be behind what was taken
-     * since: the log reaches at least that far. */
-    if (end >= 0 && taken > end) {
-        end = taken;
-    }
-    caught_up =
-        pending == 0 && (end < 0 || (taken >= 0 ? taken >= end : end == lo));
-    if (caught_up) {
-        p->caught_up_ms = now;
-    }
+    in.committed = p->committed;
+    in.end = end;
+    in.start = lo;
+    in.taken = taken;
+    in.watermark = w;
+    in.pending = pending;
+    in.oldest_ms = akv_offsets_oldest_timestamp(p->offsets);
+    in.now_ms = now;
+    in.stall_timeout_ms = c->settings->metrics_stall_timeout_ms;
+    mem.moved_ms = p->moved_ms;
+    mem.caught_up_ms = p->caught_up_ms;
+    mem.idle_ms = p->idle_ms;
+    akv_progress_compute(&in, &mem, &out);
+    p->caught_up_ms = mem.caught_up_ms;
+    p->idle_ms = mem.idle_ms;
     pp->topic = c->settings->kafka_topic;
     pp->partition = i;
     pp->committed = p->committed;
-    pp->end = end;
-    if (p->committed >= 0 && end >= 0) {
-        pp->lag = end > p->committed ? end - p->committed : 0;
-    } else {
-        pp->lag = caught_up && end >= 0 ? 0 : -1; /* an empty log */
-    }
-    if (pending > 0 && oldest > 0) {
-        pp->lag_seconds = (double)(now - oldest) / 1000.0;
-    } else if (!caught_up) {
-        /* Not taken yet: the events are at least as old as the moment
-         * the partition was last seen with nothing left. */
-        pp->lag_seconds = (double)(now - p->caught_up_ms) / 1000.0;
-    } else {
-        pp->lag_seconds = 0;
-    }
-    if (pp->lag_seconds < 0) {
-        pp->lag_seconds = 0;
-    }
-    /* Stalled: work to do, and no progress since the later of the last
-     * commit and the moment the work came (a partition idle for an hour
-     * is not stalled by the event that just arrived). */
-    busy = !caught_up || (p->committed >= 0 && w > p->committed);
-    if (!busy) {
-        p->idle_ms = now;
-    }
-    since = p->moved_ms > p->idle_ms ? p->moved_ms : p->idle_ms;
-    /* idle_ms is sampled once per report; with nothing finished waiting
-     * for a commit, the work came no earlier than its oldest event was
-     * written, so a stall is never older than the lag in seconds says. */
-    if (pending > 0 && oldest > since &&
-        !(p->committed >= 0 && w > p->committed)) {
-        since = oldest;
-    }
-    pp->stalled = busy && now - since >= c->settings->metrics_stall_timeout_ms;
+    pp->end = out.end;
+    pp->lag = out.lag;
+    pp->lag_seconds = out.lag_seconds;
+    pp->stalled = out.stalled;
 }
 
 /* Gauges, per-partition lag and readiness, once per REPORT_INTERVAL_MS. */
