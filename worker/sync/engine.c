@@ -197,6 +197,15 @@ static void remember(struct sync *sy)
 }
 
 /* Drops what one attempt gathered. */
+/* \p sy waits \p delay_ms on the waiting list (fire_timers() starts it). */
+static void wait_for(struct akv_engine *e, struct sync *sy, long long delay_ms)
+{
+    sy->st = ST_WAITING;
+    sy->retry_at = akv_mono_ms() + delay_ms;
+    sy->next = e->waiting;
+    e->waiting = sy;
+}
+
 static void sync_clear(struct sync *sy)
 {
     int i;
@@ -520,10 +529,7 @@ static void fail(struct sync *sy, enum akv_class cls, const char *errstr,
                       "partition is committed): %s",
                       sy->identifier, sy->attempts, delay, errstr);
     }
-    sy->st = ST_WAITING;
-    sy->retry_at = akv_mono_ms() + delay;
-    sy->next = e->waiting;
-    e->waiting = sy;
+    wait_for(e, sy, delay);
 }
 
 /* authentik answered 404: per vault.on_delete. */
@@ -1006,12 +1012,9 @@ void akv_engine_destroy(struct akv_engine *e)
  */
 static void defer(struct akv_engine *e, struct sync *sy)
 {
-    sy->st = ST_WAITING;
     sy->deferred = 1;
-    sy->retry_at = akv_mono_ms() + e->settings->sync_catchup_delay_ms;
-    sy->next = e->waiting;
-    e->waiting = sy;
     e->deferred++;
+    wait_for(e, sy, e->settings->sync_catchup_delay_ms);
 }
 
 static void undefer(struct akv_engine *e, struct sync *sy)
