@@ -197,15 +197,6 @@ static void remember(struct sync *sy)
 }
 
 /* Drops what one attempt gathered. */
-/* \p sy waits \p delay_ms on the waiting list (fire_timers() starts it). */
-static void wait_for(struct akv_engine *e, struct sync *sy, long long delay_ms)
-{
-    sy->st = ST_WAITING;
-    sy->retry_at = akv_mono_ms() + delay_ms;
-    sy->next = e->waiting;
-    e->waiting = sy;
-}
-
 static void sync_clear(struct sync *sy)
 {
     int i;
@@ -529,7 +520,10 @@ static void fail(struct sync *sy, enum akv_class cls, const char *errstr,
                       "partition is committed): %s",
                       sy->identifier, sy->attempts, delay, errstr);
     }
-    wait_for(e, sy, delay);
+    sy->st = ST_WAITING;
+    sy->retry_at = akv_mono_ms() + delay;
+    sy->next = e->waiting;
+    e->waiting = sy;
 }
 
 /* authentik answered 404: per vault.on_delete. */
@@ -1012,9 +1006,12 @@ void akv_engine_destroy(struct akv_engine *e)
  */
 static void defer(struct akv_engine *e, struct sync *sy)
 {
+    sy->st = ST_WAITING;
     sy->deferred = 1;
+    sy->retry_at = akv_mono_ms() + e->settings->sync_catchup_delay_ms;
+    sy->next = e->waiting;
+    e->waiting = sy;
     e->deferred++;
-    wait_for(e, sy, e->settings->sync_catchup_delay_ms);
 }
 
 static void undefer(struct akv_engine *e, struct sync *sy)
