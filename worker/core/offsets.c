@@ -171,11 +171,6 @@ int64_t akv_offsets_watermark(const struct akv_offsets *o)
     return o->last < 0 ? -1 : o->last + 1;
 }
 
-int64_t akv_offsets_next(const struct akv_offsets *o)
-{
-    return o->last < 0 ? -1 : o->last + 1;
-}
-
 size_t akv_offsets_pending(const struct akv_offsets *o)
 {
     return o->pending;

@@ -54,10 +54,6 @@ void *akv_offsets_get(const struct akv_offsets *o, int64_t offset);
  */
 int64_t akv_offsets_watermark(const struct akv_offsets *o);
 
-/** @returns one past the highest tracked offset (the next one Kafka
- *           delivers), or -1 before anything was tracked. */
-int64_t akv_offsets_next(const struct akv_offsets *o);
-
 /** @returns the number of pending (unfinished) offsets. */
 size_t akv_offsets_pending(const struct akv_offsets *o);
 

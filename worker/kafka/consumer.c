@@ -64,6 +64,7 @@ struct partition_state {
     int eof;
     int paused;
     struct akv_offsets *offsets; /* pending events, their messages */
+    int64_t next;                /* one past the last message taken; -1 */
     int64_t stored;              /* last offset handed to offsets_store */
     int64_t committed;           /* last committed; -1 unknown */
     long long moved_ms;          /* committed last moved (or assigned) */
@@ -664,59 +665,40 @@ static const struct akv_record *held_message(void *ctx, int32_t partition,
     return akv_offsets_get(c->parts[partition].offsets, offset);
 }
 
-/*
- * Writes the held event at (partition, offset) to the dead-letter topic
- * with \p f. @returns 0 once Kafka acknowledged it, 1 when the topic is
- * disabled (logged: the event is skipped), -1 when it could not be sent
- * now, with the reason in \p errstr.
- */
-static int send_dead_letter(struct consumer *c, int32_t partition,
-                            int64_t offset, const struct akv_dlq_failure *f,
-                            char *errstr, size_t errstr_size)
-{
-    const struct akv_record *rec;
-
-    if (!c->dlq) {
-        akv_log_error("dlq",
-                      "partition=%d offset=%lld skipped (dead-letter topic "
-                      "disabled): %s",
-                      (int)partition, (long long)offset, f->reason);
-        return 1;
-    }
-    rec = held_message(c, partition, offset);
-    if (!rec) {
-        snprintf(errstr, errstr_size,
-                 "partition=%d offset=%lld: the message is no longer held",
-                 (int)partition, (long long)offset);
-        return -1;
-    }
-    if (akv_dlq_send(c->dlq, rec, f, errstr, errstr_size) != AKV_OK) {
-        return -1;
-    }
-    allowed(c, REFUSED_DLQ);
-    akv_metric_inc(c->tm->dlq_messages);
-    return 0;
-}
-
 /* The engine gave up on a token's event after sync.max_attempts. */
 static int dead_letter_given_up(void *ctx, const char *identifier,
                                 int32_t partition, int64_t offset,
                                 const struct akv_engine_failure *f)
 {
     struct consumer *c = ctx;
+    const struct akv_record *rec = held_message(c, partition, offset);
     struct akv_dlq_failure df;
     char errstr[512];
 
+    if (!c->dlq) {
+        akv_log_error("dlq",
+                      "token=%s partition=%d offset=%lld skipped "
+                      "(dead-letter topic disabled): %s",
+                      identifier, (int)partition, (long long)offset, f->reason);
+        return 0;
+    }
+    if (!rec) {
+        akv_log_error("dlq",
+                      "token=%s partition=%d offset=%lld: the message is no "
+                      "longer held",
+                      identifier, (int)partition, (long long)offset);
+        return -1;
+    }
     df.error_class = "transient";
     df.reason = f->reason;
     df.attempts = f->attempts;
     df.first_ms = f->first_ms;
     df.last_ms = f->last_ms;
-    if (send_dead_letter(c, partition, offset, &df, errstr, sizeof(errstr)) <
-        0) {
+    if (akv_dlq_send(c->dlq, rec, &df, errstr, sizeof(errstr)) != AKV_OK) {
         akv_log_error("dlq", "token=%s: %s", identifier, errstr);
         return -1;
     }
+    akv_metric_inc(c->tm->dlq_messages);
     return 0;
 }
 
@@ -767,6 +749,7 @@ static void mark_assigned(struct consumer *c,
         p->assigned = assigned;
         p->eof = 0;
         p->paused = 0;
+        p->next = -1;
         p->stored = -1;
         p->committed = -1;
         p->moved_ms = akv_wall_ms();
@@ -850,23 +833,29 @@ static void dead_letter(struct consumer *c, const struct akv_record *rec,
     struct akv_dlq_failure f;
     char errstr[512];
     long long now = akv_wall_ms();
-    int sent;
 
+    if (!c->dlq) {
+        akv_log_error("dlq",
+                      "partition=%d offset=%lld skipped (dead-letter topic "
+                      "disabled): %s",
+                      (int)rec->partition, (long long)rec->offset, reason);
+        on_done(c, rec->partition, rec->offset);
+        free(r);
+        return;
+    }
     f.error_class = "poison";
     f.reason = reason;
     f.attempts = r ? r->attempts + 1 : 1;
     f.first_ms = r ? r->first_ms : now;
     f.last_ms = now;
-    sent = send_dead_letter(c, rec->partition, rec->offset, &f, errstr,
-                            sizeof(errstr));
-    if (sent >= 0) {
-        if (sent == 0) {
-            akv_log_warn("dlq",
-                         "class=poison partition=%d offset=%lld sent to %s: "
-                         "%s",
-                         (int)rec->partition, (long long)rec->offset,
-                         c->settings->dlq_topic, reason);
-        }
+    if (akv_dlq_send(c->dlq, rec, &f, errstr, sizeof(errstr)) == AKV_OK) {
+        allowed(c, REFUSED_DLQ);
+        akv_metric_inc(c->tm->dlq_messages);
+        akv_log_warn("dlq",
+                     "class=poison partition=%d offset=%lld sent to %s: "
+                     "%s",
+                     (int)rec->partition, (long long)rec->offset,
+                     c->settings->dlq_topic, reason);
         on_done(c, rec->partition, rec->offset);
         free(r);
         return;
@@ -994,8 +983,7 @@ static int caught_up(const struct consumer *c)
 
     for (i = 0; i < c->nparts; i++) {
         const struct partition_state *p = &c->parts[i];
-        int64_t next = akv_offsets_next(p->offsets);
-        int64_t at = next >= 0 ? next : p->committed;
+        int64_t at = p->next >= 0 ? p->next : p->committed;
         int64_t left;
 
         if (!p->assigned || p->eof) {
@@ -1122,7 +1110,18 @@ static void handle(struct consumer *c, rd_kafka_message_t *rkm,
 static int at_end(const struct consumer *c, int32_t partition,
                   const struct partition_state *p)
 {
-    return p->eof || ahead(c, partition, akv_offsets_next(p->offsets)) == 0;
+    int64_t lo = -1;
+    int64_t hi = -1;
+    int64_t taken = akv_offsets_watermark(p->offsets);
+
+    if (p->eof) {
+        return 1;
+    }
+    return taken >= 0 &&
+           rd_kafka_get_watermark_offsets(c->rk, c->settings->kafka_topic,
+                                          partition, &lo,
+                                          &hi) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+           hi >= 0 && taken >= hi;
 }
 
 /* With --exit-at-end: every assigned partition is at its end and all
@@ -1191,6 +1190,7 @@ static int drain(struct consumer *c)
             continue;
         }
         p->eof = 0;
+        p->next = rkm->offset + 1;
         c->avg_len += ((double)rkm->len - c->avg_len) / 64;
         handle(c, rkm, p);
     }
