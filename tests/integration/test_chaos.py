@@ -40,7 +40,9 @@ with kcat, is empty or holds exactly the poison the test produced.
  14. a poison event too large for the dead-letter topic goes there as a
      bounded copy and its partition moves on;
  15. a token deleted and created again at once, its new events on another
-     replica: the late DELETE of the old one does not bury the new one.
+     replica: the late DELETE of the old one does not bury the new one;
+ 16. a Vault login that takes 8 s: /livez stays 200 and the partitions
+     without the waiting token keep committing meanwhile.
 
 Failures name identifiers and secret KINDS, never key values.
 """
@@ -1344,6 +1346,85 @@ def test_delete_racing_a_recreate_does_not_bury_it():
 
 # ---------------------------------------------------------------------------
 # 10: secrets
+
+
+# ---------------------------------------------------------------------------
+# 16: a slow Vault login does not stop the poll loop
+
+
+def test_slow_login_keeps_polling_and_committing():
+    role_id = str(uuid.uuid4())
+    secret_id = akvtest.random_secret(36)
+    SECRETS.add("approle secret_id", secret_id)
+    rd = S.rundir.sub("slowlogin")
+    sid_file = rd.write("secret-id", secret_id + "\n")
+    st = new_stack("slowlogin", vault_args=(
+        "--approle", "%s=%s" % (role_id, secret_id)))
+    port = akvtest.free_port()
+    group = "chaos-slowlogin"
+    w = start(st, "slowlogin-worker", group, env={"VAULT_TOKEN": None},
+              extra={"vault": {"timeout_ms": 30000,
+                               "auth": {"method": "approle",
+                                        "role_id": role_id,
+                                        "secret_id_file": str(sid_file)}},
+                     "metrics": {"listen": "127.0.0.1:%d" % port,
+                                 "live_timeout_ms": 2000}})
+    wait_assigned([w])
+    book = KeyBook(st)
+    book.create("slowlogin-first")
+    wait_converged(st, only={"slowlogin-first"}, workers=[w])
+
+    # Every login from now on takes 8 s, and the worker's token is revoked:
+    # the next Vault request is refused and the worker logs in again.
+    st.vault_faults({"latency_ms": 8000, "scope": "auth"})
+    status, _ = akvtest.http_json(
+        "POST", st.vault_addr + "/_fake/tokens/revoke-all")
+    assert status == 200, "revoke-all answered %s" % status
+    book.create("slowlogin-second")
+    assert wait_until(lambda: log_lines(w, "token rejected as invalid"), 20), \
+        "the revoked token was never refused: %s" % w.stderr_tail(3)
+    t_refused = time.monotonic()
+    # One event of another kind in every partition: nothing to sync, each
+    # is finished at once and committed, except behind the waiting token.
+    others = [(p, "other-%d" % p, json.dumps({
+        "pk": str(uuid.uuid4()), "action": "login",
+        "app": "authentik.events.signals", "context": {}}))
+        for p in range(4)]
+    akvtest.kcat_produce_many(st.brokers, st.topic, others, st.rundir,
+                              name="kcat-slowlogin")
+    ends = None
+    live = []
+    committed_all_but_one = False
+    while time.monotonic() - t_refused < 6:
+        status, _, _ = akvtest.http_get_text(
+            "http://127.0.0.1:%d/livez" % port, timeout=5)
+        live.append(status)
+        if not committed_all_but_one:
+            lag = st.lag(group)
+            ends = {p["partition"]: (p["committed"], p["end"])
+                    for p in lag["partitions"]}
+            done = [p for p, (c, e) in ends.items() if c == e]
+            committed_all_but_one = len(done) >= 3
+        time.sleep(0.2)
+    in_login = time.monotonic() - t_refused
+    assert all(s_ == 200 for s_ in live), \
+        "/livez answered %s during the login" % sorted(set(live))
+    assert committed_all_but_one, \
+        "partitions not committed to their end while the login ran: " \
+        "%s (partition: (committed, end))" % ends
+    wait_converged(st, only={"slowlogin-second"}, workers=[w])
+    took = time.monotonic() - t_refused
+    assert took >= 7, "converged %.1fs after the refusal: the login was " \
+        "not slow, the test proves nothing" % took
+    st.vault_faults({})
+    final_checks(st, workers=[w])
+    stats = stop_workers([w])["slowlogin-worker"]
+    assert stats["dead_lettered"] == 0, "dead_lettered=%d" % (
+        stats["dead_lettered"])
+    note("/livez 200 %d times and 3 of 4 partitions committed to their end "
+         "in the first %.1fs of an 8 s login; converged %.1fs after the "
+         "refusal" % (len(live), in_login, took))
+    st.stop()
 
 
 def test_no_secret_in_any_output():

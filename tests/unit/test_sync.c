@@ -1,15 +1,217 @@
 /*
- * test_sync — check-and-set convergence, the per-token cache and the Vault
- * token lifetime decisions.
+ * test_sync — the sync state machine (core/syncstep.c) the engine runs,
+ * driven here by a table of answers and by a scripted Vault; the
+ * per-token cache and the Vault token lifetime decisions.
  */
 #include "testutil.h"
 
 #include "cache.h"
 #include "json.h"
-#include "sync.h"
+#include "syncstep.h"
 #include "vault.h"
 
-/* A scripted Vault: what each read returns, what each write answers. */
+/* --- one transition at a time ----------------------------------------- */
+
+/* clang-format off */
+#define F_READS AKV_STEP_FORGET_READS
+#define F_FORGET AKV_STEP_FORGET_CACHE
+#define F_REMEMBER AKV_STEP_REMEMBER
+#define F_CACHED AKV_STEP_CACHED
+#define F_SUPERSEDED AKV_STEP_SUPERSEDED
+#define F_EXHAUSTED AKV_STEP_CAS_EXHAUSTED
+#define F_AGAIN AKV_STEP_CREATED_AGAIN
+
+#define REQ(r, f) {AKV_DO_REQUEST, AKV_REQ_##r, AKV_SYNC_WRITTEN, AKV_CLASS_OK, f}
+#define LOGIN(r) {AKV_DO_LOGIN, AKV_REQ_##r, AKV_SYNC_WRITTEN, AKV_CLASS_OK, 0}
+#define DONE(res, f) {AKV_DO_FINISH, AKV_REQ_NONE, AKV_SYNC_##res, AKV_CLASS_OK, f}
+#define FAIL(c, f) {AKV_DO_FAIL, AKV_REQ_NONE, AKV_SYNC_WRITTEN, AKV_CLASS_##c, f}
+
+/* answers: class, version, filtered, cached, same */
+#define OK(v) {AKV_CLASS_OK, v, 0, 0, 0}
+#define SAME {AKV_CLASS_OK, 0, 0, 0, 1}
+#define CACHED(v) {AKV_CLASS_OK, v, 0, 1, 0}
+#define FILTERED {AKV_CLASS_OK, 0, 1, 0, 0}
+#define ANS(c) {AKV_CLASS_##c, 0, 0, 0, 0}
+/* clang-format on */
+
+struct row {
+    const char *name;
+    int cache_has;
+    enum akv_on_delete on_delete;
+    int can_login;
+    long long cas_max;
+    size_t n;                 /* answers; steps has n + 1 entries */
+    struct akv_answer ans[8]; /* answer i to the request of step i */
+    struct akv_step steps[9]; /* step 0 is akv_sync_start()'s */
+    long long version;        /* the version the machine ends with */
+};
+
+/* clang-format off */
+static const struct row rows[] = {
+    {"new token: Vault, authentik, write, provenance",
+     0, AKV_ON_DELETE_SOFT, 1, 5, 4,
+     {OK(0), OK(0), OK(1), OK(0)},
+     {REQ(VAULT_READ, F_READS), REQ(AUTHENTIK, 0), REQ(VAULT_WRITE, 0),
+      REQ(METADATA, F_REMEMBER), DONE(WRITTEN, 0)},
+     1},
+    {"Vault holds the document: nothing written",
+     0, AKV_ON_DELETE_SOFT, 1, 5, 2,
+     {OK(4), SAME},
+     {REQ(VAULT_READ, F_READS), REQ(AUTHENTIK, 0), DONE(UNCHANGED, F_REMEMBER)},
+     4},
+    {"the cache vouches: authentik only",
+     1, AKV_ON_DELETE_SOFT, 1, 5, 1,
+     {CACHED(7)},
+     {REQ(AUTHENTIK, 0), DONE(UNCHANGED, F_CACHED)},
+     7},
+    {"cache knows the token, document changed: Vault, then authentik",
+     1, AKV_ON_DELETE_SOFT, 1, 5, 4,
+     {OK(0), OK(7), OK(0), OK(8)},
+     {REQ(AUTHENTIK, 0), REQ(VAULT_READ, F_READS), REQ(AUTHENTIK, 0),
+      REQ(VAULT_WRITE, 0), REQ(METADATA, F_REMEMBER)},
+     8},
+    {"the same with a cache hit after a Vault read is not trusted",
+     0, AKV_ON_DELETE_SOFT, 1, 5, 2,
+     {OK(3), CACHED(3)},
+     {REQ(VAULT_READ, F_READS), REQ(AUTHENTIK, 0), REQ(VAULT_WRITE, 0)},
+     3},
+    {"before a Vault read, no answer vouches for Vault but the cache",
+     1, AKV_ON_DELETE_SOFT, 1, 5, 1,
+     {SAME},
+     {REQ(AUTHENTIK, 0), REQ(VAULT_READ, F_READS)},
+     0},
+    {"filtered intent finishes without writing",
+     0, AKV_ON_DELETE_SOFT, 1, 5, 2,
+     {OK(2), FILTERED},
+     {REQ(VAULT_READ, F_READS), REQ(AUTHENTIK, 0), DONE(FILTERED, 0)},
+     2},
+    {"a lost check-and-set reads again",
+     0, AKV_ON_DELETE_SOFT, 1, 5, 5,
+     {OK(3), OK(0), ANS(SUPERSEDED), OK(4), SAME},
+     {REQ(VAULT_READ, F_READS), REQ(AUTHENTIK, 0), REQ(VAULT_WRITE, 0),
+      REQ(VAULT_READ, F_READS | F_FORGET | F_SUPERSEDED), REQ(AUTHENTIK, 0),
+      DONE(UNCHANGED, F_REMEMBER)},
+     4},
+    {"check-and-set lost cas_max times gives up transiently",
+     0, AKV_ON_DELETE_SOFT, 1, 2, 6,
+     {OK(3), OK(0), ANS(SUPERSEDED), OK(4), OK(0), ANS(SUPERSEDED)},
+     {REQ(VAULT_READ, F_READS), REQ(AUTHENTIK, 0), REQ(VAULT_WRITE, 0),
+      REQ(VAULT_READ, F_READS | F_FORGET | F_SUPERSEDED), REQ(AUTHENTIK, 0),
+      REQ(VAULT_WRITE, 0), FAIL(TRANSIENT, F_SUPERSEDED | F_EXHAUSTED)},
+     4},
+    {"invalid token: log in once and repeat the read",
+     0, AKV_ON_DELETE_SOFT, 1, 5, 2,
+     {ANS(REAUTH), ANS(REAUTH)},
+     {REQ(VAULT_READ, F_READS), LOGIN(VAULT_READ), FAIL(REAUTH, 0)},
+     0},
+    {"invalid token on a write: log in, write again",
+     0, AKV_ON_DELETE_SOFT, 1, 5, 4,
+     {OK(2), OK(0), ANS(REAUTH), OK(3)},
+     {REQ(VAULT_READ, F_READS), REQ(AUTHENTIK, 0), REQ(VAULT_WRITE, 0),
+      LOGIN(VAULT_WRITE), REQ(METADATA, F_REMEMBER)},
+     3},
+    {"invalid token and no way to log in",
+     0, AKV_ON_DELETE_SOFT, 0, 5, 1,
+     {ANS(REAUTH)},
+     {REQ(VAULT_READ, F_READS), FAIL(REAUTH, 0)},
+     0},
+    {"a write's failure class is passed on",
+     0, AKV_ON_DELETE_SOFT, 1, 5, 3,
+     {OK(1), OK(0), ANS(CONFIG)},
+     {REQ(VAULT_READ, F_READS), REQ(AUTHENTIK, 0), REQ(VAULT_WRITE, 0),
+      FAIL(CONFIG, 0)},
+     1},
+    {"authentik fails transiently",
+     1, AKV_ON_DELETE_SOFT, 1, 5, 1,
+     {ANS(TRANSIENT)},
+     {REQ(AUTHENTIK, 0), FAIL(TRANSIENT, 0)},
+     0},
+    {"a failed provenance write still finishes written",
+     0, AKV_ON_DELETE_SOFT, 1, 5, 4,
+     {OK(0), OK(0), OK(1), ANS(TRANSIENT)},
+     {REQ(VAULT_READ, F_READS), REQ(AUTHENTIK, 0), REQ(VAULT_WRITE, 0),
+      REQ(METADATA, F_REMEMBER), DONE(WRITTEN, 0)},
+     1},
+    {"gone, on_delete keep",
+     1, AKV_ON_DELETE_KEEP, 1, 5, 1,
+     {ANS(GONE)},
+     {REQ(AUTHENTIK, 0), DONE(GONE, F_READS | F_FORGET)},
+     0},
+    {"gone, on_delete delete: delete, then authentik confirms",
+     0, AKV_ON_DELETE_SOFT, 1, 5, 4,
+     {OK(5), ANS(GONE), OK(0), ANS(GONE)},
+     {REQ(VAULT_READ, F_READS), REQ(AUTHENTIK, 0),
+      REQ(DELETE, F_READS | F_FORGET), REQ(AUTHENTIK, 0), DONE(DELETED, 0)},
+     0},
+    {"gone, on_delete purge",
+     1, AKV_ON_DELETE_PURGE, 1, 5, 3,
+     {ANS(GONE), OK(0), ANS(GONE)},
+     {REQ(AUTHENTIK, 0), REQ(PURGE, F_READS | F_FORGET), REQ(AUTHENTIK, 0),
+      DONE(DELETED, 0)},
+     0},
+    {"created again while being deleted: synced anew",
+     1, AKV_ON_DELETE_SOFT, 1, 5, 6,
+     {ANS(GONE), OK(0), OK(0), OK(6), OK(0), OK(7)},
+     {REQ(AUTHENTIK, 0), REQ(DELETE, F_READS | F_FORGET), REQ(AUTHENTIK, 0),
+      REQ(VAULT_READ, F_READS | F_AGAIN), REQ(AUTHENTIK, 0),
+      REQ(VAULT_WRITE, 0), REQ(METADATA, F_REMEMBER)},
+     7},
+    {"invalid token on a purge: log in, purge again",
+     1, AKV_ON_DELETE_PURGE, 1, 5, 3,
+     {ANS(GONE), ANS(REAUTH), ANS(CONFIG)},
+     {REQ(AUTHENTIK, 0), REQ(PURGE, F_READS | F_FORGET), LOGIN(PURGE),
+      FAIL(CONFIG, 0)},
+     0},
+};
+/* clang-format on */
+
+static void assert_step(const char *row, size_t i, struct akv_step got,
+                        struct akv_step want)
+{
+    if (got.what != want.what || got.flags != want.flags ||
+        ((want.what == AKV_DO_REQUEST || want.what == AKV_DO_LOGIN) &&
+         got.req != want.req) ||
+        (want.what == AKV_DO_FINISH && got.result != want.result) ||
+        (want.what == AKV_DO_FAIL && got.cls != want.cls)) {
+        fail_msg("%s, step %zu: got do=%d req=%s result=%s class=%s "
+                 "flags=%#x, want do=%d req=%s result=%s class=%s flags=%#x",
+                 row, i, got.what, akv_step_req_name(got.req),
+                 akv_sync_result_name(got.result), akv_class_name(got.cls),
+                 got.flags, want.what, akv_step_req_name(want.req),
+                 akv_sync_result_name(want.result), akv_class_name(want.cls),
+                 want.flags);
+    }
+}
+
+static void transitions_follow_the_table(void **state)
+{
+    size_t r;
+    size_t i;
+
+    (void)state;
+    for (r = 0; r < sizeof(rows) / sizeof(rows[0]); r++) {
+        const struct row *t = &rows[r];
+        struct akv_sync_fsm m;
+
+        memset(&m, 0x5a, sizeof(m)); /* start sets everything */
+        assert_step(t->name, 0,
+                    akv_sync_start(&m, t->cache_has, t->on_delete, t->can_login,
+                                   t->cas_max),
+                    t->steps[0]);
+        for (i = 0; i < t->n; i++) {
+            assert_step(t->name, i + 1, akv_sync_step(&m, &t->ans[i]),
+                        t->steps[i + 1]);
+        }
+        if (m.version != t->version) {
+            fail_msg("%s: version %lld, want %lld", t->name, m.version,
+                     t->version);
+        }
+    }
+}
+
+/* --- whole syncs against a scripted Vault ------------------------------ */
+
+/* What each Vault read finds and what each write answers. */
 struct script {
     int nreads;
     int nwrites;
@@ -19,81 +221,46 @@ struct script {
     long long cas_seen[8];    /* cas sent by write i */
 };
 
-static enum akv_class script_read(void *ctx, const char *identifier,
-                                  struct akv_vault_secret *out, char *errstr,
-                                  size_t errstr_size)
-{
-    struct script *s = ctx;
-    int i = s->nreads++;
-
-    (void)identifier;
-    (void)errstr;
-    (void)errstr_size;
-    out->version = s->versions[i];
-    out->data = s->data[i] ? cJSON_Parse(s->data[i]) : NULL;
-    return AKV_CLASS_OK;
-}
-
-static enum akv_class script_write(void *ctx, const char *identifier,
-                                   const cJSON *data, long long cas,
-                                   long long *version, char *errstr,
-                                   size_t errstr_size)
-{
-    struct script *s = ctx;
-    int i = s->nwrites++;
-
-    (void)identifier;
-    (void)data;
-    snprintf(errstr, errstr_size, "scripted");
-    s->cas_seen[i] = cas;
-    *version = cas + 1;
-    return s->writes[i];
-}
-
 /*
- * The engine's check-and-set loop, driven synchronously: read, then
- * akv_cas_after_read(), write, then akv_cas_after_write(), exactly as
- * engine.c chains its Vault states.
+ * Runs one attempt of the real state machine the way the engine does,
+ * authentik always answering with the document \p d, until it finishes or
+ * fails. \returns the step that ended it.
  */
-static enum akv_class converge(struct script *sc, const cJSON *d, long long max,
-                               struct akv_sync_outcome *out, char *errstr,
-                               size_t errstr_size)
+static struct akv_step run(struct script *sc, const cJSON *d, long long cas_max,
+                           struct akv_sync_fsm *m)
 {
-    struct akv_cas cas = {0, max};
-    enum akv_class fail = AKV_CLASS_TRANSIENT;
+    cJSON *vault_data = NULL;
+    struct akv_step st = akv_sync_start(m, 0, AKV_ON_DELETE_SOFT, 1, cas_max);
+    int guard;
 
-    for (;;) {
-        struct akv_vault_secret cur;
-        long long version = 0;
-        enum akv_class cls = script_read(sc, "t", &cur, errstr, errstr_size);
-        int same;
+    for (guard = 0; guard < 64 && (st.what == AKV_DO_REQUEST); guard++) {
+        struct akv_answer a;
+        int i;
 
-        if (cls != AKV_CLASS_OK) {
-            return cls;
-        }
-        same = cur.data && cJSON_Compare(cur.data, d, 1);
-        out->version = cur.version;
-        akv_vault_secret_free(&cur);
-        if (akv_cas_after_read(same) == AKV_CAS_UNCHANGED) {
-            out->result = AKV_SYNC_UNCHANGED;
-            return AKV_CLASS_OK;
-        }
-        cls = script_write(sc, "t", d, out->version, &version, errstr,
-                           errstr_size);
-        switch (akv_cas_after_write(&cas, cls, &fail)) {
-        case AKV_CAS_WRITTEN:
-            out->result = AKV_SYNC_WRITTEN;
-            out->version = version;
-            return AKV_CLASS_OK;
-        case AKV_CAS_READ:
-            continue;
+        memset(&a, 0, sizeof(a));
+        switch (st.req) {
+        case AKV_REQ_VAULT_READ:
+            i = sc->nreads++;
+            cJSON_Delete(vault_data);
+            vault_data = sc->data[i] ? cJSON_Parse(sc->data[i]) : NULL;
+            a.version = sc->versions[i];
+            break;
+        case AKV_REQ_AUTHENTIK:
+            a.same = vault_data && cJSON_Compare(vault_data, d, 1);
+            break;
+        case AKV_REQ_VAULT_WRITE:
+            i = sc->nwrites++;
+            sc->cas_seen[i] = m->version;
+            a.cls = sc->writes[i];
+            a.version = m->version + 1;
+            break;
         default:
-            if (cls == AKV_CLASS_SUPERSEDED) {
-                snprintf(errstr, errstr_size, "lost %lld times", max);
-            }
-            return fail;
+            break;
         }
+        st = akv_sync_step(m, &a);
     }
+    cJSON_Delete(vault_data);
+    return st;
 }
 
 static cJSON *doc(void)
@@ -104,34 +271,34 @@ static cJSON *doc(void)
 static void absent_path_is_created_with_cas_zero(void **state)
 {
     struct script s = {0};
-    struct akv_sync_outcome out = {0};
-    char errstr[128];
+    struct akv_sync_fsm m;
     cJSON *d = doc();
+    struct akv_step st;
 
     (void)state;
     s.writes[0] = AKV_CLASS_OK;
-    assert_int_equal(converge(&s, d, 5, &out, errstr, sizeof(errstr)),
-                     AKV_CLASS_OK);
-    assert_int_equal(out.result, AKV_SYNC_WRITTEN);
+    st = run(&s, d, 5, &m);
+    assert_int_equal(st.what, AKV_DO_FINISH);
+    assert_int_equal(st.result, AKV_SYNC_WRITTEN);
     assert_int_equal(s.cas_seen[0], 0);
-    assert_int_equal(out.version, 1);
+    assert_int_equal(m.version, 1);
     cJSON_Delete(d);
 }
 
 static void same_document_writes_nothing(void **state)
 {
     struct script s = {0};
-    struct akv_sync_outcome out = {0};
-    char errstr[128];
+    struct akv_sync_fsm m;
     cJSON *d = doc();
+    struct akv_step st;
 
     (void)state;
     s.versions[0] = 4;
     s.data[0] = "{\"intent\":\"api\",\"key\":\"k2\"}"; /* any key order */
-    assert_int_equal(converge(&s, d, 5, &out, errstr, sizeof(errstr)),
-                     AKV_CLASS_OK);
-    assert_int_equal(out.result, AKV_SYNC_UNCHANGED);
-    assert_int_equal(out.version, 4);
+    st = run(&s, d, 5, &m);
+    assert_int_equal(st.what, AKV_DO_FINISH);
+    assert_int_equal(st.result, AKV_SYNC_UNCHANGED);
+    assert_int_equal(m.version, 4);
     assert_int_equal(s.nwrites, 0);
     cJSON_Delete(d);
 }
@@ -139,9 +306,9 @@ static void same_document_writes_nothing(void **state)
 static void cas_mismatch_rereads_and_converges(void **state)
 {
     struct script s = {0};
-    struct akv_sync_outcome out = {0};
-    char errstr[128];
+    struct akv_sync_fsm m;
     cJSON *d = doc();
+    struct akv_step st;
 
     (void)state;
     /* Read v3 (old key); another writer wins with v4 (old key again);
@@ -152,21 +319,21 @@ static void cas_mismatch_rereads_and_converges(void **state)
     s.versions[1] = 4;
     s.data[1] = "{\"key\":\"k0\",\"intent\":\"api\"}";
     s.writes[1] = AKV_CLASS_OK;
-    assert_int_equal(converge(&s, d, 5, &out, errstr, sizeof(errstr)),
-                     AKV_CLASS_OK);
-    assert_int_equal(out.result, AKV_SYNC_WRITTEN);
+    st = run(&s, d, 5, &m);
+    assert_int_equal(st.what, AKV_DO_FINISH);
+    assert_int_equal(st.result, AKV_SYNC_WRITTEN);
     assert_int_equal(s.cas_seen[0], 3);
     assert_int_equal(s.cas_seen[1], 4);
-    assert_int_equal(out.version, 5);
+    assert_int_equal(m.version, 5);
     cJSON_Delete(d);
 }
 
 static void lost_answer_is_recognised_on_reread(void **state)
 {
     struct script s = {0};
-    struct akv_sync_outcome out = {0};
-    char errstr[128];
+    struct akv_sync_fsm m;
     cJSON *d = doc();
+    struct akv_step st;
 
     (void)state;
     /* Our write landed but the answer looked like a lost race (a retried
@@ -177,10 +344,10 @@ static void lost_answer_is_recognised_on_reread(void **state)
     s.writes[0] = AKV_CLASS_SUPERSEDED;
     s.versions[1] = 4;
     s.data[1] = "{\"key\":\"k2\",\"intent\":\"api\"}";
-    assert_int_equal(converge(&s, d, 5, &out, errstr, sizeof(errstr)),
-                     AKV_CLASS_OK);
-    assert_int_equal(out.result, AKV_SYNC_UNCHANGED);
-    assert_int_equal(out.version, 4);
+    st = run(&s, d, 5, &m);
+    assert_int_equal(st.what, AKV_DO_FINISH);
+    assert_int_equal(st.result, AKV_SYNC_UNCHANGED);
+    assert_int_equal(m.version, 4);
     assert_int_equal(s.nwrites, 1);
     cJSON_Delete(d);
 }
@@ -188,9 +355,9 @@ static void lost_answer_is_recognised_on_reread(void **state)
 static void endless_race_gives_up_transiently(void **state)
 {
     struct script s = {0};
-    struct akv_sync_outcome out = {0};
-    char errstr[128];
+    struct akv_sync_fsm m;
     cJSON *d = doc();
+    struct akv_step st;
     int i;
 
     (void)state;
@@ -199,25 +366,11 @@ static void endless_race_gives_up_transiently(void **state)
         s.data[i] = "{\"key\":\"other\",\"intent\":\"api\"}";
         s.writes[i] = AKV_CLASS_SUPERSEDED;
     }
-    assert_int_equal(converge(&s, d, 3, &out, errstr, sizeof(errstr)),
-                     AKV_CLASS_TRANSIENT);
+    st = run(&s, d, 3, &m);
+    assert_int_equal(st.what, AKV_DO_FAIL);
+    assert_int_equal(st.cls, AKV_CLASS_TRANSIENT);
+    assert_true(st.flags & AKV_STEP_CAS_EXHAUSTED);
     assert_int_equal(s.nwrites, 3);
-    assert_non_null(strstr(errstr, "lost 3 times"));
-    cJSON_Delete(d);
-}
-
-static void write_failure_class_is_passed_on(void **state)
-{
-    struct script s = {0};
-    struct akv_sync_outcome out = {0};
-    char errstr[128];
-    cJSON *d = doc();
-
-    (void)state;
-    s.writes[0] = AKV_CLASS_CONFIG;
-    assert_int_equal(converge(&s, d, 5, &out, errstr, sizeof(errstr)),
-                     AKV_CLASS_CONFIG);
-    assert_int_equal(s.nwrites, 1);
     cJSON_Delete(d);
 }
 
@@ -375,12 +528,12 @@ static void auth_block_is_parsed(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(transitions_follow_the_table),
         cmocka_unit_test(absent_path_is_created_with_cas_zero),
         cmocka_unit_test(same_document_writes_nothing),
         cmocka_unit_test(cas_mismatch_rereads_and_converges),
         cmocka_unit_test(lost_answer_is_recognised_on_reread),
         cmocka_unit_test(endless_race_gives_up_transiently),
-        cmocka_unit_test(write_failure_class_is_passed_on),
         cmocka_unit_test(cache_remembers_and_forgets),
         cmocka_unit_test(cache_entry_expires_at_max_age),
         cmocka_unit_test(cache_clear_forgets_every_token),

@@ -1,13 +1,13 @@
 /*
  * engine — token syncs as state machines over libcurl multi transfers.
  *
- * A sync goes AUTHENTIK (detail and view_key at once) → VAULT_READ →
- * VAULT_WRITE (check-and-set) → METADATA (provenance) → done, or DELETE for
- * a token authentik no longer has. Each state issues its requests and
- * returns; completions arrive through curl_multi_info_read() and advance
- * the machine. The decisions themselves (classification, parsing, the
- * document, check-and-set steps) are the pure functions of authentik.c,
- * vault.c and sync.c, shared with the blocking clients.
+ * A sync reads Vault and authentik (detail and view_key at once), writes
+ * with check-and-set, then records provenance, or deletes the secret of a
+ * token authentik no longer has. Which request comes next is decided by
+ * the state machine of core/syncstep.c from the answer to the last one;
+ * this file makes the requests, reads their answers (with the pure
+ * parsers of upstream/) and carries the decisions out. Completions arrive
+ * through curl_multi_info_read(); nothing here waits for one.
  */
 #include "engine.h"
 
@@ -20,6 +20,7 @@
 #include "log.h"
 #include "retry.h"
 #include "sync.h"
+#include "syncstep.h"
 #include "transport.h"
 #include "vault.h"
 #include "wipe.h"
@@ -34,13 +35,10 @@
 #define URL_MAX 4096
 
 enum sync_state {
-    ST_READY, /* queued for an in-flight slot */
-    ST_AUTHENTIK,
-    ST_VAULT_READ,
-    ST_VAULT_WRITE,
-    ST_METADATA,
-    ST_DELETE,
+    ST_READY,   /* queued for an in-flight slot */
+    ST_RUNNING, /* its requests are out (sync->fsm says which) */
     ST_WAITING, /* failed, or deferred while catching up; its timer runs */
+    ST_TOKEN,   /* waiting for a Vault login (the engine's auth) */
 };
 
 enum { X_DETAIL, X_KEY, X_VAULT, X_COUNT };
@@ -52,9 +50,10 @@ struct xfer {
     CURL *curl;
     struct akv_http_xfer x;
     struct akv_http_response resp;
-    akv_err_t err; /* of akv_http_xfer_finish() */
-    char *body;    /* request body, wiped when done */
-    int used;      /* resp holds an answer to look at */
+    akv_err_t err;                  /* of akv_http_xfer_finish() */
+    char *body;                     /* request body, wiped when done */
+    struct akv_vault_headers *hold; /* Vault's headers, while running */
+    int used;                       /* resp holds an answer to look at */
 };
 
 struct sync {
@@ -73,12 +72,9 @@ struct sync {
     cJSON *doc;
     uint64_t hash;
     cJSON *vault_data; /* what the last Vault read found (NULL: nothing) */
-    int confirm;       /* authentik is being read after a Vault read */
-    int deleted;       /* authentik is being read after a Vault DELETE */
-    struct akv_cas cas;
-    long long version;
-    int reauthed;
-    unsigned long epoch; /* the engine's epoch when this attempt began */
+    struct akv_sync_fsm fsm;
+    unsigned long token_gen; /* the Vault token of its last request */
+    unsigned long epoch;     /* the engine's epoch when this attempt began */
     unsigned attempts;
     long long retry_at;   /* monotonic ms */
     int deferred;         /* waiting for later events, not for a retry */
@@ -87,6 +83,22 @@ struct sync {
     struct sync *next;     /* ready queue or waiting list */
     struct sync *all_prev; /* every live sync, for the destructor */
     struct sync *all_next;
+};
+
+/*
+ * The Vault client's own calls (login, token lookup, renewal) run over
+ * the same multi handle as the syncs: one at a time, never waited for.
+ * A sync that needs a token waits on the list until the call answers.
+ */
+struct auth {
+    struct xfer xf; /* xf.sync is NULL */
+    struct akv_vault_call call;
+    enum akv_vault_op op;
+    int running;
+    struct sync *waiting;  /* ST_TOKEN syncs */
+    enum akv_class failed; /* the last login's failure, or AKV_CLASS_OK */
+    char error[512];       /* its message */
+    long long retry_at;    /* monotonic ms: no new call before */
 };
 
 struct akv_engine {
@@ -112,7 +124,8 @@ struct akv_engine {
     size_t in_flight;
     size_t busy;
     int draining; /* shutting down: start nothing new */
-    CURL **pool;  /* idle easy handles */
+    struct auth auth;
+    CURL **pool; /* idle easy handles */
     size_t npool;
     size_t pool_cap;
     long long last_config_log;
@@ -191,7 +204,7 @@ static void remember(struct sync *sy)
     struct akv_engine *e = sy->e;
 
     if (sy->lane && sy->epoch == e->epoch) {
-        akv_cache_store(e->cache, sy->identifier, sy->hash, sy->version,
+        akv_cache_store(e->cache, sy->identifier, sy->hash, sy->fsm.version,
                         akv_mono_ms());
     }
 }
@@ -205,7 +218,6 @@ static void sync_clear(struct sync *sy)
         xfer_clear(&sy->xf[i]);
     }
     forget_reads(sy);
-    sy->reauthed = 0;
 }
 
 static void ready_push(struct akv_engine *e, struct sync *sy)
@@ -227,16 +239,11 @@ static void ready_push(struct akv_engine *e, struct sync *sy)
  * from here on. Returns -1 when it could not even start; the caller fails
  * the sync.
  */
-static int issue(struct sync *sy, int which, const struct akv_http *http,
-                 const char *method, const char *url,
-                 const struct curl_slist *headers, char *body)
+static int xfer_start(struct akv_engine *e, struct xfer *x,
+                      const struct akv_http *http, const char *method,
+                      const char *url, const struct curl_slist *headers,
+                      const char *body)
 {
-    struct akv_engine *e = sy->e;
-    struct xfer *x = &sy->xf[which];
-
-    xfer_clear(x);
-    x->sync = sy;
-    x->body = body;
     x->curl = handle_get(e);
     if (!x->curl) {
         return -1;
@@ -255,13 +262,39 @@ static int issue(struct sync *sy, int which, const struct akv_http *http,
         x->curl = NULL;
         return -1;
     }
+    return 0;
+}
+
+/* A transfer ends (answered, failed or abandoned): libcurl lets go of
+ * its request. */
+static void xfer_end(struct akv_engine *e, struct xfer *x, CURLcode rc)
+{
+    curl_multi_remove_handle(e->multi, x->curl);
+    x->err = akv_http_xfer_finish(&x->x, rc);
+    akv_vault_headers_release(x->hold);
+    x->hold = NULL;
+}
+
+static int issue(struct sync *sy, int which, const struct akv_http *http,
+                 const char *method, const char *url,
+                 const struct curl_slist *headers, char *body)
+{
+    struct xfer *x = &sy->xf[which];
+
+    xfer_clear(x);
+    x->sync = sy;
+    x->body = body;
+    if (xfer_start(sy->e, x, http, method, url, headers, body) < 0) {
+        return -1;
+    }
     sy->pending++;
     return 0;
 }
 
-static void advance(struct sync *sy);
 static void fail(struct sync *sy, enum akv_class cls, const char *errstr,
                  const char *retry_after);
+static void finish(struct sync *sy, enum akv_sync_result r, int cached);
+static void wait_for_token(struct sync *sy);
 
 /* The waiting events become the sync's: so does the latest one's name. */
 static void take_waiting_names(struct sync *sy)
@@ -275,7 +308,6 @@ static void start_authentik(struct sync *sy)
     struct akv_engine *e = sy->e;
     char url[URL_MAX];
 
-    sy->st = ST_AUTHENTIK;
     /* This read is newer than every event waiting in the lane (each was
      * published after its change), so it answers for them too: they need
      * no follow-up sync. */
@@ -296,43 +328,87 @@ static void start_authentik(struct sync *sy)
     }
 }
 
-static void vault_request(struct sync *sy, enum sync_state st,
-                          const char *method, const char *kind, char *body)
+static void vault_request(struct sync *sy, const char *method, const char *kind,
+                          char *body)
 {
     struct akv_engine *e = sy->e;
+    struct akv_vault_headers *h = akv_vault_headers_hold(e->vault);
     char url[URL_MAX];
 
-    sy->st = st;
+    if (!h) {
+        /* No token yet, or the last login failed: the request is made
+         * again once a login answers. */
+        if (body) {
+            akv_json_free_string(body);
+        }
+        wait_for_token(sy);
+        return;
+    }
+    sy->token_gen = akv_vault_token_generation(e->vault);
     if (akv_vault_url(e->vault, kind, sy->identifier, url, sizeof(url)) < 0 ||
-        !akv_vault_headers(e->vault) ||
         issue(sy, X_VAULT, akv_vault_http(e->vault), method, url,
-              akv_vault_headers(e->vault), body) < 0) {
+              akv_vault_headers_list(h), body) < 0) {
+        akv_vault_headers_release(h);
         if (body && !sy->xf[X_VAULT].body) {
             akv_json_free_string(body);
         }
-        fail(sy,
-             akv_vault_headers(e->vault) ? AKV_CLASS_CONFIG
-                                         : AKV_CLASS_TRANSIENT,
-             akv_vault_headers(e->vault) ? "cannot build the Vault request"
-                                         : "no Vault token yet",
-             "");
+        fail(sy, AKV_CLASS_CONFIG, "cannot build the Vault request", "");
+        return;
     }
-}
-
-static void vault_read(struct sync *sy)
-{
-    vault_request(sy, ST_VAULT_READ, "GET", "data", NULL);
+    sy->xf[X_VAULT].hold = h;
 }
 
 static void vault_write(struct sync *sy)
 {
-    char *body = akv_vault_write_body(sy->doc, sy->version);
+    char *body = akv_vault_write_body(sy->doc, sy->fsm.version);
 
     if (!body) {
         fail(sy, AKV_CLASS_TRANSIENT, "out of memory", "");
         return;
     }
-    vault_request(sy, ST_VAULT_WRITE, "POST", "data", body);
+    vault_request(sy, "POST", "data", body);
+}
+
+static void vault_metadata(struct sync *sy)
+{
+    cJSON *meta = akv_sync_provenance(sy->detail, sy->event_pk, sy->action);
+    char *body = meta ? akv_vault_metadata_body(meta) : NULL;
+
+    cJSON_Delete(meta);
+    if (!body) {
+        finish(sy, AKV_SYNC_WRITTEN, 0); /* provenance is best effort */
+        return;
+    }
+    vault_request(sy, "POST", "metadata", body);
+}
+
+/* Makes the request the state machine asked for. */
+static void make(struct sync *sy, enum akv_step_req req)
+{
+    switch (req) {
+    case AKV_REQ_AUTHENTIK:
+        start_authentik(sy);
+        break;
+    case AKV_REQ_VAULT_READ:
+        vault_request(sy, "GET", "data", NULL);
+        break;
+    case AKV_REQ_VAULT_WRITE:
+        vault_write(sy);
+        break;
+    case AKV_REQ_METADATA:
+        vault_metadata(sy);
+        break;
+    case AKV_REQ_DELETE:
+        vault_request(sy, "DELETE", "data", NULL);
+        break;
+    case AKV_REQ_PURGE:
+        vault_request(sy, "DELETE", "metadata", NULL);
+        break;
+    case AKV_REQ_NONE:
+    default:
+        fail(sy, AKV_CLASS_TRANSIENT, "no request to make", "");
+        break;
+    }
 }
 
 /* --- outcomes ----------------------------------------------------------- */
@@ -368,8 +444,7 @@ static void sync_free(struct sync *sy)
     /* Transfers still out (only when the engine is destroyed). */
     for (i = 0; i < X_COUNT; i++) {
         if (sy->xf[i].curl) {
-            curl_multi_remove_handle(e->multi, sy->xf[i].curl);
-            akv_http_xfer_finish(&sy->xf[i].x, CURLE_ABORTED_BY_CALLBACK);
+            xfer_end(e, &sy->xf[i], CURLE_ABORTED_BY_CALLBACK);
             curl_easy_cleanup(sy->xf[i].curl);
             sy->xf[i].curl = NULL;
         }
@@ -420,7 +495,7 @@ static void finish(struct sync *sy, enum akv_sync_result r, int cached)
                  "token=%s action=%s result=%s version=%lld partition=%d "
                  "offset=%lld event=%s events=%zu%s",
                  sy->identifier, sy->action, akv_sync_result_name(r),
-                 sy->version, first ? (int)first->partition : -1,
+                 sy->fsm.version, first ? (int)first->partition : -1,
                  first ? (long long)first->offset : -1LL, sy->event_pk,
                  sy->lane ? sy->lane->covered.n : 0, cached ? " cached=1" : "");
     if (sy->attempts) {
@@ -526,21 +601,6 @@ static void fail(struct sync *sy, enum akv_class cls, const char *errstr,
     e->waiting = sy;
 }
 
-/* authentik answered 404: per vault.on_delete. */
-static void gone(struct sync *sy)
-{
-    struct akv_engine *e = sy->e;
-    const char *policy = e->settings->vault_on_delete;
-
-    akv_cache_forget(e->cache, sy->identifier);
-    if (strcmp(policy, "keep") == 0) {
-        finish(sy, AKV_SYNC_GONE, 0);
-        return;
-    }
-    vault_request(sy, ST_DELETE, "DELETE",
-                  strcmp(policy, "purge") == 0 ? "metadata" : "data", NULL);
-}
-
 /* A transfer's class and a message for logs (never its body). */
 static enum akv_class authentik_answer(const struct xfer *x, const char *what,
                                        char *errstr, size_t size)
@@ -561,349 +621,396 @@ static enum akv_class authentik_answer(const struct xfer *x, const char *what,
     return cls;
 }
 
-static void after_authentik(struct sync *sy)
+/* The document the token's detail and key make, and its hash. */
+static enum akv_class make_document(struct sync *sy, char *errstr, size_t size)
+{
+    struct akv_engine *e = sy->e;
+    struct xfer *k = &sy->xf[X_KEY];
+    struct akv_token tok;
+    char *text;
+
+    sy->key = akv_authentik_parse_key(akv_buf_str(&k->resp.body),
+                                      k->resp.body.len, errstr, size);
+    xfer_clear(k); /* the body held the key */
+    if (!sy->key || akv_log_secret_add(sy->key) < 0) {
+        if (sy->key) {
+            snprintf(errstr, size, "out of memory");
+        }
+        return AKV_CLASS_TRANSIENT;
+    }
+    tok.detail = sy->detail;
+    tok.key = sy->key;
+    sy->doc = akv_sync_document(&tok, &e->settings->vault_extra_fields);
+    text = sy->doc ? akv_json_print(sy->doc) : NULL;
+    if (!text) {
+        snprintf(errstr, size, "out of memory");
+        return AKV_CLASS_TRANSIENT;
+    }
+    sy->hash = akv_cache_hash(e->cache, text, strlen(text));
+    akv_json_free_string(text);
+    return AKV_CLASS_OK;
+}
+
+/*
+ * authentik's answers as the state machine takes them: the class, and for
+ * a token it has, whether its intent is mirrored, whether the cache
+ * vouches for the document it makes and whether Vault holds it.
+ */
+static void answer_authentik(struct sync *sy, struct akv_answer *a,
+                             char *errstr, size_t size, char *retry_after)
 {
     struct akv_engine *e = sy->e;
     struct xfer *d = &sy->xf[X_DETAIL];
     struct xfer *k = &sy->xf[X_KEY];
-    enum akv_class cd;
     enum akv_class ck = AKV_CLASS_TRANSIENT;
-    const char *intent;
-    char *text;
-    char errstr[512] = "";
-    char kerr[512] = "";
+    char kerr[512] = "cannot start the view_key request";
 
-    cd = authentik_answer(d, "detail", errstr, sizeof(errstr));
+    a->cls = authentik_answer(d, "detail", errstr, size);
     if (k->used) {
         ck = authentik_answer(k, "view_key", kerr, sizeof(kerr));
-    } else {
-        snprintf(kerr, sizeof(kerr), "cannot start the view_key request");
     }
-    if (cd == AKV_CLASS_GONE || ck == AKV_CLASS_GONE) {
-        if (sy->deleted) {
-            finish(sy, AKV_SYNC_DELETED, 0);
-            return;
-        }
-        sync_clear(sy);
-        gone(sy);
+    if (a->cls == AKV_CLASS_GONE || ck == AKV_CLASS_GONE) {
+        a->cls = AKV_CLASS_GONE;
         return;
     }
-    if (cd != AKV_CLASS_OK) {
-        fail(sy, cd, errstr, d->resp.retry_after);
+    if (a->cls != AKV_CLASS_OK) {
+        memcpy(retry_after, d->resp.retry_after, sizeof(d->resp.retry_after));
         return;
     }
     if (ck != AKV_CLASS_OK) {
-        fail(sy, ck, kerr, k->resp.retry_after);
+        a->cls = ck;
+        snprintf(errstr, size, "%s", kerr);
+        memcpy(retry_after, k->resp.retry_after, sizeof(k->resp.retry_after));
         return;
     }
     sy->detail =
         akv_authentik_parse_detail(akv_buf_str(&d->resp.body), d->resp.body.len,
-                                   sy->identifier, errstr, sizeof(errstr));
+                                   sy->identifier, errstr, size);
     if (!sy->detail) {
-        fail(sy, AKV_CLASS_TRANSIENT, errstr, "");
+        a->cls = AKV_CLASS_TRANSIENT;
         return;
     }
-    if (sy->deleted) {
-        /* Back under the same identifier since the 404: sync it anew
-         * (Vault read first), over the version just deleted. */
+    if (!akv_strlist_contains(&e->settings->match_intents,
+                              akv_json_string(sy->detail, "intent"))) {
+        a->filtered = 1;
+        return;
+    }
+    a->cls = make_document(sy, errstr, size);
+    if (a->cls != AKV_CLASS_OK) {
+        return;
+    }
+    a->cached = akv_cache_lookup(e->cache, sy->identifier, sy->hash,
+                                 akv_mono_ms(), &a->version);
+    a->same = sy->vault_data && cJSON_Compare(sy->vault_data, sy->doc, 1);
+}
+
+/* Vault's answer, or the transport failure, as a class and a message. */
+static enum akv_class vault_answer(const struct sync *sy, const char *what,
+                                   char *errstr, size_t size)
+{
+    const struct xfer *x = &sy->xf[X_VAULT];
+    char msg[256];
+
+    if (x->resp.status == 0) {
+        snprintf(errstr, size, "vault %s: %s", what, x->resp.error);
+        return akv_transport_class((int)x->resp.curl_code, x->resp.error);
+    }
+    /* The key is still known here: Vault's text may quote the write. */
+    akv_vault_error_excerpt(akv_buf_str(&x->resp.body), x->resp.body.len,
+                            sy->key, msg, sizeof(msg));
+    snprintf(errstr, size, "vault %s answered HTTP %ld: %s", what,
+             x->resp.status, msg);
+    return akv_vault_classify(x->resp.status, akv_buf_str(&x->resp.body), 0);
+}
+
+static void answer_vault_read(struct sync *sy, struct akv_answer *a,
+                              char *errstr, size_t size)
+{
+    struct xfer *x = &sy->xf[X_VAULT];
+    struct akv_vault_secret cur;
+
+    if (x->resp.status == 0) {
+        a->cls = vault_answer(sy, "read", errstr, size);
+        return;
+    }
+    a->cls = akv_vault_parse_read(x->resp.status, akv_buf_str(&x->resp.body),
+                                  x->resp.body.len, &cur, errstr, size);
+    if (a->cls == AKV_CLASS_OK) {
+        a->version = cur.version;
+        sy->vault_data = cur.data; /* taken over */
+    }
+}
+
+static void answer_vault_write(struct sync *sy, struct akv_answer *a,
+                               char *errstr, size_t size)
+{
+    struct xfer *x = &sy->xf[X_VAULT];
+
+    a->cls = vault_answer(sy, "write", errstr, size);
+    if (a->cls == AKV_CLASS_OK) {
+        /* Unconfirmed: maybe written, maybe not. The retry reads Vault
+         * first, so it writes again only if the key is not there. */
+        a->cls =
+            akv_vault_parse_write(akv_buf_str(&x->resp.body), x->resp.body.len,
+                                  sy->fsm.version, &a->version, errstr, size);
+    } else if (a->cls == AKV_CLASS_SUPERSEDED) {
+        snprintf(errstr, size, "check-and-set lost too many times in a row");
+    }
+}
+
+/* Carries out what the state machine decided. */
+static void act(struct sync *sy, struct akv_step step, const char *errstr,
+                const char *retry_after)
+{
+    struct akv_engine *e = sy->e;
+
+    if (step.flags & AKV_STEP_SUPERSEDED) {
+        akv_log_debug("sync", "token=%s cas=%lld superseded, re-reading",
+                      sy->identifier, sy->fsm.version);
+        akv_metric_inc(e->tm->superseded);
+    }
+    if (step.flags & AKV_STEP_CREATED_AGAIN) {
         akv_log_info("sync",
                      "token=%s created again while its secret was "
                      "being deleted, syncing it",
                      sy->identifier);
-        sy->deleted = 0;
-        sy->confirm = 0;
-        xfer_clear(k); /* its body holds the key */
-        forget_reads(sy);
-        vault_read(sy);
-        return;
     }
-    intent = akv_json_string(sy->detail, "intent");
-    if (!akv_strlist_contains(&e->settings->match_intents, intent)) {
-        finish(sy, AKV_SYNC_FILTERED, 0);
-        return;
+    if (step.flags & AKV_STEP_FORGET_CACHE) {
+        akv_cache_forget(e->cache, sy->identifier);
     }
-    sy->key = akv_authentik_parse_key(akv_buf_str(&k->resp.body),
-                                      k->resp.body.len, errstr, sizeof(errstr));
-    xfer_clear(k); /* the body held the key */
-    if (!sy->key || akv_log_secret_add(sy->key) < 0) {
-        fail(sy, AKV_CLASS_TRANSIENT, sy->key ? "out of memory" : errstr, "");
-        return;
-    }
-    {
-        struct akv_token tok = {sy->detail, sy->key};
-
-        sy->doc = akv_sync_document(&tok, &e->settings->vault_extra_fields);
-    }
-    text = sy->doc ? akv_json_print(sy->doc) : NULL;
-    if (!text) {
-        fail(sy, AKV_CLASS_TRANSIENT, "out of memory", "");
-        return;
-    }
-    sy->hash = akv_cache_hash(e->cache, text, strlen(text));
-    akv_json_free_string(text);
-    if (!sy->confirm) {
-        if (akv_cache_lookup(e->cache, sy->identifier, sy->hash, akv_mono_ms(),
-                             &sy->version)) {
-            finish(sy, AKV_SYNC_UNCHANGED, 1);
-            return;
-        }
-        /* Changed since we last wrote: read Vault, then authentik again
-         * (see begin()). */
-        forget_reads(sy);
-        vault_read(sy);
-        return;
-    }
-    if (akv_cas_after_read(sy->vault_data &&
-                           cJSON_Compare(sy->vault_data, sy->doc, 1)) ==
-        AKV_CAS_UNCHANGED) {
+    if (step.flags & AKV_STEP_REMEMBER) {
         remember(sy);
-        finish(sy, AKV_SYNC_UNCHANGED, 0);
-        return;
     }
-    vault_write(sy);
+    if (step.flags & AKV_STEP_FORGET_READS) {
+        sync_clear(sy);
+    }
+    switch (step.what) {
+    case AKV_DO_REQUEST:
+        make(sy, step.req);
+        break;
+    case AKV_DO_LOGIN:
+        if (sy->token_gen != akv_vault_token_generation(e->vault)) {
+            make(sy, step.req); /* a login since its request: try that */
+        } else {
+            akv_log_info("vault",
+                         "token=%s: Vault token rejected as "
+                         "invalid, logging in again",
+                         sy->identifier);
+            wait_for_token(sy);
+        }
+        break;
+    case AKV_DO_FINISH:
+        finish(sy, step.result, (step.flags & AKV_STEP_CACHED) != 0);
+        break;
+    case AKV_DO_FAIL:
+        fail(sy, step.cls, errstr, retry_after);
+        break;
+    }
 }
 
 /*
- * Where a sync starts. A write must be based on an authentik read made
- * AFTER the Vault read it checks-and-sets against: whoever wrote the
- * version we read had read authentik before writing it, so our key is at
- * least as new, and a concurrent writer (another worker, a rebalance)
- * can never make us put an older key back. So a write goes Vault read,
- * then authentik, then CAS write. A token this worker has written before
- * is first checked against the cache, which needs authentik's answer
- * only: a redelivery of an unchanged token costs no Vault request.
+ * Where an attempt starts: the state machine (core/syncstep.c) says
+ * Vault first, or authentik first when the cache knows the token.
  */
 static void begin(struct sync *sy)
 {
     struct akv_engine *e = sy->e;
+    const char *policy = e->settings->vault_on_delete;
+    enum akv_on_delete on_delete =
+        strcmp(policy, "keep") == 0    ? AKV_ON_DELETE_KEEP
+        : strcmp(policy, "purge") == 0 ? AKV_ON_DELETE_PURGE
+                                       : AKV_ON_DELETE_SOFT;
 
-    sy->confirm = 0;
-    sy->deleted = 0;
     sy->epoch = e->epoch;
-    sy->cas.rounds = 0;
-    sy->cas.max_rounds = e->settings->sync_cas_max_attempts;
-    if (akv_cache_has(e->cache, sy->identifier, akv_mono_ms())) {
-        start_authentik(sy);
-    } else {
-        vault_read(sy);
-    }
+    sy->st = ST_RUNNING;
+    act(sy,
+        akv_sync_start(&sy->fsm,
+                       akv_cache_has(e->cache, sy->identifier, akv_mono_ms()),
+                       on_delete, akv_vault_can_login(e->vault),
+                       e->settings->sync_cas_max_attempts),
+        "", "");
 }
 
-/* Vault said "invalid token": log in again (blocking, rare) and repeat
- * the step once. */
-static int reauth(struct sync *sy)
-{
-    struct akv_engine *e = sy->e;
-    char errstr[512];
-
-    if (sy->reauthed || !akv_vault_can_login(e->vault)) {
-        return -1;
-    }
-    sy->reauthed = 1;
-    akv_log_info("vault", "token rejected as invalid, logging in again");
-    return akv_vault_login(e->vault, errstr, sizeof(errstr)) == AKV_CLASS_OK
-               ? 0
-               : -1;
-}
-
-static void vault_failed(struct sync *sy, enum akv_class cls,
-                         const struct xfer *x, const char *what)
-{
-    char errstr[512];
-    char msg[256];
-
-    if (x->resp.status == 0) {
-        snprintf(errstr, sizeof(errstr), "vault %s: %s", what, x->resp.error);
-    } else {
-        /* The key is still known here: Vault's text may quote the write. */
-        akv_vault_error_excerpt(akv_buf_str(&x->resp.body), x->resp.body.len,
-                                sy->key, msg, sizeof(msg));
-        snprintf(errstr, sizeof(errstr), "vault %s answered HTTP %ld: %s", what,
-                 x->resp.status, msg);
-    }
-    fail(sy, cls, errstr, x->resp.retry_after);
-}
-
-/* Vault's answer, or the transport failure, as a class. */
-static enum akv_class vault_class(const struct xfer *x)
-{
-    if (x->resp.status == 0) {
-        return akv_transport_class((int)x->resp.curl_code, x->resp.error);
-    }
-    return akv_vault_classify(x->resp.status, akv_buf_str(&x->resp.body), 0);
-}
-
-static void after_vault_read(struct sync *sy)
-{
-    struct xfer *x = &sy->xf[X_VAULT];
-    struct akv_vault_secret cur;
-    enum akv_class cls;
-    char errstr[512];
-
-    if (x->resp.status == 0) {
-        vault_failed(sy,
-                     akv_transport_class((int)x->resp.curl_code, x->resp.error),
-                     x, "read");
-        return;
-    }
-    cls = akv_vault_parse_read(x->resp.status, akv_buf_str(&x->resp.body),
-                               x->resp.body.len, &cur, errstr, sizeof(errstr));
-    if (cls == AKV_CLASS_REAUTH && reauth(sy) == 0) {
-        vault_read(sy);
-        return;
-    }
-    if (cls != AKV_CLASS_OK) {
-        fail(sy, cls, errstr, x->resp.retry_after);
-        return;
-    }
-    sy->version = cur.version;
-    sy->vault_data = cur.data; /* taken over */
-    sy->confirm = 1;
-    start_authentik(sy);
-}
-
-static void after_vault_write(struct sync *sy)
-{
-    struct akv_engine *e = sy->e;
-    struct xfer *x = &sy->xf[X_VAULT];
-    enum akv_class cls = vault_class(x);
-    enum akv_class fail_cls = AKV_CLASS_TRANSIENT;
-    long long version;
-    char errstr[256];
-    cJSON *meta;
-    char *body;
-
-    if (cls == AKV_CLASS_REAUTH && reauth(sy) == 0) {
-        vault_write(sy);
-        return;
-    }
-    switch (akv_cas_after_write(&sy->cas, cls, &fail_cls)) {
-    case AKV_CAS_WRITTEN:
-        if (akv_vault_parse_write(akv_buf_str(&x->resp.body), x->resp.body.len,
-                                  sy->version, &version, errstr,
-                                  sizeof(errstr)) != AKV_CLASS_OK) {
-            /* Unconfirmed: maybe written, maybe not. The retry reads Vault
-             * first, so it writes again only if the key is not there. */
-            fail(sy, AKV_CLASS_TRANSIENT, errstr, "");
-            return;
-        }
-        sy->version = version;
-        remember(sy);
-        meta = akv_sync_provenance(sy->detail, sy->event_pk, sy->action);
-        body = meta ? akv_vault_metadata_body(meta) : NULL;
-        cJSON_Delete(meta);
-        if (!body) {
-            finish(sy, AKV_SYNC_WRITTEN, 0);
-            return;
-        }
-        vault_request(sy, ST_METADATA, "POST", "metadata", body);
-        return;
-    case AKV_CAS_READ:
-        /* Someone wrote in between: read Vault and authentik again. */
-        akv_log_debug("sync", "token=%s cas=%lld superseded, re-reading",
-                      sy->identifier, sy->version);
-        akv_metric_inc(e->tm->superseded);
-        akv_cache_forget(e->cache, sy->identifier);
-        forget_reads(sy);
-        sy->confirm = 0;
-        vault_read(sy);
-        return;
-    default:
-        if (cls == AKV_CLASS_SUPERSEDED) {
-            fail(sy, fail_cls, "check-and-set lost too many times in a row",
-                 "");
-            return;
-        }
-        vault_failed(sy, fail_cls, x, "write");
-        return;
-    }
-}
-
-static void after_metadata(struct sync *sy)
-{
-    struct xfer *x = &sy->xf[X_VAULT];
-    enum akv_class cls = vault_class(x);
-
-    /* Provenance is best effort: the secret itself is written. */
-    if (cls != AKV_CLASS_OK) {
-        akv_log_warn("sync", "token=%s provenance not recorded (%s, HTTP %ld)",
-                     sy->identifier, akv_class_name(cls), x->resp.status);
-    }
-    finish(sy, AKV_SYNC_WRITTEN, 0);
-}
-
-static void after_delete(struct sync *sy)
-{
-    struct xfer *x = &sy->xf[X_VAULT];
-    enum akv_class cls = vault_class(x);
-
-    if (cls == AKV_CLASS_REAUTH && reauth(sy) == 0) {
-        gone(sy);
-        return;
-    }
-    if (cls != AKV_CLASS_OK) {
-        vault_failed(sy, cls, x, "delete");
-        return;
-    }
-    /* A DELETE carries no check-and-set. If the identifier was created
-     * again after authentik's 404, another replica (its events have a new
-     * pk, so maybe another partition) may have written it before this
-     * DELETE landed: ask authentik once more before calling it deleted. */
-    sy->version = 0;
-    sy->deleted = 1;
-    start_authentik(sy);
-}
-
+/* A request's answers are in: the state machine takes them. */
 static void advance(struct sync *sy)
 {
-    switch (sy->st) {
-    case ST_AUTHENTIK:
-        after_authentik(sy);
+    struct akv_answer a;
+    char errstr[512] = "";
+    char retry_after[64] = "";
+    enum akv_class cls;
+
+    memset(&a, 0, sizeof(a));
+    if (sy->fsm.waiting != AKV_REQ_AUTHENTIK) {
+        memcpy(retry_after, sy->xf[X_VAULT].resp.retry_after,
+               sizeof(retry_after));
+    }
+    switch (sy->fsm.waiting) {
+    case AKV_REQ_AUTHENTIK:
+        answer_authentik(sy, &a, errstr, sizeof(errstr), retry_after);
         break;
-    case ST_VAULT_READ:
-        after_vault_read(sy);
+    case AKV_REQ_VAULT_READ:
+        answer_vault_read(sy, &a, errstr, sizeof(errstr));
         break;
-    case ST_VAULT_WRITE:
-        after_vault_write(sy);
+    case AKV_REQ_VAULT_WRITE:
+        answer_vault_write(sy, &a, errstr, sizeof(errstr));
         break;
-    case ST_METADATA:
-        after_metadata(sy);
+    case AKV_REQ_METADATA:
+        cls = vault_answer(sy, "metadata", errstr, sizeof(errstr));
+        if (cls != AKV_CLASS_OK) {
+            akv_log_warn("sync",
+                         "token=%s provenance not recorded (%s, HTTP %ld)",
+                         sy->identifier, akv_class_name(cls),
+                         sy->xf[X_VAULT].resp.status);
+        }
+        a.cls = cls;
         break;
-    case ST_DELETE:
-        after_delete(sy);
-        break;
-    case ST_READY:
-    case ST_WAITING:
+    case AKV_REQ_DELETE:
+    case AKV_REQ_PURGE:
+    case AKV_REQ_NONE:
+    default:
+        a.cls = vault_answer(sy, "delete", errstr, sizeof(errstr));
         break;
     }
+    act(sy, akv_sync_step(&sy->fsm, &a), errstr, retry_after);
 }
+
+static void auth_done(struct akv_engine *e);
 
 static void xfer_done(struct akv_engine *e, struct xfer *x, CURLcode rc)
 {
     struct sync *sy = x->sync;
     curl_off_t us = 0;
 
-    curl_multi_remove_handle(e->multi, x->curl);
-    x->err = akv_http_xfer_finish(&x->x, rc);
+    xfer_end(e, x, rc);
     curl_easy_getinfo(x->curl, CURLINFO_TOTAL_TIME_T, &us);
     akv_telemetry_request(e->tm,
-                          x == &sy->xf[X_VAULT] ? AKV_UPSTREAM_VAULT
-                                                : AKV_UPSTREAM_AUTHENTIK,
+                          !sy || x == &sy->xf[X_VAULT] ? AKV_UPSTREAM_VAULT
+                                                       : AKV_UPSTREAM_AUTHENTIK,
                           x->resp.status, (double)us / 1e6);
     handle_put(e, x->curl);
     x->curl = NULL;
+    if (!sy) {
+        auth_done(e);
+        return;
+    }
     sy->pending--;
     if (sy->pending == 0) {
         advance(sy);
     }
 }
 
-/* The Vault client's own requests (login, lookup, renewal) count too. */
-static void on_vault_call(void *ctx, long status, double seconds)
-{
-    struct akv_engine *e = ctx;
+/* --- the Vault token: login, lookup and renewal, never waited for ----- */
 
-    akv_telemetry_request(e->tm, AKV_UPSTREAM_VAULT, status, seconds);
+/* The syncs waiting for a token make their request now, or fail with the
+ * login's class when there is still none. */
+static void auth_wake(struct akv_engine *e)
+{
+    struct sync *list = e->auth.waiting;
+
+    e->auth.waiting = NULL;
+    while (list) {
+        struct sync *sy = list;
+
+        list = sy->next;
+        sy->next = NULL;
+        sy->st = ST_RUNNING;
+        if (e->auth.failed != AKV_CLASS_OK) {
+            fail(sy, e->auth.failed, e->auth.error, "");
+        } else {
+            make(sy, sy->fsm.waiting);
+        }
+    }
+}
+
+/* Starts \p op unless a call is out already (its answer serves both). */
+static void auth_start(struct akv_engine *e, enum akv_vault_op op)
+{
+    struct auth *a = &e->auth;
+    enum akv_class cls;
+
+    if (a->running) {
+        return;
+    }
+    cls = akv_vault_call_prepare(e->vault, op, &a->call, a->error,
+                                 sizeof(a->error));
+    if (cls == AKV_CLASS_OK &&
+        xfer_start(e, &a->xf, akv_vault_http(e->vault), a->call.method,
+                   a->call.url, akv_vault_headers_list(a->call.headers),
+                   a->call.body) < 0) {
+        akv_vault_call_free(&a->call);
+        snprintf(a->error, sizeof(a->error), "cannot start the Vault %s",
+                 op == AKV_VAULT_RENEW ? "renewal" : "login");
+        cls = AKV_CLASS_TRANSIENT;
+    }
+    if (cls != AKV_CLASS_OK) {
+        akv_log_error("vault", "no usable token (%s): %s", akv_class_name(cls),
+                      a->error);
+        a->failed = cls;
+        a->retry_at = akv_mono_ms() + e->settings->sync_retry_initial_ms;
+        auth_wake(e);
+        return;
+    }
+    a->op = op;
+    a->running = 1;
+}
+
+static void auth_done(struct akv_engine *e)
+{
+    struct auth *a = &e->auth;
+    enum akv_vault_op op = a->op;
+    enum akv_class cls;
+
+    cls = akv_vault_call_finish(e->vault, op, &a->xf.resp, a->error,
+                                sizeof(a->error));
+    akv_http_response_free(&a->xf.resp);
+    a->xf.used = 0;
+    akv_vault_call_free(&a->call);
+    a->running = 0;
+    if (cls == AKV_CLASS_OK) {
+        a->failed = AKV_CLASS_OK;
+        auth_wake(e);
+        return;
+    }
+    a->retry_at = akv_mono_ms() + (cls == AKV_CLASS_CONFIG
+                                       ? e->settings->sync_config_retry_ms
+                                       : e->settings->sync_retry_initial_ms);
+    if (op == AKV_VAULT_RENEW) {
+        if (cls != AKV_CLASS_TRANSIENT && akv_vault_can_login(e->vault)) {
+            akv_log_info("vault", "renewal refused (%s), logging in again",
+                         a->error);
+            auth_start(e, AKV_VAULT_LOGIN);
+            return;
+        }
+        akv_log_warn("vault", "token renewal failed (%s): %s",
+                     akv_class_name(cls), a->error);
+        if (!akv_vault_can_login(e->vault)) {
+            akv_vault_renew_later(e->vault);
+        }
+        auth_wake(e); /* the token is still the one there was */
+        return;
+    }
+    akv_log_error("vault", "no usable token (%s): %s", akv_class_name(cls),
+                  a->error);
+    a->failed = cls;
+    auth_wake(e);
+}
+
+/* \p sy needs a token: the current one was rejected, or there is none. */
+static void wait_for_token(struct sync *sy)
+{
+    struct akv_engine *e = sy->e;
+    struct auth *a = &e->auth;
+
+    if (!a->running && a->failed != AKV_CLASS_OK &&
+        akv_mono_ms() < a->retry_at) {
+        /* The last login failed a moment ago: no new one yet. */
+        fail(sy, a->failed, a->error, "");
+        return;
+    }
+    sy->st = ST_TOKEN;
+    sy->next = a->waiting;
+    a->waiting = sy;
+    auth_start(e, AKV_VAULT_LOGIN);
 }
 
 /* --- the engine --------------------------------------------------------- */
@@ -915,9 +1022,6 @@ struct akv_engine *akv_engine_new(const struct akv_settings *s,
                                   void *ctx, char *errstr, size_t errstr_size)
 {
     struct akv_engine *e = calloc(1, sizeof(*e));
-    char lerr[512];
-    enum akv_class cls;
-
     if (!e) {
         akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory");
         return NULL;
@@ -952,7 +1056,6 @@ struct akv_engine *akv_engine_new(const struct akv_settings *s,
     if (!e->vault) {
         goto fail;
     }
-    akv_vault_set_observer(e->vault, on_vault_call, e);
     if (s->vault_tls_skip_verify) {
         akv_log_warn("vault", "TLS certificate verification is OFF "
                               "(vault.tls.skip_verify): anyone on the path "
@@ -962,11 +1065,9 @@ struct akv_engine *akv_engine_new(const struct akv_settings *s,
         akv_log_warn("authentik", "TLS certificate verification is OFF "
                                   "(authentik.tls.skip_verify)");
     }
-    cls = akv_vault_login(e->vault, lerr, sizeof(lerr));
-    if (cls != AKV_CLASS_OK) {
-        akv_log_error("vault", "no usable token yet (%s): %s",
-                      akv_class_name(cls), lerr);
-    }
+    /* The first login (or the configured token's lookup) answers within
+     * akv_engine_run(); syncs that need the token wait for it. */
+    auth_start(e, AKV_VAULT_LOGIN);
     return e;
 
 fail:
@@ -983,6 +1084,12 @@ void akv_engine_destroy(struct akv_engine *e)
     }
     while (e->all) {
         sync_free(e->all);
+    }
+    if (e->auth.running) {
+        xfer_end(e, &e->auth.xf, CURLE_ABORTED_BY_CALLBACK);
+        curl_easy_cleanup(e->auth.xf.curl);
+        akv_http_response_free(&e->auth.xf.resp);
+        akv_vault_call_free(&e->auth.call);
     }
     akv_lanes_destroy(e->lanes);
     for (i = 0; i < e->npool; i++) {
@@ -1219,12 +1326,18 @@ void akv_engine_drain(struct akv_engine *e)
 
 void akv_engine_tick(struct akv_engine *e)
 {
-    char errstr[512];
-    enum akv_class cls = akv_vault_tick(e->vault, errstr, sizeof(errstr));
-
-    if (cls != AKV_CLASS_OK) {
-        akv_log_warn("vault", "token upkeep failed (%s): %s",
-                     akv_class_name(cls), errstr);
+    if (e->auth.running || akv_mono_ms() < e->auth.retry_at) {
+        return;
+    }
+    switch (akv_vault_due(e->vault)) {
+    case AKV_LEASE_RENEW:
+        auth_start(e, AKV_VAULT_RENEW);
+        break;
+    case AKV_LEASE_LOGIN:
+        auth_start(e, AKV_VAULT_LOGIN);
+        break;
+    case AKV_LEASE_OK:
+        break;
     }
 }
 

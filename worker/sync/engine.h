@@ -55,9 +55,12 @@ typedef int(akv_engine_dead_letter_fn)(void *ctx, const char *identifier,
 struct akv_engine;
 
 /**
- * @brief Creates the engine, its upstream clients, and logs in to Vault.
- * @remark \p s and \p tm must outlive the engine. A failed first login
- *         is logged, not fatal: syncs retry until one succeeds.
+ * @brief Creates the engine and its upstream clients, and starts the
+ *        first Vault login (or the configured token's lookup).
+ * @remark \p s and \p tm must outlive the engine. Nothing here waits for
+ *         an answer: the login runs in akv_engine_run() like every other
+ *         request, syncs that need the token wait for it, and a failed
+ *         login is logged, not fatal (syncs retry until one succeeds).
  */
 struct akv_engine *akv_engine_new(const struct akv_settings *s,
                                   struct akv_telemetry *tm,
@@ -118,7 +121,8 @@ void akv_engine_drain(struct akv_engine *e);
  *           never does, 0 when there is none. */
 double akv_engine_token_ttl(const struct akv_engine *e);
 
-/** @brief Renews or re-obtains the Vault token when due. */
+/** @brief Starts the Vault token's renewal, or a new login, when due
+ *         (the answer arrives within akv_engine_run()). */
 void akv_engine_tick(struct akv_engine *e);
 
 #endif /* AKV_WORKER_ENGINE_H */

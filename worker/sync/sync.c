@@ -41,31 +41,6 @@ fail:
     return NULL;
 }
 
-enum akv_cas_next akv_cas_after_read(int same)
-{
-    return same ? AKV_CAS_UNCHANGED : AKV_CAS_WRITE;
-}
-
-enum akv_cas_next akv_cas_after_write(struct akv_cas *c, enum akv_class cls,
-                                      enum akv_class *fail)
-{
-    if (cls == AKV_CLASS_OK) {
-        return AKV_CAS_WRITTEN;
-    }
-    if (cls != AKV_CLASS_SUPERSEDED) {
-        *fail = cls;
-        return AKV_CAS_FAIL;
-    }
-    /* Another writer (a second worker, a person) got in between, or our
-     * own earlier write landed but its answer was lost: the next read
-     * tells which. Someone who keeps winning is waited out with backoff. */
-    if (++c->rounds >= c->max_rounds) {
-        *fail = AKV_CLASS_TRANSIENT;
-        return AKV_CAS_FAIL;
-    }
-    return AKV_CAS_READ;
-}
-
 cJSON *akv_sync_provenance(const cJSON *detail, const char *event_pk,
                            const char *action)
 {

@@ -7,44 +7,17 @@
  * it always converges to authentik's current state. A token authentik no
  * longer has (404) is handled per vault.on_delete.
  *
- * This module holds the decisions (document, check-and-set steps,
- * provenance); engine.c runs them over non-blocking transfers.
+ * This module builds what a sync writes (the document, its provenance);
+ * core/syncstep.c decides the steps, engine.c runs them over
+ * non-blocking transfers.
  */
 #ifndef AKV_WORKER_SYNC_H
 #define AKV_WORKER_SYNC_H
-
-#include "failure.h"
-#include "outcome.h"
 
 #include <cJSON.h>
 
 struct akv_strlist;
 struct akv_token; /* authentik.h */
-
-/** Check-and-set convergence, one step at a time (README.md, "One sync"). */
-struct akv_cas {
-    long long rounds;     /**< writes that lost the race so far */
-    long long max_rounds; /**< sync.cas_max_attempts */
-};
-
-enum akv_cas_next {
-    AKV_CAS_WRITE,     /**< write with cas = the version just read */
-    AKV_CAS_READ,      /**< someone else wrote: read again */
-    AKV_CAS_UNCHANGED, /**< Vault holds the document: done */
-    AKV_CAS_WRITTEN,   /**< our write landed: done */
-    AKV_CAS_FAIL,      /**< stop with the class given */
-};
-
-/** @returns what follows a read that found the document (\p same) or not. */
-enum akv_cas_next akv_cas_after_read(int same);
-
-/**
- * @brief What follows a write that answered \p cls.
- * @param fail set to the class to report when AKV_CAS_FAIL is returned
- *        (AKV_CLASS_TRANSIENT when the race was lost too often).
- */
-enum akv_cas_next akv_cas_after_write(struct akv_cas *c, enum akv_class cls,
-                                      enum akv_class *fail);
 
 /**
  * @brief Provenance for custom_metadata: token pk (from the detail),

@@ -27,20 +27,27 @@ struct akv_vault {
     const struct akv_settings *settings;
     struct akv_http *http;
     enum auth_method method;
-    char addr[1024];            /* without trailing slash */
-    char auth_mount[256];       /* kubernetes / approle mount */
-    char *token;                /* current token (secret), NULL if none */
-    struct curl_slist *headers; /* with X-Vault-Token (secret) */
-    struct curl_slist *anon;    /* without a token, for logins */
+    char addr[1024];                   /* without trailing slash */
+    char auth_mount[256];              /* kubernetes / approle mount */
+    char *token;                       /* current token (secret), or NULL */
+    struct akv_vault_headers *headers; /* with X-Vault-Token (secret) */
+    struct akv_vault_headers *anon;    /* without a token, for logins */
+    unsigned long generation;          /* counts tokens installed */
     struct akv_vault_lease lease;
-    akv_vault_observe_fn *observe; /* told of every request, or NULL */
-    void *observe_ctx;
+};
+
+/* A header list and the requests that hold it: libcurl reads the list
+ * while a transfer runs, so a new token cannot free it under them. */
+struct akv_vault_headers {
+    struct curl_slist *list;
+    unsigned refs;
 };
 
 /* Headers every request carries; the token only when \p token is set. */
-static struct curl_slist *build_headers(const struct akv_settings *s,
-                                        const char *token)
+static struct akv_vault_headers *build_headers(const struct akv_settings *s,
+                                               const char *token)
 {
+    struct akv_vault_headers *vh = calloc(1, sizeof(*vh));
     struct curl_slist *h = akv_http_header(NULL, "X-Vault-Request", "true");
 
     h = h ? akv_http_header(h, "Content-Type", "application/json") : NULL;
@@ -50,17 +57,52 @@ static struct curl_slist *build_headers(const struct akv_settings *s,
     if (h && token) {
         h = akv_http_header(h, "X-Vault-Token", token);
     }
-    return h;
+    if (!vh || !h) {
+        akv_http_headers_free(h);
+        free(vh);
+        return NULL;
+    }
+    vh->list = h;
+    vh->refs = 1;
+    return vh;
+}
+
+struct akv_vault_headers *akv_vault_headers_hold(struct akv_vault *v)
+{
+    if (!v->headers) {
+        return NULL;
+    }
+    v->headers->refs++;
+    return v->headers;
+}
+
+const struct curl_slist *
+akv_vault_headers_list(const struct akv_vault_headers *h)
+{
+    return h->list;
+}
+
+void akv_vault_headers_release(struct akv_vault_headers *h)
+{
+    if (h && --h->refs == 0) {
+        akv_http_headers_free(h->list); /* wipes the token */
+        free(h);
+    }
+}
+
+unsigned long akv_vault_token_generation(const struct akv_vault *v)
+{
+    return v->generation;
 }
 
 /* Installs a new token (taking ownership), registering it with the log
  * scrubber and forgetting the old one. */
 static int set_token(struct akv_vault *v, char *token)
 {
-    struct curl_slist *h = build_headers(v->settings, token);
+    struct akv_vault_headers *h = build_headers(v->settings, token);
 
     if (!h || akv_log_secret_add(token) < 0) {
-        akv_http_headers_free(h);
+        akv_vault_headers_release(h);
         akv_wipe_free(token);
         return -1;
     }
@@ -68,9 +110,10 @@ static int set_token(struct akv_vault *v, char *token)
         akv_log_secret_remove(v->token);
         akv_wipe_free(v->token);
     }
-    akv_http_headers_free(v->headers);
+    akv_vault_headers_release(v->headers);
     v->token = token;
     v->headers = h;
+    v->generation++;
     return 0;
 }
 
@@ -152,8 +195,8 @@ void akv_vault_destroy(struct akv_vault *v)
         akv_log_secret_remove(v->token);
         akv_wipe_free(v->token);
     }
-    akv_http_headers_free(v->headers);
-    akv_http_headers_free(v->anon);
+    akv_vault_headers_release(v->headers);
+    akv_vault_headers_release(v->anon);
     akv_http_destroy(v->http);
     free(v);
 }
@@ -174,21 +217,9 @@ int akv_vault_url(const struct akv_vault *v, const char *kind,
     return 0;
 }
 
-const struct curl_slist *akv_vault_headers(const struct akv_vault *v)
-{
-    return v->headers;
-}
-
 const struct akv_http *akv_vault_http(const struct akv_vault *v)
 {
     return v->http;
-}
-
-void akv_vault_set_observer(struct akv_vault *v, akv_vault_observe_fn *fn,
-                            void *ctx)
-{
-    v->observe = fn;
-    v->observe_ctx = ctx;
 }
 
 double akv_vault_token_ttl(const struct akv_vault *v)
@@ -539,17 +570,12 @@ static enum akv_class call(struct akv_vault *v, const char *method,
                            size_t errstr_size)
 {
     char url[PATH_MAX_LEN + 1100];
-    long long started = akv_mono_ms();
     akv_err_t err;
 
     snprintf(url, sizeof(url), "%s/v1/%s", v->addr, path);
     err = akv_http_request(v->http, method, url,
-                           anon || !v->headers ? v->anon : v->headers, body,
-                           body ? strlen(body) : 0, resp);
-    if (v->observe) {
-        v->observe(v->observe_ctx, err ? 0 : resp->status,
-                   (double)(akv_mono_ms() - started) / 1000.0);
-    }
+                           (anon || !v->headers ? v->anon : v->headers)->list,
+                           body, body ? strlen(body) : 0, resp);
     if (err) {
         akv_errf(AKV_ERR_TRANSPORT, errstr, errstr_size, "vault %s: %s", method,
                  resp->error);
@@ -662,42 +688,27 @@ static void set_lease(struct akv_vault *v, long long ttl_s, int renewable,
 }
 
 /* The token method cannot log in: learn the configured token's TTL. */
-static enum akv_class lookup_self(struct akv_vault *v, char *errstr,
-                                  size_t errstr_size)
+static enum akv_class take_lookup(struct akv_vault *v,
+                                  const struct akv_http_response *resp)
 {
-    struct akv_http_response resp;
-    enum akv_class cls;
-    cJSON *root = NULL;
-    const cJSON *data;
+    cJSON *root =
+        cJSON_ParseWithLength(akv_buf_str(&resp->body), resp->body.len);
+    const cJSON *data = akv_json_object(root, "data");
     long long ttl = 0;
     int renewable = 0;
 
-    cls = call(v, "GET", "auth/token/lookup-self", NULL, 0, &resp, errstr,
-               errstr_size);
-    if (cls == AKV_CLASS_OK) {
-        cls = answer("token lookup", &resp, errstr, errstr_size);
+    if (akv_json_int(data, "ttl", &ttl) < 0) {
+        ttl = 0;
     }
-    if (cls == AKV_CLASS_OK) {
-        root = cJSON_ParseWithLength(akv_buf_str(&resp.body), resp.body.len);
-        data = akv_json_object(root, "data");
-        if (akv_json_int(data, "ttl", &ttl) < 0) {
-            ttl = 0;
-        }
-        if (akv_json_bool(data, "renewable", &renewable) < 0) {
-            renewable = 0;
-        }
-        set_lease(v, ttl, renewable, 1);
-        akv_log_info("vault", "token ttl=%llds renewable=%s", (long long)ttl,
-                     renewable ? "yes" : "no");
-        akv_json_wipe(root);
-        cJSON_Delete(root);
+    if (akv_json_bool(data, "renewable", &renewable) < 0) {
+        renewable = 0;
     }
-    /* The configured token is all there is: invalid means misconfigured. */
-    if (cls == AKV_CLASS_REAUTH) {
-        cls = AKV_CLASS_CONFIG;
-    }
-    akv_http_response_free(&resp);
-    return cls;
+    set_lease(v, ttl, renewable, 1);
+    akv_log_info("vault", "token ttl=%llds renewable=%s", (long long)ttl,
+                 renewable ? "yes" : "no");
+    akv_json_wipe(root);
+    cJSON_Delete(root);
+    return AKV_CLASS_OK;
 }
 
 /* Stores the token from a login or renew answer. */
@@ -725,90 +736,140 @@ static enum akv_class take_auth(struct akv_vault *v,
     return AKV_CLASS_OK;
 }
 
-enum akv_class akv_vault_login(struct akv_vault *v, char *errstr,
-                               size_t errstr_size)
+enum akv_class akv_vault_call_prepare(struct akv_vault *v, enum akv_vault_op op,
+                                      struct akv_vault_call *c, char *errstr,
+                                      size_t errstr_size)
 {
-    struct akv_http_response resp;
-    enum akv_class cls;
-    char path[512];
-    char *body;
-
-    if (v->method == AUTH_TOKEN) {
-        return lookup_self(v, errstr, errstr_size);
+    memset(c, 0, sizeof(*c));
+    if (op == AKV_VAULT_RENEW || v->method == AUTH_TOKEN) {
+        c->headers = akv_vault_headers_hold(v);
+        if (!c->headers) {
+            akv_errf(AKV_ERR_INVALID, errstr, errstr_size,
+                     "no Vault token to %s",
+                     op == AKV_VAULT_RENEW ? "renew" : "look up");
+            return AKV_CLASS_CONFIG;
+        }
+    } else {
+        c->headers = v->anon;
+        v->anon->refs++;
     }
-    body = login_body(v, errstr, errstr_size);
-    if (!body) {
+    if (op == AKV_VAULT_RENEW) {
+        c->method = "POST";
+        c->body = strdup("{}");
+        snprintf(c->url, sizeof(c->url), "%s/v1/auth/token/renew-self",
+                 v->addr);
+    } else if (v->method == AUTH_TOKEN) {
+        c->method = "GET";
+        snprintf(c->url, sizeof(c->url), "%s/v1/auth/token/lookup-self",
+                 v->addr);
+        return AKV_CLASS_OK;
+    } else {
+        c->method = "POST";
+        c->body = login_body(v, errstr, errstr_size);
+        snprintf(c->url, sizeof(c->url), "%s/v1/auth/%s/login", v->addr,
+                 v->auth_mount);
+    }
+    if (!c->body) {
+        akv_vault_call_free(c);
+        if (op == AKV_VAULT_RENEW) {
+            akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory");
+        }
         /* An unreadable credential file is a deployment problem. */
+        return op == AKV_VAULT_LOGIN ? AKV_CLASS_CONFIG : AKV_CLASS_TRANSIENT;
+    }
+    return AKV_CLASS_OK;
+}
+
+void akv_vault_call_free(struct akv_vault_call *c)
+{
+    akv_vault_headers_release(c->headers);
+    c->headers = NULL;
+    if (c->body) {
+        akv_wipe_free(c->body);
+        c->body = NULL;
+    }
+}
+
+enum akv_class akv_vault_call_finish(struct akv_vault *v, enum akv_vault_op op,
+                                     const struct akv_http_response *resp,
+                                     char *errstr, size_t errstr_size)
+{
+    const char *what = op == AKV_VAULT_RENEW     ? "token renewal"
+                       : v->method == AUTH_TOKEN ? "token lookup"
+                                                 : "login";
+    enum akv_class cls;
+
+    if (resp->status == 0) {
+        akv_errf(AKV_ERR_TRANSPORT, errstr, errstr_size, "vault %s: %s", what,
+                 resp->error);
+        return akv_transport_class((int)resp->curl_code, resp->error);
+    }
+    cls = answer(what, resp, errstr, errstr_size);
+    if (op == AKV_VAULT_RENEW) {
+        cls = cls == AKV_CLASS_OK ? take_auth(v, resp, 0, errstr, errstr_size)
+                                  : cls;
+        if (cls == AKV_CLASS_OK) {
+            akv_log_debug("vault", "token renewed, ttl=%llds", v->lease.ttl_s);
+        }
+        return cls;
+    }
+    /* Refused credentials, or a configured token that is invalid, will
+     * not improve by retrying soon. */
+    if (cls == AKV_CLASS_REAUTH || cls == AKV_CLASS_SUPERSEDED) {
         return AKV_CLASS_CONFIG;
     }
-    snprintf(path, sizeof(path), "auth/%s/login", v->auth_mount);
-    cls = call(v, "POST", path, body, 1, &resp, errstr, errstr_size);
-    akv_json_free_string(body);
-    if (cls == AKV_CLASS_OK) {
-        cls = answer("login", &resp, errstr, errstr_size);
+    if (cls != AKV_CLASS_OK) {
+        return cls;
     }
-    /* Refused credentials will not improve by retrying soon. */
-    if (cls == AKV_CLASS_REAUTH || cls == AKV_CLASS_SUPERSEDED) {
-        cls = AKV_CLASS_CONFIG;
+    if (v->method == AUTH_TOKEN) {
+        return take_lookup(v, resp);
     }
-    if (cls == AKV_CLASS_OK) {
-        cls = take_auth(v, &resp, 1, errstr, errstr_size);
-    }
+    cls = take_auth(v, resp, 1, errstr, errstr_size);
     if (cls == AKV_CLASS_OK) {
         akv_log_info("vault", "logged in with %s auth at %s, ttl=%llds",
                      v->settings->vault_auth_method, v->auth_mount,
                      v->lease.ttl_s);
     }
-    akv_http_response_free(&resp);
     return cls;
 }
 
-static enum akv_class renew(struct akv_vault *v, char *errstr,
-                            size_t errstr_size)
+/* One of the client's own calls, waiting for the answer. */
+static enum akv_class call_now(struct akv_vault *v, enum akv_vault_op op,
+                               char *errstr, size_t errstr_size)
 {
+    struct akv_vault_call c;
     struct akv_http_response resp;
     enum akv_class cls;
 
-    cls = call(v, "POST", "auth/token/renew-self", "{}", 0, &resp, errstr,
-               errstr_size);
-    if (cls == AKV_CLASS_OK) {
-        cls = answer("token renewal", &resp, errstr, errstr_size);
+    cls = akv_vault_call_prepare(v, op, &c, errstr, errstr_size);
+    if (cls != AKV_CLASS_OK) {
+        return cls;
     }
-    if (cls == AKV_CLASS_OK) {
-        cls = take_auth(v, &resp, 0, errstr, errstr_size);
-    }
-    if (cls == AKV_CLASS_OK) {
-        akv_log_debug("vault", "token renewed, ttl=%llds", v->lease.ttl_s);
-    }
+    /* A failure leaves status 0 and says why in resp. */
+    (void)akv_http_request(v->http, c.method, c.url, c.headers->list, c.body,
+                           c.body ? strlen(c.body) : 0, &resp);
+    cls = akv_vault_call_finish(v, op, &resp, errstr, errstr_size);
     akv_http_response_free(&resp);
+    akv_vault_call_free(&c);
     return cls;
 }
 
-enum akv_class akv_vault_tick(struct akv_vault *v, char *errstr,
-                              size_t errstr_size)
+enum akv_class akv_vault_login(struct akv_vault *v, char *errstr,
+                               size_t errstr_size)
 {
-    int can_login = v->method != AUTH_TOKEN;
-    enum akv_class cls = AKV_CLASS_OK;
+    return call_now(v, AKV_VAULT_LOGIN, errstr, errstr_size);
+}
 
-    switch (akv_vault_lease_due(&v->lease, akv_mono_ms(), can_login)) {
-    case AKV_LEASE_OK:
-        break;
-    case AKV_LEASE_RENEW:
-        cls = renew(v, errstr, errstr_size);
-        if (cls != AKV_CLASS_OK && cls != AKV_CLASS_TRANSIENT && can_login) {
-            akv_log_info("vault", "renewal refused (%s), logging in again",
-                         errstr);
-            cls = akv_vault_login(v, errstr, errstr_size);
-        } else if (cls != AKV_CLASS_OK && !can_login) {
-            /* Try again at the next tick rather than on every one. */
-            v->lease.obtained_ms = akv_mono_ms() - v->lease.ttl_s * 1000 / 2;
-        }
-        break;
-    case AKV_LEASE_LOGIN:
-        cls = akv_vault_login(v, errstr, errstr_size);
-        break;
-    }
-    return cls;
+enum akv_lease_action akv_vault_due(const struct akv_vault *v)
+{
+    return akv_vault_lease_due(&v->lease, akv_mono_ms(),
+                               v->method != AUTH_TOKEN);
+}
+
+void akv_vault_renew_later(struct akv_vault *v)
+{
+    /* Try again half a TTL from now rather than on every tick. */
+    v->lease.obtained_ms = akv_mono_ms() - v->lease.ttl_s * 1000 / 2;
 }
 
 void akv_vault_secret_free(struct akv_vault_secret *s)

@@ -55,19 +55,61 @@ void akv_vault_destroy(struct akv_vault *v);
 
 /**
  * @brief Obtains a token: logs in (kubernetes, approle) or looks the
- *        configured token up (token) to learn its TTL.
+ *        configured token up (token) to learn its TTL, waiting for the
+ *        answer (the commands that are not the daemon; the engine makes
+ *        the same call through akv_vault_call_prepare()).
  * @returns AKV_CLASS_OK, or the failure class with a message in \p errstr.
  */
 enum akv_class akv_vault_login(struct akv_vault *v, char *errstr,
                                size_t errstr_size);
 
+/** The client's own calls, which obtain and keep its token. */
+enum akv_vault_op {
+    AKV_VAULT_LOGIN, /**< log in, or look the configured token up */
+    AKV_VAULT_RENEW, /**< renew the current token */
+};
+
+/** A header list with (or without) the token, held by a request. */
+struct akv_vault_headers;
+
+/** One of the client's own calls, for a transfer the caller runs. */
+struct akv_vault_call {
+    const char *method;
+    char url[3200];
+    struct akv_vault_headers *headers; /**< held; released by _free() */
+    char *body;                        /**< NULL or secret (wiped) */
+};
+
 /**
- * @brief Renews the token at about two thirds of its TTL and logs in again
- *        when renewal is refused or the maximum TTL is near. Cheap when
- *        nothing is due; call it regularly.
+ * @brief Prepares \p op: URL, headers and body (credential files are read
+ *        now: the kubelet rotates projected tokens).
+ * @returns AKV_CLASS_OK with \p c to run and then free, or the failure
+ *          class (an unreadable credential file is AKV_CLASS_CONFIG) with
+ *          a message in \p errstr.
  */
-enum akv_class akv_vault_tick(struct akv_vault *v, char *errstr,
-                              size_t errstr_size);
+enum akv_class akv_vault_call_prepare(struct akv_vault *v, enum akv_vault_op op,
+                                      struct akv_vault_call *c, char *errstr,
+                                      size_t errstr_size);
+
+/**
+ * @brief Takes the answer to \p op: installs the new token and lifetime.
+ * @param resp the answer (status 0: none arrived, curl_code says why).
+ * @returns AKV_CLASS_OK, or the failure class with a message in \p errstr
+ *          (refused credentials are AKV_CLASS_CONFIG).
+ */
+enum akv_class akv_vault_call_finish(struct akv_vault *v, enum akv_vault_op op,
+                                     const struct akv_http_response *resp,
+                                     char *errstr, size_t errstr_size);
+
+/** @brief Releases what akv_vault_call_prepare() put in \p c. */
+void akv_vault_call_free(struct akv_vault_call *c);
+
+/** @returns what the current token needs now (akv_vault_lease_due()). */
+enum akv_lease_action akv_vault_due(const struct akv_vault *v);
+
+/** @brief After a failed renewal of a token that cannot be replaced: the
+ *         next attempt is due half a TTL later, not at every check. */
+void akv_vault_renew_later(struct akv_vault *v);
 
 /**
  * @brief Decides what a token needs at \p now_ms (pure).
@@ -150,23 +192,26 @@ void akv_vault_error_excerpt(const char *body, size_t len, const char *secret,
 int akv_vault_url(const struct akv_vault *v, const char *kind,
                   const char *identifier, char *out, size_t size);
 
-/** @returns the request headers with the current token (NULL if none). */
-const struct curl_slist *akv_vault_headers(const struct akv_vault *v);
+/**
+ * @brief Holds the request headers with the current token, for a transfer
+ *        that may outlive the token: a new one does not free them.
+ * @returns the headers, or NULL when there is no token yet.
+ */
+struct akv_vault_headers *akv_vault_headers_hold(struct akv_vault *v);
+
+/** @returns the header list for libcurl. */
+const struct curl_slist *
+akv_vault_headers_list(const struct akv_vault_headers *h);
+
+/** @brief Lets go of held headers (wiped when no request holds them).
+ *         NULL is a no-op. */
+void akv_vault_headers_release(struct akv_vault_headers *h);
+
+/** @returns a number that changes whenever a new token is installed. */
+unsigned long akv_vault_token_generation(const struct akv_vault *v);
 
 /** @returns the HTTP options (timeouts, TLS) for the engine's handles. */
 const struct akv_http *akv_vault_http(const struct akv_vault *v);
-
-/**
- * @brief Called after each request the client makes itself (logins,
- *        lookups, renewals) with its HTTP status (0: no answer) and
- *        duration in seconds.
- */
-typedef void(akv_vault_observe_fn)(void *ctx, long status, double seconds);
-
-/** @brief Sets (or with NULL clears) the observer of the client's own
- *         requests. */
-void akv_vault_set_observer(struct akv_vault *v, akv_vault_observe_fn *fn,
-                            void *ctx);
 
 /** @returns seconds before the token expires: INFINITY when it never
  *           does, 0 when there is none or it has expired. */
