@@ -22,6 +22,7 @@
 
 #include "backoff.h"
 #include "clock.h"
+#include "commit.h"
 #include "dlq.h"
 #include "endoffsets.h"
 #include "engine.h"
@@ -31,6 +32,7 @@
 #include "log.h"
 #include "matcher.h"
 #include "offsets.h"
+#include "partition.h"
 #include "prefilter.h"
 #include "progress.h"
 #include "record.h"
@@ -58,19 +60,6 @@
 /* librdkafka's prefetch: queued messages (KiB) and one fetch answer. */
 #define QUEUE_KBYTES    "8192"
 #define FETCH_MAX_BYTES "2097152"
-
-struct partition_state {
-    int assigned;
-    int eof;
-    int paused;
-    struct akv_offsets *offsets; /* pending events, their messages */
-    int64_t next;                /* one past the last message taken; -1 */
-    int64_t stored;              /* last offset handed to offsets_store */
-    int64_t committed;           /* last committed; -1 unknown */
-    long long moved_ms;          /* committed last moved (or assigned) */
-    long long caught_up_ms;      /* last seen with nothing left to do */
-    long long idle_ms;           /* ... and nothing left to commit */
-};
 
 /* A poison event whose dead-letter write failed: retried on a timer. */
 struct dlq_retry {
@@ -110,7 +99,7 @@ struct consumer {
     struct akv_engine *engine;
     struct akv_dlq *dlq;
     rd_kafka_t *rk;
-    struct partition_state *parts;
+    struct akv_partition *parts;
     int nparts;
     int ever_assigned;
     int fatal;
@@ -124,14 +113,14 @@ struct consumer {
     struct denial denied[REFUSED_KINDS];
 };
 
-static struct partition_state *part(struct consumer *c, int32_t partition)
+static struct akv_partition *part(struct consumer *c, int32_t partition)
 {
     if (partition < 0) {
         return NULL;
     }
     if (partition >= c->nparts) {
         int n = partition + 1;
-        struct partition_state *p = realloc(c->parts, (size_t)n * sizeof(*p));
+        struct akv_partition *p = realloc(c->parts, (size_t)n * sizeof(*p));
         int32_t *w;
         int i;
 
@@ -313,7 +302,6 @@ static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                       rd_kafka_topic_partition_list_t *offsets, void *opaque)
 {
     struct consumer *c = opaque;
-    long long now = akv_wall_ms();
     int i;
 
     (void)rk;
@@ -334,82 +322,7 @@ static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     akv_metric_inc(c->tm->commits_ok);
     allowed(c, REFUSED_GROUP);
     allowed(c, REFUSED_AUTH);
-    for (i = 0; offsets && i < offsets->cnt; i++) {
-        const rd_kafka_topic_partition_t *t = &offsets->elems[i];
-        struct partition_state *p;
-
-        if (t->err || t->offset < 0 || t->partition < 0 ||
-            t->partition >= c->nparts) {
-            continue;
-        }
-        p = &c->parts[t->partition];
-        if (p->assigned && t->offset != p->committed) {
-            p->committed = t->offset;
-            p->moved_ms = now;
-        }
-    }
-}
-
-/* Commits what has been stored so far; used before giving partitions up
- * and at shutdown. Nothing stored is not an error. */
-static void commit_stored(struct consumer *c, const char *why)
-{
-    rd_kafka_resp_err_t err = rd_kafka_commit(c->rk, NULL, 0);
-
-    if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
-        akv_log_warn("kafka", "commit (%s) failed: %s", why,
-                     rd_kafka_err2str(err));
-    }
-}
-
-/* Errors after which a commit is worth retrying once the group settles. */
-static int commit_retriable(rd_kafka_resp_err_t err)
-{
-    return err == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS ||
-           err == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION ||
-           err == RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS ||
-           err == RD_KAFKA_RESP_ERR_NOT_COORDINATOR ||
-           err == RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE ||
-           err == RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT ||
-           err == RD_KAFKA_RESP_ERR__TRANSPORT ||
-           err == RD_KAFKA_RESP_ERR__TIMED_OUT;
-}
-
-/*
- * The last commit before leaving. When replicas stop together, the first
- * one's LeaveGroup starts a rebalance and the broker refuses the others'
- * commits until they have rejoined, which happens while the consumer is
- * polled. So keep polling (discarding what arrives: nothing more is
- * processed or stored) and retry, for a bounded time. Whatever could not be
- * committed is redone by the next owner, which is harmless.
- */
-static void commit_final(struct consumer *c)
-{
-    long long deadline = akv_mono_ms() + SHUTDOWN_COMMIT_MS;
-    rd_kafka_resp_err_t err;
-
-    for (;;) {
-        err = rd_kafka_commit(c->rk, NULL, 0);
-        if (!err || err == RD_KAFKA_RESP_ERR__NO_OFFSET) {
-            return;
-        }
-        if (!commit_retriable(err) || akv_mono_ms() >= deadline) {
-            akv_log_warn("kafka",
-                         "final commit failed: %s; events after "
-                         "the last commit will be redone by the next owner",
-                         rd_kafka_err2str(err));
-            return;
-        }
-        akv_log_debug("kafka", "final commit: %s, retrying",
-                      rd_kafka_err2str(err));
-        {
-            rd_kafka_message_t *rkm = rd_kafka_consumer_poll(c->rk, 200);
-
-            if (rkm) {
-                rd_kafka_message_destroy(rkm);
-            }
-        }
-    }
+    akv_commit_answered(c->parts, c->nparts, offsets, akv_wall_ms());
 }
 
 static rd_kafka_t *create(struct consumer *c, char *errstr, size_t errstr_size)
@@ -513,42 +426,6 @@ static void read_prefetch_bounds(struct consumer *c)
     c->fill.min_msgs = conf_number(c->rk, "queued.min.messages", 100000);
 }
 
-/* Hands every partition's advanced watermark to librdkafka; the stored
- * offsets are committed every second, on revoke and at shutdown. */
-static void store_watermarks(struct consumer *c)
-{
-    rd_kafka_topic_partition_list_t *list = NULL;
-    rd_kafka_resp_err_t err;
-    int i;
-
-    for (i = 0; i < c->nparts; i++) {
-        struct partition_state *p = &c->parts[i];
-        int64_t w;
-
-        if (!p->assigned || !p->offsets) {
-            continue;
-        }
-        w = akv_offsets_watermark(p->offsets);
-        if (w < 0 || w <= p->stored) {
-            continue;
-        }
-        if (!list) {
-            list = rd_kafka_topic_partition_list_new(8);
-        }
-        rd_kafka_topic_partition_list_add(list, c->settings->kafka_topic, i)
-            ->offset = w;
-        p->stored = w;
-    }
-    if (!list) {
-        return;
-    }
-    err = rd_kafka_offsets_store(c->rk, list);
-    if (err) {
-        akv_log_warn("kafka", "offsets not stored: %s", rd_kafka_err2str(err));
-    }
-    rd_kafka_topic_partition_list_destroy(list);
-}
-
 static void set_paused(struct consumer *c, int32_t partition, int pause)
 {
     rd_kafka_topic_partition_list_t *list =
@@ -588,7 +465,7 @@ static void backpressure(struct consumer *c)
     int i;
 
     for (i = 0; i < c->nparts; i++) {
-        struct partition_state *p = &c->parts[i];
+        struct akv_partition *p = &c->parts[i];
         size_t n;
 
         if (!p->assigned || !p->offsets) {
@@ -724,7 +601,7 @@ static void mark_assigned(struct consumer *c,
 
     for (i = 0; i < parts->cnt; i++) {
         int32_t n = parts->elems[i].partition;
-        struct partition_state *p = part(c, n);
+        struct akv_partition *p = part(c, n);
         struct dlq_retry **r = &c->dlq_retries;
 
         if (!p) {
@@ -792,7 +669,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
          * another member takes them over; their unfinished events are
          * dropped here and redone by the new owner (at least once). */
         akv_log_info("kafka", "revoked %d partition(s)", parts->cnt);
-        store_watermarks(c);
+        akv_commit_store(c->rk, c->settings->kafka_topic, c->parts, c->nparts);
         if (rd_kafka_assignment_lost(rk)) {
             akv_log_warn("kafka",
                          "%d partition(s) lost before their offsets were "
@@ -800,7 +677,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          "since the last commit",
                          parts->cnt);
         } else {
-            commit_stored(c, "revoke");
+            akv_commit_now(c->rk, "revoke");
         }
         mark_assigned(c, parts, 0);
         if (coop) {
@@ -931,7 +808,7 @@ static void retry_dead_letters(struct consumer *c)
  * Keeps a copy of the message for as long as its event is unfinished
  * (record.h): the message itself goes when handle() returns.
  */
-static const struct akv_record *hold(struct partition_state *p,
+static const struct akv_record *hold(struct akv_partition *p,
                                      const rd_kafka_message_t *rkm)
 {
     struct akv_record *rec = akv_record_copy(rkm);
@@ -982,7 +859,7 @@ static int caught_up(const struct consumer *c)
     int i;
 
     for (i = 0; i < c->nparts; i++) {
-        const struct partition_state *p = &c->parts[i];
+        const struct akv_partition *p = &c->parts[i];
         int64_t at = p->next >= 0 ? p->next : p->committed;
         int64_t left;
 
@@ -999,7 +876,7 @@ static int caught_up(const struct consumer *c)
 
 /* One message: skipped, dead-lettered or handed to the engine. */
 static void handle_one(struct consumer *c, const rd_kafka_message_t *rkm,
-                       struct partition_state *p)
+                       struct akv_partition *p)
 {
     const struct akv_record *rec;
     struct akv_match m;
@@ -1092,7 +969,7 @@ static void handle_one(struct consumer *c, const rd_kafka_message_t *rkm,
 }
 
 static void handle(struct consumer *c, rd_kafka_message_t *rkm,
-                   struct partition_state *p)
+                   struct akv_partition *p)
 {
     handle_one(c, rkm, p);
     rd_kafka_message_destroy(rkm);
@@ -1108,7 +985,7 @@ static void handle(struct consumer *c, rd_kafka_message_t *rkm,
  * transaction marker is the partition's last record.
  */
 static int at_end(const struct consumer *c, int32_t partition,
-                  const struct partition_state *p)
+                  const struct akv_partition *p)
 {
     int64_t lo = -1;
     int64_t hi = -1;
@@ -1135,7 +1012,7 @@ static int all_at_end(const struct consumer *c)
         return 0;
     }
     for (i = 0; i < c->nparts; i++) {
-        const struct partition_state *p = &c->parts[i];
+        const struct akv_partition *p = &c->parts[i];
 
         if (p->assigned) {
             any = 1;
@@ -1154,7 +1031,7 @@ static int drain(struct consumer *c)
 
     for (n = 0; n < POLL_BATCH; n++) {
         rd_kafka_message_t *rkm = rd_kafka_consumer_poll(c->rk, 0);
-        struct partition_state *p;
+        struct akv_partition *p;
 
         if (!rkm) {
             break;
@@ -1237,7 +1114,7 @@ static int64_t app_position(struct consumer *c, int32_t partition)
 static void progress(struct consumer *c, int32_t i, long long now,
                      struct akv_partition_progress *pp)
 {
-    struct partition_state *p = &c->parts[i];
+    struct akv_partition *p = &c->parts[i];
     int64_t lo = -1;
     int64_t hi = -1;
     int64_t end = akv_endoffsets_get(c->ends, i);
@@ -1377,7 +1254,7 @@ static void poll_loop(struct consumer *c)
             akv_engine_release_deferred(c->engine);
         }
         retry_dead_letters(c);
-        store_watermarks(c);
+        akv_commit_store(c->rk, c->settings->kafka_topic, c->parts, c->nparts);
         backpressure(c);
         refill(c);
         report(c);
@@ -1442,7 +1319,7 @@ static void drain_in_flight(struct consumer *c)
                      "events are redone by the next owner",
                      akv_engine_busy(c->engine));
     }
-    store_watermarks(c);
+    akv_commit_store(c->rk, c->settings->kafka_topic, c->parts, c->nparts);
 }
 
 akv_err_t akv_consumer_run(const struct akv_settings *s,
@@ -1542,7 +1419,7 @@ akv_err_t akv_consumer_run(const struct akv_settings *s,
                            "and leaving the group");
     drain_in_flight(&c);
     let_join_finish(&c);
-    commit_final(&c);
+    akv_commit_final(c.rk, SHUTDOWN_COMMIT_MS);
     rd_kafka_queue_io_event_enable(c.queue, -1, NULL, 0);
     kerr = rd_kafka_consumer_close(c.rk);
     if (kerr) {
