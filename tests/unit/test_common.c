@@ -9,7 +9,9 @@
 #include "json.h"
 #include "memfind.h"
 #include "siphash.h"
+#include "thread.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <math.h>
 
@@ -319,6 +321,84 @@ static void memfind_agrees_with_the_definition(void **state)
     akv_memfind_use_avx2(1);
 }
 
+/* A helper thread that counts wake-ups until it is stopped. */
+struct counter {
+    struct akv_thread th;
+    int wakes; /* under th.lock */
+};
+
+static void *count_wakes(void *arg)
+{
+    struct counter *c = arg;
+
+    pthread_mutex_lock(&c->th.lock);
+    while (!c->th.stop) {
+        akv_thread_wait(&c->th, NULL);
+        c->wakes++;
+    }
+    pthread_mutex_unlock(&c->th.lock);
+    return NULL;
+}
+
+static void thread_wakes_waits_and_stops(void **state)
+{
+    struct counter c;
+    struct akv_thread t;
+    struct timespec until;
+    int i;
+
+    (void)state;
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(akv_thread_start(&c.th, count_wakes, &c), 0);
+    /* A wake-up only counts once the thread waits: wake until one did. */
+    for (i = 0; i < 2000; i++) {
+        int n;
+
+        akv_thread_wake(&c.th);
+        pthread_mutex_lock(&c.th.lock);
+        n = c.wakes;
+        pthread_mutex_unlock(&c.th.lock);
+        if (n > 0) {
+            break;
+        }
+        usleep(1000);
+    }
+    assert_true(i < 2000);
+    akv_thread_stop(&c.th); /* returns only once the thread has */
+    assert_int_equal(c.th.stop, 1);
+
+    /* A wait with a deadline and no wake-up times out, after it. */
+    memset(&t, 0, sizeof(t));
+    assert_int_equal(pthread_mutex_init(&t.lock, NULL), 0);
+    assert_int_equal(pthread_cond_init(&t.cond, NULL), 0);
+    {
+        struct timespec before;
+        long long ahead;
+
+        clock_gettime(CLOCK_REALTIME, &before);
+        akv_thread_deadline(&until, 30);
+        ahead = (long long)(until.tv_sec - before.tv_sec) * 1000 +
+                (until.tv_nsec - before.tv_nsec) / 1000000;
+        assert_true(ahead >= 29 && ahead < 1000);
+    }
+    pthread_mutex_lock(&t.lock);
+    while (akv_thread_wait(&t, &until) != ETIMEDOUT) {
+    }
+    pthread_mutex_unlock(&t.lock);
+    {
+        struct timespec now;
+
+        clock_gettime(CLOCK_REALTIME, &now);
+        assert_true(
+            now.tv_sec > until.tv_sec ||
+            (now.tv_sec == until.tv_sec && now.tv_nsec >= until.tv_nsec));
+    }
+    pthread_cond_destroy(&t.cond);
+    pthread_mutex_destroy(&t.lock);
+    akv_thread_deadline(&until, 1999);
+    assert_true(until.tv_nsec >= 0 && until.tv_nsec < 1000000000L);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -333,6 +413,7 @@ int main(void)
         cmocka_unit_test(escape_keeps_only_unreserved),
         cmocka_unit_test(json_lookups_check_types),
         cmocka_unit_test(memfind_agrees_with_the_definition),
+        cmocka_unit_test(thread_wakes_waits_and_stops),
     };
 
     return cmocka_run_group_tests_name("common", tests, NULL, NULL);

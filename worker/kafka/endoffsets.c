@@ -5,9 +5,9 @@
 
 #include "listoffsets.h"
 #include "log.h"
+#include "thread.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -19,16 +19,13 @@ struct akv_endoffsets {
     rd_kafka_t *rk;
     char *topic;
     long long interval_ms;
-    pthread_t thread;
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    int stop;           /* under lock */
-    int changed;        /* under lock: the set changed since the last round */
-    int32_t *watch;     /* under lock: the watched partitions */
-    int nwatch;         /* under lock */
-    int64_t *end;       /* under lock: by partition, -1 unknown */
-    int64_t *committed; /* under lock: by partition, -1 none, -2 to read */
-    int nend;           /* under lock */
+    struct akv_thread th; /* th.lock guards what says "under lock" */
+    int changed;          /* under lock: the set changed since the last round */
+    int32_t *watch;       /* under lock: the watched partitions */
+    int nwatch;           /* under lock */
+    int64_t *end;         /* under lock: by partition, -1 unknown */
+    int64_t *committed;   /* under lock: by partition, -1 none, -2 to read */
+    int nend;             /* under lock */
 };
 
 /* Makes room for \p partition in eo->end; under lock. */
@@ -68,13 +65,13 @@ static void read_committed(struct akv_endoffsets *eo, const int32_t *parts,
     rd_kafka_resp_err_t err;
     int i;
 
-    pthread_mutex_lock(&eo->lock);
+    pthread_mutex_lock(&eo->th.lock);
     for (i = 0; i < n; i++) {
         if (parts[i] < eo->nend && eo->committed[parts[i]] == -2) {
             rd_kafka_topic_partition_list_add(l, eo->topic, parts[i]);
         }
     }
-    pthread_mutex_unlock(&eo->lock);
+    pthread_mutex_unlock(&eo->th.lock);
     if (l->cnt == 0) {
         rd_kafka_topic_partition_list_destroy(l);
         return;
@@ -83,7 +80,7 @@ static void read_committed(struct akv_endoffsets *eo, const int32_t *parts,
     if (err) {
         akv_log_debug("kafka", "committed offsets: %s", rd_kafka_err2str(err));
     } else {
-        pthread_mutex_lock(&eo->lock);
+        pthread_mutex_lock(&eo->th.lock);
         for (i = 0; i < l->cnt; i++) {
             const rd_kafka_topic_partition_t *t = &l->elems[i];
 
@@ -92,7 +89,7 @@ static void read_committed(struct akv_endoffsets *eo, const int32_t *parts,
                 eo->committed[t->partition] = t->offset >= 0 ? t->offset : -1;
             }
         }
-        pthread_mutex_unlock(&eo->lock);
+        pthread_mutex_unlock(&eo->th.lock);
     }
     rd_kafka_topic_partition_list_destroy(l);
 }
@@ -110,7 +107,7 @@ static void end_offsets(struct akv_endoffsets *eo, const int32_t *parts, int n)
         akv_log_debug("kafka", "end offsets: %s", rd_kafka_err2str(err));
         return;
     }
-    pthread_mutex_lock(&eo->lock);
+    pthread_mutex_lock(&eo->th.lock);
     for (i = 0; i < l->cnt; i++) {
         const rd_kafka_topic_partition_t *t = &l->elems[i];
 
@@ -121,19 +118,8 @@ static void end_offsets(struct akv_endoffsets *eo, const int32_t *parts, int n)
             eo->end[t->partition] = t->offset;
         }
     }
-    pthread_mutex_unlock(&eo->lock);
+    pthread_mutex_unlock(&eo->th.lock);
     rd_kafka_topic_partition_list_destroy(l);
-}
-
-static void deadline_after(struct timespec *ts, long long ms)
-{
-    clock_gettime(CLOCK_REALTIME, ts);
-    ts->tv_sec += (time_t)(ms / 1000);
-    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
 }
 
 static void *run(void *arg)
@@ -142,19 +128,18 @@ static void *run(void *arg)
     int32_t *parts = NULL;
     int cap = 0;
 
-    pthread_mutex_lock(&eo->lock);
+    pthread_mutex_lock(&eo->th.lock);
     for (;;) {
         struct timespec until;
         int n;
 
-        deadline_after(&until, eo->interval_ms);
-        while (!eo->stop && !eo->changed) {
-            if (pthread_cond_timedwait(&eo->cond, &eo->lock, &until) ==
-                ETIMEDOUT) {
+        akv_thread_deadline(&until, eo->interval_ms);
+        while (!eo->th.stop && !eo->changed) {
+            if (akv_thread_wait(&eo->th, &until) == ETIMEDOUT) {
                 break;
             }
         }
-        if (eo->stop) {
+        if (eo->th.stop) {
             break;
         }
         eo->changed = 0;
@@ -172,14 +157,14 @@ static void *run(void *arg)
             continue;
         }
         memcpy(parts, eo->watch, (size_t)n * sizeof(*parts));
-        pthread_mutex_unlock(&eo->lock);
+        pthread_mutex_unlock(&eo->th.lock);
 
         end_offsets(eo, parts, n);
         read_committed(eo, parts, n);
 
-        pthread_mutex_lock(&eo->lock);
+        pthread_mutex_lock(&eo->th.lock);
     }
-    pthread_mutex_unlock(&eo->lock);
+    pthread_mutex_unlock(&eo->th.lock);
     free(parts);
     return NULL;
 }
@@ -195,20 +180,7 @@ struct akv_endoffsets *akv_endoffsets_new(rd_kafka_t *rk, const char *topic,
     eo->rk = rk;
     eo->interval_ms = interval_ms;
     eo->topic = strdup(topic);
-    if (!eo->topic || pthread_mutex_init(&eo->lock, NULL) != 0) {
-        free(eo->topic);
-        free(eo);
-        return NULL;
-    }
-    if (pthread_cond_init(&eo->cond, NULL) != 0) {
-        pthread_mutex_destroy(&eo->lock);
-        free(eo->topic);
-        free(eo);
-        return NULL;
-    }
-    if (pthread_create(&eo->thread, NULL, run, eo) != 0) {
-        pthread_cond_destroy(&eo->cond);
-        pthread_mutex_destroy(&eo->lock);
+    if (!eo->topic || akv_thread_start(&eo->th, run, eo) < 0) {
         free(eo->topic);
         free(eo);
         return NULL;
@@ -244,7 +216,7 @@ void akv_endoffsets_watch(struct akv_endoffsets *eo, const int32_t *partitions,
     if (n > 0) {
         memcpy(w, partitions, (size_t)n * sizeof(*w));
     }
-    pthread_mutex_lock(&eo->lock);
+    pthread_mutex_lock(&eo->th.lock);
     /* A partition given up forgets its offsets: when it comes back, the
      * old values must not pass for fresh ones. */
     for (i = 0; i < eo->nend; i++) {
@@ -260,9 +232,9 @@ void akv_endoffsets_watch(struct akv_endoffsets *eo, const int32_t *partitions,
     eo->watch = w;
     eo->nwatch = n;
     if (eo->changed) {
-        pthread_cond_signal(&eo->cond);
+        pthread_cond_signal(&eo->th.cond);
     }
-    pthread_mutex_unlock(&eo->lock);
+    pthread_mutex_unlock(&eo->th.lock);
 }
 
 int64_t akv_endoffsets_get(struct akv_endoffsets *eo, int32_t partition)
@@ -272,11 +244,11 @@ int64_t akv_endoffsets_get(struct akv_endoffsets *eo, int32_t partition)
     if (!eo || partition < 0) {
         return -1;
     }
-    pthread_mutex_lock(&eo->lock);
+    pthread_mutex_lock(&eo->th.lock);
     if (partition < eo->nend) {
         v = eo->end[partition];
     }
-    pthread_mutex_unlock(&eo->lock);
+    pthread_mutex_unlock(&eo->th.lock);
     return v;
 }
 
@@ -287,11 +259,11 @@ int64_t akv_endoffsets_committed(struct akv_endoffsets *eo, int32_t partition)
     if (!eo || partition < 0) {
         return -1;
     }
-    pthread_mutex_lock(&eo->lock);
+    pthread_mutex_lock(&eo->th.lock);
     if (partition < eo->nend && eo->committed[partition] >= 0) {
         v = eo->committed[partition];
     }
-    pthread_mutex_unlock(&eo->lock);
+    pthread_mutex_unlock(&eo->th.lock);
     return v;
 }
 
@@ -300,13 +272,7 @@ void akv_endoffsets_destroy(struct akv_endoffsets *eo)
     if (!eo) {
         return;
     }
-    pthread_mutex_lock(&eo->lock);
-    eo->stop = 1;
-    pthread_cond_signal(&eo->cond);
-    pthread_mutex_unlock(&eo->lock);
-    pthread_join(eo->thread, NULL);
-    pthread_cond_destroy(&eo->cond);
-    pthread_mutex_destroy(&eo->lock);
+    akv_thread_stop(&eo->th);
     free(eo->watch);
     free(eo->end);
     free(eo->committed);

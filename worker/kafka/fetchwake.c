@@ -5,8 +5,8 @@
 
 #include "listoffsets.h"
 #include "log.h"
+#include "thread.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,10 +16,7 @@
 struct akv_fetchwake {
     rd_kafka_t *rk;
     char *topic;
-    pthread_t thread;
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    int stop;             /* under lock */
+    struct akv_thread th; /* th.lock guards what says "under lock" */
     int32_t *want;        /* under lock: partitions waiting to be woken */
     int nwant;            /* under lock */
     int capwant;          /* under lock */
@@ -46,14 +43,14 @@ static void *run(void *arg)
     int32_t *parts = NULL;
     int cap = 0;
 
-    pthread_mutex_lock(&w->lock);
+    pthread_mutex_lock(&w->th.lock);
     for (;;) {
         int n;
 
-        while (!w->stop && w->nwant == 0) {
-            pthread_cond_wait(&w->cond, &w->lock);
+        while (!w->th.stop && w->nwant == 0) {
+            akv_thread_wait(&w->th, NULL);
         }
-        if (w->stop) {
+        if (w->th.stop) {
             break;
         }
         if (w->nwant > cap) {
@@ -69,14 +66,14 @@ static void *run(void *arg)
         n = w->nwant;
         memcpy(parts, w->want, (size_t)n * sizeof(*parts));
         w->nwant = 0;
-        pthread_mutex_unlock(&w->lock);
+        pthread_mutex_unlock(&w->th.lock);
 
         wake(w, parts, n);
 
-        pthread_mutex_lock(&w->lock);
+        pthread_mutex_lock(&w->th.lock);
         w->rounds++;
     }
-    pthread_mutex_unlock(&w->lock);
+    pthread_mutex_unlock(&w->th.lock);
     free(parts);
     return NULL;
 }
@@ -90,20 +87,7 @@ struct akv_fetchwake *akv_fetchwake_new(rd_kafka_t *rk, const char *topic)
     }
     w->rk = rk;
     w->topic = strdup(topic);
-    if (!w->topic || pthread_mutex_init(&w->lock, NULL) != 0) {
-        free(w->topic);
-        free(w);
-        return NULL;
-    }
-    if (pthread_cond_init(&w->cond, NULL) != 0) {
-        pthread_mutex_destroy(&w->lock);
-        free(w->topic);
-        free(w);
-        return NULL;
-    }
-    if (pthread_create(&w->thread, NULL, run, w) != 0) {
-        pthread_cond_destroy(&w->cond);
-        pthread_mutex_destroy(&w->lock);
+    if (!w->topic || akv_thread_start(&w->th, run, w) < 0) {
         free(w->topic);
         free(w);
         return NULL;
@@ -117,12 +101,12 @@ void akv_fetchwake_kick(struct akv_fetchwake *w, const int32_t *partitions,
     if (!w || n <= 0) {
         return;
     }
-    pthread_mutex_lock(&w->lock);
+    pthread_mutex_lock(&w->th.lock);
     if (n > w->capwant) {
         int32_t *p = realloc(w->want, (size_t)n * sizeof(*p));
 
         if (!p) {
-            pthread_mutex_unlock(&w->lock);
+            pthread_mutex_unlock(&w->th.lock);
             return;
         }
         w->want = p;
@@ -130,8 +114,8 @@ void akv_fetchwake_kick(struct akv_fetchwake *w, const int32_t *partitions,
     }
     memcpy(w->want, partitions, (size_t)n * sizeof(*partitions));
     w->nwant = n;
-    pthread_cond_signal(&w->cond);
-    pthread_mutex_unlock(&w->lock);
+    pthread_cond_signal(&w->th.cond);
+    pthread_mutex_unlock(&w->th.lock);
 }
 
 unsigned long akv_fetchwake_rounds(struct akv_fetchwake *w)
@@ -141,9 +125,9 @@ unsigned long akv_fetchwake_rounds(struct akv_fetchwake *w)
     if (!w) {
         return 0;
     }
-    pthread_mutex_lock(&w->lock);
+    pthread_mutex_lock(&w->th.lock);
     n = w->rounds;
-    pthread_mutex_unlock(&w->lock);
+    pthread_mutex_unlock(&w->th.lock);
     return n;
 }
 
@@ -152,13 +136,7 @@ void akv_fetchwake_destroy(struct akv_fetchwake *w)
     if (!w) {
         return;
     }
-    pthread_mutex_lock(&w->lock);
-    w->stop = 1;
-    pthread_cond_signal(&w->cond);
-    pthread_mutex_unlock(&w->lock);
-    pthread_join(w->thread, NULL);
-    pthread_cond_destroy(&w->cond);
-    pthread_mutex_destroy(&w->lock);
+    akv_thread_stop(&w->th);
     free(w->want);
     free(w->topic);
     free(w);
