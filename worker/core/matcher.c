@@ -252,13 +252,104 @@ static void view_tree(const cJSON *root, struct view *w)
 
 /* --- the verdict */
 
+/* The event's token reference, or NULL with the verdict given when it
+ * has none that is ours. */
+static const struct ref *token_ref(const struct akv_match_rules *rules,
+                                   const struct view *w, struct akv_match *out)
+{
+    const struct ref *ref;
+    char shown[64];
+
+    if (!w->context) {
+        verdict(out, AKV_MATCH_POISON, "%s event without a context object",
+                out->action);
+        return NULL;
+    }
+    ref = w->model.present ? &w->model : w->token.present ? &w->token : NULL;
+    if (!ref) {
+        /* secret_rotate of something that is not a token (context.secret
+         * in newer authentik): not ours. */
+        if (w->secret) {
+            verdict(out, AKV_MATCH_SKIP, "%s of a non-token secret",
+                    out->action);
+        } else {
+            verdict(out, AKV_MATCH_POISON,
+                    "%s event without context.model or context.token",
+                    out->action);
+        }
+        return NULL;
+    }
+    if (!ref->app.p || !ref->model.p) {
+        verdict(out, AKV_MATCH_POISON,
+                "%s event whose model reference lacks app or model_name",
+                out->action);
+        return NULL;
+    }
+    if (!listed(rules->apps, ref->app) || !listed(rules->models, ref->model)) {
+        safe_copy(shown, sizeof(shown), ref->model.p, ref->model.n);
+        verdict(out, AKV_MATCH_SKIP, "model %s not matched", shown);
+        return NULL;
+    }
+    return ref;
+}
+
+/*
+ * The token's pk and identifier from its reference. From here on the event
+ * is about a token: anything unusable is poison, never a silent skip and
+ * never a Vault path. Returns 0, or -1 with the verdict given.
+ */
+static int token_names(const struct ref *ref, const struct view *w,
+                       struct akv_match *out)
+{
+    struct span ident;
+    char shown[64];
+
+    if (!ref->pk.p || pk_normalize(ref->pk.p, ref->pk.n, out->token_pk) < 0) {
+        out->token_pk[0] = '\0';
+        verdict(out, AKV_MATCH_POISON, "token reference without a UUID pk%s",
+                NULL);
+        return -1;
+    }
+    /* The identifier: name up to its first space ("deploy-bot
+     * (expires=…)"), else the enterprise diff's identifier. */
+    ident = ref->name;
+    if (ident.p) {
+        const char *sp = memchr(ident.p, ' ', ident.n);
+
+        if (sp) {
+            ident.n = (size_t)(sp - ident.p);
+        }
+    } else {
+        ident = w->diff_ident;
+    }
+    if (!ident.p) {
+        verdict(out, AKV_MATCH_POISON,
+                "token reference without name or identifier%s", NULL);
+        return -1;
+    }
+    if (ident.n > AKV_IDENTIFIER_MAX) {
+        verdict(out, AKV_MATCH_POISON, "identifier longer than 255 bytes%s",
+                NULL);
+        return -1;
+    }
+    memcpy(out->identifier, ident.p, ident.n);
+    out->identifier[ident.n] = '\0';
+    if (!akv_identifier_valid(out->identifier)) {
+        safe_copy(shown, sizeof(shown), out->identifier,
+                  strlen(out->identifier));
+        out->identifier[0] = '\0';
+        verdict(out, AKV_MATCH_POISON, "identifier \"%s\" is not a slug",
+                shown);
+        return -1;
+    }
+    return 0;
+}
+
 static void decide(const struct akv_match_rules *rules, const struct view *w,
                    struct akv_match *out)
 {
     const struct ref *ref;
-    struct span ident;
     enum akv_match_kind kind;
-    char shown[64];
 
     if (w->pk.p) {
         safe_copy(out->event_pk, sizeof(out->event_pk), w->pk.p, w->pk.n);
@@ -276,79 +367,10 @@ static void decide(const struct akv_match_rules *rules, const struct view *w,
         verdict(out, AKV_MATCH_SKIP, "action %s not matched", out->action);
         return;
     }
-
-    if (!w->context) {
-        verdict(out, AKV_MATCH_POISON, "%s event without a context object",
-                out->action);
-        return;
+    ref = token_ref(rules, w, out);
+    if (ref && token_names(ref, w, out) == 0) {
+        out->kind = kind;
     }
-    ref = w->model.present ? &w->model : w->token.present ? &w->token : NULL;
-    if (!ref) {
-        /* secret_rotate of something that is not a token (context.secret
-         * in newer authentik): not ours. */
-        if (w->secret) {
-            verdict(out, AKV_MATCH_SKIP, "%s of a non-token secret",
-                    out->action);
-        } else {
-            verdict(out, AKV_MATCH_POISON,
-                    "%s event without context.model or context.token",
-                    out->action);
-        }
-        return;
-    }
-    if (!ref->app.p || !ref->model.p) {
-        verdict(out, AKV_MATCH_POISON,
-                "%s event whose model reference lacks app or model_name",
-                out->action);
-        return;
-    }
-    if (!listed(rules->apps, ref->app) || !listed(rules->models, ref->model)) {
-        safe_copy(shown, sizeof(shown), ref->model.p, ref->model.n);
-        verdict(out, AKV_MATCH_SKIP, "model %s not matched", shown);
-        return;
-    }
-
-    /* From here on the event is about a token: anything unusable is poison,
-     * never a silent skip and never a Vault path. */
-    if (!ref->pk.p || pk_normalize(ref->pk.p, ref->pk.n, out->token_pk) < 0) {
-        out->token_pk[0] = '\0';
-        verdict(out, AKV_MATCH_POISON, "token reference without a UUID pk%s",
-                NULL);
-        return;
-    }
-    /* The identifier: name up to its first space ("deploy-bot
-     * (expires=…)"), else the enterprise diff's identifier. */
-    ident = ref->name;
-    if (ident.p) {
-        const char *sp = memchr(ident.p, ' ', ident.n);
-
-        if (sp) {
-            ident.n = (size_t)(sp - ident.p);
-        }
-    } else {
-        ident = w->diff_ident;
-    }
-    if (!ident.p) {
-        verdict(out, AKV_MATCH_POISON,
-                "token reference without name or identifier%s", NULL);
-        return;
-    }
-    if (ident.n > AKV_IDENTIFIER_MAX) {
-        verdict(out, AKV_MATCH_POISON, "identifier longer than 255 bytes%s",
-                NULL);
-        return;
-    }
-    memcpy(out->identifier, ident.p, ident.n);
-    out->identifier[ident.n] = '\0';
-    if (!akv_identifier_valid(out->identifier)) {
-        safe_copy(shown, sizeof(shown), out->identifier,
-                  strlen(out->identifier));
-        out->identifier[0] = '\0';
-        verdict(out, AKV_MATCH_POISON, "identifier \"%s\" is not a slug",
-                shown);
-        return;
-    }
-    out->kind = kind;
 }
 
 /* Bytes that are no JSON object: poison only if they look like a token

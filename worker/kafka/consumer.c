@@ -875,12 +875,67 @@ static int caught_up(const struct consumer *c)
 }
 
 /* One message: skipped, dead-lettered or handed to the engine. */
+/* An event with nothing to sync: finished at once. */
+static void skip(struct consumer *c, const rd_kafka_message_t *rkm)
+{
+    akv_metric_inc(c->tm->skipped);
+    on_done(c, rkm->partition, rkm->offset);
+}
+
+/* An event that cannot be processed: to the dead-letter topic. */
+static void reject(struct consumer *c, struct akv_partition *p,
+                   const rd_kafka_message_t *rkm, const char *reason)
+{
+    const struct akv_record *rec;
+
+    akv_metric_inc(c->tm->invalid);
+    rec = hold(p, rkm);
+    if (rec) {
+        dead_letter(c, rec, reason, NULL);
+    }
+}
+
+/* A token event: the engine syncs the token, then finishes the event. */
+static void submit(struct consumer *c, struct akv_partition *p,
+                   const rd_kafka_message_t *rkm, const struct akv_match *m)
+{
+    struct akv_engine_event ev;
+
+    if (akv_strlist_contains(&c->settings->match_exclude_identifiers,
+                             m->identifier)) {
+        akv_log_debug("match",
+                      "skip partition=%d offset=%lld token=%s: in "
+                      "match.exclude_identifiers",
+                      (int)rkm->partition, (long long)rkm->offset,
+                      m->identifier);
+        skip(c, rkm);
+        return;
+    }
+    /* A delete resolves exactly like a sync: only authentik's 404 proves
+     * the token gone (then vault.on_delete applies); a token that exists
+     * again under the same identifier is synced. */
+    akv_metric_inc(c->tm->matched);
+    if (!hold(p, rkm)) {
+        return;
+    }
+    ev.identifier = m->identifier;
+    ev.event_pk = m->event_pk;
+    ev.action = m->action;
+    ev.behind = ahead(c, rkm->partition, rkm->offset + 1) >= CATCHUP_BEHIND;
+    ev.partition = rkm->partition;
+    ev.offset = rkm->offset;
+    if (akv_engine_submit(c->engine, &ev) < 0) {
+        akv_log_error("sync",
+                      "out of memory: partition=%d offset=%lld "
+                      "stays unfinished",
+                      (int)rkm->partition, (long long)rkm->offset);
+    }
+}
+
 static void handle_one(struct consumer *c, const rd_kafka_message_t *rkm,
                        struct akv_partition *p)
 {
-    const struct akv_record *rec;
     struct akv_match m;
-    struct akv_engine_event ev;
     rd_kafka_timestamp_type_t tstype;
     int64_t ts = rd_kafka_message_timestamp(rkm, &tstype);
 
@@ -900,70 +955,31 @@ static void handle_one(struct consumer *c, const rd_kafka_message_t *rkm,
      * dlq.undecodable every event must be parsed to know if it is JSON. */
     if (!c->settings->dlq_undecodable && rkm->len > 0 &&
         !akv_prefilter_may_match(&c->rules, rkm->payload, rkm->len)) {
-        akv_metric_inc(c->tm->skipped);
-        on_done(c, rkm->partition, rkm->offset);
+        skip(c, rkm);
         return;
     }
     akv_match_event(&c->rules, rkm->payload ? rkm->payload : "", rkm->len, &m);
     switch (m.kind) {
     case AKV_MATCH_SKIP:
         if (m.undecodable && c->settings->dlq_undecodable) {
-            akv_metric_inc(c->tm->invalid);
-            rec = hold(p, rkm);
-            if (rec) {
-                dead_letter(c, rec, m.reason, NULL);
-            }
+            reject(c, p, rkm, m.reason);
             return;
         }
-        akv_metric_inc(c->tm->skipped);
         akv_log_debug("match", "skip partition=%d offset=%lld: %s",
                       (int)rkm->partition, (long long)rkm->offset, m.reason);
-        on_done(c, rkm->partition, rkm->offset);
+        skip(c, rkm);
         return;
     case AKV_MATCH_POISON:
-        akv_metric_inc(c->tm->invalid);
         akv_log_error("match",
                       "poison event partition=%d offset=%lld action=%s "
                       "event=%s: %s",
                       (int)rkm->partition, (long long)rkm->offset, m.action,
                       m.event_pk, m.reason);
-        rec = hold(p, rkm);
-        if (rec) {
-            dead_letter(c, rec, m.reason, NULL);
-        }
+        reject(c, p, rkm, m.reason);
         return;
     case AKV_MATCH_SYNC:
     case AKV_MATCH_DELETE:
-        if (akv_strlist_contains(&c->settings->match_exclude_identifiers,
-                                 m.identifier)) {
-            akv_metric_inc(c->tm->skipped);
-            akv_log_debug("match",
-                          "skip partition=%d offset=%lld token=%s: in "
-                          "match.exclude_identifiers",
-                          (int)rkm->partition, (long long)rkm->offset,
-                          m.identifier);
-            on_done(c, rkm->partition, rkm->offset);
-            return;
-        }
-        /* A delete resolves exactly like a sync: only authentik's 404
-         * proves the token gone (then vault.on_delete applies); a token
-         * that exists again under the same identifier is synced. */
-        akv_metric_inc(c->tm->matched);
-        if (!hold(p, rkm)) {
-            return;
-        }
-        ev.identifier = m.identifier;
-        ev.event_pk = m.event_pk;
-        ev.action = m.action;
-        ev.behind = ahead(c, rkm->partition, rkm->offset + 1) >= CATCHUP_BEHIND;
-        ev.partition = rkm->partition;
-        ev.offset = rkm->offset;
-        if (akv_engine_submit(c->engine, &ev) < 0) {
-            akv_log_error("sync",
-                          "out of memory: partition=%d offset=%lld "
-                          "stays unfinished",
-                          (int)rkm->partition, (long long)rkm->offset);
-        }
+        submit(c, p, rkm, &m);
         return;
     }
 }
@@ -1322,16 +1338,134 @@ static void drain_in_flight(struct consumer *c)
     akv_commit_store(c->rk, c->settings->kafka_topic, c->parts, c->nparts);
 }
 
+/* Everything the consumer needs before it subscribes, then the
+ * subscription. */
+static akv_err_t consumer_start(struct consumer *c, char *errstr,
+                                size_t errstr_size)
+{
+    const struct akv_settings *s = c->settings;
+    rd_kafka_topic_partition_list_t *topics;
+    rd_kafka_resp_err_t kerr;
+
+    if (pipe(c->wake) < 0 || fcntl(c->wake[0], F_SETFL, O_NONBLOCK) < 0 ||
+        fcntl(c->wake[1], F_SETFL, O_NONBLOCK) < 0) {
+        return akv_errf(AKV_ERR_IO, errstr, errstr_size, "pipe: %s",
+                        strerror(errno));
+    }
+    if (s->dlq_enabled) {
+        c->dlq = akv_dlq_new(s, errstr, errstr_size);
+        if (!c->dlq) {
+            return AKV_ERR_CONFIG;
+        }
+    }
+    c->engine = akv_engine_new(s, c->tm, on_synced, dead_letter_given_up, c,
+                               errstr, errstr_size);
+    if (!c->engine) {
+        return AKV_ERR_CONFIG;
+    }
+    c->rk = create(c, errstr, errstr_size);
+    if (!c->rk) {
+        return AKV_ERR_CONFIG;
+    }
+    rd_kafka_poll_set_consumer(c->rk);
+    c->queue = rd_kafka_queue_get_consumer(c->rk);
+    rd_kafka_queue_io_event_enable(c->queue, c->wake[1], "1", 1);
+    read_prefetch_bounds(c);
+    c->ends =
+        akv_endoffsets_new(c->rk, s->kafka_topic, s->metrics_lag_interval_ms);
+    if (!c->ends) {
+        akv_log_warn("kafka", "no end-offset reader thread: lag follows only "
+                              "what the fetcher sees");
+    }
+    c->fetchwake = akv_fetchwake_new(c->rk, s->kafka_topic);
+    if (!c->fetchwake) {
+        akv_log_warn("kafka", "no fetch wake-up thread: fetching may pause "
+                              "for up to a second whenever the queue fills");
+    }
+    topics = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(topics, s->kafka_topic,
+                                      RD_KAFKA_PARTITION_UA);
+    kerr = rd_kafka_subscribe(c->rk, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (kerr) {
+        return akv_errf(AKV_ERR_KAFKA, errstr, errstr_size,
+                        "cannot subscribe to %s: %s", s->kafka_topic,
+                        rd_kafka_err2str(kerr));
+    }
+    akv_log_info("worker", "consuming topic=%s group=%s max_in_flight=%lld",
+                 s->kafka_topic, s->kafka_group, s->sync_max_in_flight);
+    return AKV_OK;
+}
+
+/* After the poll loop: finish the syncs in flight, commit, leave. */
+static void consumer_leave(struct consumer *c)
+{
+    rd_kafka_resp_err_t kerr;
+
+    if (c->fetchwake) {
+        akv_log_info("kafka",
+                     "fetcher woken %lu time(s) after its queue drained",
+                     akv_fetchwake_rounds(c->fetchwake));
+        akv_fetchwake_destroy(c->fetchwake);
+        c->fetchwake = NULL;
+    }
+    akv_endoffsets_destroy(c->ends);
+    c->ends = NULL;
+    atomic_store(&c->tm->stopping, 1);
+    akv_telemetry_set_ready(c->tm, "shutting down");
+    akv_log_info("worker", "stopping: finishing syncs in flight, committing "
+                           "and leaving the group");
+    drain_in_flight(c);
+    let_join_finish(c);
+    akv_commit_final(c->rk, SHUTDOWN_COMMIT_MS);
+    rd_kafka_queue_io_event_enable(c->queue, -1, NULL, 0);
+    kerr = rd_kafka_consumer_close(c->rk);
+    if (kerr) {
+        akv_log_warn("kafka", "close: %s", rd_kafka_err2str(kerr));
+    }
+}
+
+static void consumer_free(struct consumer *c)
+{
+    int i;
+
+    akv_fetchwake_destroy(c->fetchwake);
+    akv_endoffsets_destroy(c->ends);
+    if (c->queue) {
+        rd_kafka_queue_destroy(c->queue);
+    }
+    akv_engine_destroy(c->engine);
+    for (i = 0; i < c->nparts; i++) {
+        if (c->parts[i].offsets) {
+            akv_offsets_reset(c->parts[i].offsets, free_record);
+            akv_offsets_destroy(c->parts[i].offsets);
+        }
+    }
+    free(c->parts);
+    free(c->wakeup);
+    while (c->dlq_retries) {
+        struct dlq_retry *r = c->dlq_retries;
+
+        c->dlq_retries = r->next;
+        free(r);
+    }
+    if (c->rk) {
+        rd_kafka_destroy(c->rk);
+    }
+    akv_dlq_destroy(c->dlq);
+    if (c->wake[0] >= 0) {
+        close(c->wake[0]);
+        close(c->wake[1]);
+    }
+}
+
 akv_err_t akv_consumer_run(const struct akv_settings *s,
                            const struct akv_run_opts *opts,
                            volatile sig_atomic_t *run, struct akv_telemetry *tm,
                            char *errstr, size_t errstr_size)
 {
     struct consumer c;
-    rd_kafka_topic_partition_list_t *topics = NULL;
-    rd_kafka_resp_err_t kerr;
-    akv_err_t err = AKV_OK;
-    int i;
+    akv_err_t err;
 
     memset(&c, 0, sizeof(c));
     c.settings = s;
@@ -1345,115 +1479,15 @@ akv_err_t akv_consumer_run(const struct akv_settings *s,
     c.rules.sync_actions = &s->match_sync_actions;
     c.rules.delete_actions = &s->match_delete_actions;
 
-    if (pipe(c.wake) < 0 || fcntl(c.wake[0], F_SETFL, O_NONBLOCK) < 0 ||
-        fcntl(c.wake[1], F_SETFL, O_NONBLOCK) < 0) {
-        err = akv_errf(AKV_ERR_IO, errstr, errstr_size, "pipe: %s",
-                       strerror(errno));
-        goto out;
-    }
-    if (s->dlq_enabled) {
-        c.dlq = akv_dlq_new(s, errstr, errstr_size);
-        if (!c.dlq) {
-            err = AKV_ERR_CONFIG;
-            goto out;
+    err = consumer_start(&c, errstr, errstr_size);
+    if (err == AKV_OK) {
+        poll_loop(&c);
+        if (c.fatal) {
+            err = akv_errf(AKV_ERR_KAFKA, errstr, errstr_size,
+                           "stopped on a fatal Kafka error");
         }
+        consumer_leave(&c);
     }
-    c.engine = akv_engine_new(s, tm, on_synced, dead_letter_given_up, &c,
-                              errstr, errstr_size);
-    if (!c.engine) {
-        err = AKV_ERR_CONFIG;
-        goto out;
-    }
-    c.rk = create(&c, errstr, errstr_size);
-    if (!c.rk) {
-        err = AKV_ERR_CONFIG;
-        goto out;
-    }
-    rd_kafka_poll_set_consumer(c.rk);
-    c.queue = rd_kafka_queue_get_consumer(c.rk);
-    rd_kafka_queue_io_event_enable(c.queue, c.wake[1], "1", 1);
-    read_prefetch_bounds(&c);
-    c.ends =
-        akv_endoffsets_new(c.rk, s->kafka_topic, s->metrics_lag_interval_ms);
-    if (!c.ends) {
-        akv_log_warn("kafka", "no end-offset reader thread: lag follows only "
-                              "what the fetcher sees");
-    }
-    c.fetchwake = akv_fetchwake_new(c.rk, s->kafka_topic);
-    if (!c.fetchwake) {
-        akv_log_warn("kafka", "no fetch wake-up thread: fetching may pause "
-                              "for up to a second whenever the queue fills");
-    }
-    topics = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(topics, s->kafka_topic,
-                                      RD_KAFKA_PARTITION_UA);
-    kerr = rd_kafka_subscribe(c.rk, topics);
-    rd_kafka_topic_partition_list_destroy(topics);
-    if (kerr) {
-        err = akv_errf(AKV_ERR_KAFKA, errstr, errstr_size,
-                       "cannot subscribe to %s: %s", s->kafka_topic,
-                       rd_kafka_err2str(kerr));
-        goto out;
-    }
-    akv_log_info("worker", "consuming topic=%s group=%s max_in_flight=%lld",
-                 s->kafka_topic, s->kafka_group, s->sync_max_in_flight);
-
-    poll_loop(&c);
-    if (c.fetchwake) {
-        akv_log_info("kafka",
-                     "fetcher woken %lu time(s) after its queue drained",
-                     akv_fetchwake_rounds(c.fetchwake));
-        akv_fetchwake_destroy(c.fetchwake);
-        c.fetchwake = NULL;
-    }
-    akv_endoffsets_destroy(c.ends);
-    c.ends = NULL;
-
-    if (c.fatal) {
-        err = akv_errf(AKV_ERR_KAFKA, errstr, errstr_size,
-                       "stopped on a fatal Kafka error");
-    }
-    atomic_store(&tm->stopping, 1);
-    akv_telemetry_set_ready(tm, "shutting down");
-    akv_log_info("worker", "stopping: finishing syncs in flight, committing "
-                           "and leaving the group");
-    drain_in_flight(&c);
-    let_join_finish(&c);
-    akv_commit_final(c.rk, SHUTDOWN_COMMIT_MS);
-    rd_kafka_queue_io_event_enable(c.queue, -1, NULL, 0);
-    kerr = rd_kafka_consumer_close(c.rk);
-    if (kerr) {
-        akv_log_warn("kafka", "close: %s", rd_kafka_err2str(kerr));
-    }
-
-out:
-    akv_fetchwake_destroy(c.fetchwake);
-    akv_endoffsets_destroy(c.ends);
-    if (c.queue) {
-        rd_kafka_queue_destroy(c.queue);
-    }
-    akv_engine_destroy(c.engine);
-    for (i = 0; i < c.nparts; i++) {
-        if (c.parts[i].offsets) {
-            akv_offsets_reset(c.parts[i].offsets, free_record);
-            akv_offsets_destroy(c.parts[i].offsets);
-        }
-    }
-    free(c.parts);
-    free(c.wakeup);
-    while (c.dlq_retries) {
-        struct dlq_retry *r = c.dlq_retries;
-
-        c.dlq_retries = r->next;
-        free(r);
-    }
-    if (c.rk) {
-        rd_kafka_destroy(c.rk);
-    }
-    akv_dlq_destroy(c.dlq);
-    if (c.wake[0] >= 0) {
-        close(c.wake[0]);
-        close(c.wake[1]);
-    }
+    consumer_free(&c);
     return err;
 }

@@ -88,20 +88,289 @@ static double wall_seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Families whose series the code below labels, and two it sets once. */
+struct named {
+    struct akv_metric_family *syncs;
+    struct akv_metric_family *commits;
+    struct akv_metric_family *durations;
+    struct akv_metric_family *up;
+    struct akv_metric_family *info;
+    struct akv_metric *start;
+};
+
+/* Every metric family of the worker: a table. */
+static int add_families(struct akv_telemetry *t, struct named *n, char *errstr,
+                        size_t errstr_size)
+{
+    size_t i;
+
+    const struct family_def defs[] = {
+        {AKV_METRIC_COUNTER,
+         "ak2vault_events_consumed_total",
+         "Kafka messages taken from the topic.",
+         {NULL},
+         NULL,
+         0,
+         NULL,
+         &t->consumed},
+        {AKV_METRIC_COUNTER,
+         "ak2vault_events_skipped_total",
+         "Events that are not token events (or not mirrored).",
+         {NULL},
+         NULL,
+         0,
+         NULL,
+         &t->skipped},
+        {AKV_METRIC_COUNTER,
+         "ak2vault_events_matched_total",
+         "Token events handed to a sync.",
+         {NULL},
+         NULL,
+         0,
+         NULL,
+         &t->matched},
+        {AKV_METRIC_COUNTER,
+         "ak2vault_events_invalid_total",
+         "Token events that cannot be used (sent to the dead-letter "
+         "topic).",
+         {NULL},
+         NULL,
+         0,
+         NULL,
+         &t->invalid},
+        {AKV_METRIC_COUNTER,
+         "ak2vault_syncs_total",
+         "Syncs by result: written, unchanged, gone, deleted, filtered, "
+         "dead_lettered (gave up); superseded counts check-and-set writes "
+         "that lost to another writer (the sync re-reads and goes on).",
+         {"result", NULL},
+         NULL,
+         0,
+         &n->syncs,
+         NULL},
+        {AKV_METRIC_COUNTER,
+         "ak2vault_sync_retries_total",
+         "Failed sync attempts that will be retried.",
+         {NULL},
+         NULL,
+         0,
+         NULL,
+         &t->retries},
+        {AKV_METRIC_COUNTER,
+         "ak2vault_dlq_messages_total",
+         "Events written to the dead-letter topic.",
+         {NULL},
+         NULL,
+         0,
+         NULL,
+         &t->dlq_messages},
+        {AKV_METRIC_HISTOGRAM,
+         "ak2vault_sync_latency_seconds",
+         "From an event's Kafka timestamp to the end of the sync that "
+         "answered for it.",
+         {NULL},
+         latency_buckets,
+         sizeof(latency_buckets) / sizeof(latency_buckets[0]),
+         NULL,
+         &t->latency},
+        {AKV_METRIC_GAUGE,
+         "ak2vault_syncs_in_flight",
+         "Syncs with requests out right now.",
+         {NULL},
+         NULL,
+         0,
+         NULL,
+         &t->in_flight},
+        {AKV_METRIC_GAUGE,
+         "ak2vault_syncs_pending",
+         "Tokens with a sync running, waiting to run or waiting to "
+         "retry.",
+         {NULL},
+         NULL,
+         0,
+         NULL,
+         &t->pending},
+        {AKV_METRIC_COUNTER,
+         "ak2vault_upstream_requests_total",
+         "Requests to authentik and Vault by HTTP status (error: no "
+         "answer).",
+         {"upstream", "status", NULL},
+         NULL,
+         0,
+         &t->requests,
+         NULL},
+        {AKV_METRIC_HISTOGRAM,
+         "ak2vault_upstream_request_duration_seconds",
+         "Duration of requests to authentik and Vault.",
+         {"upstream", NULL},
+         request_buckets,
+         sizeof(request_buckets) / sizeof(request_buckets[0]),
+         &n->durations,
+         NULL},
+        {AKV_METRIC_GAUGE,
+         "ak2vault_upstream_up",
+         "0 after a request got no answer or a 5xx, 1 once one is "
+         "answered again (1 before the first request).",
+         {"upstream", NULL},
+         NULL,
+         0,
+         &n->up,
+         NULL},
+        {AKV_METRIC_GAUGE,
+         "ak2vault_vault_token_ttl_seconds",
+         "Seconds left before the Vault token expires (+Inf: never; 0: "
+         "no token).",
+         {NULL},
+         NULL,
+         0,
+         NULL,
+         &t->token_ttl},
+        {AKV_METRIC_COUNTER,
+         "ak2vault_rebalances_total",
+         "Consumer group assignment changes.",
+         {NULL},
+         NULL,
+         0,
+         NULL,
+         &t->rebalances},
+        {AKV_METRIC_COUNTER,
+         "ak2vault_commits_total",
+         "Offset commits by result (ok, error).",
+         {"result", NULL},
+         NULL,
+         0,
+         &n->commits,
+         NULL},
+        {AKV_METRIC_GAUGE,
+         "ak2vault_assigned_partitions",
+         "Partitions assigned to this worker.",
+         {NULL},
+         NULL,
+         0,
+         NULL,
+         &t->assigned},
+        {AKV_METRIC_GAUGE,
+         "ak2vault_committed_offset",
+         "Last committed offset (the next event to process).",
+         {"topic", "partition", NULL},
+         NULL,
+         0,
+         &t->committed,
+         NULL},
+        {AKV_METRIC_GAUGE,
+         "ak2vault_end_offset",
+         "Log end offset (high watermark).",
+         {"topic", "partition", NULL},
+         NULL,
+         0,
+         &t->end,
+         NULL},
+        {AKV_METRIC_GAUGE,
+         "ak2vault_consumer_lag_messages",
+         "End offset minus committed offset.",
+         {"topic", "partition", NULL},
+         NULL,
+         0,
+         &t->lag,
+         NULL},
+        {AKV_METRIC_GAUGE,
+         "ak2vault_consumer_lag_seconds",
+         "Age of the oldest unfinished event (0 when caught up).",
+         {"topic", "partition", NULL},
+         NULL,
+         0,
+         &t->lag_seconds,
+         NULL},
+        {AKV_METRIC_GAUGE,
+         "ak2vault_partition_stalled",
+         "1 when the partition has unfinished work and its committed "
+         "offset has not moved for metrics.stall_timeout_ms.",
+         {"topic", "partition", NULL},
+         NULL,
+         0,
+         &t->stalled,
+         NULL},
+        {AKV_METRIC_GAUGE,
+         "ak2vault_ready",
+         "1 when /readyz answers ready.",
+         {NULL},
+         NULL,
+         0,
+         NULL,
+         &t->ready_gauge},
+        {AKV_METRIC_GAUGE,
+         "ak2vault_build_info",
+         "Always 1; the labels say which build runs.",
+         {"version", "librdkafka", NULL},
+         NULL,
+         0,
+         &n->info,
+         NULL},
+        {AKV_METRIC_GAUGE,
+         "ak2vault_start_time_seconds",
+         "When the worker started, in seconds since the Unix epoch.",
+         {NULL},
+         NULL,
+         0,
+         NULL,
+         &n->start},
+    };
+
+    for (i = 0; i < sizeof(defs) / sizeof(defs[0]); i++) {
+        if (add(t, &defs[i], errstr, errstr_size) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The labelled series the worker updates by name, and the constant ones. */
+static int add_series(struct akv_telemetry *t, const struct named *n,
+                      const char *version, const char *librdkafka, char *errstr,
+                      size_t errstr_size)
+{
+    struct akv_metric *build = NULL;
+    size_t i;
+    int u;
+
+    for (i = 0; i <= AKV_SYNC_FILTERED; i++) {
+        if (labelled(n->syncs, &t->result[i], akv_sync_result_name(i), NULL,
+                     errstr, errstr_size) < 0) {
+            return -1;
+        }
+    }
+    if (labelled(n->syncs, &t->superseded, "superseded", NULL, errstr,
+                 errstr_size) < 0 ||
+        labelled(n->syncs, &t->gave_up, "dead_lettered", NULL, errstr,
+                 errstr_size) < 0 ||
+        labelled(n->commits, &t->commits_ok, "ok", NULL, errstr, errstr_size) <
+            0 ||
+        labelled(n->commits, &t->commits_failed, "error", NULL, errstr,
+                 errstr_size) < 0 ||
+        labelled(n->info, &build, version, librdkafka, errstr, errstr_size) <
+            0) {
+        return -1;
+    }
+    for (u = 0; u < AKV_UPSTREAMS; u++) {
+        if (labelled(n->durations, &t->request_seconds[u], upstream_names[u],
+                     NULL, errstr, errstr_size) < 0 ||
+            labelled(n->up, &t->up[u], upstream_names[u], NULL, errstr,
+                     errstr_size) < 0) {
+            return -1;
+        }
+        akv_metric_set(t->up[u], 1);
+    }
+    akv_metric_set(build, 1);
+    akv_metric_set(n->start, floor(wall_seconds()));
+    return 0;
+}
+
 struct akv_telemetry *akv_telemetry_new(const char *version,
                                         const char *librdkafka, char *errstr,
                                         size_t errstr_size)
 {
     struct akv_telemetry *t = calloc(1, sizeof(*t));
-    struct akv_metric_family *syncs = NULL;
-    struct akv_metric_family *commits = NULL;
-    struct akv_metric_family *durations = NULL;
-    struct akv_metric_family *up = NULL;
-    struct akv_metric_family *info = NULL;
-    struct akv_metric *start = NULL;
-    struct akv_metric *build = NULL;
-    size_t i;
-    int u;
+    struct named n;
 
     if (!t) {
         snprintf(errstr, errstr_size, "out of memory");
@@ -118,253 +387,11 @@ struct akv_telemetry *akv_telemetry_new(const char *version,
         snprintf(errstr, errstr_size, "out of memory");
         goto fail;
     }
-    {
-        const struct family_def defs[] = {
-            {AKV_METRIC_COUNTER,
-             "ak2vault_events_consumed_total",
-             "Kafka messages taken from the topic.",
-             {NULL},
-             NULL,
-             0,
-             NULL,
-             &t->consumed},
-            {AKV_METRIC_COUNTER,
-             "ak2vault_events_skipped_total",
-             "Events that are not token events (or not mirrored).",
-             {NULL},
-             NULL,
-             0,
-             NULL,
-             &t->skipped},
-            {AKV_METRIC_COUNTER,
-             "ak2vault_events_matched_total",
-             "Token events handed to a sync.",
-             {NULL},
-             NULL,
-             0,
-             NULL,
-             &t->matched},
-            {AKV_METRIC_COUNTER,
-             "ak2vault_events_invalid_total",
-             "Token events that cannot be used (sent to the dead-letter "
-             "topic).",
-             {NULL},
-             NULL,
-             0,
-             NULL,
-             &t->invalid},
-            {AKV_METRIC_COUNTER,
-             "ak2vault_syncs_total",
-             "Syncs by result: written, unchanged, gone, deleted, filtered, "
-             "dead_lettered (gave up); superseded counts check-and-set writes "
-             "that lost to another writer (the sync re-reads and goes on).",
-             {"result", NULL},
-             NULL,
-             0,
-             &syncs,
-             NULL},
-            {AKV_METRIC_COUNTER,
-             "ak2vault_sync_retries_total",
-             "Failed sync attempts that will be retried.",
-             {NULL},
-             NULL,
-             0,
-             NULL,
-             &t->retries},
-            {AKV_METRIC_COUNTER,
-             "ak2vault_dlq_messages_total",
-             "Events written to the dead-letter topic.",
-             {NULL},
-             NULL,
-             0,
-             NULL,
-             &t->dlq_messages},
-            {AKV_METRIC_HISTOGRAM,
-             "ak2vault_sync_latency_seconds",
-             "From an event's Kafka timestamp to the end of the sync that "
-             "answered for it.",
-             {NULL},
-             latency_buckets,
-             sizeof(latency_buckets) / sizeof(latency_buckets[0]),
-             NULL,
-             &t->latency},
-            {AKV_METRIC_GAUGE,
-             "ak2vault_syncs_in_flight",
-             "Syncs with requests out right now.",
-             {NULL},
-             NULL,
-             0,
-             NULL,
-             &t->in_flight},
-            {AKV_METRIC_GAUGE,
-             "ak2vault_syncs_pending",
-             "Tokens with a sync running, waiting to run or waiting to "
-             "retry.",
-             {NULL},
-             NULL,
-             0,
-             NULL,
-             &t->pending},
-            {AKV_METRIC_COUNTER,
-             "ak2vault_upstream_requests_total",
-             "Requests to authentik and Vault by HTTP status (error: no "
-             "answer).",
-             {"upstream", "status", NULL},
-             NULL,
-             0,
-             &t->requests,
-             NULL},
-            {AKV_METRIC_HISTOGRAM,
-             "ak2vault_upstream_request_duration_seconds",
-             "Duration of requests to authentik and Vault.",
-             {"upstream", NULL},
-             request_buckets,
-             sizeof(request_buckets) / sizeof(request_buckets[0]),
-             &durations,
-             NULL},
-            {AKV_METRIC_GAUGE,
-             "ak2vault_upstream_up",
-             "0 after a request got no answer or a 5xx, 1 once one is "
-             "answered again (1 before the first request).",
-             {"upstream", NULL},
-             NULL,
-             0,
-             &up,
-             NULL},
-            {AKV_METRIC_GAUGE,
-             "ak2vault_vault_token_ttl_seconds",
-             "Seconds left before the Vault token expires (+Inf: never; 0: "
-             "no token).",
-             {NULL},
-             NULL,
-             0,
-             NULL,
-             &t->token_ttl},
-            {AKV_METRIC_COUNTER,
-             "ak2vault_rebalances_total",
-             "Consumer group assignment changes.",
-             {NULL},
-             NULL,
-             0,
-             NULL,
-             &t->rebalances},
-            {AKV_METRIC_COUNTER,
-             "ak2vault_commits_total",
-             "Offset commits by result (ok, error).",
-             {"result", NULL},
-             NULL,
-             0,
-             &commits,
-             NULL},
-            {AKV_METRIC_GAUGE,
-             "ak2vault_assigned_partitions",
-             "Partitions assigned to this worker.",
-             {NULL},
-             NULL,
-             0,
-             NULL,
-             &t->assigned},
-            {AKV_METRIC_GAUGE,
-             "ak2vault_committed_offset",
-             "Last committed offset (the next event to process).",
-             {"topic", "partition", NULL},
-             NULL,
-             0,
-             &t->committed,
-             NULL},
-            {AKV_METRIC_GAUGE,
-             "ak2vault_end_offset",
-             "Log end offset (high watermark).",
-             {"topic", "partition", NULL},
-             NULL,
-             0,
-             &t->end,
-             NULL},
-            {AKV_METRIC_GAUGE,
-             "ak2vault_consumer_lag_messages",
-             "End offset minus committed offset.",
-             {"topic", "partition", NULL},
-             NULL,
-             0,
-             &t->lag,
-             NULL},
-            {AKV_METRIC_GAUGE,
-             "ak2vault_consumer_lag_seconds",
-             "Age of the oldest unfinished event (0 when caught up).",
-             {"topic", "partition", NULL},
-             NULL,
-             0,
-             &t->lag_seconds,
-             NULL},
-            {AKV_METRIC_GAUGE,
-             "ak2vault_partition_stalled",
-             "1 when the partition has unfinished work and its committed "
-             "offset has not moved for metrics.stall_timeout_ms.",
-             {"topic", "partition", NULL},
-             NULL,
-             0,
-             &t->stalled,
-             NULL},
-            {AKV_METRIC_GAUGE,
-             "ak2vault_ready",
-             "1 when /readyz answers ready.",
-             {NULL},
-             NULL,
-             0,
-             NULL,
-             &t->ready_gauge},
-            {AKV_METRIC_GAUGE,
-             "ak2vault_build_info",
-             "Always 1; the labels say which build runs.",
-             {"version", "librdkafka", NULL},
-             NULL,
-             0,
-             &info,
-             NULL},
-            {AKV_METRIC_GAUGE,
-             "ak2vault_start_time_seconds",
-             "When the worker started, in seconds since the Unix epoch.",
-             {NULL},
-             NULL,
-             0,
-             NULL,
-             &start},
-        };
-
-        for (i = 0; i < sizeof(defs) / sizeof(defs[0]); i++) {
-            if (add(t, &defs[i], errstr, errstr_size) < 0) {
-                goto fail;
-            }
-        }
-    }
-    for (i = 0; i <= AKV_SYNC_FILTERED; i++) {
-        if (labelled(syncs, &t->result[i], akv_sync_result_name(i), NULL,
-                     errstr, errstr_size) < 0) {
-            goto fail;
-        }
-    }
-    if (labelled(syncs, &t->superseded, "superseded", NULL, errstr,
-                 errstr_size) < 0 ||
-        labelled(syncs, &t->gave_up, "dead_lettered", NULL, errstr,
-                 errstr_size) < 0 ||
-        labelled(commits, &t->commits_ok, "ok", NULL, errstr, errstr_size) <
-            0 ||
-        labelled(commits, &t->commits_failed, "error", NULL, errstr,
-                 errstr_size) < 0 ||
-        labelled(info, &build, version, librdkafka, errstr, errstr_size) < 0) {
+    memset(&n, 0, sizeof(n));
+    if (add_families(t, &n, errstr, errstr_size) < 0 ||
+        add_series(t, &n, version, librdkafka, errstr, errstr_size) < 0) {
         goto fail;
     }
-    for (u = 0; u < AKV_UPSTREAMS; u++) {
-        if (labelled(durations, &t->request_seconds[u], upstream_names[u], NULL,
-                     errstr, errstr_size) < 0 ||
-            labelled(up, &t->up[u], upstream_names[u], NULL, errstr,
-                     errstr_size) < 0) {
-            goto fail;
-        }
-        akv_metric_set(t->up[u], 1);
-    }
-    akv_metric_set(build, 1);
-    akv_metric_set(start, floor(wall_seconds()));
     return t;
 
 fail:
