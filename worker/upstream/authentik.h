@@ -3,11 +3,13 @@
  *
  * Two calls per sync: the token detail (intent and the other fields) and
  * view_key (the key itself); engine.c runs them. Parsing and
- * classification are pure functions, tested on recorded bodies.
+ * classification are the pure functions of authentikproto.h, tested on
+ * recorded bodies.
  */
 #ifndef AKV_WORKER_AUTHENTIK_H
 #define AKV_WORKER_AUTHENTIK_H
 
+#include "authentikproto.h"
 #include "failure.h"
 #include "settings.h"
 
@@ -15,12 +17,6 @@
 
 #include <cJSON.h>
 #include <stddef.h>
-
-/** One token as authentik reports it. */
-struct akv_token {
-    const cJSON *detail; /**< the Token object from the detail call */
-    const char *key;     /**< the key from view_key (secret) */
-};
 
 struct akv_authentik;
 
@@ -35,13 +31,6 @@ struct akv_authentik *akv_authentik_new(const struct akv_settings *s,
 void akv_authentik_destroy(struct akv_authentik *ak);
 
 /**
- * @brief Maps an authentik answer to a failure class (failure.h).
- * @param status HTTP status, 0 when no answer arrived.
- * @param curl_code libcurl's result when status is 0.
- */
-enum akv_class akv_authentik_classify(long status, int curl_code);
-
-/**
  * @brief "{base}/api/v3/core/tokens/{identifier}/{suffix}" into \p out.
  * @returns 0, or -1 when \p identifier is not a slug or it does not fit.
  */
@@ -53,32 +42,6 @@ const struct curl_slist *akv_authentik_headers(const struct akv_authentik *ak);
 
 /** @returns the HTTP options (timeouts, TLS) for the engine's handles. */
 const struct akv_http *akv_authentik_http(const struct akv_authentik *ak);
-
-/**
- * @brief Parses a token detail body and checks it is about \p identifier.
- * @returns the Token object (caller deletes) or NULL with \p errstr set
- *          (also for a body holding a NUL in a string: it would compare
- *          equal to the text before it).
- */
-cJSON *akv_authentik_parse_detail(const char *body, size_t len,
-                                  const char *identifier, char *errstr,
-                                  size_t errstr_size);
-
-/**
- * @brief Parses a view_key body {"key": "..."}.
- * @returns the key as a heap string (caller wipes and frees) or NULL with
- *          \p errstr set: a key that Vault would not hold exactly (a NUL in
- *          the body, bytes that are not UTF-8) is refused, not shortened.
- */
-char *akv_authentik_parse_key(const char *body, size_t len, char *errstr,
-                              size_t errstr_size);
-
-/**
- * @brief Reads the "count" of a paginated list answer ({"pagination":
- *        {"count": N, ...}, "results": [...]}).
- * @returns 0 with \p count set, or -1 when the body is not such a page.
- */
-int akv_authentik_parse_count(const char *body, size_t len, long long *count);
 
 /**
  * @brief Lists one token (GET /api/v3/core/tokens/?page_size=1), waiting

@@ -1,0 +1,435 @@
+/*
+ * vaultproto — Vault's HTTP API as ak2vault speaks it, without the
+ * transfers: KV version 2 paths and bodies, answers parsed and classed,
+ * login answers, the token-lifetime decision and ACL capabilities.
+ */
+#include "vaultproto.h"
+
+#include "http.h"
+#include "json.h"
+#include "log.h"
+#include "transport.h"
+#include "wipe.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum akv_class akv_vault_classify(long status, const char *body, int curl_code)
+{
+    if (status == 0) {
+        return akv_transport_class(curl_code, NULL);
+    }
+    if (status >= 200 && status < 300) {
+        return AKV_CLASS_OK;
+    }
+    if (status == 400) {
+        if (strstr(body, "check-and-set parameter did not match")) {
+            return AKV_CLASS_SUPERSEDED;
+        }
+        /* A KV mount upgrading from v1 answers 400 for a short while. */
+        if (strstr(body, "Upgrading from non-versioned to versioned") ||
+            strstr(body, "Waiting for the primary to upgrade")) {
+            return AKV_CLASS_TRANSIENT;
+        }
+        return AKV_CLASS_CONFIG;
+    }
+    if (status == 403) {
+        return strstr(body, "invalid token") ? AKV_CLASS_REAUTH
+                                             : AKV_CLASS_CONFIG;
+    }
+    /* 307: a standby that could not forward; 412: index not yet present;
+     * 429: rate limited; 5xx: sealed, overloaded, failover. */
+    if (status == 307 || status == 412 || status == 429 ||
+        (status >= 500 && status != 501)) {
+        return AKV_CLASS_TRANSIENT;
+    }
+    /* 404 (unknown mount), 405, 413, 501 (not initialised), ... */
+    return AKV_CLASS_CONFIG;
+}
+
+enum akv_lease_action akv_vault_lease_due(const struct akv_vault_lease *l,
+                                          long long now_ms_, int can_login)
+{
+    long long elapsed = now_ms_ - l->obtained_ms;
+
+    if (l->ttl_s <= 0) {
+        return AKV_LEASE_OK; /* never expires (root-like) */
+    }
+    if (elapsed * 3 < l->ttl_s * 1000 * 2) {
+        return AKV_LEASE_OK;
+    }
+    /* Renewals capped by the maximum TTL shrink the lease: once it is
+     * below a third of what login gave, renewing buys too little. */
+    if (can_login && (!l->renewable || l->ttl_s * 3 < l->first_ttl_s)) {
+        return AKV_LEASE_LOGIN;
+    }
+    return l->renewable ? AKV_LEASE_RENEW : AKV_LEASE_OK;
+}
+
+int akv_vault_parse_auth(const char *body, size_t len, char **token,
+                         long long *ttl_s, int *renewable)
+{
+    /* A NUL would cut the token short: refused rather than shortened. */
+    cJSON *root =
+        akv_json_has_nul(body, len) ? NULL : cJSON_ParseWithLength(body, len);
+    const cJSON *auth = akv_json_object(root, "auth");
+    const char *t = akv_json_string(auth, "client_token");
+    int rc = -1;
+
+    *token = NULL;
+    if (t && *t && akv_json_int(auth, "lease_duration", ttl_s) == 0) {
+        if (akv_json_bool(auth, "renewable", renewable) < 0) {
+            *renewable = 0;
+        }
+        *token = strdup(t);
+        rc = *token ? 0 : -1;
+    }
+    akv_json_wipe(root);
+    cJSON_Delete(root);
+    return rc;
+}
+
+/* "." and ".." are not names: curl and Vault's router resolve them, so a
+ * path holding one would address another secret (or the mount itself). */
+static int dot_segment(const char *seg, size_t len)
+{
+    return (len == 1 && seg[0] == '.') ||
+           (len == 2 && seg[0] == '.' && seg[1] == '.');
+}
+
+/* Appends "/"-separated \p path to \p out at *o, escaping each segment and
+ * skipping empty ones. @returns -1 for a dot segment or when out of room. */
+static int append_segments(const char *path, char *out, size_t size, size_t *o)
+{
+    char seg[512];
+    char esc[1536];
+    const char *p = path;
+
+    while (*p) {
+        const char *slash = strchr(p, '/');
+        size_t len = slash ? (size_t)(slash - p) : strlen(p);
+        size_t elen;
+
+        if (len >= sizeof(seg) || dot_segment(p, len)) {
+            return -1;
+        }
+        if (len == 0) {
+            p = slash ? slash + 1 : p;
+            continue;
+        }
+        memcpy(seg, p, len);
+        seg[len] = '\0';
+        if (akv_http_escape(seg, esc, sizeof(esc)) < 0) {
+            return -1;
+        }
+        elen = strlen(esc);
+        if (*o + elen + 2 > size) {
+            return -1;
+        }
+        if (*o > 0) {
+            out[(*o)++] = '/';
+        }
+        memcpy(out + *o, esc, elen);
+        *o += elen;
+        out[*o] = '\0';
+        p = slash ? slash + 1 : p + len;
+    }
+    return 0;
+}
+
+int akv_vault_secret_path(const char *mount, const char *kind,
+                          const char *prefix, const char *identifier, char *out,
+                          size_t size)
+{
+    char esc[1024];
+    size_t o = 0;
+    size_t elen;
+
+    if (size == 0) {
+        return -1;
+    }
+    out[0] = '\0';
+    if (append_segments(mount, out, size, &o) ||
+        append_segments(kind, out, size, &o) ||
+        append_segments(prefix, out, size, &o)) {
+        return -1;
+    }
+    /* The identifier is a single segment even if it held a slash. */
+    if (!*identifier || dot_segment(identifier, strlen(identifier)) ||
+        akv_http_escape(identifier, esc, sizeof(esc)) < 0) {
+        return -1;
+    }
+    elen = strlen(esc);
+    if (o + elen + 2 > size) {
+        return -1;
+    }
+    out[o++] = '/';
+    memcpy(out + o, esc, elen + 1);
+    return 0;
+}
+
+/* First entry of {"errors":[...]} for messages, "" if none. Vault error
+ * strings never carry secret values. */
+void akv_vault_error_excerpt(const char *body, size_t len, const char *secret,
+                             char *out, size_t size)
+{
+    cJSON *root = cJSON_ParseWithLength(body, len);
+    const cJSON *errors = akv_json_get(root, "errors");
+    const cJSON *first =
+        cJSON_IsArray(errors) ? cJSON_GetArrayItem(errors, 0) : NULL;
+
+    /* Vault's multierror text spans lines, and an error may quote the
+     * request: a bounded, scrubbed excerpt, never the text verbatim. */
+    akv_log_excerpt(cJSON_IsString(first) ? first->valuestring : "", secret,
+                    out, size);
+    akv_json_wipe(root);
+    cJSON_Delete(root);
+}
+
+enum akv_class akv_vault_parse_read(long status, const char *body, size_t len,
+                                    struct akv_vault_secret *out, char *errstr,
+                                    size_t errstr_size)
+{
+    cJSON *root = NULL;
+    const cJSON *data;
+    const cJSON *errors;
+    long long version = 0;
+    enum akv_class cls = AKV_CLASS_OK;
+    char msg[256];
+
+    out->version = 0;
+    out->data = NULL;
+    if (status != 200 && status != 404) {
+        cls = akv_vault_classify(status, body, 0);
+        akv_vault_error_excerpt(body, len, NULL, msg, sizeof(msg));
+        akv_errf(AKV_ERR_INVALID, errstr, errstr_size,
+                 "vault read answered HTTP %ld: %s", status, msg);
+        return cls == AKV_CLASS_OK ? AKV_CLASS_TRANSIENT : cls;
+    }
+    root = cJSON_ParseWithLength(body, len);
+    if (!cJSON_IsObject(root)) {
+        akv_errf(AKV_ERR_PARSE, errstr, errstr_size,
+                 "vault read answered HTTP %ld with a body that is not "
+                 "JSON",
+                 status);
+        cls = AKV_CLASS_TRANSIENT;
+        goto out;
+    }
+    data = akv_json_object(root, "data");
+    if (data && akv_json_int(akv_json_object(data, "metadata"), "version",
+                             &version) == 0) {
+        /* 200: a live version; 404 with metadata: the current version is
+         * deleted or destroyed, and a write must CAS against it. */
+        const cJSON *d = akv_json_get(data, "data");
+
+        out->version = version;
+        /* Data with a NUL in a string would compare equal to the same
+         * text cut short there: unknown data, so a write replaces it. */
+        if (status == 200 && cJSON_IsObject(d) &&
+            !akv_json_has_nul(body, len)) {
+            out->data = cJSON_Duplicate(d, 1);
+            if (!out->data) {
+                cls = AKV_CLASS_TRANSIENT;
+            }
+        }
+        goto out;
+    }
+    errors = akv_json_get(root, "errors");
+    if (status == 404 && cJSON_IsArray(errors) &&
+        cJSON_GetArraySize(errors) == 0) {
+        goto out; /* never written */
+    }
+    /* A 404 naming a route, or with warnings: wrong mount or not KV v2. */
+    akv_vault_error_excerpt(body, len, NULL, msg, sizeof(msg));
+    akv_errf(AKV_ERR_INVALID, errstr, errstr_size,
+             "vault read answered HTTP %ld: %s", status,
+             msg[0] ? msg : "not a KV version 2 secret path");
+    cls = status == 404 ? AKV_CLASS_CONFIG : AKV_CLASS_TRANSIENT;
+
+out:
+    if (root) {
+        akv_json_wipe(root);
+        cJSON_Delete(root);
+    }
+    return cls;
+}
+
+char *akv_vault_write_body(const cJSON *data, long long cas)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON *options = cJSON_AddObjectToObject(root, "options");
+    cJSON *copy = cJSON_Duplicate(data, 1);
+    char *body = NULL;
+
+    if (!root || !options || !copy ||
+        !cJSON_AddNumberToObject(options, "cas", (double)cas)) {
+        cJSON_Delete(copy);
+        goto out;
+    }
+    cJSON_AddItemToObject(root, "data", copy);
+    body = akv_json_print(root);
+
+out:
+    akv_json_wipe(root);
+    cJSON_Delete(root);
+    return body;
+}
+
+enum akv_class akv_vault_parse_write(const char *body, size_t len,
+                                     long long cas, long long *version,
+                                     char *errstr, size_t errstr_size)
+{
+    cJSON *root = cJSON_ParseWithLength(body, len);
+    const cJSON *data = akv_json_object(root, "data");
+    long long v = 0;
+    enum akv_class cls = AKV_CLASS_OK;
+
+    *version = 0;
+    /* Only a version newer than the one the write was checked against
+     * proves the write happened: a proxy's page, an empty body or
+     * {"data":null} prove nothing, and a write that counted as done would
+     * never be repeated. */
+    if (!cJSON_IsObject(root)) {
+        akv_errf(AKV_ERR_PARSE, errstr, errstr_size,
+                 "vault write answered without a JSON object (%zu bytes): "
+                 "not confirmed",
+                 len);
+        cls = AKV_CLASS_TRANSIENT;
+    } else if (akv_json_int(data, "version", &v) < 0 || v <= 0 || v <= cas) {
+        akv_errf(AKV_ERR_PARSE, errstr, errstr_size,
+                 "vault write answered without a version newer than %lld: "
+                 "not confirmed",
+                 cas);
+        cls = AKV_CLASS_TRANSIENT;
+    } else {
+        *version = v;
+    }
+    akv_json_wipe(root);
+    cJSON_Delete(root);
+    return cls;
+}
+
+char *akv_vault_metadata_body(const cJSON *custom_metadata)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON *copy = cJSON_Duplicate(custom_metadata, 1);
+    char *body = NULL;
+
+    if (root && copy) {
+        cJSON_AddItemToObject(root, "custom_metadata", copy);
+        copy = NULL;
+        body = akv_json_print(root);
+    }
+    cJSON_Delete(copy);
+    cJSON_Delete(root);
+    return body;
+}
+
+void akv_vault_secret_free(struct akv_vault_secret *s)
+{
+    if (s->data) {
+        akv_json_wipe(s->data);
+        cJSON_Delete(s->data);
+    }
+    s->data = NULL;
+    s->version = 0;
+}
+
+/* --- capabilities, for `check-config --connect` ------------------------- */
+
+static const struct {
+    const char *name;
+    unsigned bit;
+} cap_names[] = {
+    {"create", AKV_VAULT_CAP_CREATE}, {"read", AKV_VAULT_CAP_READ},
+    {"update", AKV_VAULT_CAP_UPDATE}, {"delete", AKV_VAULT_CAP_DELETE},
+    {"list", AKV_VAULT_CAP_LIST},     {"patch", AKV_VAULT_CAP_PATCH},
+    {"sudo", AKV_VAULT_CAP_SUDO},     {"root", AKV_VAULT_CAP_ROOT},
+    {"deny", AKV_VAULT_CAP_DENY},
+};
+
+static int caps_of(const cJSON *list, unsigned *caps)
+{
+    const cJSON *it;
+    size_t i;
+
+    if (!cJSON_IsArray(list)) {
+        return -1;
+    }
+    *caps = 0;
+    cJSON_ArrayForEach(it, list)
+    {
+        unsigned bit = AKV_VAULT_CAP_OTHER;
+
+        if (!cJSON_IsString(it)) {
+            return -1;
+        }
+        for (i = 0; i < sizeof(cap_names) / sizeof(cap_names[0]); i++) {
+            if (strcmp(it->valuestring, cap_names[i].name) == 0) {
+                bit = cap_names[i].bit;
+                break;
+            }
+        }
+        *caps |= bit;
+    }
+    return 0;
+}
+
+int akv_vault_parse_capabilities(const char *body, size_t len, const char *path,
+                                 unsigned *caps)
+{
+    cJSON *root = cJSON_ParseWithLength(body, len);
+    const cJSON *data = akv_json_object(root, "data");
+    const cJSON *list = akv_json_get(data, path);
+    int rc;
+
+    if (!list) {
+        list = akv_json_get(root, path);
+    }
+    if (!list) {
+        list = akv_json_get(data ? data : root, "capabilities");
+    }
+    rc = caps_of(list, caps);
+    cJSON_Delete(root);
+    return rc;
+}
+
+unsigned akv_vault_caps_missing(unsigned have, unsigned need)
+{
+    if (have & AKV_VAULT_CAP_DENY) {
+        return need;
+    }
+    if (have & AKV_VAULT_CAP_ROOT) {
+        return 0;
+    }
+    return need & ~have;
+}
+
+void akv_vault_caps_format(unsigned caps, char *out, size_t size)
+{
+    size_t o = 0;
+    size_t i;
+
+    if (size == 0) {
+        return;
+    }
+    out[0] = '\0';
+    for (i = 0; i < sizeof(cap_names) / sizeof(cap_names[0]); i++) {
+        if (caps & cap_names[i].bit) {
+            int n = snprintf(out + o, size - o, "%s%s", o ? ", " : "",
+                             cap_names[i].name);
+
+            if (n < 0 || (size_t)n >= size - o) {
+                out[o] = '\0'; /* whole names only */
+                return;
+            }
+            o += (size_t)n;
+        }
+    }
+    if ((caps & AKV_VAULT_CAP_OTHER) && o + 8 < size) {
+        snprintf(out + o, size - o, "%sothers", o ? ", " : "");
+    } else if (caps == 0) {
+        snprintf(out, size, "none");
+    }
+}
