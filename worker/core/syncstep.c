@@ -3,47 +3,50 @@
  */
 #include "syncstep.h"
 
+/* A decision; the sync then waits for the answer to \p req (if any). */
+static struct akv_step decided(struct akv_sync_fsm *m, enum akv_step_do what,
+                               enum akv_step_req req, enum akv_sync_result r,
+                               enum akv_class cls, unsigned flags)
+{
+    struct akv_step s;
+
+    s.what = what;
+    s.req = req;
+    s.result = r;
+    s.cls = cls;
+    s.flags = flags;
+    m->waiting = req;
+    return s;
+}
+
 static struct akv_step request(struct akv_sync_fsm *m, enum akv_step_req req,
                                unsigned flags)
 {
-    struct akv_step s = {AKV_DO_REQUEST, req, AKV_SYNC_WRITTEN, AKV_CLASS_OK,
-                         flags};
-
-    m->waiting = req;
-    return s;
+    return decided(m, AKV_DO_REQUEST, req, AKV_SYNC_WRITTEN, AKV_CLASS_OK,
+                   flags);
 }
 
 static struct akv_step finish(struct akv_sync_fsm *m, enum akv_sync_result r,
                               unsigned flags)
 {
-    struct akv_step s = {AKV_DO_FINISH, AKV_REQ_NONE, r, AKV_CLASS_OK, flags};
-
-    m->waiting = AKV_REQ_NONE;
-    return s;
+    return decided(m, AKV_DO_FINISH, AKV_REQ_NONE, r, AKV_CLASS_OK, flags);
 }
 
 static struct akv_step fail(struct akv_sync_fsm *m, enum akv_class cls,
                             unsigned flags)
 {
-    struct akv_step s = {AKV_DO_FAIL, AKV_REQ_NONE, AKV_SYNC_WRITTEN, cls,
-                         flags};
-
-    m->waiting = AKV_REQ_NONE;
-    return s;
+    return decided(m, AKV_DO_FAIL, AKV_REQ_NONE, AKV_SYNC_WRITTEN, cls, flags);
 }
 
 /* Vault said "invalid token": log in again and repeat the request, once
  * per attempt; a second refusal is the retry policy's to judge. */
 static struct akv_step reauth(struct akv_sync_fsm *m, enum akv_step_req req)
 {
-    struct akv_step s = {AKV_DO_LOGIN, req, AKV_SYNC_WRITTEN, AKV_CLASS_OK, 0};
-
     if (m->reauthed || !m->can_login) {
         return fail(m, AKV_CLASS_REAUTH, 0);
     }
     m->reauthed = 1;
-    m->waiting = req;
-    return s;
+    return decided(m, AKV_DO_LOGIN, req, AKV_SYNC_WRITTEN, AKV_CLASS_OK, 0);
 }
 
 /* Vault first, then authentik: a write rests on a read of each. */
