@@ -110,80 +110,129 @@ static int days_in_month(int y, int m)
     return m == 2 && leap ? 29 : days[m - 1];
 }
 
+/* A calendar date and a time of day, as written: not yet checked. */
+struct civil {
+    int y, mo, d, h, mi, sec;
+    int frac; /* milliseconds */
+};
+
+/* The fraction after a decimal point at *p: up to nanoseconds, of which
+ * the milliseconds are kept. */
+static int fraction_ms(const char **p, int *frac)
+{
+    int n;
+
+    *frac = 0;
+    for (n = 0; isdigit((unsigned char)**p); n++, (*p)++) {
+        if (n < 3) {
+            *frac = *frac * 10 + (**p - '0');
+        }
+    }
+    if (n == 0 || n > 9) {
+        return -1;
+    }
+    for (; n < 3; n++) {
+        *frac *= 10;
+    }
+    return 0;
+}
+
+/* YYYY-MM-DDTHH:MM[:SS[.fff]] at *p, advancing it. */
+static int date_and_time(const char **p, struct civil *c)
+{
+    c->sec = 0;
+    c->frac = 0;
+    if (digits(p, 4, &c->y) || *(*p)++ != '-' || digits(p, 2, &c->mo) ||
+        *(*p)++ != '-' || digits(p, 2, &c->d) || (**p != 'T' && **p != 't')) {
+        return -1;
+    }
+    (*p)++;
+    if (digits(p, 2, &c->h) || *(*p)++ != ':' || digits(p, 2, &c->mi)) {
+        return -1;
+    }
+    if (**p != ':') {
+        return 0;
+    }
+    (*p)++;
+    if (digits(p, 2, &c->sec)) {
+        return -1;
+    }
+    if (**p == '.' || **p == ',') {
+        (*p)++;
+        return fraction_ms(p, &c->frac);
+    }
+    return 0;
+}
+
+/* The zone at *p, Z or +hh:mm (+hhmm), in minutes east of UTC, advancing
+ * it. @returns 0, -1 when malformed, 1 when there is none (the end). */
+static int time_zone(const char **p, int *zone)
+{
+    int sign;
+    int zh, zm;
+
+    *zone = 0;
+    if (**p == 'Z' || **p == 'z') {
+        (*p)++;
+        return 0;
+    }
+    if (**p == '\0') {
+        return 1;
+    }
+    if (**p != '+' && **p != '-') {
+        return -1;
+    }
+    sign = *(*p)++ == '-' ? -1 : 1;
+    if (digits(p, 2, &zh)) {
+        return -1;
+    }
+    if (**p == ':') {
+        (*p)++;
+    }
+    if (digits(p, 2, &zm) || zh > 23 || zm > 59) {
+        return -1;
+    }
+    *zone = sign * (zh * 60 + zm);
+    return 0;
+}
+
+/* Milliseconds since 1970 of \p c, written \p zone minutes east of UTC. */
+static int64_t civil_ms(const struct civil *c, int zone)
+{
+    int64_t minutes =
+        (days_from_civil(c->y, c->mo, c->d) * 24 + c->h) * 60 + c->mi - zone;
+
+    return minutes * 60000LL + c->sec * 1000LL + c->frac;
+}
+
 akv_err_t akv_replay_parse_datetime(const char *s, int64_t *ms, char *errstr,
                                     size_t errstr_size)
 {
     const char *p = s;
-    int y, mo, d, h, mi;
-    int sec = 0;
-    int frac = 0;
-    int zone = 0; /* minutes east of UTC */
+    struct civil c;
+    int zone; /* minutes east of UTC */
     int64_t t;
-    int n;
+    int rc;
 
-    if (digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) || *p++ != '-' ||
-        digits(&p, 2, &d) || (*p != 'T' && *p != 't')) {
+    if (date_and_time(&p, &c)) {
         goto bad;
     }
-    p++;
-    if (digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &mi)) {
-        goto bad;
-    }
-    if (*p == ':') {
-        p++;
-        if (digits(&p, 2, &sec)) {
-            goto bad;
-        }
-        if (*p == '.' || *p == ',') {
-            p++;
-            /* Up to nanoseconds; milliseconds are kept. */
-            for (n = 0; isdigit((unsigned char)*p); n++, p++) {
-                if (n < 3) {
-                    frac = frac * 10 + (*p - '0');
-                }
-            }
-            if (n == 0 || n > 9) {
-                goto bad;
-            }
-            for (; n < 3; n++) {
-                frac *= 10;
-            }
-        }
-    }
-    if (*p == 'Z' || *p == 'z') {
-        p++;
-    } else if (*p == '+' || *p == '-') {
-        int sign = *p++ == '-' ? -1 : 1;
-        int zh, zm;
-
-        if (digits(&p, 2, &zh)) {
-            goto bad;
-        }
-        if (*p == ':') {
-            p++;
-        }
-        if (digits(&p, 2, &zm) || zh > 23 || zm > 59) {
-            goto bad;
-        }
-        zone = sign * (zh * 60 + zm);
-    } else if (*p == '\0') {
+    rc = time_zone(&p, &zone);
+    if (rc > 0) {
         return akv_errf(AKV_ERR_INVALID, errstr, errstr_size,
                         "date and time '%s' has no time zone: add Z (UTC) "
                         "or an offset such as +02:00",
                         s);
-    } else {
+    }
+    if (rc < 0 || *p) {
         goto bad;
     }
-    if (*p) {
-        goto bad;
-    }
-    if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 ||
-        mi > 59 || sec > 59) {
+    if (c.mo < 1 || c.mo > 12 || c.d < 1 || c.d > days_in_month(c.y, c.mo) ||
+        c.h > 23 || c.mi > 59 || c.sec > 59) {
         return akv_errf(AKV_ERR_INVALID, errstr, errstr_size,
                         "date and time '%s' does not exist", s);
     }
-    t = ((days_from_civil(y, mo, d) * 24 + h) * 60 + mi - zone) * 60000LL +
-        sec * 1000LL + frac;
+    t = civil_ms(&c, zone);
     if (t < 0) {
         return akv_errf(AKV_ERR_INVALID, errstr, errstr_size,
                         "date and time '%s' is before 1970", s);
@@ -503,61 +552,126 @@ void akv_replay_format_time(int64_t ms, char *buf, size_t size)
  * Options
  */
 
+/* --partitions LIST: the list is checked here and parsed again when the
+ * command runs, so that only the text is kept in the options. */
+static akv_err_t opt_partitions(struct akv_replay_opts *o, const char *arg,
+                                char *errstr, size_t errstr_size)
+{
+    struct akv_prange *r = NULL;
+    size_t n = 0;
+    akv_err_t err;
+
+    if (o->partitions) {
+        return akv_errf(AKV_ERR_INVALID, errstr, errstr_size,
+                        "--partitions given twice");
+    }
+    err = akv_replay_parse_partitions(arg, &r, &n, errstr, errstr_size);
+    free(r);
+    o->partitions = arg;
+    return err;
+}
+
+/* run --from earliest|latest|DATETIME. */
+static akv_err_t opt_from(struct akv_replay_opts *o, const char *arg,
+                          char *errstr, size_t errstr_size)
+{
+    int64_t t = 0;
+
+    if (o->from) {
+        return akv_errf(AKV_ERR_INVALID, errstr, errstr_size,
+                        "--from given twice");
+    }
+    o->from = 1;
+    o->from_arg = arg;
+    if (strcmp(arg, "earliest") == 0) {
+        o->mode = AKV_REPLAY_TO_EARLIEST;
+    } else if (strcmp(arg, "latest") == 0) {
+        o->mode = AKV_REPLAY_TO_LATEST;
+    } else {
+        akv_err_t err = akv_replay_parse_datetime(arg, &t, errstr, errstr_size);
+
+        if (err) {
+            return akv_errf(err, errstr, errstr_size,
+                            "--from '%s': expected earliest, latest or "
+                            "a date and time, " DATETIME_FORMAT,
+                            arg);
+        }
+        o->mode = AKV_REPLAY_TO_DATETIME;
+        o->value = t;
+    }
+    return AKV_OK;
+}
+
+static enum akv_replay_mode mode_of(const char *name)
+{
+    enum akv_replay_mode mode = AKV_REPLAY_NONE;
+    size_t i;
+
+    for (i = 0; i < sizeof(mode_names) / sizeof(mode_names[0]); i++) {
+        if (strcmp(name, mode_names[i].name) == 0) {
+            mode = mode_names[i].mode;
+        }
+    }
+    return mode;
+}
+
+/* The argument of a mode option, as the value kept in the options (0 for
+ * the modes without one). */
+static akv_err_t mode_value(enum akv_replay_mode mode, const char *arg,
+                            long long *v, char *errstr, size_t errstr_size)
+{
+    int64_t t = 0;
+    akv_err_t err = AKV_OK;
+
+    *v = 0;
+    switch (mode) {
+    case AKV_REPLAY_TO_OFFSET:
+        if (parse_ll(arg, v) || *v < 0) {
+            return akv_errf(AKV_ERR_INVALID, errstr, errstr_size,
+                            "--to-offset '%s': expected an offset (0 or "
+                            "more)",
+                            arg);
+        }
+        return AKV_OK;
+    case AKV_REPLAY_SHIFT_BY:
+        if (parse_ll(arg, v)) {
+            return akv_errf(AKV_ERR_INVALID, errstr, errstr_size,
+                            "--shift-by '%s': expected a whole number of "
+                            "offsets, e.g. -100 or 50",
+                            arg);
+        }
+        return AKV_OK;
+    case AKV_REPLAY_TO_DATETIME:
+        err = akv_replay_parse_datetime(arg, &t, errstr, errstr_size);
+        break;
+    case AKV_REPLAY_BY_DURATION:
+        err = akv_replay_parse_duration(arg, &t, errstr, errstr_size);
+        break;
+    default:
+        break;
+    }
+    *v = t;
+    return err;
+}
+
 akv_err_t akv_replay_opt(struct akv_replay_opts *o, const char *name,
                          const char *arg, char *errstr, size_t errstr_size)
 {
-    enum akv_replay_mode mode = AKV_REPLAY_NONE;
+    enum akv_replay_mode mode;
     long long v = 0;
-    int64_t t = 0;
     akv_err_t err;
-    size_t i;
 
     if (strcmp(name, "execute") == 0) {
         o->execute = 1;
         return AKV_OK;
     }
     if (strcmp(name, "partitions") == 0) {
-        struct akv_prange *r = NULL;
-        size_t n = 0;
-
-        if (o->partitions) {
-            return akv_errf(AKV_ERR_INVALID, errstr, errstr_size,
-                            "--partitions given twice");
-        }
-        err = akv_replay_parse_partitions(arg, &r, &n, errstr, errstr_size);
-        free(r);
-        o->partitions = arg;
-        return err;
+        return opt_partitions(o, arg, errstr, errstr_size);
     }
     if (strcmp(name, "from") == 0) {
-        if (o->from) {
-            return akv_errf(AKV_ERR_INVALID, errstr, errstr_size,
-                            "--from given twice");
-        }
-        o->from = 1;
-        o->from_arg = arg;
-        if (strcmp(arg, "earliest") == 0) {
-            o->mode = AKV_REPLAY_TO_EARLIEST;
-        } else if (strcmp(arg, "latest") == 0) {
-            o->mode = AKV_REPLAY_TO_LATEST;
-        } else {
-            err = akv_replay_parse_datetime(arg, &t, errstr, errstr_size);
-            if (err) {
-                return akv_errf(err, errstr, errstr_size,
-                                "--from '%s': expected earliest, latest or "
-                                "a date and time, " DATETIME_FORMAT,
-                                arg);
-            }
-            o->mode = AKV_REPLAY_TO_DATETIME;
-            o->value = t;
-        }
-        return AKV_OK;
+        return opt_from(o, arg, errstr, errstr_size);
     }
-    for (i = 0; i < sizeof(mode_names) / sizeof(mode_names[0]); i++) {
-        if (strcmp(name, mode_names[i].name) == 0) {
-            mode = mode_names[i].mode;
-        }
-    }
+    mode = mode_of(name);
     if (mode == AKV_REPLAY_NONE) {
         return akv_errf(AKV_ERR_INVALID, errstr, errstr_size,
                         "unknown replay option --%s", name);
@@ -567,39 +681,9 @@ akv_err_t akv_replay_opt(struct akv_replay_opts *o, const char *name,
                         "--%s and --%s: give exactly one of " MODE_LIST,
                         mode_name(o->mode), name);
     }
-    switch (mode) {
-    case AKV_REPLAY_TO_OFFSET:
-        if (parse_ll(arg, &v) || v < 0) {
-            return akv_errf(AKV_ERR_INVALID, errstr, errstr_size,
-                            "--to-offset '%s': expected an offset (0 or "
-                            "more)",
-                            arg);
-        }
-        break;
-    case AKV_REPLAY_SHIFT_BY:
-        if (parse_ll(arg, &v)) {
-            return akv_errf(AKV_ERR_INVALID, errstr, errstr_size,
-                            "--shift-by '%s': expected a whole number of "
-                            "offsets, e.g. -100 or 50",
-                            arg);
-        }
-        break;
-    case AKV_REPLAY_TO_DATETIME:
-        err = akv_replay_parse_datetime(arg, &t, errstr, errstr_size);
-        if (err) {
-            return err;
-        }
-        v = t;
-        break;
-    case AKV_REPLAY_BY_DURATION:
-        err = akv_replay_parse_duration(arg, &t, errstr, errstr_size);
-        if (err) {
-            return err;
-        }
-        v = t;
-        break;
-    default:
-        break;
+    err = mode_value(mode, arg, &v, errstr, errstr_size);
+    if (err) {
+        return err;
     }
     o->mode = mode;
     o->modes++;
