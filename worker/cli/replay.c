@@ -941,36 +941,92 @@ static int is_time_mode(enum akv_replay_mode mode)
     return mode == AKV_REPLAY_TO_DATETIME || mode == AKV_REPLAY_BY_DURATION;
 }
 
-/* The rows of every selected partition, time searches done. */
-static akv_err_t plan_rows(struct akv_kadmin *ka, const struct akv_settings *s,
+/* What a command reads from Kafka and plans: the partitions of the topic
+ * with the group's committed offsets, the group's members, and a row for
+ * each selected partition. Released by session_free(). */
+struct session {
+    struct akv_kadmin *ka;
+    struct akv_kpart *parts;
+    size_t n;
+    struct akv_kgroup g;
+    struct akv_replay_row *rows;
+    size_t nrows;
+};
+
+static void session_free(struct session *ss)
+{
+    akv_kgroup_free(&ss->g);
+    free(ss->rows);
+    free(ss->parts);
+    akv_kadmin_destroy(ss->ka);
+}
+
+/* Connects as \p group on \p topic (NULL: those of \p s) and reads the
+ * partitions, checks that \p ranges (NULL: all) are partitions of the
+ * topic, then describes the group. */
+static akv_err_t session_open(struct session *ss, const struct akv_settings *s,
+                              const char *group, const char *topic,
+                              const struct akv_prange *ranges, size_t nr,
+                              char *errstr, size_t errstr_size)
+{
+    akv_err_t err;
+
+    err = akv_kadmin_new(&ss->ka, s, group, topic, errstr, errstr_size);
+    if (err) {
+        return err;
+    }
+    err =
+        akv_kadmin_partitions(ss->ka, &ss->parts, &ss->n, errstr, errstr_size);
+    if (err) {
+        return err;
+    }
+    if (ranges) {
+        err = akv_replay_partitions_exist(ranges, nr, ss->parts, ss->n,
+                                          akv_kadmin_topic(ss->ka), errstr,
+                                          errstr_size);
+        if (err) {
+            return err;
+        }
+    }
+    akv_kadmin_describe(ss->ka, &ss->g, ss->parts, ss->n);
+    return AKV_OK;
+}
+
+/* The rows of every selected partition (\p ranges NULL: all), time
+ * searches done. */
+static akv_err_t plan_rows(struct session *ss, const struct akv_settings *s,
                            const struct akv_replay_opts *o, int64_t ts,
-                           struct akv_kpart *parts, size_t n,
                            const struct akv_prange *ranges, size_t nr,
-                           struct akv_replay_row *rows, size_t *nrows,
                            char *errstr, size_t errstr_size)
 {
     int start_latest = strcmp(s->kafka_auto_offset_reset, "latest") == 0;
     akv_err_t err;
     size_t i;
 
-    *nrows = 0;
-    for (i = 0; i < n; i++) {
+    ss->rows = calloc(ss->n ? ss->n : 1, sizeof(*ss->rows));
+    if (!ss->rows) {
+        return akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    }
+    ss->nrows = 0;
+    for (i = 0; i < ss->n; i++) {
+        struct akv_kpart *p = &ss->parts[i];
+        struct akv_replay_row *row = &ss->rows[ss->nrows];
         int64_t toff = 0;
         int searched = 0;
 
-        if (ranges && !akv_replay_prange_has(ranges, nr, parts[i].partition)) {
+        if (ranges && !akv_replay_prange_has(ranges, nr, p->partition)) {
             continue;
         }
         if (is_time_mode(o->mode)) {
-            err = akv_kadmin_offset_for_time(ka, &parts[i], ts, &toff,
-                                             &searched, errstr, errstr_size);
+            err = akv_kadmin_offset_for_time(ss->ka, p, ts, &toff, &searched,
+                                             errstr, errstr_size);
             if (err) {
                 return err;
             }
         }
-        akv_replay_plan(o, &parts[i], start_latest, toff, &rows[*nrows]);
-        rows[*nrows].searched = searched;
-        (*nrows)++;
+        akv_replay_plan(o, p, start_latest, toff, row);
+        row->searched = searched;
+        ss->nrows++;
     }
     return AKV_OK;
 }
@@ -1031,31 +1087,117 @@ static void note_searched(const struct akv_replay_row *rows, size_t n)
     free(flag);
 }
 
+/* The time the time modes go by: the one given, or the duration before
+ * now. */
+static int64_t replay_time(const struct akv_replay_opts *o)
+{
+    if (o->mode == AKV_REPLAY_TO_DATETIME) {
+        return o->value;
+    }
+    if (o->mode == AKV_REPLAY_BY_DURATION) {
+        return akv_wall_ms() - o->value;
+    }
+    return 0;
+}
+
+/* Offsets are committed from outside the group, so --execute is refused
+ * while it has active members; a dry run says so, or that the brokers
+ * cannot tell. */
+static akv_err_t check_members(const struct session *ss,
+                               const struct akv_replay_opts *o, int *refused,
+                               char *errstr, size_t errstr_size)
+{
+    const struct akv_kgroup *g = &ss->g;
+    const char *group = akv_kadmin_group(ss->ka);
+
+    if (g->known && g->member_count > 0) {
+        if (o->execute) {
+            *refused = 1;
+            return akv_errf(AKV_ERR_KAFKA, errstr, errstr_size,
+                            "group %s has %zu active member%s (state %s): "
+                            "stop its workers before replaying; nothing "
+                            "changed",
+                            group, g->member_count,
+                            g->member_count == 1 ? "" : "s", g->state);
+        }
+        fprintf(stderr,
+                "note: group %s has %zu active member%s (state %s): "
+                "--execute is refused until they stop\n",
+                group, g->member_count, g->member_count == 1 ? "" : "s",
+                g->state);
+    } else if (!g->known && !o->execute) {
+        fprintf(stderr,
+                "note: members of group %s: unknown (the broker does not "
+                "answer DescribeGroups: %s); --execute is refused if the "
+                "group has active members\n",
+                group, g->error);
+    }
+    return AKV_OK;
+}
+
+/* --execute: commits every row; a group that has become active meanwhile
+ * refuses, and the reason says what to do. */
+static akv_err_t execute_rows(const struct session *ss, int *refused,
+                              char *errstr, size_t errstr_size)
+{
+    char why[512];
+    akv_err_t err;
+
+    err = commit_rows(ss->ka, ss->rows, ss->nrows, NULL, refused, why,
+                      sizeof(why));
+    if (err) {
+        akv_errf(err, errstr, errstr_size, "%s%s", why,
+                 *refused ? ": stop its workers before replaying; "
+                            "nothing changed"
+                          : "");
+    }
+    return err;
+}
+
+/* The plan, as a table or JSON on \p out, then whether it was applied. */
+static akv_err_t print_result(const struct session *ss,
+                              const struct akv_replay_opts *o, int64_t ts,
+                              int json, FILE *out, char *errstr,
+                              size_t errstr_size)
+{
+    const char *group = akv_kadmin_group(ss->ka);
+    const char *topic = akv_kadmin_topic(ss->ka);
+    akv_err_t err = AKV_OK;
+    char mode[128];
+
+    note_searched(ss->rows, ss->nrows);
+    describe_mode(o, ts, mode, sizeof(mode));
+    if (json) {
+        err = print_json(out, group, topic, o, ts, ss->rows, ss->nrows, errstr,
+                         errstr_size);
+    } else {
+        print_table(out, group, topic, mode, ss->rows, ss->nrows);
+    }
+    if (o->execute) {
+        fprintf(json ? stderr : out,
+                "executed: group %s committed the new offsets of %zu "
+                "partition%s\n",
+                group, ss->nrows, ss->nrows == 1 ? "" : "s");
+    } else {
+        fprintf(json ? stderr : out,
+                "dry run: nothing changed; add --execute to apply\n");
+    }
+    return err;
+}
+
 akv_err_t akv_replay_run(const struct akv_settings *s,
                          const struct akv_replay_opts *o, const char *group,
                          const char *topic, int json, FILE *out, int *refused,
                          char *errstr, size_t errstr_size)
 {
-    struct akv_kadmin *ka = NULL;
-    struct akv_kpart *parts = NULL;
+    struct session ss;
     struct akv_prange *ranges = NULL;
-    struct akv_replay_row *rows = NULL;
-    struct akv_kgroup g;
-    size_t n = 0;
     size_t nr = 0;
-    size_t nrows = 0;
-    int64_t ts = 0;
-    char mode[128];
-    char why[512];
+    int64_t ts = replay_time(o);
     akv_err_t err;
 
     *refused = 0;
-    memset(&g, 0, sizeof(g));
-    if (o->mode == AKV_REPLAY_TO_DATETIME) {
-        ts = o->value;
-    } else if (o->mode == AKV_REPLAY_BY_DURATION) {
-        ts = akv_wall_ms() - o->value;
-    }
+    memset(&ss, 0, sizeof(ss));
     if (o->partitions) {
         err = akv_replay_parse_partitions(o->partitions, &ranges, &nr, errstr,
                                           errstr_size);
@@ -1063,159 +1205,119 @@ akv_err_t akv_replay_run(const struct akv_settings *s,
             goto out;
         }
     }
-    err = akv_kadmin_new(&ka, s, group, topic, errstr, errstr_size);
+    err = session_open(&ss, s, group, topic, ranges, nr, errstr, errstr_size);
     if (err) {
         goto out;
     }
-    group = akv_kadmin_group(ka);
-    topic = akv_kadmin_topic(ka);
-    err = akv_kadmin_partitions(ka, &parts, &n, errstr, errstr_size);
+    err = check_members(&ss, o, refused, errstr, errstr_size);
     if (err) {
         goto out;
     }
-    if (ranges) {
-        err = akv_replay_partitions_exist(ranges, nr, parts, n, topic, errstr,
-                                          errstr_size);
-        if (err) {
-            goto out;
-        }
-    }
-    akv_kadmin_describe(ka, &g, parts, n);
-    if (g.known && g.member_count > 0) {
-        if (o->execute) {
-            *refused = 1;
-            err = akv_errf(AKV_ERR_KAFKA, errstr, errstr_size,
-                           "group %s has %zu active member%s (state %s): "
-                           "stop its workers before replaying; nothing "
-                           "changed",
-                           group, g.member_count,
-                           g.member_count == 1 ? "" : "s", g.state);
-            goto out;
-        }
-        fprintf(stderr,
-                "note: group %s has %zu active member%s (state %s): "
-                "--execute is refused until they stop\n",
-                group, g.member_count, g.member_count == 1 ? "" : "s", g.state);
-    } else if (!g.known && !o->execute) {
-        fprintf(stderr,
-                "note: members of group %s: unknown (the broker does not "
-                "answer DescribeGroups: %s); --execute is refused if the "
-                "group has active members\n",
-                group, g.error);
-    }
-    rows = calloc(n ? n : 1, sizeof(*rows));
-    if (!rows) {
-        err = akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory");
-        goto out;
-    }
-    err = plan_rows(ka, s, o, ts, parts, n, ranges, nr, rows, &nrows, errstr,
-                    errstr_size);
+    err = plan_rows(&ss, s, o, ts, ranges, nr, errstr, errstr_size);
     if (err) {
         goto out;
     }
     if (o->execute) {
-        err = commit_rows(ka, rows, nrows, NULL, refused, why, sizeof(why));
+        err = execute_rows(&ss, refused, errstr, errstr_size);
         if (err) {
-            akv_errf(err, errstr, errstr_size, "%s%s", why,
-                     *refused ? ": stop its workers before replaying; "
-                                "nothing changed"
-                              : "");
             goto out;
         }
     }
-    note_searched(rows, nrows);
-    describe_mode(o, ts, mode, sizeof(mode));
-    if (json) {
-        err = print_json(out, group, topic, o, ts, rows, nrows, errstr,
-                         errstr_size);
-    } else {
-        print_table(out, group, topic, mode, rows, nrows);
-    }
-    if (o->execute) {
-        fprintf(json ? stderr : out,
-                "executed: group %s committed the new offsets of %zu "
-                "partition%s\n",
-                group, nrows, nrows == 1 ? "" : "s");
-    } else {
-        fprintf(json ? stderr : out,
-                "dry run: nothing changed; add --execute to apply\n");
-    }
+    err = print_result(&ss, o, ts, json, out, errstr, errstr_size);
 out:
-    akv_kgroup_free(&g);
-    free(rows);
-    free(parts);
+    session_free(&ss);
     free(ranges);
-    akv_kadmin_destroy(ka);
     return err;
+}
+
+/* Flags in \p fresh the rows without a committed offset, where --from
+ * applies, and in \p kept the others, which it leaves alone and names.
+ * @returns how many rows are fresh. */
+static size_t mark_fresh(const struct akv_settings *s,
+                         const struct akv_replay_opts *o,
+                         const struct session *ss, char *fresh, char *kept)
+{
+    size_t nfresh = 0;
+    size_t nkept;
+    char list[512];
+    size_t i;
+
+    for (i = 0; i < ss->nrows; i++) {
+        fresh[i] = ss->rows[i].current < 0;
+        kept[i] = !fresh[i];
+        nfresh += (size_t)fresh[i];
+    }
+    nkept = ss->nrows - nfresh;
+    if (nkept > 0) {
+        partition_list(ss->rows, ss->nrows, kept, list, sizeof(list));
+        akv_log_info(
+            "replay", "--from %s: %s %s of group %s %s and %s left alone",
+            o->from_arg, nkept == 1 ? "partition" : "partitions", list,
+            s->kafka_group,
+            nkept == 1 ? "has a committed offset" : "have committed offsets",
+            nkept == 1 ? "is" : "are");
+    }
+    return nfresh;
+}
+
+static void log_started(const struct akv_settings *s,
+                        const struct akv_replay_opts *o,
+                        const struct session *ss, const char *fresh)
+{
+    size_t i;
+
+    for (i = 0; i < ss->nrows; i++) {
+        const struct akv_replay_row *r = &ss->rows[i];
+
+        if (fresh[i]) {
+            akv_log_info("replay",
+                         "--from %s: group %s starts partition %d at offset "
+                         "%lld (log %lld..%lld)",
+                         o->from_arg, s->kafka_group, (int)r->partition,
+                         (long long)r->target, (long long)r->low,
+                         (long long)r->high);
+        }
+    }
 }
 
 akv_err_t akv_replay_start_from(const struct akv_settings *s,
                                 const struct akv_replay_opts *o, char *errstr,
                                 size_t errstr_size)
 {
-    struct akv_kadmin *ka = NULL;
-    struct akv_kpart *parts = NULL;
-    struct akv_replay_row *rows = NULL;
+    struct session ss;
     char *fresh = NULL; /* no committed offset: --from applies */
     char *kept = NULL;  /* a committed offset: left alone */
-    struct akv_kgroup g;
-    size_t n = 0;
-    size_t nrows = 0;
-    size_t nfresh = 0;
-    size_t i;
     int refused = 0;
-    char list[512];
     akv_err_t err;
 
-    memset(&g, 0, sizeof(g));
-    err = akv_kadmin_new(&ka, s, NULL, NULL, errstr, errstr_size);
+    memset(&ss, 0, sizeof(ss));
+    err = session_open(&ss, s, NULL, NULL, NULL, 0, errstr, errstr_size);
     if (err) {
         goto out;
     }
-    err = akv_kadmin_partitions(ka, &parts, &n, errstr, errstr_size);
-    if (err) {
-        goto out;
-    }
-    akv_kadmin_describe(ka, &g, parts, n);
-    if (g.known && g.member_count > 0) {
+    if (ss.g.known && ss.g.member_count > 0) {
         akv_log_warn("replay",
                      "--from %s ignored: group %s has %zu active member%s "
                      "(state %s), which own its offsets",
-                     o->from_arg, s->kafka_group, g.member_count,
-                     g.member_count == 1 ? "" : "s", g.state);
+                     o->from_arg, s->kafka_group, ss.g.member_count,
+                     ss.g.member_count == 1 ? "" : "s", ss.g.state);
         goto out;
     }
-    rows = calloc(n ? n : 1, sizeof(*rows));
-    fresh = calloc(n ? n : 1, 1);
-    kept = calloc(n ? n : 1, 1);
-    if (!rows || !fresh || !kept) {
+    fresh = calloc(ss.n ? ss.n : 1, 1);
+    kept = calloc(ss.n ? ss.n : 1, 1);
+    if (!fresh || !kept) {
         err = akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory");
         goto out;
     }
-    err = plan_rows(ka, s, o, o->value, parts, n, NULL, 0, rows, &nrows, errstr,
-                    errstr_size);
+    err = plan_rows(&ss, s, o, o->value, NULL, 0, errstr, errstr_size);
     if (err) {
         goto out;
     }
-    for (i = 0; i < nrows; i++) {
-        fresh[i] = rows[i].current < 0;
-        kept[i] = !fresh[i];
-        nfresh += (size_t)fresh[i];
+    if (mark_fresh(s, o, &ss, fresh, kept) == 0) {
+        goto out; /* every partition has a committed offset */
     }
-    if (nfresh < nrows) {
-        partition_list(rows, nrows, kept, list, sizeof(list));
-        akv_log_info(
-            "replay", "--from %s: %s %s of group %s %s and %s left alone",
-            o->from_arg, nrows - nfresh == 1 ? "partition" : "partitions", list,
-            s->kafka_group,
-            nrows - nfresh == 1 ? "has a committed offset"
-                                : "have committed offsets",
-            nrows - nfresh == 1 ? "is" : "are");
-    }
-    if (nfresh == 0) {
-        goto out;
-    }
-    err = commit_rows(ka, rows, nrows, fresh, &refused, errstr, errstr_size);
+    err = commit_rows(ss.ka, ss.rows, ss.nrows, fresh, &refused, errstr,
+                      errstr_size);
     if (err && refused) {
         akv_log_warn("replay", "--from %s ignored: %s", o->from_arg, errstr);
         err = AKV_OK;
@@ -1224,22 +1326,10 @@ akv_err_t akv_replay_start_from(const struct akv_settings *s,
     if (err) {
         goto out;
     }
-    for (i = 0; i < nrows; i++) {
-        if (fresh[i]) {
-            akv_log_info("replay",
-                         "--from %s: group %s starts partition %d at offset "
-                         "%lld (log %lld..%lld)",
-                         o->from_arg, s->kafka_group, (int)rows[i].partition,
-                         (long long)rows[i].target, (long long)rows[i].low,
-                         (long long)rows[i].high);
-        }
-    }
+    log_started(s, o, &ss, fresh);
 out:
-    akv_kgroup_free(&g);
     free(kept);
     free(fresh);
-    free(rows);
-    free(parts);
-    akv_kadmin_destroy(ka);
+    session_free(&ss);
     return err;
 }
