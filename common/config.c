@@ -169,124 +169,6 @@ static akv_err_t check_double(const struct akv_cfg_entry *e, double v,
     return AKV_OK;
 }
 
-/*
- * Sets an entry from text: the schema default or an environment variable.
- * Lists are comma-separated; pairs are "name=value" comma-separated.
- */
-static akv_err_t set_from_text(const struct akv_cfg_entry *e, void *cfg,
-                               const char *text, const char *where,
-                               char *errstr, size_t errstr_size)
-{
-    entry_clear(e, cfg);
-    switch (e->type) {
-    case AKV_CFG_STRING:
-    case AKV_CFG_ENUM: {
-        char **s = field(cfg, e);
-        char choices[256];
-
-        if (e->type == AKV_CFG_ENUM && !enum_ok(e, text)) {
-            choices_text(e, choices, sizeof(choices));
-            return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
-                            "%s: '%s' must be one of: %s", where, e->name,
-                            choices);
-        }
-        *s = strdup(text);
-        if (!*s) {
-            return akv_errf(AKV_ERR_NOMEM, errstr, errstr_size,
-                            "out of memory");
-        }
-        return AKV_OK;
-    }
-    case AKV_CFG_INT: {
-        char *end = NULL;
-        long long v;
-
-        errno = 0;
-        v = strtoll(text, &end, 10);
-        if (errno || end == text || *end) {
-            return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
-                            "%s: '%s' must be an integer", where, e->name);
-        }
-        *(long long *)field(cfg, e) = v;
-        return check_int(e, v, where, errstr, errstr_size);
-    }
-    case AKV_CFG_DOUBLE: {
-        char *end = NULL;
-        double v;
-
-        errno = 0;
-        v = strtod(text, &end);
-        if (errno || end == text || *end) {
-            return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
-                            "%s: '%s' must be a number", where, e->name);
-        }
-        *(double *)field(cfg, e) = v;
-        return check_double(e, v, where, errstr, errstr_size);
-    }
-    case AKV_CFG_BOOL: {
-        int *b = field(cfg, e);
-
-        if (!strcmp(text, "true") || !strcmp(text, "1") ||
-            !strcmp(text, "yes")) {
-            *b = 1;
-        } else if (!strcmp(text, "false") || !strcmp(text, "0") ||
-                   !strcmp(text, "no")) {
-            *b = 0;
-        } else {
-            return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
-                            "%s: '%s' must be true or false", where, e->name);
-        }
-        return AKV_OK;
-    }
-    case AKV_CFG_STRLIST:
-    case AKV_CFG_PAIRS: {
-        const char *p = text;
-
-        while (*p) {
-            const char *comma = strchr(p, ',');
-            size_t len = comma ? (size_t)(comma - p) : strlen(p);
-            char *item;
-            char *eq;
-            int rc;
-
-            while (len > 0 && *p == ' ') {
-                p++;
-                len--;
-            }
-            while (len > 0 && p[len - 1] == ' ') {
-                len--;
-            }
-            item = strndup(p, len);
-            if (!item) {
-                return akv_errf(AKV_ERR_NOMEM, errstr, errstr_size,
-                                "out of memory");
-            }
-            if (e->type == AKV_CFG_STRLIST) {
-                rc = len ? strlist_push(field(cfg, e), item, len) : 0;
-            } else {
-                eq = strchr(item, '=');
-                if (!eq) {
-                    free(item);
-                    return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
-                                    "%s: '%s' items must be name=value", where,
-                                    e->name);
-                }
-                *eq = '\0';
-                rc = pairs_push(field(cfg, e), item, eq + 1);
-            }
-            free(item);
-            if (rc) {
-                return akv_errf(AKV_ERR_NOMEM, errstr, errstr_size,
-                                "out of memory");
-            }
-            p = comma ? comma + 1 : p + len;
-        }
-        return AKV_OK;
-    }
-    }
-    return AKV_OK;
-}
-
 static const char *type_name(enum akv_cfg_type t)
 {
     switch (t) {
@@ -308,6 +190,161 @@ static const char *type_name(enum akv_cfg_type t)
     return "?";
 }
 
+static akv_err_t wrong_type(const struct akv_cfg_entry *e, const char *where,
+                            char *errstr, size_t errstr_size)
+{
+    return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size, "%s: '%s' must be %s",
+                    where, e->name, type_name(e->type));
+}
+
+static akv_err_t string_from_text(const struct akv_cfg_entry *e, void *cfg,
+                                  const char *text, const char *where,
+                                  char *errstr, size_t errstr_size)
+{
+    char **s = field(cfg, e);
+    char choices[256];
+
+    if (e->type == AKV_CFG_ENUM && !enum_ok(e, text)) {
+        choices_text(e, choices, sizeof(choices));
+        return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
+                        "%s: '%s' must be one of: %s", where, e->name, choices);
+    }
+    *s = strdup(text);
+    if (!*s) {
+        return akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    }
+    return AKV_OK;
+}
+
+/* An integer or a number: the whole text, in range. */
+static akv_err_t number_from_text(const struct akv_cfg_entry *e, void *cfg,
+                                  const char *text, const char *where,
+                                  char *errstr, size_t errstr_size)
+{
+    char *end = NULL;
+    long long i = 0;
+    double d = 0;
+
+    errno = 0;
+    if (e->type == AKV_CFG_INT) {
+        i = strtoll(text, &end, 10);
+    } else {
+        d = strtod(text, &end);
+    }
+    if (errno || end == text || *end) {
+        return wrong_type(e, where, errstr, errstr_size);
+    }
+    if (e->type == AKV_CFG_INT) {
+        *(long long *)field(cfg, e) = i;
+        return check_int(e, i, where, errstr, errstr_size);
+    }
+    *(double *)field(cfg, e) = d;
+    return check_double(e, d, where, errstr, errstr_size);
+}
+
+static akv_err_t bool_from_text(const struct akv_cfg_entry *e, void *cfg,
+                                const char *text, const char *where,
+                                char *errstr, size_t errstr_size)
+{
+    int *b = field(cfg, e);
+
+    if (!strcmp(text, "true") || !strcmp(text, "1") || !strcmp(text, "yes")) {
+        *b = 1;
+    } else if (!strcmp(text, "false") || !strcmp(text, "0") ||
+               !strcmp(text, "no")) {
+        *b = 0;
+    } else {
+        return wrong_type(e, where, errstr, errstr_size);
+    }
+    return AKV_OK;
+}
+
+/* Adds one item of a list (an empty one adds nothing) or of pairs
+ * ("name=value"), the \p len bytes at \p p. */
+static akv_err_t item_from_text(const struct akv_cfg_entry *e, void *cfg,
+                                const char *p, size_t len, const char *where,
+                                char *errstr, size_t errstr_size)
+{
+    char *item = strndup(p, len);
+    char *eq;
+    int rc;
+
+    if (!item) {
+        return akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    }
+    if (e->type == AKV_CFG_STRLIST) {
+        rc = len ? strlist_push(field(cfg, e), item, len) : 0;
+    } else {
+        eq = strchr(item, '=');
+        if (!eq) {
+            free(item);
+            return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
+                            "%s: '%s' items must be name=value", where,
+                            e->name);
+        }
+        *eq = '\0';
+        rc = pairs_push(field(cfg, e), item, eq + 1);
+    }
+    free(item);
+    if (rc) {
+        return akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    }
+    return AKV_OK;
+}
+
+/* Comma-separated items, the spaces around each one trimmed. */
+static akv_err_t items_from_text(const struct akv_cfg_entry *e, void *cfg,
+                                 const char *text, const char *where,
+                                 char *errstr, size_t errstr_size)
+{
+    const char *p = text;
+    akv_err_t err;
+
+    while (*p) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+
+        while (len > 0 && *p == ' ') {
+            p++;
+            len--;
+        }
+        while (len > 0 && p[len - 1] == ' ') {
+            len--;
+        }
+        err = item_from_text(e, cfg, p, len, where, errstr, errstr_size);
+        if (err) {
+            return err;
+        }
+        p = comma ? comma + 1 : p + len;
+    }
+    return AKV_OK;
+}
+
+/*
+ * Sets an entry from text: the schema default or an environment variable.
+ * Lists are comma-separated; pairs are "name=value" comma-separated.
+ */
+static akv_err_t set_from_text(const struct akv_cfg_entry *e, void *cfg,
+                               const char *text, const char *where,
+                               char *errstr, size_t errstr_size)
+{
+    entry_clear(e, cfg);
+    switch (e->type) {
+    case AKV_CFG_STRING:
+    case AKV_CFG_ENUM:
+        return string_from_text(e, cfg, text, where, errstr, errstr_size);
+    case AKV_CFG_INT:
+    case AKV_CFG_DOUBLE:
+        return number_from_text(e, cfg, text, where, errstr, errstr_size);
+    case AKV_CFG_BOOL:
+        return bool_from_text(e, cfg, text, where, errstr, errstr_size);
+    case AKV_CFG_STRLIST:
+    case AKV_CFG_PAIRS:
+        return items_from_text(e, cfg, text, where, errstr, errstr_size);
+    }
+    return AKV_OK;
+}
+
 static int is_string_pair(const config_setting_t *s)
 {
     int type = config_setting_type(s);
@@ -322,14 +359,58 @@ static int is_string_pair(const config_setting_t *s)
                CONFIG_TYPE_STRING;
 }
 
+static int is_string(const config_setting_t *s)
+{
+    return config_setting_type(s) == CONFIG_TYPE_STRING;
+}
+
+static int push_string(void *list, const config_setting_t *s)
+{
+    const char *v = config_setting_get_string(s);
+
+    return strlist_push(list, v, strlen(v));
+}
+
+static int push_pair(void *pairs, const config_setting_t *s)
+{
+    return pairs_push(pairs,
+                      config_setting_get_string(config_setting_get_elem(s, 0)),
+                      config_setting_get_string(config_setting_get_elem(s, 1)));
+}
+
+/* A list or array of elements that \p ok accepts, each added by \p push.
+ * Every element is checked before the entry's value is cleared. */
+static akv_err_t
+elements_from_setting(const struct akv_cfg_entry *e, void *cfg,
+                      const config_setting_t *s,
+                      int (*ok)(const config_setting_t *),
+                      int (*push)(void *, const config_setting_t *),
+                      const char *where, char *errstr, size_t errstr_size)
+{
+    int n = config_setting_length(s);
+    int i;
+
+    for (i = 0; i < n; i++) {
+        if (!ok(config_setting_get_elem(s, i))) {
+            return wrong_type(e, where, errstr, errstr_size);
+        }
+    }
+    entry_clear(e, cfg);
+    for (i = 0; i < n; i++) {
+        if (push(field(cfg, e), config_setting_get_elem(s, i))) {
+            return akv_errf(AKV_ERR_NOMEM, errstr, errstr_size,
+                            "out of memory");
+        }
+    }
+    return AKV_OK;
+}
+
 /* Sets an entry from the parsed file; \p where is "file:line". */
 static akv_err_t set_from_setting(const struct akv_cfg_entry *e, void *cfg,
                                   const config_setting_t *s, const char *where,
                                   char *errstr, size_t errstr_size)
 {
     int type = config_setting_type(s);
-    int i;
-    int n;
 
     switch (e->type) {
     case AKV_CFG_STRING:
@@ -366,54 +447,16 @@ static akv_err_t set_from_setting(const struct akv_cfg_entry *e, void *cfg,
         if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST) {
             break;
         }
-        n = config_setting_length(s);
-        for (i = 0; i < n; i++) {
-            if (config_setting_type(config_setting_get_elem(s, i)) !=
-                CONFIG_TYPE_STRING) {
-                return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
-                                "%s: '%s' must be %s", where, e->name,
-                                type_name(e->type));
-            }
-        }
-        entry_clear(e, cfg);
-        for (i = 0; i < n; i++) {
-            const char *v =
-                config_setting_get_string(config_setting_get_elem(s, i));
-
-            if (strlist_push(field(cfg, e), v, strlen(v))) {
-                return akv_errf(AKV_ERR_NOMEM, errstr, errstr_size,
-                                "out of memory");
-            }
-        }
-        return AKV_OK;
+        return elements_from_setting(e, cfg, s, is_string, push_string, where,
+                                     errstr, errstr_size);
     case AKV_CFG_PAIRS:
         if (type != CONFIG_TYPE_LIST) {
             break;
         }
-        n = config_setting_length(s);
-        for (i = 0; i < n; i++) {
-            if (!is_string_pair(config_setting_get_elem(s, i))) {
-                return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
-                                "%s: '%s' must be %s", where, e->name,
-                                type_name(e->type));
-            }
-        }
-        entry_clear(e, cfg);
-        for (i = 0; i < n; i++) {
-            const config_setting_t *p = config_setting_get_elem(s, i);
-
-            if (pairs_push(
-                    field(cfg, e),
-                    config_setting_get_string(config_setting_get_elem(p, 0)),
-                    config_setting_get_string(config_setting_get_elem(p, 1)))) {
-                return akv_errf(AKV_ERR_NOMEM, errstr, errstr_size,
-                                "out of memory");
-            }
-        }
-        return AKV_OK;
+        return elements_from_setting(e, cfg, s, is_string_pair, push_pair,
+                                     where, errstr, errstr_size);
     }
-    return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size, "%s: '%s' must be %s",
-                    where, e->name, type_name(e->type));
+    return wrong_type(e, where, errstr, errstr_size);
 }
 
 static const struct akv_cfg_entry *
