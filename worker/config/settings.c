@@ -350,8 +350,8 @@ static const char *const managed_properties[] = {"enable.auto.offset.store",
                                                  "auto.offset.reset",
                                                  NULL};
 
-static akv_err_t validate(struct akv_settings *s, const char *path,
-                          char *errstr, size_t errstr_size)
+static akv_err_t validate_kafka(const struct akv_settings *s, const char *path,
+                                char *errstr, size_t errstr_size)
 {
     const char *const *m;
     size_t i;
@@ -366,7 +366,12 @@ static akv_err_t validate(struct akv_settings *s, const char *path,
             }
         }
     }
+    return AKV_OK;
+}
 
+static akv_err_t validate_urls(const struct akv_settings *s, const char *path,
+                               char *errstr, size_t errstr_size)
+{
     if (!is_http_url(s->authentik_url)) {
         return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
                         "%s: 'authentik.url' must start with http:// or "
@@ -379,6 +384,16 @@ static akv_err_t validate(struct akv_settings *s, const char *path,
                         "https://",
                         path);
     }
+    return AKV_OK;
+}
+
+/* Where and what the worker writes in Vault. */
+static akv_err_t validate_vault_kv(const struct akv_settings *s,
+                                   const char *path, char *errstr,
+                                   size_t errstr_size)
+{
+    size_t i;
+
     if (!path_ok(s->vault_kv_mount) || !path_ok(s->vault_prefix)) {
         return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
                         "%s: 'vault.kv_mount' and 'vault.prefix' must be "
@@ -394,6 +409,12 @@ static akv_err_t validate(struct akv_settings *s, const char *path,
                             path, s->vault_extra_fields.v[i]);
         }
     }
+    return AKV_OK;
+}
+
+static akv_err_t validate_match(const struct akv_settings *s, const char *path,
+                                char *errstr, size_t errstr_size)
+{
     if (s->match_apps.n == 0 || s->match_models.n == 0 ||
         s->match_sync_actions.n == 0 || s->match_intents.n == 0) {
         return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
@@ -402,23 +423,43 @@ static akv_err_t validate(struct akv_settings *s, const char *path,
                         "be empty",
                         path);
     }
-    if (s->metrics_listen && *s->metrics_listen) {
-        struct sockaddr_storage addr;
-        socklen_t addrlen;
-        char why[300];
+    return AKV_OK;
+}
 
-        if (akv_listen_parse(s->metrics_listen, &addr, &addrlen, why,
-                             sizeof(why)) != AKV_OK) {
-            return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
-                            "%s: 'metrics.listen': %s", path, why);
-        }
+static akv_err_t validate_metrics(const struct akv_settings *s,
+                                  const char *path, char *errstr,
+                                  size_t errstr_size)
+{
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    char why[300];
+
+    if (s->metrics_listen && *s->metrics_listen &&
+        akv_listen_parse(s->metrics_listen, &addr, &addrlen, why,
+                         sizeof(why)) != AKV_OK) {
+        return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
+                        "%s: 'metrics.listen': %s", path, why);
     }
+    return AKV_OK;
+}
+
+static akv_err_t validate_sync(const struct akv_settings *s, const char *path,
+                               char *errstr, size_t errstr_size)
+{
     if (s->sync_retry_initial_ms > s->sync_retry_max_ms) {
         return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
                         "%s: 'sync.retry_initial_ms' must not exceed "
                         "'sync.retry_max_ms'",
                         path);
     }
+    return AKV_OK;
+}
+
+/* What the login method needs, and a client certificate with its key. */
+static akv_err_t validate_vault_auth(const struct akv_settings *s,
+                                     const char *path, char *errstr,
+                                     size_t errstr_size)
+{
     if (strcmp(s->vault_auth_method, "kubernetes") == 0 &&
         !(s->vault_auth_role && *s->vault_auth_role)) {
         return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
@@ -441,6 +482,29 @@ static akv_err_t validate(struct akv_settings *s, const char *path,
                         "%s: 'vault.tls.client_cert' and "
                         "'vault.tls.client_key' go together",
                         path);
+    }
+    return AKV_OK;
+}
+
+/* The cross-field checks, in the order their refusals are reported: the
+ * first that fails is the one the user sees. */
+static akv_err_t (*const checks[])(const struct akv_settings *, const char *,
+                                   char *, size_t) = {
+    validate_kafka,   validate_urls, validate_vault_kv,   validate_match,
+    validate_metrics, validate_sync, validate_vault_auth,
+};
+
+static akv_err_t validate(const struct akv_settings *s, const char *path,
+                          char *errstr, size_t errstr_size)
+{
+    akv_err_t err;
+    size_t i;
+
+    for (i = 0; i < sizeof(checks) / sizeof(checks[0]); i++) {
+        err = checks[i](s, path, errstr, errstr_size);
+        if (err) {
+            return err;
+        }
     }
     return AKV_OK;
 }
