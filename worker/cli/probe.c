@@ -423,11 +423,114 @@ static int check_producer_id(struct probe *p, const struct akv_settings *s)
     return pp.assigned ? 1 : -1;
 }
 
+/* The checks after the connection, when it failed. */
+static void skip_kafka_rest(struct probe *p)
+{
+    skipped(p, "kafka group", "kafka failed");
+    skipped(p, "kafka dlq", "kafka failed");
+}
+
+/* The cluster's metadata, asked for every topic: asking for one by name
+ * may create it on a cluster that auto-creates topics. Short rounds, so
+ * that brokers refusing connections (librdkafka then reports all of them
+ * down, into \p kp) fail the check at once rather than at \p deadline. */
+static rd_kafka_resp_err_t fetch_metadata(rd_kafka_t *rk,
+                                          struct kafka_probe *kp,
+                                          long long deadline,
+                                          const struct rd_kafka_metadata **md)
+{
+    rd_kafka_resp_err_t kerr = RD_KAFKA_RESP_ERR__TIMED_OUT;
+
+    for (;;) {
+        long long left = deadline - akv_mono_ms();
+
+        kerr = rd_kafka_metadata(
+            rk, 1, NULL, md, (int)(left < 500 ? (left > 0 ? left : 1) : 500));
+        if (!kerr) {
+            break;
+        }
+        *md = NULL;
+        rd_kafka_poll(rk, 0);
+        if (kp->all_down[0] || akv_mono_ms() >= deadline) {
+            break;
+        }
+    }
+    return kerr;
+}
+
+static void report_no_broker(struct probe *p, const struct akv_settings *s,
+                             rd_kafka_t *rk, struct kafka_probe *kp,
+                             rd_kafka_resp_err_t kerr)
+{
+    char within[32] = "";
+
+    rd_kafka_poll(rk, 0);
+    if (!kp->all_down[0]) {
+        snprintf(within, sizeof(within), " within %ds",
+                 AKV_PROBE_TIMEOUT_MS / 1000);
+    }
+    report(p, "kafka", 0, "no broker of %s answered%s: %s%s%s",
+           s->kafka_brokers, within,
+           kp->cause[0] ? kp->cause : rd_kafka_err2str(kerr),
+           kp->all_down[0] ? "; " : "", kp->all_down);
+}
+
+/* Describe and Read on the source topic. @returns 1 when it exists with
+ * leaders (check_topic()), so that the group's check can use it. */
+static int check_source_topic(struct probe *p, const struct akv_settings *s,
+                              rd_kafka_t *rk, struct kafka_probe *kp,
+                              const struct rd_kafka_metadata *md)
+{
+    const rd_kafka_metadata_topic_t *t;
+    int readable;
+
+    if (!check_topic(p, "kafka", md, s->kafka_topic, "Read", "")) {
+        return 0;
+    }
+    t = find_topic(md, s->kafka_topic);
+    readable = check_fetch(p, rk, kp, s, t->partitions[0].id);
+    if (readable != 0) {
+        report(p, "kafka", 1, "%d broker%s, topic %s has %d partition%s, %s",
+               md->broker_cnt, plural(md->broker_cnt), s->kafka_topic,
+               t->partition_cnt, plural(t->partition_cnt),
+               readable > 0 ? "a fetch was answered"
+                            : "no fetch answer in time: Read not verified");
+    }
+    return 1;
+}
+
+/* Describe on the dead-letter topic, and Write through the producer id. */
+static void check_dlq(struct probe *p, const struct akv_settings *s,
+                      const struct rd_kafka_metadata *md)
+{
+    const rd_kafka_metadata_topic_t *t;
+    int pid;
+
+    if (!s->dlq_enabled) {
+        skipped(p, "kafka dlq", "dlq.enabled = false");
+        return;
+    }
+    if (!check_topic(p, "kafka dlq", md, s->dlq_topic, "Write",
+                     "; create it like the source topic, or set "
+                     "dlq.enabled = false")) {
+        return;
+    }
+    t = find_topic(md, s->dlq_topic);
+    pid = check_producer_id(p, s);
+    if (pid != 0) {
+        report(p, "kafka dlq", 1,
+               "topic %s has %d partition%s; %s; writing to it not tried",
+               s->dlq_topic, t->partition_cnt, plural(t->partition_cnt),
+               pid > 0 ? "producer id granted"
+                       : "no producer id in time: Write not verified");
+    }
+}
+
 static void check_kafka(struct probe *p, const struct akv_settings *s)
 {
     struct kafka_probe kp;
     const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_resp_err_t kerr = RD_KAFKA_RESP_ERR__TIMED_OUT;
+    rd_kafka_resp_err_t kerr;
     long long deadline = akv_mono_ms() + AKV_PROBE_TIMEOUT_MS;
     char errstr[512];
     rd_kafka_t *rk;
@@ -437,77 +540,20 @@ static void check_kafka(struct probe *p, const struct akv_settings *s)
     rk = kafka_handle(s, &kp, errstr, sizeof(errstr));
     if (!rk) {
         report(p, "kafka", 0, "%s", errstr);
-        skipped(p, "kafka group", "kafka failed");
-        skipped(p, "kafka dlq", "kafka failed");
+        skip_kafka_rest(p);
         return;
     }
-    /* Ask for every topic: asking for one by name may create it on a
-     * cluster that auto-creates topics. Short rounds, so that brokers
-     * refusing connections (librdkafka then reports all of them down)
-     * fail the check at once rather than at the deadline. */
-    for (;;) {
-        long long left = deadline - akv_mono_ms();
-
-        kerr = rd_kafka_metadata(
-            rk, 1, NULL, &md, (int)(left < 500 ? (left > 0 ? left : 1) : 500));
-        if (!kerr) {
-            break;
-        }
-        md = NULL;
-        rd_kafka_poll(rk, 0);
-        if (kp.all_down[0] || akv_mono_ms() >= deadline) {
-            break;
-        }
-    }
+    kerr = fetch_metadata(rk, &kp, deadline, &md);
     if (kerr) {
-        char within[32] = "";
-
-        rd_kafka_poll(rk, 0);
-        if (!kp.all_down[0]) {
-            snprintf(within, sizeof(within), " within %ds",
-                     AKV_PROBE_TIMEOUT_MS / 1000);
-        }
-        report(p, "kafka", 0, "no broker of %s answered%s: %s%s%s",
-               s->kafka_brokers, within,
-               kp.cause[0] ? kp.cause : rd_kafka_err2str(kerr),
-               kp.all_down[0] ? "; " : "", kp.all_down);
-        skipped(p, "kafka group", "kafka failed");
-        skipped(p, "kafka dlq", "kafka failed");
+        report_no_broker(p, s, rk, &kp, kerr);
+        skip_kafka_rest(p);
         rd_kafka_destroy(rk);
         return;
     }
-    topic_ok = check_topic(p, "kafka", md, s->kafka_topic, "Read", "");
-    if (topic_ok) {
-        const rd_kafka_metadata_topic_t *t = find_topic(md, s->kafka_topic);
-        int readable = check_fetch(p, rk, &kp, s, t->partitions[0].id);
-
-        if (readable != 0) {
-            report(p, "kafka", 1,
-                   "%d broker%s, topic %s has %d partition%s, %s",
-                   md->broker_cnt, plural(md->broker_cnt), s->kafka_topic,
-                   t->partition_cnt, plural(t->partition_cnt),
-                   readable > 0 ? "a fetch was answered"
-                                : "no fetch answer in time: Read not verified");
-        }
-    }
+    topic_ok = check_source_topic(p, s, rk, &kp, md);
     check_group(p, rk, &kp, s,
                 topic_ok ? find_topic(md, s->kafka_topic) : NULL);
-    if (!s->dlq_enabled) {
-        skipped(p, "kafka dlq", "dlq.enabled = false");
-    } else if (check_topic(p, "kafka dlq", md, s->dlq_topic, "Write",
-                           "; create it like the source topic, or set "
-                           "dlq.enabled = false")) {
-        const rd_kafka_metadata_topic_t *t = find_topic(md, s->dlq_topic);
-        int pid = check_producer_id(p, s);
-
-        if (pid != 0) {
-            report(p, "kafka dlq", 1,
-                   "topic %s has %d partition%s; %s; writing to it not tried",
-                   s->dlq_topic, t->partition_cnt, plural(t->partition_cnt),
-                   pid > 0 ? "producer id granted"
-                           : "no producer id in time: Write not verified");
-        }
-    }
+    check_dlq(p, s, md);
     rd_kafka_metadata_destroy(md);
     rd_kafka_destroy(rk);
 }
