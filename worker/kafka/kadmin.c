@@ -212,21 +212,19 @@ static akv_err_t read_log_range(struct akv_kadmin *ka, struct akv_kpart *parts,
     return err;
 }
 
-akv_err_t akv_kadmin_partitions(struct akv_kadmin *ka,
-                                struct akv_kpart **partsp, size_t *np,
-                                char *errstr, size_t errstr_size)
+/* The topic's partitions, sorted, from the metadata of that topic alone. */
+static akv_err_t topic_partitions(struct akv_kadmin *ka,
+                                  struct akv_kpart **partsp, size_t *np,
+                                  char *errstr, size_t errstr_size)
 {
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(ka->rk, ka->topic, NULL);
     const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_topic_partition_list_t *list = NULL;
-    struct akv_kpart *parts = NULL;
+    struct akv_kpart *parts;
     rd_kafka_resp_err_t kerr;
     akv_err_t err = AKV_OK;
-    size_t n = 0;
+    size_t n;
     size_t i;
 
-    *partsp = NULL;
-    *np = 0;
     if (!rkt) {
         return akv_errf(AKV_ERR_KAFKA, errstr, errstr_size, "topic %s: %s",
                         ka->topic, rd_kafka_err2str(rd_kafka_last_error()));
@@ -244,7 +242,6 @@ akv_err_t akv_kadmin_partitions(struct akv_kadmin *ka,
     }
     n = (size_t)md->topics[0].partition_cnt;
     parts = calloc(n ? n : 1, sizeof(*parts));
-    list = rd_kafka_topic_partition_list_new((int)n);
     if (!parts) {
         err = akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory");
         goto out;
@@ -254,18 +251,37 @@ akv_err_t akv_kadmin_partitions(struct akv_kadmin *ka,
         parts[i].member = -1;
     }
     qsort(parts, n, sizeof(*parts), cmp_kpart);
+    *partsp = parts;
+    *np = n;
+out:
+    if (md) {
+        rd_kafka_metadata_destroy(md);
+    }
+    rd_kafka_topic_destroy(rkt);
+    return err;
+}
+
+/* The group's committed offset of each of the \p n partitions (-1: none).
+ * The coordinator answers for the group without our joining it. */
+static akv_err_t read_committed(struct akv_kadmin *ka, struct akv_kpart *parts,
+                                size_t n, char *errstr, size_t errstr_size)
+{
+    rd_kafka_topic_partition_list_t *list =
+        rd_kafka_topic_partition_list_new((int)n);
+    rd_kafka_resp_err_t kerr;
+    akv_err_t err = AKV_OK;
+    size_t i;
+
     for (i = 0; i < n; i++) {
         rd_kafka_topic_partition_list_add(list, ka->topic, parts[i].partition);
     }
-    /* The coordinator answers for the group without our joining it. */
     kerr = rd_kafka_committed(ka->rk, list, TIMEOUT_MS);
     if (kerr) {
         err = akv_errf(AKV_ERR_KAFKA, errstr, errstr_size,
                        "cannot read the committed offsets of group %s: %s",
                        ka->group, rd_kafka_err2str(kerr));
-        goto out;
     }
-    for (i = 0; i < n; i++) {
+    for (i = 0; i < n && !err; i++) {
         const rd_kafka_topic_partition_t *t = &list->elems[i];
 
         if (t->err) {
@@ -273,28 +289,39 @@ akv_err_t akv_kadmin_partitions(struct akv_kadmin *ka,
                            "cannot read the committed offset of partition "
                            "%d: %s",
                            (int)t->partition, rd_kafka_err2str(t->err));
-            goto out;
+        } else {
+            parts[i].committed = t->offset >= 0 ? t->offset : -1;
         }
-        parts[i].committed = t->offset >= 0 ? t->offset : -1;
     }
-    err = read_log_range(ka, parts, n, errstr, errstr_size);
+    rd_kafka_topic_partition_list_destroy(list);
+    return err;
+}
+
+akv_err_t akv_kadmin_partitions(struct akv_kadmin *ka,
+                                struct akv_kpart **partsp, size_t *np,
+                                char *errstr, size_t errstr_size)
+{
+    struct akv_kpart *parts = NULL;
+    size_t n = 0;
+    akv_err_t err;
+
+    *partsp = NULL;
+    *np = 0;
+    err = topic_partitions(ka, &parts, &n, errstr, errstr_size);
     if (err) {
-        goto out;
+        return err;
+    }
+    err = read_committed(ka, parts, n, errstr, errstr_size);
+    if (!err) {
+        err = read_log_range(ka, parts, n, errstr, errstr_size);
+    }
+    if (err) {
+        free(parts);
+        return err;
     }
     *partsp = parts;
     *np = n;
-    parts = NULL;
-
-out:
-    free(parts);
-    if (list) {
-        rd_kafka_topic_partition_list_destroy(list);
-    }
-    if (md) {
-        rd_kafka_metadata_destroy(md);
-    }
-    rd_kafka_topic_destroy(rkt);
-    return err;
+    return AKV_OK;
 }
 
 static char *dup_or_null(const char *s)
