@@ -355,26 +355,18 @@ static struct akv_metric *series_new(struct akv_metric_family *f,
                                      const size_t *lens, uint64_t hash);
 static void series_link(struct akv_metric_family *f, struct akv_metric *s);
 
-akv_err_t akv_metrics_family(struct akv_metrics *reg,
-                             const struct akv_metric_spec *spec,
-                             struct akv_metric_family **out, char *errstr,
-                             size_t errstr_size)
+/* A family as \p spec (checked) describes it, with its one series when it
+ * has no labels. @returns NULL when out of memory. */
+static struct akv_metric_family *family_new(struct akv_metrics *reg,
+                                            const struct akv_metric_spec *spec,
+                                            size_t nlabels)
 {
-    struct akv_metric_family *f;
-    struct akv_metric_family *o;
-    size_t nlabels = 0;
-    size_t i;
+    struct akv_metric_family *f = calloc(1, sizeof(*f));
     akv_err_t err;
+    size_t i;
 
-    *out = NULL;
-    err = check_spec(spec, &nlabels, errstr, errstr_size);
-    if (err != AKV_OK) {
-        return err;
-    }
-    f = calloc(1, sizeof(*f));
     if (!f) {
-        return akv_errf(AKV_ERR_NOMEM, errstr, errstr_size,
-                        "metrics: out of memory");
+        return NULL;
     }
     f->reg = reg;
     f->type = spec->type;
@@ -411,8 +403,18 @@ akv_err_t akv_metrics_family(struct akv_metrics *reg,
     }
     if (err != AKV_OK) {
         family_free(f);
-        return akv_errf(err, errstr, errstr_size, "metrics: out of memory");
+        return NULL;
     }
+    return f;
+}
+
+/* Appends \p f to the registry unless its names clash with those of a
+ * family there (a histogram's _bucket, _sum and _count included).
+ * @returns that family, or NULL when \p f was added. */
+static const struct akv_metric_family *family_add(struct akv_metrics *reg,
+                                                  struct akv_metric_family *f)
+{
+    struct akv_metric_family *o;
 
     pthread_mutex_lock(&reg->lock);
     for (o = reg->head; o; o = o->next) {
@@ -429,6 +431,30 @@ akv_err_t akv_metrics_family(struct akv_metrics *reg,
         reg->tail = f;
     }
     pthread_mutex_unlock(&reg->lock);
+    return o;
+}
+
+akv_err_t akv_metrics_family(struct akv_metrics *reg,
+                             const struct akv_metric_spec *spec,
+                             struct akv_metric_family **out, char *errstr,
+                             size_t errstr_size)
+{
+    struct akv_metric_family *f;
+    const struct akv_metric_family *o;
+    size_t nlabels = 0;
+    akv_err_t err;
+
+    *out = NULL;
+    err = check_spec(spec, &nlabels, errstr, errstr_size);
+    if (err != AKV_OK) {
+        return err;
+    }
+    f = family_new(reg, spec, nlabels);
+    if (!f) {
+        return akv_errf(AKV_ERR_NOMEM, errstr, errstr_size,
+                        "metrics: out of memory");
+    }
+    o = family_add(reg, f);
     if (o) {
         err = akv_errf(AKV_ERR_INVALID, errstr, errstr_size,
                        "metrics: %s clashes with the metric %s", f->name,
