@@ -255,7 +255,20 @@ static int cmd_check_config(const char *path, int connect)
     return rc;
 }
 
-int main(int argc, char **argv)
+/* What the command line asked for, besides the command. */
+struct args {
+    const char *config;
+    int exit_at_end;
+    const char *group;
+    const char *topic;
+    int json;
+    int connect;
+    struct akv_replay_opts replay;
+};
+
+/* The options after the command. @returns -1 to go on, or the exit status
+ * (--help, or a usage error already reported). */
+static int parse_args(int argc, char **argv, struct args *a)
 {
     static const struct option long_opts[] = {
         {"config", required_argument, NULL, 'c'},
@@ -277,54 +290,34 @@ int main(int argc, char **argv)
         {"from", required_argument, NULL, OPT_REPLAY},
         {NULL, 0, NULL, 0},
     };
-    struct akv_replay_opts replay;
     char errstr[512];
     int idx = 0;
-    const char *cmd;
-    const char *config = getenv("AK2VAULT_CONFIG");
-    int exit_at_end = 0;
-    const char *group = NULL;
-    const char *topic = NULL;
-    int json = 0;
-    int connect = 0;
     int opt;
-    int rc;
 
-    memset(&replay, 0, sizeof(replay));
-    if (argc < 2) {
-        usage(stderr);
-        return EX_USAGE;
-    }
-    cmd = argv[1];
-    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 ||
-        strcmp(cmd, "help") == 0) {
-        usage(stdout);
-        return EX_OK;
-    }
     optind = 2;
     while ((opt = getopt_long(argc, argv, "c:eg:t:jh", long_opts, &idx)) !=
            -1) {
         switch (opt) {
         case 'c':
-            config = optarg;
+            a->config = optarg;
             break;
         case 'e':
-            exit_at_end = 1;
+            a->exit_at_end = 1;
             break;
         case 'g':
-            group = optarg;
+            a->group = optarg;
             break;
         case 't':
-            topic = optarg;
+            a->topic = optarg;
             break;
         case 'j':
-            json = 1;
+            a->json = 1;
             break;
         case OPT_CONNECT:
-            connect = 1;
+            a->connect = 1;
             break;
         case OPT_REPLAY:
-            if (akv_replay_opt(&replay, long_opts[idx].name, optarg, errstr,
+            if (akv_replay_opt(&a->replay, long_opts[idx].name, optarg, errstr,
                                sizeof(errstr)) != AKV_OK) {
                 fprintf(stderr, "ak2vault: %s\n", errstr);
                 return EX_USAGE;
@@ -342,6 +335,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "ak2vault: unexpected argument '%s'\n", argv[optind]);
         return EX_USAGE;
     }
+    return -1;
+}
+
+/* The commands that need no configuration, and the checks before one that
+ * does. @returns -1 to go on, or the exit status. */
+static int check_command(const char *cmd, const struct args *a)
+{
+    char errstr[512];
 
     if (strcmp(cmd, "version") == 0) {
         printf("ak2vault %s\n", AKV_VERSION);
@@ -357,25 +358,58 @@ int main(int argc, char **argv)
         usage(stderr);
         return EX_USAGE;
     }
-    if (akv_replay_check(&replay, cmd, errstr, sizeof(errstr)) != AKV_OK) {
+    if (akv_replay_check(&a->replay, cmd, errstr, sizeof(errstr)) != AKV_OK) {
         fprintf(stderr, "ak2vault: %s\n", errstr);
         return EX_USAGE;
     }
-    if (!config || !*config) {
+    if (!a->config || !*a->config) {
         fprintf(stderr, "ak2vault: %s needs -c FILE\n", cmd);
         return EX_USAGE;
     }
+    return -1;
+}
 
-    curl_global_init(CURL_GLOBAL_DEFAULT);
+static int run_command(const char *cmd, const struct args *a)
+{
     if (strcmp(cmd, "run") == 0) {
-        rc = cmd_run(config, exit_at_end, &replay);
-    } else if (strcmp(cmd, "lag") == 0) {
-        rc = cmd_lag(config, group, topic, json);
-    } else if (strcmp(cmd, "replay") == 0) {
-        rc = cmd_replay(config, &replay, group, topic, json);
-    } else {
-        rc = cmd_check_config(config, connect);
+        return cmd_run(a->config, a->exit_at_end, &a->replay);
     }
+    if (strcmp(cmd, "lag") == 0) {
+        return cmd_lag(a->config, a->group, a->topic, a->json);
+    }
+    if (strcmp(cmd, "replay") == 0) {
+        return cmd_replay(a->config, &a->replay, a->group, a->topic, a->json);
+    }
+    return cmd_check_config(a->config, a->connect);
+}
+
+int main(int argc, char **argv)
+{
+    struct args a;
+    const char *cmd;
+    int rc;
+
+    memset(&a, 0, sizeof(a));
+    a.config = getenv("AK2VAULT_CONFIG");
+    if (argc < 2) {
+        usage(stderr);
+        return EX_USAGE;
+    }
+    cmd = argv[1];
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 ||
+        strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return EX_OK;
+    }
+    rc = parse_args(argc, argv, &a);
+    if (rc < 0) {
+        rc = check_command(cmd, &a);
+    }
+    if (rc >= 0) {
+        return rc;
+    }
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    rc = run_command(cmd, &a);
     akv_log_secret_clear();
     curl_global_cleanup();
     return rc;
