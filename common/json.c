@@ -77,6 +77,19 @@ char *akv_json_print(const cJSON *item)
     return cJSON_PrintUnformatted(item);
 }
 
+int akv_json_write_line(FILE *out, cJSON *root)
+{
+    char *text = cJSON_PrintUnformatted(root);
+
+    cJSON_Delete(root);
+    if (!text) {
+        return -1;
+    }
+    fprintf(out, "%s\n", text);
+    cJSON_free(text);
+    return 0;
+}
+
 void akv_json_free_string(char *s)
 {
     if (s) {

@@ -9,6 +9,7 @@
 #define AKV_COMMON_JSON_H
 
 #include <cJSON.h>
+#include <stdio.h>
 
 /** @returns member \p key of object \p obj, or NULL (also if not object). */
 const cJSON *akv_json_get(const cJSON *obj, const char *key);
@@ -45,6 +46,13 @@ int akv_json_bool(const cJSON *obj, const char *key, int *out);
  * @returns a string to release with akv_json_free_string(), or NULL.
  */
 char *akv_json_print(const cJSON *item);
+
+/**
+ * @brief Writes \p root compactly as one line to \p out, then deletes it
+ *        (for documents without secrets: command output).
+ * @returns 0, or -1 when out of memory (\p root is deleted either way).
+ */
+int akv_json_write_line(FILE *out, cJSON *root);
 
 /** @brief Wipes and frees a string from akv_json_print(). NULL is a no-op. */
 void akv_json_free_string(char *s);

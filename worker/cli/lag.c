@@ -5,6 +5,7 @@
 #include "lag.h"
 
 #include "clock.h"
+#include "json.h"
 #include "kadmin.h"
 
 #include <cJSON.h>
@@ -156,7 +157,6 @@ static akv_err_t print_json(FILE *out, struct akv_kadmin *ka,
 {
     cJSON *root = cJSON_CreateObject();
     cJSON *arr;
-    char *text;
     double total = 0;
     double oldest = 0;
     size_t i;
@@ -210,13 +210,9 @@ static akv_err_t print_json(FILE *out, struct akv_kadmin *ka,
     }
     cJSON_AddNumberToObject(root, "lag", total);
     cJSON_AddNumberToObject(root, "lag_seconds", oldest);
-    text = cJSON_PrintUnformatted(root);
-    cJSON_Delete(root);
-    if (!text) {
+    if (akv_json_write_line(out, root) < 0) {
         return akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory");
     }
-    fprintf(out, "%s\n", text);
-    cJSON_free(text);
     return AKV_OK;
 }
 

@@ -6,6 +6,7 @@
 #include "replay.h"
 
 #include "clock.h"
+#include "json.h"
 #include "log.h"
 
 #include <cJSON.h>
@@ -885,7 +886,6 @@ static akv_err_t print_json(FILE *out, const char *group, const char *topic,
     cJSON *root = cJSON_CreateObject();
     cJSON *arr = NULL;
     char when[40];
-    char *text = NULL;
     size_t i;
 
     if (!root) {
@@ -926,13 +926,9 @@ static akv_err_t print_json(FILE *out, const char *group, const char *topic,
         }
         cJSON_AddItemToArray(arr, e);
     }
-    text = cJSON_PrintUnformatted(root);
-    cJSON_Delete(root);
-    if (!text) {
+    if (akv_json_write_line(out, root) < 0) {
         return akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory");
     }
-    fprintf(out, "%s\n", text);
-    cJSON_free(text);
     return AKV_OK;
 }
 
