@@ -16,4 +16,8 @@ int64_t akv_mono_ms(void);
 /** @returns milliseconds since the Unix epoch (wall time). */
 int64_t akv_wall_ms(void);
 
+/** @returns nanoseconds since the Unix epoch (wall time), for dates written
+ *           with a fraction of a second finer than milliseconds. */
+int64_t akv_wall_ns(void);
+
 #endif /* AKV_COMMON_CLOCK_H */

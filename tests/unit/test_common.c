@@ -1,10 +1,11 @@
 /*
- * test_common — bounded buffers, backoff, escaping and JSON helpers.
+ * test_common — bounded buffers, clocks, backoff, escaping and JSON helpers.
  */
 #include "testutil.h"
 
 #include "backoff.h"
 #include "buf.h"
+#include "clock.h"
 #include "http.h"
 #include "json.h"
 #include "memfind.h"
@@ -38,6 +39,62 @@ static void buffer_refuses_to_grow_past_its_limit(void **state)
     assert_string_equal(akv_buf_str(&b), "abc");
     akv_buf_free(&b);
     assert_null(b.data);
+}
+
+static void buffer_chains_appends_and_hands_over_its_text(void **state)
+{
+    struct akv_buf b = AKV_BUF_INIT(12);
+    char *s;
+
+    (void)state;
+    /* nothing appended: an empty string of its own */
+    s = akv_buf_take(&b);
+    assert_non_null(s);
+    assert_string_equal(s, "");
+    free(s);
+    akv_buf_putc(&b, '[');
+    akv_buf_printf(&b, "%d:%s", 42, "ab");
+    akv_buf_putc(&b, ']');
+    assert_int_equal(b.err, AKV_OK);
+    assert_string_equal(akv_buf_str(&b), "[42:ab]");
+    s = akv_buf_take(&b);
+    assert_string_equal(s, "[42:ab]");
+    free(s);
+    assert_null(b.data);
+    assert_int_equal(b.len, 0);
+    assert_int_equal(b.max, 12);
+
+    /* the first failure of a chain is kept; the text is not handed over */
+    assert_int_equal(akv_buf_printf(&b, "%s", "0123456789"), AKV_OK);
+    assert_int_equal(akv_buf_printf(&b, "%s", "abc"), AKV_ERR_TOOBIG);
+    assert_int_equal(akv_buf_puts(&b, "z"), AKV_OK);
+    assert_int_equal(b.err, AKV_ERR_TOOBIG);
+    assert_null(akv_buf_take(&b));
+    assert_int_equal(b.err, AKV_OK);
+    assert_null(b.data);
+
+    /* reset forgets the failure as well as the text */
+    assert_int_equal(akv_buf_putc(&b, 'x'), AKV_OK);
+    b.err = AKV_ERR_NOMEM;
+    akv_buf_reset(&b);
+    assert_int_equal(b.err, AKV_OK);
+    assert_int_equal(akv_buf_printf(&b, "%05d", 7), AKV_OK);
+    assert_string_equal(akv_buf_str(&b), "00007");
+    akv_buf_free(&b);
+}
+
+static void wall_clock_in_nanoseconds_agrees_with_milliseconds(void **state)
+{
+    int64_t before;
+    int64_t ns;
+    int64_t after;
+
+    (void)state;
+    before = akv_wall_ms();
+    ns = akv_wall_ns();
+    after = akv_wall_ms();
+    assert_true(ns / 1000000 >= before);
+    assert_true(ns / 1000000 <= after);
 }
 
 static void backoff_stays_within_the_exponential_ceiling(void **state)
@@ -403,6 +460,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(buffer_refuses_to_grow_past_its_limit),
+        cmocka_unit_test(buffer_chains_appends_and_hands_over_its_text),
+        cmocka_unit_test(wall_clock_in_nanoseconds_agrees_with_milliseconds),
         cmocka_unit_test(backoff_stays_within_the_exponential_ceiling),
         cmocka_unit_test(backoff_jitter_spreads),
         cmocka_unit_test(multiplier_sets_the_growth),
