@@ -70,6 +70,7 @@ LIBCOMMON  := $(BUILD)/libakv_common.a
 LIBWORKER  := $(foreach p,$(PARTS),$(call part_lib,$(p)))
 FAKEHTTP   := $(BUILD)/tests/fakes/fakehttp.o
 FAKEFAULT  := $(BUILD)/tests/fakes/fakefault.o
+FAKEHTAB   := $(BUILD)/tests/fakes/fakehtab.o
 
 PROGS := $(BIN)/ak2vault $(BIN)/mock-kafka $(BIN)/fake-vault \
          $(BIN)/fake-authentik $(BIN)/akv-bench-gen $(BIN)/akv-produce
@@ -105,13 +106,13 @@ $(BIN)/mock-kafka: $(BUILD)/tests/fakes/mock_kafka.o $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BIN)/fake-vault: $(BUILD)/tests/fakes/fake_vault.o $(FAKEFAULT) $(FAKEHTTP) \
-                   $(LIBCOMMON)
+$(BIN)/fake-vault: $(BUILD)/tests/fakes/fake_vault.o $(FAKEFAULT) $(FAKEHTAB) \
+                   $(FAKEHTTP) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BIN)/fake-authentik: $(BUILD)/tests/fakes/fake_authentik.o $(FAKEFAULT) \
-                       $(FAKEHTTP) $(LIBCOMMON)
+                       $(FAKEHTAB) $(FAKEHTTP) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -60,12 +60,19 @@
  * Counters are under "faults" in /_fake/stats.
  */
 #include "fakefault.h"
+#include "fakehtab.h"
 #include "fakehttp.h"
+
+#include "clock.h"
+#include "json.h"
+#include "num.h"
+#include "wipe.h"
 
 #include <arpa/inet.h>
 #include <cJSON.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <librdkafka/rdkafka.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -118,8 +125,8 @@
  */
 
 struct token {
-    struct token *hnext; /* hash chain */
-    char pk[33];         /* uuid4 as 32 lowercase hex digits */
+    struct fakehtab_node node; /* key: the identifier */
+    char pk[33];               /* uuid4 as 32 lowercase hex digits */
     char *identifier;
     char *key;
     char *description;
@@ -134,8 +141,7 @@ struct token {
  * by identifier, because the list endpoint pages in that order. */
 struct store {
     pthread_mutex_t mu;
-    struct token **buckets;
-    size_t nbuckets;
+    struct fakehtab by_ident;
     struct token **sorted;
     size_t count;
     size_t cap;
@@ -218,12 +224,10 @@ struct outmsg {
  * Small helpers: time, randomness, strings
  */
 
+/* authentik's dates: microseconds since the epoch, UTC, as Python has them. */
 static int64_t now_us(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * USEC_PER_SEC + ts.tv_nsec / 1000;
+    return akv_wall_ns() / 1000;
 }
 
 /* Formats like Python does: DRF's isoformat() with "Z" when \p iso, else
@@ -557,7 +561,7 @@ static void jsonb_sort(cJSON *item)
 
 static char *json_take_print(cJSON *obj)
 {
-    char *s = obj ? cJSON_PrintUnformatted(obj) : NULL;
+    char *s = obj ? akv_json_print(obj) : NULL;
 
     cJSON_Delete(obj);
     return s;
@@ -592,7 +596,7 @@ static void add_field_error(cJSON *errs, const char *field, const char *msg)
 {
     cJSON *arr;
 
-    if (cJSON_GetObjectItemCaseSensitive(errs, field)) {
+    if (akv_json_get(errs, field)) {
         return;
     }
     arr = cJSON_AddArrayToObject(errs, field);
@@ -617,24 +621,13 @@ static cJSON *add_time_or_null(cJSON *obj, const char *name, bool has,
  * Token store
  */
 
-static uint64_t hash_str(const char *s)
-{
-    uint64_t h = UINT64_C(14695981039346656037);
-
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= UINT64_C(1099511628211);
-    }
-    return h;
-}
-
 static void token_free(struct token *t)
 {
     if (!t) {
         return;
     }
     free(t->identifier);
-    free(t->key);
+    akv_wipe_free(t->key);
     free(t->description);
     free(t);
 }
@@ -642,35 +635,28 @@ static void token_free(struct token *t)
 static int store_init(struct store *st)
 {
     memset(st, 0, sizeof(*st));
-    st->nbuckets = 1024;
-    st->buckets = calloc(st->nbuckets, sizeof(*st->buckets));
-    if (!st->buckets) {
+    if (fakehtab_init(&st->by_ident, 1024) < 0) {
         return -1;
     }
     pthread_mutex_init(&st->mu, NULL);
     return 0;
 }
 
+static void token_release(struct fakehtab_node *n)
+{
+    token_free((struct token *)n);
+}
+
 static void store_destroy(struct store *st)
 {
-    size_t i;
-
-    for (i = 0; i < st->count; i++) {
-        token_free(st->sorted[i]);
-    }
+    fakehtab_destroy(&st->by_ident, token_release);
     free(st->sorted);
-    free(st->buckets);
     pthread_mutex_destroy(&st->mu);
 }
 
 static struct token *store_find(const struct store *st, const char *ident)
 {
-    struct token *t = st->buckets[hash_str(ident) & (st->nbuckets - 1)];
-
-    while (t && strcmp(t->identifier, ident) != 0) {
-        t = t->hnext;
-    }
-    return t;
+    return (struct token *)fakehtab_find(&st->by_ident, ident);
 }
 
 /* Index in the sorted array where \p ident is or would be. */
@@ -703,32 +689,12 @@ static int store_grow(struct store *st)
         st->sorted = p;
         st->cap = cap;
     }
-    if (st->count >= st->nbuckets) {
-        size_t n = st->nbuckets * 2;
-        struct token **b = calloc(n, sizeof(*b));
-        size_t i;
-
-        if (!b) {
-            return -1;
-        }
-        for (i = 0; i < st->count; i++) {
-            struct token *t = st->sorted[i];
-            size_t h = hash_str(t->identifier) & (n - 1);
-
-            t->hnext = b[h];
-            b[h] = t;
-        }
-        free(st->buckets);
-        st->buckets = b;
-        st->nbuckets = n;
-    }
     return 0;
 }
 
 static int store_add(struct store *st, struct token *t)
 {
     size_t pos;
-    size_t h;
 
     if (store_grow(st) < 0) {
         return -1;
@@ -738,26 +704,17 @@ static int store_add(struct store *st, struct token *t)
             (st->count - pos) * sizeof(*st->sorted));
     st->sorted[pos] = t;
     st->count++;
-    h = hash_str(t->identifier) & (st->nbuckets - 1);
-    t->hnext = st->buckets[h];
-    st->buckets[h] = t;
+    t->node.key = t->identifier;
+    fakehtab_insert(&st->by_ident, &t->node);
     return 0;
 }
 
 /* Unlinks \p t from both indexes; the caller owns it afterwards. */
 static void store_remove(struct store *st, struct token *t)
 {
-    struct token **pp =
-        &st->buckets[hash_str(t->identifier) & (st->nbuckets - 1)];
     size_t pos = store_pos(st, t->identifier);
 
-    while (*pp && *pp != t) {
-        pp = &(*pp)->hnext;
-    }
-    if (*pp) {
-        *pp = t->hnext;
-    }
-    t->hnext = NULL;
+    fakehtab_remove(&st->by_ident, t->identifier);
     if (pos < st->count && st->sorted[pos] == t) {
         memmove(&st->sorted[pos], &st->sorted[pos + 1],
                 (st->count - pos - 1) * sizeof(*st->sorted));
@@ -903,15 +860,14 @@ static cJSON *state_diff(const cJSON *before, const cJSON *after)
         return NULL;
     }
     for (c = before ? before->child : NULL; c; c = c->next) {
-        const cJSON *a = cJSON_GetObjectItemCaseSensitive(after, c->string);
+        const cJSON *a = akv_json_get(after, c->string);
 
         if (!same_value(a, c)) {
             diff_add(diff, c->string, c, a);
         }
     }
     for (c = after ? after->child : NULL; c; c = c->next) {
-        if (cJSON_GetObjectItemCaseSensitive(before, c->string) ||
-            cJSON_GetObjectItemCaseSensitive(diff, c->string)) {
+        if (akv_json_get(before, c->string) || akv_json_get(diff, c->string)) {
             continue;
         }
         if (!same_value(NULL, c)) {
@@ -1141,24 +1097,15 @@ static void *poller_main(void *arg)
     return NULL;
 }
 
-static void deadline_after(struct timespec *ts, int ms)
+/* \p ms on akv_mono_ms()'s clock (CLOCK_MONOTONIC) as the deadline
+ * pthread_cond_timedwait() takes on the condition variables here. */
+static struct timespec mono_deadline(int64_t ms)
 {
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
+    struct timespec ts;
 
-static bool past(const struct timespec *deadline)
-{
-    struct timespec now;
-
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return now.tv_sec > deadline->tv_sec ||
-           (now.tv_sec == deadline->tv_sec && now.tv_nsec >= deadline->tv_nsec);
+    ts.tv_sec = (time_t)(ms / 1000);
+    ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+    return ts;
 }
 
 /* Produces one message and waits until Kafka acknowledged it (acks=all).
@@ -1167,7 +1114,8 @@ static int publish_wait(struct app *app, const struct outmsg *m)
 {
     struct delivery *d = calloc(1, sizeof(*d));
     pthread_condattr_t attr;
-    struct timespec deadline;
+    int64_t deadline = akv_mono_ms() + DELIVERY_WAIT_MS;
+    struct timespec until = mono_deadline(deadline);
     rd_kafka_resp_err_t err;
 
     if (!d) {
@@ -1181,14 +1129,13 @@ static int publish_wait(struct app *app, const struct outmsg *m)
     pthread_condattr_destroy(&attr);
     d->refs = 2; /* the waiter and the delivery report */
 
-    deadline_after(&deadline, DELIVERY_WAIT_MS);
     for (;;) {
         err = rd_kafka_producev(app->rk, RD_KAFKA_V_RKT(app->rkt),
                                 RD_KAFKA_V_KEY(m->key, strlen(m->key)),
                                 RD_KAFKA_V_VALUE(m->value, strlen(m->value)),
                                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                                 RD_KAFKA_V_OPAQUE(d), RD_KAFKA_V_END);
-        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || past(&deadline)) {
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || akv_mono_ms() >= deadline) {
             break;
         }
         /* The poller thread drains the queue; just give it a moment. */
@@ -1204,7 +1151,7 @@ static int publish_wait(struct app *app, const struct outmsg *m)
 
     pthread_mutex_lock(&d->mu);
     while (!d->done) {
-        if (pthread_cond_timedwait(&d->cv, &d->mu, &deadline) == ETIMEDOUT) {
+        if (pthread_cond_timedwait(&d->cv, &d->mu, &until) == ETIMEDOUT) {
             break;
         }
     }
@@ -1360,13 +1307,12 @@ conf_error:
  * timeout. */
 static void kafka_drain(struct app *app)
 {
-    struct timespec deadline;
+    int64_t deadline = akv_mono_ms() + 1000;
 
     if (!app->rk) {
         return;
     }
-    deadline_after(&deadline, 1000);
-    while (rd_kafka_outq_len(app->rk) > 0 && !past(&deadline)) {
+    while (rd_kafka_outq_len(app->rk) > 0 && akv_mono_ms() < deadline) {
         nanosleep(&(struct timespec){0, 10000000L}, NULL);
     }
     rd_kafka_purge(app->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
@@ -1515,7 +1461,7 @@ static void token_input_parse(const cJSON *body, bool need_identifier,
     const cJSON *v;
 
     memset(in, 0, sizeof(*in));
-    v = cJSON_GetObjectItemCaseSensitive(body, "identifier");
+    v = akv_json_get(body, "identifier");
     if (!v) {
         if (need_identifier) {
             add_field_error(errs, "identifier", "This field is required.");
@@ -1534,7 +1480,7 @@ static void token_input_parse(const cJSON *body, bool need_identifier,
         }
     }
 
-    v = cJSON_GetObjectItemCaseSensitive(body, "intent");
+    v = akv_json_get(body, "intent");
     if (v) {
         in->has_intent = true;
         if (cJSON_IsString(v) &&
@@ -1547,7 +1493,7 @@ static void token_input_parse(const cJSON *body, bool need_identifier,
         }
     }
 
-    v = cJSON_GetObjectItemCaseSensitive(body, "user");
+    v = akv_json_get(body, "user");
     if (v) {
         char msg[128];
 
@@ -1565,12 +1511,12 @@ static void token_input_parse(const cJSON *body, bool need_identifier,
         }
     }
 
-    v = cJSON_GetObjectItemCaseSensitive(body, "description");
+    v = akv_json_get(body, "description");
     if (v) {
         in->description = string_field(v, "description", errs, true);
     }
 
-    v = cJSON_GetObjectItemCaseSensitive(body, "expires");
+    v = akv_json_get(body, "expires");
     if (v) {
         if (cJSON_IsNull(v)) {
             in->has_expires = true;
@@ -1583,7 +1529,7 @@ static void token_input_parse(const cJSON *body, bool need_identifier,
         }
     }
 
-    v = cJSON_GetObjectItemCaseSensitive(body, "expiring");
+    v = akv_json_get(body, "expiring");
     if (v) {
         if (cJSON_IsNull(v)) {
             add_field_error(errs, "expiring", "This field may not be null.");
@@ -1958,7 +1904,7 @@ static void tokens_set_key(struct app *app, const struct reqctx *rc,
     if (!body) {
         return;
     }
-    k = cJSON_GetObjectItemCaseSensitive(body, "key");
+    k = akv_json_get(body, "key");
     if (!cJSON_IsString(k) || k->valuestring[0] == '\0') {
         cJSON *errs = cJSON_CreateObject();
 
@@ -2081,20 +2027,6 @@ static cJSON *pagination_json(long count, long page, long page_size, long pages)
     return p;
 }
 
-static bool parse_long(const char *s, long *out)
-{
-    char *end = NULL;
-    long v;
-
-    errno = 0;
-    v = strtol(s, &end, 10);
-    if (errno || end == s || *end) {
-        return false;
-    }
-    *out = v;
-    return true;
-}
-
 static void tokens_list(struct app *app, const struct fakehttp_request *req,
                         struct fakehttp_response *resp)
 {
@@ -2141,13 +2073,13 @@ static void tokens_list(struct app *app, const struct fakehttp_request *req,
     if (size_arg) {
         long v;
 
-        if (parse_long(size_arg, &v) && v > 0) {
+        if (akv_parse_long(size_arg, 1, LONG_MAX, &v) == 0) {
             page_size = v;
         }
     }
     if (page_arg && strcmp(page_arg, "last") == 0) {
         last = true;
-    } else if (page_arg && (!parse_long(page_arg, &page) || page < 1)) {
+    } else if (page_arg && akv_parse_long(page_arg, 1, LONG_MAX, &page) < 0) {
         cJSON_Delete(out);
         reply_detail(resp, 404, "Invalid page.");
         return;
@@ -2420,28 +2352,6 @@ static void handle_api(struct app *app, const struct fakehttp_request *req,
  * Fake-only controls
  */
 
-static bool from_loopback(const struct fakehttp_request *req)
-{
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
-
-    if (!sa) {
-        return false;
-    }
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *sin = (const void *)sa;
-
-        return (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
-    }
-    if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *sin6 = (const void *)sa;
-
-        return IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr);
-    }
-    return false;
-}
-
 /* Token.expire_action() for API tokens, as authentik's expiry task runs
  * it: outside any request, so no audit-middleware event, only
  * secret_rotate. */
@@ -2590,7 +2500,7 @@ static void handle_fake(struct app *app, const struct fakehttp_request *req,
     bool post = strcmp(req->method, "POST") == 0;
     bool get = strcmp(req->method, "GET") == 0;
 
-    if (!from_loopback(req)) {
+    if (!fakehttp_from_loopback(req)) {
         reply_detail(resp, 403, "fake controls are loopback only");
         return;
     }
@@ -2761,14 +2671,6 @@ static void authentik_fault_json(cJSON *o, const void *ext, const void *ctx)
     }
 }
 
-static uint64_t random_seed(void)
-{
-    uint64_t seed;
-
-    random_bytes(&seed, sizeof(seed));
-    return seed;
-}
-
 static const struct fakefault_spec authentik_fault_spec = {
     .codes = fault_codes,
     .ncodes = NFAULT_CODES,
@@ -2781,7 +2683,6 @@ static const struct fakefault_spec authentik_fault_spec = {
     .oom_body = "{\"detail\":\"out of memory\"}",
     .parse_key = authentik_fault_key,
     .add_json = authentik_fault_json,
-    .random_seed = random_seed,
     .in_scope = authentik_fault_in_scope,
     .gate = authentik_fault_gate,
     .reply_status = authentik_fault_reply,
@@ -2837,7 +2738,7 @@ static int parse_int_arg(const char *opt, const char *s, int min, int max,
 {
     long v;
 
-    if (!parse_long(s, &v) || v < min || v > max) {
+    if (akv_parse_long(s, min, max, &v) < 0) {
         fprintf(stderr, "fake-authentik: %s wants %d..%d\n", opt, min, max);
         return -1;
     }

@@ -121,7 +121,15 @@
  * /_fake dumps are the exceptions: they walk everything).
  */
 #include "fakefault.h"
+#include "fakehtab.h"
 #include "fakehttp.h"
+
+#include "backoff.h"
+#include "buf.h"
+#include "clock.h"
+#include "num.h"
+#include "utf8.h"
+#include "wipe.h"
 
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
@@ -137,7 +145,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -164,114 +171,19 @@
     "supported."
 
 /* ------------------------------------------------------------------------ */
-/* String builder                                                            */
+/* Text                                                                      */
 /* ------------------------------------------------------------------------ */
 
-/* Every response is assembled in one of these. An allocation failure is
- * remembered rather than reported at each call, so builders stay linear;
- * sb_take() then hands back NULL. */
-struct sb {
-    char *p;
-    size_t len;
-    size_t cap;
-    int oom;
-};
+/* Every response is assembled in an akv_buf (common/buf) with no bound of
+ * its own. An allocation failure is kept in the buffer's err rather than
+ * reported at each call, so builders stay linear and check once. */
+#define TEXT_MAX  (SIZE_MAX / 2)
+#define TEXT_INIT AKV_BUF_INIT(TEXT_MAX)
 
-static void sb_reserve(struct sb *b, size_t extra)
+/* @returns the text built in \p b, or "out of memory" when that failed. */
+static const char *text_or_oom(const struct akv_buf *b)
 {
-    size_t need;
-    size_t cap;
-    char *np;
-
-    if (b->oom) {
-        return;
-    }
-    need = b->len + extra + 1;
-    if (need <= b->cap) {
-        return;
-    }
-    cap = b->cap ? b->cap : 256;
-    while (cap < need) {
-        cap *= 2;
-    }
-    np = realloc(b->p, cap);
-    if (!np) {
-        b->oom = 1;
-        return;
-    }
-    b->p = np;
-    b->cap = cap;
-}
-
-static void sb_putn(struct sb *b, const char *s, size_t n)
-{
-    sb_reserve(b, n);
-    if (b->oom) {
-        return;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_puts(struct sb *b, const char *s)
-{
-    sb_putn(b, s, strlen(s));
-}
-
-static void sb_putc(struct sb *b, char c)
-{
-    sb_putn(b, &c, 1);
-}
-
-static void sb_printf(struct sb *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void sb_printf(struct sb *b, const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-
-    va_start(ap, fmt);
-    n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-        b->oom = 1;
-        return;
-    }
-    sb_reserve(b, (size_t)n);
-    if (b->oom) {
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
-
-static void sb_free(struct sb *b)
-{
-    free(b->p);
-    memset(b, 0, sizeof(*b));
-}
-
-/** @returns the heap text (the builder is emptied), or NULL on OOM. */
-static char *sb_take(struct sb *b)
-{
-    char *p = b->p;
-
-    if (b->oom) {
-        sb_free(b);
-        return NULL;
-    }
-    if (!p) {
-        p = malloc(1);
-        if (p) {
-            p[0] = '\0';
-        }
-    }
-    memset(b, 0, sizeof(*b));
-    return p;
+    return b->err != AKV_OK ? "out of memory" : akv_buf_str(b);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -281,50 +193,27 @@ static char *sb_take(struct sb *b)
 static const char hexdig[] = "0123456789abcdef";
 
 /*
- * Decodes one UTF-8 sequence the way Go's utf8.DecodeRune does.
+ * Decodes the UTF-8 sequence at \p s (NUL-terminated) the way Go's
+ * utf8.DecodeRune does: what is valid is common/utf8's to say.
  * @returns its length, or 0 for an invalid byte (which Go reads as U+FFFD
  *          with width 1).
  */
-static size_t utf8_decode(const unsigned char *s, size_t n, uint32_t *out)
+static size_t utf8_decode(const unsigned char *s, uint32_t *out)
 {
-    unsigned char c = s[0];
+    static const unsigned char lead_bits[] = {0, 0x7f, 0x1f, 0x0f, 0x07};
+    size_t w = akv_utf8_seq(s);
+    uint32_t r;
+    size_t i;
 
-    if (c < 0x80) {
-        *out = c;
-        return 1;
-    }
-    if (c < 0xc2 || c > 0xf4) {
+    if (w == 0) {
         return 0;
     }
-    if (c < 0xe0) {
-        if (n < 2 || (s[1] & 0xc0) != 0x80) {
-            return 0;
-        }
-        *out = ((uint32_t)(c & 0x1f) << 6) | (s[1] & 0x3f);
-        return 2;
+    r = s[0] & lead_bits[w];
+    for (i = 1; i < w; i++) {
+        r = (r << 6) | (s[i] & 0x3f);
     }
-    if (c < 0xf0) {
-        if (n < 3 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80) {
-            return 0;
-        }
-        /* overlong forms and UTF-16 surrogates are invalid */
-        if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] >= 0xa0)) {
-            return 0;
-        }
-        *out = ((uint32_t)(c & 0x0f) << 12) | ((uint32_t)(s[1] & 0x3f) << 6) |
-               (s[2] & 0x3f);
-        return 3;
-    }
-    if (n < 4 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 ||
-        (s[3] & 0xc0) != 0x80) {
-        return 0;
-    }
-    if ((c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] >= 0x90)) {
-        return 0;
-    }
-    *out = ((uint32_t)(c & 0x07) << 18) | ((uint32_t)(s[1] & 0x3f) << 12) |
-           ((uint32_t)(s[2] & 0x3f) << 6) | (s[3] & 0x3f);
-    return 4;
+    *out = r;
+    return w;
 }
 
 /*
@@ -350,14 +239,14 @@ static int rune_printable(uint32_t r)
 }
 
 /* Go's strutil.Printable: invalid bytes decode to U+FFFD, which prints. */
-static int str_printable(const char *s, size_t n)
+static int str_printable(const char *s)
 {
     const unsigned char *u = (const unsigned char *)s;
     size_t i = 0;
 
-    while (i < n) {
+    while (u[i]) {
         uint32_t r;
-        size_t w = utf8_decode(u + i, n - i, &r);
+        size_t w = utf8_decode(u + i, &r);
 
         if (w == 0) {
             i++;
@@ -375,14 +264,13 @@ static int str_printable(const char *s, size_t n)
  * Writes a JSON string the way Go's encoding/json does: "<", ">" and "&"
  * become \u003c..., U+2028/U+2029 are escaped, invalid UTF-8 becomes \ufffd.
  */
-static void sb_json_strn(struct sb *b, const char *s, size_t n)
+static void sb_json_str(struct akv_buf *b, const char *s)
 {
     const unsigned char *u = (const unsigned char *)s;
     size_t i = 0;
 
-    sb_reserve(b, n + 2);
-    sb_putc(b, '"');
-    while (i < n) {
+    akv_buf_putc(b, '"');
+    while (u[i]) {
         unsigned char c = u[i];
         uint32_t r;
         size_t w;
@@ -391,127 +279,121 @@ static void sb_json_strn(struct sb *b, const char *s, size_t n)
             size_t start = i;
 
             /* copy runs that need no escaping in one go */
-            while (i < n && u[i] >= 0x20 && u[i] < 0x80 && u[i] != '"' &&
-                   u[i] != '\\' && u[i] != '<' && u[i] != '>' && u[i] != '&') {
+            while (u[i] >= 0x20 && u[i] < 0x80 && u[i] != '"' && u[i] != '\\' &&
+                   u[i] != '<' && u[i] != '>' && u[i] != '&') {
                 i++;
             }
             if (i > start) {
-                sb_putn(b, s + start, i - start);
+                akv_buf_append(b, s + start, i - start);
                 continue;
             }
             switch (c) {
             case '"':
-                sb_puts(b, "\\\"");
+                akv_buf_puts(b, "\\\"");
                 break;
             case '\\':
-                sb_puts(b, "\\\\");
+                akv_buf_puts(b, "\\\\");
                 break;
             case '\b':
-                sb_puts(b, "\\b");
+                akv_buf_puts(b, "\\b");
                 break;
             case '\f':
-                sb_puts(b, "\\f");
+                akv_buf_puts(b, "\\f");
                 break;
             case '\n':
-                sb_puts(b, "\\n");
+                akv_buf_puts(b, "\\n");
                 break;
             case '\r':
-                sb_puts(b, "\\r");
+                akv_buf_puts(b, "\\r");
                 break;
             case '\t':
-                sb_puts(b, "\\t");
+                akv_buf_puts(b, "\\t");
                 break;
             default: {
                 char e[6] = {'\\',           'u',           '0', '0',
                              hexdig[c >> 4], hexdig[c & 15]};
 
-                sb_putn(b, e, sizeof(e));
+                akv_buf_append(b, e, sizeof(e));
                 break;
             }
             }
             i++;
             continue;
         }
-        w = utf8_decode(u + i, n - i, &r);
+        w = utf8_decode(u + i, &r);
         if (w == 0) {
-            sb_puts(b, "\\ufffd");
+            akv_buf_puts(b, "\\ufffd");
             i++;
             continue;
         }
         if (r == 0x2028 || r == 0x2029) {
-            sb_puts(b, r == 0x2028 ? "\\u2028" : "\\u2029");
+            akv_buf_puts(b, r == 0x2028 ? "\\u2028" : "\\u2029");
         } else {
-            sb_putn(b, s + i, w);
+            akv_buf_append(b, s + i, w);
         }
         i += w;
     }
-    sb_putc(b, '"');
-}
-
-static void sb_json_str(struct sb *b, const char *s)
-{
-    sb_json_strn(b, s, strlen(s));
+    akv_buf_putc(b, '"');
 }
 
 /* Go's strconv.Quote (the %q verb), for error texts that quote user input. */
-static void sb_go_quote(struct sb *b, const char *s)
+static void sb_go_quote(struct akv_buf *b, const char *s)
 {
     const unsigned char *u = (const unsigned char *)s;
-    size_t n = strlen(s);
     size_t i = 0;
 
-    sb_putc(b, '"');
-    while (i < n) {
+    akv_buf_putc(b, '"');
+    while (u[i]) {
         uint32_t r;
-        size_t w = utf8_decode(u + i, n - i, &r);
+        size_t w = utf8_decode(u + i, &r);
 
         if (w == 0) {
-            sb_printf(b, "\\x%02x", u[i]);
+            akv_buf_printf(b, "\\x%02x", u[i]);
             i++;
             continue;
         }
         if (r == '"' || r == '\\') {
-            sb_putc(b, '\\');
-            sb_putc(b, (char)r);
+            akv_buf_putc(b, '\\');
+            akv_buf_putc(b, (char)r);
         } else if (rune_printable(r)) {
-            sb_putn(b, s + i, w);
+            akv_buf_append(b, s + i, w);
         } else {
             switch (r) {
             case '\a':
-                sb_puts(b, "\\a");
+                akv_buf_puts(b, "\\a");
                 break;
             case '\b':
-                sb_puts(b, "\\b");
+                akv_buf_puts(b, "\\b");
                 break;
             case '\f':
-                sb_puts(b, "\\f");
+                akv_buf_puts(b, "\\f");
                 break;
             case '\n':
-                sb_puts(b, "\\n");
+                akv_buf_puts(b, "\\n");
                 break;
             case '\r':
-                sb_puts(b, "\\r");
+                akv_buf_puts(b, "\\r");
                 break;
             case '\t':
-                sb_puts(b, "\\t");
+                akv_buf_puts(b, "\\t");
                 break;
             case '\v':
-                sb_puts(b, "\\v");
+                akv_buf_puts(b, "\\v");
                 break;
             default:
                 if (r < 0x80) {
-                    sb_printf(b, "\\x%02x", (unsigned)r);
+                    akv_buf_printf(b, "\\x%02x", (unsigned)r);
                 } else if (r < 0x10000) {
-                    sb_printf(b, "\\u%04x", (unsigned)r);
+                    akv_buf_printf(b, "\\u%04x", (unsigned)r);
                 } else {
-                    sb_printf(b, "\\U%08x", (unsigned)r);
+                    akv_buf_printf(b, "\\U%08x", (unsigned)r);
                 }
                 break;
             }
         }
         i += w;
     }
-    sb_putc(b, '"');
+    akv_buf_putc(b, '"');
 }
 
 /*
@@ -519,7 +401,7 @@ static void sb_go_quote(struct sb *b, const char *s)
  * read back to the same value, in %f form unless tiny or huge. Vault reads
  * stored secret data back into float64s, so this is what it returns.
  */
-static void sb_go_float(struct sb *b, double f)
+static void sb_go_float(struct akv_buf *b, double f)
 {
     char buf[48];
     char digits[24];
@@ -530,11 +412,11 @@ static void sb_go_float(struct sb *b, double f)
     int exp10;
 
     if (!isfinite(f)) {
-        sb_puts(b, "null");
+        akv_buf_puts(b, "null");
         return;
     }
     if (f == 0) {
-        sb_puts(b, signbit(f) ? "-0" : "0");
+        akv_buf_puts(b, signbit(f) ? "-0" : "0");
         return;
     }
     for (prec = 0; prec < 17; prec++) {
@@ -545,7 +427,7 @@ static void sb_go_float(struct sb *b, double f)
     }
     p = buf;
     if (*p == '-') {
-        sb_putc(b, '-');
+        akv_buf_putc(b, '-');
         p++;
     }
     while (*p && *p != 'e' && nd < (int)sizeof(digits) - 1) {
@@ -559,34 +441,34 @@ static void sb_go_float(struct sb *b, double f)
     }
     exp10 = *p == 'e' ? (int)strtol(p + 1, NULL, 10) : 0;
     if (a < 1e-6 || a >= 1e21) {
-        sb_putc(b, digits[0]);
+        akv_buf_putc(b, digits[0]);
         if (nd > 1) {
-            sb_putc(b, '.');
-            sb_putn(b, digits + 1, (size_t)nd - 1);
+            akv_buf_putc(b, '.');
+            akv_buf_append(b, digits + 1, (size_t)nd - 1);
         }
         /* Go pads the exponent to two digits, then trims "e-07" to "e-7" */
         if (exp10 < 0) {
-            sb_printf(b, "e-%d", -exp10);
+            akv_buf_printf(b, "e-%d", -exp10);
         } else {
-            sb_printf(b, "e+%02d", exp10);
+            akv_buf_printf(b, "e+%02d", exp10);
         }
         return;
     }
     if (exp10 < 0) {
-        sb_puts(b, "0.");
+        akv_buf_puts(b, "0.");
         for (prec = exp10 + 1; prec < 0; prec++) {
-            sb_putc(b, '0');
+            akv_buf_putc(b, '0');
         }
-        sb_putn(b, digits, (size_t)nd);
+        akv_buf_append(b, digits, (size_t)nd);
     } else if (exp10 + 1 >= nd) {
-        sb_putn(b, digits, (size_t)nd);
+        akv_buf_append(b, digits, (size_t)nd);
         for (prec = nd; prec < exp10 + 1; prec++) {
-            sb_putc(b, '0');
+            akv_buf_putc(b, '0');
         }
     } else {
-        sb_putn(b, digits, (size_t)exp10 + 1);
-        sb_putc(b, '.');
-        sb_putn(b, digits + exp10 + 1, (size_t)(nd - exp10 - 1));
+        akv_buf_append(b, digits, (size_t)exp10 + 1);
+        akv_buf_putc(b, '.');
+        akv_buf_append(b, digits + exp10 + 1, (size_t)(nd - exp10 - 1));
     }
 }
 
@@ -650,7 +532,7 @@ static size_t sorted_members(const cJSON *obj, struct member_ref **out)
 }
 
 /* Re-encodes a parsed JSON value exactly as Vault would return it. */
-static void sb_go_json(struct sb *b, const cJSON *v)
+static void sb_go_json(struct akv_buf *b, const cJSON *v)
 {
     const cJSON *c;
 
@@ -660,84 +542,84 @@ static void sb_go_json(struct sb *b, const cJSON *v)
         size_t i;
 
         if (n == (size_t)-1) {
-            b->oom = 1;
+            b->err = AKV_ERR_NOMEM;
             return;
         }
-        sb_putc(b, '{');
+        akv_buf_putc(b, '{');
         for (i = 0; i < n; i++) {
             if (i > 0) {
-                sb_putc(b, ',');
+                akv_buf_putc(b, ',');
             }
             sb_json_str(b, m[i].item->string);
-            sb_putc(b, ':');
+            akv_buf_putc(b, ':');
             sb_go_json(b, m[i].item);
         }
-        sb_putc(b, '}');
+        akv_buf_putc(b, '}');
         free(m);
     } else if (cJSON_IsArray(v)) {
-        sb_putc(b, '[');
+        akv_buf_putc(b, '[');
         for (c = v->child; c; c = c->next) {
             if (c != v->child) {
-                sb_putc(b, ',');
+                akv_buf_putc(b, ',');
             }
             sb_go_json(b, c);
         }
-        sb_putc(b, ']');
+        akv_buf_putc(b, ']');
     } else if (cJSON_IsString(v)) {
         sb_json_str(b, v->valuestring);
     } else if (cJSON_IsNumber(v)) {
         sb_go_float(b, v->valuedouble);
     } else if (cJSON_IsTrue(v)) {
-        sb_puts(b, "true");
+        akv_buf_puts(b, "true");
     } else if (cJSON_IsFalse(v)) {
-        sb_puts(b, "false");
+        akv_buf_puts(b, "false");
     } else {
-        sb_puts(b, "null");
+        akv_buf_puts(b, "null");
     }
 }
 
 /* Go's %v of a decoded JSON value, for "error converting input" texts. */
-static void sb_go_value(struct sb *b, const cJSON *v)
+static void sb_go_value(struct akv_buf *b, const cJSON *v)
 {
     const cJSON *c;
 
     if (cJSON_IsString(v)) {
-        sb_puts(b, v->valuestring);
+        akv_buf_puts(b, v->valuestring);
     } else if (cJSON_IsNumber(v)) {
         sb_go_float(b, v->valuedouble);
     } else if (cJSON_IsBool(v)) {
-        sb_puts(b, cJSON_IsTrue(v) ? "true" : "false");
+        akv_buf_puts(b, cJSON_IsTrue(v) ? "true" : "false");
     } else if (cJSON_IsArray(v)) {
-        sb_putc(b, '[');
+        akv_buf_putc(b, '[');
         for (c = v->child; c; c = c->next) {
             if (c != v->child) {
-                sb_putc(b, ' ');
+                akv_buf_putc(b, ' ');
             }
             sb_go_value(b, c);
         }
-        sb_putc(b, ']');
+        akv_buf_putc(b, ']');
     } else if (cJSON_IsObject(v)) {
         struct member_ref *m;
         size_t n = sorted_members(v, &m);
         size_t i;
 
         if (n == (size_t)-1) {
-            b->oom = 1;
+            b->err = AKV_ERR_NOMEM;
             return;
         }
-        sb_puts(b, "map[");
+        akv_buf_puts(b, "map[");
         for (i = 0; i < n; i++) {
             if (i > 0) {
-                sb_putc(b, ' ');
+                akv_buf_putc(b, ' ');
             }
-            sb_puts(b, m[i].item->string);
-            sb_putc(b, ':');
+            akv_buf_puts(b, m[i].item->string);
+            akv_buf_putc(b, ':');
             sb_go_value(b, m[i].item);
         }
-        sb_putc(b, ']');
+        akv_buf_putc(b, ']');
         free(m);
     } else {
-        sb_puts(b, "<nil>");
+        akv_buf_puts(b, "<nil>");
     }
 }
 
@@ -763,37 +645,32 @@ static const char *go_kind(const cJSON *v)
 /* Time, randomness                                                          */
 /* ------------------------------------------------------------------------ */
 
-static struct timespec now_rt(void)
-{
-    struct timespec ts;
+/* Dates are nanoseconds since the epoch on the wall clock (akv_wall_ns()),
+ * as Vault keeps them; 0 is Go's zero time, "unset". */
+#define NS_PER_SEC INT64_C(1000000000)
 
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return ts;
-}
-
-static int ts_set(const struct timespec *t)
+/* @returns the date \p secs seconds after \p t, INT64_MAX at the most (a
+ *          date in 2262: a delete_version_after of centuries stays one). */
+static int64_t ns_after(int64_t t, int64_t secs)
 {
-    return t->tv_sec != 0 || t->tv_nsec != 0;
-}
-
-/* a <= b */
-static int ts_le(const struct timespec *a, const struct timespec *b)
-{
-    return a->tv_sec < b->tv_sec ||
-           (a->tv_sec == b->tv_sec && a->tv_nsec <= b->tv_nsec);
+    if (secs > (INT64_MAX - t) / NS_PER_SEC) {
+        return INT64_MAX;
+    }
+    return t + secs * NS_PER_SEC;
 }
 
 /* Go's time.RFC3339Nano in UTC: trailing zeros of the fraction dropped. */
-static void fmt_rfc3339(char *out, size_t size, const struct timespec *t)
+static void fmt_rfc3339(char *out, size_t size, int64_t t)
 {
     struct tm tm;
-    time_t sec = t->tv_sec;
+    time_t sec = (time_t)(t / NS_PER_SEC);
+    long nsec = (long)(t % NS_PER_SEC);
     char frac[16] = "";
     size_t n;
 
     gmtime_r(&sec, &tm);
-    if (t->tv_nsec != 0) {
-        snprintf(frac, sizeof(frac), ".%09ld", t->tv_nsec);
+    if (nsec != 0) {
+        snprintf(frac, sizeof(frac), ".%09ld", nsec);
         n = strlen(frac);
         while (n > 1 && frac[n - 1] == '0') {
             frac[--n] = '\0';
@@ -804,18 +681,18 @@ static void fmt_rfc3339(char *out, size_t size, const struct timespec *t)
 }
 
 /* A quoted RFC 3339 time, or "" when unset (ptypesTimestampToString). */
-static void sb_time(struct sb *b, const struct timespec *t)
+static void sb_time(struct akv_buf *b, int64_t t)
 {
     char buf[64];
 
-    if (!ts_set(t)) {
-        sb_puts(b, "\"\"");
+    if (t == 0) {
+        akv_buf_puts(b, "\"\"");
         return;
     }
     fmt_rfc3339(buf, sizeof(buf), t);
-    sb_putc(b, '"');
-    sb_puts(b, buf);
-    sb_putc(b, '"');
+    akv_buf_putc(b, '"');
+    akv_buf_puts(b, buf);
+    akv_buf_putc(b, '"');
 }
 
 /* Go's time.Duration.String for whole seconds: "0s", "45s", "1h0m0s". */
@@ -834,8 +711,9 @@ static void fmt_duration(char *out, size_t size, int64_t secs)
     }
 }
 
-/* Per-thread splitmix64, seeded from the kernel: request IDs and tokens
- * need to be unique, not secret, and must not cost a syscall each. */
+/* Per-thread splitmix64, seeded by akv_backoff_random() (the kernel's
+ * randomness): request IDs and tokens need to be unique, not secret, and
+ * must not cost a syscall each. */
 static _Thread_local uint64_t rng_x;
 static _Thread_local int rng_ready;
 
@@ -844,12 +722,7 @@ static uint64_t rng_next(void)
     uint64_t z;
 
     if (!rng_ready) {
-        if (getrandom(&rng_x, sizeof(rng_x), 0) != (ssize_t)sizeof(rng_x)) {
-            struct timespec ts = now_rt();
-
-            rng_x = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^
-                    (uint64_t)(uintptr_t)&rng_x;
-        }
+        rng_x = akv_backoff_random();
         rng_ready = 1;
     }
     rng_x += 0x9e3779b97f4a7c15ULL;
@@ -888,106 +761,6 @@ static void gen_token(char out[TOKEN_LEN + 1])
         out[i] = alnum[rng_next() % 62];
     }
     out[TOKEN_LEN] = '\0';
-}
-
-/* ------------------------------------------------------------------------ */
-/* Hash table                                                                */
-/* ------------------------------------------------------------------------ */
-
-/* Intrusive chained table: secrets and tokens embed an hnode first. */
-struct hnode {
-    struct hnode *next;
-    uint64_t hash;
-    char *key;
-};
-
-struct htab {
-    struct hnode **b;
-    size_t nb; /* a power of two */
-    size_t n;
-};
-
-static uint64_t hash_str(const char *s)
-{
-    uint64_t h = 0xcbf29ce484222325ULL;
-
-    while (*s) {
-        h ^= (unsigned char)*s++;
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
-
-static int ht_init(struct htab *t, size_t nb)
-{
-    t->b = calloc(nb, sizeof(*t->b));
-    t->nb = nb;
-    t->n = 0;
-    return t->b ? 0 : -1;
-}
-
-static struct hnode *ht_find(const struct htab *t, const char *key)
-{
-    uint64_t h = hash_str(key);
-    struct hnode *n;
-
-    for (n = t->b[h & (t->nb - 1)]; n; n = n->next) {
-        if (n->hash == h && strcmp(n->key, key) == 0) {
-            return n;
-        }
-    }
-    return NULL;
-}
-
-/* Inserts a node whose key is not in the table yet. Growing may fail;
- * the table then just gets longer chains. */
-static void ht_insert(struct htab *t, struct hnode *node)
-{
-    size_t i;
-
-    if (t->n + 1 > t->nb - t->nb / 4) {
-        struct hnode **nbk = calloc(t->nb * 2, sizeof(*nbk));
-
-        if (nbk) {
-            for (i = 0; i < t->nb; i++) {
-                struct hnode *n = t->b[i];
-
-                while (n) {
-                    struct hnode *next = n->next;
-                    size_t j = n->hash & (t->nb * 2 - 1);
-
-                    n->next = nbk[j];
-                    nbk[j] = n;
-                    n = next;
-                }
-            }
-            free(t->b);
-            t->b = nbk;
-            t->nb *= 2;
-        }
-    }
-    node->hash = hash_str(node->key);
-    i = node->hash & (t->nb - 1);
-    node->next = t->b[i];
-    t->b[i] = node;
-    t->n++;
-}
-
-static struct hnode *ht_remove(struct htab *t, const char *key)
-{
-    uint64_t h = hash_str(key);
-    struct hnode **pp = &t->b[h & (t->nb - 1)];
-
-    for (; *pp; pp = &(*pp)->next) {
-        struct hnode *n = *pp;
-
-        if (n->hash == h && strcmp(n->key, key) == 0) {
-            *pp = n->next;
-            t->n--;
-            return n;
-        }
-    }
-    return NULL;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1031,16 +804,16 @@ struct config {
 
 struct kv_version {
     char *data; /* the data map, already in Vault's JSON encoding */
-    struct timespec created;
-    struct timespec deleted; /* deletion_time; unset when zero */
+    int64_t created;
+    int64_t deleted; /* deletion_time; unset when zero */
     int destroyed;
 };
 
 struct kv_secret {
-    struct hnode node; /* key: the path under data/ */
-    uint64_t current;  /* current_version */
-    uint64_t oldest;   /* oldest_version, as Vault reports it */
-    uint64_t first;    /* version number of vers[0] */
+    struct fakehtab_node node; /* key: the path under data/ */
+    uint64_t current;          /* current_version */
+    uint64_t oldest;           /* oldest_version, as Vault reports it */
+    uint64_t first;            /* version number of vers[0] */
     struct kv_version *vers;
     size_t nvers;
     size_t capvers;
@@ -1048,20 +821,20 @@ struct kv_secret {
     int cas_required;
     int64_t delete_after; /* key-level delete_version_after, seconds */
     char *custom;         /* custom_metadata as JSON; NULL when empty */
-    struct timespec created;
-    struct timespec updated;
+    int64_t created;
+    int64_t updated;
 };
 
 enum tok_kind { TOK_ROOT, TOK_K8S, TOK_APPROLE };
 
 struct token {
-    struct hnode node; /* key: the token itself */
+    struct fakehtab_node node; /* key: the token itself */
     enum tok_kind kind;
     size_t role; /* index into cfg.k8s or cfg.approles */
     char accessor[UUID_LEN + 1];
-    struct timespec issued;
-    struct timespec expires; /* unset for the root token */
-    struct timespec renewed; /* unset until the first renewal */
+    int64_t issued;
+    int64_t expires; /* unset for the root token */
+    int64_t renewed; /* unset until the first renewal */
     int64_t creation_ttl;
     int64_t max_ttl; /* fixed at login: a later fault plan must not move it */
 };
@@ -1110,8 +883,8 @@ static const char *const write_answer_names[] = {
 /* What they set: the fake-vault part of a plan (fakefault_plan.ext). */
 struct vault_faults {
     long sealed_for_ms;
-    struct timespec sealed_until; /* CLOCK_MONOTONIC */
-    char **deny;                  /* path prefixes below /v1/ */
+    int64_t sealed_until_ms; /* on akv_mono_ms()'s clock */
+    char **deny;             /* path prefixes below /v1/ */
     size_t ndeny;
     int64_t token_ttl; /* 0: --token-ttl applies */
     int64_t token_max_ttl;
@@ -1152,10 +925,10 @@ struct fake_vault {
     struct config cfg;
 
     pthread_mutex_t kv_lock; /* secrets and everything they own */
-    struct htab secrets;
+    struct fakehtab secrets;
 
     pthread_mutex_t tok_lock;
-    struct htab tokens;
+    struct fakehtab tokens;
 
     pthread_mutex_t log_lock;
     struct reqlog_entry *rlog; /* ring of REQLOG_CAP */
@@ -1191,9 +964,10 @@ struct rq {
 /* Responses                                                                 */
 /* ------------------------------------------------------------------------ */
 
-static void reply_sb(struct fakehttp_response *resp, int status, struct sb *b)
+static void reply_sb(struct fakehttp_response *resp, int status,
+                     struct akv_buf *b)
 {
-    char *body = sb_take(b);
+    char *body = akv_buf_take(b);
 
     if (!body) {
         fakehttp_reply(resp, 500, "{\"errors\":[\"out of memory\"]}\n");
@@ -1206,13 +980,13 @@ static void reply_sb(struct fakehttp_response *resp, int status, struct sb *b)
 static void reply_error(struct fakehttp_response *resp, int status,
                         const char *msg)
 {
-    struct sb b = {0};
+    struct akv_buf b = TEXT_INIT;
 
-    sb_puts(&b, "{\"errors\":[");
+    akv_buf_puts(&b, "{\"errors\":[");
     if (msg) {
         sb_json_str(&b, msg);
     }
-    sb_puts(&b, "]}\n");
+    akv_buf_puts(&b, "]}\n");
     reply_sb(resp, status, &b);
 }
 
@@ -1226,54 +1000,55 @@ static void reply_no_content(struct fakehttp_response *resp)
 /* Opens Vault's response envelope after the members of the JSON object
  * \p top (NULL: none; logical.HTTPSysInjector puts a sys/ answer's data
  * there); the caller writes the data value. */
-static void sb_env_begin_with(struct sb *b, const struct sb *top)
+static void sb_env_begin_with(struct akv_buf *b, const struct akv_buf *top)
 {
     char id[UUID_LEN + 1];
 
-    sb_putc(b, '{');
+    akv_buf_putc(b, '{');
     if (top && top->len > 2) {
-        sb_putn(b, top->p + 1, top->len - 2);
-        sb_putc(b, ',');
+        akv_buf_append(b, top->data + 1, top->len - 2);
+        akv_buf_putc(b, ',');
     }
     gen_uuid(id);
-    sb_printf(b,
-              "\"request_id\":\"%s\",\"lease_id\":\"\",\"renewable\":false,"
-              "\"lease_duration\":0,\"data\":",
-              id);
+    akv_buf_printf(
+        b,
+        "\"request_id\":\"%s\",\"lease_id\":\"\",\"renewable\":false,"
+        "\"lease_duration\":0,\"data\":",
+        id);
 }
 
 /* Opens Vault's response envelope; the caller writes the data value. */
-static void sb_env_begin(struct sb *b)
+static void sb_env_begin(struct akv_buf *b)
 {
     sb_env_begin_with(b, NULL);
 }
 
 /* Closes the envelope. \p auth is JSON text or NULL. json.Marshal bodies
  * (raw 404s) carry no newline; json.Encoder ones do. */
-static void sb_env_end(struct sb *b, const char *const *warnings,
+static void sb_env_end(struct akv_buf *b, const char *const *warnings,
                        size_t nwarnings, const char *auth,
                        const char *mount_type, int newline)
 {
     size_t i;
 
-    sb_puts(b, ",\"wrap_info\":null,\"warnings\":");
+    akv_buf_puts(b, ",\"wrap_info\":null,\"warnings\":");
     if (nwarnings == 0) {
-        sb_puts(b, "null");
+        akv_buf_puts(b, "null");
     } else {
-        sb_putc(b, '[');
+        akv_buf_putc(b, '[');
         for (i = 0; i < nwarnings; i++) {
             if (i > 0) {
-                sb_putc(b, ',');
+                akv_buf_putc(b, ',');
             }
             sb_json_str(b, warnings[i]);
         }
-        sb_putc(b, ']');
+        akv_buf_putc(b, ']');
     }
-    sb_puts(b, ",\"auth\":");
-    sb_puts(b, auth ? auth : "null");
-    sb_puts(b, ",\"mount_type\":");
+    akv_buf_puts(b, ",\"auth\":");
+    akv_buf_puts(b, auth ? auth : "null");
+    akv_buf_puts(b, ",\"mount_type\":");
     sb_json_str(b, mount_type);
-    sb_puts(b, newline ? "}\n" : "}");
+    akv_buf_puts(b, newline ? "}\n" : "}");
 }
 
 /* logical.RespondWithStatusCode with only a warning: a raw 404 body. */
@@ -1281,10 +1056,10 @@ static void reply_warning_404(struct fakehttp_response *resp,
                               const char *warning)
 {
     const char *warnings[1] = {warning};
-    struct sb b = {0};
+    struct akv_buf b = TEXT_INIT;
 
     sb_env_begin(&b);
-    sb_puts(&b, "null");
+    akv_buf_puts(&b, "null");
     sb_env_end(&b, warnings, 1, NULL, "", 0);
     reply_sb(resp, 404, &b);
 }
@@ -1296,7 +1071,7 @@ static void reply_warning_404(struct fakehttp_response *resp,
  * @returns 1 when \p out got a warning.
  */
 static int ignored_params(const cJSON *body, const char *const *known,
-                          struct sb *out)
+                          struct akv_buf *out)
 {
     struct member_ref *m;
     size_t n;
@@ -1309,7 +1084,7 @@ static int ignored_params(const cJSON *body, const char *const *known,
     }
     n = sorted_members(body, &m);
     if (n == (size_t)-1) {
-        out->oom = 1;
+        out->err = AKV_ERR_NOMEM;
         return 0;
     }
     for (i = 0; i < n; i++) {
@@ -1324,13 +1099,14 @@ static int ignored_params(const cJSON *body, const char *const *known,
         if (is_known) {
             continue;
         }
-        sb_puts(out, any ? " "
+        akv_buf_puts(out,
+                     any ? " "
                          : "Endpoint ignored these unrecognized parameters: [");
-        sb_puts(out, m[i].item->string);
+        akv_buf_puts(out, m[i].item->string);
         any = 1;
     }
     if (any) {
-        sb_putc(out, ']');
+        akv_buf_putc(out, ']');
     }
     free(m);
     return any;
@@ -1357,13 +1133,14 @@ static const cJSON *obj_get(const cJSON *obj, const char *name)
     return found;
 }
 
-static void field_error_prefix(struct sb *err, const cJSON *v, const char *name)
+static void field_error_prefix(struct akv_buf *err, const cJSON *v,
+                               const char *name)
 {
-    sb_puts(err, "error converting input ");
+    akv_buf_puts(err, "error converting input ");
     sb_go_value(err, v);
-    sb_puts(err, " for field ");
+    akv_buf_puts(err, " for field ");
     sb_go_quote(err, name);
-    sb_puts(err, ": ");
+    akv_buf_puts(err, ": ");
 }
 
 /*
@@ -1371,7 +1148,7 @@ static void field_error_prefix(struct sb *err, const cJSON *v, const char *name)
  * JSON null), -1 with the framework's message in \p err.
  */
 static int field_map(const cJSON *body, const char *name, const cJSON **out,
-                     struct sb *err)
+                     struct akv_buf *err)
 {
     const cJSON *v = obj_get(body, name);
 
@@ -1384,7 +1161,7 @@ static int field_map(const cJSON *body, const char *name, const cJSON **out,
     }
     if (!cJSON_IsObject(v)) {
         field_error_prefix(err, v, name);
-        sb_printf(err, "'' expected a map, got '%s'", go_kind(v));
+        akv_buf_printf(err, "'' expected a map, got '%s'", go_kind(v));
         return -1;
     }
     *out = v;
@@ -1468,7 +1245,7 @@ static int number_to_int(const cJSON *v, int64_t *out)
 
 /* WeakDecode into an int. @returns 0, or -1 with a message in \p err. */
 static int weak_int(const cJSON *v, const char *name, int64_t *out,
-                    struct sb *err)
+                    struct akv_buf *err)
 {
     if (cJSON_IsNull(v)) {
         *out = 0;
@@ -1484,11 +1261,11 @@ static int weak_int(const cJSON *v, const char *name, int64_t *out,
         }
         if (err) {
             field_error_prefix(err, v, name);
-            sb_puts(err, "error decoding json.Number into : "
-                         "strconv.ParseInt: parsing ");
-            sb_putc(err, '"');
+            akv_buf_puts(err, "error decoding json.Number into : "
+                              "strconv.ParseInt: parsing ");
+            akv_buf_putc(err, '"');
             sb_go_float(err, v->valuedouble);
-            sb_puts(err, "\": invalid syntax");
+            akv_buf_puts(err, "\": invalid syntax");
         }
         return -1;
     }
@@ -1498,17 +1275,18 @@ static int weak_int(const cJSON *v, const char *name, int64_t *out,
         }
         if (err) {
             field_error_prefix(err, v, name);
-            sb_puts(err, "cannot parse '' as int: strconv.ParseInt: parsing ");
+            akv_buf_puts(err,
+                         "cannot parse '' as int: strconv.ParseInt: parsing ");
             sb_go_quote(err, v->valuestring);
-            sb_puts(err, ": invalid syntax");
+            akv_buf_puts(err, ": invalid syntax");
         }
         return -1;
     }
     if (err) {
         field_error_prefix(err, v, name);
-        sb_printf(err, "'' expected type 'int', got unconvertible type '%s'",
-                  cJSON_IsArray(v) ? "[]interface {}"
-                                   : "map[string]interface {}");
+        akv_buf_printf(
+            err, "'' expected type 'int', got unconvertible type '%s'",
+            cJSON_IsArray(v) ? "[]interface {}" : "map[string]interface {}");
     }
     return -1;
 }
@@ -1534,9 +1312,10 @@ static int parse_go_bool(const char *s, int *out)
 }
 
 /* WeakDecode into a bool: json.Number and strings go through ParseBool. */
-static int weak_bool(const cJSON *v, const char *name, int *out, struct sb *err)
+static int weak_bool(const cJSON *v, const char *name, int *out,
+                     struct akv_buf *err)
 {
-    struct sb lit = {0};
+    struct akv_buf lit = TEXT_INIT;
     int rc = 0;
 
     if (cJSON_IsNull(v)) {
@@ -1549,29 +1328,30 @@ static int weak_bool(const cJSON *v, const char *name, int *out, struct sb *err)
     }
     if (cJSON_IsString(v) || cJSON_IsNumber(v)) {
         if (cJSON_IsString(v)) {
-            sb_puts(&lit, v->valuestring);
+            akv_buf_puts(&lit, v->valuestring);
         } else {
             sb_go_float(&lit, v->valuedouble);
         }
-        if (lit.oom) {
-            err->oom = 1;
+        if (lit.err != AKV_OK) {
+            err->err = AKV_ERR_NOMEM;
             rc = -1;
         } else if (lit.len == 0) {
             *out = 0;
-        } else if (parse_go_bool(lit.p, out) != 0) {
+        } else if (parse_go_bool(lit.data, out) != 0) {
             field_error_prefix(err, v, name);
-            sb_puts(err, "cannot parse '' as bool: strconv.ParseBool: "
-                         "parsing ");
-            sb_go_quote(err, lit.p);
-            sb_puts(err, ": invalid syntax");
+            akv_buf_puts(err, "cannot parse '' as bool: strconv.ParseBool: "
+                              "parsing ");
+            sb_go_quote(err, lit.data);
+            akv_buf_puts(err, ": invalid syntax");
             rc = -1;
         }
-        sb_free(&lit);
+        akv_buf_free(&lit);
         return rc;
     }
     field_error_prefix(err, v, name);
-    sb_printf(err, "'' expected type 'bool', got unconvertible type '%s'",
-              cJSON_IsArray(v) ? "[]interface {}" : "map[string]interface {}");
+    akv_buf_printf(err, "'' expected type 'bool', got unconvertible type '%s'",
+                   cJSON_IsArray(v) ? "[]interface {}"
+                                    : "map[string]interface {}");
     return -1;
 }
 
@@ -1580,35 +1360,35 @@ static int weak_bool(const cJSON *v, const char *name, int *out, struct sb *err)
  * null becomes "". @returns a heap string, or NULL with \p err set (or OOM
  * when \p err stays empty).
  */
-static char *weak_string(const cJSON *v, struct sb *err)
+static char *weak_string(const cJSON *v, struct akv_buf *err)
 {
-    struct sb s = {0};
+    struct akv_buf s = TEXT_INIT;
 
     if (cJSON_IsString(v)) {
-        sb_puts(&s, v->valuestring);
+        akv_buf_puts(&s, v->valuestring);
     } else if (cJSON_IsNumber(v)) {
         sb_go_float(&s, v->valuedouble);
     } else if (cJSON_IsBool(v)) {
-        sb_puts(&s, cJSON_IsTrue(v) ? "1" : "0");
+        akv_buf_puts(&s, cJSON_IsTrue(v) ? "1" : "0");
     } else if (!cJSON_IsNull(v)) {
-        sb_printf(err,
-                  "'' expected type 'string', got unconvertible type '%s', "
-                  "value: '",
-                  cJSON_IsArray(v) ? "[]interface {}"
-                                   : "map[string]interface {}");
+        akv_buf_printf(
+            err,
+            "'' expected type 'string', got unconvertible type '%s', "
+            "value: '",
+            cJSON_IsArray(v) ? "[]interface {}" : "map[string]interface {}");
         sb_go_value(err, v);
-        sb_putc(err, '\'');
+        akv_buf_putc(err, '\'');
         return NULL;
     }
-    return sb_take(&s);
+    return akv_buf_take(&s);
 }
 
 /* A TypeString field: NULL when absent; "" for null. */
-static char *field_string(const cJSON *body, const char *name, struct sb *err,
-                          int *failed)
+static char *field_string(const cJSON *body, const char *name,
+                          struct akv_buf *err, int *failed)
 {
     const cJSON *v = obj_get(body, name);
-    struct sb inner = {0};
+    struct akv_buf inner = TEXT_INIT;
     char *s;
 
     *failed = 0;
@@ -1620,12 +1400,12 @@ static char *field_string(const cJSON *body, const char *name, struct sb *err,
         *failed = 1;
         if (inner.len > 0) {
             field_error_prefix(err, v, name);
-            sb_puts(err, inner.p);
+            akv_buf_puts(err, inner.data);
         } else {
-            err->oom = 1;
+            err->err = AKV_ERR_NOMEM;
         }
     }
-    sb_free(&inner);
+    akv_buf_free(&inner);
     return s;
 }
 
@@ -1698,7 +1478,7 @@ static int parse_go_duration(const char *s, int64_t *out)
  * @returns 0 absent, 1 present, -1 with \p err set.
  */
 static int field_duration(const cJSON *body, const char *name, int64_t *out,
-                          struct sb *err)
+                          struct akv_buf *err)
 {
     const cJSON *v = obj_get(body, name);
     char buf[128];
@@ -1718,7 +1498,7 @@ static int field_duration(const cJSON *body, const char *name, int64_t *out,
     }
     if (!cJSON_IsString(v)) {
         field_error_prefix(err, v, name);
-        sb_puts(err, "could not parse duration from input");
+        akv_buf_puts(err, "could not parse duration from input");
         return -1;
     }
     s = v->valuestring;
@@ -1759,7 +1539,7 @@ static int field_duration(const cJSON *body, const char *name, int64_t *out,
         return 1;
     }
     field_error_prefix(err, v, name);
-    sb_puts(err, "time: invalid duration ");
+    akv_buf_puts(err, "time: invalid duration ");
     sb_go_quote(err, buf);
     return -1;
 }
@@ -1789,9 +1569,14 @@ static struct token *token_new(const char *id, enum tok_kind kind, size_t role)
 static void token_free(struct token *t)
 {
     if (t) {
-        free(t->node.key);
+        akv_wipe_free(t->node.key);
         free(t);
     }
+}
+
+static void token_release(struct fakehtab_node *n)
+{
+    token_free((struct token *)n);
 }
 
 /*
@@ -1802,15 +1587,15 @@ static void token_free(struct token *t)
 static int token_lookup(struct fake_vault *fv, const char *id,
                         struct token *snap)
 {
-    struct timespec now = now_rt();
+    int64_t now = akv_wall_ns();
     struct token *t;
     int ok = 0;
 
     pthread_mutex_lock(&fv->tok_lock);
-    t = (struct token *)ht_find(&fv->tokens, id);
+    t = (struct token *)fakehtab_find(&fv->tokens, id);
     if (t) {
-        if (t->kind != TOK_ROOT && ts_le(&t->expires, &now)) {
-            ht_remove(&fv->tokens, id);
+        if (t->kind != TOK_ROOT && t->expires <= now) {
+            fakehtab_remove(&fv->tokens, id);
             token_free(t);
         } else {
             *snap = *t;
@@ -1842,46 +1627,46 @@ static const char *token_entity(const struct fake_vault *fv,
 }
 
 /* The auth metadata a login attaches (also the token's "meta"). */
-static void sb_token_meta(struct sb *b, const struct fake_vault *fv,
+static void sb_token_meta(struct akv_buf *b, const struct fake_vault *fv,
                           const struct token *t)
 {
     if (t->kind == TOK_K8S) {
         const struct k8s_role *r = &fv->cfg.k8s[t->role];
 
-        sb_puts(b, "{\"role\":");
+        akv_buf_puts(b, "{\"role\":");
         sb_json_str(b, r->name);
-        sb_printf(b,
-                  ",\"service_account_name\":\"ak2vault\","
-                  "\"service_account_namespace\":\"default\","
-                  "\"service_account_secret_name\":\"\","
-                  "\"service_account_uid\":\"%s\"}",
-                  r->sa_uid);
+        akv_buf_printf(b,
+                       ",\"service_account_name\":\"ak2vault\","
+                       "\"service_account_namespace\":\"default\","
+                       "\"service_account_secret_name\":\"\","
+                       "\"service_account_uid\":\"%s\"}",
+                       r->sa_uid);
     } else if (t->kind == TOK_APPROLE) {
-        sb_puts(b, "{\"role_name\":\"ak2vault\"}");
+        akv_buf_puts(b, "{\"role_name\":\"ak2vault\"}");
     } else {
-        sb_puts(b, "null");
+        akv_buf_puts(b, "null");
     }
 }
 
 /* The "auth" block of login and renew responses (api.SecretAuth order). */
-static void sb_auth_block(struct sb *b, const struct fake_vault *fv,
+static void sb_auth_block(struct akv_buf *b, const struct fake_vault *fv,
                           const char *id, const struct token *t,
                           int64_t lease_duration)
 {
     const char *pol = token_policies_json(t);
 
-    sb_puts(b, "{\"client_token\":");
+    akv_buf_puts(b, "{\"client_token\":");
     sb_json_str(b, id);
-    sb_printf(b,
-              ",\"accessor\":\"%s\",\"policies\":%s,\"token_policies\":%s,"
-              "\"metadata\":",
-              t->accessor, pol, pol);
+    akv_buf_printf(b,
+                   ",\"accessor\":\"%s\",\"policies\":%s,\"token_policies\":%s,"
+                   "\"metadata\":",
+                   t->accessor, pol, pol);
     sb_token_meta(b, fv, t);
-    sb_printf(b,
-              ",\"lease_duration\":%" PRId64 ",\"renewable\":true,"
-              "\"entity_id\":\"%s\",\"token_type\":\"service\","
-              "\"orphan\":true,\"mfa_requirement\":null,\"num_uses\":0}",
-              lease_duration, token_entity(fv, t));
+    akv_buf_printf(b,
+                   ",\"lease_duration\":%" PRId64 ",\"renewable\":true,"
+                   "\"entity_id\":\"%s\",\"token_type\":\"service\","
+                   "\"orphan\":true,\"mfa_requirement\":null,\"num_uses\":0}",
+                   lease_duration, token_entity(fv, t));
 }
 
 /* Issues a login token; replies 200 with the auth block. */
@@ -1896,8 +1681,8 @@ static void issue_token(struct rq *rq, enum tok_kind kind, size_t role,
     char id[TOKEN_LEN + 1];
     struct token *t;
     struct token snap;
-    struct sb b = {0};
-    struct sb auth = {0};
+    struct akv_buf b = TEXT_INIT;
+    struct akv_buf auth = TEXT_INIT;
 
     memset(&snap, 0, sizeof(snap));
     /* a fault plan may shorten the lives of tokens issued from now on */
@@ -1913,15 +1698,14 @@ static void issue_token(struct rq *rq, enum tok_kind kind, size_t role,
     pthread_mutex_lock(&fv->tok_lock);
     do {
         gen_token(id);
-    } while (ht_find(&fv->tokens, id));
+    } while (fakehtab_find(&fv->tokens, id));
     t = token_new(id, kind, role);
     if (t) {
-        t->issued = now_rt();
-        t->expires = t->issued;
-        t->expires.tv_sec += ttl;
+        t->issued = akv_wall_ns();
+        t->expires = ns_after(t->issued, ttl);
         t->creation_ttl = ttl;
         t->max_ttl = max_ttl;
-        ht_insert(&fv->tokens, &t->node);
+        fakehtab_insert(&fv->tokens, &t->node);
         snap = *t;
     }
     pthread_mutex_unlock(&fv->tok_lock);
@@ -1931,16 +1715,16 @@ static void issue_token(struct rq *rq, enum tok_kind kind, size_t role,
     }
     STAT_INC(fv, logins);
     sb_auth_block(&auth, fv, id, &snap, ttl);
-    if (auth.oom) {
-        sb_free(&auth);
+    if (auth.err != AKV_OK) {
+        akv_buf_free(&auth);
         reply_error(rq->resp, 500, "out of memory");
         return;
     }
     sb_env_begin(&b);
-    sb_puts(&b, "null");
+    akv_buf_puts(&b, "null");
     warnings[0] = warning;
-    sb_env_end(&b, warnings, warning ? 1 : 0, auth.p, mount_type, 1);
-    sb_free(&auth);
+    sb_env_end(&b, warnings, warning ? 1 : 0, auth.data, mount_type, 1);
+    akv_buf_free(&auth);
     reply_sb(rq->resp, 200, &b);
 }
 
@@ -1988,8 +1772,8 @@ static void k8s_login(struct rq *rq)
 {
     static const char *const known[] = {"role", "jwt", NULL};
     struct fake_vault *fv = rq->fv;
-    struct sb err = {0};
-    struct sb warn = {0};
+    struct akv_buf err = TEXT_INIT;
+    struct akv_buf warn = TEXT_INIT;
     char *role = NULL;
     char *jwt = NULL;
     char *want = NULL;
@@ -2002,11 +1786,7 @@ static void k8s_login(struct rq *rq)
     }
     if (failed) {
         STAT_INC(fv, login_failures);
-        if (err.oom) {
-            reply_error(rq->resp, 500, "out of memory");
-        } else {
-            reply_error(rq->resp, 400, err.p);
-        }
+        reply_error(rq->resp, err.err != AKV_OK ? 500 : 400, text_or_oom(&err));
         goto out;
     }
     if (!role || !*role) {
@@ -2026,9 +1806,9 @@ static void k8s_login(struct rq *rq)
     }
     if (i == fv->cfg.nk8s) {
         STAT_INC(fv, login_failures);
-        sb_puts(&err, "invalid role name ");
+        akv_buf_puts(&err, "invalid role name ");
         sb_go_quote(&err, role);
-        reply_error(rq->resp, 400, err.oom ? "out of memory" : err.p);
+        reply_error(rq->resp, 400, text_or_oom(&err));
         goto out;
     }
     /* read at every login so a test can rotate the projected token */
@@ -2039,10 +1819,10 @@ static void k8s_login(struct rq *rq)
         goto out;
     }
     ignored_params(rq->body, known, &warn);
-    issue_token(rq, TOK_K8S, i, "kubernetes", warn.len ? warn.p : NULL);
+    issue_token(rq, TOK_K8S, i, "kubernetes", warn.len ? warn.data : NULL);
 out:
-    sb_free(&err);
-    sb_free(&warn);
+    akv_buf_free(&err);
+    akv_buf_free(&warn);
     free(role);
     free(jwt);
     free(want);
@@ -2071,8 +1851,8 @@ static void approle_login(struct rq *rq)
 {
     static const char *const known[] = {"role_id", "secret_id", NULL};
     struct fake_vault *fv = rq->fv;
-    struct sb err = {0};
-    struct sb warn = {0};
+    struct akv_buf err = TEXT_INIT;
+    struct akv_buf warn = TEXT_INIT;
     char *role_id = NULL;
     char *secret_id = NULL;
     size_t i;
@@ -2084,8 +1864,7 @@ static void approle_login(struct rq *rq)
     }
     if (failed) {
         STAT_INC(fv, login_failures);
-        reply_error(rq->resp, err.oom ? 500 : 400,
-                    err.oom ? "out of memory" : err.p);
+        reply_error(rq->resp, err.err != AKV_OK ? 500 : 400, text_or_oom(&err));
         goto out;
     }
     if (role_id) {
@@ -2120,10 +1899,10 @@ static void approle_login(struct rq *rq)
         goto out;
     }
     ignored_params(rq->body, known, &warn);
-    issue_token(rq, TOK_APPROLE, i, "approle", warn.len ? warn.p : NULL);
+    issue_token(rq, TOK_APPROLE, i, "approle", warn.len ? warn.data : NULL);
 out:
-    sb_free(&err);
-    sb_free(&warn);
+    akv_buf_free(&err);
+    akv_buf_free(&warn);
     free(role_id);
     free(secret_id);
 }
@@ -2133,77 +1912,75 @@ static void lookup_self(struct rq *rq)
 {
     struct fake_vault *fv = rq->fv;
     const struct token *t = &rq->tok;
-    struct timespec now = now_rt();
-    struct sb b = {0};
+    int64_t now = akv_wall_ns();
+    struct akv_buf b = TEXT_INIT;
 
     if (rq->op != OP_READ) {
         reply_error(rq->resp, 405, MSG_UNSUPPORTED_OP);
         return;
     }
     sb_env_begin(&b);
-    sb_printf(&b,
-              "{\"accessor\":\"%s\",\"creation_time\":%lld,"
-              "\"creation_ttl\":%" PRId64 ",\"display_name\":",
-              t->accessor, (long long)t->issued.tv_sec, t->creation_ttl);
+    akv_buf_printf(&b,
+                   "{\"accessor\":\"%s\",\"creation_time\":%lld,"
+                   "\"creation_ttl\":%" PRId64 ",\"display_name\":",
+                   t->accessor, (long long)(t->issued / NS_PER_SEC),
+                   t->creation_ttl);
     if (t->kind == TOK_ROOT) {
-        sb_puts(&b, "\"root\"");
+        akv_buf_puts(&b, "\"root\"");
     } else if (t->kind == TOK_K8S) {
         /* the mount path, '/' turned into '-', then namespace-name */
         const char *m;
 
-        sb_putc(&b, '"');
+        akv_buf_putc(&b, '"');
         for (m = fv->cfg.k8s_mount; *m; m++) {
-            sb_putc(&b, *m == '/' ? '-' : *m);
+            akv_buf_putc(&b, *m == '/' ? '-' : *m);
         }
-        sb_puts(&b, "-default-ak2vault\"");
+        akv_buf_puts(&b, "-default-ak2vault\"");
     } else {
-        sb_puts(&b, "\"approle\"");
+        akv_buf_puts(&b, "\"approle\"");
     }
-    sb_puts(&b, ",\"entity_id\":");
+    akv_buf_puts(&b, ",\"entity_id\":");
     sb_json_str(&b, token_entity(fv, t));
-    sb_puts(&b, ",\"expire_time\":");
+    akv_buf_puts(&b, ",\"expire_time\":");
     if (t->kind == TOK_ROOT) {
-        sb_puts(&b, "null");
+        akv_buf_puts(&b, "null");
     } else {
-        sb_time(&b, &t->expires);
+        sb_time(&b, t->expires);
     }
-    sb_puts(&b, ",\"explicit_max_ttl\":0,\"id\":");
+    akv_buf_puts(&b, ",\"explicit_max_ttl\":0,\"id\":");
     sb_json_str(&b, rq->token);
     if (t->kind != TOK_ROOT) {
-        sb_puts(&b, ",\"issue_time\":");
-        sb_time(&b, &t->issued);
-        if (ts_set(&t->renewed)) {
-            sb_puts(&b, ",\"last_renewal\":");
-            sb_time(&b, &t->renewed);
-            sb_printf(&b, ",\"last_renewal_time\":%lld",
-                      (long long)t->renewed.tv_sec);
+        akv_buf_puts(&b, ",\"issue_time\":");
+        sb_time(&b, t->issued);
+        if (t->renewed != 0) {
+            akv_buf_puts(&b, ",\"last_renewal\":");
+            sb_time(&b, t->renewed);
+            akv_buf_printf(&b, ",\"last_renewal_time\":%lld",
+                           (long long)(t->renewed / NS_PER_SEC));
         }
     }
-    sb_puts(&b, ",\"meta\":");
+    akv_buf_puts(&b, ",\"meta\":");
     sb_token_meta(&b, fv, t);
-    sb_puts(&b, ",\"num_uses\":0,\"orphan\":true,\"path\":");
+    akv_buf_puts(&b, ",\"num_uses\":0,\"orphan\":true,\"path\":");
     if (t->kind == TOK_ROOT) {
-        sb_puts(&b, "\"auth/token/root\"");
+        akv_buf_puts(&b, "\"auth/token/root\"");
     } else if (t->kind == TOK_K8S) {
-        sb_puts(&b, "\"auth/");
-        sb_puts(&b, fv->cfg.k8s_mount);
-        sb_puts(&b, "/login\"");
+        akv_buf_puts(&b, "\"auth/");
+        akv_buf_puts(&b, fv->cfg.k8s_mount);
+        akv_buf_puts(&b, "/login\"");
     } else {
-        sb_puts(&b, "\"auth/approle/login\"");
+        akv_buf_puts(&b, "\"auth/approle/login\"");
     }
-    sb_printf(&b, ",\"policies\":%s", token_policies_json(t));
+    akv_buf_printf(&b, ",\"policies\":%s", token_policies_json(t));
     if (t->kind == TOK_ROOT) {
-        sb_puts(&b, ",\"ttl\":0");
+        akv_buf_puts(&b, ",\"ttl\":0");
     } else {
-        int64_t left = (int64_t)t->expires.tv_sec - (int64_t)now.tv_sec;
+        int64_t left = (t->expires - now) / NS_PER_SEC;
 
-        if (t->expires.tv_nsec < now.tv_nsec) {
-            left--;
-        }
-        sb_printf(&b, ",\"renewable\":true,\"ttl\":%" PRId64,
-                  left < 0 ? 0 : left);
+        akv_buf_printf(&b, ",\"renewable\":true,\"ttl\":%" PRId64,
+                       left < 0 ? 0 : left);
     }
-    sb_puts(&b, ",\"type\":\"service\"}");
+    akv_buf_puts(&b, ",\"type\":\"service\"}");
     sb_env_end(&b, NULL, 0, NULL, "token", 1);
     reply_sb(rq->resp, 200, &b);
 }
@@ -2213,16 +1990,16 @@ static void renew_self(struct rq *rq)
 {
     static const char *const known[] = {"increment", "token", NULL};
     struct fake_vault *fv = rq->fv;
-    struct sb err = {0};
-    struct sb b = {0};
-    struct sb auth = {0};
-    struct sb capw = {0};
-    struct sb ignw = {0};
+    struct akv_buf err = TEXT_INIT;
+    struct akv_buf b = TEXT_INIT;
+    struct akv_buf auth = TEXT_INIT;
+    struct akv_buf capw = TEXT_INIT;
+    struct akv_buf ignw = TEXT_INIT;
     const char *warnings[2];
     size_t nwarn = 0;
     struct token *t;
     struct token snap;
-    struct timespec now;
+    int64_t now;
     int64_t increment = 0;
     int64_t ttl;
     int64_t max_valid;
@@ -2234,8 +2011,8 @@ static void renew_self(struct rq *rq)
         return;
     }
     if (field_duration(rq->body, "increment", &increment, &err) < 0) {
-        reply_error(rq->resp, 400, err.oom ? "out of memory" : err.p);
-        sb_free(&err);
+        reply_error(rq->resp, 400, text_or_oom(&err));
+        akv_buf_free(&err);
         return;
     }
     if (rq->tok.kind == TOK_ROOT) {
@@ -2245,12 +2022,11 @@ static void renew_self(struct rq *rq)
     /* the TTL the token was issued with stands in for the role's TTL */
     ttl = increment > 0 ? increment : rq->tok.creation_ttl;
     pthread_mutex_lock(&fv->tok_lock);
-    t = (struct token *)ht_find(&fv->tokens, rq->token);
-    now = now_rt();
-    if (t && ts_le(&now, &t->expires)) {
+    t = (struct token *)fakehtab_find(&fv->tokens, rq->token);
+    now = akv_wall_ns();
+    if (t && now <= t->expires) {
         /* both ends are truncated to seconds, as CalculateTTL does */
-        max_valid =
-            (int64_t)t->issued.tv_sec + t->max_ttl - (int64_t)now.tv_sec;
+        max_valid = t->issued / NS_PER_SEC + t->max_ttl - now / NS_PER_SEC;
         if (max_valid > 0) {
             if (max_valid < ttl) {
                 char want[48];
@@ -2258,14 +2034,14 @@ static void renew_self(struct rq *rq)
 
                 fmt_duration(want, sizeof(want), ttl);
                 fmt_duration(cap, sizeof(cap), max_valid);
-                sb_printf(&capw,
-                          "TTL of \"%s\" exceeded the effective max_ttl of "
-                          "\"%s\"; TTL value is capped accordingly",
-                          want, cap);
+                akv_buf_printf(
+                    &capw,
+                    "TTL of \"%s\" exceeded the effective max_ttl of "
+                    "\"%s\"; TTL value is capped accordingly",
+                    want, cap);
                 ttl = max_valid;
             }
-            t->expires = now;
-            t->expires.tv_sec += ttl;
+            t->expires = ns_after(now, ttl);
             t->renewed = now;
             snap = *t;
             found = 1;
@@ -2274,27 +2050,28 @@ static void renew_self(struct rq *rq)
     pthread_mutex_unlock(&fv->tok_lock);
     if (!found) {
         /* it expired or was revoked since authentication */
-        sb_free(&capw);
+        akv_buf_free(&capw);
         reply_error(rq->resp, 403, MSG_INVALID_TOKEN);
         return;
     }
     STAT_INC(fv, renewals);
     if (capw.len) {
-        warnings[nwarn++] = capw.p;
+        warnings[nwarn++] = capw.data;
     }
     if (ignored_params(rq->body, known, &ignw)) {
-        warnings[nwarn++] = ignw.p;
+        warnings[nwarn++] = ignw.data;
     }
     sb_auth_block(&auth, fv, rq->token, &snap, ttl);
     sb_env_begin(&b);
-    sb_puts(&b, "null");
-    sb_env_end(&b, warnings, nwarn, auth.oom ? "null" : auth.p, "token", 1);
-    if (auth.oom || capw.oom || ignw.oom) {
-        b.oom = 1;
+    akv_buf_puts(&b, "null");
+    sb_env_end(&b, warnings, nwarn,
+               auth.err != AKV_OK ? "null" : akv_buf_str(&auth), "token", 1);
+    if (auth.err != AKV_OK || capw.err != AKV_OK || ignw.err != AKV_OK) {
+        b.err = AKV_ERR_NOMEM;
     }
-    sb_free(&auth);
-    sb_free(&capw);
-    sb_free(&ignw);
+    akv_buf_free(&auth);
+    akv_buf_free(&capw);
+    akv_buf_free(&ignw);
     reply_sb(rq->resp, 200, &b);
 }
 
@@ -2304,7 +2081,7 @@ static void renew_self(struct rq *rq)
 
 static struct kv_secret *secret_find(struct fake_vault *fv, const char *key)
 {
-    return (struct kv_secret *)ht_find(&fv->secrets, key);
+    return (struct kv_secret *)fakehtab_find(&fv->secrets, key);
 }
 
 static struct kv_secret *secret_new(struct fake_vault *fv, const char *key)
@@ -2319,7 +2096,7 @@ static struct kv_secret *secret_new(struct fake_vault *fv, const char *key)
         free(s);
         return NULL;
     }
-    ht_insert(&fv->secrets, &s->node);
+    fakehtab_insert(&fv->secrets, &s->node);
     return s;
 }
 
@@ -2331,12 +2108,17 @@ static void secret_free(struct kv_secret *s)
         return;
     }
     for (i = 0; i < s->nvers; i++) {
-        free(s->vers[i].data);
+        akv_wipe_free(s->vers[i].data);
     }
     free(s->vers);
     free(s->custom);
     free(s->node.key);
     free(s);
+}
+
+static void secret_release(struct fakehtab_node *n)
+{
+    secret_free((struct kv_secret *)n);
 }
 
 static struct kv_version *secret_version(struct kv_secret *s, uint64_t v)
@@ -2351,8 +2133,8 @@ static struct kv_version *secret_version(struct kv_secret *s, uint64_t v)
  * KeyMetadata.AddVersion: appends a version (taking \p data) and prunes the
  * oldest ones past max_versions. @returns -1 on OOM (nothing changed).
  */
-static int secret_add_version(struct kv_secret *s, char *data,
-                              const struct timespec *now, uint32_t mount_max)
+static int secret_add_version(struct kv_secret *s, char *data, int64_t now,
+                              uint32_t mount_max)
 {
     struct kv_version *v;
     uint32_t max;
@@ -2373,15 +2155,14 @@ static int secret_add_version(struct kv_secret *s, char *data,
     v = &s->vers[s->nvers++];
     memset(v, 0, sizeof(*v));
     v->data = data;
-    v->created = *now;
+    v->created = now;
     if (s->delete_after > 0) {
-        v->deleted = *now;
-        v->deleted.tv_sec += s->delete_after;
+        v->deleted = ns_after(now, s->delete_after);
     }
     s->current++;
-    s->updated = *now;
-    if (!ts_set(&s->created)) {
-        s->created = *now;
+    s->updated = now;
+    if (s->created == 0) {
+        s->created = now;
     }
     if (s->max_versions != 0) {
         max = s->max_versions;
@@ -2395,7 +2176,7 @@ static int secret_add_version(struct kv_secret *s, char *data,
         size_t drop = 0;
 
         while (drop < s->nvers && s->first + drop <= last_to_delete) {
-            free(s->vers[drop].data);
+            akv_wipe_free(s->vers[drop].data);
             drop++;
         }
         memmove(s->vers, s->vers + drop, (s->nvers - drop) * sizeof(*s->vers));
@@ -2406,24 +2187,23 @@ static int secret_add_version(struct kv_secret *s, char *data,
     return 0;
 }
 
-static int version_deleted(const struct kv_version *v,
-                           const struct timespec *now)
+static int version_deleted(const struct kv_version *v, int64_t now)
 {
-    return ts_set(&v->deleted) && ts_le(&v->deleted, now);
+    return v->deleted != 0 && v->deleted <= now;
 }
 
 /* The per-version metadata map of data reads and writes (sorted keys). */
-static void sb_version_meta(struct sb *b, const struct kv_secret *s,
+static void sb_version_meta(struct akv_buf *b, const struct kv_secret *s,
                             const struct kv_version *v, uint64_t num)
 {
-    sb_puts(b, "{\"created_time\":");
-    sb_time(b, &v->created);
-    sb_puts(b, ",\"custom_metadata\":");
-    sb_puts(b, s->custom ? s->custom : "null");
-    sb_puts(b, ",\"deletion_time\":");
-    sb_time(b, &v->deleted);
-    sb_printf(b, ",\"destroyed\":%s,\"version\":%" PRIu64 "}",
-              v->destroyed ? "true" : "false", num);
+    akv_buf_puts(b, "{\"created_time\":");
+    sb_time(b, v->created);
+    akv_buf_puts(b, ",\"custom_metadata\":");
+    akv_buf_puts(b, s->custom ? s->custom : "null");
+    akv_buf_puts(b, ",\"deletion_time\":");
+    sb_time(b, v->deleted);
+    akv_buf_printf(b, ",\"destroyed\":%s,\"version\":%" PRIu64 "}",
+                   v->destroyed ? "true" : "false", num);
 }
 
 /* POST/PUT {mount}/data/KEY */
@@ -2435,13 +2215,13 @@ static void kv_data_write(struct rq *rq, const char *key)
     const cJSON *data = NULL;
     const cJSON *options = NULL;
     const cJSON *cas_item;
-    struct sb err = {0};
-    struct sb text = {0};
-    struct sb warn = {0};
-    struct sb b = {0};
+    struct akv_buf err = TEXT_INIT;
+    struct akv_buf text = TEXT_INIT;
+    struct akv_buf warn = TEXT_INIT;
+    struct akv_buf b = TEXT_INIT;
     struct kv_secret *s;
     struct kv_version *v;
-    struct timespec now;
+    int64_t now;
     const char *warning;
     const char *warnings[1];
     int64_t cas = 0;
@@ -2454,7 +2234,7 @@ static void kv_data_write(struct rq *rq, const char *key)
         has_data = -1;
     }
     if (has_data < 0) {
-        reply_error(rq->resp, 400, err.oom ? "out of memory" : err.p);
+        reply_error(rq->resp, 400, text_or_oom(&err));
         goto out;
     }
     if (!has_data) {
@@ -2473,16 +2253,16 @@ static void kv_data_write(struct rq *rq, const char *key)
         sb_go_json(&text, data);
     } else {
         /* "data": null is stored as such and reads back as null */
-        sb_puts(&text, "null");
+        akv_buf_puts(&text, "null");
     }
     ignored_params(rq->body, known, &warn);
-    if (text.oom || warn.oom) {
+    if (text.err != AKV_OK || warn.err != AKV_OK) {
         reply_error(rq->resp, 500, "out of memory");
         goto out;
     }
-    warning = warn.len ? warn.p : NULL;
+    warning = warn.len ? warn.data : NULL;
 
-    now = now_rt();
+    now = akv_wall_ns();
     pthread_mutex_lock(&fv->kv_lock);
     s = secret_find(fv, key);
     if (has_cas) {
@@ -2503,36 +2283,37 @@ static void kv_data_write(struct rq *rq, const char *key)
     if (!s) {
         s = secret_new(fv, key);
     }
-    stored = sb_take(&text);
+    stored = akv_buf_take(&text);
     if (!s || !stored ||
-        secret_add_version(s, stored, &now, fv->cfg.max_versions) < 0) {
-        if (s && s->current == 0 && !ts_set(&s->created)) {
-            ht_remove(&fv->secrets, key);
+        secret_add_version(s, stored, now, fv->cfg.max_versions) < 0) {
+        if (s && s->current == 0 && s->created == 0) {
+            fakehtab_remove(&fv->secrets, key);
             secret_free(s);
         }
         pthread_mutex_unlock(&fv->kv_lock);
-        free(stored);
+        akv_wipe_free(stored);
         reply_error(rq->resp, 500, "out of memory");
         goto out;
     }
     STAT_INC(fv, kv_writes);
     v = secret_version(s, s->current);
     sb_env_begin(&b);
-    sb_puts(&b, "{\"created_time\":");
-    sb_time(&b, &v->created);
-    sb_puts(&b, ",\"custom_metadata\":");
-    sb_puts(&b, s->custom ? s->custom : "null");
-    sb_puts(&b, ",\"deletion_time\":");
-    sb_time(&b, &v->deleted);
-    sb_printf(&b, ",\"destroyed\":false,\"version\":%" PRIu64 "}", s->current);
+    akv_buf_puts(&b, "{\"created_time\":");
+    sb_time(&b, v->created);
+    akv_buf_puts(&b, ",\"custom_metadata\":");
+    akv_buf_puts(&b, s->custom ? s->custom : "null");
+    akv_buf_puts(&b, ",\"deletion_time\":");
+    sb_time(&b, v->deleted);
+    akv_buf_printf(&b, ",\"destroyed\":false,\"version\":%" PRIu64 "}",
+                   s->current);
     pthread_mutex_unlock(&fv->kv_lock);
     warnings[0] = warning;
     sb_env_end(&b, warnings, warning ? 1 : 0, NULL, "kv", 1);
     reply_sb(rq->resp, 200, &b);
 out:
-    sb_free(&err);
-    sb_free(&text);
-    sb_free(&warn);
+    akv_buf_free(&err);
+    akv_buf_free(&text);
+    akv_buf_free(&warn);
 }
 
 /* GET {mount}/data/KEY[?version=N] */
@@ -2540,22 +2321,22 @@ static void kv_data_read(struct rq *rq, const char *key)
 {
     struct fake_vault *fv = rq->fv;
     const char *vq = fakehttp_arg(rq->http, "version");
-    struct timespec now = now_rt();
+    int64_t now = akv_wall_ns();
     struct kv_secret *s;
     struct kv_version *v;
-    struct sb b = {0};
+    struct akv_buf b = TEXT_INIT;
     int64_t want = 0;
     uint64_t num;
 
     if (vq && parse_go_int(vq, &want) != 0) {
-        sb_puts(&b, "error converting input ");
-        sb_puts(&b, vq);
-        sb_puts(&b, " for field \"version\": cannot parse '' as int: "
-                    "strconv.ParseInt: parsing ");
+        akv_buf_puts(&b, "error converting input ");
+        akv_buf_puts(&b, vq);
+        akv_buf_puts(&b, " for field \"version\": cannot parse '' as int: "
+                         "strconv.ParseInt: parsing ");
         sb_go_quote(&b, vq);
-        sb_puts(&b, ": invalid syntax");
-        reply_error(rq->resp, 400, b.oom ? "out of memory" : b.p);
-        sb_free(&b);
+        akv_buf_puts(&b, ": invalid syntax");
+        reply_error(rq->resp, 400, text_or_oom(&b));
+        akv_buf_free(&b);
         return;
     }
     pthread_mutex_lock(&fv->kv_lock);
@@ -2573,22 +2354,22 @@ static void kv_data_read(struct rq *rq, const char *key)
         return;
     }
     sb_env_begin(&b);
-    if (version_deleted(v, &now) || v->destroyed) {
+    if (version_deleted(v, now) || v->destroyed) {
         /* RespondWithStatusCode: the metadata in a raw 404 body */
-        sb_puts(&b, "{\"data\":null,\"metadata\":");
+        akv_buf_puts(&b, "{\"data\":null,\"metadata\":");
         sb_version_meta(&b, s, v, num);
         pthread_mutex_unlock(&fv->kv_lock);
-        sb_puts(&b, "}");
+        akv_buf_puts(&b, "}");
         sb_env_end(&b, NULL, 0, NULL, "", 0);
         reply_sb(rq->resp, 404, &b);
         return;
     }
-    sb_puts(&b, "{\"data\":");
-    sb_puts(&b, v->data);
-    sb_puts(&b, ",\"metadata\":");
+    akv_buf_puts(&b, "{\"data\":");
+    akv_buf_puts(&b, v->data);
+    akv_buf_puts(&b, ",\"metadata\":");
     sb_version_meta(&b, s, v, num);
     pthread_mutex_unlock(&fv->kv_lock);
-    sb_puts(&b, "}");
+    akv_buf_puts(&b, "}");
     sb_env_end(&b, NULL, 0, NULL, "kv", 1);
     reply_sb(rq->resp, 200, &b);
 }
@@ -2597,14 +2378,14 @@ static void kv_data_read(struct rq *rq, const char *key)
 static void kv_data_delete(struct rq *rq, const char *key)
 {
     struct fake_vault *fv = rq->fv;
-    struct timespec now = now_rt();
+    int64_t now = akv_wall_ns();
     struct kv_secret *s;
     struct kv_version *v;
 
     pthread_mutex_lock(&fv->kv_lock);
     s = secret_find(fv, key);
     v = s ? secret_version(s, s->current) : NULL;
-    if (v && !v->destroyed && !version_deleted(v, &now)) {
+    if (v && !v->destroyed && !version_deleted(v, now)) {
         v->deleted = now;
     }
     pthread_mutex_unlock(&fv->kv_lock);
@@ -2627,7 +2408,7 @@ static void kv_metadata_read(struct rq *rq, const char *key)
     struct fake_vault *fv = rq->fv;
     struct kv_secret *s;
     struct vnum *order = NULL;
-    struct sb b = {0};
+    struct akv_buf b = TEXT_INIT;
     char dva[48];
     size_t i;
 
@@ -2654,39 +2435,41 @@ static void kv_metadata_read(struct rq *rq, const char *key)
     }
     fmt_duration(dva, sizeof(dva), s->delete_after);
     sb_env_begin(&b);
-    sb_printf(&b, "{\"cas_required\":%s,\"created_time\":",
-              s->cas_required ? "true" : "false");
-    sb_time(&b, &s->created);
-    sb_printf(&b, ",\"current_version\":%" PRIu64 ",\"custom_metadata\":",
-              s->current);
-    sb_puts(&b, s->custom ? s->custom : "null");
-    sb_printf(&b,
-              ",\"delete_version_after\":\"%s\",\"max_versions\":%" PRIu32
-              ",\"oldest_version\":%" PRIu64 ",\"updated_time\":",
-              dva, s->max_versions, s->oldest);
-    sb_time(&b, &s->updated);
-    sb_puts(&b, ",\"versions\":{");
+    akv_buf_printf(&b, "{\"cas_required\":%s,\"created_time\":",
+                   s->cas_required ? "true" : "false");
+    sb_time(&b, s->created);
+    akv_buf_printf(&b, ",\"current_version\":%" PRIu64 ",\"custom_metadata\":",
+                   s->current);
+    akv_buf_puts(&b, s->custom ? s->custom : "null");
+    akv_buf_printf(&b,
+                   ",\"delete_version_after\":\"%s\",\"max_versions\":%" PRIu32
+                   ",\"oldest_version\":%" PRIu64 ",\"updated_time\":",
+                   dva, s->max_versions, s->oldest);
+    sb_time(&b, s->updated);
+    akv_buf_puts(&b, ",\"versions\":{");
     for (i = 0; i < s->nvers; i++) {
         const struct kv_version *v = secret_version(s, order[i].v);
 
-        sb_printf(&b, "%s\"%s\":{\"created_time\":", i ? "," : "", order[i].s);
-        sb_time(&b, &v->created);
-        sb_puts(&b, ",\"deletion_time\":");
-        sb_time(&b, &v->deleted);
-        sb_printf(&b, ",\"destroyed\":%s}", v->destroyed ? "true" : "false");
+        akv_buf_printf(&b, "%s\"%s\":{\"created_time\":", i ? "," : "",
+                       order[i].s);
+        sb_time(&b, v->created);
+        akv_buf_puts(&b, ",\"deletion_time\":");
+        sb_time(&b, v->deleted);
+        akv_buf_printf(&b, ",\"destroyed\":%s}",
+                       v->destroyed ? "true" : "false");
     }
     pthread_mutex_unlock(&fv->kv_lock);
     free(order);
-    sb_puts(&b, "}}");
+    akv_buf_puts(&b, "}}");
     sb_env_end(&b, NULL, 0, NULL, "kv", 1);
     reply_sb(rq->resp, 200, &b);
 }
 
 /* multierror's text: "1 error occurred:\n\t* e\n\n" / "N errors ..." */
-static void multierror_add(struct sb *list, size_t *count, const char *msg)
+static void multierror_add(struct akv_buf *list, size_t *count, const char *msg)
 {
-    sb_puts(list, *count ? "\n\t* " : "* ");
-    sb_puts(list, msg);
+    akv_buf_puts(list, *count ? "\n\t* " : "* ");
+    akv_buf_puts(list, msg);
     (*count)++;
 }
 
@@ -2695,13 +2478,14 @@ static void multierror_add(struct sb *list, size_t *count, const char *msg)
  * validateCustomMetadata). @returns 0 with *out the JSON to store (NULL for
  * an empty map), or -1 with the error text in \p err.
  */
-static int parse_custom_metadata(const cJSON *cm, char **out, struct sb *err)
+static int parse_custom_metadata(const cJSON *cm, char **out,
+                                 struct akv_buf *err)
 {
     struct member_ref *m = NULL;
     char **vals = NULL;
-    struct sb list = {0};
-    struct sb one = {0};
-    struct sb json = {0};
+    struct akv_buf list = TEXT_INIT;
+    struct akv_buf one = TEXT_INIT;
+    struct akv_buf json = TEXT_INIT;
     size_t nerr = 0;
     size_t n = 0;
     size_t i;
@@ -2713,7 +2497,7 @@ static int parse_custom_metadata(const cJSON *cm, char **out, struct sb *err)
     }
     n = sorted_members(cm, &m);
     if (n == (size_t)-1) {
-        err->oom = 1;
+        err->err = AKV_ERR_NOMEM;
         return -1;
     }
     if (n == 0) {
@@ -2721,31 +2505,32 @@ static int parse_custom_metadata(const cJSON *cm, char **out, struct sb *err)
     }
     vals = calloc(n, sizeof(*vals));
     if (!vals) {
-        err->oom = 1;
+        err->err = AKV_ERR_NOMEM;
         goto out;
     }
     for (i = 0; i < n; i++) {
-        struct sb inner = {0};
+        struct akv_buf inner = TEXT_INIT;
 
         vals[i] = weak_string(m[i].item, &inner);
         if (!vals[i]) {
             if (inner.len) {
-                sb_puts(err, "custom_metadata validation failed: ");
-                sb_puts(err, inner.p);
+                akv_buf_puts(err, "custom_metadata validation failed: ");
+                akv_buf_puts(err, inner.data);
             } else {
-                err->oom = 1;
+                err->err = AKV_ERR_NOMEM;
             }
-            sb_free(&inner);
+            akv_buf_free(&inner);
             goto out;
         }
     }
     if (n > 64) {
-        sb_printf(&one,
-                  "custom_metadata validation failed: payload must contain "
-                  "at most 64 keys, provided %zu",
-                  n);
-        multierror_add(&list, &nerr, one.p ? one.p : "");
-        sb_free(&one);
+        akv_buf_printf(
+            &one,
+            "custom_metadata validation failed: payload must contain "
+            "at most 64 keys, provided %zu",
+            n);
+        multierror_add(&list, &nerr, akv_buf_str(&one));
+        akv_buf_free(&one);
     } else {
         for (i = 0; i < n; i++) {
             const char *k = m[i].item->string;
@@ -2753,62 +2538,67 @@ static int parse_custom_metadata(const cJSON *cm, char **out, struct sb *err)
             size_t vl = strlen(vals[i]);
 
             if (kl == 0 || kl > 128) {
-                sb_puts(&one, "custom_metadata validation failed: length of "
-                              "key ");
+                akv_buf_puts(&one,
+                             "custom_metadata validation failed: length of "
+                             "key ");
                 sb_go_quote(&one, k);
-                sb_printf(&one, " is %zu but must be 0 < len(key) <= 128", kl);
-                multierror_add(&list, &nerr, one.p ? one.p : "");
-                sb_free(&one);
+                akv_buf_printf(&one, " is %zu but must be 0 < len(key) <= 128",
+                               kl);
+                multierror_add(&list, &nerr, akv_buf_str(&one));
+                akv_buf_free(&one);
             }
             if (vl == 0 || vl > 512) {
-                sb_puts(&one, "custom_metadata validation failed: length of "
-                              "value for key ");
+                akv_buf_puts(&one,
+                             "custom_metadata validation failed: length of "
+                             "value for key ");
                 sb_go_quote(&one, k);
-                sb_printf(&one, " is %zu but must be 0 < len(value) <= 512",
-                          vl);
-                multierror_add(&list, &nerr, one.p ? one.p : "");
-                sb_free(&one);
+                akv_buf_printf(&one,
+                               " is %zu but must be 0 < len(value) <= 512", vl);
+                multierror_add(&list, &nerr, akv_buf_str(&one));
+                akv_buf_free(&one);
             }
-            if (!str_printable(k, kl)) {
-                sb_puts(&one, "custom_metadata validation failed: key ");
+            if (!str_printable(k)) {
+                akv_buf_puts(&one, "custom_metadata validation failed: key ");
                 sb_go_quote(&one, k);
-                sb_printf(&one, " (%s) contains unprintable characters", k);
-                multierror_add(&list, &nerr, one.p ? one.p : "");
-                sb_free(&one);
+                akv_buf_printf(&one, " (%s) contains unprintable characters",
+                               k);
+                multierror_add(&list, &nerr, akv_buf_str(&one));
+                akv_buf_free(&one);
             }
-            if (!str_printable(vals[i], vl)) {
-                sb_puts(&one, "custom_metadata validation failed: value for "
-                              "key ");
+            if (!str_printable(vals[i])) {
+                akv_buf_puts(&one,
+                             "custom_metadata validation failed: value for "
+                             "key ");
                 sb_go_quote(&one, k);
-                sb_puts(&one, " contains unprintable characters");
-                multierror_add(&list, &nerr, one.p ? one.p : "");
-                sb_free(&one);
+                akv_buf_puts(&one, " contains unprintable characters");
+                multierror_add(&list, &nerr, akv_buf_str(&one));
+                akv_buf_free(&one);
             }
         }
     }
     if (nerr > 0) {
         if (nerr == 1) {
-            sb_puts(err, "1 error occurred:\n\t");
+            akv_buf_puts(err, "1 error occurred:\n\t");
         } else {
-            sb_printf(err, "%zu errors occurred:\n\t", nerr);
+            akv_buf_printf(err, "%zu errors occurred:\n\t", nerr);
         }
-        sb_puts(err, list.p ? list.p : "");
-        sb_puts(err, "\n\n");
+        akv_buf_puts(err, akv_buf_str(&list));
+        akv_buf_puts(err, "\n\n");
         goto out;
     }
-    sb_putc(&json, '{');
+    akv_buf_putc(&json, '{');
     for (i = 0; i < n; i++) {
         if (i > 0) {
-            sb_putc(&json, ',');
+            akv_buf_putc(&json, ',');
         }
         sb_json_str(&json, m[i].item->string);
-        sb_putc(&json, ':');
+        akv_buf_putc(&json, ':');
         sb_json_str(&json, vals[i]);
     }
-    sb_putc(&json, '}');
-    *out = sb_take(&json);
+    akv_buf_putc(&json, '}');
+    *out = akv_buf_take(&json);
     if (!*out) {
-        err->oom = 1;
+        err->err = AKV_ERR_NOMEM;
         goto out;
     }
     rc = 0;
@@ -2820,11 +2610,12 @@ out:
         free(vals);
     }
     free(m);
-    sb_free(&list);
-    sb_free(&json);
-    if (list.oom || one.oom) {
-        err->oom = 1;
+    if (list.err != AKV_OK || one.err != AKV_OK) {
+        err->err = AKV_ERR_NOMEM;
     }
+    akv_buf_free(&list);
+    akv_buf_free(&one);
+    akv_buf_free(&json);
     return rc;
 }
 
@@ -2844,9 +2635,9 @@ static void kv_metadata_write(struct rq *rq, const char *key)
     const cJSON *max_item = obj_get(rq->body, "max_versions");
     const cJSON *cas_item = obj_get(rq->body, "cas_required");
     const cJSON *cm = NULL;
-    struct sb err = {0};
-    struct sb ignw = {0};
-    struct sb b = {0};
+    struct akv_buf err = TEXT_INIT;
+    struct akv_buf ignw = TEXT_INIT;
+    struct akv_buf b = TEXT_INIT;
     struct kv_secret *s;
     const char *warnings[2];
     size_t nwarn = 0;
@@ -2862,14 +2653,14 @@ static void kv_metadata_write(struct rq *rq, const char *key)
          weak_int(max_item, "max_versions", &max_versions, &err) < 0) ||
         (cas_item &&
          weak_bool(cas_item, "cas_required", &cas_required, &err) < 0)) {
-        reply_error(rq->resp, 400, err.oom ? "out of memory" : err.p);
+        reply_error(rq->resp, 400, text_or_oom(&err));
         goto out;
     }
     has_dva = field_duration(rq->body, "delete_version_after", &dva, &err);
     has_cm =
         has_dva < 0 ? -1 : field_map(rq->body, "custom_metadata", &cm, &err);
     if (has_dva < 0 || has_cm < 0) {
-        reply_error(rq->resp, 400, err.oom ? "out of memory" : err.p);
+        reply_error(rq->resp, 400, text_or_oom(&err));
         goto out;
     }
     if (!max_item && !cas_item && !has_dva && !has_cm) {
@@ -2877,8 +2668,7 @@ static void kv_metadata_write(struct rq *rq, const char *key)
         goto out;
     }
     if (has_cm && parse_custom_metadata(cm, &custom, &err) < 0) {
-        reply_error(rq->resp, err.oom ? 500 : 400,
-                    err.oom ? "out of memory" : err.p);
+        reply_error(rq->resp, err.err != AKV_OK ? 500 : 400, text_or_oom(&err));
         goto out;
     }
     if (cas_item && !cas_required && fv->cfg.cas_required) {
@@ -2894,7 +2684,7 @@ static void kv_metadata_write(struct rq *rq, const char *key)
             reply_error(rq->resp, 500, "out of memory");
             goto out;
         }
-        s->created = now_rt();
+        s->created = akv_wall_ns();
         s->updated = s->created;
     }
     if (max_item) {
@@ -2918,29 +2708,29 @@ static void kv_metadata_write(struct rq *rq, const char *key)
         goto out;
     }
     if (ignored_params(rq->body, known, &ignw)) {
-        warnings[nwarn++] = ignw.p;
+        warnings[nwarn++] = ignw.data;
     }
     sb_env_begin(&b);
-    sb_puts(&b, "null");
+    akv_buf_puts(&b, "null");
     sb_env_end(&b, warnings, nwarn, NULL, "kv", 1);
-    if (ignw.oom) {
-        b.oom = 1;
+    if (ignw.err != AKV_OK) {
+        b.err = AKV_ERR_NOMEM;
     }
     reply_sb(rq->resp, 200, &b);
 out:
     free(custom);
-    sb_free(&err);
-    sb_free(&ignw);
+    akv_buf_free(&err);
+    akv_buf_free(&ignw);
 }
 
 /* DELETE {mount}/metadata/KEY: every version and the metadata. */
 static void kv_metadata_delete(struct rq *rq, const char *key)
 {
     struct fake_vault *fv = rq->fv;
-    struct hnode *n;
+    struct fakehtab_node *n;
 
     pthread_mutex_lock(&fv->kv_lock);
-    n = ht_remove(&fv->secrets, key);
+    n = fakehtab_remove(&fv->secrets, key);
     pthread_mutex_unlock(&fv->kv_lock);
     secret_free((struct kv_secret *)n);
     reply_no_content(rq->resp);
@@ -2962,11 +2752,11 @@ static void kv_metadata_list(struct rq *rq, const char *prefix)
     size_t i;
     size_t k = 0;
     int oom = 0;
-    struct sb b = {0};
+    struct akv_buf b = TEXT_INIT;
 
     pthread_mutex_lock(&fv->kv_lock);
     for (i = 0; i < fv->secrets.nb && !oom; i++) {
-        struct hnode *h;
+        struct fakehtab_node *h;
 
         for (h = fv->secrets.b[i]; h && !oom; h = h->next) {
             const char *rest;
@@ -3008,17 +2798,17 @@ static void kv_metadata_list(struct rq *rq, const char *prefix)
     }
     qsort(keys, n, sizeof(*keys), cmp_str);
     sb_env_begin(&b);
-    sb_puts(&b, "{\"keys\":[");
+    akv_buf_puts(&b, "{\"keys\":[");
     for (i = 0; i < n; i++) {
         if (i > 0 && strcmp(keys[i], keys[i - 1]) == 0) {
             continue;
         }
         if (k++ > 0) {
-            sb_putc(&b, ',');
+            akv_buf_putc(&b, ',');
         }
         sb_json_str(&b, keys[i]);
     }
-    sb_puts(&b, "]}");
+    akv_buf_puts(&b, "]}");
     sb_env_end(&b, NULL, 0, NULL, "kv", 1);
     reply_sb(rq->resp, 200, &b);
 out:
@@ -3124,18 +2914,12 @@ static int health_code(const struct fakehttp_request *req, const char *name,
                        int def)
 {
     const char *v = fakehttp_arg(req, name);
-    char *end;
     long code;
 
     if (!v || !*v) {
         return def;
     }
-    errno = 0;
-    code = strtol(v, &end, 10);
-    if (errno || *end || code < 100 || code > 999) {
-        return -1;
-    }
-    return (int)code;
+    return akv_parse_long(v, 100, 999, &code) < 0 ? -1 : (int)code;
 }
 
 /* Always initialized and active, unless a fault plan seals it: then it is
@@ -3143,7 +2927,7 @@ static int health_code(const struct fakehttp_request *req, const char *name,
 static void sys_health(struct rq *rq, int sealed)
 {
     const char *m = rq->http->method;
-    struct sb b = {0};
+    struct akv_buf b = TEXT_INIT;
     int code;
 
     if (strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0) {
@@ -3156,23 +2940,23 @@ static void sys_health(struct rq *rq, int sealed)
         reply_error(rq->resp, 400, "bad code");
         return;
     }
-    sb_printf(&b,
-              "{\"initialized\":true,\"sealed\":%s,\"standby\":%s,"
-              "\"performance_standby\":false,"
-              "\"replication_performance_mode\":\"disabled\","
-              "\"replication_dr_mode\":\"disabled\","
-              "\"server_time_utc\":%lld,\"version\":\"" VAULT_VERSION "\","
-              "\"enterprise\":false,",
-              sealed ? "true" : "false", sealed ? "true" : "false",
-              (long long)time(NULL));
+    akv_buf_printf(&b,
+                   "{\"initialized\":true,\"sealed\":%s,\"standby\":%s,"
+                   "\"performance_standby\":false,"
+                   "\"replication_performance_mode\":\"disabled\","
+                   "\"replication_dr_mode\":\"disabled\","
+                   "\"server_time_utc\":%lld,\"version\":\"" VAULT_VERSION "\","
+                   "\"enterprise\":false,",
+                   sealed ? "true" : "false", sealed ? "true" : "false",
+                   (long long)time(NULL));
     if (!sealed) {
-        sb_printf(&b,
-                  "\"cluster_name\":\"vault-cluster-fake\","
-                  "\"cluster_id\":\"%s\",",
-                  rq->fv->cluster_id);
+        akv_buf_printf(&b,
+                       "\"cluster_name\":\"vault-cluster-fake\","
+                       "\"cluster_id\":\"%s\",",
+                       rq->fv->cluster_id);
     }
-    sb_puts(&b, "\"echo_duration_ms\":0,\"clock_skew_ms\":0,"
-                "\"replication_primary_canary_age_ms\":0}\n");
+    akv_buf_puts(&b, "\"echo_duration_ms\":0,\"clock_skew_ms\":0,"
+                     "\"replication_primary_canary_age_ms\":0}\n");
     reply_sb(rq->resp, code, &b);
 }
 
@@ -3217,7 +3001,7 @@ static int cmp_cstr(const void *a, const void *b)
 
 /* Appends a trimmed copy of \p s[0..n) to \p out. @returns 0 or -1. */
 static int slice_add(struct cap_paths *out, const char *s, size_t n,
-                     struct sb *err)
+                     struct akv_buf *err)
 {
     char *copy;
 
@@ -3229,12 +3013,12 @@ static int slice_add(struct cap_paths *out, const char *s, size_t n,
         n--;
     }
     if (out->n >= CAP_PATHS_MAX) {
-        sb_printf(err, "at most %d paths at once", CAP_PATHS_MAX);
+        akv_buf_printf(err, "at most %d paths at once", CAP_PATHS_MAX);
         return -1;
     }
     copy = strndup(s, n);
     if (!copy) {
-        sb_puts(err, "out of memory");
+        akv_buf_puts(err, "out of memory");
         return -1;
     }
     out->p[out->n++] = copy;
@@ -3249,7 +3033,7 @@ static int slice_add(struct cap_paths *out, const char *s, size_t n,
  * @returns 0, or -1 with a message in \p err.
  */
 static int field_comma_slice(const cJSON *body, const char *name,
-                             struct cap_paths *out, struct sb *err)
+                             struct cap_paths *out, struct akv_buf *err)
 {
     const cJSON *v = obj_get(body, name);
     const cJSON *it;
@@ -3279,37 +3063,37 @@ static int field_comma_slice(const cJSON *body, const char *name,
     }
     if (!cJSON_IsArray(v)) {
         field_error_prefix(err, v, name);
-        sb_printf(err, "'' source data must be an array or slice, got %s",
-                  cJSON_IsObject(v) ? "map" : go_kind(v));
+        akv_buf_printf(err, "'' source data must be an array or slice, got %s",
+                       cJSON_IsObject(v) ? "map" : go_kind(v));
         return -1;
     }
     cJSON_ArrayForEach(it, v)
     {
-        struct sb item = {0};
+        struct akv_buf item = TEXT_INIT;
         int rc;
 
         if (cJSON_IsString(it)) {
-            sb_puts(&item, it->valuestring);
+            akv_buf_puts(&item, it->valuestring);
         } else if (cJSON_IsNumber(it)) {
             sb_go_float(&item, it->valuedouble);
         } else if (cJSON_IsBool(it)) {
-            sb_puts(&item, cJSON_IsTrue(it) ? "1" : "0");
+            akv_buf_puts(&item, cJSON_IsTrue(it) ? "1" : "0");
         } else if (!cJSON_IsNull(it)) {
             field_error_prefix(err, v, name);
-            sb_printf(err,
-                      "'[%zu]' expected type 'string', got unconvertible "
-                      "type '%s'",
-                      idx,
-                      cJSON_IsArray(it) ? "[]interface {}"
-                                        : "map[string]interface {}");
+            akv_buf_printf(err,
+                           "'[%zu]' expected type 'string', got unconvertible "
+                           "type '%s'",
+                           idx,
+                           cJSON_IsArray(it) ? "[]interface {}"
+                                             : "map[string]interface {}");
             return -1;
         }
-        if (item.oom) {
-            sb_puts(err, "out of memory");
+        if (item.err != AKV_OK) {
+            akv_buf_puts(err, "out of memory");
             return -1;
         }
-        rc = slice_add(out, item.p ? item.p : "", item.len, err);
-        sb_free(&item);
+        rc = slice_add(out, akv_buf_str(&item), item.len, err);
+        akv_buf_free(&item);
         if (rc < 0) {
             return -1;
         }
@@ -3337,10 +3121,10 @@ static void capabilities_self(struct rq *rq)
     const char *single = NULL;
     size_t nkeys = 0;
     size_t i;
-    struct sb err = {0};
-    struct sb data = {0};
-    struct sb ignw = {0};
-    struct sb b = {0};
+    struct akv_buf err = TEXT_INIT;
+    struct akv_buf data = TEXT_INIT;
+    struct akv_buf ignw = TEXT_INIT;
+    struct akv_buf b = TEXT_INIT;
     const char *warnings[1];
 
     if (rq->op != OP_WRITE) {
@@ -3350,7 +3134,7 @@ static void capabilities_self(struct rq *rq)
     if (field_comma_slice(rq->body, "paths", &paths, &err) < 0 ||
         (paths.n == 0 &&
          field_comma_slice(rq->body, "path", &paths, &err) < 0)) {
-        reply_error(rq->resp, 400, err.oom ? "out of memory" : err.p);
+        reply_error(rq->resp, 400, text_or_oom(&err));
         goto out;
     }
     if (paths.n == 0) {
@@ -3372,7 +3156,7 @@ static void capabilities_self(struct rq *rq)
     }
     /* The results are a map: sorted, one entry per distinct key. */
     qsort(keys, nkeys, sizeof(keys[0]), cmp_cstr);
-    sb_putc(&data, '{');
+    akv_buf_putc(&data, '{');
     for (i = 0; i < nkeys; i++) {
         const char *path = keys[i];
 
@@ -3383,25 +3167,25 @@ static void capabilities_self(struct rq *rq)
             path = single;
         }
         if (data.len > 1) {
-            sb_putc(&data, ',');
+            akv_buf_putc(&data, ',');
         }
         sb_json_str(&data, keys[i]);
-        sb_putc(&data, ':');
-        sb_puts(&data, path_capabilities(rq, path));
+        akv_buf_putc(&data, ':');
+        akv_buf_puts(&data, path_capabilities(rq, path));
     }
-    sb_putc(&data, '}');
-    if (data.oom) {
+    akv_buf_putc(&data, '}');
+    if (data.err != AKV_OK) {
         reply_error(rq->resp, 500, "out of memory");
         goto out;
     }
     sb_env_begin_with(&b, &data);
-    sb_puts(&b, data.p);
+    akv_buf_puts(&b, data.data);
     if (ignored_params(rq->body, known, &ignw)) {
-        warnings[0] = ignw.p;
+        warnings[0] = ignw.data;
     }
     sb_env_end(&b, warnings, ignw.len ? 1 : 0, NULL, "system", 1);
-    if (ignw.oom) {
-        b.oom = 1;
+    if (ignw.err != AKV_OK) {
+        b.err = AKV_ERR_NOMEM;
     }
     reply_sb(rq->resp, 200, &b);
 
@@ -3409,9 +3193,9 @@ out:
     for (i = 0; i < paths.n; i++) {
         free(paths.p[i]);
     }
-    sb_free(&err);
-    sb_free(&data);
-    sb_free(&ignw);
+    akv_buf_free(&err);
+    akv_buf_free(&data);
+    akv_buf_free(&ignw);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -3596,7 +3380,7 @@ static void route_v1(struct rq *rq)
     char login[300];
     int op;
 
-    if (!str_printable(full, strlen(full))) {
+    if (!str_printable(full)) {
         fakehttp_reply_take(rq->resp, 400, NULL);
         return;
     }
@@ -3697,13 +3481,13 @@ static void route_v1(struct rq *rq)
         return;
     }
     {
-        struct sb msg = {0};
+        struct akv_buf msg = TEXT_INIT;
 
-        sb_puts(&msg, "no handler for route ");
+        akv_buf_puts(&msg, "no handler for route ");
         sb_go_quote(&msg, vp);
-        sb_puts(&msg, ". route entry not found.");
-        reply_error(rq->resp, 404, msg.oom ? "out of memory" : msg.p);
-        sb_free(&msg);
+        akv_buf_puts(&msg, ". route entry not found.");
+        reply_error(rq->resp, 404, text_or_oom(&msg));
+        akv_buf_free(&msg);
     }
 }
 
@@ -3731,23 +3515,9 @@ static void route_v1(struct rq *rq)
 #define FAULT_MAX_TTL  (100L * 365 * 86400)
 #define ACL_DENIED     "1 error occurred:\n\t* permission denied\n\n"
 
-static struct timespec now_mono(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts;
-}
-
 static int fault_sealed(const struct vault_faults *vx)
 {
-    struct timespec now;
-
-    if (vx->sealed_for_ms <= 0) {
-        return 0;
-    }
-    now = now_mono();
-    return !ts_le(&vx->sealed_until, &now);
+    return vx->sealed_for_ms > 0 && akv_mono_ms() < vx->sealed_until_ms;
 }
 
 static int vault_fault_in_scope(const struct fakefault_plan *fp, void *rctx,
@@ -3786,7 +3556,7 @@ static int fault_kv_write(const struct fakefault_plan *fp, struct rq *rq,
 {
     const struct vault_faults *vx = vfaults(fp);
     const char *rest;
-    struct sb msg = {0};
+    struct akv_buf msg = TEXT_INIT;
 
     if (!vx || (vx->write_answer == WA_NONE && vx->echo_status == 0) ||
         (strcmp(req->method, "POST") != 0 && strcmp(req->method, "PUT") != 0)) {
@@ -3798,12 +3568,12 @@ static int fault_kv_write(const struct fakefault_plan *fp, struct rq *rq,
     }
     atomic_fetch_add(&rq->fv->st.faults.write_faults, 1);
     if (vx->echo_status) {
-        sb_puts(&msg, "1 error occurred:\n\t* cannot decode the request "
-                      "body: ");
-        sb_putn(&msg, req->body, req->body_len);
-        sb_puts(&msg, "\n\n");
-        reply_error(resp, vx->echo_status, msg.oom ? "out of memory" : msg.p);
-        sb_free(&msg);
+        akv_buf_puts(&msg, "1 error occurred:\n\t* cannot decode the request "
+                           "body: ");
+        akv_buf_append(&msg, req->body, req->body_len);
+        akv_buf_puts(&msg, "\n\n");
+        reply_error(resp, vx->echo_status, text_or_oom(&msg));
+        akv_buf_free(&msg);
         return 1;
     }
     switch (vx->write_answer) {
@@ -3870,7 +3640,7 @@ static void vault_fault_reply(const struct fakefault_plan *fp, void *rctx,
                               const struct fakehttp_request *req,
                               struct fakehttp_response *resp, int code)
 {
-    struct sb msg = {0};
+    struct akv_buf msg = TEXT_INIT;
 
     (void)fp;
     (void)rctx;
@@ -3880,11 +3650,11 @@ static void vault_fault_reply(const struct fakefault_plan *fp, void *rctx,
         break;
     case 429:
         /* http/util.go: fmt.Errorf("request path %q: %w", path, ...) */
-        sb_puts(&msg, "request path ");
+        akv_buf_puts(&msg, "request path ");
         sb_go_quote(&msg, req->path + 4);
-        sb_puts(&msg, ": rate limit quota exceeded");
-        reply_error(resp, code, msg.oom ? "out of memory" : msg.p);
-        sb_free(&msg);
+        akv_buf_puts(&msg, ": rate limit quota exceeded");
+        reply_error(resp, code, text_or_oom(&msg));
+        akv_buf_free(&msg);
         break;
     case 502:
         reply_error(resp, code, "bad gateway");
@@ -4000,13 +3770,7 @@ static int vault_fault_key(void *ext, size_t idx, const cJSON *it,
                      7L * 86400 * 1000);
             return -1;
         }
-        vx->sealed_until = now_mono();
-        vx->sealed_until.tv_sec += vx->sealed_for_ms / 1000;
-        vx->sealed_until.tv_nsec += (vx->sealed_for_ms % 1000) * 1000000L;
-        if (vx->sealed_until.tv_nsec >= 1000000000L) {
-            vx->sealed_until.tv_sec++;
-            vx->sealed_until.tv_nsec -= 1000000000L;
-        }
+        vx->sealed_until_ms = akv_mono_ms() + vx->sealed_for_ms;
         return 0;
     case 1:
         rc = cfg_deny(it, vx);
@@ -4121,7 +3885,6 @@ static const struct fakefault_spec vault_fault_spec = {
     .check = vault_fault_check,
     .ext_free = vault_faults_free,
     .add_json = vault_fault_json,
-    .random_seed = rng_next,
     .in_scope = vault_fault_in_scope,
     .gate = vault_fault_gate,
     .reply_status = vault_fault_reply,
@@ -4176,25 +3939,25 @@ static int cmp_secret(const void *a, const void *b)
 static void control_kv(struct fake_vault *fv, struct fakehttp_response *resp)
 {
     struct kv_secret **all = NULL;
-    struct sb b = {0};
+    struct akv_buf b = TEXT_INIT;
     size_t n = 0;
     size_t i;
     size_t j;
 
-    sb_puts(&b, "{\"mount\":");
+    akv_buf_puts(&b, "{\"mount\":");
     sb_json_str(&b, fv->cfg.kv_mount);
-    sb_puts(&b, ",\"secrets\":{");
+    akv_buf_puts(&b, ",\"secrets\":{");
     pthread_mutex_lock(&fv->kv_lock);
     if (fv->secrets.n > 0) {
         all = malloc(fv->secrets.n * sizeof(*all));
         if (!all) {
             pthread_mutex_unlock(&fv->kv_lock);
-            sb_free(&b);
+            akv_buf_free(&b);
             reply_error(resp, 500, "out of memory");
             return;
         }
         for (i = 0; i < fv->secrets.nb; i++) {
-            struct hnode *h;
+            struct fakehtab_node *h;
 
             for (h = fv->secrets.b[i]; h; h = h->next) {
                 all[n++] = (struct kv_secret *)h;
@@ -4206,36 +3969,37 @@ static void control_kv(struct fake_vault *fv, struct fakehttp_response *resp)
         const struct kv_secret *s = all[i];
 
         if (i > 0) {
-            sb_putc(&b, ',');
+            akv_buf_putc(&b, ',');
         }
         sb_json_str(&b, s->node.key);
-        sb_printf(&b,
-                  ":{\"current_version\":%" PRIu64
-                  ",\"oldest_version\":%" PRIu64
-                  ",\"cas_required\":%s,\"max_versions\":%" PRIu32
-                  ",\"custom_metadata\":%s,\"created_time\":",
-                  s->current, s->oldest, s->cas_required ? "true" : "false",
-                  s->max_versions, s->custom ? s->custom : "null");
-        sb_time(&b, &s->created);
-        sb_puts(&b, ",\"updated_time\":");
-        sb_time(&b, &s->updated);
-        sb_puts(&b, ",\"versions\":{");
+        akv_buf_printf(
+            &b,
+            ":{\"current_version\":%" PRIu64 ",\"oldest_version\":%" PRIu64
+            ",\"cas_required\":%s,\"max_versions\":%" PRIu32
+            ",\"custom_metadata\":%s,\"created_time\":",
+            s->current, s->oldest, s->cas_required ? "true" : "false",
+            s->max_versions, s->custom ? s->custom : "null");
+        sb_time(&b, s->created);
+        akv_buf_puts(&b, ",\"updated_time\":");
+        sb_time(&b, s->updated);
+        akv_buf_puts(&b, ",\"versions\":{");
         for (j = 0; j < s->nvers; j++) {
             const struct kv_version *v = &s->vers[j];
 
-            sb_printf(&b, "%s\"%" PRIu64 "\":{\"data\":%s,\"created_time\":",
-                      j ? "," : "", s->first + j, v->data);
-            sb_time(&b, &v->created);
-            sb_puts(&b, ",\"deletion_time\":");
-            sb_time(&b, &v->deleted);
-            sb_printf(&b, ",\"destroyed\":%s}",
-                      v->destroyed ? "true" : "false");
+            akv_buf_printf(&b,
+                           "%s\"%" PRIu64 "\":{\"data\":%s,\"created_time\":",
+                           j ? "," : "", s->first + j, v->data);
+            sb_time(&b, v->created);
+            akv_buf_puts(&b, ",\"deletion_time\":");
+            sb_time(&b, v->deleted);
+            akv_buf_printf(&b, ",\"destroyed\":%s}",
+                           v->destroyed ? "true" : "false");
         }
-        sb_puts(&b, "}}");
+        akv_buf_puts(&b, "}}");
     }
     pthread_mutex_unlock(&fv->kv_lock);
     free(all);
-    sb_puts(&b, "}}\n");
+    akv_buf_puts(&b, "}}\n");
     reply_sb(resp, 200, &b);
 }
 
@@ -4244,10 +4008,10 @@ static void control_stats(struct fake_vault *fv, struct fakehttp_response *resp)
 {
     const struct stats *st = &fv->st;
     const struct fault_stats *fs = &st->faults;
-    struct sb b = {0};
+    struct akv_buf b = TEXT_INIT;
     size_t i;
 
-    sb_printf(
+    akv_buf_printf(
         &b,
         "{\"requests\":%llu,\"kv_writes\":%llu,\"kv_write_requests\":%llu,"
         "\"kv_reads\":%llu,\"metadata_reads\":%llu,\"logins\":%llu,"
@@ -4259,20 +4023,21 @@ static void control_stats(struct fake_vault *fv, struct fakehttp_response *resp)
         atomic_load(&st->login_failures), atomic_load(&st->renewals),
         atomic_load(&st->denied), atomic_load(&st->cas_mismatch));
     for (i = 0; i < NFAULT_CODES; i++) {
-        sb_printf(&b, "%s\"%d\":%llu", i ? "," : "", fault_codes[i],
-                  atomic_load(&fs->common.errors[i]));
+        akv_buf_printf(&b, "%s\"%d\":%llu", i ? "," : "", fault_codes[i],
+                       atomic_load(&fs->common.errors[i]));
     }
-    sb_printf(&b,
-              "},\"dropped\":%llu,\"dropped_after\":%llu,\"truncated\":%llu,"
-              "\"sealed\":%llu,\"denied_prefix\":%llu,"
-              "\"mount_missing\":%llu,\"write_faults\":%llu,"
-              "\"latency_ms_total\":%llu}}\n",
-              atomic_load(&fs->common.dropped),
-              atomic_load(&fs->common.dropped_after),
-              atomic_load(&fs->common.truncated), atomic_load(&fs->sealed),
-              atomic_load(&fs->denied_prefix), atomic_load(&fs->mount_missing),
-              atomic_load(&fs->write_faults),
-              atomic_load(&fs->common.latency_ms_total));
+    akv_buf_printf(
+        &b,
+        "},\"dropped\":%llu,\"dropped_after\":%llu,\"truncated\":%llu,"
+        "\"sealed\":%llu,\"denied_prefix\":%llu,"
+        "\"mount_missing\":%llu,\"write_faults\":%llu,"
+        "\"latency_ms_total\":%llu}}\n",
+        atomic_load(&fs->common.dropped),
+        atomic_load(&fs->common.dropped_after),
+        atomic_load(&fs->common.truncated), atomic_load(&fs->sealed),
+        atomic_load(&fs->denied_prefix), atomic_load(&fs->mount_missing),
+        atomic_load(&fs->write_faults),
+        atomic_load(&fs->common.latency_ms_total));
     reply_sb(resp, 200, &b);
 }
 
@@ -4280,24 +4045,24 @@ static void control_stats(struct fake_vault *fv, struct fakehttp_response *resp)
 static void control_requests(struct fake_vault *fv,
                              struct fakehttp_response *resp)
 {
-    struct sb b = {0};
+    struct akv_buf b = TEXT_INIT;
     size_t i;
     size_t start;
 
-    sb_puts(&b, "{\"requests\":[");
+    akv_buf_puts(&b, "{\"requests\":[");
     pthread_mutex_lock(&fv->log_lock);
     start = (fv->rlog_head + REQLOG_CAP - fv->rlog_count) % REQLOG_CAP;
     for (i = 0; i < fv->rlog_count; i++) {
         const struct reqlog_entry *e = &fv->rlog[(start + i) % REQLOG_CAP];
 
-        sb_puts(&b, i ? ",{\"method\":" : "{\"method\":");
+        akv_buf_puts(&b, i ? ",{\"method\":" : "{\"method\":");
         sb_json_str(&b, e->method);
-        sb_puts(&b, ",\"path\":");
+        akv_buf_puts(&b, ",\"path\":");
         sb_json_str(&b, e->path ? e->path : "");
-        sb_printf(&b, ",\"status\":%d}", e->status);
+        akv_buf_printf(&b, ",\"status\":%d}", e->status);
     }
     pthread_mutex_unlock(&fv->log_lock);
-    sb_puts(&b, "]}\n");
+    akv_buf_puts(&b, "]}\n");
     reply_sb(resp, 200, &b);
 }
 
@@ -4333,54 +4098,21 @@ static void control_reset(struct fake_vault *fv, struct fakehttp_response *resp)
     fakehttp_reply(resp, 200, "{\"reset\":true}\n");
 }
 
+static int is_login_token(const struct fakehtab_node *n)
+{
+    return ((const struct token *)n)->kind != TOK_ROOT;
+}
+
 /* POST /_fake/tokens/revoke-all: every login token, never the root one. */
 static void control_revoke_all(struct fake_vault *fv,
                                struct fakehttp_response *resp)
 {
-    size_t revoked = 0;
-    size_t i;
+    size_t revoked;
 
     pthread_mutex_lock(&fv->tok_lock);
-    for (i = 0; i < fv->tokens.nb; i++) {
-        struct hnode **pp = &fv->tokens.b[i];
-
-        while (*pp) {
-            struct token *t = (struct token *)*pp;
-
-            if (t->kind == TOK_ROOT) {
-                pp = &(*pp)->next;
-                continue;
-            }
-            *pp = t->node.next;
-            fv->tokens.n--;
-            token_free(t);
-            revoked++;
-        }
-    }
+    revoked = fakehtab_drop_if(&fv->tokens, is_login_token, token_release);
     pthread_mutex_unlock(&fv->tok_lock);
     fakehttp_reply(resp, 200, "{\"revoked\":%zu}\n", revoked);
-}
-
-static int client_is_loopback(const struct fakehttp_request *req)
-{
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
-
-    if (!sa) {
-        return 0;
-    }
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
-
-        return (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
-    }
-    if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
-
-        return IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr);
-    }
-    return 0;
 }
 
 static void handle_control(struct fake_vault *fv,
@@ -4400,7 +4132,7 @@ static void handle_control(struct fake_vault *fv,
     };
     size_t i;
 
-    if (!fv->cfg.allow_remote_control && !client_is_loopback(req)) {
+    if (!fv->cfg.allow_remote_control && !fakehttp_from_loopback(req)) {
         reply_error(resp, 403, "control endpoints are loopback only");
         return;
     }
@@ -4484,20 +4216,6 @@ static void usage(FILE *out)
           out);
 }
 
-static int parse_long(const char *s, long min, long max, long *out)
-{
-    char *end;
-    long v;
-
-    errno = 0;
-    v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < min || v > max) {
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
 /* Checks a mount path and drops a trailing '/'. @returns a heap copy. */
 static char *clean_mount(const char *s)
 {
@@ -4512,29 +4230,11 @@ static char *clean_mount(const char *s)
         m[--n] = '\0';
     }
     if (n == 0 || n > 200 || m[0] == '/' || path_relative(m) ||
-        !str_printable(m, n)) {
+        !str_printable(m)) {
         free(m);
         return NULL;
     }
     return m;
-}
-
-static int check_listen(const char *s)
-{
-    const char *colon = strrchr(s, ':');
-    char host[64];
-    struct in_addr a;
-    long port;
-
-    if (!colon || colon == s || (size_t)(colon - s) >= sizeof(host)) {
-        return -1;
-    }
-    memcpy(host, s, (size_t)(colon - s));
-    host[colon - s] = '\0';
-    if (strcmp(host, "localhost") != 0 && inet_pton(AF_INET, host, &a) != 1) {
-        return -1;
-    }
-    return parse_long(colon + 1, 0, 65535, &port);
 }
 
 /* Splits "A=B" into two heap strings. */
@@ -4569,7 +4269,7 @@ static void config_free(struct config *c)
     }
     for (i = 0; i < c->napproles; i++) {
         free(c->approles[i].role_id);
-        free(c->approles[i].secret_id);
+        akv_wipe_free(c->approles[i].secret_id);
     }
     free(c->k8s);
     free(c->approles);
@@ -4665,7 +4365,7 @@ static int parse_args(struct config *c, int argc, char **argv)
             usage(stdout);
             return 1;
         } else if (strcmp(name, "--listen") == 0) {
-            if (check_listen(val) < 0) {
+            if (fakehttp_listen_ok(val) < 0) {
                 fprintf(stderr,
                         "fake-vault: --listen wants IPV4:PORT, got "
                         "\"%s\"\n",
@@ -4690,14 +4390,14 @@ static int parse_args(struct config *c, int argc, char **argv)
         } else if (strcmp(name, "--allow-remote-control") == 0) {
             c->allow_remote_control = 1;
         } else if (strcmp(name, "--max-versions") == 0) {
-            if (parse_long(val, 0, 1000000L, &num) < 0) {
+            if (akv_parse_long(val, 0, 1000000L, &num) < 0) {
                 fprintf(stderr, "fake-vault: bad --max-versions\n");
                 return -1;
             }
             c->max_versions = (uint32_t)num;
         } else if (strcmp(name, "--token-ttl") == 0 ||
                    strcmp(name, "--token-max-ttl") == 0) {
-            if (parse_long(val, 1, 100L * 365 * 86400, &num) < 0) {
+            if (akv_parse_long(val, 1, 100L * 365 * 86400, &num) < 0) {
                 fprintf(stderr, "fake-vault: bad %s\n", name);
                 return -1;
             }
@@ -4707,7 +4407,7 @@ static int parse_args(struct config *c, int argc, char **argv)
                 c->token_max_ttl = num;
             }
         } else if (strcmp(name, "--latency-ms") == 0) {
-            if (parse_long(val, 0, 3600L * 1000, &num) < 0) {
+            if (akv_parse_long(val, 0, 3600L * 1000, &num) < 0) {
                 fprintf(stderr, "fake-vault: bad --latency-ms\n");
                 return -1;
             }
@@ -4824,32 +4524,8 @@ static void fv_free(struct fake_vault *fv)
 {
     size_t i;
 
-    if (fv->secrets.b) {
-        for (i = 0; i < fv->secrets.nb; i++) {
-            struct hnode *h = fv->secrets.b[i];
-
-            while (h) {
-                struct hnode *next = h->next;
-
-                secret_free((struct kv_secret *)h);
-                h = next;
-            }
-        }
-        free(fv->secrets.b);
-    }
-    if (fv->tokens.b) {
-        for (i = 0; i < fv->tokens.nb; i++) {
-            struct hnode *h = fv->tokens.b[i];
-
-            while (h) {
-                struct hnode *next = h->next;
-
-                token_free((struct token *)h);
-                h = next;
-            }
-        }
-        free(fv->tokens.b);
-    }
+    fakehtab_destroy(&fv->secrets, secret_release);
+    fakehtab_destroy(&fv->tokens, token_release);
     if (fv->rlog) {
         for (i = 0; i < REQLOG_CAP; i++) {
             free(fv->rlog[i].path);
@@ -4871,8 +4547,8 @@ static int fv_init(struct fake_vault *fv)
     fakefault_slot_init(&fv->faults, &vault_fault_spec, &fv->cfg);
     gen_uuid(fv->cluster_id);
     fv->rlog = calloc(REQLOG_CAP, sizeof(*fv->rlog));
-    if (!fv->rlog || ht_init(&fv->secrets, 1024) < 0 ||
-        ht_init(&fv->tokens, 256) < 0) {
+    if (!fv->rlog || fakehtab_init(&fv->secrets, 1024) < 0 ||
+        fakehtab_init(&fv->tokens, 256) < 0) {
         return -1;
     }
     if (fv->cfg.root_token) {
@@ -4881,8 +4557,8 @@ static int fv_init(struct fake_vault *fv)
         if (!t) {
             return -1;
         }
-        t->issued = now_rt();
-        ht_insert(&fv->tokens, &t->node);
+        t->issued = akv_wall_ns();
+        fakehtab_insert(&fv->tokens, &t->node);
     }
     return 0;
 }

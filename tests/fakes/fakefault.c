@@ -4,6 +4,9 @@
  */
 #include "fakefault.h"
 
+#include "backoff.h"
+#include "num.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -297,8 +300,6 @@ __attribute__((format(printf, 3, 4))) static void catf(char *buf, size_t size,
 static int json_retry_after(const cJSON *v, struct fakefault_plan *fp)
 {
     const char *s;
-    char *end;
-    long secs;
 
     if (cJSON_IsNumber(v)) {
         return fakefault_json_long(v, 0, FAULT_MAX_RETRY_S, &fp->retry_after);
@@ -314,13 +315,7 @@ static int json_retry_after(const cJSON *v, struct fakefault_plan *fp)
     if (*s < '0' || *s > '9') {
         return -1;
     }
-    errno = 0;
-    secs = strtol(s, &end, 10);
-    if (errno || *end || secs > FAULT_MAX_RETRY_S) {
-        return -1;
-    }
-    fp->retry_after = secs;
-    return 0;
+    return akv_parse_long(s, 0, FAULT_MAX_RETRY_S, &fp->retry_after);
 }
 
 static int json_scope(const cJSON *v, struct fakefault_plan *fp, char *err,
@@ -547,7 +542,7 @@ static int plan_parse(const struct fakefault_slot *s, const cJSON *root,
         goto bad;
     }
     if (!fp->has_seed) {
-        fp->seed = spec->random_seed();
+        fp->seed = akv_backoff_random();
     }
     if (nkeys == 0) {
         plan_free(fp);

@@ -66,9 +66,6 @@ struct fakefault_spec {
     /** Adds the fake's keys to the effective plan \p o; \p ext is NULL
      *  when there is no plan. */
     void (*add_json)(cJSON *o, const void *ext, const void *ctx);
-    /** The seed of a plan that names none. */
-    uint64_t (*random_seed)(void);
-
     /** Whether \p req is in the plan's scope; asked only for scopes other
      *  than "all". */
     int (*in_scope)(const struct fakefault_plan *fp, void *rctx,

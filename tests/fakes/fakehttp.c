@@ -3,6 +3,10 @@
  */
 #include "fakehttp.h"
 
+#include "buf.h"
+#include "num.h"
+#include "wipe.h"
+
 #include <arpa/inet.h>
 #include <dlfcn.h>
 #include <errno.h>
@@ -47,11 +51,10 @@ struct fakehttp {
     alert_send_fn *alert_send;
 };
 
-/* Per-request state: the body collected so far. */
+/* Per-request state: the body collected so far (wiped when freed: bodies
+ * carry token keys and secrets). */
 struct conn_state {
-    char *body;
-    size_t len;
-    size_t cap;
+    struct akv_buf body;
     int too_big;
 };
 
@@ -90,30 +93,13 @@ static void truncated_free(void *cls)
 
 static int body_append(struct conn_state *st, const char *data, size_t len)
 {
-    size_t need = st->len + len + 1;
+    akv_err_t err = akv_buf_append(&st->body, data, len);
 
-    if (need > FAKEHTTP_MAX_BODY) {
+    if (err == AKV_ERR_TOOBIG) {
         st->too_big = 1;
         return 0;
     }
-    if (need > st->cap) {
-        size_t cap = st->cap ? st->cap : 1024;
-        char *p;
-
-        while (cap < need) {
-            cap *= 2;
-        }
-        p = realloc(st->body, cap);
-        if (!p) {
-            return -1;
-        }
-        st->body = p;
-        st->cap = cap;
-    }
-    memcpy(st->body + st->len, data, len);
-    st->len += len;
-    st->body[st->len] = '\0';
-    return 0;
+    return err == AKV_OK ? 0 : -1;
 }
 
 static enum MHD_Result send_response(struct MHD_Connection *conn,
@@ -226,6 +212,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         if (!st) {
             return MHD_NO;
         }
+        /* with its terminator, a body is less than FAKEHTTP_MAX_BODY */
+        akv_buf_init(&st->body, FAKEHTTP_MAX_BODY - 1);
         *con_cls = st;
         return MHD_YES;
     }
@@ -246,8 +234,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     }
     req.method = method;
     req.path = url;
-    req.body = st->body ? st->body : "";
-    req.body_len = st->len;
+    req.body = akv_buf_str(&st->body);
+    req.body_len = st->body.len;
     req.conn = conn;
     srv->fn(srv->opaque, &req, &resp);
     return send_response(conn, &resp);
@@ -262,7 +250,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)conn;
     (void)toe;
     if (st) {
-        free(st->body);
+        akv_buf_free(&st->body);
         free(st);
         *con_cls = NULL;
     }
@@ -273,7 +261,6 @@ static int parse_listen(const char *listen, struct sockaddr_in *sin,
 {
     char host[64];
     const char *colon = strrchr(listen, ':');
-    char *end = NULL;
     long port;
     size_t hlen;
 
@@ -289,9 +276,7 @@ static int parse_listen(const char *listen, struct sockaddr_in *sin,
     }
     memcpy(host, listen, hlen);
     host[hlen] = '\0';
-    errno = 0;
-    port = strtol(colon + 1, &end, 10);
-    if (errno || *end || end == colon + 1 || port < 0 || port > 65535) {
+    if (akv_parse_long(colon + 1, 0, 65535, &port) < 0) {
         snprintf(errstr, errstr_size, "bad port in \"%s\"", listen);
         return -1;
     }
@@ -359,19 +344,10 @@ static char *read_pem(const char *path, const char *what, char *errstr,
     return buf;
 }
 
-/* Frees a string that may hold key material, wiping it first. */
-static void free_secret(char *s)
-{
-    if (s) {
-        explicit_bzero(s, strlen(s));
-        free(s);
-    }
-}
-
 static void free_tls(struct fakehttp *srv)
 {
     free(srv->tls_cert);
-    free_secret(srv->tls_key);
+    akv_wipe_free(srv->tls_key);
     free(srv->tls_trust);
     srv->tls_cert = srv->tls_key = srv->tls_trust = NULL;
 }
@@ -435,6 +411,14 @@ static int setup_tls(struct fakehttp *srv, const struct fakehttp_tls *tls,
                                                  srv->tls_trust};
     }
     return 0;
+}
+
+int fakehttp_listen_ok(const char *listen)
+{
+    struct sockaddr_in sin;
+    char err[160];
+
+    return parse_listen(listen, &sin, err, sizeof(err));
 }
 
 struct fakehttp *fakehttp_start(const char *listen, fakehttp_handler_fn *fn,
@@ -536,6 +520,28 @@ const char *fakehttp_header(const struct fakehttp_request *req,
 const char *fakehttp_arg(const struct fakehttp_request *req, const char *name)
 {
     return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+int fakehttp_from_loopback(const struct fakehttp_request *req)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+    if (!sa) {
+        return 0;
+    }
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *sin = (const void *)sa;
+
+        return (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
+    }
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *sin6 = (const void *)sa;
+
+        return IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr);
+    }
+    return 0;
 }
 
 void fakehttp_reply_take(struct fakehttp_response *resp, int status, char *body)

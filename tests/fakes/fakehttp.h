@@ -67,6 +67,10 @@ struct fakehttp;
 struct fakehttp *fakehttp_start(const char *listen, fakehttp_handler_fn *fn,
                                 void *opaque, char *errstr, size_t errstr_size);
 
+/** @returns 0 when fakehttp_start() takes \p listen as its address, else -1
+ *           (for checking a command line before anything starts). */
+int fakehttp_listen_ok(const char *listen);
+
 /** TLS settings of fakehttp_start_tls(); the files are PEM. */
 struct fakehttp_tls {
     const char *cert_file; /**< server certificate (chain, leaf first) */
@@ -103,6 +107,10 @@ const char *fakehttp_header(const struct fakehttp_request *req,
 
 /** @returns a query-string argument, percent-decoded, or NULL. */
 const char *fakehttp_arg(const struct fakehttp_request *req, const char *name);
+
+/** @returns 1 when the request comes from a loopback address (the control
+ *           endpoints /_fake/... serve only those unless told otherwise). */
+int fakehttp_from_loopback(const struct fakehttp_request *req);
 
 /**
  * @brief Sets the response: status and a printf-formatted body.

@@ -11,7 +11,8 @@
  * The mock keeps only about 5 MiB per partition (older messages are dropped)
  * and stores everything in memory; it is meant for tests, not soak runs.
  */
-#include <errno.h>
+#include "num.h"
+
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -71,12 +72,9 @@ static int topic_name_ok(const char *name, size_t len)
 
 static int parse_int(const char *s, int min, int max, int *out)
 {
-    char *end = NULL;
     long v;
 
-    errno = 0;
-    v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < min || v > max) {
+    if (akv_parse_long(s, min, max, &v) < 0) {
         return -1;
     }
     *out = (int)v;

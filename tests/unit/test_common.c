@@ -1,5 +1,6 @@
 /*
- * test_common — bounded buffers, clocks, backoff, escaping and JSON helpers.
+ * test_common — bounded buffers, clocks, numbers, backoff, escaping and JSON
+ * helpers.
  */
 #include "testutil.h"
 
@@ -9,6 +10,7 @@
 #include "http.h"
 #include "json.h"
 #include "memfind.h"
+#include "num.h"
 #include "siphash.h"
 #include "thread.h"
 
@@ -95,6 +97,30 @@ static void wall_clock_in_nanoseconds_agrees_with_milliseconds(void **state)
     after = akv_wall_ms();
     assert_true(ns / 1000000 >= before);
     assert_true(ns / 1000000 <= after);
+}
+
+static void parse_long_takes_whole_numbers_within_bounds(void **state)
+{
+    long v = -7;
+
+    (void)state;
+    assert_int_equal(akv_parse_long("42", 0, 100, &v), 0);
+    assert_int_equal(v, 42);
+    assert_int_equal(akv_parse_long(" -3", -5, 5, &v), 0);
+    assert_int_equal(v, -3);
+    assert_int_equal(akv_parse_long("0", 0, 0, &v), 0);
+    assert_int_equal(v, 0);
+    v = 9;
+    /* not the whole text, no digits, out of bounds, overflow */
+    assert_int_equal(akv_parse_long("12abc", 0, 100, &v), -1);
+    assert_int_equal(akv_parse_long("", 0, 100, &v), -1);
+    assert_int_equal(akv_parse_long("-", 0, 100, &v), -1);
+    assert_int_equal(akv_parse_long("12 ", 0, 100, &v), -1);
+    assert_int_equal(akv_parse_long("101", 0, 100, &v), -1);
+    assert_int_equal(akv_parse_long("-1", 0, 100, &v), -1);
+    assert_int_equal(
+        akv_parse_long("99999999999999999999999", LONG_MIN, LONG_MAX, &v), -1);
+    assert_int_equal(v, 9);
 }
 
 static void backoff_stays_within_the_exponential_ceiling(void **state)
@@ -462,6 +488,7 @@ int main(void)
         cmocka_unit_test(buffer_refuses_to_grow_past_its_limit),
         cmocka_unit_test(buffer_chains_appends_and_hands_over_its_text),
         cmocka_unit_test(wall_clock_in_nanoseconds_agrees_with_milliseconds),
+        cmocka_unit_test(parse_long_takes_whole_numbers_within_bounds),
         cmocka_unit_test(backoff_stays_within_the_exponential_ceiling),
         cmocka_unit_test(backoff_jitter_spreads),
         cmocka_unit_test(multiplier_sets_the_growth),
