@@ -62,6 +62,9 @@ PART_INC := $(ALL_INC)
 $(foreach p,$(PARTS),\
     $(eval $(BUILD)/worker/$(p)/%.o: PART_INC := $(call part_inc,$(p))))
 $(BUILD)/common/%.o: PART_INC :=
+# The stand-ins' parts (tests/fakes/vault/, ...) include what tests/fakes/
+# shares.
+$(BUILD)/tests/fakes/%.o: PART_INC += -Itests/fakes
 
 COMMON_SRC := $(wildcard common/*.c)
 WORKER_SRC := $(foreach p,$(PARTS),$(call part_src,$(p)))
@@ -106,8 +109,11 @@ $(BIN)/mock-kafka: $(BUILD)/tests/fakes/mock_kafka.o $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BIN)/fake-vault: $(BUILD)/tests/fakes/fake_vault.o $(FAKEFAULT) $(FAKEHTAB) \
-                   $(FAKEHTTP) $(LIBCOMMON)
+# The stand-ins, one folder each (tests/fakes/vault/, tests/fakes/authentik/).
+FAKE_VAULT_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/fakes/vault/*.c))
+
+$(BIN)/fake-vault: $(FAKE_VAULT_OBJ) $(FAKEFAULT) $(FAKEHTAB) $(FAKEHTTP) \
+                   $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -184,7 +190,7 @@ BANNED := '\b(sprintf|vsprintf|strcpy|strcat|strncpy|strtok|atoi|atol|gets)\('
 lint:
 	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
-	    --inline-suppr -Icommon $(ALL_INC) common worker tests
+	    --inline-suppr -Icommon $(ALL_INC) -Itests/fakes common worker tests
 	@! git grep -nE $(BANNED) -- '*.c' '*.h' || \
 	    { echo "banned call found"; exit 1; }
 

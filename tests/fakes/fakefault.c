@@ -271,6 +271,17 @@ int fakefault_json_long(const cJSON *v, long min, long max, long *out)
     return 0;
 }
 
+int fakefault_key_long(const cJSON *v, long min, long max, long *out, char *err,
+                       size_t errsz)
+{
+    if (fakefault_json_long(v, min, max, out) < 0) {
+        snprintf(err, errsz, "%s must be an integer in %ld..%ld", v->string,
+                 min, max);
+        return -1;
+    }
+    return 0;
+}
+
 static int json_rate(const cJSON *v, double *out)
 {
     if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0.0) ||
@@ -415,22 +426,14 @@ static int parse_common(const cJSON *it, size_t idx, struct fakefault_plan *fp,
                         char *err, size_t errsz)
 {
     const char *k = it->string;
-    long num;
 
     switch (idx) {
     case 0:
+        return fakefault_key_long(it, 0, FAULT_MAX_MS, &fp->latency_ms, err,
+                                  errsz);
     case 1:
-        if (fakefault_json_long(it, 0, FAULT_MAX_MS, &num) < 0) {
-            snprintf(err, errsz, "%s must be an integer in 0..%ld", k,
-                     FAULT_MAX_MS);
-            return -1;
-        }
-        if (idx == 0) {
-            fp->latency_ms = num;
-        } else {
-            fp->jitter_ms = num;
-        }
-        return 0;
+        return fakefault_key_long(it, 0, FAULT_MAX_MS, &fp->jitter_ms, err,
+                                  errsz);
     case 2:
         return json_scope(it, fp, err, errsz);
     case 3:

@@ -188,4 +188,9 @@ void fakefault_counts_reset(struct fakefault_counts *c);
  *           else -1. */
 int fakefault_json_long(const cJSON *v, long min, long max, long *out);
 
+/** @brief fakefault_json_long() for the value of a plan's key.
+ *  @returns 0, or -1 with "KEY must be an integer in MIN..MAX" in \p err. */
+int fakefault_key_long(const cJSON *v, long min, long max, long *out, char *err,
+                       size_t errsz);
+
 #endif /* AKV_TESTS_FAKEFAULT_H */
