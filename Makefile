@@ -111,14 +111,16 @@ $(BIN)/mock-kafka: $(BUILD)/tests/fakes/mock_kafka.o $(LIBCOMMON)
 
 # The stand-ins, one folder each (tests/fakes/vault/, tests/fakes/authentik/).
 FAKE_VAULT_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/fakes/vault/*.c))
+FAKE_AUTHENTIK_OBJ := \
+    $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/fakes/authentik/*.c))
 
 $(BIN)/fake-vault: $(FAKE_VAULT_OBJ) $(FAKEFAULT) $(FAKEHTAB) $(FAKEHTTP) \
                    $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BIN)/fake-authentik: $(BUILD)/tests/fakes/fake_authentik.o $(FAKEFAULT) \
-                       $(FAKEHTAB) $(FAKEHTTP) $(LIBCOMMON)
+$(BIN)/fake-authentik: $(FAKE_AUTHENTIK_OBJ) $(FAKEFAULT) $(FAKEHTAB) \
+                       $(FAKEHTTP) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
