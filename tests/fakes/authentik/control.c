@@ -138,6 +138,7 @@ static void fake_reset_stats(struct app *app, struct fakehttp_response *resp)
     fakehttp_reply_take(resp, 204, NULL);
 }
 
+/* Serves /_fake/... to loopback clients. */
 void fa_handle_fake(struct app *app, const struct fakehttp_request *req,
                     struct fakehttp_response *resp)
 {

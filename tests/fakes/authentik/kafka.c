@@ -212,6 +212,8 @@ static int kafka_properties_file(rd_kafka_conf_t *conf, const char *path,
     return 0;
 }
 
+/* Starts the producer and its poller once the cluster answered.
+ * @returns 0, or -1 with the reason on stderr. */
 int fa_kafka_start(struct app *app)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -303,6 +305,7 @@ void fa_kafka_drain(struct app *app)
     rd_kafka_purge(app->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
 }
 
+/* Stops the poller, flushes what is left and destroys the producer. */
 void fa_kafka_stop(struct app *app)
 {
     if (app->poller_started) {

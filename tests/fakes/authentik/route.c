@@ -224,6 +224,7 @@ static void handle_api(struct app *app, const struct fakehttp_request *req,
     }
 }
 
+/* The fakehttp handler: one call per request, on the connection's thread. */
 void fa_handle(void *opaque, const struct fakehttp_request *req,
                struct fakehttp_response *resp)
 {

@@ -33,6 +33,7 @@ void fa_fmt_time(int64_t us, bool iso, char *out, size_t outsz)
     }
 }
 
+/* @returns \p obj (taken) as compact JSON text, or NULL. */
 char *fa_json_take_print(cJSON *obj)
 {
     char *s = obj ? akv_json_print(obj) : NULL;
@@ -41,6 +42,7 @@ char *fa_json_take_print(cJSON *obj)
     return s;
 }
 
+/* Answers \p status with \p obj (taken); a 500 when it cannot be printed. */
 void fa_reply_json(struct fakehttp_response *resp, int status, cJSON *obj)
 {
     char *s = fa_json_take_print(obj);
@@ -52,6 +54,7 @@ void fa_reply_json(struct fakehttp_response *resp, int status, cJSON *obj)
     fakehttp_reply_take(resp, status, s);
 }
 
+/* DRF's {"detail": msg}. */
 void fa_reply_detail(struct fakehttp_response *resp, int status,
                      const char *msg)
 {
@@ -79,6 +82,7 @@ void fa_add_field_error(cJSON *errs, const char *field, const char *msg)
     }
 }
 
+/* Adds member \p name: the date \p us as DRF writes it, or null. */
 cJSON *fa_add_time_or_null(cJSON *obj, const char *name, bool has, int64_t us)
 {
     char buf[TIME_BUF];

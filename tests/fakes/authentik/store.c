@@ -94,6 +94,7 @@ char *fa_new_key(void)
     return key;
 }
 
+/* Frees a token, wiping its key; NULL is a no-op. */
 void fa_token_free(struct token *t)
 {
     if (!t) {
@@ -110,6 +111,7 @@ static void token_release(struct fakehtab_node *n)
     fa_token_free((struct token *)n);
 }
 
+/* @returns 0, or -1 when out of memory. */
 int fa_store_init(struct store *st)
 {
     memset(st, 0, sizeof(*st));
@@ -120,6 +122,7 @@ int fa_store_init(struct store *st)
     return 0;
 }
 
+/* Frees every token and the store. */
 void fa_store_destroy(struct store *st)
 {
     fakehtab_destroy(&st->by_ident, token_release);
@@ -127,6 +130,7 @@ void fa_store_destroy(struct store *st)
     pthread_mutex_destroy(&st->mu);
 }
 
+/* @returns the token \p ident, or NULL; with the lock held. */
 struct token *fa_store_find(const struct store *st, const char *ident)
 {
     return (struct token *)fakehtab_find(&st->by_ident, ident);
@@ -183,6 +187,8 @@ static int store_grow(struct store *st)
     return 0;
 }
 
+/* Adds \p t to both indexes, with the lock held. @returns 0, or -1 when
+ * out of memory. */
 int fa_store_add(struct store *st, struct token *t)
 {
     size_t pos;

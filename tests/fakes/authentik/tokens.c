@@ -16,6 +16,7 @@
 
 #define MAX_OUTMSGS 2
 
+/* Django's icontains for ASCII: \p needle in \p hay, ignoring case. */
 bool fa_ci_contains(const char *hay, const char *needle)
 {
     size_t nlen = strlen(needle);
@@ -43,6 +44,7 @@ bool fa_ci_contains(const char *hay, const char *needle)
     return nlen == 0;
 }
 
+/* DRF's 400 with the field errors \p errs (taken). */
 void fa_reply_errors(struct fakehttp_response *resp, cJSON *errs)
 {
     fa_reply_json(resp, 400, errs);
@@ -205,6 +207,7 @@ static struct token *token_new(void)
     return t;
 }
 
+/* POST tokens/ */
 void fa_tokens_create(struct app *app, const struct reqctx *rc,
                       struct fakehttp_response *resp)
 {
@@ -238,6 +241,7 @@ void fa_tokens_create(struct app *app, const struct reqctx *rc,
                NULL, "model_created", 201, body, resp);
 }
 
+/* PUT and (\p partial) PATCH tokens/ID/ */
 void fa_tokens_update(struct app *app, const struct reqctx *rc,
                       const char *ident, bool partial,
                       struct fakehttp_response *resp)
@@ -284,6 +288,7 @@ void fa_tokens_update(struct app *app, const struct reqctx *rc,
                before, "model_updated", 200, body, resp);
 }
 
+/* DELETE tokens/ID/ */
 void fa_tokens_delete(struct app *app, const struct reqctx *rc,
                       const char *ident, struct fakehttp_response *resp)
 {
@@ -303,6 +308,7 @@ void fa_tokens_delete(struct app *app, const struct reqctx *rc,
     fa_finish_publish(app, resp, found, &msg, 1, 204, NULL);
 }
 
+/* GET tokens/ID/ */
 void fa_tokens_detail(struct app *app, const char *ident,
                       struct fakehttp_response *resp)
 {
@@ -323,6 +329,7 @@ void fa_tokens_detail(struct app *app, const char *ident,
     fa_reply_json(resp, 200, out);
 }
 
+/* GET tokens/ID/view_key/: the key, and a secret_view event. */
 void fa_tokens_view_key(struct app *app, const struct reqctx *rc,
                         const char *ident, struct fakehttp_response *resp)
 {
@@ -350,6 +357,7 @@ void fa_tokens_view_key(struct app *app, const struct reqctx *rc,
     fa_finish_publish(app, resp, t != NULL, &msg, 1, 200, out);
 }
 
+/* POST tokens/ID/set_key/ {"key"} */
 void fa_tokens_set_key(struct app *app, const struct reqctx *rc,
                        const char *ident, struct fakehttp_response *resp)
 {
@@ -587,6 +595,7 @@ static void list_results(const struct store *st, const struct list_filter *f,
     }
 }
 
+/* GET tokens/: filtered, a page at a time, in identifier order. */
 void fa_tokens_list(struct app *app, const struct fakehttp_request *req,
                     struct fakehttp_response *resp)
 {

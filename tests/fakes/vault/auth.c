@@ -40,6 +40,7 @@ static uint64_t rng_next(void)
     return z ^ (z >> 31);
 }
 
+/* A random (version 4) UUID, as Vault's IDs and accessors are. */
 void fv_uuid(char out[UUID_LEN + 1])
 {
     uint64_t hi = rng_next();
@@ -69,6 +70,8 @@ static void gen_token(char out[TOKEN_LEN + 1])
     out[TOKEN_LEN] = '\0';
 }
 
+/* A table entry for the token \p id (copied) with a fresh accessor; NULL
+ * when out of memory. */
 struct token *fv_token_new(const char *id, enum tok_kind kind, size_t role)
 {
     struct token *t = calloc(1, sizeof(*t));
@@ -95,6 +98,7 @@ static void token_free(struct token *t)
     }
 }
 
+/* Frees a token the table gave up (a fakehtab release function). */
 void fv_token_release(struct fakehtab_node *n)
 {
     token_free((struct token *)n);

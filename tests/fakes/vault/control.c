@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Remembers a /v1 request and its answer for /_fake/requests, and prints
+ * it with --verbose. */
 void fv_log_request(struct fake_vault *fv, const struct fakehttp_request *req,
                     int status)
 {
@@ -233,6 +235,8 @@ static void control_revoke_all(struct fake_vault *fv,
     fakehttp_reply(resp, 200, "{\"revoked\":%zu}\n", revoked);
 }
 
+/* Serves /_fake/...: to loopback clients only, unless
+ * --allow-remote-control. */
 void fv_handle_control(struct fake_vault *fv,
                        const struct fakehttp_request *req,
                        struct fakehttp_response *resp)

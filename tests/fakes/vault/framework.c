@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Answers \p status with the text built in \p b (taken), or a 500 when
+ * building it failed. */
 void fv_reply_buf(struct fakehttp_response *resp, int status, struct akv_buf *b)
 {
     char *body = akv_buf_take(b);
@@ -37,6 +39,7 @@ void fv_reply_error(struct fakehttp_response *resp, int status, const char *msg)
     fv_reply_buf(resp, status, &b);
 }
 
+/* Vault's empty 204. */
 void fv_reply_no_content(struct fakehttp_response *resp)
 {
     fakehttp_reply_take(resp, 204, NULL);
@@ -163,6 +166,7 @@ const cJSON *fv_obj_get(const cJSON *obj, const char *name)
     return found;
 }
 
+/* The framework's "error converting input V for field "NAME": ". */
 void fv_field_error_prefix(struct akv_buf *err, const cJSON *v,
                            const char *name)
 {

@@ -71,6 +71,7 @@ static void secret_free(struct kv_secret *s)
     free(s);
 }
 
+/* Frees a secret the table gave up (a fakehtab release function). */
 void fv_secret_release(struct fakehtab_node *n)
 {
     secret_free((struct kv_secret *)n);

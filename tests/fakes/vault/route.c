@@ -115,6 +115,7 @@ static void count_kv(struct rq *rq)
     }
 }
 
+/* @returns 1 when the path \p p is \p dir or below it. */
 int fv_starts_with_dir(const char *p, const char *dir)
 {
     size_t n = strlen(dir);
