@@ -5,10 +5,10 @@
 #include "fakefault.h"
 
 #include "backoff.h"
+#include "buf.h"
 #include "num.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +22,10 @@ static const char *const common_keys[] = {
     "drop_after_rate", "truncate_rate",     "seed"};
 #define NCOMMON_KEYS (sizeof(common_keys) / sizeof(common_keys[0]))
 
-#define FAULT_MAX_MS      (3600L * 1000)
+#define FAULT_MAX_MS (3600L * 1000)
+/* The longest message about a bad plan that is built before being cut to
+ * the caller's buffer. */
+#define MESSAGE_MAX       4096
 #define FAULT_MAX_RETRY_S (365L * 86400)
 
 /* ---- the slot ---- */
@@ -292,19 +295,11 @@ static int json_rate(const cJSON *v, double *out)
     return 0;
 }
 
-/* Appends to the string in \p buf, cut to \p size. */
-__attribute__((format(printf, 3, 4))) static void catf(char *buf, size_t size,
-                                                       const char *fmt, ...)
+/* Moves the message built in \p b to \p err (cut to \p errsz). */
+static void take_message(struct akv_buf *b, char *err, size_t errsz)
 {
-    size_t n = strlen(buf);
-    va_list ap;
-
-    if (n + 1 >= size) {
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(buf + n, size - n, fmt, ap);
-    va_end(ap);
+    snprintf(err, errsz, "%s", akv_buf_str(b));
+    akv_buf_free(b);
 }
 
 /* "N" seconds, "http-date:N", or a plain number of seconds. */
@@ -333,6 +328,7 @@ static int json_scope(const cJSON *v, struct fakefault_plan *fp, char *err,
                       size_t errsz)
 {
     const struct fakefault_spec *spec = fp->spec;
+    struct akv_buf msg = AKV_BUF_INIT(MESSAGE_MAX);
     size_t i;
 
     for (i = 0; i < spec->nscopes; i++) {
@@ -342,14 +338,15 @@ static int json_scope(const cJSON *v, struct fakefault_plan *fp, char *err,
         }
     }
     /* scope must be "a", "b" or "c" */
-    snprintf(err, errsz, "scope must be ");
+    akv_buf_puts(&msg, "scope must be ");
     for (i = 0; i < spec->nscopes; i++) {
-        catf(err, errsz, "%s\"%s\"",
-             i == 0                   ? ""
-             : i + 1 == spec->nscopes ? " or "
-                                      : ", ",
-             spec->scopes[i]);
+        akv_buf_printf(&msg, "%s\"%s\"",
+                       i == 0                   ? ""
+                       : i + 1 == spec->nscopes ? " or "
+                                                : ", ",
+                       spec->scopes[i]);
     }
+    take_message(&msg, err, errsz);
     return -1;
 }
 
@@ -377,13 +374,16 @@ static int json_error_rates(const cJSON *v, struct fakefault_plan *fp,
             }
         }
         if (i == spec->ncodes) {
-            snprintf(err, errsz,
-                     "error_rates: status \"%.32s\" cannot be injected (",
-                     it->string);
+            struct akv_buf msg = AKV_BUF_INIT(MESSAGE_MAX);
+
+            akv_buf_printf(&msg,
+                           "error_rates: status \"%.32s\" cannot be injected (",
+                           it->string);
             for (i = 0; i < spec->ncodes; i++) {
-                catf(err, errsz, "%s%d", i ? ", " : "", spec->codes[i]);
+                akv_buf_printf(&msg, "%s%d", i ? ", " : "", spec->codes[i]);
             }
-            catf(err, errsz, " can)");
+            akv_buf_puts(&msg, " can)");
+            take_message(&msg, err, errsz);
             return -1;
         }
         if (seen & (1u << i)) {
