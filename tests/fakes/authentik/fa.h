@@ -11,6 +11,7 @@
 #include "fakefault.h"
 #include "fakehtab.h"
 #include "fakehttp.h"
+#include "thread.h"
 
 #include <arpa/inet.h>
 #include <cJSON.h>
@@ -109,9 +110,8 @@ struct app {
 
     rd_kafka_t *rk;
     rd_kafka_topic_t *rkt;
-    pthread_t poller;
+    struct akv_thread poller; /* serves delivery reports */
     bool poller_started;
-    atomic_bool stop;
 
     struct store store;
     struct stats stats;

@@ -76,10 +76,17 @@ static void *poller_main(void *arg)
 {
     struct app *app = arg;
 
-    while (!atomic_load(&app->stop)) {
+    for (;;) {
+        int stop;
+
+        pthread_mutex_lock(&app->poller.lock);
+        stop = app->poller.stop;
+        pthread_mutex_unlock(&app->poller.lock);
+        if (stop) {
+            return NULL;
+        }
         rd_kafka_poll(app->rk, 100);
     }
-    return NULL;
 }
 
 /* \p ms on akv_mono_ms()'s clock (CLOCK_MONOTONIC) as the deadline
@@ -275,7 +282,7 @@ int fa_kafka_start(struct app *app)
                                      : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC));
     }
     rd_kafka_metadata_destroy(md);
-    if (pthread_create(&app->poller, NULL, poller_main, app) != 0) {
+    if (akv_thread_start(&app->poller, poller_main, app) < 0) {
         fprintf(stderr, "fake-authentik: cannot start the poller thread\n");
         return -1;
     }
@@ -309,8 +316,7 @@ void fa_kafka_drain(struct app *app)
 void fa_kafka_stop(struct app *app)
 {
     if (app->poller_started) {
-        atomic_store(&app->stop, true);
-        pthread_join(app->poller, NULL);
+        akv_thread_stop(&app->poller);
         app->poller_started = false;
     }
     if (app->rk) {
