@@ -26,12 +26,13 @@
 #define DONE(res, f) {AKV_DO_FINISH, AKV_REQ_NONE, AKV_SYNC_##res, AKV_CLASS_OK, f}
 #define FAIL(c, f) {AKV_DO_FAIL, AKV_REQ_NONE, AKV_SYNC_WRITTEN, AKV_CLASS_##c, f}
 
-/* answers: class, version, filtered, cached, same */
-#define OK(v) {AKV_CLASS_OK, v, 0, 0, 0}
-#define SAME {AKV_CLASS_OK, 0, 0, 0, 1}
-#define CACHED(v) {AKV_CLASS_OK, v, 0, 1, 0}
-#define FILTERED {AKV_CLASS_OK, 0, 1, 0, 0}
-#define ANS(c) {AKV_CLASS_##c, 0, 0, 0, 0}
+/* answers: class, version, filtered, cached, same, vault_empty */
+#define OK(v) {AKV_CLASS_OK, v, 0, 0, 0, 0}
+#define SAME {AKV_CLASS_OK, 0, 0, 0, 1, 0}
+#define CACHED(v) {AKV_CLASS_OK, v, 0, 1, 0, 0}
+#define FILTERED {AKV_CLASS_OK, 0, 1, 0, 0, 0}
+#define ANS(c) {AKV_CLASS_##c, 0, 0, 0, 0, 0}
+#define GONE_EMPTY {AKV_CLASS_GONE, 0, 0, 0, 0, 1}
 /* clang-format on */
 
 struct row {
@@ -44,6 +45,7 @@ struct row {
     struct akv_answer ans[8]; /* answer i to the request of step i */
     struct akv_step steps[9]; /* step 0 is akv_sync_start()'s */
     long long version;        /* the version the machine ends with */
+    int dry_run;
 };
 
 /* clang-format off */
@@ -53,115 +55,154 @@ static const struct row rows[] = {
      {OK(0), OK(0), OK(1), OK(0)},
      {REQ(VAULT_READ, F_READS), REQ(AUTHENTIK, 0), REQ(VAULT_WRITE, 0),
       REQ(METADATA, F_REMEMBER), DONE(WRITTEN, 0)},
-     1},
+     1, 0},
     {"Vault holds the document: nothing written",
      0, AKV_ON_DELETE_SOFT, 1, 5, 2,
      {OK(4), SAME},
      {REQ(VAULT_READ, F_READS), REQ(AUTHENTIK, 0), DONE(UNCHANGED, F_REMEMBER)},
-     4},
+     4, 0},
     {"the cache vouches: authentik only",
      1, AKV_ON_DELETE_SOFT, 1, 5, 1,
      {CACHED(7)},
      {REQ(AUTHENTIK, 0), DONE(UNCHANGED, F_CACHED)},
-     7},
+     7, 0},
     {"cache knows the token, document changed: Vault, then authentik",
      1, AKV_ON_DELETE_SOFT, 1, 5, 4,
      {OK(0), OK(7), OK(0), OK(8)},
      {REQ(AUTHENTIK, 0), REQ(VAULT_READ, F_READS), REQ(AUTHENTIK, 0),
       REQ(VAULT_WRITE, 0), REQ(METADATA, F_REMEMBER)},
-     8},
+     8, 0},
     {"the same with a cache hit after a Vault read is not trusted",
      0, AKV_ON_DELETE_SOFT, 1, 5, 2,
      {OK(3), CACHED(3)},
      {REQ(VAULT_READ, F_READS), REQ(AUTHENTIK, 0), REQ(VAULT_WRITE, 0)},
-     3},
+     3, 0},
     {"before a Vault read, no answer vouches for Vault but the cache",
      1, AKV_ON_DELETE_SOFT, 1, 5, 1,
      {SAME},
      {REQ(AUTHENTIK, 0), REQ(VAULT_READ, F_READS)},
-     0},
+     0, 0},
     {"filtered intent finishes without writing",
      0, AKV_ON_DELETE_SOFT, 1, 5, 2,
      {OK(2), FILTERED},
      {REQ(VAULT_READ, F_READS), REQ(AUTHENTIK, 0), DONE(FILTERED, 0)},
-     2},
+     2, 0},
     {"a lost check-and-set reads again",
      0, AKV_ON_DELETE_SOFT, 1, 5, 5,
      {OK(3), OK(0), ANS(SUPERSEDED), OK(4), SAME},
      {REQ(VAULT_READ, F_READS), REQ(AUTHENTIK, 0), REQ(VAULT_WRITE, 0),
       REQ(VAULT_READ, F_READS | F_FORGET | F_SUPERSEDED), REQ(AUTHENTIK, 0),
       DONE(UNCHANGED, F_REMEMBER)},
-     4},
+     4, 0},
     {"check-and-set lost cas_max times gives up transiently",
      0, AKV_ON_DELETE_SOFT, 1, 2, 6,
      {OK(3), OK(0), ANS(SUPERSEDED), OK(4), OK(0), ANS(SUPERSEDED)},
      {REQ(VAULT_READ, F_READS), REQ(AUTHENTIK, 0), REQ(VAULT_WRITE, 0),
       REQ(VAULT_READ, F_READS | F_FORGET | F_SUPERSEDED), REQ(AUTHENTIK, 0),
       REQ(VAULT_WRITE, 0), FAIL(TRANSIENT, F_SUPERSEDED | F_EXHAUSTED)},
-     4},
+     4, 0},
     {"invalid token: log in once and repeat the read",
      0, AKV_ON_DELETE_SOFT, 1, 5, 2,
      {ANS(REAUTH), ANS(REAUTH)},
      {REQ(VAULT_READ, F_READS), LOGIN(VAULT_READ), FAIL(REAUTH, 0)},
-     0},
+     0, 0},
     {"invalid token on a write: log in, write again",
      0, AKV_ON_DELETE_SOFT, 1, 5, 4,
      {OK(2), OK(0), ANS(REAUTH), OK(3)},
      {REQ(VAULT_READ, F_READS), REQ(AUTHENTIK, 0), REQ(VAULT_WRITE, 0),
       LOGIN(VAULT_WRITE), REQ(METADATA, F_REMEMBER)},
-     3},
+     3, 0},
     {"invalid token and no way to log in",
      0, AKV_ON_DELETE_SOFT, 0, 5, 1,
      {ANS(REAUTH)},
      {REQ(VAULT_READ, F_READS), FAIL(REAUTH, 0)},
-     0},
+     0, 0},
     {"a write's failure class is passed on",
      0, AKV_ON_DELETE_SOFT, 1, 5, 3,
      {OK(1), OK(0), ANS(CONFIG)},
      {REQ(VAULT_READ, F_READS), REQ(AUTHENTIK, 0), REQ(VAULT_WRITE, 0),
       FAIL(CONFIG, 0)},
-     1},
+     1, 0},
     {"authentik fails transiently",
      1, AKV_ON_DELETE_SOFT, 1, 5, 1,
      {ANS(TRANSIENT)},
      {REQ(AUTHENTIK, 0), FAIL(TRANSIENT, 0)},
-     0},
+     0, 0},
     {"a failed provenance write still finishes written",
      0, AKV_ON_DELETE_SOFT, 1, 5, 4,
      {OK(0), OK(0), OK(1), ANS(TRANSIENT)},
      {REQ(VAULT_READ, F_READS), REQ(AUTHENTIK, 0), REQ(VAULT_WRITE, 0),
       REQ(METADATA, F_REMEMBER), DONE(WRITTEN, 0)},
-     1},
+     1, 0},
     {"gone, on_delete keep",
      1, AKV_ON_DELETE_KEEP, 1, 5, 1,
      {ANS(GONE)},
      {REQ(AUTHENTIK, 0), DONE(GONE, F_READS | F_FORGET)},
-     0},
+     0, 0},
     {"gone, on_delete delete: delete, then authentik confirms",
      0, AKV_ON_DELETE_SOFT, 1, 5, 4,
      {OK(5), ANS(GONE), OK(0), ANS(GONE)},
      {REQ(VAULT_READ, F_READS), REQ(AUTHENTIK, 0),
       REQ(DELETE, F_READS | F_FORGET), REQ(AUTHENTIK, 0), DONE(DELETED, 0)},
-     0},
+     0, 0},
     {"gone, on_delete purge",
      1, AKV_ON_DELETE_PURGE, 1, 5, 3,
      {ANS(GONE), OK(0), ANS(GONE)},
      {REQ(AUTHENTIK, 0), REQ(PURGE, F_READS | F_FORGET), REQ(AUTHENTIK, 0),
       DONE(DELETED, 0)},
-     0},
+     0, 0},
     {"created again while being deleted: synced anew",
      1, AKV_ON_DELETE_SOFT, 1, 5, 6,
      {ANS(GONE), OK(0), OK(0), OK(6), OK(0), OK(7)},
      {REQ(AUTHENTIK, 0), REQ(DELETE, F_READS | F_FORGET), REQ(AUTHENTIK, 0),
       REQ(VAULT_READ, F_READS | F_AGAIN), REQ(AUTHENTIK, 0),
       REQ(VAULT_WRITE, 0), REQ(METADATA, F_REMEMBER)},
-     7},
+     7, 0},
     {"invalid token on a purge: log in, purge again",
      1, AKV_ON_DELETE_PURGE, 1, 5, 3,
      {ANS(GONE), ANS(REAUTH), ANS(CONFIG)},
      {REQ(AUTHENTIK, 0), REQ(PURGE, F_READS | F_FORGET), LOGIN(PURGE),
       FAIL(CONFIG, 0)},
-     0},
+     0, 0},
+    {"dry run: what would be written is not",
+     0, AKV_ON_DELETE_SOFT, 1, 5, 2,
+     {OK(3), OK(0)},
+     {REQ(VAULT_READ, F_READS), REQ(AUTHENTIK, 0), DONE(DRY_RUN, 0)},
+     3, 1},
+    {"dry run: in sync is in sync",
+     0, AKV_ON_DELETE_SOFT, 1, 5, 2,
+     {OK(3), SAME},
+     {REQ(VAULT_READ, F_READS), REQ(AUTHENTIK, 0), DONE(UNCHANGED, F_REMEMBER)},
+     3, 1},
+    {"dry run: a gone token's secret is not deleted",
+     0, AKV_ON_DELETE_PURGE, 1, 5, 2,
+     {OK(3), ANS(GONE)},
+     {REQ(VAULT_READ, F_READS), REQ(AUTHENTIK, 0),
+      DONE(DRY_RUN, F_READS | F_FORGET)},
+     3, 1},
+    {"dry run: on_delete keep leaves nothing to do",
+     1, AKV_ON_DELETE_KEEP, 1, 5, 1,
+     {ANS(GONE)},
+     {REQ(AUTHENTIK, 0), DONE(GONE, F_READS | F_FORGET)},
+     0, 1},
+    {"dry run: soft delete of a secret with no live version is no change",
+     0, AKV_ON_DELETE_SOFT, 1, 5, 2,
+     {OK(4), GONE_EMPTY},
+     {REQ(VAULT_READ, F_READS), REQ(AUTHENTIK, 0),
+      DONE(GONE, F_READS | F_FORGET)},
+     4, 1},
+    {"dry run: a purge of deleted versions is still due",
+     0, AKV_ON_DELETE_PURGE, 1, 5, 2,
+     {OK(4), GONE_EMPTY},
+     {REQ(VAULT_READ, F_READS), REQ(AUTHENTIK, 0),
+      DONE(DRY_RUN, F_READS | F_FORGET)},
+     4, 1},
+    {"dry run: nothing to purge where Vault never had the path",
+     0, AKV_ON_DELETE_PURGE, 1, 5, 2,
+     {OK(0), GONE_EMPTY},
+     {REQ(VAULT_READ, F_READS), REQ(AUTHENTIK, 0),
+      DONE(GONE, F_READS | F_FORGET)},
+     0, 1},
 };
 /* clang-format on */
 
@@ -192,11 +233,14 @@ static void transitions_follow_the_table(void **state)
     for (r = 0; r < sizeof(rows) / sizeof(rows[0]); r++) {
         const struct row *t = &rows[r];
         struct akv_sync_fsm m;
+        struct akv_sync_opts o;
 
+        o.on_delete = t->on_delete;
+        o.can_login = t->can_login;
+        o.cas_max = t->cas_max;
+        o.dry_run = t->dry_run;
         memset(&m, 0x5a, sizeof(m)); /* start sets everything */
-        assert_step(t->name, 0,
-                    akv_sync_start(&m, t->cache_has, t->on_delete, t->can_login,
-                                   t->cas_max),
+        assert_step(t->name, 0, akv_sync_start(&m, t->cache_has, &o),
                     t->steps[0]);
         for (i = 0; i < t->n; i++) {
             assert_step(t->name, i + 1, akv_sync_step(&m, &t->ans[i]),
@@ -230,7 +274,8 @@ static struct akv_step run(struct script *sc, const cJSON *d, long long cas_max,
                            struct akv_sync_fsm *m)
 {
     cJSON *vault_data = NULL;
-    struct akv_step st = akv_sync_start(m, 0, AKV_ON_DELETE_SOFT, 1, cas_max);
+    struct akv_sync_opts o = {AKV_ON_DELETE_SOFT, 1, cas_max, 0};
+    struct akv_step st = akv_sync_start(m, 0, &o);
     int guard;
 
     for (guard = 0; guard < 64 && (st.what == AKV_DO_REQUEST); guard++) {

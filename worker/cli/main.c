@@ -9,7 +9,9 @@
 #include "httpd.h"
 #include "lag.h"
 #include "log.h"
+#include "num.h"
 #include "probe.h"
+#include "reconcile.h"
 #include "replay.h"
 #include "settings.h"
 
@@ -30,7 +32,7 @@
 static volatile sig_atomic_t run = 1;
 
 /* Long options without a short form. */
-enum { OPT_CONNECT = 256, OPT_REPLAY };
+enum { OPT_CONNECT = 256, OPT_REPLAY, OPT_DRY_RUN, OPT_TIMEOUT };
 
 /*
  * The first SIGTERM/SIGINT asks for a clean stop (finish what is in
@@ -74,6 +76,11 @@ static void usage(FILE *fp)
             "         [--topic T] [--json]   move the group's committed "
             "offsets (a dry run\n"
             "                                unless --execute)\n"
+            "  sync -c FILE [--dry-run] [--json] [--timeout S] IDENTIFIER...\n"
+            "                                sync the named tokens now, as "
+            "an event would\n"
+            "                                (a dry run writes nothing; "
+            "exit 2: drift found)\n"
             "  config-reference              describe every setting\n"
             "  version                       print the version\n"
             "\n"
@@ -85,7 +92,12 @@ static void usage(FILE *fp)
             "kafka.group)\n"
             "  -t, --topic T       lag, replay: the topic (default: "
             "kafka.topic)\n"
-            "  -j, --json          lag, replay: JSON instead of a table\n"
+            "  -j, --json          lag, replay, sync: JSON instead of a "
+            "table\n"
+            "      --dry-run       sync: say what differs, change nothing\n"
+            "      --timeout S     sync: give up on what is unfinished after "
+            "S seconds\n"
+            "                      (default 120)\n"
             "      --from WHERE    run: where partitions without a committed "
             "offset start\n"
             "                      (earliest, latest or DATETIME; ignored "
@@ -264,7 +276,25 @@ struct args {
     int json;
     int connect;
     struct akv_replay_opts replay;
+    int dry_run;
+    long long timeout_s;
+    char **names; /* sync: the identifiers */
+    int nnames;
 };
+
+/* --timeout's whole seconds. @returns 0, or -1 (reported). */
+static int seconds_opt(const char *arg, long long *out)
+{
+    long v;
+
+    if (akv_parse_long(arg, 1, 86400, &v) < 0) {
+        fprintf(stderr, "ak2vault: --timeout takes whole seconds, 1 to "
+                        "86400\n");
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
 
 /* The options after the command. @returns -1 to go on, or the exit status
  * (--help, or a usage error already reported). */
@@ -278,6 +308,8 @@ static int parse_args(int argc, char **argv, struct args *a)
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
         {"connect", no_argument, NULL, OPT_CONNECT},
+        {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+        {"timeout", required_argument, NULL, OPT_TIMEOUT},
         /* replay and run --from: akv_replay_opt() takes them by name */
         {"to-earliest", no_argument, NULL, OPT_REPLAY},
         {"to-latest", no_argument, NULL, OPT_REPLAY},
@@ -316,6 +348,14 @@ static int parse_args(int argc, char **argv, struct args *a)
         case OPT_CONNECT:
             a->connect = 1;
             break;
+        case OPT_DRY_RUN:
+            a->dry_run = 1;
+            break;
+        case OPT_TIMEOUT:
+            if (seconds_opt(optarg, &a->timeout_s) < 0) {
+                return EX_USAGE;
+            }
+            break;
         case OPT_REPLAY:
             if (akv_replay_opt(&a->replay, long_opts[idx].name, optarg, errstr,
                                sizeof(errstr)) != AKV_OK) {
@@ -331,11 +371,47 @@ static int parse_args(int argc, char **argv, struct args *a)
             return EX_USAGE;
         }
     }
-    if (optind < argc) {
+    if (optind < argc && strcmp(argv[1], "sync") == 0) {
+        a->names = argv + optind;
+        a->nnames = argc - optind;
+    } else if (optind < argc) {
         fprintf(stderr, "ak2vault: unexpected argument '%s'\n", argv[optind]);
         return EX_USAGE;
     }
     return -1;
+}
+
+/* Exit 0: every token synced (or, dry, in sync); 2: a dry run found
+ * drift; 69: a token could not be synced or checked in time. */
+static int cmd_sync(const struct args *a)
+{
+    struct akv_settings s;
+    struct akv_resync_opts o;
+    struct akv_resync_totals t;
+    char errstr[1024];
+    akv_err_t err;
+    int rc = load(&s, a->config, 1);
+
+    memset(&o, 0, sizeof(o));
+    o.dry_run = a->dry_run;
+    o.json = a->json;
+    o.timeout_ms = (a->timeout_s ? a->timeout_s : 120) * 1000;
+    if (rc == EX_OK) {
+        err = akv_resync(&s, (const char *const *)a->names, (size_t)a->nnames,
+                         &o, stdout, &t, errstr, sizeof(errstr));
+        if (err != AKV_OK) {
+            fprintf(stderr, "ak2vault: %s\n", errstr);
+            rc = err == AKV_ERR_INVALID  ? EX_USAGE
+                 : err == AKV_ERR_CONFIG ? EX_CONFIG
+                                         : EX_SOFTWARE;
+        } else if (t.failed > 0) {
+            rc = EX_UNAVAILABLE;
+        } else if (a->dry_run && t.drift > 0) {
+            rc = 2;
+        }
+    }
+    akv_settings_free(&s);
+    return rc;
 }
 
 /* The commands that need no configuration, and the checks before one that
@@ -353,7 +429,8 @@ static int check_command(const char *cmd, const struct args *a)
         return EX_OK;
     }
     if (strcmp(cmd, "run") != 0 && strcmp(cmd, "check-config") != 0 &&
-        strcmp(cmd, "lag") != 0 && strcmp(cmd, "replay") != 0) {
+        strcmp(cmd, "lag") != 0 && strcmp(cmd, "replay") != 0 &&
+        strcmp(cmd, "sync") != 0) {
         fprintf(stderr, "ak2vault: unknown command '%s'\n", cmd);
         usage(stderr);
         return EX_USAGE;
@@ -364,6 +441,11 @@ static int check_command(const char *cmd, const struct args *a)
     }
     if (!a->config || !*a->config) {
         fprintf(stderr, "ak2vault: %s needs -c FILE\n", cmd);
+        return EX_USAGE;
+    }
+    if (strcmp(cmd, "sync") == 0 && a->nnames == 0) {
+        fprintf(stderr, "ak2vault: sync needs at least one token "
+                        "identifier\n");
         return EX_USAGE;
     }
     return -1;
@@ -379,6 +461,9 @@ static int run_command(const char *cmd, const struct args *a)
     }
     if (strcmp(cmd, "replay") == 0) {
         return cmd_replay(a->config, &a->replay, a->group, a->topic, a->json);
+    }
+    if (strcmp(cmd, "sync") == 0) {
+        return cmd_sync(a);
     }
     return cmd_check_config(a->config, a->connect);
 }

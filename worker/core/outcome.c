@@ -16,6 +16,10 @@ const char *akv_sync_result_name(enum akv_sync_result r)
         return "deleted";
     case AKV_SYNC_FILTERED:
         return "filtered";
+    case AKV_SYNC_DRY_RUN:
+        return "dry_run";
+    case AKV_SYNC_RESULTS:
+        break;
     }
     return "?";
 }

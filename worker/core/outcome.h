@@ -11,6 +11,8 @@ enum akv_sync_result {
     AKV_SYNC_GONE,        /**< not in authentik; secret kept (on_delete) */
     AKV_SYNC_DELETED,     /**< not in authentik; secret deleted or purged */
     AKV_SYNC_FILTERED,    /**< the token's intent is not mirrored */
+    AKV_SYNC_DRY_RUN,     /**< a write or delete was due; none was made */
+    AKV_SYNC_RESULTS
 };
 
 struct akv_sync_outcome {

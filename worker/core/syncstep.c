@@ -42,7 +42,7 @@ static struct akv_step fail(struct akv_sync_fsm *m, enum akv_class cls,
  * per attempt; a second refusal is the retry policy's to judge. */
 static struct akv_step reauth(struct akv_sync_fsm *m, enum akv_step_req req)
 {
-    if (m->reauthed || !m->can_login) {
+    if (m->reauthed || !m->opts.can_login) {
         return fail(m, AKV_CLASS_REAUTH, 0);
     }
     m->reauthed = 1;
@@ -56,12 +56,27 @@ static struct akv_step read_vault(struct akv_sync_fsm *m, unsigned flags)
     return request(m, AKV_REQ_VAULT_READ, flags | AKV_STEP_FORGET_READS);
 }
 
+/* Whether a delete per \p m's on_delete would change anything: a soft
+ * delete does not when no live version is left, a purge only when Vault
+ * never held the path. Without a Vault read, assume it would. */
+static int delete_due(const struct akv_sync_fsm *m, const struct akv_answer *a)
+{
+    if (!m->confirm || !a->vault_empty) {
+        return 1;
+    }
+    return m->opts.on_delete == AKV_ON_DELETE_PURGE && m->version > 0;
+}
+
 /* authentik has no such token: per vault.on_delete. */
-static struct akv_step gone(struct akv_sync_fsm *m)
+static struct akv_step gone(struct akv_sync_fsm *m, const struct akv_answer *a)
 {
     unsigned flags = AKV_STEP_FORGET_READS | AKV_STEP_FORGET_CACHE;
 
-    switch (m->on_delete) {
+    if (m->opts.dry_run && m->opts.on_delete != AKV_ON_DELETE_KEEP) {
+        return finish(m, delete_due(m, a) ? AKV_SYNC_DRY_RUN : AKV_SYNC_GONE,
+                      flags);
+    }
+    switch (m->opts.on_delete) {
     case AKV_ON_DELETE_SOFT:
         return request(m, AKV_REQ_DELETE, flags);
     case AKV_ON_DELETE_PURGE:
@@ -76,7 +91,7 @@ static struct akv_step after_authentik(struct akv_sync_fsm *m,
                                        const struct akv_answer *a)
 {
     if (a->cls == AKV_CLASS_GONE) {
-        return m->deleted ? finish(m, AKV_SYNC_DELETED, 0) : gone(m);
+        return m->deleted ? finish(m, AKV_SYNC_DELETED, 0) : gone(m, a);
     }
     if (a->cls != AKV_CLASS_OK) {
         return fail(m, a->cls, 0);
@@ -101,6 +116,9 @@ static struct akv_step after_authentik(struct akv_sync_fsm *m,
     }
     if (a->same) {
         return finish(m, AKV_SYNC_UNCHANGED, AKV_STEP_REMEMBER);
+    }
+    if (m->opts.dry_run) {
+        return finish(m, AKV_SYNC_DRY_RUN, 0);
     }
     return request(m, AKV_REQ_VAULT_WRITE, 0);
 }
@@ -133,7 +151,7 @@ static struct akv_step after_vault_write(struct akv_sync_fsm *m,
          * our own earlier write landed but its answer was lost: the next
          * read tells which. Someone who keeps winning is waited out with
          * backoff. */
-        if (++m->cas_rounds >= m->cas_max) {
+        if (++m->cas_rounds >= m->opts.cas_max) {
             return fail(m, AKV_CLASS_TRANSIENT,
                         AKV_STEP_SUPERSEDED | AKV_STEP_CAS_EXHAUSTED);
         }
@@ -162,17 +180,17 @@ static struct akv_step after_delete(struct akv_sync_fsm *m,
 }
 
 struct akv_step akv_sync_start(struct akv_sync_fsm *m, int cache_has,
-                               enum akv_on_delete on_delete, int can_login,
-                               long long cas_max)
+                               const struct akv_sync_opts *opts)
 {
-    m->on_delete = on_delete;
-    m->can_login = can_login;
+    m->opts = *opts;
+    if (m->opts.cas_max < 1) {
+        m->opts.cas_max = 1;
+    }
     m->confirm = 0;
     m->deleted = 0;
     m->reauthed = 0;
     m->version = 0;
     m->cas_rounds = 0;
-    m->cas_max = cas_max > 0 ? cas_max : 1;
     return cache_has ? request(m, AKV_REQ_AUTHENTIK, 0) : read_vault(m, 0);
 }
 

@@ -80,29 +80,36 @@ struct akv_answer {
                             document authentik's answer makes */
     int same;          /**< authentik after a Vault read: Vault holds the
                             document authentik's answer makes */
+    int vault_empty;   /**< authentik after a Vault read: Vault held no
+                            live version (for a dry run's verdict) */
+};
+
+/** How a sync behaves, fixed for its attempt. */
+struct akv_sync_opts {
+    enum akv_on_delete on_delete;
+    int can_login;     /**< Vault's auth method can log in again */
+    long long cas_max; /**< sync.cas_max_attempts (at least 1) */
+    int dry_run;       /**< decide, but write and delete nothing */
 };
 
 /** One sync's state. Set up by akv_sync_start(), read-only elsewhere. */
 struct akv_sync_fsm {
     enum akv_step_req waiting; /**< the request whose answer is due */
-    enum akv_on_delete on_delete;
-    int can_login;        /**< Vault's auth method can log in again */
+    struct akv_sync_opts opts;
     int confirm;          /**< authentik is read after a Vault read */
     int deleted;          /**< authentik is read after a delete */
     int reauthed;         /**< this attempt logged in again already */
     long long version;    /**< the version Vault holds, as last learned */
     long long cas_rounds; /**< check-and-set writes lost so far */
-    long long cas_max;    /**< sync.cas_max_attempts */
 };
 
 /**
  * @brief Begins an attempt: authentik first when the cache knows the token
- *        (\p cache_has), else Vault first.
- * @param cas_max sync.cas_max_attempts (at least 1).
+ *        (\p cache_has), else Vault first. A dry run finishes with
+ *        AKV_SYNC_DRY_RUN where it would write or delete.
  */
 struct akv_step akv_sync_start(struct akv_sync_fsm *m, int cache_has,
-                               enum akv_on_delete on_delete, int can_login,
-                               long long cas_max);
+                               const struct akv_sync_opts *opts);
 
 /** @brief What follows the answer \p a to the request the sync waits for. */
 struct akv_step akv_sync_step(struct akv_sync_fsm *m,

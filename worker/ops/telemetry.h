@@ -36,7 +36,7 @@ struct akv_telemetry {
     struct akv_metric *matched;
     struct akv_metric *invalid;
     /* syncs */
-    struct akv_metric *result[AKV_SYNC_FILTERED + 1];
+    struct akv_metric *result[AKV_SYNC_RESULTS]; /* dry_run: none */
     struct akv_metric *superseded;
     struct akv_metric *gave_up;
     struct akv_metric *retries;

@@ -15,6 +15,7 @@
 #include "backoff.h"
 #include "cache.h"
 #include "clock.h"
+#include "drift.h"
 #include "json.h"
 #include "lanes.h"
 #include "log.h"
@@ -73,8 +74,11 @@ struct sync {
     uint64_t hash;
     cJSON *vault_data; /* what the last Vault read found (NULL: nothing) */
     struct akv_sync_fsm fsm;
-    unsigned long token_gen; /* the Vault token of its last request */
-    unsigned long epoch;     /* the engine's epoch when this attempt began */
+    unsigned long token_gen;     /* the Vault token of its last request */
+    enum akv_sync_result result; /* how it ended, for the reports */
+    enum akv_drift drift;        /* what Vault's copy lacked when read */
+    char gave_up[1024];          /* why it gave up, or "" */
+    unsigned long epoch; /* the engine's epoch when this attempt began */
     unsigned attempts;
     long long retry_at;   /* monotonic ms */
     int deferred;         /* waiting for later events, not for a retry */
@@ -106,6 +110,9 @@ struct akv_engine {
     struct akv_telemetry *tm;
     akv_engine_done_fn *done;
     akv_engine_dead_letter_fn *dead_letter;
+    akv_engine_report_fn *report; /* requested syncs, or NULL */
+    void *report_ctx;
+    int dry_run; /* decide, write nothing (reports say what was due) */
     struct akv_retry_policy retry;
     void *ctx;
     CURLM *multi;
@@ -413,11 +420,56 @@ static void make(struct sync *sy, enum akv_step_req req)
 
 /* --- outcomes ----------------------------------------------------------- */
 
+/* A request rides in a lane like an event, under a partition no event
+ * has; its offset is the request's id. */
+#define REQUEST_PARTITION (-1)
+
+static int is_request(const struct akv_lane_event *ev)
+{
+    return ev->partition == REQUEST_PARTITION;
+}
+
+/* Whether the sync answers for a request: then the cache may not vouch. */
+static int answers_request(const struct sync *sy)
+{
+    size_t i;
+
+    for (i = 0; sy->lane && i < sy->lane->covered.n; i++) {
+        if (is_request(&sy->lane->covered.v[i])) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void report(const struct sync *sy, const struct akv_lane_event *ev,
+                   const char *reason)
+{
+    struct akv_engine *e = sy->e;
+    struct akv_sync_report r;
+
+    if (!e->report) {
+        return;
+    }
+    r.identifier = sy->identifier;
+    r.id = (uint64_t)ev->offset;
+    r.ok = reason == NULL;
+    r.result = sy->result;
+    r.drift = sy->drift;
+    r.version = sy->fsm.version;
+    r.reason = reason ? reason : "";
+    e->report(e->report_ctx, &r);
+}
+
 static void on_event_done(void *ctx, const struct akv_lane_event *ev)
 {
-    struct akv_engine *e = ctx;
+    struct sync *sy = ctx;
 
-    e->done(e->ctx, ev->partition, ev->offset);
+    if (is_request(ev)) {
+        report(sy, ev, sy->gave_up[0] ? sy->gave_up : NULL);
+    } else {
+        sy->e->done(sy->e->ctx, ev->partition, ev->offset);
+    }
 }
 
 static struct sync *sync_new(struct akv_engine *e)
@@ -471,8 +523,9 @@ static void release(struct sync *sy)
         sync_free(sy); /* abandoned on revoke: nothing to report */
         return;
     }
-    if (akv_lanes_finish(e->lanes, sy->lane, on_event_done, e)) {
+    if (akv_lanes_finish(e->lanes, sy->lane, on_event_done, sy)) {
         take_waiting_names(sy);
+        sy->gave_up[0] = '\0';
         sy->attempts = 0;
         sy->first_fail = 0;
         sy->last_fail = 0;
@@ -490,6 +543,7 @@ static void finish(struct sync *sy, enum akv_sync_result r, int cached)
         sy->lane && sy->lane->covered.n ? &sy->lane->covered.v[0] : NULL;
 
     e->in_flight--;
+    sy->result = r;
     akv_metric_inc(e->tm->result[r]);
     akv_log_info("sync",
                  "token=%s action=%s result=%s version=%lld partition=%d "
@@ -524,11 +578,14 @@ static int dead_letter_all(struct sync *sy, const char *reason)
     for (i = 0; i < sy->lane->covered.n; i++) {
         const struct akv_lane_event *ev = &sy->lane->covered.v[i];
 
-        if (e->dead_letter(e->ctx, sy->identifier, ev->partition, ev->offset,
+        if (!is_request(ev) &&
+            e->dead_letter(e->ctx, sy->identifier, ev->partition, ev->offset,
                            &f) < 0) {
             return -1;
         }
     }
+    /* Requests have no record to dead-letter: their reports say why. */
+    snprintf(sy->gave_up, sizeof(sy->gave_up), "%s", reason);
     akv_log_warn("dlq",
                  "token=%s: %zu event(s) sent to %s after %u "
                  "attempts: %s",
@@ -671,6 +728,8 @@ static void answer_authentik(struct sync *sy, struct akv_answer *a,
     }
     if (a->cls == AKV_CLASS_GONE || ck == AKV_CLASS_GONE) {
         a->cls = AKV_CLASS_GONE;
+        a->vault_empty = sy->vault_data == NULL;
+        sy->drift = sy->vault_data ? AKV_DRIFT_ORPHAN : AKV_DRIFT_NONE;
         return;
     }
     if (a->cls != AKV_CLASS_OK) {
@@ -693,15 +752,21 @@ static void answer_authentik(struct sync *sy, struct akv_answer *a,
     if (!akv_strlist_contains(&e->settings->match_intents,
                               akv_json_string(sy->detail, "intent"))) {
         a->filtered = 1;
+        sy->drift = AKV_DRIFT_EXCLUDED;
         return;
     }
     a->cls = make_document(sy, errstr, size);
     if (a->cls != AKV_CLASS_OK) {
         return;
     }
-    a->cached = akv_cache_lookup(e->cache, sy->identifier, sy->hash,
+    /* A request asks what Vault holds: only a read of it may answer. */
+    a->cached = !answers_request(sy) &&
+                akv_cache_lookup(e->cache, sy->identifier, sy->hash,
                                  akv_mono_ms(), &a->version);
     a->same = sy->vault_data && cJSON_Compare(sy->vault_data, sy->doc, 1);
+    if (sy->fsm.confirm) {
+        sy->drift = akv_drift_of(sy->vault_data, sy->doc);
+    }
 }
 
 /* Vault's answer, or the transport failure, as a class and a message. */
@@ -816,18 +881,23 @@ static void begin(struct sync *sy)
 {
     struct akv_engine *e = sy->e;
     const char *policy = e->settings->vault_on_delete;
-    enum akv_on_delete on_delete =
-        strcmp(policy, "keep") == 0    ? AKV_ON_DELETE_KEEP
-        : strcmp(policy, "purge") == 0 ? AKV_ON_DELETE_PURGE
-                                       : AKV_ON_DELETE_SOFT;
+    struct akv_sync_opts o;
 
+    o.on_delete = strcmp(policy, "keep") == 0    ? AKV_ON_DELETE_KEEP
+                  : strcmp(policy, "purge") == 0 ? AKV_ON_DELETE_PURGE
+                                                 : AKV_ON_DELETE_SOFT;
+    o.can_login = akv_vault_can_login(e->vault);
+    o.cas_max = e->settings->sync_cas_max_attempts;
+    o.dry_run = e->dry_run;
     sy->epoch = e->epoch;
     sy->st = ST_RUNNING;
+    sy->drift = AKV_DRIFT_NONE;
     act(sy,
-        akv_sync_start(&sy->fsm,
-                       akv_cache_has(e->cache, sy->identifier, akv_mono_ms()),
-                       on_delete, akv_vault_can_login(e->vault),
-                       e->settings->sync_cas_max_attempts),
+        akv_sync_start(
+            &sy->fsm,
+            !answers_request(sy) &&
+                akv_cache_has(e->cache, sy->identifier, akv_mono_ms()),
+            &o),
         "", "");
 }
 
@@ -1171,6 +1241,28 @@ int akv_engine_submit(struct akv_engine *e, const struct akv_engine_event *ev)
         snprintf(sy->next_action, sizeof(sy->next_action), "%s", ev->action);
     }
     return 0;
+}
+
+int akv_engine_request(struct akv_engine *e, const char *identifier,
+                       uint64_t id)
+{
+    struct akv_engine_event ev;
+
+    memset(&ev, 0, sizeof(ev));
+    ev.identifier = identifier;
+    ev.event_pk = "";
+    ev.action = "request";
+    ev.partition = REQUEST_PARTITION;
+    ev.offset = (int64_t)id;
+    return akv_engine_submit(e, &ev);
+}
+
+void akv_engine_set_reporter(struct akv_engine *e, akv_engine_report_fn *fn,
+                             void *ctx, int dry_run)
+{
+    e->report = fn;
+    e->report_ctx = ctx;
+    e->dry_run = dry_run;
 }
 
 static void start_ready(struct akv_engine *e)

@@ -13,6 +13,8 @@
 #ifndef AKV_WORKER_ENGINE_H
 #define AKV_WORKER_ENGINE_H
 
+#include "drift.h"
+#include "outcome.h"
 #include "settings.h"
 #include "telemetry.h"
 
@@ -33,6 +35,20 @@ struct akv_engine_event {
  *        dead-lettered after the retry limit).
  */
 typedef void(akv_engine_done_fn)(void *ctx, int32_t partition, int64_t offset);
+
+/** What a requested sync (akv_engine_request()) found and did. */
+struct akv_sync_report {
+    const char *identifier;
+    uint64_t id; /**< the request's */
+    int ok;      /**< 0: the sync gave up (sync.max_attempts); see reason */
+    enum akv_sync_result result;
+    enum akv_drift drift; /**< how Vault's copy differed when it was read */
+    long long version;    /**< Vault's version after the sync (0: none) */
+    const char *reason;   /**< when !ok: why, secret-free */
+};
+
+/** @brief Called once for every request, when its sync has answered it. */
+typedef void(akv_engine_report_fn)(void *ctx, const struct akv_sync_report *r);
 
 /** Why a sync gave up on its events: what their dead-letter records say. */
 struct akv_engine_failure {
@@ -77,6 +93,24 @@ void akv_engine_destroy(struct akv_engine *e);
  * @returns 0, or -1 when out of memory (the event stays unfinished).
  */
 int akv_engine_submit(struct akv_engine *e, const struct akv_engine_event *ev);
+
+/**
+ * @brief Asks for a sync of \p identifier that no event asked for (a
+ *        reconcile, `ak2vault sync`). It shares the token's lane with event
+ *        syncs, so the two never race, and it does not take the cache's
+ *        word for Vault: it reads Vault. Its report goes to the reporter.
+ * @returns 0, or -1 when out of memory.
+ */
+int akv_engine_request(struct akv_engine *e, const char *identifier,
+                       uint64_t id);
+
+/**
+ * @brief Sets who hears of requested syncs, and whether the engine only
+ *        decides (\p dry_run: it writes and deletes nothing, and reports
+ *        AKV_SYNC_DRY_RUN where it would have).
+ */
+void akv_engine_set_reporter(struct akv_engine *e, akv_engine_report_fn *fn,
+                             void *ctx, int dry_run);
 
 /**
  * @brief Starts what can start, runs transfers and timers, and waits up to

@@ -1,0 +1,177 @@
+#!/usr/bin/python3
+"""Syncs no event asked for: `ak2vault sync IDENTIFIER...`.
+
+The stack is mock-kafka, fake-vault and fake-authentik on loopback; no
+worker runs, so the tokens' events stay on the topic unread and Vault
+learns of them only through `ak2vault sync`:
+
+  1. tokens created with no worker running reach Vault through `sync`,
+     reported as missing and written, with provenance;
+  2. a secret edited by hand in Vault: `sync --dry-run` reports a stale
+     key, exits 2 and sends Vault no write; `sync` restores it;
+  3. a token deleted in authentik: the dry run reports an orphan and
+     deletes nothing; `sync` deletes it per vault.on_delete (soft-delete
+     here); a name neither side knows is gone and in sync;
+  4. identifiers that are not slugs are usage errors; with Vault refusing
+     the token, the run gives up at --timeout and exits 69;
+  5. no captured output holds a token key or a credential.
+
+Failures name identifiers and secret KINDS, never key values.
+"""
+import sys
+from pathlib import Path
+
+sys.dont_write_bytecode = True  # keep the source tree clean
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+
+import json  # noqa: E402
+import subprocess  # noqa: E402
+
+import akvtest  # noqa: E402
+from akvtest import SECRETS, depends, note  # noqa: E402
+from types import SimpleNamespace  # noqa: E402
+
+S = SimpleNamespace(rundir=None, stack=None, cfg=None)
+TOKENS = ["recon-a", "recon-b", "recon-c"]
+
+
+def setup(rundir):
+    S.rundir = rundir
+
+
+def teardown(rundir):
+    if S.stack:
+        S.stack.stop()
+
+
+def sync(*args, env=None, timeout=60):
+    """`ak2vault sync -c CFG ARGS...`; @returns (exit status, stdout)."""
+    argv = [akvtest.binary("ak2vault"), "sync", "-c", str(S.cfg), *args]
+    wenv = {"VAULT_TOKEN": S.stack.vault_token,
+            "AUTHENTIK_TOKEN": S.stack.authentik_token}
+    wenv.update(env or {})
+    r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
+                       env=akvtest.child_env(
+                           {k: v for k, v in wenv.items() if v is not None}),
+                       cwd=str(S.rundir.path), timeout=timeout)
+    with open(S.rundir.file("ak2vault-sync.stdout.log"), "ab") as f:
+        f.write(r.stdout)
+    with open(S.rundir.file("ak2vault-sync.stderr.log"), "ab") as f:
+        f.write(r.stderr)
+    return r.returncode, r.stdout.decode(errors="replace")
+
+
+def sync_json(*args, **kw):
+    rc, out = sync("--json", *args, **kw)
+    try:
+        doc = json.loads(out)
+    except ValueError:
+        raise AssertionError("sync --json printed no JSON (exit %d): %r" %
+                             (rc, out[:200])) from None
+    return rc, {t["identifier"]: t for t in doc["tokens"]}, doc
+
+
+def vault_writes():
+    """Requests that change KV data or metadata, from fake-vault's log."""
+    return [r for r in S.stack.vault_requests()
+            if r.get("method") in ("POST", "PUT", "DELETE", "PATCH") and
+            "/kv/" in r.get("path", "")]
+
+
+def hand_write(identifier, data):
+    status, _ = akvtest.http_json(
+        "POST", S.stack.vault_addr + "/v1/kv/data/authentik/" + identifier,
+        {"data": data}, headers={"X-Vault-Token": S.stack.vault_token})
+    assert status == 200, "hand write of %s answered %s" % (identifier,
+                                                           status)
+
+
+def test_tokens_without_events_reach_vault():
+    S.stack = akvtest.Stack(S.rundir)
+    S.cfg = S.stack.worker_config("ak2vault-reconcile", extra={
+        "vault": {"on_delete": "soft-delete"}})
+    for t in TOKENS:
+        S.stack.create_token(t)
+    live = S.stack.live_tokens()
+    assert S.stack.vault_current() == {}, "Vault is not empty before sync"
+    rc, rows, doc = sync_json(*TOKENS)
+    assert rc == 0, "sync exited %d" % rc
+    for t in TOKENS:
+        assert rows[t]["result"] == "written", "%s: %s" % (t, rows[t])
+        assert rows[t]["drift"] == "missing", "%s: %s" % (t, rows[t])
+    cur = S.stack.vault_current()
+    for t in TOKENS:
+        assert cur.get(t, (0, None))[1] == {
+            "key": live[t]["key"], "intent": live[t]["intent"]}, \
+            "%s not in Vault as authentik has it" % t
+    assert doc["drift"] == 3 and doc["failed"] == 0, doc
+    rc, rows, _ = sync_json(*TOKENS)
+    assert rc == 0 and all(r["result"] == "unchanged" and
+                           r["drift"] == "in_sync" for r in rows.values()), \
+        "a second sync changed something: %s" % rows
+    note("3 tokens with no worker running: written by `sync`, then in sync")
+
+
+@depends("test_tokens_without_events_reach_vault")
+def test_hand_edit_is_reported_then_restored():
+    live = S.stack.live_tokens()
+    forged = "forged" + akvtest.random_secret(20)
+    SECRETS.add("token key", forged)
+    hand_write("recon-a", {"key": forged, "intent": "api"})
+    before = len(vault_writes())
+    rc, rows, _ = sync_json("--dry-run", "recon-a", "recon-b")
+    assert rc == 2, "dry run with drift exited %d, not 2" % rc
+    assert rows["recon-a"]["drift"] == "stale_key", rows["recon-a"]
+    assert rows["recon-a"]["result"] == "dry_run", rows["recon-a"]
+    assert rows["recon-b"]["drift"] == "in_sync", rows["recon-b"]
+    assert len(vault_writes()) == before, "the dry run wrote to Vault"
+    rc, out = sync("--dry-run", "recon-b")
+    assert rc == 0, "dry run without drift exited %d" % rc
+    assert "recon-b" in out and "in_sync" in out, out
+    rc, rows, _ = sync_json("recon-a")
+    assert rc == 0 and rows["recon-a"]["result"] == "written", rows
+    assert S.stack.vault_current()["recon-a"][1]["key"] == \
+        live["recon-a"]["key"], "recon-a not restored"
+    note("hand-edited key: dry run exit 2 with no Vault write; sync restored")
+
+
+@depends("test_tokens_without_events_reach_vault")
+def test_deleted_token_is_an_orphan():
+    S.stack.delete_token("recon-c")
+    before = len(vault_writes())
+    rc, rows, _ = sync_json("--dry-run", "recon-c", "recon-nosuch")
+    assert rc == 2, "dry run exited %d" % rc
+    assert rows["recon-c"]["drift"] == "orphan", rows["recon-c"]
+    assert rows["recon-nosuch"]["result"] == "gone", rows["recon-nosuch"]
+    assert rows["recon-nosuch"]["drift"] == "in_sync", rows["recon-nosuch"]
+    assert len(vault_writes()) == before, "the dry run wrote to Vault"
+    rc, rows, _ = sync_json("recon-c")
+    assert rc == 0 and rows["recon-c"]["result"] == "deleted", rows
+    kv = S.stack.vault_kv()["authentik/recon-c"]
+    cur = kv["versions"][str(kv["current_version"])]
+    assert cur.get("deletion_time"), "recon-c's current version not deleted"
+    note("token deleted in authentik: orphan in the dry run, deleted by sync")
+
+
+@depends("test_tokens_without_events_reach_vault")
+def test_bad_names_and_refused_vault():
+    rc, _ = sync("not/a-slug")
+    assert rc == 64, "a non-slug identifier exited %d, not 64" % rc
+    rc, _, doc = sync_json("--timeout", "2", "recon-a",
+                           env={"VAULT_TOKEN": "not-the-token"})
+    assert rc == 69, "a refused Vault token exited %d, not 69" % rc
+    assert doc["failed"] == 1, doc
+    note("non-slug: 64; Vault refusing the token: 69 after --timeout")
+
+
+def test_no_secret_in_any_output():
+    if S.stack:
+        S.stack.stop()
+    hits = akvtest.scan_for_secrets(S.rundir.logs())
+    assert not hits, "secrets in output: " + "; ".join(
+        "%s (%d) in %s" % (k, n, Path(f).name) for f, k, n in hits)
+
+
+if __name__ == "__main__":
+    akvtest.run_tests(globals(), "reconcile", setup=setup,
+                      teardown=teardown)
