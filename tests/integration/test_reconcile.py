@@ -14,7 +14,13 @@ learns of them only through `ak2vault sync`:
      here); a name neither side knows is gone and in sync;
   4. identifiers that are not slugs are usage errors; with Vault refusing
      the token, the run gives up at --timeout and exits 69;
-  5. no captured output holds a token key or a credential.
+  5. `ak2vault reconcile`: a token with no event, a token whose intent is
+     not mirrored (match.intents is only api here), a secret no token owns and a token created while the
+     dry run ran: the dry run reports each kind and writes nothing; the
+     real run writes the missing one, deletes the orphan (after
+     authentik's 404), leaves the excluded one alone; afterwards a dry run
+     finds no drift; 130 tokens make the token list take two pages;
+  6. no captured output holds a token key or a credential.
 
 Failures name identifiers and secret KINDS, never key values.
 """
@@ -89,7 +95,8 @@ def hand_write(identifier, data):
 def test_tokens_without_events_reach_vault():
     S.stack = akvtest.Stack(S.rundir)
     S.cfg = S.stack.worker_config("ak2vault-reconcile", extra={
-        "vault": {"on_delete": "soft-delete"}})
+        "vault": {"on_delete": "soft-delete"},
+        "match": {"intents": ["api"]}})
     for t in TOKENS:
         S.stack.create_token(t)
     live = S.stack.live_tokens()
@@ -162,6 +169,79 @@ def test_bad_names_and_refused_vault():
     assert rc == 69, "a refused Vault token exited %d, not 69" % rc
     assert doc["failed"] == 1, doc
     note("non-slug: 64; Vault refusing the token: 69 after --timeout")
+
+
+def reconcile_json(*args, **kw):
+    argv = [akvtest.binary("ak2vault"), "reconcile", "-c", str(S.cfg),
+            "--json", *args]
+    wenv = {"VAULT_TOKEN": S.stack.vault_token,
+            "AUTHENTIK_TOKEN": S.stack.authentik_token}
+    r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
+                       env=akvtest.child_env(wenv), cwd=str(S.rundir.path),
+                       timeout=kw.get("timeout", 120))
+    with open(S.rundir.file("ak2vault-reconcile.stdout.log"), "ab") as f:
+        f.write(r.stdout)
+    with open(S.rundir.file("ak2vault-reconcile.stderr.log"), "ab") as f:
+        f.write(r.stderr)
+    try:
+        doc = json.loads(r.stdout)
+    except ValueError:
+        raise AssertionError("reconcile printed no JSON (exit %d): %s" % (
+            r.returncode, SECRETS.scrub(r.stderr.decode(
+                errors="replace"))[-300:])) from None
+    return r.returncode, {t["identifier"]: t for t in doc["tokens"]}, doc
+
+
+@depends("test_deleted_token_is_an_orphan")
+def test_reconcile_reports_then_repairs_every_kind():
+    S.stack.create_token("recon-d")
+    S.stack.create_token("recon-skip", intent="app_password")
+    ghost = "ghost" + akvtest.random_secret(20)
+    SECRETS.add("token key", ghost)
+    hand_write("recon-ghost", {"key": ghost, "intent": "api"})
+    before = len(vault_writes())
+    rc, rows, doc = reconcile_json("--dry-run")
+    assert rc == 2, "dry run with drift exited %d" % rc
+    want = {"recon-a": ("unchanged", "in_sync"),
+            "recon-b": ("unchanged", "in_sync"),
+            "recon-d": ("dry_run", "missing"),
+            "recon-ghost": ("dry_run", "orphan"),
+            "recon-skip": ("filtered", "excluded")}
+    for ident, (result, drift) in want.items():
+        got = rows.get(ident)
+        assert got and (got["result"], got["drift"]) == (result, drift), \
+            "%s: %s, wanted %s/%s" % (ident, got, result, drift)
+    assert len(vault_writes()) == before, "the dry run wrote to Vault"
+    rc, rows, doc = reconcile_json()
+    assert rc == 0, "reconcile exited %d" % rc
+    assert rows["recon-d"]["result"] == "written", rows["recon-d"]
+    assert rows["recon-ghost"]["result"] == "deleted", rows["recon-ghost"]
+    assert rows["recon-skip"]["result"] == "filtered", rows["recon-skip"]
+    cur = S.stack.vault_current()
+    live = S.stack.live_tokens()
+    assert cur["recon-d"][1] == {"key": live["recon-d"]["key"],
+                                 "intent": "api"}, "recon-d not in Vault"
+    assert "recon-skip" not in cur, "an excluded token was written"
+    rc, rows, doc = reconcile_json("--dry-run")
+    assert rc == 0 and doc["drift"] == 0, \
+        "drift after a reconcile: %s" % [r for r in rows.values()
+                                         if r["drift"] not in
+                                         ("in_sync", "excluded")]
+    note("dry run: missing, orphan, excluded reported, no write; reconcile "
+         "repaired them; a second dry run found no drift")
+
+
+@depends("test_reconcile_reports_then_repairs_every_kind")
+def test_reconcile_walks_every_page():
+    names = ["recon-page-%03d" % i for i in range(130)]
+    for n in names:
+        S.stack.create_token(n)
+    rc, rows, doc = reconcile_json()
+    assert rc == 0, "reconcile exited %d" % rc
+    missing = [n for n in names if rows.get(n, {}).get("result") != "written"]
+    assert not missing, "not written: %s" % missing[:5]
+    note("%d tokens over two pages of authentik's list: all written" %
+         len(names))
 
 
 def test_no_secret_in_any_output():

@@ -203,6 +203,55 @@ static void transport_failures_are_classified(void **state)
                      AKV_CLASS_CONFIG);
 }
 
+/* Collects "identifier:intent" items of a list page. */
+static void collect(void *ctx, const char *identifier, const char *intent)
+{
+    char *out = ctx;
+    size_t o = strlen(out);
+
+    snprintf(out + o, 512 - o, "%s%s:%s", o ? " " : "", identifier, intent);
+}
+
+static void list_pages_are_read(void **state)
+{
+    static const struct {
+        const char *body;
+        int rc;
+        long long next;
+        const char *items;
+    } rows[] = {
+        {"{\"pagination\":{\"next\":2,\"count\":3},\"results\":["
+         "{\"identifier\":\"a\",\"intent\":\"api\"},"
+         "{\"identifier\":\"b\",\"intent\":\"app_password\"}]}",
+         0, 2, "a:api b:app_password"},
+        {"{\"pagination\":{\"next\":0},\"results\":[]}", 0, 0, ""},
+        /* an item without an identifier or intent is skipped */
+        {"{\"pagination\":{\"next\":0},\"results\":[{\"intent\":\"api\"},"
+         "{\"identifier\":\"c\"},{\"identifier\":\"d\",\"intent\":\"api\"}]}",
+         0, 0, "d:api"},
+        /* no pagination object: the last page */
+        {"{\"results\":[{\"identifier\":\"e\",\"intent\":\"api\"}]}", 0, 0,
+         "e:api"},
+        {"{\"pagination\":{\"next\":-4},\"results\":[]}", 0, 0, ""},
+        {"{\"detail\":\"Not found.\"}", -1, 0, ""},
+        {"<html>", -1, 0, ""},
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        char got[512] = "";
+        long long next = 99;
+        int rc = akv_authentik_parse_page(rows[i].body, strlen(rows[i].body),
+                                          collect, got, &next);
+
+        if (rc != rows[i].rc || next != rows[i].next ||
+            strcmp(got, rows[i].items) != 0) {
+            fail_msg("row %zu: rc %d next %lld items \"%s\"", i, rc, next, got);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -214,6 +263,7 @@ int main(void)
         cmocka_unit_test(key_with_escapes_is_kept_exactly),
         cmocka_unit_test(detail_with_nul_is_refused),
         cmocka_unit_test(document_holds_key_intent_and_extra_fields),
+        cmocka_unit_test(list_pages_are_read),
     };
 
     return cmocka_run_group_tests_name("authentik", tests, NULL, NULL);

@@ -403,6 +403,40 @@ static void write_body_carries_cas_and_data(void **state)
     cJSON_Delete(data);
 }
 
+static void add_key(void *ctx, const char *key)
+{
+    char *out = ctx;
+    size_t o = strlen(out);
+
+    snprintf(out + o, 256 - o, "%s%s", o ? " " : "", key);
+}
+
+static void list_answers_and_prefix_paths(void **state)
+{
+    static const char keys[] =
+        "{\"data\":{\"keys\":[\"a\",\"team/\",\"b\",\"\",7]}}";
+    static const char errors[] = "{\"errors\":[]}";
+    char got[256] = "";
+    char path[256];
+
+    (void)state;
+    assert_int_equal(akv_vault_parse_list(keys, sizeof(keys) - 1, add_key, got),
+                     0);
+    assert_string_equal(got, "a b");
+    got[0] = '\0';
+    assert_int_equal(
+        akv_vault_parse_list(errors, sizeof(errors) - 1, add_key, got), -1);
+    assert_int_equal(
+        akv_vault_prefix_path("kv", "authentik", path, sizeof(path)), 0);
+    assert_string_equal(path, "kv/metadata/authentik");
+    assert_int_equal(
+        akv_vault_prefix_path("secret/", "/team a/x", path, sizeof(path)), 0);
+    assert_string_equal(path, "secret/metadata/team%20a/x");
+    assert_int_equal(akv_vault_prefix_path("kv", "a/../b", path, sizeof(path)),
+                     -1);
+    assert_int_equal(akv_vault_prefix_path("kv", "authentik", path, 8), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -417,6 +451,7 @@ int main(void)
         cmocka_unit_test(read_of_deleted_version_keeps_its_number),
         cmocka_unit_test(read_failures_are_classified),
         cmocka_unit_test(write_body_carries_cas_and_data),
+        cmocka_unit_test(list_answers_and_prefix_paths),
     };
 
     return cmocka_run_group_tests_name("vault", tests, NULL, NULL);

@@ -76,6 +76,12 @@ static void usage(FILE *fp)
             "         [--topic T] [--json]   move the group's committed "
             "offsets (a dry run\n"
             "                                unless --execute)\n"
+            "  reconcile -c FILE [--dry-run] [--json] [--timeout S]\n"
+            "                                bring Vault to authentik's "
+            "state: every token,\n"
+            "                                every secret under the prefix "
+            "(exit 2: a dry\n"
+            "                                run found drift)\n"
             "  sync -c FILE [--dry-run] [--json] [--timeout S] IDENTIFIER...\n"
             "                                sync the named tokens now, as "
             "an event would\n"
@@ -94,9 +100,11 @@ static void usage(FILE *fp)
             "kafka.topic)\n"
             "  -j, --json          lag, replay, sync: JSON instead of a "
             "table\n"
-            "      --dry-run       sync: say what differs, change nothing\n"
-            "      --timeout S     sync: give up on what is unfinished after "
-            "S seconds\n"
+            "      --dry-run       sync, reconcile: say what differs, change "
+            "nothing\n"
+            "      --timeout S     sync, reconcile: give up on what is "
+            "unfinished after S\n"
+            "                      seconds\n"
             "                      (default 120)\n"
             "      --from WHERE    run: where partitions without a committed "
             "offset start\n"
@@ -381,9 +389,10 @@ static int parse_args(int argc, char **argv, struct args *a)
     return -1;
 }
 
-/* Exit 0: every token synced (or, dry, in sync); 2: a dry run found
- * drift; 69: a token could not be synced or checked in time. */
-static int cmd_sync(const struct args *a)
+/* sync and reconcile. Exit 0: every token synced (or, dry, in sync);
+ * 2: a dry run found drift; 69: a token could not be synced or checked in
+ * time, or a list could not be read. */
+static int cmd_sync(const struct args *a, int everything)
 {
     struct akv_settings s;
     struct akv_resync_opts o;
@@ -397,13 +406,17 @@ static int cmd_sync(const struct args *a)
     o.json = a->json;
     o.timeout_ms = (a->timeout_s ? a->timeout_s : 120) * 1000;
     if (rc == EX_OK) {
-        err = akv_resync(&s, (const char *const *)a->names, (size_t)a->nnames,
-                         &o, stdout, &t, errstr, sizeof(errstr));
+        err = everything
+                  ? akv_reconcile(&s, &o, stdout, &t, errstr, sizeof(errstr))
+                  : akv_resync(&s, (const char *const *)a->names,
+                               (size_t)a->nnames, &o, stdout, &t, errstr,
+                               sizeof(errstr));
         if (err != AKV_OK) {
             fprintf(stderr, "ak2vault: %s\n", errstr);
-            rc = err == AKV_ERR_INVALID  ? EX_USAGE
-                 : err == AKV_ERR_CONFIG ? EX_CONFIG
-                                         : EX_SOFTWARE;
+            rc = err == AKV_ERR_INVALID     ? EX_USAGE
+                 : err == AKV_ERR_CONFIG    ? EX_CONFIG
+                 : err == AKV_ERR_TRANSPORT ? EX_UNAVAILABLE
+                                            : EX_SOFTWARE;
         } else if (t.failed > 0) {
             rc = EX_UNAVAILABLE;
         } else if (a->dry_run && t.drift > 0) {
@@ -430,7 +443,7 @@ static int check_command(const char *cmd, const struct args *a)
     }
     if (strcmp(cmd, "run") != 0 && strcmp(cmd, "check-config") != 0 &&
         strcmp(cmd, "lag") != 0 && strcmp(cmd, "replay") != 0 &&
-        strcmp(cmd, "sync") != 0) {
+        strcmp(cmd, "sync") != 0 && strcmp(cmd, "reconcile") != 0) {
         fprintf(stderr, "ak2vault: unknown command '%s'\n", cmd);
         usage(stderr);
         return EX_USAGE;
@@ -462,8 +475,8 @@ static int run_command(const char *cmd, const struct args *a)
     if (strcmp(cmd, "replay") == 0) {
         return cmd_replay(a->config, &a->replay, a->group, a->topic, a->json);
     }
-    if (strcmp(cmd, "sync") == 0) {
-        return cmd_sync(a);
+    if (strcmp(cmd, "sync") == 0 || strcmp(cmd, "reconcile") == 0) {
+        return cmd_sync(a, strcmp(cmd, "reconcile") == 0);
     }
     return cmd_check_config(a->config, a->connect);
 }

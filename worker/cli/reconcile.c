@@ -3,12 +3,15 @@
  */
 #include "reconcile.h"
 
+#include "authentik.h"
 #include "clock.h"
+#include "drift.h"
 #include "engine.h"
 #include "json.h"
 #include "log.h"
 #include "matcher.h"
 #include "telemetry.h"
+#include "vault.h"
 
 #include <cJSON.h>
 #include <stdint.h>
@@ -159,15 +162,59 @@ static void run_engine(struct akv_engine *e, const struct run *run,
     }
 }
 
+/*
+ * Syncs every row not answered yet through an engine of its own, then
+ * prints the report.
+ */
+static akv_err_t run_rows(const struct akv_settings *s, struct run *run,
+                          const struct akv_resync_opts *o, FILE *out,
+                          struct akv_resync_totals *totals, char *errstr,
+                          size_t errstr_size)
+{
+    struct akv_telemetry *tm;
+    struct akv_engine *e = NULL;
+    akv_err_t err = AKV_OK;
+    size_t i;
+
+    tm = akv_telemetry_new("cli", "", errstr, errstr_size);
+    if (!tm) {
+        return AKV_ERR_NOMEM;
+    }
+    e = akv_engine_new(s, tm, on_done, on_dead_letter, NULL, errstr,
+                       errstr_size);
+    if (!e) {
+        err = AKV_ERR_CONFIG;
+        goto out;
+    }
+    akv_engine_set_reporter(e, on_report, run, o->dry_run);
+    for (i = 0; i < run->n; i++) {
+        if (!run->rows[i].answered &&
+            akv_engine_request(e, run->rows[i].identifier, (uint64_t)i) < 0) {
+            err = akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory");
+            goto out;
+        }
+    }
+    run_engine(e, run, o->timeout_ms);
+    count(run, totals);
+    if (!o->json) {
+        print_table(run, out);
+    } else if (print_json(run, totals, out) < 0) {
+        err = akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    }
+
+out:
+    akv_engine_destroy(e);
+    akv_telemetry_free(tm);
+    return err;
+}
+
 akv_err_t akv_resync(const struct akv_settings *s, const char *const *ids,
                      size_t n, const struct akv_resync_opts *o, FILE *out,
                      struct akv_resync_totals *totals, char *errstr,
                      size_t errstr_size)
 {
-    struct akv_telemetry *tm = NULL;
-    struct akv_engine *e = NULL;
     struct run run;
-    akv_err_t err = AKV_OK;
+    akv_err_t err;
     size_t i;
 
     memset(&run, 0, sizeof(run));
@@ -180,41 +227,186 @@ akv_err_t akv_resync(const struct akv_settings *s, const char *const *ids,
         }
     }
     run.rows = calloc(n ? n : 1, sizeof(*run.rows));
-    tm = run.rows ? akv_telemetry_new("cli", "", errstr, errstr_size) : NULL;
-    if (!tm) {
-        free(run.rows);
-        return run.rows ? AKV_ERR_NOMEM
-                        : akv_errf(AKV_ERR_NOMEM, errstr, errstr_size,
-                                   "out of memory");
+    if (!run.rows) {
+        return akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory");
     }
     run.n = n;
-    e = akv_engine_new(s, tm, on_done, on_dead_letter, NULL, errstr,
-                       errstr_size);
-    if (!e) {
-        err = AKV_ERR_CONFIG;
-        goto out;
-    }
-    akv_engine_set_reporter(e, on_report, &run, o->dry_run);
     for (i = 0; i < n; i++) {
         run.rows[i].identifier = ids[i];
-        if (akv_engine_request(e, ids[i], (uint64_t)i) < 0) {
-            err = akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory");
-            goto out;
-        }
     }
-    run_engine(e, &run, o->timeout_ms);
-    count(&run, totals);
-    if (o->json) {
-        if (print_json(&run, totals, out) < 0) {
-            err = akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory");
-        }
-    } else {
-        print_table(&run, out);
+    err = run_rows(s, &run, o, out, totals, errstr, errstr_size);
+    free(run.rows);
+    return err;
+}
+
+/* --- reconcile: both lists, then every identifier ---------------------- */
+
+/* Identifiers as one of the lists gave them, with each token's flag. */
+struct names {
+    char **v;
+    int *mirrored;
+    size_t n;
+    size_t cap;
+    int nomem;
+    const struct akv_settings *s;
+};
+
+static void names_add(struct names *l, const char *identifier, int mirrored)
+{
+    if (!akv_identifier_valid(identifier)) {
+        akv_log_warn("reconcile", "'%s' is not a token identifier: left alone",
+                     identifier);
+        return;
     }
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        char **v = realloc(l->v, cap * sizeof(*v));
+        int *m = v ? realloc(l->mirrored, cap * sizeof(*m)) : NULL;
+
+        if (v) {
+            l->v = v;
+        }
+        if (!v || !m) {
+            l->nomem = 1;
+            return;
+        }
+        l->mirrored = m;
+        l->cap = cap;
+    }
+    l->v[l->n] = strdup(identifier);
+    if (!l->v[l->n]) {
+        l->nomem = 1;
+        return;
+    }
+    l->mirrored[l->n++] = mirrored;
+}
+
+static void names_free(struct names *l)
+{
+    size_t i;
+
+    for (i = 0; i < l->n; i++) {
+        free(l->v[i]);
+    }
+    free(l->v);
+    free(l->mirrored);
+}
+
+/* A token of authentik's list: mirrored unless its intent is not, or it
+ * is one of match.exclude_identifiers. */
+static void on_token(void *ctx, const char *identifier, const char *intent)
+{
+    struct names *l = ctx;
+
+    names_add(l, identifier,
+              akv_strlist_contains(&l->s->match_intents, intent) &&
+                  !akv_strlist_contains(&l->s->match_exclude_identifiers,
+                                        identifier));
+}
+
+static void on_secret(void *ctx, const char *key)
+{
+    names_add(ctx, key, 1);
+}
+
+/* Both lists, waiting for each answer. */
+static akv_err_t list_both(const struct akv_settings *s, struct names *tokens,
+                           struct names *secrets, char *errstr,
+                           size_t errstr_size)
+{
+    struct akv_authentik *ak = akv_authentik_new(s, errstr, errstr_size);
+    struct akv_vault *v = ak ? akv_vault_new(s, errstr, errstr_size) : NULL;
+    akv_err_t err = AKV_ERR_CONFIG;
+    char why[512];
+
+    if (!ak || !v) {
+        goto out;
+    }
+    if (akv_authentik_list_tokens(ak, on_token, tokens, why, sizeof(why)) !=
+        AKV_CLASS_OK) {
+        err = akv_errf(AKV_ERR_TRANSPORT, errstr, errstr_size,
+                       "authentik's token list: %s", why);
+        goto out;
+    }
+    if (akv_vault_login(v, why, sizeof(why)) != AKV_CLASS_OK ||
+        akv_vault_list(v, on_secret, secrets, why, sizeof(why)) !=
+            AKV_CLASS_OK) {
+        err = akv_errf(AKV_ERR_TRANSPORT, errstr, errstr_size,
+                       "the secrets under the Vault prefix: %s", why);
+        goto out;
+    }
+    err = tokens->nomem || secrets->nomem
+              ? akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory")
+              : AKV_OK;
 
 out:
-    akv_engine_destroy(e);
-    akv_telemetry_free(tm);
+    akv_vault_destroy(v);
+    akv_authentik_destroy(ak);
+    return err;
+}
+
+/* The rows of a reconcile: one per identifier either list named. */
+static akv_err_t plan_rows(struct names *tokens, struct names *secrets,
+                           struct run *run, char *errstr, size_t errstr_size)
+{
+    struct akv_visit_item *items =
+        calloc(tokens->n + secrets->n + 1, sizeof(*items));
+    size_t n = 0;
+    size_t i;
+
+    run->rows = calloc(tokens->n + secrets->n + 1, sizeof(*run->rows));
+    if (!items || !run->rows ||
+        akv_visit_plan((const char **)tokens->v, tokens->mirrored, tokens->n,
+                       (const char **)secrets->v, secrets->n, items, &n) < 0) {
+        free(items);
+        return akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    }
+    for (i = 0; i < n; i++) {
+        struct row *r = &run->rows[i];
+
+        r->identifier = items[i].identifier;
+        if (items[i].visit == AKV_VISIT_EXCLUDED) {
+            /* Not mirrored: reported, left alone. */
+            r->answered = 1;
+            r->ok = 1;
+            r->result = AKV_SYNC_FILTERED;
+            r->drift = AKV_DRIFT_EXCLUDED;
+            run->answered++;
+        }
+    }
+    run->n = n;
+    free(items);
+    return AKV_OK;
+}
+
+akv_err_t akv_reconcile(const struct akv_settings *s,
+                        const struct akv_resync_opts *o, FILE *out,
+                        struct akv_resync_totals *totals, char *errstr,
+                        size_t errstr_size)
+{
+    struct names tokens;
+    struct names secrets;
+    struct run run;
+    akv_err_t err;
+
+    memset(&tokens, 0, sizeof(tokens));
+    memset(&secrets, 0, sizeof(secrets));
+    memset(&run, 0, sizeof(run));
+    tokens.s = s;
+    secrets.s = s;
+    err = list_both(s, &tokens, &secrets, errstr, errstr_size);
+    if (err == AKV_OK) {
+        err = plan_rows(&tokens, &secrets, &run, errstr, errstr_size);
+    }
+    if (err == AKV_OK) {
+        akv_log_info("reconcile",
+                     "%zu token(s) in authentik, %zu secret(s) under the "
+                     "prefix: %zu identifier(s) to visit",
+                     tokens.n, secrets.n, run.n);
+        err = run_rows(s, &run, o, out, totals, errstr, errstr_size);
+    }
     free(run.rows);
+    names_free(&tokens);
+    names_free(&secrets);
     return err;
 }

@@ -126,47 +126,95 @@ static void detail_of(const char *body, size_t len, char *out, size_t size)
     cJSON_Delete(root);
 }
 
+/*
+ * GET {base}/api/v3/core/tokens/?{query}, waiting for the answer: its
+ * class, with the status and authentik's "detail" in \p errstr when it is
+ * not OK. The caller frees \p resp.
+ */
+static enum akv_class get_tokens(struct akv_authentik *ak, const char *query,
+                                 struct akv_http_response *resp, char *errstr,
+                                 size_t errstr_size)
+{
+    enum akv_class cls;
+    char url[1200];
+    char detail[256];
+
+    snprintf(url, sizeof(url), "%s/api/v3/core/tokens/?%s", ak->base, query);
+    if (akv_http_request(ak->http, "GET", url, ak->headers, NULL, 0, resp) !=
+        AKV_OK) {
+        akv_errf(AKV_ERR_TRANSPORT, errstr, errstr_size,
+                 "GET /api/v3/core/tokens/: %s", resp->error);
+        return akv_authentik_classify(0, (int)resp->curl_code);
+    }
+    cls = akv_authentik_classify(resp->status, 0);
+    if (cls == AKV_CLASS_GONE) {
+        cls = AKV_CLASS_CONFIG; /* no token list at this URL */
+    }
+    if (cls != AKV_CLASS_OK) {
+        detail_of(akv_buf_str(&resp->body), resp->body.len, detail,
+                  sizeof(detail));
+        akv_errf(AKV_ERR_INVALID, errstr, errstr_size,
+                 "GET /api/v3/core/tokens/ answered HTTP %ld%s%s", resp->status,
+                 detail[0] ? ": " : "", detail);
+    }
+    return cls;
+}
+
+static void not_a_list(const struct akv_http_response *resp, char *errstr,
+                       size_t errstr_size)
+{
+    akv_errf(AKV_ERR_PARSE, errstr, errstr_size,
+             "GET /api/v3/core/tokens/ answered HTTP %ld without a "
+             "paginated token list (is authentik.url authentik's base "
+             "URL?)",
+             resp->status);
+}
+
 enum akv_class akv_authentik_count_tokens(struct akv_authentik *ak,
                                           long long *count, char *errstr,
                                           size_t errstr_size)
 {
     struct akv_http_response resp;
     enum akv_class cls;
-    char url[1200];
-    char detail[256];
 
     *count = 0;
-    snprintf(url, sizeof(url), "%s/api/v3/core/tokens/?page_size=1", ak->base);
-    if (akv_http_request(ak->http, "GET", url, ak->headers, NULL, 0, &resp) !=
-        AKV_OK) {
-        akv_errf(AKV_ERR_TRANSPORT, errstr, errstr_size,
-                 "GET /api/v3/core/tokens/: %s", resp.error);
-        cls = akv_authentik_classify(0, (int)resp.curl_code);
-        goto out;
-    }
-    cls = akv_authentik_classify(resp.status, 0);
-    if (cls == AKV_CLASS_GONE) {
-        cls = AKV_CLASS_CONFIG; /* no token list at this URL */
-    }
-    if (cls != AKV_CLASS_OK) {
-        detail_of(akv_buf_str(&resp.body), resp.body.len, detail,
-                  sizeof(detail));
-        akv_errf(AKV_ERR_INVALID, errstr, errstr_size,
-                 "GET /api/v3/core/tokens/ answered HTTP %ld%s%s", resp.status,
-                 detail[0] ? ": " : "", detail);
-        goto out;
-    }
-    if (akv_authentik_parse_count(akv_buf_str(&resp.body), resp.body.len,
+    cls = get_tokens(ak, "page_size=1", &resp, errstr, errstr_size);
+    if (cls == AKV_CLASS_OK &&
+        akv_authentik_parse_count(akv_buf_str(&resp.body), resp.body.len,
                                   count) < 0) {
-        akv_errf(AKV_ERR_PARSE, errstr, errstr_size,
-                 "GET /api/v3/core/tokens/ answered HTTP %ld without a "
-                 "paginated token list (is authentik.url authentik's base "
-                 "URL?)",
-                 resp.status);
+        not_a_list(&resp, errstr, errstr_size);
         cls = AKV_CLASS_CONFIG;
     }
-
-out:
     akv_http_response_free(&resp);
     return cls;
+}
+
+enum akv_class akv_authentik_list_tokens(struct akv_authentik *ak,
+                                         akv_token_list_fn *fn, void *ctx,
+                                         char *errstr, size_t errstr_size)
+{
+    long long page = 1;
+    long long next;
+    enum akv_class cls;
+
+    for (;;) {
+        struct akv_http_response resp;
+        char query[128];
+
+        snprintf(query, sizeof(query),
+                 "ordering=identifier&page=%lld&page_size=100", page);
+        cls = get_tokens(ak, query, &resp, errstr, errstr_size);
+        if (cls == AKV_CLASS_OK &&
+            akv_authentik_parse_page(akv_buf_str(&resp.body), resp.body.len, fn,
+                                     ctx, &next) < 0) {
+            not_a_list(&resp, errstr, errstr_size);
+            cls = AKV_CLASS_CONFIG;
+        }
+        akv_http_response_free(&resp);
+        /* A next page that does not move on would never end. */
+        if (cls != AKV_CLASS_OK || next <= page) {
+            return cls;
+        }
+        page = next;
+    }
 }

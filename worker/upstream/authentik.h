@@ -55,4 +55,15 @@ enum akv_class akv_authentik_count_tokens(struct akv_authentik *ak,
                                           long long *count, char *errstr,
                                           size_t errstr_size);
 
+/**
+ * @brief Lists every token the account can see (GET
+ *        /api/v3/core/tokens/, page after page, by identifier), calling
+ *        \p fn for each, waiting for each answer.
+ * @returns AKV_CLASS_OK, or the failure class with the status and
+ *          authentik's "detail" in \p errstr.
+ */
+enum akv_class akv_authentik_list_tokens(struct akv_authentik *ak,
+                                         akv_token_list_fn *fn, void *ctx,
+                                         char *errstr, size_t errstr_size);
+
 #endif /* AKV_WORKER_AUTHENTIK_H */

@@ -119,3 +119,35 @@ int akv_authentik_parse_count(const char *body, size_t len, long long *count)
     cJSON_Delete(root);
     return rc;
 }
+
+int akv_authentik_parse_page(const char *body, size_t len,
+                             akv_token_list_fn *fn, void *ctx, long long *next)
+{
+    cJSON *root = cJSON_ParseWithLength(body, len);
+    const cJSON *results = akv_json_get(root, "results");
+    const cJSON *t;
+    int rc = -1;
+
+    *next = 0;
+    if (cJSON_IsArray(results)) {
+        rc = 0;
+        if (akv_json_int(akv_json_object(root, "pagination"), "next", next) <
+                0 ||
+            *next < 0) {
+            *next = 0;
+        }
+        cJSON_ArrayForEach(t, results)
+        {
+            const char *ident = akv_json_string(t, "identifier");
+            const char *intent = akv_json_string(t, "intent");
+
+            if (ident && intent) {
+                fn(ctx, ident, intent);
+            }
+        }
+    }
+    /* Token objects carry no keys; wipe them anyway. */
+    akv_json_wipe(root);
+    cJSON_Delete(root);
+    return rc;
+}

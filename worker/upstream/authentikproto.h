@@ -49,4 +49,17 @@ char *akv_authentik_parse_key(const char *body, size_t len, char *errstr,
  */
 int akv_authentik_parse_count(const char *body, size_t len, long long *count);
 
+/** Called for each token of a list page: its identifier and intent. */
+typedef void(akv_token_list_fn)(void *ctx, const char *identifier,
+                                const char *intent);
+
+/**
+ * @brief Reads one page of GET /api/v3/core/tokens/: calls \p fn for
+ *        every token in "results" (one without an identifier or intent is
+ *        skipped) and sets \p next to the next page's number (0: last).
+ * @returns 0, or -1 when the body is not such a page.
+ */
+int akv_authentik_parse_page(const char *body, size_t len,
+                             akv_token_list_fn *fn, void *ctx, long long *next);
+
 #endif /* AKV_WORKER_AUTHENTIKPROTO_H */

@@ -610,6 +610,40 @@ enum akv_class akv_vault_capabilities_self(struct akv_vault *v,
     return cls;
 }
 
+enum akv_class akv_vault_list(struct akv_vault *v,
+                              void (*fn)(void *ctx, const char *key), void *ctx,
+                              char *errstr, size_t errstr_size)
+{
+    struct akv_http_response resp;
+    char prefix[PATH_MAX_LEN];
+    char path[PATH_MAX_LEN + 16];
+    enum akv_class cls;
+
+    if (akv_vault_prefix_path(v->settings->vault_kv_mount,
+                              v->settings->vault_prefix, prefix,
+                              sizeof(prefix)) < 0) {
+        akv_errf(AKV_ERR_INVALID, errstr, errstr_size, "vault path too long");
+        return AKV_CLASS_CONFIG;
+    }
+    /* GET ?list=true is LIST to Vault, and needs no custom method. */
+    snprintf(path, sizeof(path), "%s/?list=true", prefix);
+    cls = call(v, "GET", path, NULL, 0, &resp, errstr, errstr_size);
+    if (cls == AKV_CLASS_OK && resp.status == 404) {
+        cls = AKV_CLASS_OK; /* nothing under the prefix yet */
+    } else if (cls == AKV_CLASS_OK) {
+        cls = answer("list", &resp, errstr, errstr_size);
+        if (cls == AKV_CLASS_OK &&
+            akv_vault_parse_list(akv_buf_str(&resp.body), resp.body.len, fn,
+                                 ctx) < 0) {
+            akv_errf(AKV_ERR_PARSE, errstr, errstr_size,
+                     "vault list answered without data.keys");
+            cls = AKV_CLASS_TRANSIENT;
+        }
+    }
+    akv_http_response_free(&resp);
+    return cls;
+}
+
 enum akv_class akv_vault_read(struct akv_vault *v, const char *identifier,
                               struct akv_vault_secret *out, char *errstr,
                               size_t errstr_size)

@@ -141,6 +141,16 @@ enum akv_class akv_vault_capabilities_self(struct akv_vault *v,
                                            size_t errstr_size);
 
 /**
+ * @brief Lists the secrets under the configured prefix (one LIST; KV v2
+ *        answers it in one piece), calling \p fn for each name.
+ * @returns AKV_CLASS_OK (also when nothing is there yet), or the failure
+ *          class with a message in \p errstr.
+ */
+enum akv_class akv_vault_list(struct akv_vault *v,
+                              void (*fn)(void *ctx, const char *key), void *ctx,
+                              char *errstr, size_t errstr_size);
+
+/**
  * @brief Reads \p identifier's secret once, waiting for the answer.
  * @returns like akv_vault_parse_read(); release \p out with
  *          akv_vault_secret_free().

@@ -138,6 +138,47 @@ static int append_segments(const char *path, char *out, size_t size, size_t *o)
     return 0;
 }
 
+int akv_vault_prefix_path(const char *mount, const char *prefix, char *out,
+                          size_t size)
+{
+    size_t o = 0;
+
+    if (size == 0) {
+        return -1;
+    }
+    out[0] = '\0';
+    return append_segments(mount, out, size, &o) ||
+                   append_segments("metadata", out, size, &o) ||
+                   append_segments(prefix, out, size, &o)
+               ? -1
+               : 0;
+}
+
+int akv_vault_parse_list(const char *body, size_t len,
+                         void (*fn)(void *ctx, const char *key), void *ctx)
+{
+    cJSON *root = cJSON_ParseWithLength(body, len);
+    const cJSON *keys = akv_json_get(akv_json_object(root, "data"), "keys");
+    const cJSON *k;
+    int rc = -1;
+
+    if (cJSON_IsArray(keys)) {
+        rc = 0;
+        cJSON_ArrayForEach(k, keys)
+        {
+            size_t n = cJSON_IsString(k) ? strlen(k->valuestring) : 0;
+
+            /* "dir/" is a folder of secrets below the prefix: not a
+             * token's (identifiers hold no slash). */
+            if (n > 0 && k->valuestring[n - 1] != '/') {
+                fn(ctx, k->valuestring);
+            }
+        }
+    }
+    cJSON_Delete(root);
+    return rc;
+}
+
 int akv_vault_secret_path(const char *mount, const char *kind,
                           const char *prefix, const char *identifier, char *out,
                           size_t size)

@@ -62,6 +62,22 @@ int akv_vault_secret_path(const char *mount, const char *kind,
                           size_t size);
 
 /**
+ * @brief Builds "{mount}/metadata/{prefix}" (segments percent-encoded),
+ *        the path a LIST of every secret under the prefix asks for.
+ * @returns 0, or -1 when it does not fit or a segment is "." or "..".
+ */
+int akv_vault_prefix_path(const char *mount, const char *prefix, char *out,
+                          size_t size);
+
+/**
+ * @brief Calls \p fn for every secret a KV v2 LIST answer names
+ *        ({"data": {"keys": [...]}}); folders ("name/") are skipped.
+ * @returns 0, or -1 when the body is not such an answer.
+ */
+int akv_vault_parse_list(const char *body, size_t len,
+                         void (*fn)(void *ctx, const char *key), void *ctx);
+
+/**
  * @brief Maps a Vault answer to a failure class (failure.h).
  * @param status HTTP status, 0 when no answer arrived.
  * @param body response body ("" when none).
