@@ -20,7 +20,10 @@ learns of them only through `ak2vault sync`:
      real run writes the missing one, deletes the orphan (after
      authentik's 404), leaves the excluded one alone; afterwards a dry run
      finds no drift; 130 tokens make the token list take two pages;
-  6. no captured output holds a token key or a credential.
+  6. a rotation and a deletion whose events authentik dropped (the
+     forwarding target down: fake-authentik's drop_events) are repaired
+     by the next reconcile;
+  7. no captured output holds a token key or a credential.
 
 Failures name identifiers and secret KINDS, never key values.
 """
@@ -229,6 +232,32 @@ def test_reconcile_reports_then_repairs_every_kind():
                                          ("in_sync", "excluded")]
     note("dry run: missing, orphan, excluded reported, no write; reconcile "
          "repaired them; a second dry run found no drift")
+
+
+@depends("test_reconcile_reports_then_repairs_every_kind")
+def test_changes_whose_events_were_dropped_are_repaired():
+    plan = S.stack.authentik_faults({"drop_events": True})
+    assert plan.get("drop_events") is True, "plan not taken: %s" % plan
+    before = S.stack.authentik_stats()
+    key = "rot" + akvtest.random_secret(40)
+    S.stack.set_key("recon-a", key)
+    S.stack.delete_token("recon-b")
+    after = S.stack.authentik_stats()
+    S.stack.authentik_faults({})
+    assert after["events_published"] == before["events_published"], \
+        "events were published despite drop_events"
+    dropped = after["events_dropped"] - before["events_dropped"]
+    assert dropped >= 2, "dropped %d events, wanted one or more for each " \
+        "of the two changes" % dropped
+    rc, rows, _ = reconcile_json()
+    assert rc == 0, "reconcile exited %d" % rc
+    assert (rows["recon-a"]["result"], rows["recon-a"]["drift"]) == \
+        ("written", "stale_key"), rows["recon-a"]
+    assert (rows["recon-b"]["result"], rows["recon-b"]["drift"]) == \
+        ("deleted", "orphan"), rows["recon-b"]
+    assert S.stack.vault_current()["recon-a"][1]["key"] == key, \
+        "recon-a's rotation not in Vault"
+    note("a rotation and a deletion with their events dropped: repaired")
 
 
 @depends("test_reconcile_reports_then_repairs_every_kind")

@@ -729,7 +729,9 @@ static void answer_authentik(struct sync *sy, struct akv_answer *a,
     if (a->cls == AKV_CLASS_GONE || ck == AKV_CLASS_GONE) {
         a->cls = AKV_CLASS_GONE;
         a->vault_empty = sy->vault_data == NULL;
-        sy->drift = sy->vault_data ? AKV_DRIFT_ORPHAN : AKV_DRIFT_NONE;
+        if (!sy->fsm.deleted) { /* not the check after our own delete */
+            sy->drift = sy->vault_data ? AKV_DRIFT_ORPHAN : AKV_DRIFT_NONE;
+        }
         return;
     }
     if (a->cls != AKV_CLASS_OK) {

@@ -109,13 +109,15 @@ static void fake_stats(struct app *app, struct fakehttp_response *resp)
     fakehttp_reply(
         resp, 200,
         "{\"requests\":%ld,\"detail\":%ld,\"view_key\":%ld,"
-        "\"list\":%ld,\"events_published\":%ld,\"denied\":%ld,"
+        "\"list\":%ld,\"events_published\":%ld,\"events_dropped\":%ld,"
+        "\"denied\":%ld,"
         "\"faults\":{\"errors\":{\"429\":%llu,\"500\":%llu,\"502\":%llu,"
         "\"503\":%llu,\"504\":%llu},\"dropped\":%llu,\"dropped_after\":%llu,"
         "\"truncated\":%llu,\"deny_status\":%llu,\"latency_ms_total\":%llu}}",
         atomic_load(&app->stats.requests), atomic_load(&app->stats.detail),
         atomic_load(&app->stats.view_key), atomic_load(&app->stats.list),
         atomic_load(&app->stats.events_published),
+        atomic_load(&app->stats.events_dropped),
         atomic_load(&app->stats.denied), atomic_load(&fs->common.errors[0]),
         atomic_load(&fs->common.errors[1]), atomic_load(&fs->common.errors[2]),
         atomic_load(&fs->common.errors[3]), atomic_load(&fs->common.errors[4]),
@@ -132,6 +134,7 @@ static void fake_reset_stats(struct app *app, struct fakehttp_response *resp)
     atomic_store(&app->stats.view_key, 0);
     atomic_store(&app->stats.list, 0);
     atomic_store(&app->stats.events_published, 0);
+    atomic_store(&app->stats.events_dropped, 0);
     atomic_store(&app->stats.denied, 0);
     fakefault_counts_reset(&app->stats.faults.common);
     atomic_store(&app->stats.faults.deny_status, 0);

@@ -74,6 +74,7 @@ struct store {
 /* fake-authentik's part of a fault plan (fakefault_plan.ext). */
 struct authentik_faults {
     int deny_status; /* 401 or 403; 0: off */
+    int drop_events; /* changes are made, their events never published */
 };
 
 /* The fault counters of /_fake/stats. */
@@ -89,6 +90,7 @@ struct stats {
     atomic_long view_key;
     atomic_long list;
     atomic_long events_published;
+    atomic_long events_dropped; /* by the drop_events fault */
     atomic_long denied;
     struct fault_stats faults;
 };

@@ -29,7 +29,8 @@ static const char *const scope_names[] = {"all", "detail", "view_key", "list"};
 
 /* fake-authentik's keys of a fault plan, besides fakefault's common ones,
  * and what they set (fakefault_plan.ext). */
-static const char *const authentik_fault_keys[] = {"deny_status"};
+static const char *const authentik_fault_keys[] = {"deny_status",
+                                                   "drop_events"};
 
 /* Whether a request is in the plan's scope (other than "all"). */
 static int authentik_fault_in_scope(const struct fakefault_plan *fp, void *rctx,
@@ -110,15 +111,22 @@ static void authentik_fault_reply(const struct fakefault_plan *fp, void *rctx,
     }
 }
 
-/* authentik_fault_keys[idx] (only deny_status), not null. */
+/* authentik_fault_keys[idx], not null. */
 static int authentik_fault_key(void *ext, size_t idx, const cJSON *it,
                                const void *ctx, char *err, size_t errsz)
 {
     struct authentik_faults *ax = ext;
     long num;
 
-    (void)idx;
     (void)ctx;
+    if (idx == 1) {
+        if (!cJSON_IsBool(it)) {
+            snprintf(err, errsz, "drop_events must be true or false");
+            return -1;
+        }
+        ax->drop_events = cJSON_IsTrue(it);
+        return 0;
+    }
     if (fakefault_json_long(it, 401, 403, &num) < 0 || num == 402) {
         snprintf(err, errsz, "deny_status must be 401 or 403");
         return -1;
@@ -137,6 +145,7 @@ static void authentik_fault_json(cJSON *o, const void *ext, const void *ctx)
     } else {
         cJSON_AddNullToObject(o, "deny_status");
     }
+    cJSON_AddBoolToObject(o, "drop_events", ax && ax->drop_events);
 }
 
 const struct fakefault_spec fa_fault_spec = {

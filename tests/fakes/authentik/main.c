@@ -57,6 +57,9 @@
  *                          the affected request), so a plan replays
  *   deny_status            401 or 403: every /api request is refused so,
  *                          whatever the scope
+ *   drop_events            true: token changes are made and answered as
+ *                          usual, but their events never reach Kafka (the
+ *                          event-forwarding policy's target was down)
  * Counters are under "faults" in /_fake/stats.
  */
 #include "fa.h"

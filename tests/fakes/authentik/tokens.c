@@ -50,6 +50,24 @@ void fa_reply_errors(struct fakehttp_response *resp, cJSON *errs)
     fa_reply_json(resp, 400, errs);
 }
 
+/* With the drop_events fault, frees the \p n events unpublished.
+ * @returns whether it did. */
+static bool events_dropped(struct app *app, struct outmsg *msgs, int n)
+{
+    struct fakefault_plan *fp = fakefault_acquire(&app->faults);
+    const struct authentik_faults *ax = fp ? fp->ext : NULL;
+    bool drop = ax && ax->drop_events;
+    int i;
+
+    fakefault_release(fp);
+    for (i = 0; drop && i < n; i++) {
+        free(msgs[i].value);
+        msgs[i].value = NULL;
+        atomic_fetch_add(&app->stats.events_dropped, 1);
+    }
+    return drop;
+}
+
 /*
  * Answers an operation on a token once its \p n events are in Kafka: 404
  * when there was no such token (\p found false), 500 when an event could
@@ -77,7 +95,9 @@ void fa_finish_publish(struct app *app, struct fakehttp_response *resp,
         fa_reply_detail(resp, found ? 500 : 404, fail);
         return;
     }
-    if (fa_publish_all(app, msgs, n) < 0) {
+    if (events_dropped(app, msgs, n)) {
+        /* as if the forwarding policy could not reach its target */
+    } else if (fa_publish_all(app, msgs, n) < 0) {
         cJSON_Delete(body);
         fa_reply_detail(resp, 500, "could not publish the event to Kafka");
         return;
