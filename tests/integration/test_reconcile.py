@@ -53,9 +53,11 @@ def teardown(rundir):
         S.stack.stop()
 
 
-def sync(*args, env=None, timeout=60):
-    """`ak2vault sync -c CFG ARGS...`; @returns (exit status, stdout)."""
-    argv = [akvtest.binary("ak2vault"), "sync", "-c", str(S.cfg), *args]
+def command(cmd, *args, env=None, timeout=120):
+    """`ak2vault CMD -c CFG ARGS...` with the stack's credentials (\\p env
+    overrides them); output kept as ak2vault-CMD.*.log. @returns (exit
+    status, stdout)."""
+    argv = [akvtest.binary("ak2vault"), cmd, "-c", str(S.cfg), *args]
     wenv = {"VAULT_TOKEN": S.stack.vault_token,
             "AUTHENTIK_TOKEN": S.stack.authentik_token}
     wenv.update(env or {})
@@ -63,21 +65,34 @@ def sync(*args, env=None, timeout=60):
                        env=akvtest.child_env(
                            {k: v for k, v in wenv.items() if v is not None}),
                        cwd=str(S.rundir.path), timeout=timeout)
-    with open(S.rundir.file("ak2vault-sync.stdout.log"), "ab") as f:
+    with open(S.rundir.file("ak2vault-%s.stdout.log" % cmd), "ab") as f:
         f.write(r.stdout)
-    with open(S.rundir.file("ak2vault-sync.stderr.log"), "ab") as f:
+    with open(S.rundir.file("ak2vault-%s.stderr.log" % cmd), "ab") as f:
         f.write(r.stderr)
     return r.returncode, r.stdout.decode(errors="replace")
 
 
-def sync_json(*args, **kw):
-    rc, out = sync("--json", *args, **kw)
+def command_json(cmd, *args, **kw):
+    """The same with --json: (exit status, {identifier: row}, document)."""
+    rc, out = command(cmd, "--json", *args, **kw)
     try:
         doc = json.loads(out)
     except ValueError:
-        raise AssertionError("sync --json printed no JSON (exit %d): %r" %
-                             (rc, out[:200])) from None
+        raise AssertionError("%s --json printed no JSON (exit %d): %r" %
+                             (cmd, rc, SECRETS.scrub(out[:200]))) from None
     return rc, {t["identifier"]: t for t in doc["tokens"]}, doc
+
+
+def sync(*args, **kw):
+    return command("sync", *args, **kw)
+
+
+def sync_json(*args, **kw):
+    return command_json("sync", *args, **kw)
+
+
+def reconcile_json(*args, **kw):
+    return command_json("reconcile", *args, **kw)
 
 
 def vault_writes():
@@ -172,27 +187,6 @@ def test_bad_names_and_refused_vault():
     assert rc == 69, "a refused Vault token exited %d, not 69" % rc
     assert doc["failed"] == 1, doc
     note("non-slug: 64; Vault refusing the token: 69 after --timeout")
-
-
-def reconcile_json(*args, **kw):
-    argv = [akvtest.binary("ak2vault"), "reconcile", "-c", str(S.cfg),
-            "--json", *args]
-    wenv = {"VAULT_TOKEN": S.stack.vault_token,
-            "AUTHENTIK_TOKEN": S.stack.authentik_token}
-    r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
-                       env=akvtest.child_env(wenv), cwd=str(S.rundir.path),
-                       timeout=kw.get("timeout", 120))
-    with open(S.rundir.file("ak2vault-reconcile.stdout.log"), "ab") as f:
-        f.write(r.stdout)
-    with open(S.rundir.file("ak2vault-reconcile.stderr.log"), "ab") as f:
-        f.write(r.stderr)
-    try:
-        doc = json.loads(r.stdout)
-    except ValueError:
-        raise AssertionError("reconcile printed no JSON (exit %d): %s" % (
-            r.returncode, SECRETS.scrub(r.stderr.decode(
-                errors="replace"))[-300:])) from None
-    return r.returncode, {t["identifier"]: t for t in doc["tokens"]}, doc
 
 
 @depends("test_deleted_token_is_an_orphan")
