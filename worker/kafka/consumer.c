@@ -640,7 +640,10 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
     struct consumer *c = opaque;
-    int coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    /* NULL while the member is in no group, e.g. the revoke at close:
+     * then an eager unassign is what is left to do. */
+    const char *protocol = rd_kafka_rebalance_protocol(rk);
+    int coop = protocol && strcmp(protocol, "COOPERATIVE") == 0;
     rd_kafka_error_t *error = NULL;
     rd_kafka_resp_err_t rerr = RD_KAFKA_RESP_ERR_NO_ERROR;
 
