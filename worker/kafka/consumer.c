@@ -1260,8 +1260,33 @@ static void clear_wake(struct consumer *c)
     }
 }
 
+/* --exit-at-end still waiting: what each partition is waiting for. */
+static void log_not_at_end(const struct consumer *c)
+{
+    int i;
+
+    for (i = 0; i < c->nparts; i++) {
+        const struct akv_partition *p = &c->parts[i];
+        int64_t lo = -1;
+        int64_t hi = -1;
+
+        if (!p->assigned || at_end(c, i, p)) {
+            continue;
+        }
+        rd_kafka_get_watermark_offsets(c->rk, c->settings->kafka_topic, i, &lo,
+                                       &hi);
+        akv_log_info("worker",
+                     "not at the end yet: partition=%d eof=%d taken=%lld "
+                     "high_watermark=%lld pending=%zu",
+                     i, p->eof, (long long)akv_offsets_watermark(p->offsets),
+                     (long long)hi, akv_offsets_pending(p->offsets));
+    }
+}
+
 static void poll_loop(struct consumer *c)
 {
+    long long waited = akv_mono_ms();
+
     while (*c->run && !c->fatal) {
         int n;
 
@@ -1280,6 +1305,10 @@ static void poll_loop(struct consumer *c)
         if (c->opts->exit_at_end && all_at_end(c)) {
             akv_log_info("worker", "every assigned partition consumed");
             break;
+        }
+        if (c->opts->exit_at_end && akv_mono_ms() - waited >= 10000) {
+            waited = akv_mono_ms();
+            log_not_at_end(c);
         }
         /* More may be queued after a full batch: do not sleep then. */
         akv_engine_run(c->engine, c->wake[0], n == POLL_BATCH ? 0 : 100);
