@@ -761,13 +761,17 @@ static void answer_authentik(struct sync *sy, struct akv_answer *a,
     if (a->cls != AKV_CLASS_OK) {
         return;
     }
-    /* A request asks what Vault holds: only a read of it may answer. */
-    a->cached = !answers_request(sy) &&
-                akv_cache_lookup(e->cache, sy->identifier, sy->hash,
-                                 akv_mono_ms(), &a->version);
-    a->same = sy->vault_data && cJSON_Compare(sy->vault_data, sy->doc, 1);
     if (sy->fsm.confirm) {
+        /* After a Vault read: one comparison says both whether Vault
+         * holds the document and, if not, how it differs. */
         sy->drift = akv_drift_of(sy->vault_data, sy->doc);
+        a->same = sy->drift == AKV_DRIFT_NONE;
+    } else {
+        /* Before one, only the cache can vouch; never for a request,
+         * which asks what Vault holds. */
+        a->cached = !answers_request(sy) &&
+                    akv_cache_lookup(e->cache, sy->identifier, sy->hash,
+                                     akv_mono_ms(), &a->version);
     }
 }
 
