@@ -34,10 +34,13 @@ sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 
 import json  # noqa: E402
+import re  # noqa: E402
 import subprocess  # noqa: E402
+import time  # noqa: E402
 
 import akvtest  # noqa: E402
 from akvtest import SECRETS, depends, note  # noqa: E402
+from keyaudit import KeyBook, version_audit  # noqa: E402
 from types import SimpleNamespace  # noqa: E402
 
 S = SimpleNamespace(rundir=None, stack=None, cfg=None)
@@ -265,6 +268,272 @@ def test_reconcile_walks_every_page():
     assert not missing, "not written: %s" % missing[:5]
     note("%d tokens over two pages of authentik's list: all written" %
          len(names))
+
+
+@depends("test_reconcile_reports_then_repairs_every_kind")
+def test_token_created_during_a_reconcile_is_no_orphan():
+    """A token authentik's list did not have yet, whose secret was written
+    before the Vault list was read: its secret is visited as a possible
+    orphan, and authentik's answer for it (not the list) decides."""
+    live_before = len(S.stack.live_tokens())
+    S.stack.vault_faults({"latency_ms": 3000, "scope": "kv_list"})
+    before = S.stack.vault_stats()["requests"]
+    try:
+        proc = subprocess.Popen(
+            [akvtest.binary("ak2vault"), "reconcile", "--json", "-c",
+             str(S.cfg)], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, cwd=str(S.rundir.path),
+            env=akvtest.child_env({"VAULT_TOKEN": S.stack.vault_token,
+                                   "AUTHENTIK_TOKEN":
+                                   S.stack.authentik_token}))
+        # authentik's list is read, then Vault's token lookup; Vault's
+        # list arrives and waits out the latency
+        assert akvtest.wait_until(
+            lambda: S.stack.vault_stats()["requests"] >= before + 2 or
+            proc.poll() is not None, 20), "reconcile never listed Vault"
+        assert proc.poll() is None, "reconcile ended before Vault's list"
+        S.stack.create_token("recon-late")
+        live = S.stack.live_tokens()
+        assert len(live) == live_before + 1
+        hand_write("recon-late", {"key": live["recon-late"]["key"],
+                                  "intent": "api"})
+        out, err = proc.communicate(timeout=60)
+    finally:
+        S.stack.vault_faults({})
+    for name, data in (("stdout", out), ("stderr", err)):
+        with open(S.rundir.file("ak2vault-reconcile.%s.log" % name),
+                  "ab") as f:
+            f.write(data)
+    assert proc.returncode == 0, "reconcile exited %d" % proc.returncode
+    rows = {t["identifier"]: t for t in json.loads(out)["tokens"]}
+    late = rows.get("recon-late")
+    assert late, "recon-late not visited: it was in Vault's list"
+    assert late["result"] == "unchanged" and late["drift"] == "in_sync", \
+        "recon-late (created during the reconcile): %s" % late
+    cur = S.stack.vault_current()
+    assert cur.get("recon-late", (0, None))[1] == {
+        "key": live["recon-late"]["key"], "intent": "api"}, \
+        "recon-late's secret did not survive the reconcile"
+    note("a token created between the two lists: visited as a possible "
+         "orphan, authentik answered for it, its secret kept")
+
+
+# reconcile.max_requests_per_second of the on_start run; the others go
+# as fast as the stand-ins answer.
+RPS = 50
+
+
+def run_worker(name, group, exit_at_end=False, **reconcile):
+    """`ak2vault run` with \p reconcile settings and a metrics endpoint
+    (its port in .port)."""
+    port = akvtest.free_port()
+    extra = akvtest.merge_settings(akvtest.MOCK_GROUP_WORKAROUND, {
+        "vault": {"on_delete": "soft-delete"},
+        "match": {"intents": ["api"]},
+        "sync": {"retry_initial_ms": 50, "retry_max_ms": 500},
+        "reconcile": reconcile,
+        "metrics": {"listen": "127.0.0.1:%d" % port}})
+    w = S.stack.start_worker(name, group, exit_at_end=exit_at_end,
+                             extra=extra)
+    w.port = port
+    return w
+
+
+def gauges(w):
+    """{metric name or name{label}: value} of w's ak2vault_reconcile_*."""
+    try:
+        status, _, body = akvtest.http_get_text(
+            "http://127.0.0.1:%d/metrics" % w.port, timeout=5)
+    except OSError:
+        return {}
+    if status != 200:
+        return {}
+    out = {}
+    for _, fam in akvtest.parse_exposition(body).items():
+        for name, labels, value in fam["samples"]:
+            if name.startswith("ak2vault_reconcile_"):
+                key = name + "".join("{%s}" % v for v in labels.values())
+                out[key] = value
+    return out
+
+
+@depends("test_changes_whose_events_were_dropped_are_repaired")
+def test_run_with_on_start_backfills_tokens_without_events():
+    S.stack.authentik_faults({"drop_events": True})
+    early = ["recon-early-%d" % i for i in range(3)]
+    for t in early:
+        S.stack.create_token(t)
+    S.stack.authentik_faults({})
+    w = run_worker("worker-onstart", "ak2vault-recon-onstart",
+                   exit_at_end=True, on_start=True, interval_ms=0,
+                   max_requests_per_second=RPS)
+    rc = w.wait(90)
+    if rc is None:
+        w.stop(5)
+        raise AssertionError("run --exit-at-end with reconcile.on_start "
+                             "still running after 90 s")
+    assert rc == 0, "worker exited %d: %s" % (rc, w.stderr_tail(3))
+    log = w.stderr_text()
+    done = re.search(r"reconcile finished in ([0-9.]+) s: visited=([0-9]+)",
+                     log)
+    assert done, "no finished reconcile in the log"
+    seconds, visited = float(done.group(1)), int(done.group(2))
+    # each token costs two authentik requests; a few are excluded
+    paced = (visited - 5) * 2.0 / RPS
+    assert seconds >= paced, "%d tokens reconciled in %.1f s: faster " \
+        "than reconcile.max_requests_per_second=%d allows (%.1f s)" % (
+            visited, seconds, RPS, paced)
+    live = S.stack.live_tokens()
+    cur = S.stack.vault_current()
+    for t in early:
+        assert cur.get(t, (0, None))[1] == {"key": live[t]["key"],
+                                            "intent": "api"}, \
+            "%s (no event on the topic) not in Vault after run" % t
+    note("3 tokens whose events were dropped: in Vault after `run` with "
+         "reconcile.on_start (and --exit-at-end waited for it); %d "
+         "identifiers in %.1f s at %d requests/s" % (visited, seconds, RPS))
+
+
+@depends("test_run_with_on_start_backfills_tokens_without_events")
+def test_periodic_reconcile_repairs_dropped_changes():
+    w = run_worker("worker-periodic", "ak2vault-recon-periodic",
+                   interval_ms=1500, max_requests_per_second=100000)
+    try:
+        assert akvtest.wait_until(
+            lambda: gauges(w).get("ak2vault_reconcile_owner") == 1, 30), \
+            "the only replica never owned the reconcile"
+        S.stack.authentik_faults({"drop_events": True})
+        key = "per" + akvtest.random_secret(40)
+        S.stack.set_key("recon-early-0", key)
+        S.stack.delete_token("recon-early-1")
+        S.stack.authentik_faults({})
+
+        def repaired():
+            kv = S.stack.vault_kv()
+            a = kv.get("authentik/recon-early-0", {})
+            b = kv.get("authentik/recon-early-1", {})
+            a_cur = a.get("versions", {}).get(str(a.get("current_version")))
+            b_cur = b.get("versions", {}).get(str(b.get("current_version")))
+            return (a_cur and (a_cur.get("data") or {}).get("key") == key and
+                    b_cur and b_cur.get("deletion_time"))
+        assert akvtest.wait_until(repaired, 30), \
+            "a rotation and a deletion with dropped events not repaired " \
+            "within 30 s by a reconcile every 1.5 s"
+        g = {}
+
+        def counted():
+            g.update(gauges(w))
+            return (g.get("ak2vault_reconcile_repaired_total{stale_key}",
+                          0) >= 1 and
+                    g.get("ak2vault_reconcile_orphans_removed_total", 0) >= 1
+                    and g.get("ak2vault_reconcile_last_success_timestamp_"
+                              "seconds", 0) > 0)
+        assert akvtest.wait_until(counted, 10), \
+            "reconcile metrics do not show the repair: %s" % g
+        assert g.get("ak2vault_reconcile_drift_total{stale_key}", 0) >= 1 \
+            and g.get("ak2vault_reconcile_drift_total{orphan}", 0) >= 1, g
+    finally:
+        w.stop(15)
+    note("rotation and deletion with dropped events: repaired by the "
+         "periodic reconcile; drift, repaired and orphans counted")
+
+
+def owners(workers):
+    return {w.name: gauges(w).get("ak2vault_reconcile_owner")
+            for w in workers if w.running()}
+
+
+@depends("test_periodic_reconcile_repairs_dropped_changes")
+def test_one_of_three_replicas_reconciles_and_hands_over():
+    group = "ak2vault-recon-replicas"
+    ws = [run_worker("replica-%d" % i, group, interval_ms=1000,
+                     on_start=True, max_requests_per_second=100000)
+          for i in range(3)]
+    try:
+        def settled():
+            o = owners(ws)
+            return (all(v is not None for v in o.values()) and
+                    sorted(o.values()) == [0, 0, 1] and all(
+                        gauges(w).get("ak2vault_reconcile_runs_total{ok}",
+                                      0) >= 1 for w in ws
+                        if o[w.name] == 1))
+        assert akvtest.wait_until(settled, 60), \
+            "three replicas never settled on one reconcile owner: %s" % \
+            owners(ws)
+        owner = next(w for w in ws if owners(ws)[w.name] == 1)
+        others = [w for w in ws if w is not owner]
+        runs = {w.name: gauges(w).get("ak2vault_reconcile_runs_total{ok}",
+                                      0) for w in ws}
+        for _ in range(10):
+            time.sleep(0.5)
+            o = owners(ws)
+            assert sorted(o.values()) == [0, 0, 1] and \
+                o[owner.name] == 1, "owners changed: %s" % o
+            for w in others:
+                assert gauges(w).get("ak2vault_reconcile_running") == 0, \
+                    "%s reconciles without owning partition 0" % w.name
+        after = {w.name: gauges(w).get("ak2vault_reconcile_runs_total{ok}",
+                                       0) for w in ws}
+        assert after[owner.name] > runs[owner.name], \
+            "the owner did not reconcile every second: %s -> %s" % (
+                runs, after)
+        assert all(after[w.name] == runs[w.name] for w in others), \
+            "a replica without partition 0 reconciled: %s -> %s" % (
+                runs, after)
+        owner.stop(20)
+        before = {w.name: gauges(w).get("ak2vault_reconcile_runs_total{ok}",
+                                        0) for w in others}
+
+        def handed_over():
+            o = owners(others)
+            return sorted(o.values()) == [0, 1] and any(
+                gauges(w).get("ak2vault_reconcile_runs_total{ok}", 0) >
+                before[w.name] for w in others if o[w.name] == 1)
+        assert akvtest.wait_until(handed_over, 60), \
+            "no replica took the reconcile over after %s left: %s" % (
+                owner.name, owners(others))
+        note("3 replicas: only %s reconciled (gauges and runs); after it "
+             "left, %s took over" % (owner.name, next(
+                 w.name for w in others if owners(others)[w.name] == 1)))
+    finally:
+        for w in ws:
+            w.stop(15)
+
+
+@depends("test_periodic_reconcile_repairs_dropped_changes")
+def test_reconcile_and_events_never_roll_a_key_back():
+    book = KeyBook(S.stack)
+    idents = ["recon-load-%d" % i for i in range(8)]
+    for t in idents:
+        book.create(t)
+    w = run_worker("worker-load", "ak2vault-recon-load", interval_ms=200,
+                   on_start=True, max_requests_per_second=100000)
+    try:
+        assert akvtest.wait_until(
+            lambda: gauges(w).get("ak2vault_reconcile_runs_total{ok}", 0)
+            >= 1, 60), "no reconcile finished"
+        before = gauges(w).get("ak2vault_reconcile_runs_total{ok}", 0)
+        for _ in range(12):
+            for t in idents:
+                book.set_key(t)
+            time.sleep(0.05)
+        during = gauges(w).get("ak2vault_reconcile_runs_total{ok}", 0)
+        assert during > before, "no reconcile ran while the keys rotated"
+        live = S.stack.live_tokens()
+
+        def converged():
+            cur = S.stack.vault_current()
+            return all(cur.get(t, (0, None))[1] == {
+                "key": live[t]["key"], "intent": "api"} for t in idents)
+        assert akvtest.wait_until(converged, 60), \
+            "Vault did not converge on the last keys"
+        runs = during - before
+    finally:
+        w.stop(15)
+    counts = version_audit(S.stack, book.keys)
+    note("8 tokens rotated 12 times while reconciles ran every 0.2 s "
+         "(%d finished meanwhile): no key rolled back, %d versions in all" % (
+             runs, sum(counts.values())))
 
 
 def test_no_secret_in_any_output():

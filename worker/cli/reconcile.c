@@ -3,15 +3,14 @@
  */
 #include "reconcile.h"
 
-#include "authentik.h"
 #include "clock.h"
 #include "drift.h"
 #include "engine.h"
 #include "json.h"
 #include "log.h"
 #include "matcher.h"
+#include "reconciler.h"
 #include "telemetry.h"
-#include "vault.h"
 
 #include <cJSON.h>
 #include <stdint.h>
@@ -241,131 +240,21 @@ akv_err_t akv_resync(const struct akv_settings *s, const char *const *ids,
 
 /* --- reconcile: both lists, then every identifier ---------------------- */
 
-/* Identifiers as one of the lists gave them, with each token's flag. */
-struct names {
-    char **v;
-    int *mirrored;
-    size_t n;
-    size_t cap;
-    int nomem;
-    const struct akv_settings *s;
-};
-
-static void names_add(struct names *l, const char *identifier, int mirrored)
-{
-    if (!akv_identifier_valid(identifier)) {
-        akv_log_warn("reconcile", "'%s' is not a token identifier: left alone",
-                     identifier);
-        return;
-    }
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 64;
-        char **v = realloc(l->v, cap * sizeof(*v));
-        int *m = v ? realloc(l->mirrored, cap * sizeof(*m)) : NULL;
-
-        if (v) {
-            l->v = v;
-        }
-        if (!v || !m) {
-            l->nomem = 1;
-            return;
-        }
-        l->mirrored = m;
-        l->cap = cap;
-    }
-    l->v[l->n] = strdup(identifier);
-    if (!l->v[l->n]) {
-        l->nomem = 1;
-        return;
-    }
-    l->mirrored[l->n++] = mirrored;
-}
-
-static void names_free(struct names *l)
-{
-    size_t i;
-
-    for (i = 0; i < l->n; i++) {
-        free(l->v[i]);
-    }
-    free(l->v);
-    free(l->mirrored);
-}
-
-/* A token of authentik's list: mirrored unless its intent is not, or it
- * is one of match.exclude_identifiers. */
-static void on_token(void *ctx, const char *identifier, const char *intent)
-{
-    struct names *l = ctx;
-
-    names_add(l, identifier,
-              akv_strlist_contains(&l->s->match_intents, intent) &&
-                  !akv_strlist_contains(&l->s->match_exclude_identifiers,
-                                        identifier));
-}
-
-static void on_secret(void *ctx, const char *key)
-{
-    names_add(ctx, key, 1);
-}
-
-/* Both lists, waiting for each answer. */
-static akv_err_t list_both(const struct akv_settings *s, struct names *tokens,
-                           struct names *secrets, char *errstr,
-                           size_t errstr_size)
-{
-    struct akv_authentik *ak = akv_authentik_new(s, errstr, errstr_size);
-    struct akv_vault *v = ak ? akv_vault_new(s, errstr, errstr_size) : NULL;
-    akv_err_t err = AKV_ERR_CONFIG;
-    char why[512];
-
-    if (!ak || !v) {
-        goto out;
-    }
-    if (akv_authentik_list_tokens(ak, on_token, tokens, why, sizeof(why)) !=
-        AKV_CLASS_OK) {
-        err = akv_errf(AKV_ERR_TRANSPORT, errstr, errstr_size,
-                       "authentik's token list: %s", why);
-        goto out;
-    }
-    if (akv_vault_login(v, why, sizeof(why)) != AKV_CLASS_OK ||
-        akv_vault_list(v, on_secret, secrets, why, sizeof(why)) !=
-            AKV_CLASS_OK) {
-        err = akv_errf(AKV_ERR_TRANSPORT, errstr, errstr_size,
-                       "the secrets under the Vault prefix: %s", why);
-        goto out;
-    }
-    err = tokens->nomem || secrets->nomem
-              ? akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory")
-              : AKV_OK;
-
-out:
-    akv_vault_destroy(v);
-    akv_authentik_destroy(ak);
-    return err;
-}
-
 /* The rows of a reconcile: one per identifier either list named. */
-static akv_err_t plan_rows(struct names *tokens, struct names *secrets,
+static akv_err_t plan_rows(const struct akv_reconcile_plan *plan,
                            struct run *run, char *errstr, size_t errstr_size)
 {
-    struct akv_visit_item *items =
-        calloc(tokens->n + secrets->n + 1, sizeof(*items));
-    size_t n = 0;
     size_t i;
 
-    run->rows = calloc(tokens->n + secrets->n + 1, sizeof(*run->rows));
-    if (!items || !run->rows ||
-        akv_visit_plan((const char **)tokens->v, tokens->mirrored, tokens->n,
-                       (const char **)secrets->v, secrets->n, items, &n) < 0) {
-        free(items);
+    run->rows = calloc(plan->n + 1, sizeof(*run->rows));
+    if (!run->rows) {
         return akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory");
     }
-    for (i = 0; i < n; i++) {
+    for (i = 0; i < plan->n; i++) {
         struct row *r = &run->rows[i];
 
-        r->identifier = items[i].identifier;
-        if (items[i].visit == AKV_VISIT_EXCLUDED) {
+        r->identifier = plan->items[i].identifier;
+        if (plan->items[i].visit == AKV_VISIT_EXCLUDED) {
             /* Not mirrored: reported, left alone. */
             r->answered = 1;
             r->ok = 1;
@@ -374,8 +263,7 @@ static akv_err_t plan_rows(struct names *tokens, struct names *secrets,
             run->answered++;
         }
     }
-    run->n = n;
-    free(items);
+    run->n = plan->n;
     return AKV_OK;
 }
 
@@ -384,29 +272,23 @@ akv_err_t akv_reconcile(const struct akv_settings *s,
                         struct akv_resync_totals *totals, char *errstr,
                         size_t errstr_size)
 {
-    struct names tokens;
-    struct names secrets;
+    struct akv_reconcile_plan plan;
     struct run run;
     akv_err_t err;
 
-    memset(&tokens, 0, sizeof(tokens));
-    memset(&secrets, 0, sizeof(secrets));
     memset(&run, 0, sizeof(run));
-    tokens.s = s;
-    secrets.s = s;
-    err = list_both(s, &tokens, &secrets, errstr, errstr_size);
+    err = akv_reconcile_plan_build(s, &plan, errstr, errstr_size);
     if (err == AKV_OK) {
-        err = plan_rows(&tokens, &secrets, &run, errstr, errstr_size);
+        err = plan_rows(&plan, &run, errstr, errstr_size);
     }
     if (err == AKV_OK) {
         akv_log_info("reconcile",
                      "%zu token(s) in authentik, %zu secret(s) under the "
                      "prefix: %zu identifier(s) to visit",
-                     tokens.n, secrets.n, run.n);
+                     plan.tokens, plan.secrets, run.n);
         err = run_rows(s, &run, o, out, totals, errstr, errstr_size);
     }
     free(run.rows);
-    names_free(&tokens);
-    names_free(&secrets);
+    akv_reconcile_plan_free(&plan);
     return err;
 }

@@ -208,6 +208,19 @@ const struct akv_cfg_entry akv_settings_schema[] = {
         "the consumer group is noticed within this time; 0 disables the "
         "cache. Every assignment change clears it."),
 
+    INT("reconcile.interval_ms", "21600000", reconcile_interval_ms, 0,
+        604800000,
+        "How often the replica that holds partition 0 brings Vault to "
+        "authentik's state from authentik's token list (repairs what no "
+        "event reported); 0: never on a schedule."),
+    BOOL("reconcile.on_start", "false", reconcile_on_start, NULL,
+         "Reconcile as soon as this replica holds partition 0, before its "
+         "first run on the schedule (the backfill of a first install)."),
+    INT("reconcile.max_requests_per_second", "20",
+        reconcile_max_requests_per_second, 1, 100000,
+        "Pace of a periodic reconcile toward authentik (each token costs "
+        "two requests); it syncs one token at a time."),
+
     BOOL("dlq.enabled", "true", dlq_enabled, NULL,
          "Send poison events to the dead-letter topic (else log and skip)."),
     STR("dlq.topic", NULL, 0, dlq_topic, NULL,

@@ -79,6 +79,11 @@ struct akv_settings {
     long long sync_cache_size;
     long long sync_cache_max_age_ms;
 
+    /* reconcile: the periodic one inside `run` */
+    long long reconcile_interval_ms; /**< 0: no periodic reconcile */
+    int reconcile_on_start;
+    long long reconcile_max_requests_per_second;
+
     /* dlq */
     int dlq_enabled;
     char *dlq_topic; /**< default "<kafka.topic>.dlq" */

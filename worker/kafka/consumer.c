@@ -35,6 +35,7 @@
 #include "partition.h"
 #include "prefilter.h"
 #include "progress.h"
+#include "reconciler.h"
 #include "record.h"
 
 #include <errno.h>
@@ -97,6 +98,7 @@ struct consumer {
     long long next_report;       /* monotonic ms */
     struct akv_match_rules rules;
     struct akv_engine *engine;
+    struct akv_reconciler *reconciler; /* while partition 0 is held */
     struct akv_dlq *dlq;
     rd_kafka_t *rk;
     struct akv_partition *parts;
@@ -634,6 +636,7 @@ static void mark_assigned(struct consumer *c,
         p->idle_ms = p->moved_ms;
     }
     watch_assigned(c);
+    akv_reconciler_own(c->reconciler, c->nparts > 0 && c->parts[0].assigned);
 }
 
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -999,9 +1002,13 @@ static void handle(struct consumer *c, rd_kafka_message_t *rkm,
  * it, been taken? librdkafka 2.0.2 reports a partition's end only after a
  * fetch that starts there, which the broker holds for fetch.wait.max.ms
  * when nothing new arrives, so that report comes up to half a second
- * after the last event. Falls back to that report until an event was
- * taken since the assignment (the end known then came with it) and when a
- * transaction marker is the partition's last record.
+ * after the last event. Until an event was taken since the assignment
+ * (the end known then came with it), the partition is at its end when
+ * the group's committed offset is at the end offset the end-offset reader
+ * found, or when librdkafka reported the end: that report does not always
+ * come again for a partition assigned anew with nothing left to read. The
+ * report is also the only sign when a transaction marker is the
+ * partition's last record.
  */
 static int at_end(const struct consumer *c, int32_t partition,
                   const struct akv_partition *p)
@@ -1012,6 +1019,15 @@ static int at_end(const struct consumer *c, int32_t partition,
 
     if (p->eof) {
         return 1;
+    }
+    if (taken < 0 && c->ends) {
+        /* Nothing taken since the assignment: at the end when the group's
+         * committed offset already is (the EOF report of a partition
+         * assigned anew may not come again). */
+        int64_t committed = akv_endoffsets_committed(c->ends, partition);
+
+        hi = akv_endoffsets_get(c->ends, partition);
+        return committed >= 0 && hi >= 0 && committed >= hi;
     }
     return taken >= 0 &&
            rd_kafka_get_watermark_offsets(c->rk, c->settings->kafka_topic,
@@ -1027,7 +1043,8 @@ static int all_at_end(const struct consumer *c)
     int i;
     int any = 0;
 
-    if (!c->ever_assigned || akv_engine_busy(c->engine) > 0 || c->dlq_retries) {
+    if (!c->ever_assigned || akv_engine_busy(c->engine) > 0 || c->dlq_retries ||
+        akv_reconciler_busy(c->reconciler)) {
         return 0;
     }
     for (i = 0; i < c->nparts; i++) {
@@ -1292,6 +1309,7 @@ static void poll_loop(struct consumer *c)
 
         akv_telemetry_heartbeat(c->tm);
         akv_engine_tick(c->engine);
+        akv_reconciler_tick(c->reconciler);
         clear_wake(c);
         n = drain(c);
         if (akv_engine_deferred(c->engine) > 0 && caught_up(c)) {
@@ -1395,6 +1413,10 @@ static akv_err_t consumer_start(struct consumer *c, char *errstr,
     if (!c->engine) {
         return AKV_ERR_CONFIG;
     }
+    c->reconciler = akv_reconciler_new(s, c->engine, c->tm, c->wake[1]);
+    if (!c->reconciler) {
+        return akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    }
     c->rk = create(c, errstr, errstr_size);
     if (!c->rk) {
         return AKV_ERR_CONFIG;
@@ -1466,6 +1488,7 @@ static void consumer_free(struct consumer *c)
     if (c->queue) {
         rd_kafka_queue_destroy(c->queue);
     }
+    akv_reconciler_destroy(c->reconciler);
     akv_engine_destroy(c->engine);
     for (i = 0; i < c->nparts; i++) {
         if (c->parts[i].offsets) {

@@ -96,6 +96,9 @@ struct named {
     struct akv_metric_family *up;
     struct akv_metric_family *info;
     struct akv_metric *start;
+    struct akv_metric_family *reconcile_runs;
+    struct akv_metric_family *reconcile_drift;
+    struct akv_metric_family *reconcile_repaired;
 };
 
 /* Every metric family of the worker: a table. */
@@ -299,6 +302,85 @@ static int add_families(struct akv_telemetry *t, struct named *n, char *errstr,
          NULL,
          &t->ready_gauge},
         {AKV_METRIC_GAUGE,
+         "ak2vault_reconcile_owner",
+         "1 while this replica owns the periodic reconcile (it holds "
+         "partition 0 of the topic).",
+         {NULL},
+         NULL,
+         0,
+         NULL,
+         &t->reconcile_owner},
+        {AKV_METRIC_GAUGE,
+         "ak2vault_reconcile_running",
+         "1 while a periodic reconcile lists or syncs.",
+         {NULL},
+         NULL,
+         0,
+         NULL,
+         &t->reconcile_running},
+        {AKV_METRIC_GAUGE,
+         "ak2vault_reconcile_last_success_timestamp_seconds",
+         "When the last reconcile of this replica that listed both sides "
+         "and synced every token ended (0: none yet).",
+         {NULL},
+         NULL,
+         0,
+         NULL,
+         &t->reconcile_last_success},
+        {AKV_METRIC_GAUGE,
+         "ak2vault_reconcile_duration_seconds",
+         "How long the last finished reconcile took.",
+         {NULL},
+         NULL,
+         0,
+         NULL,
+         &t->reconcile_duration},
+        {AKV_METRIC_GAUGE,
+         "ak2vault_reconcile_tokens",
+         "Identifiers the last finished reconcile visited (authentik's "
+         "tokens and the secrets under the prefix).",
+         {NULL},
+         NULL,
+         0,
+         NULL,
+         &t->reconcile_tokens},
+        {AKV_METRIC_COUNTER,
+         "ak2vault_reconcile_runs_total",
+         "Finished reconciles by result (ok; failed: a list could not be "
+         "read or a token's sync gave up).",
+         {"result", NULL},
+         NULL,
+         0,
+         &n->reconcile_runs,
+         NULL},
+        {AKV_METRIC_COUNTER,
+         "ak2vault_reconcile_drift_total",
+         "Tokens a reconcile found out of sync, by kind (missing, "
+         "stale_key, intent_differs, fields_differ, orphan).",
+         {"kind", NULL},
+         NULL,
+         0,
+         &n->reconcile_drift,
+         NULL},
+        {AKV_METRIC_COUNTER,
+         "ak2vault_reconcile_repaired_total",
+         "Drift a reconcile repaired, by kind (an orphan kept by "
+         "vault.on_delete=keep is not repaired).",
+         {"kind", NULL},
+         NULL,
+         0,
+         &n->reconcile_repaired,
+         NULL},
+        {AKV_METRIC_COUNTER,
+         "ak2vault_reconcile_orphans_removed_total",
+         "Secrets a reconcile deleted or purged because authentik "
+         "answered 404 for their token.",
+         {NULL},
+         NULL,
+         0,
+         NULL,
+         &t->reconcile_orphans_removed},
+        {AKV_METRIC_GAUGE,
          "ak2vault_build_info",
          "Always 1; the labels say which build runs.",
          {"version", "librdkafka", NULL},
@@ -350,6 +432,20 @@ static int add_series(struct akv_telemetry *t, const struct named *n,
         labelled(n->info, &build, version, librdkafka, errstr, errstr_size) <
             0) {
         return -1;
+    }
+    if (labelled(n->reconcile_runs, &t->reconcile_runs_ok, "ok", NULL, errstr,
+                 errstr_size) < 0 ||
+        labelled(n->reconcile_runs, &t->reconcile_runs_failed, "failed", NULL,
+                 errstr, errstr_size) < 0) {
+        return -1;
+    }
+    for (i = AKV_DRIFT_MISSING; i <= AKV_DRIFT_ORPHAN; i++) {
+        if (labelled(n->reconcile_drift, &t->reconcile_drift[i],
+                     akv_drift_name(i), NULL, errstr, errstr_size) < 0 ||
+            labelled(n->reconcile_repaired, &t->reconcile_repaired[i],
+                     akv_drift_name(i), NULL, errstr, errstr_size) < 0) {
+            return -1;
+        }
     }
     for (u = 0; u < AKV_UPSTREAMS; u++) {
         if (labelled(n->durations, &t->request_seconds[u], upstream_names[u],

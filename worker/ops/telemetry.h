@@ -10,6 +10,7 @@
 #ifndef AKV_WORKER_TELEMETRY_H
 #define AKV_WORKER_TELEMETRY_H
 
+#include "drift.h"
 #include "metrics.h"
 #include "outcome.h"
 
@@ -61,6 +62,17 @@ struct akv_telemetry {
     struct akv_metric_family *lag_seconds;
     struct akv_metric_family *stalled;
     struct akv_metric *ready_gauge;
+    /* the periodic reconcile */
+    struct akv_metric *reconcile_owner;
+    struct akv_metric *reconcile_running;
+    struct akv_metric *reconcile_last_success;
+    struct akv_metric *reconcile_duration;
+    struct akv_metric *reconcile_tokens;
+    struct akv_metric *reconcile_runs_ok;
+    struct akv_metric *reconcile_runs_failed;
+    struct akv_metric *reconcile_drift[AKV_DRIFT_KINDS]; /* ORPHAN and before */
+    struct akv_metric *reconcile_repaired[AKV_DRIFT_KINDS];
+    struct akv_metric *reconcile_orphans_removed;
 
     /* health, read by the HTTP thread */
     _Atomic long long heartbeat_ms; /* monotonic; 0 before the loop runs */

@@ -41,11 +41,12 @@ enum fault_scope {
     SCOPE_KV,
     SCOPE_KV_WRITE,
     SCOPE_KV_DELETE,
-    SCOPE_AUTH
+    SCOPE_AUTH,
+    SCOPE_KV_LIST
 };
 
-static const char *const scope_names[] = {"all", "kv", "kv_write", "kv_delete",
-                                          "auth"};
+static const char *const scope_names[] = {"all",       "kv",   "kv_write",
+                                          "kv_delete", "auth", "kv_list"};
 
 /* fake-vault's keys of a fault plan, besides fakefault's common ones. */
 static const char *const vault_fault_keys[] = {
@@ -93,6 +94,11 @@ static int vault_fault_in_scope(const struct fakefault_plan *fp, void *rctx,
         return fv_kv_rest(rq->fv, vp) != NULL && strcmp(m, "DELETE") == 0;
     case SCOPE_AUTH:
         return strncmp(vp, "auth/", 5) == 0;
+    case SCOPE_KV_LIST:
+        return fv_kv_rest(rq->fv, vp) != NULL &&
+               (strcmp(m, "LIST") == 0 ||
+                (strcmp(m, "GET") == 0 && fakehttp_arg(req, "list") &&
+                 strcmp(fakehttp_arg(req, "list"), "true") == 0));
     }
     return 0;
 }

@@ -80,7 +80,8 @@
  *                          /v1 requests (default), "kv" (under the KV
  *                          mount), "kv_write" (POST/PUT/DELETE there),
  *                          "kv_delete" (DELETE there), "auth"
- *                          (/v1/auth/...)
+ *                          (/v1/auth/...), "kv_list" (LIST or GET
+ *                          ?list=true there)
  *   error_rates            {"STATUS": p}, STATUS one of 412 429 500 502 503
  *                          504: answered with Vault's body for it, the
  *                          operation not performed
