@@ -10,17 +10,19 @@
 
 # The secrets: read the current version (check-and-set needs it), create a
 # token's first version, update it (a new version) when authentik's key
-# changed. No list: the worker never lists, and nothing else reads here
-# through this policy.
+# changed.
 path "kv/data/authentik/*" {
   capabilities = ["create", "read", "update"]
 }
 
 # Provenance: the worker writes each secret's custom_metadata
 # (ak2vault_token_pk, ak2vault_event_pk, ak2vault_action,
-# ak2vault_synced_at) after a write.
+# ak2vault_synced_at) after a write. A reconcile lists the secrets under
+# the prefix (LIST kv/metadata/authentik/, which this glob covers) and
+# reads a secret's metadata to learn whether the version it last wrote is
+# still current. Neither reads a secret's data.
 path "kv/metadata/authentik/*" {
-  capabilities = ["create", "update"]
+  capabilities = ["create", "read", "update", "list"]
 }
 
 # vault.on_delete = "soft-delete" needs delete on the data path, "purge"
@@ -31,7 +33,7 @@ path "kv/metadata/authentik/*" {
 #   capabilities = ["create", "read", "update", "delete"]
 # }
 # path "kv/metadata/authentik/*" {
-#   capabilities = ["create", "update", "delete"]
+#   capabilities = ["create", "read", "update", "list", "delete"]
 # }
 
 # `ak2vault check-config --connect` asks which of the capabilities above

@@ -230,7 +230,7 @@ def test_policy_denies_the_metadata_path():
         S.vault_faults(None)
     assert rc == EX_UNAVAILABLE, "status %d: %s" % (rc, lines)
     expect(lines, "vault", "ok (")
-    expect(lines, "vault kv", "FAILED: ", "lacks create, update on "
+    expect(lines, "vault kv", "FAILED: ", "lacks create, read, update, list on "
            "kv/metadata/authentik/x", "it has: deny")
     all_ok_but(lines, "vault kv")
 

@@ -438,6 +438,76 @@ def test_periodic_reconcile_repairs_dropped_changes():
          "periodic reconcile; drift, repaired and orphans counted")
 
 
+def runs_ok(w):
+    return gauges(w).get("ak2vault_reconcile_runs_total{ok}", 0)
+
+
+def next_run(w, timeout=60):
+    """Waits for w's next successful reconcile to end; @returns fake-vault's
+    counters right then (between runs)."""
+    before = runs_ok(w)
+    assert akvtest.wait_until(lambda: runs_ok(w) > before, timeout), \
+        "no reconcile finished within %d s" % timeout
+    return S.stack.vault_stats()
+
+
+@depends("test_reconcile_walks_every_page", "test_periodic_reconcile_"
+         "repairs_dropped_changes")
+def test_warm_reconcile_reads_metadata_only_and_sees_hand_changes():
+    """Once a reconcile has read or written every secret, the next one
+    checks each with one metadata read (the version it remembers is still
+    current and live) and reads no data; a secret edited, soft-deleted or
+    destroyed by hand moved its metadata and is restored."""
+    w = run_worker("worker-warm", "ak2vault-recon-warm", interval_ms=2500,
+                   on_start=True, max_requests_per_second=100000)
+    try:
+        next_run(w)  # the first run reads (and writes what is missing)
+        a = next_run(w)
+        b = next_run(w)
+        visited = gauges(w).get("ak2vault_reconcile_tokens", 0)
+        reads = b["kv_reads"] - a["kv_reads"]
+        writes = b["kv_write_requests"] - a["kv_write_requests"]
+        meta = b["metadata_reads"] - a["metadata_reads"]
+        assert reads == 0 and writes == 0, \
+            "an unchanged estate cost %d data read(s) and %d write(s)" % (
+                reads, writes)
+        assert 0 < meta <= visited, "%d metadata reads for %d identifiers" % (
+            meta, visited)
+        g0 = gauges(w)
+        forged = "forged" + akvtest.random_secret(20)
+        SECRETS.add("token key", forged)
+        hand_write("recon-page-000", {"key": forged, "intent": "api"})
+        hdr = {"X-Vault-Token": S.stack.vault_token}
+        status, _ = akvtest.http_json(
+            "DELETE", S.stack.vault_addr + "/v1/kv/data/authentik/"
+            "recon-page-001", headers=hdr)
+        assert status == 204, "soft delete answered %s" % status
+        cur = S.stack.vault_kv()["authentik/recon-page-002"]["current_version"]
+        status, _ = akvtest.http_json(
+            "POST", S.stack.vault_addr + "/v1/kv/destroy/authentik/"
+            "recon-page-002", {"versions": [cur]}, headers=hdr)
+        assert status == 204, "destroy answered %s" % status
+        next_run(w)
+        live = S.stack.live_tokens()
+        now = S.stack.vault_current()
+        for t in ("recon-page-000", "recon-page-001", "recon-page-002"):
+            assert now.get(t, (0, None))[1] == {"key": live[t]["key"],
+                                                "intent": "api"}, \
+                "%s not restored after a change by hand" % t
+        g1 = gauges(w)
+        grew = {k: g1[k] - g0.get(k, 0) for k in g1
+                if k.startswith("ak2vault_reconcile_repaired_total") and
+                g1[k] != g0.get(k, 0)}
+        assert grew == {"ak2vault_reconcile_repaired_total{stale_key}": 1,
+                        "ak2vault_reconcile_repaired_total{missing}": 2}, \
+            "repairs counted: %s" % grew
+    finally:
+        w.stop(15)
+    note("warm reconcile of %d identifiers: %d metadata reads, 0 data "
+         "reads, 0 writes; a hand edit, a soft delete and a destroy were "
+         "found and repaired" % (visited, meta))
+
+
 def owners(workers):
     return {w.name: gauges(w).get("ak2vault_reconcile_owner")
             for w in workers if w.running()}

@@ -25,7 +25,8 @@ static void kv_needs_follow_on_delete(void **state)
 {
     const unsigned cru =
         AKV_VAULT_CAP_CREATE | AKV_VAULT_CAP_READ | AKV_VAULT_CAP_UPDATE;
-    const unsigned cu = AKV_VAULT_CAP_CREATE | AKV_VAULT_CAP_UPDATE;
+    const unsigned cu = AKV_VAULT_CAP_CREATE | AKV_VAULT_CAP_READ |
+                        AKV_VAULT_CAP_UPDATE | AKV_VAULT_CAP_LIST;
 
     (void)state;
     assert_int_equal(akv_probe_kv_needs("data", "keep"), cru);

@@ -21,6 +21,10 @@
 #define F_EXHAUSTED AKV_STEP_CAS_EXHAUSTED
 #define F_AGAIN AKV_STEP_CREATED_AGAIN
 
+#define B_VAULT AKV_BEGIN_VAULT
+#define B_CACHE AKV_BEGIN_CACHE
+#define B_CHECK AKV_BEGIN_CHECK
+
 #define REQ(r, f) {AKV_DO_REQUEST, AKV_REQ_##r, AKV_SYNC_WRITTEN, AKV_CLASS_OK, f}
 #define LOGIN(r) {AKV_DO_LOGIN, AKV_REQ_##r, AKV_SYNC_WRITTEN, AKV_CLASS_OK, 0}
 #define DONE(res, f) {AKV_DO_FINISH, AKV_REQ_NONE, AKV_SYNC_##res, AKV_CLASS_OK, f}
@@ -37,7 +41,7 @@
 
 struct row {
     const char *name;
-    int cache_has;
+    enum akv_sync_begin begin;
     enum akv_on_delete on_delete;
     int can_login;
     long long cas_max;
@@ -51,158 +55,202 @@ struct row {
 /* clang-format off */
 static const struct row rows[] = {
     {"new token: Vault, authentik, write, provenance",
-     0, AKV_ON_DELETE_SOFT, 1, 5, 4,
+     B_VAULT, AKV_ON_DELETE_SOFT, 1, 5, 4,
      {OK(0), OK(0), OK(1), OK(0)},
      {REQ(VAULT_READ, F_READS), REQ(AUTHENTIK, 0), REQ(VAULT_WRITE, 0),
       REQ(METADATA, F_REMEMBER), DONE(WRITTEN, 0)},
      1, 0},
     {"Vault holds the document: nothing written",
-     0, AKV_ON_DELETE_SOFT, 1, 5, 2,
+     B_VAULT, AKV_ON_DELETE_SOFT, 1, 5, 2,
      {OK(4), SAME},
      {REQ(VAULT_READ, F_READS), REQ(AUTHENTIK, 0), DONE(UNCHANGED, F_REMEMBER)},
      4, 0},
     {"the cache vouches: authentik only",
-     1, AKV_ON_DELETE_SOFT, 1, 5, 1,
+     B_CACHE, AKV_ON_DELETE_SOFT, 1, 5, 1,
      {CACHED(7)},
      {REQ(AUTHENTIK, 0), DONE(UNCHANGED, F_CACHED)},
      7, 0},
     {"cache knows the token, document changed: Vault, then authentik",
-     1, AKV_ON_DELETE_SOFT, 1, 5, 4,
+     B_CACHE, AKV_ON_DELETE_SOFT, 1, 5, 4,
      {OK(0), OK(7), OK(0), OK(8)},
      {REQ(AUTHENTIK, 0), REQ(VAULT_READ, F_READS), REQ(AUTHENTIK, 0),
       REQ(VAULT_WRITE, 0), REQ(METADATA, F_REMEMBER)},
      8, 0},
     {"the same with a cache hit after a Vault read is not trusted",
-     0, AKV_ON_DELETE_SOFT, 1, 5, 2,
+     B_VAULT, AKV_ON_DELETE_SOFT, 1, 5, 2,
      {OK(3), CACHED(3)},
      {REQ(VAULT_READ, F_READS), REQ(AUTHENTIK, 0), REQ(VAULT_WRITE, 0)},
      3, 0},
     {"before a Vault read, no answer vouches for Vault but the cache",
-     1, AKV_ON_DELETE_SOFT, 1, 5, 1,
+     B_CACHE, AKV_ON_DELETE_SOFT, 1, 5, 1,
      {SAME},
      {REQ(AUTHENTIK, 0), REQ(VAULT_READ, F_READS)},
      0, 0},
     {"filtered intent finishes without writing",
-     0, AKV_ON_DELETE_SOFT, 1, 5, 2,
+     B_VAULT, AKV_ON_DELETE_SOFT, 1, 5, 2,
      {OK(2), FILTERED},
      {REQ(VAULT_READ, F_READS), REQ(AUTHENTIK, 0), DONE(FILTERED, 0)},
      2, 0},
     {"a lost check-and-set reads again",
-     0, AKV_ON_DELETE_SOFT, 1, 5, 5,
+     B_VAULT, AKV_ON_DELETE_SOFT, 1, 5, 5,
      {OK(3), OK(0), ANS(SUPERSEDED), OK(4), SAME},
      {REQ(VAULT_READ, F_READS), REQ(AUTHENTIK, 0), REQ(VAULT_WRITE, 0),
       REQ(VAULT_READ, F_READS | F_FORGET | F_SUPERSEDED), REQ(AUTHENTIK, 0),
       DONE(UNCHANGED, F_REMEMBER)},
      4, 0},
     {"check-and-set lost cas_max times gives up transiently",
-     0, AKV_ON_DELETE_SOFT, 1, 2, 6,
+     B_VAULT, AKV_ON_DELETE_SOFT, 1, 2, 6,
      {OK(3), OK(0), ANS(SUPERSEDED), OK(4), OK(0), ANS(SUPERSEDED)},
      {REQ(VAULT_READ, F_READS), REQ(AUTHENTIK, 0), REQ(VAULT_WRITE, 0),
       REQ(VAULT_READ, F_READS | F_FORGET | F_SUPERSEDED), REQ(AUTHENTIK, 0),
       REQ(VAULT_WRITE, 0), FAIL(TRANSIENT, F_SUPERSEDED | F_EXHAUSTED)},
      4, 0},
     {"invalid token: log in once and repeat the read",
-     0, AKV_ON_DELETE_SOFT, 1, 5, 2,
+     B_VAULT, AKV_ON_DELETE_SOFT, 1, 5, 2,
      {ANS(REAUTH), ANS(REAUTH)},
      {REQ(VAULT_READ, F_READS), LOGIN(VAULT_READ), FAIL(REAUTH, 0)},
      0, 0},
     {"invalid token on a write: log in, write again",
-     0, AKV_ON_DELETE_SOFT, 1, 5, 4,
+     B_VAULT, AKV_ON_DELETE_SOFT, 1, 5, 4,
      {OK(2), OK(0), ANS(REAUTH), OK(3)},
      {REQ(VAULT_READ, F_READS), REQ(AUTHENTIK, 0), REQ(VAULT_WRITE, 0),
       LOGIN(VAULT_WRITE), REQ(METADATA, F_REMEMBER)},
      3, 0},
     {"invalid token and no way to log in",
-     0, AKV_ON_DELETE_SOFT, 0, 5, 1,
+     B_VAULT, AKV_ON_DELETE_SOFT, 0, 5, 1,
      {ANS(REAUTH)},
      {REQ(VAULT_READ, F_READS), FAIL(REAUTH, 0)},
      0, 0},
     {"a write's failure class is passed on",
-     0, AKV_ON_DELETE_SOFT, 1, 5, 3,
+     B_VAULT, AKV_ON_DELETE_SOFT, 1, 5, 3,
      {OK(1), OK(0), ANS(CONFIG)},
      {REQ(VAULT_READ, F_READS), REQ(AUTHENTIK, 0), REQ(VAULT_WRITE, 0),
       FAIL(CONFIG, 0)},
      1, 0},
     {"authentik fails transiently",
-     1, AKV_ON_DELETE_SOFT, 1, 5, 1,
+     B_CACHE, AKV_ON_DELETE_SOFT, 1, 5, 1,
      {ANS(TRANSIENT)},
      {REQ(AUTHENTIK, 0), FAIL(TRANSIENT, 0)},
      0, 0},
     {"a failed provenance write still finishes written",
-     0, AKV_ON_DELETE_SOFT, 1, 5, 4,
+     B_VAULT, AKV_ON_DELETE_SOFT, 1, 5, 4,
      {OK(0), OK(0), OK(1), ANS(TRANSIENT)},
      {REQ(VAULT_READ, F_READS), REQ(AUTHENTIK, 0), REQ(VAULT_WRITE, 0),
       REQ(METADATA, F_REMEMBER), DONE(WRITTEN, 0)},
      1, 0},
     {"gone, on_delete keep",
-     1, AKV_ON_DELETE_KEEP, 1, 5, 1,
+     B_CACHE, AKV_ON_DELETE_KEEP, 1, 5, 1,
      {ANS(GONE)},
      {REQ(AUTHENTIK, 0), DONE(GONE, F_READS | F_FORGET)},
      0, 0},
     {"gone, on_delete delete: delete, then authentik confirms",
-     0, AKV_ON_DELETE_SOFT, 1, 5, 4,
+     B_VAULT, AKV_ON_DELETE_SOFT, 1, 5, 4,
      {OK(5), ANS(GONE), OK(0), ANS(GONE)},
      {REQ(VAULT_READ, F_READS), REQ(AUTHENTIK, 0),
       REQ(DELETE, F_READS | F_FORGET), REQ(AUTHENTIK, 0), DONE(DELETED, 0)},
      0, 0},
     {"gone, on_delete purge",
-     1, AKV_ON_DELETE_PURGE, 1, 5, 3,
+     B_CACHE, AKV_ON_DELETE_PURGE, 1, 5, 3,
      {ANS(GONE), OK(0), ANS(GONE)},
      {REQ(AUTHENTIK, 0), REQ(PURGE, F_READS | F_FORGET), REQ(AUTHENTIK, 0),
       DONE(DELETED, 0)},
      0, 0},
     {"created again while being deleted: synced anew",
-     1, AKV_ON_DELETE_SOFT, 1, 5, 6,
+     B_CACHE, AKV_ON_DELETE_SOFT, 1, 5, 6,
      {ANS(GONE), OK(0), OK(0), OK(6), OK(0), OK(7)},
      {REQ(AUTHENTIK, 0), REQ(DELETE, F_READS | F_FORGET), REQ(AUTHENTIK, 0),
       REQ(VAULT_READ, F_READS | F_AGAIN), REQ(AUTHENTIK, 0),
       REQ(VAULT_WRITE, 0), REQ(METADATA, F_REMEMBER)},
      7, 0},
     {"invalid token on a purge: log in, purge again",
-     1, AKV_ON_DELETE_PURGE, 1, 5, 3,
+     B_CACHE, AKV_ON_DELETE_PURGE, 1, 5, 3,
      {ANS(GONE), ANS(REAUTH), ANS(CONFIG)},
      {REQ(AUTHENTIK, 0), REQ(PURGE, F_READS | F_FORGET), LOGIN(PURGE),
       FAIL(CONFIG, 0)},
      0, 0},
     {"dry run: what would be written is not",
-     0, AKV_ON_DELETE_SOFT, 1, 5, 2,
+     B_VAULT, AKV_ON_DELETE_SOFT, 1, 5, 2,
      {OK(3), OK(0)},
      {REQ(VAULT_READ, F_READS), REQ(AUTHENTIK, 0), DONE(DRY_RUN, 0)},
      3, 1},
     {"dry run: in sync is in sync",
-     0, AKV_ON_DELETE_SOFT, 1, 5, 2,
+     B_VAULT, AKV_ON_DELETE_SOFT, 1, 5, 2,
      {OK(3), SAME},
      {REQ(VAULT_READ, F_READS), REQ(AUTHENTIK, 0), DONE(UNCHANGED, F_REMEMBER)},
      3, 1},
     {"dry run: a gone token's secret is not deleted",
-     0, AKV_ON_DELETE_PURGE, 1, 5, 2,
+     B_VAULT, AKV_ON_DELETE_PURGE, 1, 5, 2,
      {OK(3), ANS(GONE)},
      {REQ(VAULT_READ, F_READS), REQ(AUTHENTIK, 0),
       DONE(DRY_RUN, F_READS | F_FORGET)},
      3, 1},
     {"dry run: on_delete keep leaves nothing to do",
-     1, AKV_ON_DELETE_KEEP, 1, 5, 1,
+     B_CACHE, AKV_ON_DELETE_KEEP, 1, 5, 1,
      {ANS(GONE)},
      {REQ(AUTHENTIK, 0), DONE(GONE, F_READS | F_FORGET)},
      0, 1},
     {"dry run: soft delete of a secret with no live version is no change",
-     0, AKV_ON_DELETE_SOFT, 1, 5, 2,
+     B_VAULT, AKV_ON_DELETE_SOFT, 1, 5, 2,
      {OK(4), GONE_EMPTY},
      {REQ(VAULT_READ, F_READS), REQ(AUTHENTIK, 0),
       DONE(GONE, F_READS | F_FORGET)},
      4, 1},
     {"dry run: a purge of deleted versions is still due",
-     0, AKV_ON_DELETE_PURGE, 1, 5, 2,
+     B_VAULT, AKV_ON_DELETE_PURGE, 1, 5, 2,
      {OK(4), GONE_EMPTY},
      {REQ(VAULT_READ, F_READS), REQ(AUTHENTIK, 0),
       DONE(DRY_RUN, F_READS | F_FORGET)},
      4, 1},
     {"dry run: nothing to purge where Vault never had the path",
-     0, AKV_ON_DELETE_PURGE, 1, 5, 2,
+     B_VAULT, AKV_ON_DELETE_PURGE, 1, 5, 2,
      {OK(0), GONE_EMPTY},
      {REQ(VAULT_READ, F_READS), REQ(AUTHENTIK, 0),
       DONE(GONE, F_READS | F_FORGET)},
      0, 1},
+    {"reconcile: the version remembered is current and live, authentik "
+     "the same: no data read, no write",
+     B_CHECK, AKV_ON_DELETE_SOFT, 1, 5, 2,
+     {CACHED(7), SAME},
+     {REQ(VAULT_VERSION, 0), REQ(AUTHENTIK, 0), DONE(UNCHANGED, F_REMEMBER)},
+     7, 0},
+    {"reconcile: the metadata moved (edited, deleted or destroyed): read "
+     "the data",
+     B_CHECK, AKV_ON_DELETE_SOFT, 1, 5, 4,
+     {OK(9), OK(9), OK(0), OK(10)},
+     {REQ(VAULT_VERSION, 0), REQ(VAULT_READ, F_READS | F_FORGET),
+      REQ(AUTHENTIK, 0), REQ(VAULT_WRITE, 0), REQ(METADATA, F_REMEMBER)},
+     10, 0},
+    {"reconcile: the version held, authentik changed: read how, then write",
+     B_CHECK, AKV_ON_DELETE_SOFT, 1, 5, 5,
+     {CACHED(7), OK(0), OK(7), OK(0), OK(8)},
+     {REQ(VAULT_VERSION, 0), REQ(AUTHENTIK, 0),
+      REQ(VAULT_READ, F_READS | F_FORGET), REQ(AUTHENTIK, 0),
+      REQ(VAULT_WRITE, 0), REQ(METADATA, F_REMEMBER)},
+     8, 0},
+    {"reconcile: after a version check only `same` vouches, not the cache",
+     B_CHECK, AKV_ON_DELETE_SOFT, 1, 5, 2,
+     {CACHED(7), CACHED(7)},
+     {REQ(VAULT_VERSION, 0), REQ(AUTHENTIK, 0),
+      REQ(VAULT_READ, F_READS | F_FORGET)},
+     7, 0},
+    {"reconcile: the version held, the token gone: deleted",
+     B_CHECK, AKV_ON_DELETE_SOFT, 1, 5, 4,
+     {CACHED(7), ANS(GONE), OK(0), ANS(GONE)},
+     {REQ(VAULT_VERSION, 0), REQ(AUTHENTIK, 0),
+      REQ(DELETE, F_READS | F_FORGET), REQ(AUTHENTIK, 0), DONE(DELETED, 0)},
+     0, 0},
+    {"reconcile: invalid token on the version check: log in, check again",
+     B_CHECK, AKV_ON_DELETE_SOFT, 1, 5, 2,
+     {ANS(REAUTH), ANS(TRANSIENT)},
+     {REQ(VAULT_VERSION, 0), LOGIN(VAULT_VERSION), FAIL(TRANSIENT, 0)},
+     0, 0},
+    {"dry run: the version held, authentik changed: reported, not written",
+     B_CHECK, AKV_ON_DELETE_SOFT, 1, 5, 4,
+     {CACHED(7), OK(0), OK(7), OK(0)},
+     {REQ(VAULT_VERSION, 0), REQ(AUTHENTIK, 0),
+      REQ(VAULT_READ, F_READS | F_FORGET), REQ(AUTHENTIK, 0),
+      DONE(DRY_RUN, 0)},
+     7, 1},
 };
 /* clang-format on */
 
@@ -240,7 +288,7 @@ static void transitions_follow_the_table(void **state)
         o.cas_max = t->cas_max;
         o.dry_run = t->dry_run;
         memset(&m, 0x5a, sizeof(m)); /* start sets everything */
-        assert_step(t->name, 0, akv_sync_start(&m, t->cache_has, &o),
+        assert_step(t->name, 0, akv_sync_start(&m, t->begin, &o),
                     t->steps[0]);
         for (i = 0; i < t->n; i++) {
             assert_step(t->name, i + 1, akv_sync_step(&m, &t->ans[i]),
@@ -275,7 +323,7 @@ static struct akv_step run(struct script *sc, const cJSON *d, long long cas_max,
 {
     cJSON *vault_data = NULL;
     struct akv_sync_opts o = {AKV_ON_DELETE_SOFT, 1, cas_max, 0};
-    struct akv_step st = akv_sync_start(m, 0, &o);
+    struct akv_step st = akv_sync_start(m, AKV_BEGIN_VAULT, &o);
     int guard;
 
     for (guard = 0; guard < 64 && (st.what == AKV_DO_REQUEST); guard++) {
@@ -485,6 +533,27 @@ static void cache_entry_expires_at_max_age(void **state)
     akv_cache_destroy(c);
 }
 
+/* What a version check compares Vault's metadata with: the entry, however
+ * old (the check, not the age, decides whether it still holds). */
+static void cache_known_whatever_the_age(void **state)
+{
+    struct akv_cache *c = akv_cache_new(10, 5000);
+    uint64_t h = akv_cache_hash(c, "doc", 3);
+    uint64_t got = 0;
+    long long v = 0;
+
+    (void)state;
+    assert_false(akv_cache_known(c, "a", &got, &v));
+    akv_cache_store(c, "a", h, 3, 10000);
+    assert_false(akv_cache_has(c, "a", 99000));
+    assert_true(akv_cache_known(c, "a", &got, &v));
+    assert_true(got == h);
+    assert_int_equal(v, 3);
+    akv_cache_forget(c, "a");
+    assert_false(akv_cache_known(c, "a", &got, &v));
+    akv_cache_destroy(c);
+}
+
 /* An assignment change clears every entry: whoever owned a partition
  * before or after this worker may have written its tokens. */
 static void cache_clear_forgets_every_token(void **state)
@@ -581,6 +650,7 @@ int main(void)
         cmocka_unit_test(endless_race_gives_up_transiently),
         cmocka_unit_test(cache_remembers_and_forgets),
         cmocka_unit_test(cache_entry_expires_at_max_age),
+        cmocka_unit_test(cache_known_whatever_the_age),
         cmocka_unit_test(cache_clear_forgets_every_token),
         cmocka_unit_test(lease_decisions),
         cmocka_unit_test(auth_block_is_parsed),

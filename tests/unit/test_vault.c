@@ -437,6 +437,73 @@ static void list_answers_and_prefix_paths(void **state)
     assert_int_equal(akv_vault_prefix_path("kv", "authentik", path, 8), -1);
 }
 
+/* One row of metadata_answers: an answer and what it says. */
+struct meta_row {
+    const char *name;
+    long status;
+    const char *body;
+    enum akv_class cls;
+    long long version;
+    int live;
+};
+
+/* clang-format off */
+#define META(cur, v3) \
+    "{\"data\":{\"cas_required\":false,\"current_version\":" cur "," \
+    "\"custom_metadata\":null,\"delete_version_after\":\"0s\"," \
+    "\"max_versions\":0,\"oldest_version\":0,\"versions\":{" \
+    "\"2\":{\"created_time\":\"t\",\"deletion_time\":\"\"," \
+    "\"destroyed\":false}," v3 "}}}"
+static const struct meta_row meta_rows[] = {
+    {"current and live", 200,
+     META("3", "\"3\":{\"created_time\":\"t\",\"deletion_time\":\"\","
+               "\"destroyed\":false}"), AKV_CLASS_OK, 3, 1},
+    {"current version deleted", 200,
+     META("3", "\"3\":{\"created_time\":\"t\",\"deletion_time\":"
+               "\"2026-12-07T10:00:00Z\",\"destroyed\":false}"),
+     AKV_CLASS_OK, 3, 0},
+    {"current version destroyed", 200,
+     META("3", "\"3\":{\"created_time\":\"t\",\"deletion_time\":\"\","
+               "\"destroyed\":true}"), AKV_CLASS_OK, 3, 0},
+    {"current version not described", 200, META("3", "\"4\":{}"),
+     AKV_CLASS_OK, 3, 0},
+    {"an older version is live, not the current one", 200,
+     META("2", "\"3\":{\"deletion_time\":\"x\",\"destroyed\":true}"),
+     AKV_CLASS_OK, 2, 1},
+    {"never written, or purged", 404, "{\"errors\":[]}\n", AKV_CLASS_OK, 0, 0},
+    {"no such mount", 404,
+     "{\"errors\":[\"no handler for route \\\"nope/metadata/x\\\"\"]}",
+     AKV_CLASS_CONFIG, 0, 0},
+    {"sealed", 503, "{\"errors\":[\"Vault is sealed\"]}", AKV_CLASS_TRANSIENT,
+     0, 0},
+    {"not JSON", 200, "<html>", AKV_CLASS_TRANSIENT, 0, 0},
+    {"no current_version", 200, "{\"data\":{}}", AKV_CLASS_TRANSIENT, 0, 0},
+};
+/* clang-format on */
+
+static void metadata_answers(void **state)
+{
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(meta_rows) / sizeof(meta_rows[0]); i++) {
+        const struct meta_row *r = &meta_rows[i];
+        long long version = -1;
+        int live = -1;
+        char errstr[256] = "";
+        enum akv_class cls = akv_vault_parse_metadata(
+            r->status, r->body, strlen(r->body), &version, &live, errstr,
+            sizeof(errstr));
+
+        if (cls != r->cls || version != r->version || live != r->live) {
+            fail_msg("%s: got %s version=%lld live=%d (%s), want %s "
+                     "version=%lld live=%d",
+                     r->name, akv_class_name(cls), version, live, errstr,
+                     akv_class_name(r->cls), r->version, r->live);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -450,6 +517,7 @@ int main(void)
         cmocka_unit_test(read_of_never_written_path),
         cmocka_unit_test(read_of_deleted_version_keeps_its_number),
         cmocka_unit_test(read_failures_are_classified),
+        cmocka_unit_test(metadata_answers),
         cmocka_unit_test(write_body_carries_cas_and_data),
         cmocka_unit_test(list_answers_and_prefix_paths),
     };

@@ -563,15 +563,17 @@ static void check_kafka(struct probe *p, const struct akv_settings *s)
 unsigned akv_probe_kv_needs(const char *kind, const char *on_delete)
 {
     /* Data: read the current version, write new ones (create for a new
-     * token, update for the next). Metadata: the provenance write. The
-     * deletes only with the on_delete policy that uses them. */
+     * token, update for the next). Metadata: the provenance write, the
+     * version check and the list of a reconcile. The deletes only with
+     * the on_delete policy that uses them. */
     if (strcmp(kind, "data") == 0) {
         return AKV_VAULT_CAP_CREATE | AKV_VAULT_CAP_READ |
                AKV_VAULT_CAP_UPDATE |
                (strcmp(on_delete, "soft-delete") == 0 ? AKV_VAULT_CAP_DELETE
                                                       : 0u);
     }
-    return AKV_VAULT_CAP_CREATE | AKV_VAULT_CAP_UPDATE |
+    return AKV_VAULT_CAP_CREATE | AKV_VAULT_CAP_READ | AKV_VAULT_CAP_UPDATE |
+           AKV_VAULT_CAP_LIST |
            (strcmp(on_delete, "purge") == 0 ? AKV_VAULT_CAP_DELETE : 0u);
 }
 

@@ -120,6 +120,19 @@ int akv_cache_lookup(const struct akv_cache *c, const char *identifier,
     return 0;
 }
 
+int akv_cache_known(const struct akv_cache *c, const char *identifier,
+                    uint64_t *hash, long long *version)
+{
+    const struct entry *e = *slot(c, identifier);
+
+    if (!e) {
+        return 0;
+    }
+    *hash = e->doc_hash;
+    *version = e->version;
+    return 1;
+}
+
 int akv_cache_has(const struct akv_cache *c, const char *identifier,
                   long long now_ms)
 {

@@ -47,6 +47,15 @@ uint64_t akv_cache_hash(const struct akv_cache *c, const void *data,
 int akv_cache_lookup(const struct akv_cache *c, const char *identifier,
                      uint64_t hash, long long now_ms, long long *version);
 
+/**
+ * @returns 1 with the document hash and Vault version of \p identifier's
+ *          entry, whatever its age, else 0. For a caller that checks the
+ *          version against Vault's metadata before it believes the entry
+ *          (KV v2 versions never change once written).
+ */
+int akv_cache_known(const struct akv_cache *c, const char *identifier,
+                    uint64_t *hash, long long *version);
+
 /** @returns 1 when \p identifier has an entry young enough at \p now_ms. */
 int akv_cache_has(const struct akv_cache *c, const char *identifier,
                   long long now_ms);

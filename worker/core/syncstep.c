@@ -53,6 +53,7 @@ static struct akv_step reauth(struct akv_sync_fsm *m, enum akv_step_req req)
 static struct akv_step read_vault(struct akv_sync_fsm *m, unsigned flags)
 {
     m->confirm = 0;
+    m->checked = 0;
     return request(m, AKV_REQ_VAULT_READ, flags | AKV_STEP_FORGET_READS);
 }
 
@@ -117,6 +118,11 @@ static struct akv_step after_authentik(struct akv_sync_fsm *m,
     if (a->same) {
         return finish(m, AKV_SYNC_UNCHANGED, AKV_STEP_REMEMBER);
     }
+    if (m->checked) {
+        /* Changed in authentik since the version remembered: read what
+         * Vault holds (how it differs), then authentik again. */
+        return read_vault(m, AKV_STEP_FORGET_CACHE);
+    }
     if (m->opts.dry_run) {
         return finish(m, AKV_SYNC_DRY_RUN, 0);
     }
@@ -134,6 +140,26 @@ static struct akv_step after_vault_read(struct akv_sync_fsm *m,
     }
     m->version = a->version;
     m->confirm = 1;
+    return request(m, AKV_REQ_AUTHENTIK, 0);
+}
+
+/* The version check: the remembered version is still current and live, or
+ * something changed behind the cache's back and Vault must be read. */
+static struct akv_step after_vault_version(struct akv_sync_fsm *m,
+                                           const struct akv_answer *a)
+{
+    if (a->cls == AKV_CLASS_REAUTH) {
+        return reauth(m, AKV_REQ_VAULT_VERSION);
+    }
+    if (a->cls != AKV_CLASS_OK) {
+        return fail(m, a->cls, 0);
+    }
+    if (!a->cached) {
+        return read_vault(m, AKV_STEP_FORGET_CACHE);
+    }
+    m->version = a->version;
+    m->confirm = 1;
+    m->checked = 1;
     return request(m, AKV_REQ_AUTHENTIK, 0);
 }
 
@@ -179,19 +205,31 @@ static struct akv_step after_delete(struct akv_sync_fsm *m,
     return request(m, AKV_REQ_AUTHENTIK, 0);
 }
 
-struct akv_step akv_sync_start(struct akv_sync_fsm *m, int cache_has,
+struct akv_step akv_sync_start(struct akv_sync_fsm *m,
+                               enum akv_sync_begin begin,
                                const struct akv_sync_opts *opts)
 {
     m->opts = *opts;
     if (m->opts.cas_max < 1) {
         m->opts.cas_max = 1;
     }
-    m->confirm = 0;
     m->deleted = 0;
     m->reauthed = 0;
     m->version = 0;
     m->cas_rounds = 0;
-    return cache_has ? request(m, AKV_REQ_AUTHENTIK, 0) : read_vault(m, 0);
+    switch (begin) {
+    case AKV_BEGIN_CACHE:
+        m->confirm = 0;
+        m->checked = 0;
+        return request(m, AKV_REQ_AUTHENTIK, 0);
+    case AKV_BEGIN_CHECK:
+        m->confirm = 0;
+        m->checked = 0;
+        return request(m, AKV_REQ_VAULT_VERSION, 0);
+    case AKV_BEGIN_VAULT:
+    default:
+        return read_vault(m, 0);
+    }
 }
 
 struct akv_step akv_sync_step(struct akv_sync_fsm *m,
@@ -202,6 +240,8 @@ struct akv_step akv_sync_step(struct akv_sync_fsm *m,
         return after_authentik(m, a);
     case AKV_REQ_VAULT_READ:
         return after_vault_read(m, a);
+    case AKV_REQ_VAULT_VERSION:
+        return after_vault_version(m, a);
     case AKV_REQ_VAULT_WRITE:
         return after_vault_write(m, a);
     case AKV_REQ_METADATA:
@@ -223,6 +263,8 @@ const char *akv_step_req_name(enum akv_step_req r)
         return "authentik";
     case AKV_REQ_VAULT_READ:
         return "vault_read";
+    case AKV_REQ_VAULT_VERSION:
+        return "vault_version";
     case AKV_REQ_VAULT_WRITE:
         return "vault_write";
     case AKV_REQ_METADATA:

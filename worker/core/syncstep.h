@@ -13,7 +13,10 @@
  * a concurrent writer (another worker, a rebalance) can never make the
  * sync put an older key back. So a write goes Vault read, authentik read,
  * check-and-set write. A token the cache knows is first checked against
- * the cache, which needs authentik's answer only.
+ * the cache, which needs authentik's answer only. A sync that may not take
+ * the cache's word (a reconcile) reads the secret's metadata instead of its
+ * data: KV v2 versions never change, so when the current version is the
+ * one the cache remembers, and live, Vault holds the document remembered.
  */
 #ifndef AKV_WORKER_SYNCSTEP_H
 #define AKV_WORKER_SYNCSTEP_H
@@ -30,6 +33,16 @@ enum akv_step_req {
     AKV_REQ_METADATA,    /**< provenance in custom_metadata (best effort) */
     AKV_REQ_DELETE,      /**< soft-delete the current version */
     AKV_REQ_PURGE,       /**< delete every version and the metadata */
+    AKV_REQ_VAULT_VERSION, /**< the secret's metadata: its current version
+                                and whether that is live */
+};
+
+/** Where an attempt begins. */
+enum akv_sync_begin {
+    AKV_BEGIN_VAULT, /**< read Vault, then authentik */
+    AKV_BEGIN_CACHE, /**< authentik; the cache may vouch for Vault */
+    AKV_BEGIN_CHECK, /**< Vault's metadata: is the version the cache
+                          knows still current and live? then authentik */
 };
 
 /** What the engine does next. */
@@ -73,13 +86,17 @@ struct akv_step {
  */
 struct akv_answer {
     enum akv_class cls;
-    long long version; /**< Vault read or write: the version it names;
-                            authentik with `cached`: the cached version */
+    long long version; /**< Vault read, write or version check: the
+                            version it names; authentik with `cached`: the
+                            cached version */
     int filtered;      /**< authentik: the token's intent is not mirrored */
     int cached;        /**< authentik: the cache vouches Vault holds the
-                            document authentik's answer makes */
-    int same;          /**< authentik after a Vault read: Vault holds the
-                            document authentik's answer makes */
+                            document authentik's answer makes; version
+                            check: the current version is the cache's,
+                            and live */
+    int same;          /**< authentik after a Vault read or a version
+                            check: Vault holds the document authentik's
+                            answer makes */
     int vault_empty;   /**< authentik after a Vault read: Vault held no
                             live version (for a dry run's verdict) */
 };
@@ -97,6 +114,7 @@ struct akv_sync_fsm {
     enum akv_step_req waiting; /**< the request whose answer is due */
     struct akv_sync_opts opts;
     int confirm;          /**< authentik is read after a Vault read */
+    int checked;          /**< ... which was the version check */
     int deleted;          /**< authentik is read after a delete */
     int reauthed;         /**< this attempt logged in again already */
     long long version;    /**< the version Vault holds, as last learned */
@@ -104,11 +122,11 @@ struct akv_sync_fsm {
 };
 
 /**
- * @brief Begins an attempt: authentik first when the cache knows the token
- *        (\p cache_has), else Vault first. A dry run finishes with
+ * @brief Begins an attempt where \p begin says. A dry run finishes with
  *        AKV_SYNC_DRY_RUN where it would write or delete.
  */
-struct akv_step akv_sync_start(struct akv_sync_fsm *m, int cache_has,
+struct akv_step akv_sync_start(struct akv_sync_fsm *m,
+                               enum akv_sync_begin begin,
                                const struct akv_sync_opts *opts);
 
 /** @brief What follows the answer \p a to the request the sync waits for. */

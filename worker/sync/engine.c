@@ -72,6 +72,7 @@ struct sync {
     char *key;
     cJSON *doc;
     uint64_t hash;
+    uint64_t checked_hash; /* the cache's, when the version check held */
     cJSON *vault_data; /* what the last Vault read found (NULL: nothing) */
     struct akv_sync_fsm fsm;
     unsigned long token_gen;     /* the Vault token of its last request */
@@ -398,6 +399,9 @@ static void make(struct sync *sy, enum akv_step_req req)
         break;
     case AKV_REQ_VAULT_READ:
         vault_request(sy, "GET", "data", NULL);
+        break;
+    case AKV_REQ_VAULT_VERSION:
+        vault_request(sy, "GET", "metadata", NULL);
         break;
     case AKV_REQ_VAULT_WRITE:
         vault_write(sy);
@@ -727,10 +731,13 @@ static void answer_authentik(struct sync *sy, struct akv_answer *a,
         ck = authentik_answer(k, "view_key", kerr, sizeof(kerr));
     }
     if (a->cls == AKV_CLASS_GONE || ck == AKV_CLASS_GONE) {
+        /* A version check that held found a live version too. */
+        int held = sy->vault_data != NULL || sy->fsm.checked;
+
         a->cls = AKV_CLASS_GONE;
-        a->vault_empty = sy->vault_data == NULL;
+        a->vault_empty = !held;
         if (!sy->fsm.deleted) { /* not the check after our own delete */
-            sy->drift = sy->vault_data ? AKV_DRIFT_ORPHAN : AKV_DRIFT_NONE;
+            sy->drift = held ? AKV_DRIFT_ORPHAN : AKV_DRIFT_NONE;
         }
         return;
     }
@@ -761,7 +768,11 @@ static void answer_authentik(struct sync *sy, struct akv_answer *a,
     if (a->cls != AKV_CLASS_OK) {
         return;
     }
-    if (sy->fsm.confirm) {
+    if (sy->fsm.checked) {
+        /* After a version check: Vault holds what the cache remembered;
+         * how it differs, if it does, takes a read. */
+        a->same = sy->hash == sy->checked_hash;
+    } else if (sy->fsm.confirm) {
         /* After a Vault read: one comparison says both whether Vault
          * holds the document and, if not, how it differs. */
         sy->drift = akv_drift_of(sy->vault_data, sy->doc);
@@ -810,6 +821,29 @@ static void answer_vault_read(struct sync *sy, struct akv_answer *a,
         a->version = cur.version;
         sy->vault_data = cur.data; /* taken over */
     }
+}
+
+/* The secret's metadata: whether its current version is the one the cache
+ * remembers, and live. */
+static void answer_vault_version(struct sync *sy, struct akv_answer *a,
+                                 char *errstr, size_t size)
+{
+    struct akv_engine *e = sy->e;
+    struct xfer *x = &sy->xf[X_VAULT];
+    long long cached_version = 0;
+    int live = 0;
+
+    if (x->resp.status == 0) {
+        a->cls = vault_answer(sy, "metadata read", errstr, size);
+        return;
+    }
+    a->cls = akv_vault_parse_metadata(x->resp.status, akv_buf_str(&x->resp.body),
+                                      x->resp.body.len, &a->version, &live,
+                                      errstr, size);
+    a->cached = a->cls == AKV_CLASS_OK && live &&
+                akv_cache_known(e->cache, sy->identifier, &sy->checked_hash,
+                                &cached_version) &&
+                cached_version == a->version;
 }
 
 static void answer_vault_write(struct sync *sy, struct akv_answer *a,
@@ -880,9 +914,26 @@ static void act(struct sync *sy, struct akv_step step, const char *errstr,
 }
 
 /*
- * Where an attempt starts: the state machine (core/syncstep.c) says
- * Vault first, or authentik first when the cache knows the token.
+ * Where an attempt starts: authentik first when the cache may vouch for
+ * the token; for a request, which may not take the cache's word, Vault's
+ * metadata first when the cache remembers a version; else Vault's data.
  */
+static enum akv_sync_begin where_to_begin(const struct sync *sy)
+{
+    struct akv_engine *e = sy->e;
+    uint64_t hash;
+    long long version;
+
+    if (!answers_request(sy)) {
+        return akv_cache_has(e->cache, sy->identifier, akv_mono_ms())
+                   ? AKV_BEGIN_CACHE
+                   : AKV_BEGIN_VAULT;
+    }
+    return akv_cache_known(e->cache, sy->identifier, &hash, &version)
+               ? AKV_BEGIN_CHECK
+               : AKV_BEGIN_VAULT;
+}
+
 static void begin(struct sync *sy)
 {
     struct akv_engine *e = sy->e;
@@ -898,13 +949,7 @@ static void begin(struct sync *sy)
     sy->epoch = e->epoch;
     sy->st = ST_RUNNING;
     sy->drift = AKV_DRIFT_NONE;
-    act(sy,
-        akv_sync_start(
-            &sy->fsm,
-            !answers_request(sy) &&
-                akv_cache_has(e->cache, sy->identifier, akv_mono_ms()),
-            &o),
-        "", "");
+    act(sy, akv_sync_start(&sy->fsm, where_to_begin(sy), &o), "", "");
 }
 
 /* A request's answers are in: the state machine takes them. */
@@ -926,6 +971,9 @@ static void advance(struct sync *sy)
         break;
     case AKV_REQ_VAULT_READ:
         answer_vault_read(sy, &a, errstr, sizeof(errstr));
+        break;
+    case AKV_REQ_VAULT_VERSION:
+        answer_vault_version(sy, &a, errstr, sizeof(errstr));
         break;
     case AKV_REQ_VAULT_WRITE:
         answer_vault_write(sy, &a, errstr, sizeof(errstr));

@@ -228,34 +228,78 @@ void akv_vault_error_excerpt(const char *body, size_t len, const char *secret,
     cJSON_Delete(root);
 }
 
+/*
+ * The start of reading a KV v2 answer to GET (\p what: "read", "metadata
+ * read"): a status other than 200 or 404 is a failure; else the body must
+ * be a JSON object. @returns the parsed body, or NULL with \p *cls set.
+ */
+static cJSON *read_answer(const char *what, long status, const char *body,
+                          size_t len, enum akv_class *cls, char *errstr,
+                          size_t errstr_size)
+{
+    cJSON *root;
+    char msg[256];
+
+    if (status != 200 && status != 404) {
+        *cls = akv_vault_classify(status, body, 0);
+        akv_vault_error_excerpt(body, len, NULL, msg, sizeof(msg));
+        akv_errf(AKV_ERR_INVALID, errstr, errstr_size,
+                 "vault %s answered HTTP %ld: %s", what, status, msg);
+        if (*cls == AKV_CLASS_OK) {
+            *cls = AKV_CLASS_TRANSIENT;
+        }
+        return NULL;
+    }
+    root = cJSON_ParseWithLength(body, len);
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        akv_errf(AKV_ERR_PARSE, errstr, errstr_size,
+                 "vault %s answered HTTP %ld with a body that is not JSON",
+                 what, status);
+        *cls = AKV_CLASS_TRANSIENT;
+        return NULL;
+    }
+    *cls = AKV_CLASS_OK;
+    return root;
+}
+
+/*
+ * A KV v2 answer without a secret in it: a plain 404 (no errors) is a path
+ * never written (AKV_CLASS_OK); a 404 naming a route, or with warnings,
+ * means a wrong mount or not KV v2.
+ */
+static enum akv_class no_secret(const char *what, long status,
+                                const cJSON *root, const char *body,
+                                size_t len, char *errstr, size_t errstr_size)
+{
+    const cJSON *errors = akv_json_get(root, "errors");
+    char msg[256];
+
+    if (status == 404 && cJSON_IsArray(errors) &&
+        cJSON_GetArraySize(errors) == 0) {
+        return AKV_CLASS_OK;
+    }
+    akv_vault_error_excerpt(body, len, NULL, msg, sizeof(msg));
+    akv_errf(AKV_ERR_INVALID, errstr, errstr_size,
+             "vault %s answered HTTP %ld: %s", what, status,
+             msg[0] ? msg : "not a KV version 2 secret path");
+    return status == 404 ? AKV_CLASS_CONFIG : AKV_CLASS_TRANSIENT;
+}
+
 enum akv_class akv_vault_parse_read(long status, const char *body, size_t len,
                                     struct akv_vault_secret *out, char *errstr,
                                     size_t errstr_size)
 {
-    cJSON *root = NULL;
+    cJSON *root;
     const cJSON *data;
-    const cJSON *errors;
     long long version = 0;
-    enum akv_class cls = AKV_CLASS_OK;
-    char msg[256];
+    enum akv_class cls;
 
     out->version = 0;
     out->data = NULL;
-    if (status != 200 && status != 404) {
-        cls = akv_vault_classify(status, body, 0);
-        akv_vault_error_excerpt(body, len, NULL, msg, sizeof(msg));
-        akv_errf(AKV_ERR_INVALID, errstr, errstr_size,
-                 "vault read answered HTTP %ld: %s", status, msg);
-        return cls == AKV_CLASS_OK ? AKV_CLASS_TRANSIENT : cls;
-    }
-    root = cJSON_ParseWithLength(body, len);
-    if (!cJSON_IsObject(root)) {
-        akv_errf(AKV_ERR_PARSE, errstr, errstr_size,
-                 "vault read answered HTTP %ld with a body that is not "
-                 "JSON",
-                 status);
-        cls = AKV_CLASS_TRANSIENT;
-        goto out;
+    root = read_answer("read", status, body, len, &cls, errstr, errstr_size);
+    if (!root) {
+        return cls;
     }
     data = akv_json_object(root, "data");
     if (data && akv_json_int(akv_json_object(data, "metadata"), "version",
@@ -276,23 +320,52 @@ enum akv_class akv_vault_parse_read(long status, const char *body, size_t len,
         }
         goto out;
     }
-    errors = akv_json_get(root, "errors");
-    if (status == 404 && cJSON_IsArray(errors) &&
-        cJSON_GetArraySize(errors) == 0) {
-        goto out; /* never written */
-    }
-    /* A 404 naming a route, or with warnings: wrong mount or not KV v2. */
-    akv_vault_error_excerpt(body, len, NULL, msg, sizeof(msg));
-    akv_errf(AKV_ERR_INVALID, errstr, errstr_size,
-             "vault read answered HTTP %ld: %s", status,
-             msg[0] ? msg : "not a KV version 2 secret path");
-    cls = status == 404 ? AKV_CLASS_CONFIG : AKV_CLASS_TRANSIENT;
+    cls = no_secret("read", status, root, body, len, errstr, errstr_size);
 
 out:
-    if (root) {
-        akv_json_wipe(root);
-        cJSON_Delete(root);
+    akv_json_wipe(root);
+    cJSON_Delete(root);
+    return cls;
+}
+
+enum akv_class akv_vault_parse_metadata(long status, const char *body,
+                                        size_t len, long long *version,
+                                        int *live, char *errstr,
+                                        size_t errstr_size)
+{
+    cJSON *root;
+    const cJSON *data;
+    const cJSON *cur;
+    const char *deleted;
+    int destroyed = 0;
+    enum akv_class cls;
+    char name[32];
+
+    *version = 0;
+    *live = 0;
+    root = read_answer("metadata read", status, body, len, &cls, errstr,
+                       errstr_size);
+    if (!root) {
+        return cls;
     }
+    data = akv_json_object(root, "data");
+    if (status != 200 || !data ||
+        akv_json_int(data, "current_version", version) != 0) {
+        *version = 0;
+        cls = no_secret("metadata read", status, root, body, len, errstr,
+                        errstr_size);
+        goto out;
+    }
+    snprintf(name, sizeof(name), "%lld", *version);
+    cur = akv_json_object(akv_json_object(data, "versions"), name);
+    deleted = cur ? akv_json_string(cur, "deletion_time") : NULL;
+    /* A version Vault does not describe, or will delete later, is not
+     * known to be live: the caller reads the data instead. */
+    *live = *version > 0 && cur && deleted && !deleted[0] &&
+            akv_json_bool(cur, "destroyed", &destroyed) == 0 && !destroyed;
+
+out:
+    cJSON_Delete(root);
     return cls;
 }
 

@@ -98,6 +98,18 @@ enum akv_class akv_vault_parse_read(long status, const char *body, size_t len,
                                     size_t errstr_size);
 
 /**
+ * @brief Interprets the answer to GET {mount}/metadata/{path}: the current
+ *        version and whether it is live (neither deleted nor destroyed).
+ * @returns AKV_CLASS_OK with \p version (0 for a path never written or
+ *          purged) and \p live, or the failure class with a message in
+ *          \p errstr.
+ */
+enum akv_class akv_vault_parse_metadata(long status, const char *body,
+                                        size_t len, long long *version,
+                                        int *live, char *errstr,
+                                        size_t errstr_size);
+
+/**
  * @brief Builds the KV v2 write body {"options":{"cas":N},"data":{...}}.
  * @returns a string for akv_json_free_string(), or NULL when out of memory.
  */
