@@ -30,6 +30,16 @@ none on its own).
           a token of its own) with latency injected on both fakes; p50/p99/
           max from the start of the API call to the created_time of the
           Vault version holding the new key.
+  reconcile
+          R tokens in a third fake-authentik whose events never reach the
+          topic (its drop_events fault: the forwarding policy's target
+          down), one worker with reconcile.on_start and a reconcile every
+          --recon-gap-ms after the last: run 1 backfills an empty Vault
+          prefix; run 2 finds the estate unchanged (warm cache); before
+          run 3, 1% of the tokens are rotated in authentik, 1% deleted
+          there and 1% of the secrets soft-deleted by hand in Vault.
+          Per run: time, authentik calls, Vault data reads, metadata
+          reads, writes; every change must be found and repaired.
 
 Each row also has the worker's peak RSS and CPU seconds per 1,000 events
 (os.wait4() rusage). Sizes are options (--help); --json PATH writes the
@@ -65,11 +75,13 @@ FILTER_TOPIC = "bench.filter"
 SYNC_TOPIC = "bench.sync.%d"  # one per sync run
 FRESH_TOPIC = "bench.fresh"  # the second fake-authentik's, freshness only
 FRESH_PARTITIONS = 4
+RECON_TOPIC = "bench.recon"  # the third one's: it drops every event
+PREFIX_RECON = "bench-recon"
 PREFIX_FILTER = "bench-filter"
 PREFIX_SYNC = "bench-sync-%d"
 PREFIX_FRESH = "bench-fresh"
 MIF_SETTING = "sync.max_in_flight"
-SCENARIOS = ("filter", "sync", "replay", "freshness")
+SCENARIOS = ("filter", "sync", "replay", "freshness", "reconcile")
 
 # The mock keeps at most 5 MiB of batches per partition and drops the
 # oldest silently. akv-bench-gen's lz4 batches take about 165 bytes per
@@ -287,6 +299,7 @@ class Bench:
         self.keys = None  # identifier -> key (fake-authentik, at the end)
         self.mif_supported = False
         self.fresh_ak = None  # freshness's own fake-authentik
+        self.recon_ak = None  # reconcile's
 
     # -- setup --------------------------------------------------------------
 
@@ -306,7 +319,8 @@ class Bench:
             topics += ["%s:%d" % (SYNC_TOPIC % i, a.sync_partitions),
                        "%s.dlq:1" % (SYNC_TOPIC % i)]
         topics += ["%s:%d" % (FRESH_TOPIC, FRESH_PARTITIONS),
-                   "%s.dlq:1" % FRESH_TOPIC]
+                   "%s.dlq:1" % FRESH_TOPIC,
+                   "%s:1" % RECON_TOPIC, "%s.dlq:1" % RECON_TOPIC]
         t0 = time.monotonic()
         self.stack = akvtest.Stack(self.rundir, partitions=1,
                                    topic=SETUP_TOPIC, brokers=a.brokers,
@@ -990,6 +1004,233 @@ class Bench:
             raise BenchFailure("freshness: %d Vault writes for %d changes" %
                                (res["vault_writes"], n))
 
+    # -- reconcile ----------------------------------------------------------
+
+    def recon_authentik(self):
+        """A third fake-authentik, publishing to RECON_TOPIC, with every
+        event dropped. @returns a function calling its API."""
+        p = akvtest.Proc("fake-authentik-recon", [
+            akvtest.binary("fake-authentik"), "--listen", "127.0.0.1:0",
+            "--brokers", self.stack.brokers, "--topic", RECON_TOPIC],
+            self.rundir,
+            env={"AUTHENTIK_API_TOKEN": self.stack.authentik_token},
+            address_line=True)
+        self.recon_ak = p
+        url = "http://" + p.address
+        auth = {"Authorization": "Bearer " + self.stack.authentik_token}
+
+        def ak(method, path, body=None):
+            return akvtest.http_json(method, url + path, body, headers=auth,
+                                     timeout=60)
+        status, _ = ak("POST", "/_fake/faults", {"drop_events": True})
+        if status != 200:
+            raise BenchFailure("reconcile: drop_events refused: %s" % status)
+        return url, ak
+
+    def recon_worker(self, url):
+        a = self.args
+        port = akvtest.free_port()
+        extra = self.worker_extra(RECON_TOPIC, PREFIX_RECON, None)
+        extra["vault"]["on_delete"] = "soft-delete"
+        extra["reconcile"] = {"on_start": True,
+                              "interval_ms": a.recon_gap_ms,
+                              "max_requests_per_second": 100000}
+        extra["metrics"] = {"listen": "127.0.0.1:%d" % port}
+        cfg = akvtest.write_config(
+            self.rundir.file("ak2vault-recon.cfg"), self.stack.brokers, url,
+            self.stack.vault_addr, group="bench-recon-" + uuid.uuid4().hex[:8],
+            topic=RECON_TOPIC, extra=extra)
+        w = akvtest.Proc("ak2vault-recon", [
+            akvtest.binary("ak2vault"), "run", "-c", str(cfg)], self.rundir,
+            env={"VAULT_TOKEN": self.stack.vault_token,
+                 "AUTHENTIK_TOKEN": self.stack.authentik_token})
+        self.stack.workers.append(w)
+        return w, port
+
+    @staticmethod
+    def recon_metrics(port):
+        status, _, body = akvtest.http_get_text(
+            "http://127.0.0.1:%d/metrics" % port, timeout=10)
+        if status != 200:
+            raise BenchFailure("reconcile: /metrics answered %s" % status)
+        out = {}
+        for fam in akvtest.parse_exposition(body).values():
+            for name, labels, value in fam["samples"]:
+                if name.startswith("ak2vault_reconcile_"):
+                    out[name + "".join("{%s}" % v for v in labels.values())] \
+                        = value
+        return out
+
+    def recon_run(self, w, port, ak, label):
+        """Waits for the worker's next reconcile to end; @returns its
+        figures (counters read between runs)."""
+        a = self.args
+        runs = "ak2vault_reconcile_runs_total{ok}"
+        before_m = self.recon_metrics(port)
+        before_v = self.stack.vault_stats()
+        before_a = ak("GET", "/_fake/stats")[1]
+        done = akvtest.wait_until(lambda: alive(w, "reconcile") or (
+            self.recon_metrics(port).get(runs, 0) > before_m.get(runs, 0)),
+            a.timeout, 0.1)
+        if not done:
+            raise BenchFailure("reconcile: %s did not end within %ds" % (
+                label, a.timeout))
+        m = self.recon_metrics(port)
+        v = self.stack.vault_stats()
+        au = ak("GET", "/_fake/stats")[1]
+        return {"run": label, "time_s": round(
+                    m["ak2vault_reconcile_duration_seconds"], 3),
+                "identifiers": int(m["ak2vault_reconcile_tokens"]),
+                "authentik_calls": au["requests"] - before_a["requests"],
+                "vault_data_reads": v["kv_reads"] - before_v["kv_reads"],
+                "vault_metadata_reads":
+                    v["metadata_reads"] - before_v["metadata_reads"],
+                "vault_writes":
+                    v["kv_write_requests"] - before_v["kv_write_requests"],
+                "vault_requests": v["requests"] - before_v["requests"],
+                "metrics": m,
+                "metrics_before": before_m}
+
+    def recon_changes(self, ak, idents):
+        """1% rotated and 1% deleted in authentik (events dropped), 1% of
+        the secrets soft-deleted in Vault by hand; @returns the three
+        lists."""
+        k = max(1, len(idents) // 100)
+        rotated, deleted, hand = idents[0:k], idents[k:2 * k], \
+            idents[2 * k:3 * k]
+        keys = {}
+
+        def rotate(ident):
+            key = "recon" + akvtest.random_secret(40)
+            akvtest.SECRETS.add("token key", key)
+            keys[ident] = key
+            return ak("POST", "/api/v3/core/tokens/%s/set_key/" % ident,
+                      {"key": key})[0] == 204
+
+        def delete(ident):
+            return ak("DELETE", "/api/v3/core/tokens/%s/" % ident)[0] == 204
+
+        def vault_delete(ident):
+            return akvtest.http_json(
+                "DELETE", "%s/v1/kv/data/%s/%s" % (
+                    self.stack.vault_addr, PREFIX_RECON, ident),
+                headers={"X-Vault-Token": self.stack.vault_token})[0] == 204
+        with concurrent.futures.ThreadPoolExecutor(16) as pool:
+            ok = list(pool.map(rotate, rotated)) + \
+                list(pool.map(delete, deleted)) + \
+                list(pool.map(vault_delete, hand))
+        if not all(ok):
+            raise BenchFailure("reconcile: %d of %d changes refused" % (
+                ok.count(False), len(ok)))
+        return rotated, deleted, hand, keys
+
+    def recon_check(self, ak, rotated, deleted, hand, keys):
+        """Every change found and repaired: rotated keys and hand-deleted
+        secrets live in Vault with authentik's key, deleted tokens'
+        secrets soft-deleted."""
+        status, live = ak("GET", "/_fake/tokens")
+        if status != 200:
+            raise BenchFailure("reconcile: GET /_fake/tokens: %s" % status)
+        live = {t["identifier"]: t for t in live["tokens"]}
+        akvtest.SECRETS.add_many("token key", (t.get("key") for t in
+                                               live.values()))
+        kv = {k[len(PREFIX_RECON) + 1:]: v for k, v in
+              self.stack.vault_kv().items()
+              if k.startswith(PREFIX_RECON + "/")}
+        wrong = []
+        for ident, tok in live.items():
+            sec = kv.get(ident, {})
+            cur = sec.get("versions", {}).get(str(sec.get("current_version")),
+                                              {})
+            if cur.get("deletion_time") or cur.get("destroyed") or \
+                    cur.get("data") != {"key": tok["key"], "intent": "api"}:
+                wrong.append(ident)
+        for ident in deleted:
+            sec = kv.get(ident, {})
+            cur = sec.get("versions", {}).get(str(sec.get("current_version")),
+                                              {})
+            if not cur.get("deletion_time"):
+                wrong.append(ident)
+        if any(live.get(i, {}).get("key") != keys[i] for i in rotated):
+            raise BenchFailure("reconcile: fake-authentik lost a rotation")
+        if wrong:
+            raise BenchFailure(
+                "reconcile: %d token(s) not as authentik has them after "
+                "run 3 (%s)" % (len(wrong), ", ".join(sorted(wrong)[:5])))
+        return len(live)
+
+    def reconcile(self):
+        a = self.args
+        url, ak = self.recon_authentik()
+        idents = ["recon-%05d" % i for i in range(a.recon_tokens)]
+        t0 = time.monotonic()
+
+        def create(ident):
+            status, _ = ak("POST", "/api/v3/core/tokens/", {
+                "identifier": ident, "intent": "api",
+                "description": "reconcile benchmark token",
+                "expiring": True})
+            if status != 201:
+                raise BenchFailure("reconcile: creating token %s: HTTP %s"
+                                   % (ident, status))
+        with concurrent.futures.ThreadPoolExecutor(16) as pool:
+            list(pool.map(create, idents))
+        note("reconcile: %d tokens created with their events dropped in "
+             "%.1fs" % (len(idents), time.monotonic() - t0))
+        w, port = self.recon_worker(url)
+        runs = []
+        try:
+            def listening():
+                alive(w, "reconcile")
+                try:
+                    return self.recon_metrics(port)
+                except (OSError, BenchFailure):
+                    return None
+            if not akvtest.wait_until(listening, 30, 0.1):
+                raise BenchFailure("reconcile: no /metrics within 30s")
+            runs.append(self.recon_run(w, port, ak, "backfill"))
+            runs.append(self.recon_run(w, port, ak, "unchanged"))
+            changes = self.recon_changes(ak, idents)
+            if self.recon_metrics(port).get("ak2vault_reconcile_running"):
+                raise BenchFailure(
+                    "reconcile: run 3 began before the changes were made; "
+                    "raise --recon-gap-ms")
+            runs.append(self.recon_run(w, port, ak, "3% changed"))
+        finally:
+            w.signal(signal.SIGTERM)
+        usage = wait_worker(w, 60)
+        self.recon_check(ak, *changes)
+        last, prev = runs[2]["metrics"], runs[2]["metrics_before"]
+        found = {kind: int(last.get("ak2vault_reconcile_drift_total{%s}" %
+                                    kind, 0) -
+                           prev.get("ak2vault_reconcile_drift_total{%s}" %
+                                    kind, 0))
+                 for kind in ("stale_key", "orphan", "missing")}
+        k = len(changes[0])
+        if found != {"stale_key": k, "orphan": k, "missing": k}:
+            raise BenchFailure("reconcile: run 3 found %s, wanted %d of "
+                               "each" % (found, k))
+        warm = runs[1]
+        if warm["vault_writes"] or warm["vault_data_reads"] or \
+                warm["vault_metadata_reads"] > warm["identifiers"]:
+            raise BenchFailure(
+                "reconcile: the unchanged estate cost %d write(s), %d data "
+                "read(s), %d metadata reads for %d identifiers" % (
+                    warm["vault_writes"], warm["vault_data_reads"],
+                    warm["vault_metadata_reads"], warm["identifiers"]))
+        for r in runs:
+            del r["metrics"], r["metrics_before"]
+        res = {"tokens": len(idents), "changed_each_kind": k,
+               "found": found, "gap_ms": a.recon_gap_ms, "runs": runs}
+        res.update(usage_figures(usage, 0))
+        self.results["reconcile"] = res
+        note("reconcile: %s" % "; ".join(
+            "%s %.1fs, %d authentik calls, %d data reads, %d metadata "
+            "reads, %d writes" % (
+                r["run"], r["time_s"], r["authentik_calls"],
+                r["vault_data_reads"], r["vault_metadata_reads"],
+                r["vault_writes"]) for r in runs))
+
     # -- output -------------------------------------------------------------
 
     def table(self):
@@ -1037,6 +1278,13 @@ class Bench:
                          fmt(r["cpu_s_per_1k"], 4), fmt(r["p50_ms"], 0),
                          fmt(r["p99_ms"], 0), fmt(r["max_ms"], 0),
                          r["vault_writes"], r["authentik_calls"]])
+        r = self.results.get("reconcile")
+        if r:
+            for run in r["runs"]:
+                rows.append(["reconcile %s" % run["run"], run["identifiers"],
+                             fmt(run["time_s"], 2), "-", "-", "-",
+                             fmt(r["rss_mb"]), "-", "-", "-", "-",
+                             run["vault_writes"], run["authentik_calls"]])
         widths = [max(len(c[0]), *(len(str(row[i])) for row in rows))
                   if rows else len(c[0]) for i, c in enumerate(cols)]
 
@@ -1158,6 +1406,24 @@ class Bench:
                     fmt(r["api_call_p50_ms"], 0),
                     fmt(r["after_answer_p50_ms"], 0),
                     fmt(r["after_answer_p99_ms"], 0)))
+        r = self.results.get("reconcile")
+        if r:
+            out.append(
+                "reconcile: %d tokens whose events never reached the topic, "
+                "one worker (reconcile.on_start, a run every %d ms after the "
+                "last, one token at a time, pace unlimited); events = "
+                "identifiers visited; before the third run %d tokens were "
+                "rotated and %d deleted in authentik and %d secrets "
+                "soft-deleted by hand in Vault; found: %s; all repaired. "
+                "Vault reads per run (data/metadata): %s. rss_MB is the "
+                "worker's peak over the three runs." % (
+                    r["tokens"], r["gap_ms"], r["changed_each_kind"],
+                    r["changed_each_kind"], r["changed_each_kind"],
+                    ", ".join("%s %d" % kv for kv in sorted(
+                        r["found"].items())),
+                    ", ".join("%s %d/%d" % (
+                        x["run"], x["vault_data_reads"],
+                        x["vault_metadata_reads"]) for x in r["runs"])))
         if a.kafka_property:
             out.append("worker kafka.properties: %s." % ", ".join(
                 "%s=%s" % nv for nv in a.kafka_property))
@@ -1183,7 +1449,8 @@ class Bench:
         rss = [("filter", f)] + [("sync run %d" % (i + 1), x) for i, x in
                                  enumerate((self.results.get("sync") or
                                             {}).get("runs", []))] + \
-            [("replay", self.results.get("replay")), ("freshness", r)]
+            [("replay", self.results.get("replay")), ("freshness", r),
+             ("reconcile", self.results.get("reconcile"))]
         over = ["%s %.1f MB" % (n, x["rss_mb"]) for n, x in rss
                 if x and x["rss_mb"] > 64]
         parts.append("peak RSS <= 64 MB: %s" % (
@@ -1263,6 +1530,12 @@ def parse_args(argv):
     p.add_argument("--fresh-idle-s", type=float, default=2.0,
                    help="freshness: seconds the worker idles at lag 0 "
                         "before the first change")
+    p.add_argument("--recon-tokens", type=int,
+                   help="tokens of the reconcile scenario (10000 with "
+                   "--full, else 1000)")
+    p.add_argument("--recon-gap-ms", type=int, default=4000,
+                   help="reconcile.interval_ms of the reconcile scenario: "
+                   "the pause between its runs, when the changes are made")
     p.add_argument("--max-in-flight", type=int, default=64,
                    help="sync.max_in_flight of the second sync run (and of "
                         "filter and replay), when the build has it")
@@ -1294,6 +1567,8 @@ def parse_args(argv):
         a.token_events = 20000 if a.full else 2000
     if a.tokens is None:
         a.tokens = 5000 if a.full else 500
+    if a.recon_tokens is None:
+        a.recon_tokens = 10000 if a.full else 1000
     if a.partitions is None and a.kafka == "real":
         a.partitions = REAL_FILTER_PARTITIONS
     elif a.partitions is None:
@@ -1301,7 +1576,8 @@ def parse_args(argv):
         a.partitions = max(8, -(-need // 8) * 8)
     for name in ("events", "filter_tokens", "token_events", "tokens",
                  "partitions", "sync_partitions", "max_in_flight", "brokers",
-                 "filter_rounds", "fresh_changes", "fresh_interval_ms"):
+                 "filter_rounds", "fresh_changes", "fresh_interval_ms",
+                 "recon_tokens", "recon_gap_ms"):
         if getattr(a, name) < 1:
             p.error("--%s must be at least 1" % name.replace("_", "-"))
     if a.token_events < a.tokens:
@@ -1348,11 +1624,13 @@ def main(argv):
     finally:
         if bench.stack is not None:
             rcs = bench.stack.stop()
-            if bench.fresh_ak is not None:
-                rcs[bench.fresh_ak.name] = bench.fresh_ak.stop()
+            for extra in (bench.fresh_ak, bench.recon_ak):
+                if extra is not None:
+                    rcs[extra.name] = extra.stop()
             bad = {n: rc for n, rc in rcs.items() if rc not in (0, None)
                    and n in ("mock-kafka", "kafka-local", "fake-vault",
-                             "fake-authentik", "fake-authentik-fresh")}
+                             "fake-authentik", "fake-authentik-fresh",
+                             "fake-authentik-recon")}
             if bad:
                 bench.failures.append("stand-ins exited %s" % bad)
                 ok = False

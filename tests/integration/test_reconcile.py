@@ -489,10 +489,13 @@ def test_warm_reconcile_reads_metadata_only_and_sees_hand_changes():
         assert status == 204, "destroy answered %s" % status
         next_run(w)
         live = S.stack.live_tokens()
-        now = S.stack.vault_current()
+        kv = S.stack.vault_kv()
         for t in ("recon-page-000", "recon-page-001", "recon-page-002"):
-            assert now.get(t, (0, None))[1] == {"key": live[t]["key"],
-                                                "intent": "api"}, \
+            sec = kv["authentik/" + t]
+            cur = sec["versions"][str(sec["current_version"])]
+            assert not cur.get("deletion_time") and not cur.get(
+                "destroyed") and cur.get("data") == {
+                    "key": live[t]["key"], "intent": "api"}, \
                 "%s not restored after a change by hand" % t
         g1 = gauges(w)
         grew = {k: g1[k] - g0.get(k, 0) for k in g1

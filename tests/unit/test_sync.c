@@ -20,6 +20,7 @@
 #define F_SUPERSEDED AKV_STEP_SUPERSEDED
 #define F_EXHAUSTED AKV_STEP_CAS_EXHAUSTED
 #define F_AGAIN AKV_STEP_CREATED_AGAIN
+#define F_GONE AKV_STEP_REMEMBER_GONE
 
 #define B_VAULT AKV_BEGIN_VAULT
 #define B_CACHE AKV_BEGIN_CACHE
@@ -193,7 +194,7 @@ static const struct row rows[] = {
      B_VAULT, AKV_ON_DELETE_SOFT, 1, 5, 2,
      {OK(4), GONE_EMPTY},
      {REQ(VAULT_READ, F_READS), REQ(AUTHENTIK, 0),
-      DONE(GONE, F_READS | F_FORGET)},
+      DONE(GONE, F_READS | F_GONE)},
      4, 1},
     {"dry run: a purge of deleted versions is still due",
      B_VAULT, AKV_ON_DELETE_PURGE, 1, 5, 2,
@@ -205,8 +206,26 @@ static const struct row rows[] = {
      B_VAULT, AKV_ON_DELETE_PURGE, 1, 5, 2,
      {OK(0), GONE_EMPTY},
      {REQ(VAULT_READ, F_READS), REQ(AUTHENTIK, 0),
-      DONE(GONE, F_READS | F_FORGET)},
+      DONE(GONE, F_READS | F_GONE)},
      0, 1},
+    {"a secret with no live version is not deleted again",
+     B_VAULT, AKV_ON_DELETE_SOFT, 1, 5, 2,
+     {OK(4), GONE_EMPTY},
+     {REQ(VAULT_READ, F_READS), REQ(AUTHENTIK, 0),
+      DONE(GONE, F_READS | F_GONE)},
+     4, 0},
+    {"gone after a Vault read, on_delete keep: the kept secret remembered",
+     B_VAULT, AKV_ON_DELETE_KEEP, 1, 5, 2,
+     {OK(3), ANS(GONE)},
+     {REQ(VAULT_READ, F_READS), REQ(AUTHENTIK, 0),
+      DONE(GONE, F_READS | F_GONE)},
+     3, 0},
+    {"reconcile: remembered gone, version unmoved, still gone: no data read",
+     B_CHECK, AKV_ON_DELETE_SOFT, 1, 5, 2,
+     {CACHED(4), GONE_EMPTY},
+     {REQ(VAULT_VERSION, 0), REQ(AUTHENTIK, 0),
+      DONE(GONE, F_READS | F_GONE)},
+     4, 0},
     {"reconcile: the version remembered is current and live, authentik "
      "the same: no data read, no write",
      B_CHECK, AKV_ON_DELETE_SOFT, 1, 5, 2,
@@ -288,8 +307,7 @@ static void transitions_follow_the_table(void **state)
         o.cas_max = t->cas_max;
         o.dry_run = t->dry_run;
         memset(&m, 0x5a, sizeof(m)); /* start sets everything */
-        assert_step(t->name, 0, akv_sync_start(&m, t->begin, &o),
-                    t->steps[0]);
+        assert_step(t->name, 0, akv_sync_start(&m, t->begin, &o), t->steps[0]);
         for (i = 0; i < t->n; i++) {
             assert_step(t->name, i + 1, akv_sync_step(&m, &t->ans[i]),
                         t->steps[i + 1]);
@@ -539,18 +557,25 @@ static void cache_known_whatever_the_age(void **state)
 {
     struct akv_cache *c = akv_cache_new(10, 5000);
     uint64_t h = akv_cache_hash(c, "doc", 3);
-    uint64_t got = 0;
+    struct akv_cache_entry got;
     long long v = 0;
 
     (void)state;
-    assert_false(akv_cache_known(c, "a", &got, &v));
+    assert_false(akv_cache_known(c, "a", &got));
     akv_cache_store(c, "a", h, 3, 10000);
     assert_false(akv_cache_has(c, "a", 99000));
-    assert_true(akv_cache_known(c, "a", &got, &v));
-    assert_true(got == h);
-    assert_int_equal(v, 3);
+    assert_true(akv_cache_known(c, "a", &got));
+    assert_true(got.hash == h && got.has_doc && got.live);
+    assert_int_equal(got.version, 3);
+    /* a token authentik no longer has: the secret, without a document */
+    akv_cache_store_gone(c, "a", 4, 0, 10000);
+    assert_true(akv_cache_known(c, "a", &got));
+    assert_true(!got.has_doc && !got.live);
+    assert_int_equal(got.version, 4);
+    assert_false(akv_cache_has(c, "a", 10000));
+    assert_false(akv_cache_lookup(c, "a", 0, 10000, &v));
     akv_cache_forget(c, "a");
-    assert_false(akv_cache_known(c, "a", &got, &v));
+    assert_false(akv_cache_known(c, "a", &got));
     akv_cache_destroy(c);
 }
 

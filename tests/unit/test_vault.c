@@ -491,9 +491,9 @@ static void metadata_answers(void **state)
         long long version = -1;
         int live = -1;
         char errstr[256] = "";
-        enum akv_class cls = akv_vault_parse_metadata(
-            r->status, r->body, strlen(r->body), &version, &live, errstr,
-            sizeof(errstr));
+        enum akv_class cls =
+            akv_vault_parse_metadata(r->status, r->body, strlen(r->body),
+                                     &version, &live, errstr, sizeof(errstr));
 
         if (cls != r->cls || version != r->version || live != r->live) {
             fail_msg("%s: got %s version=%lld live=%d (%s), want %s "

@@ -14,6 +14,8 @@ struct entry {
     uint64_t doc_hash;
     long long version;
     long long stored_ms;
+    int live;
+    int has_doc;
     char identifier[]; /* NUL-terminated */
 };
 
@@ -102,7 +104,8 @@ static const struct entry *fresh(const struct akv_cache *c,
 {
     const struct entry *e = *slot(c, identifier);
 
-    if (!e || now_ms < e->stored_ms || now_ms - e->stored_ms >= c->max_age_ms) {
+    if (!e || !e->has_doc || now_ms < e->stored_ms ||
+        now_ms - e->stored_ms >= c->max_age_ms) {
         return NULL;
     }
     return e;
@@ -121,15 +124,17 @@ int akv_cache_lookup(const struct akv_cache *c, const char *identifier,
 }
 
 int akv_cache_known(const struct akv_cache *c, const char *identifier,
-                    uint64_t *hash, long long *version)
+                    struct akv_cache_entry *out)
 {
     const struct entry *e = *slot(c, identifier);
 
     if (!e) {
         return 0;
     }
-    *hash = e->doc_hash;
-    *version = e->version;
+    out->hash = e->doc_hash;
+    out->version = e->version;
+    out->live = e->live;
+    out->has_doc = e->has_doc;
     return 1;
 }
 
@@ -139,8 +144,9 @@ int akv_cache_has(const struct akv_cache *c, const char *identifier,
     return fresh(c, identifier, now_ms) != NULL;
 }
 
-void akv_cache_store(struct akv_cache *c, const char *identifier, uint64_t hash,
-                     long long version, long long now_ms)
+/* Sets \p identifier's entry, adding one if need be. */
+static void put(struct akv_cache *c, const char *identifier,
+                const struct akv_cache_entry *v, long long now_ms)
 {
     struct entry **p;
     struct entry *e;
@@ -150,27 +156,42 @@ void akv_cache_store(struct akv_cache *c, const char *identifier, uint64_t hash,
         return;
     }
     p = slot(c, identifier);
-    if (*p) {
-        (*p)->doc_hash = hash;
-        (*p)->version = version;
-        (*p)->stored_ms = now_ms;
-        return;
+    if (!*p) {
+        if (c->count >= c->capacity) {
+            akv_cache_clear(c);
+            p = slot(c, identifier);
+        }
+        e = malloc(sizeof(*e) + len + 1);
+        if (!e) {
+            return; /* remembering is an optimisation */
+        }
+        e->next = NULL;
+        memcpy(e->identifier, identifier, len + 1);
+        *p = e;
+        c->count++;
     }
-    if (c->count >= c->capacity) {
-        akv_cache_clear(c);
-        p = slot(c, identifier);
-    }
-    e = malloc(sizeof(*e) + len + 1);
-    if (!e) {
-        return; /* remembering is an optimisation */
-    }
-    e->next = NULL;
-    e->doc_hash = hash;
-    e->version = version;
+    e = *p;
+    e->doc_hash = v->hash;
+    e->version = v->version;
+    e->live = v->live;
+    e->has_doc = v->has_doc;
     e->stored_ms = now_ms;
-    memcpy(e->identifier, identifier, len + 1);
-    *p = e;
-    c->count++;
+}
+
+void akv_cache_store(struct akv_cache *c, const char *identifier, uint64_t hash,
+                     long long version, long long now_ms)
+{
+    struct akv_cache_entry v = {hash, version, 1, 1};
+
+    put(c, identifier, &v, now_ms);
+}
+
+void akv_cache_store_gone(struct akv_cache *c, const char *identifier,
+                          long long version, int live, long long now_ms)
+{
+    struct akv_cache_entry v = {0, version, live != 0, 0};
+
+    put(c, identifier, &v, now_ms);
 }
 
 void akv_cache_forget(struct akv_cache *c, const char *identifier)

@@ -68,24 +68,30 @@ static int delete_due(const struct akv_sync_fsm *m, const struct akv_answer *a)
     return m->opts.on_delete == AKV_ON_DELETE_PURGE && m->version > 0;
 }
 
+/* Nothing to do for a token authentik does not have: after a Vault read,
+ * the cache may remember the secret as it was found. */
+static struct akv_step left_alone(struct akv_sync_fsm *m)
+{
+    return finish(m, AKV_SYNC_GONE,
+                  AKV_STEP_FORGET_READS | (m->confirm ? AKV_STEP_REMEMBER_GONE
+                                                      : AKV_STEP_FORGET_CACHE));
+}
+
 /* authentik has no such token: per vault.on_delete. */
 static struct akv_step gone(struct akv_sync_fsm *m, const struct akv_answer *a)
 {
     unsigned flags = AKV_STEP_FORGET_READS | AKV_STEP_FORGET_CACHE;
 
-    if (m->opts.dry_run && m->opts.on_delete != AKV_ON_DELETE_KEEP) {
-        return finish(m, delete_due(m, a) ? AKV_SYNC_DRY_RUN : AKV_SYNC_GONE,
-                      flags);
+    if (m->opts.on_delete == AKV_ON_DELETE_KEEP || !delete_due(m, a)) {
+        return left_alone(m);
     }
-    switch (m->opts.on_delete) {
-    case AKV_ON_DELETE_SOFT:
-        return request(m, AKV_REQ_DELETE, flags);
-    case AKV_ON_DELETE_PURGE:
-        return request(m, AKV_REQ_PURGE, flags);
-    case AKV_ON_DELETE_KEEP:
-    default:
-        return finish(m, AKV_SYNC_GONE, flags);
+    if (m->opts.dry_run) {
+        return finish(m, AKV_SYNC_DRY_RUN, flags);
     }
+    return request(m,
+                   m->opts.on_delete == AKV_ON_DELETE_PURGE ? AKV_REQ_PURGE
+                                                            : AKV_REQ_DELETE,
+                   flags);
 }
 
 static struct akv_step after_authentik(struct akv_sync_fsm *m,

@@ -27,12 +27,12 @@
 /** The requests a sync makes. */
 enum akv_step_req {
     AKV_REQ_NONE = 0,
-    AKV_REQ_AUTHENTIK,   /**< token detail and view_key, at once */
-    AKV_REQ_VAULT_READ,  /**< the secret's current version and data */
-    AKV_REQ_VAULT_WRITE, /**< check-and-set write against the version */
-    AKV_REQ_METADATA,    /**< provenance in custom_metadata (best effort) */
-    AKV_REQ_DELETE,      /**< soft-delete the current version */
-    AKV_REQ_PURGE,       /**< delete every version and the metadata */
+    AKV_REQ_AUTHENTIK,     /**< token detail and view_key, at once */
+    AKV_REQ_VAULT_READ,    /**< the secret's current version and data */
+    AKV_REQ_VAULT_WRITE,   /**< check-and-set write against the version */
+    AKV_REQ_METADATA,      /**< provenance in custom_metadata (best effort) */
+    AKV_REQ_DELETE,        /**< soft-delete the current version */
+    AKV_REQ_PURGE,         /**< delete every version and the metadata */
     AKV_REQ_VAULT_VERSION, /**< the secret's metadata: its current version
                                 and whether that is live */
 };
@@ -62,6 +62,8 @@ enum akv_step_flag {
     AKV_STEP_SUPERSEDED = 1 << 4,    /**< a check-and-set write lost */
     AKV_STEP_CAS_EXHAUSTED = 1 << 5, /**< ... too many times in a row */
     AKV_STEP_CREATED_AGAIN = 1 << 6, /**< back in authentik after a 404 */
+    AKV_STEP_REMEMBER_GONE = 1 << 7, /**< cache: no such token, and the
+                                          secret as Vault was read */
 };
 
 enum akv_on_delete {

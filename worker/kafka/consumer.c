@@ -1306,10 +1306,11 @@ static void poll_loop(struct consumer *c)
 
     while (*c->run && !c->fatal) {
         int n;
+        int paced;
 
         akv_telemetry_heartbeat(c->tm);
         akv_engine_tick(c->engine);
-        akv_reconciler_tick(c->reconciler);
+        paced = akv_reconciler_tick(c->reconciler);
         clear_wake(c);
         n = drain(c);
         if (akv_engine_deferred(c->engine) > 0 && caught_up(c)) {
@@ -1328,8 +1329,12 @@ static void poll_loop(struct consumer *c)
             waited = akv_mono_ms();
             log_not_at_end(c);
         }
-        /* More may be queued after a full batch: do not sleep then. */
-        akv_engine_run(c->engine, c->wake[0], n == POLL_BATCH ? 0 : 100);
+        /* More may be queued after a full batch: do not sleep then; nor
+         * past the moment the reconcile's pace lets its next sync go. */
+        akv_engine_run(c->engine, c->wake[0],
+                       n == POLL_BATCH             ? 0
+                       : paced >= 0 && paced < 100 ? paced
+                                                   : 100);
     }
 }
 

@@ -72,7 +72,9 @@ struct sync {
     char *key;
     cJSON *doc;
     uint64_t hash;
-    uint64_t checked_hash; /* the cache's, when the version check held */
+    struct akv_cache_entry checked; /* the cache's, when the version
+                                       check held */
+    int vault_live;    /* authentik had no token: Vault held a live version */
     cJSON *vault_data; /* what the last Vault read found (NULL: nothing) */
     struct akv_sync_fsm fsm;
     unsigned long token_gen;     /* the Vault token of its last request */
@@ -214,6 +216,18 @@ static void remember(struct sync *sy)
     if (sy->lane && sy->epoch == e->epoch) {
         akv_cache_store(e->cache, sy->identifier, sy->hash, sy->fsm.version,
                         akv_mono_ms());
+    }
+}
+
+/* The same for a token authentik does not have: the secret as it was
+ * found, live or not. */
+static void remember_gone(struct sync *sy)
+{
+    struct akv_engine *e = sy->e;
+
+    if (sy->lane && sy->epoch == e->epoch) {
+        akv_cache_store_gone(e->cache, sy->identifier, sy->fsm.version,
+                             sy->vault_live, akv_mono_ms());
     }
 }
 
@@ -731,11 +745,13 @@ static void answer_authentik(struct sync *sy, struct akv_answer *a,
         ck = authentik_answer(k, "view_key", kerr, sizeof(kerr));
     }
     if (a->cls == AKV_CLASS_GONE || ck == AKV_CLASS_GONE) {
-        /* A version check that held found a live version too. */
-        int held = sy->vault_data != NULL || sy->fsm.checked;
+        /* A version check that held knows whether the version is live. */
+        int held =
+            sy->vault_data != NULL || (sy->fsm.checked && sy->checked.live);
 
         a->cls = AKV_CLASS_GONE;
         a->vault_empty = !held;
+        sy->vault_live = held;
         if (!sy->fsm.deleted) { /* not the check after our own delete */
             sy->drift = held ? AKV_DRIFT_ORPHAN : AKV_DRIFT_NONE;
         }
@@ -771,7 +787,7 @@ static void answer_authentik(struct sync *sy, struct akv_answer *a,
     if (sy->fsm.checked) {
         /* After a version check: Vault holds what the cache remembered;
          * how it differs, if it does, takes a read. */
-        a->same = sy->hash == sy->checked_hash;
+        a->same = sy->checked.has_doc && sy->hash == sy->checked.hash;
     } else if (sy->fsm.confirm) {
         /* After a Vault read: one comparison says both whether Vault
          * holds the document and, if not, how it differs. */
@@ -824,26 +840,24 @@ static void answer_vault_read(struct sync *sy, struct akv_answer *a,
 }
 
 /* The secret's metadata: whether its current version is the one the cache
- * remembers, and live. */
+ * remembers, live or not as remembered. */
 static void answer_vault_version(struct sync *sy, struct akv_answer *a,
                                  char *errstr, size_t size)
 {
     struct akv_engine *e = sy->e;
     struct xfer *x = &sy->xf[X_VAULT];
-    long long cached_version = 0;
     int live = 0;
 
     if (x->resp.status == 0) {
         a->cls = vault_answer(sy, "metadata read", errstr, size);
         return;
     }
-    a->cls = akv_vault_parse_metadata(x->resp.status, akv_buf_str(&x->resp.body),
-                                      x->resp.body.len, &a->version, &live,
-                                      errstr, size);
-    a->cached = a->cls == AKV_CLASS_OK && live &&
-                akv_cache_known(e->cache, sy->identifier, &sy->checked_hash,
-                                &cached_version) &&
-                cached_version == a->version;
+    a->cls = akv_vault_parse_metadata(
+        x->resp.status, akv_buf_str(&x->resp.body), x->resp.body.len,
+        &a->version, &live, errstr, size);
+    a->cached = a->cls == AKV_CLASS_OK &&
+                akv_cache_known(e->cache, sy->identifier, &sy->checked) &&
+                sy->checked.version == a->version && sy->checked.live == live;
 }
 
 static void answer_vault_write(struct sync *sy, struct akv_answer *a,
@@ -886,6 +900,9 @@ static void act(struct sync *sy, struct akv_step step, const char *errstr,
     if (step.flags & AKV_STEP_REMEMBER) {
         remember(sy);
     }
+    if (step.flags & AKV_STEP_REMEMBER_GONE) {
+        remember_gone(sy);
+    }
     if (step.flags & AKV_STEP_FORGET_READS) {
         sync_clear(sy);
     }
@@ -921,17 +938,15 @@ static void act(struct sync *sy, struct akv_step step, const char *errstr,
 static enum akv_sync_begin where_to_begin(const struct sync *sy)
 {
     struct akv_engine *e = sy->e;
-    uint64_t hash;
-    long long version;
+    struct akv_cache_entry known;
 
     if (!answers_request(sy)) {
         return akv_cache_has(e->cache, sy->identifier, akv_mono_ms())
                    ? AKV_BEGIN_CACHE
                    : AKV_BEGIN_VAULT;
     }
-    return akv_cache_known(e->cache, sy->identifier, &hash, &version)
-               ? AKV_BEGIN_CHECK
-               : AKV_BEGIN_VAULT;
+    return akv_cache_known(e->cache, sy->identifier, &known) ? AKV_BEGIN_CHECK
+                                                             : AKV_BEGIN_VAULT;
 }
 
 static void begin(struct sync *sy)

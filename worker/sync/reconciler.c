@@ -242,17 +242,24 @@ struct akv_reconciler {
     struct tally tally;
 };
 
+/* Makes the poll loop turn now rather than at its next timeout. */
+static void wake(int fd)
+{
+    char one = 1;
+
+    if (fd >= 0 && write(fd, &one, 1) < 0) {
+        /* the pipe is full: the loop is awake anyway */
+    }
+}
+
 static void *list_main(void *arg)
 {
     struct listing *l = arg;
-    char one = 1;
 
     l->err =
         akv_reconcile_plan_build(l->s, &l->plan, l->errstr, sizeof(l->errstr));
     atomic_store(&l->done, 1);
-    if (l->wake_fd >= 0 && write(l->wake_fd, &one, 1) < 0) {
-        /* the pipe is full: the loop is awake anyway */
-    }
+    wake(l->wake_fd);
     return NULL;
 }
 
@@ -459,8 +466,18 @@ static void pace(struct akv_reconciler *r, long long now)
     r->paced_ms = now;
 }
 
-/* Hands the engine the next identifier to sync, when one may go. */
-static void request_next(struct akv_reconciler *r, long long now)
+/* Milliseconds until the pace allows the next sync (at least 1). */
+static int pace_wait_ms(const struct akv_reconciler *r)
+{
+    double per_ms = (double)r->s->reconcile_max_requests_per_second / 1000.0;
+    double ms = (REQUESTS_PER_SYNC - r->allowance) / per_ms;
+
+    return ms < 1 ? 1 : ms > 1000 ? 1000 : (int)ms + 1;
+}
+
+/* Hands the engine the next identifier to sync, when one may go.
+ * @returns milliseconds until the pace allows it, or -1. */
+static int request_next(struct akv_reconciler *r, long long now)
 {
     pace(r, now);
     while (!r->waiting && r->next < r->plan.n) {
@@ -472,11 +489,11 @@ static void request_next(struct akv_reconciler *r, long long now)
             continue;
         }
         if (r->allowance < REQUESTS_PER_SYNC) {
-            return;
+            return pace_wait_ms(r);
         }
         if (akv_engine_request(r->e, it->identifier,
                                ((uint64_t)r->gen << 32) | r->next) < 0) {
-            return; /* out of memory: tried again on the next turn */
+            return -1; /* out of memory: tried again on the next turn */
         }
         r->allowance -= REQUESTS_PER_SYNC;
         r->waiting = 1;
@@ -484,6 +501,7 @@ static void request_next(struct akv_reconciler *r, long long now)
     if (!r->waiting && r->next >= r->plan.n) {
         end(r, r->tally.failed == 0, now);
     }
+    return -1;
 }
 
 static void count_report(struct akv_reconciler *r,
@@ -534,14 +552,17 @@ static void on_report(void *ctx, const struct akv_sync_report *rep)
     count_report(r, rep);
     r->waiting = 0;
     r->next++;
+    /* The next request goes out on the loop's next turn: do not let the
+     * engine wait for its timeout first. */
+    wake(r->wake_fd);
 }
 
-void akv_reconciler_tick(struct akv_reconciler *r)
+int akv_reconciler_tick(struct akv_reconciler *r)
 {
     long long now;
 
     if (!r) {
-        return;
+        return -1;
     }
     now = akv_mono_ms();
     if (r->list && atomic_load(&r->list->done)) {
@@ -556,9 +577,9 @@ void akv_reconciler_tick(struct akv_reconciler *r)
     case LISTING:
         break;
     case SYNCING:
-        request_next(r, now);
-        break;
+        return request_next(r, now);
     }
+    return -1;
 }
 
 int akv_reconciler_busy(const struct akv_reconciler *r)

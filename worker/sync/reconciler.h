@@ -83,8 +83,10 @@ void akv_reconciler_own(struct akv_reconciler *r, int owner);
  * @brief From the poll loop: starts a run when due, hands the engine the
  *        next request when the pace allows, ends a run when every request
  *        is answered.
+ * @returns milliseconds until the pace allows the next request (the loop
+ *          should turn again by then), or -1.
  */
-void akv_reconciler_tick(struct akv_reconciler *r);
+int akv_reconciler_tick(struct akv_reconciler *r);
 
 /** @returns non-zero while this replica owns the reconcile and a run is
  *           due now or in progress (`run --exit-at-end` waits for it). */

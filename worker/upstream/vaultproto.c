@@ -269,8 +269,8 @@ static cJSON *read_answer(const char *what, long status, const char *body,
  * means a wrong mount or not KV v2.
  */
 static enum akv_class no_secret(const char *what, long status,
-                                const cJSON *root, const char *body,
-                                size_t len, char *errstr, size_t errstr_size)
+                                const cJSON *root, const char *body, size_t len,
+                                char *errstr, size_t errstr_size)
 {
     const cJSON *errors = akv_json_get(root, "errors");
     char msg[256];

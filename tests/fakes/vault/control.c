@@ -107,7 +107,8 @@ static void control_kv(struct fake_vault *fv, struct fakehttp_response *resp)
 
             akv_buf_printf(&b,
                            "%s\"%" PRIu64 "\":{\"data\":%s,\"created_time\":",
-                           j ? "," : "", s->first + j, v->data);
+                           j ? "," : "", s->first + j,
+                           v->data ? v->data : "null"); /* destroyed */
             fv_time(&b, v->created);
             akv_buf_puts(&b, ",\"deletion_time\":");
             fv_time(&b, v->deleted);

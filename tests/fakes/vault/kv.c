@@ -359,6 +359,43 @@ static void kv_data_delete(struct rq *rq, const char *key)
     fv_reply_no_content(rq->resp);
 }
 
+/* PUT/POST {mount}/destroy/{key} {"versions": [...]}: each named version's
+ * data is removed for good (pathDestroyWrite; a key never written, or a
+ * version it does not have, is no error). */
+static void kv_destroy(struct rq *rq, const char *key)
+{
+    struct fake_vault *fv = rq->fv;
+    const cJSON *list = fv_obj_get(rq->body, "versions");
+    const cJSON *it;
+    struct kv_secret *s;
+
+    if (rq->op != OP_WRITE) {
+        fv_reply_error(rq->resp, 405, MSG_UNSUPPORTED_OP);
+        return;
+    }
+    if (!cJSON_IsArray(list) || cJSON_GetArraySize(list) == 0) {
+        fv_reply_error(rq->resp, 400, "no version number provided");
+        return;
+    }
+    pthread_mutex_lock(&fv->kv_lock);
+    s = secret_find(fv, key);
+    cJSON_ArrayForEach(it, list)
+    {
+        struct kv_version *v =
+            s && cJSON_IsNumber(it) && it->valuedouble >= 1
+                ? secret_version(s, (uint64_t)it->valuedouble)
+                : NULL;
+
+        if (v && !v->destroyed) {
+            akv_wipe_free(v->data);
+            v->data = NULL;
+            v->destroyed = 1;
+        }
+    }
+    pthread_mutex_unlock(&fv->kv_lock);
+    fv_reply_no_content(rq->resp);
+}
+
 struct vnum {
     uint64_t v;
     char s[24];
@@ -951,6 +988,8 @@ void fv_kv_route(struct rq *rq, const char *rest)
         kv_dispatch(rq, data_ops, rest + 5);
     } else if (strncmp(rest, "metadata/", 9) == 0) {
         kv_dispatch(rq, metadata_ops, rest + 9);
+    } else if (strncmp(rest, "destroy/", 8) == 0 && rest[8] != '\0') {
+        kv_destroy(rq, rest + 8);
     } else {
         kv_invalid_path(rq, rest);
     }

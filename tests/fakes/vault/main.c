@@ -58,6 +58,7 @@
  *   GET|POST|PUT|DELETE  {mount}/data/PATH    (GET takes ?version=N)
  *   GET|POST|PUT|DELETE  {mount}/metadata/PATH
  *   LIST (or GET ?list=true) {mount}/metadata/PREFIX
+ *   POST|PUT {mount}/destroy/PATH     {"versions"}
  *   PATCH is not implemented and answers 405.
  *
  * Control endpoints (no token; loopback clients only):
