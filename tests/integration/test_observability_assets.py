@@ -84,6 +84,15 @@ ak2vault_vault_token_ttl_seconds +Inf
 # TYPE ak2vault_build_info gauge
 ak2vault_build_info{version="0.1.0",librdkafka="2.0.2"} 1
 # TYPE ak2vault_start_time_seconds gauge
+# TYPE ak2vault_reconcile_owner gauge
+# TYPE ak2vault_reconcile_running gauge
+# TYPE ak2vault_reconcile_last_success_timestamp_seconds gauge
+# TYPE ak2vault_reconcile_duration_seconds gauge
+# TYPE ak2vault_reconcile_tokens gauge
+# TYPE ak2vault_reconcile_runs_total counter
+# TYPE ak2vault_reconcile_drift_total counter
+# TYPE ak2vault_reconcile_repaired_total counter
+# TYPE ak2vault_reconcile_orphans_removed_total counter
 """
 
 # What the dashboard must show (issue 5 part 7), as families it must use.
@@ -98,12 +107,15 @@ DASHBOARD_MUST_USE = (
     "ak2vault_committed_offset", "ak2vault_assigned_partitions",
     "ak2vault_rebalances_total", "ak2vault_partition_stalled",
     "ak2vault_vault_token_ttl_seconds", "ak2vault_ready",
+    "ak2vault_reconcile_last_success_timestamp_seconds",
+    "ak2vault_reconcile_drift_total", "ak2vault_reconcile_repaired_total",
 )
 
 REQUIRED_ALERTS = (
     "AK2VaultLagGrowing", "AK2VaultPartitionStalled", "AK2VaultDeadLetters",
     "AK2VaultUpstreamErrors", "AK2VaultVaultTokenExpiring",
     "AK2VaultNotReady", "AK2VaultDown", "AK2VaultRebalanceStorm",
+    "AK2VaultReconcileFailing", "AK2VaultReconcileStale",
 )
 
 
