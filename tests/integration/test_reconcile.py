@@ -1,9 +1,11 @@
 #!/usr/bin/python3
-"""Syncs no event asked for: `ak2vault sync IDENTIFIER...`.
+"""Syncs no event asked for: `ak2vault sync IDENTIFIER...`, `ak2vault
+reconcile` and the periodic reconcile inside `run`.
 
-The stack is mock-kafka, fake-vault and fake-authentik on loopback; no
-worker runs, so the tokens' events stay on the topic unread and Vault
-learns of them only through `ak2vault sync`:
+The stack is mock-kafka, fake-vault and fake-authentik on loopback; until
+the tests of `run`, no worker runs, so the tokens' events stay on the
+topic unread and Vault learns of them only through `sync` and
+`reconcile`:
 
   1. tokens created with no worker running reach Vault through `sync`,
      reported as missing and written, with provenance;
@@ -23,7 +25,25 @@ learns of them only through `ak2vault sync`:
   6. a rotation and a deletion whose events authentik dropped (the
      forwarding target down: fake-authentik's drop_events) are repaired
      by the next reconcile;
-  7. no captured output holds a token key or a credential.
+  7. a token created between the two lists (the Vault LIST held back by
+     fake-vault's latency) is visited as a possible orphan and kept;
+  8. `run` with reconcile.on_start backfills tokens with no event on the
+     topic, at reconcile.max_requests_per_second, and --exit-at-end
+     waits for it;
+  9. the periodic reconcile repairs a rotation and a deletion whose
+     events were dropped, and its metrics count them;
+ 10. a warm reconcile costs one metadata read per token and no data read
+     or write, and finds a hand edit, a soft delete and a destroy;
+ 11. a reconcile whose list fails is counted, logged and retried later,
+     not at once;
+ 12. of three replicas only the holder of partition 0 reconciles; when
+     it leaves, another takes over;
+ 13. reconciles every 0.2 s while keys rotate never put an older key
+     back (version audit);
+ 14. a dry run reports each kind of drift (missing, stale_key,
+     intent_differs, fields_differ, orphan, excluded) and writes
+     nothing; reconcile repairs them;
+ 15. no captured output holds a token key or a credential.
 
 Failures name identifiers and secret KINDS, never key values.
 """
@@ -511,6 +531,33 @@ def test_warm_reconcile_reads_metadata_only_and_sees_hand_changes():
          "found and repaired" % (visited, meta))
 
 
+@depends("test_periodic_reconcile_repairs_dropped_changes")
+def test_failed_reconcile_is_retried_later_not_at_once():
+    """authentik's token list answers 503: the run fails, is counted and
+    logged, and the next one waits (a minute here) instead of spinning."""
+    S.stack.authentik_faults({"error_rates": {"503": 1.0}, "scope": "list"})
+    w = run_worker("worker-listfail", "ak2vault-recon-listfail",
+                   interval_ms=0, on_start=True)
+    try:
+        assert akvtest.wait_until(
+            lambda: gauges(w).get("ak2vault_reconcile_runs_total{failed}",
+                                  0) >= 1, 30), "no failed reconcile counted"
+        time.sleep(3)
+        g = gauges(w)
+        assert g.get("ak2vault_reconcile_runs_total{failed}") == 1 and \
+            g.get("ak2vault_reconcile_running") == 0, \
+            "a failing reconcile was retried at once: %s" % g
+        assert g.get("ak2vault_reconcile_last_success_timestamp_seconds") \
+            == 0, g
+        assert "cannot list: authentik's token list" in w.stderr_text(), \
+            "the failure is not logged"
+    finally:
+        S.stack.authentik_faults({})
+        w.stop(15)
+    note("authentik's list refused: one failed run counted and logged, "
+         "none again within 3 s")
+
+
 def owners(workers):
     return {w.name: gauges(w).get("ak2vault_reconcile_owner")
             for w in workers if w.running()}
@@ -607,6 +654,51 @@ def test_reconcile_and_events_never_roll_a_key_back():
     note("8 tokens rotated 12 times while reconciles ran every 0.2 s "
          "(%d finished meanwhile): no key rolled back, %d versions in all" % (
              runs, sum(counts.values())))
+
+
+@depends("test_reconcile_walks_every_page")
+def test_dry_run_reports_every_kind_of_drift():
+    """One token of each kind; the dry run names each and writes nothing,
+    the real run repairs each, and a dry run after it finds none."""
+    kinds = {"drift-missing": "missing", "drift-stale": "stale_key",
+             "drift-intent": "intent_differs", "drift-fields": "fields_differ",
+             "drift-orphan": "orphan", "drift-excluded": "excluded"}
+    S.stack.authentik_faults({"drop_events": True})
+    try:
+        for t in kinds:
+            if t != "drift-orphan":
+                S.stack.create_token(
+                    t, intent="app_password" if t == "drift-excluded"
+                    else "api")
+    finally:
+        S.stack.authentik_faults({})
+    live = S.stack.live_tokens()
+    forged = "forged" + akvtest.random_secret(20)
+    SECRETS.add("token key", forged)
+    hand_write("drift-stale", {"key": forged, "intent": "api"})
+    hand_write("drift-intent", {"key": live["drift-intent"]["key"],
+                                "intent": "app_password"})
+    hand_write("drift-fields", {"key": live["drift-fields"]["key"],
+                                "intent": "api", "note": "added by hand"})
+    hand_write("drift-orphan", {"key": forged, "intent": "api"})
+    before = len(vault_writes())
+    rc, rows, doc = reconcile_json("--dry-run")
+    assert rc == 2, "dry run with drift exited %d" % rc
+    got = {t: rows.get(t, {}).get("drift") for t in kinds}
+    assert got == kinds, "dry run reported %s, wanted %s" % (got, kinds)
+    assert len(vault_writes()) == before, "the dry run wrote to Vault"
+    rc, out = command("reconcile", "--dry-run")
+    assert rc == 2 and all(k in out for k in kinds.values()), \
+        "the table lacks a kind: %s" % out
+    rc, rows, doc = reconcile_json()
+    assert rc == 0, "reconcile exited %d" % rc
+    rc, rows, doc = reconcile_json("--dry-run")
+    left = {t: rows.get(t, {}).get("drift") for t in kinds
+            if rows.get(t, {}).get("drift") not in ("in_sync", "excluded")}
+    assert rc == 0 and not left, "drift left after reconcile: %s" % left
+    note("missing, stale_key, intent_differs, fields_differ, orphan and "
+         "excluded: each reported by the dry run (no Vault write), "
+         "repaired by reconcile")
 
 
 def test_no_secret_in_any_output():

@@ -402,10 +402,15 @@ static void end(struct akv_reconciler *r, int ok, long long now)
     set_running(r, 0);
     if (ok) {
         r->last_ok_ms = now;
-    }
-    r->next_ms = schedule(r, now);
-    if (!ok && now + RETRY_FAILED_MS < r->next_ms) {
-        r->next_ms = now + RETRY_FAILED_MS;
+        r->next_ms = schedule(r, now);
+    } else {
+        /* Again in a minute, or at the interval if that is sooner; never
+         * at once (a backfill that keeps failing must not spin). */
+        long long interval = r->s->reconcile_interval_ms;
+
+        r->next_ms = now + (interval > 0 && interval < RETRY_FAILED_MS
+                                ? interval
+                                : RETRY_FAILED_MS);
     }
     if (r->tm) {
         akv_metric_set(r->tm->reconcile_duration, seconds);
