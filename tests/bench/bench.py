@@ -275,6 +275,21 @@ def run_reaped(argv, rundir, name, timeout):
     return proc.returncode, t0, t_exit, usage, lines
 
 
+def create_tokens(ak, idents, scenario):
+    """Creates \p idents (api intent, expiring) through the fake-authentik
+    that \p ak calls, 16 at a time."""
+    def create(ident):
+        status, _ = ak("POST", "/api/v3/core/tokens/", {
+            "identifier": ident, "intent": "api",
+            "description": "%s benchmark token" % scenario,
+            "expiring": True})
+        if status != 201:
+            raise BenchFailure("%s: creating token %s: HTTP %s" % (
+                scenario, ident, status))
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        list(pool.map(create, idents))
+
+
 def final_stats(worker):
     st = akvtest.final_stats(worker.stderr_text())
     if st is None:
@@ -809,17 +824,7 @@ class Bench:
         # changes (the worker merges the events of a token that arrive
         # while its sync runs) can hide a late one.
         idents = ["fresh-%04d" % i for i in range(n)]
-
-        def create(ident):
-            status, _ = ak("POST", "/api/v3/core/tokens/", {
-                "identifier": ident, "intent": "api",
-                "description": "freshness benchmark token",
-                "expiring": True})
-            if status != 201:
-                raise BenchFailure("freshness: creating token %s: HTTP %s"
-                                   % (ident, status))
-        with concurrent.futures.ThreadPoolExecutor(16) as pool:
-            list(pool.map(create, idents))
+        create_tokens(ak, idents, "freshness")
 
         # The worker as a user runs it: the defaults, only the broker,
         # topic, group, URLs and prefix set (and --kafka-property, if given).
@@ -1164,17 +1169,7 @@ class Bench:
         url, ak = self.recon_authentik()
         idents = ["recon-%05d" % i for i in range(a.recon_tokens)]
         t0 = time.monotonic()
-
-        def create(ident):
-            status, _ = ak("POST", "/api/v3/core/tokens/", {
-                "identifier": ident, "intent": "api",
-                "description": "reconcile benchmark token",
-                "expiring": True})
-            if status != 201:
-                raise BenchFailure("reconcile: creating token %s: HTTP %s"
-                                   % (ident, status))
-        with concurrent.futures.ThreadPoolExecutor(16) as pool:
-            list(pool.map(create, idents))
+        create_tokens(ak, idents, "reconcile")
         note("reconcile: %d tokens created with their events dropped in "
              "%.1fs" % (len(idents), time.monotonic() - t0))
         w, port = self.recon_worker(url)

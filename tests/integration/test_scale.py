@@ -64,6 +64,7 @@ from types import SimpleNamespace  # noqa: E402
 
 import akvtest  # noqa: E402
 from akvtest import SECRETS, depends, note, wait_until  # noqa: E402
+from keyaudit import versions_kept  # noqa: E402
 
 S = SimpleNamespace(rundir=None, stacks=[], shutdown=None, coalesce=None)
 
@@ -288,16 +289,11 @@ def version_audit(st, states, kv=None):
     kv = st.vault_kv() if kv is None else kv
     problems, counts = [], {}
     for ident, had in sorted(states.items()):
-        sec = kv.get("authentik/" + ident)
-        if sec is None:
+        kept = versions_kept(kv, "authentik/" + ident, ident, counts,
+                             problems)
+        if kept is None:
             continue
-        vers = sec.get("versions", {})
-        cur = sec.get("current_version")
-        counts[ident] = cur
-        if len(vers) != cur:
-            problems.append("%s: current_version %s but %d versions kept"
-                            % (ident, cur, len(vers)))
-            continue
+        vers, cur = kept
         index = {s: n for n, s in enumerate(had)}
         seq = []
         for n in range(1, cur + 1):

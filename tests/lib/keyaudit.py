@@ -10,6 +10,24 @@ def new_key():
     return "audit" + akvtest.random_secret(43)
 
 
+def versions_kept(kv, path, ident, counts, problems):
+    """The versions of the secret at \p path in \p kv (fake-vault's dump)
+    and its current version; its number goes to \p counts. @returns
+    (versions, current), or None when there is no secret or it lost
+    versions (a problem then)."""
+    sec = kv.get(path)
+    if sec is None:
+        return None
+    vers = sec.get("versions", {})
+    cur = sec.get("current_version")
+    counts[ident] = cur
+    if len(vers) != cur:
+        problems.append("%s: current_version %s but %d versions kept"
+                        % (ident, cur, len(vers)))
+        return None
+    return vers, cur
+
+
 def version_audit(st, keys, prefix="authentik"):
     """No redundant or backward version: for every token in \\p keys
     ({identifier: every key it ever had, oldest first}), each stored
@@ -20,16 +38,11 @@ def version_audit(st, keys, prefix="authentik"):
     kv = st.vault_kv()
     problems, counts = [], {}
     for ident, had in sorted(keys.items()):
-        sec = kv.get("%s/%s" % (prefix, ident))
-        if sec is None:
+        kept = versions_kept(kv, "%s/%s" % (prefix, ident), ident, counts,
+                             problems)
+        if kept is None:
             continue
-        vers = sec.get("versions", {})
-        cur = sec.get("current_version")
-        counts[ident] = cur
-        if len(vers) != cur:
-            problems.append("%s: current_version %s but %d versions kept"
-                            % (ident, cur, len(vers)))
-            continue
+        vers, cur = kept
         datas = [json.dumps(vers[str(n)].get("data"), sort_keys=True)
                  for n in range(1, cur + 1)]
         dup = [n + 1 for n in range(1, cur) if datas[n] in datas[:n]]
