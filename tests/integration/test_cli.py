@@ -12,10 +12,11 @@ from pathlib import Path
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 
+import re  # noqa: E402
 import subprocess  # noqa: E402
 
 import akvtest  # noqa: E402
-from akvtest import EX_CONFIG, EX_OK, EX_USAGE, SECRETS  # noqa: E402
+from akvtest import EX_CONFIG, EX_OK, EX_USAGE, SECRETS, note  # noqa: E402
 
 RUN = None  # the RunDir
 # Unreachable addresses: nothing here ever connects.
@@ -109,9 +110,74 @@ def dump(out):
 
 
 def test_version():
-    rc, out, err = ak("version")
-    assert rc == EX_OK, "status %d" % rc
-    assert out.startswith("ak2vault "), "unexpected output %r" % out[:80]
+    """`version`, `--version` and `-V` print the same: ak2vault's version
+    and the libraries it runs with, libcurl's TLS backend included."""
+    outs = []
+    for args in (("version",), ("--version",), ("-V",)):
+        rc, out, err = ak(*args)
+        assert rc == EX_OK, "%s: status %d" % (args[0], rc)
+        outs.append(out)
+    assert outs[0] == outs[1] == outs[2], "the three differ: %r" % outs
+    lines = outs[0].splitlines()
+    names = [line.split(" ", 1)[0] for line in lines]
+    assert names == ["ak2vault", "librdkafka", "libcurl", "cJSON",
+                     "libconfig", "libmicrohttpd"], names
+    for line in lines:
+        assert re.match(r"^\S+ \d+\.\d+(\.\d+)?\b", line), \
+            "no version number: %r" % line
+    assert re.search(r"^libcurl \S+ \((OpenSSL|GnuTLS|NSS|wolfSSL|mbedTLS)"
+                     r"/", outs[0], re.M), "libcurl's TLS backend: %r" % \
+        lines[2]
+
+
+# Each command and the options it takes (long names); every other option
+# must be refused.
+COMMAND_OPTIONS = {
+    "run": {"config", "exit-at-end", "from"},
+    "check-config": {"config", "connect"},
+    "lag": {"config", "group", "topic", "json"},
+    "replay": {"config", "group", "topic", "json", "to-earliest",
+               "partitions", "execute"},
+    "reconcile": {"config", "dry-run", "json", "timeout"},
+    "sync": {"config", "dry-run", "json", "timeout"},
+    "version": set(),
+    "config-reference": set(),
+}
+OPTION_ARGS = {"config": "x.cfg", "from": "earliest", "group": "g",
+               "topic": "t", "timeout": "5", "partitions": "0"}
+
+
+def test_each_command_has_its_own_help():
+    for cmd, opts in COMMAND_OPTIONS.items():
+        for how in ((cmd, "--help"), (cmd, "-h"), ("help", cmd)):
+            rc, out, err = ak(*how)
+            assert rc == EX_OK, "%s: status %d" % (" ".join(how), rc)
+            assert out.startswith("Usage: ak2vault %s" % cmd), \
+                "%s: %r" % (" ".join(how), out[:80])
+        shown = set(re.findall(r"--([a-z][a-z-]+)", out)) - {"help"}
+        others = {o for c in COMMAND_OPTIONS.values() for o in c} - opts
+        assert not (shown & others), "%s --help shows %s" % (
+            cmd, sorted(shown & others))
+    rc, out, err = ak("help", "frobnicate")
+    expect(rc, EX_USAGE, err, "frobnicate")
+    rc, out, err = ak("--help")
+    assert rc == EX_OK and all(c in out for c in COMMAND_OPTIONS), out
+
+
+def test_options_that_do_not_apply_are_refused():
+    every = {o for c in COMMAND_OPTIONS.values() for o in c}
+    refused = 0
+    for cmd, opts in COMMAND_OPTIONS.items():
+        for opt in sorted(every - opts):
+            args = [cmd, "--" + opt] + ([OPTION_ARGS[opt]]
+                                        if opt in OPTION_ARGS else [])
+            rc, out, err = ak(*args, env=BOTH)
+            expect(rc, EX_USAGE, err, "--%s does not apply to %s" % (opt,
+                                                                     cmd))
+            refused += 1
+    rc, out, err = ak("lag", "-j", "--dry-run", env=BOTH)
+    expect(rc, EX_USAGE, err, "--dry-run does not apply to lag")
+    note("%d inapplicable options refused with status 64" % refused)
 
 
 def test_unknown_command_is_usage_error():

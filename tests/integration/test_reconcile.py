@@ -17,8 +17,8 @@ topic unread and Vault learns of them only through `sync` and
   4. identifiers that are not slugs are usage errors; with Vault refusing
      the token, the run gives up at --timeout and exits 69;
   5. `ak2vault reconcile`: a token with no event, a token whose intent is
-     not mirrored (match.intents is only api here), a secret no token owns and a token created while the
-     dry run ran: the dry run reports each kind and writes nothing; the
+     not mirrored (match.intents is only api here) and a secret no token
+     owns: the dry run reports each kind and writes nothing; the
      real run writes the missing one, deletes the orphan (after
      authentik's 404), leaves the excluded one alone; afterwards a dry run
      finds no drift; 130 tokens make the token list take two pages;

@@ -15,9 +15,13 @@
 #include "replay.h"
 #include "settings.h"
 
+#include <cJSON.h>
+#include <ctype.h>
 #include <curl/curl.h>
 #include <getopt.h>
+#include <libconfig.h>
 #include <librdkafka/rdkafka.h>
+#include <microhttpd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,9 +34,6 @@
 #endif
 
 static volatile sig_atomic_t run = 1;
-
-/* Long options without a short form. */
-enum { OPT_CONNECT = 256, OPT_REPLAY, OPT_DRY_RUN, OPT_TIMEOUT };
 
 /*
  * The first SIGTERM/SIGINT asks for a clean stop (finish what is in
@@ -53,84 +54,6 @@ static void on_signal(int sig)
         _exit(128 + sig);
     }
     run = 0;
-}
-
-static void usage(FILE *fp)
-{
-    fprintf(fp,
-            "Usage: ak2vault <command> [options]\n"
-            "\n"
-            "Commands:\n"
-            "  run -c FILE [--exit-at-end] [--from earliest|latest|DATETIME]\n"
-            "                                consume authentik events and "
-            "sync tokens to Vault\n"
-            "  check-config -c FILE [--connect]\n"
-            "                                validate the configuration and "
-            "print it (secrets masked)\n"
-            "  lag -c FILE [--group G] [--topic T] [--json]\n"
-            "                                per partition: committed and end "
-            "offset, lag in\n"
-            "                                offsets and seconds, member\n"
-            "  replay -c FILE MODE [--partitions LIST] [--execute] [--group G]"
-            "\n"
-            "         [--topic T] [--json]   move the group's committed "
-            "offsets (a dry run\n"
-            "                                unless --execute)\n"
-            "  reconcile -c FILE [--dry-run] [--json] [--timeout S]\n"
-            "                                bring Vault to authentik's "
-            "state: every token,\n"
-            "                                every secret under the prefix "
-            "(exit 2: a dry\n"
-            "                                run found drift)\n"
-            "  sync -c FILE [--dry-run] [--json] [--timeout S] IDENTIFIER...\n"
-            "                                sync the named tokens now, as "
-            "an event would\n"
-            "                                (a dry run writes nothing; "
-            "exit 2: drift found)\n"
-            "  config-reference              describe every setting\n"
-            "  version                       print the version\n"
-            "\n"
-            "Options:\n"
-            "  -c, --config FILE   configuration file (libconfig)\n"
-            "  -e, --exit-at-end   stop once every assigned partition is "
-            "consumed\n"
-            "  -g, --group G       lag, replay: the consumer group (default: "
-            "kafka.group)\n"
-            "  -t, --topic T       lag, replay: the topic (default: "
-            "kafka.topic)\n"
-            "  -j, --json          lag, replay, sync: JSON instead of a "
-            "table\n"
-            "      --dry-run       sync, reconcile: say what differs, change "
-            "nothing\n"
-            "      --timeout S     sync, reconcile: give up on what is "
-            "unfinished after S\n"
-            "                      seconds\n"
-            "                      (default 120)\n"
-            "      --from WHERE    run: where partitions without a committed "
-            "offset start\n"
-            "                      (earliest, latest or DATETIME; ignored "
-            "while the group\n"
-            "                      has members)\n"
-            "      --connect       check-config: also check that Kafka, "
-            "Vault and\n"
-            "                      authentik answer with the configured "
-            "credentials\n"
-            "                      (exit status 69 when one does not)\n"
-            "  replay MODE, exactly one of:\n"
-            "      --to-earliest, --to-latest, --to-offset N, --shift-by N\n"
-            "      --to-datetime DATETIME  the first message at or after it, "
-            "e.g.\n"
-            "                      2026-11-28T10:00:00Z, "
-            "2026-11-28T11:00:00.250+01:00\n"
-            "      --by-duration DURATION  the same, DURATION before now: "
-            "PnDTnHnMnS\n"
-            "                      (P1DT2H, PT15M) or 90s, 15m, 2h, 1d, "
-            "1h30m\n"
-            "      --partitions LIST  replay: only these, e.g. 0,2,5-7\n"
-            "      --execute       replay: commit the new offsets (refused, "
-            "status 75,\n"
-            "                      while the group has active members)\n"
-            "  -h, --help          this help\n");
 }
 
 static int load(struct akv_settings *s, const char *path, int secrets)
@@ -275,6 +198,28 @@ static int cmd_check_config(const char *path, int connect)
     return rc;
 }
 
+/* --- the command line ---------------------------------------------------- */
+
+/* The options; each command takes some of them (struct command.opts). */
+enum opt {
+    OPT_CONFIG,
+    OPT_EXIT_AT_END,
+    OPT_GROUP,
+    OPT_TOPIC,
+    OPT_JSON,
+    OPT_CONNECT,
+    OPT_DRY_RUN,
+    OPT_TIMEOUT,
+    OPT_MODE, /* replay's --to-earliest ... --by-duration */
+    OPT_PARTITIONS,
+    OPT_EXECUTE,
+    OPT_FROM,
+    OPT_HELP,
+    OPT_COUNT
+};
+
+#define BIT(o) (1u << (o))
+
 /* What the command line asked for, besides the command. */
 struct args {
     const char *config;
@@ -288,105 +233,39 @@ struct args {
     long long timeout_s;
     char **names; /* sync: the identifiers */
     int nnames;
+    unsigned given;                 /* BIT(opt) of every option given */
+    const char *spelled[OPT_COUNT]; /* its long name, for messages */
 };
 
-/* --timeout's whole seconds. @returns 0, or -1 (reported). */
-static int seconds_opt(const char *arg, long long *out)
-{
-    long v;
+struct command {
+    const char *name;
+    const char *synopsis; /* after "ak2vault " */
+    const char *summary;  /* one line */
+    const char *details;  /* its options */
+    const char *notes;    /* after them: exit statuses, signals */
+    unsigned opts;        /* BIT(opt) of the options it takes */
+    int names;            /* takes identifiers after its options */
+    int (*fn)(const struct args *a);
+};
 
-    if (akv_parse_long(arg, 1, 86400, &v) < 0) {
-        fprintf(stderr, "ak2vault: --timeout takes whole seconds, 1 to "
-                        "86400\n");
-        return -1;
-    }
-    *out = v;
-    return 0;
+static int cmd_run_args(const struct args *a)
+{
+    return cmd_run(a->config, a->exit_at_end, &a->replay);
 }
 
-/* The options after the command. @returns -1 to go on, or the exit status
- * (--help, or a usage error already reported). */
-static int parse_args(int argc, char **argv, struct args *a)
+static int cmd_lag_args(const struct args *a)
 {
-    static const struct option long_opts[] = {
-        {"config", required_argument, NULL, 'c'},
-        {"exit-at-end", no_argument, NULL, 'e'},
-        {"group", required_argument, NULL, 'g'},
-        {"topic", required_argument, NULL, 't'},
-        {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},
-        {"connect", no_argument, NULL, OPT_CONNECT},
-        {"dry-run", no_argument, NULL, OPT_DRY_RUN},
-        {"timeout", required_argument, NULL, OPT_TIMEOUT},
-        /* replay and run --from: akv_replay_opt() takes them by name */
-        {"to-earliest", no_argument, NULL, OPT_REPLAY},
-        {"to-latest", no_argument, NULL, OPT_REPLAY},
-        {"to-offset", required_argument, NULL, OPT_REPLAY},
-        {"shift-by", required_argument, NULL, OPT_REPLAY},
-        {"to-datetime", required_argument, NULL, OPT_REPLAY},
-        {"by-duration", required_argument, NULL, OPT_REPLAY},
-        {"partitions", required_argument, NULL, OPT_REPLAY},
-        {"execute", no_argument, NULL, OPT_REPLAY},
-        {"from", required_argument, NULL, OPT_REPLAY},
-        {NULL, 0, NULL, 0},
-    };
-    char errstr[512];
-    int idx = 0;
-    int opt;
+    return cmd_lag(a->config, a->group, a->topic, a->json);
+}
 
-    optind = 2;
-    while ((opt = getopt_long(argc, argv, "c:eg:t:jh", long_opts, &idx)) !=
-           -1) {
-        switch (opt) {
-        case 'c':
-            a->config = optarg;
-            break;
-        case 'e':
-            a->exit_at_end = 1;
-            break;
-        case 'g':
-            a->group = optarg;
-            break;
-        case 't':
-            a->topic = optarg;
-            break;
-        case 'j':
-            a->json = 1;
-            break;
-        case OPT_CONNECT:
-            a->connect = 1;
-            break;
-        case OPT_DRY_RUN:
-            a->dry_run = 1;
-            break;
-        case OPT_TIMEOUT:
-            if (seconds_opt(optarg, &a->timeout_s) < 0) {
-                return EX_USAGE;
-            }
-            break;
-        case OPT_REPLAY:
-            if (akv_replay_opt(&a->replay, long_opts[idx].name, optarg, errstr,
-                               sizeof(errstr)) != AKV_OK) {
-                fprintf(stderr, "ak2vault: %s\n", errstr);
-                return EX_USAGE;
-            }
-            break;
-        case 'h':
-            usage(stdout);
-            return EX_OK;
-        default:
-            usage(stderr);
-            return EX_USAGE;
-        }
-    }
-    if (optind < argc && strcmp(argv[1], "sync") == 0) {
-        a->names = argv + optind;
-        a->nnames = argc - optind;
-    } else if (optind < argc) {
-        fprintf(stderr, "ak2vault: unexpected argument '%s'\n", argv[optind]);
-        return EX_USAGE;
-    }
-    return -1;
+static int cmd_replay_args(const struct args *a)
+{
+    return cmd_replay(a->config, &a->replay, a->group, a->topic, a->json);
+}
+
+static int cmd_check_config_args(const struct args *a)
+{
+    return cmd_check_config(a->config, a->connect);
 }
 
 /* sync and reconcile. Exit 0: every token synced (or, dry, in sync);
@@ -427,64 +306,378 @@ static int cmd_sync(const struct args *a, int everything)
     return rc;
 }
 
-/* The commands that need no configuration, and the checks before one that
- * does. @returns -1 to go on, or the exit status. */
-static int check_command(const char *cmd, const struct args *a)
+static int cmd_sync_args(const struct args *a)
+{
+    return cmd_sync(a, 0);
+}
+
+static int cmd_reconcile_args(const struct args *a)
+{
+    return cmd_sync(a, 1);
+}
+
+static int cmd_version(const struct args *a);
+static int cmd_config_reference(const struct args *a);
+
+#define CONFIG_HELP                                                            \
+    "  -c, --config FILE   the configuration (libconfig; default: "            \
+    "$AK2VAULT_CONFIG)\n"
+#define JSON_HELP       "  -j, --json          one JSON document instead of a table\n"
+#define KAFKA_ONLY_HELP "Only the kafka settings are read (and checked).\n"
+
+/* clang-format off */
+static const struct command commands[] = {
+    {"run", "run -c FILE [--exit-at-end] [--from WHERE]",
+     "consume authentik events and sync tokens to Vault",
+     CONFIG_HELP
+     "  -e, --exit-at-end   stop once every assigned partition is consumed "
+     "(and a\n"
+     "                      reconcile that is due has run)\n"
+     "      --from WHERE    where partitions without a committed offset "
+     "start:\n"
+     "                      earliest, latest or DATETIME (ignored while the "
+     "group\n"
+     "                      has members)\n"
+     ,
+     "Signals: SIGTERM/SIGINT stop cleanly (a second one at once).\n"
+     "Exit status: 0, 78 configuration error, 69 a service unreachable at "
+     "start.\n",
+     BIT(OPT_CONFIG) | BIT(OPT_EXIT_AT_END) | BIT(OPT_FROM), 0, cmd_run_args},
+    {"check-config", "check-config -c FILE [--connect]",
+     "validate the configuration and print it (secrets masked)",
+     CONFIG_HELP
+     "      --connect       also check that Kafka, Vault and authentik "
+     "answer with\n"
+     "                      the configured credentials\n",
+     "Exit status: 0 valid, 78 invalid, 69 (--connect) a check failed.\n",
+     BIT(OPT_CONFIG) | BIT(OPT_CONNECT), 0, cmd_check_config_args},
+    {"lag", "lag -c FILE [--group G] [--topic T] [--json]",
+     "per partition: committed and end offset, lag in offsets and seconds, "
+     "member",
+     CONFIG_HELP
+     "  -g, --group G       the consumer group (default: kafka.group)\n"
+     "  -t, --topic T       the topic (default: kafka.topic)\n"
+     JSON_HELP, KAFKA_ONLY_HELP,
+     BIT(OPT_CONFIG) | BIT(OPT_GROUP) | BIT(OPT_TOPIC) | BIT(OPT_JSON), 0,
+     cmd_lag_args},
+    {"replay", "replay -c FILE MODE [--partitions LIST] [--execute] "
+     "[--group G] [--topic T] [--json]",
+     "move the group's committed offsets (a dry run unless --execute)",
+     CONFIG_HELP
+     "  MODE, exactly one of:\n"
+     "      --to-earliest, --to-latest, --to-offset N, --shift-by N\n"
+     "      --to-datetime DATETIME  the first message at or after it, e.g.\n"
+     "                      2026-11-28T10:00:00Z, "
+     "2026-11-28T11:00:00.250+01:00\n"
+     "      --by-duration DURATION  the same, DURATION before now: "
+     "PnDTnHnMnS\n"
+     "                      (P1DT2H, PT15M) or 90s, 15m, 2h, 1d, 1h30m\n"
+     "      --partitions LIST  only these, e.g. 0,2,5-7\n"
+     "      --execute       commit the new offsets (refused, status 75, "
+     "while the\n"
+     "                      group has active members)\n"
+     "  -g, --group G       the consumer group (default: kafka.group)\n"
+     "  -t, --topic T       the topic (default: kafka.topic)\n"
+     JSON_HELP, KAFKA_ONLY_HELP,
+     BIT(OPT_CONFIG) | BIT(OPT_MODE) | BIT(OPT_PARTITIONS) | BIT(OPT_EXECUTE) |
+         BIT(OPT_GROUP) | BIT(OPT_TOPIC) | BIT(OPT_JSON),
+     0, cmd_replay_args},
+    {"reconcile", "reconcile -c FILE [--dry-run] [--json] [--timeout S]",
+     "bring Vault to authentik's state: every token, every secret under "
+     "the prefix",
+     CONFIG_HELP
+     "      --dry-run       say what differs, change nothing\n"
+     JSON_HELP
+     "      --timeout S     give up on what is unfinished after S seconds "
+     "(120)\n",
+     "Exit status: 0 done (dry run: no drift), 2 a dry run found drift, "
+     "69 a token\n"
+     "or a list could not be read in time.\n",
+     BIT(OPT_CONFIG) | BIT(OPT_DRY_RUN) | BIT(OPT_JSON) | BIT(OPT_TIMEOUT), 0,
+     cmd_reconcile_args},
+    {"sync", "sync -c FILE [--dry-run] [--json] [--timeout S] IDENTIFIER...",
+     "sync the named tokens now, as an event would",
+     CONFIG_HELP
+     "      --dry-run       say what differs, change nothing\n"
+     JSON_HELP
+     "      --timeout S     give up on what is unfinished after S seconds "
+     "(120)\n",
+     "Exit status: as for reconcile; 64 for a name that is not a token "
+     "identifier.\n",
+     BIT(OPT_CONFIG) | BIT(OPT_DRY_RUN) | BIT(OPT_JSON) | BIT(OPT_TIMEOUT), 1,
+     cmd_sync_args},
+    {"config-reference", "config-reference",
+     "describe every setting (Markdown table)", "", "", 0, 0,
+     cmd_config_reference},
+    {"version", "version", "print the version and the libraries' versions",
+     "", "", 0, 0, cmd_version},
+};
+/* clang-format on */
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static const struct command *find_command(const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < NCOMMANDS; i++) {
+        if (strcmp(commands[i].name, name) == 0) {
+            return &commands[i];
+        }
+    }
+    return NULL;
+}
+
+static void usage(FILE *fp)
+{
+    size_t i;
+
+    fprintf(fp, "Usage: ak2vault COMMAND [options]\n\nCommands:\n");
+    for (i = 0; i < NCOMMANDS; i++) {
+        fprintf(fp, "  %-17s %s\n", commands[i].name, commands[i].summary);
+    }
+    fprintf(fp, "\n'ak2vault COMMAND --help' shows a command's options; "
+                "'ak2vault --version'\nthe version.\n");
+}
+
+static void command_usage(const struct command *c, FILE *fp)
+{
+    fprintf(fp, "Usage: ak2vault %s\n\n%c%s.\n\n%s", c->synopsis,
+            toupper((unsigned char)c->summary[0]), c->summary + 1, c->details);
+    fprintf(fp, "  -h, --help          this help\n");
+    if (c->notes[0]) {
+        fprintf(fp, "\n%s", c->notes);
+    }
+}
+
+static int cmd_version(const struct args *a)
+{
+    const curl_version_info_data *curl = curl_version_info(CURLVERSION_NOW);
+
+    (void)a;
+    printf("ak2vault %s\n", AKV_VERSION);
+    printf("librdkafka %s\n", rd_kafka_version_str());
+    printf("libcurl %s (%s)\n", curl->version,
+           curl->ssl_version ? curl->ssl_version : "no TLS");
+    printf("cJSON %s\n", cJSON_Version());
+    printf("libconfig %d.%d.%d\n", LIBCONFIG_VER_MAJOR, LIBCONFIG_VER_MINOR,
+           LIBCONFIG_VER_REVISION);
+    printf("libmicrohttpd %s\n", MHD_get_version());
+    return EX_OK;
+}
+
+static int cmd_config_reference(const struct args *a)
+{
+    (void)a;
+    akv_cfg_describe(akv_settings_schema, stdout);
+    return EX_OK;
+}
+
+/* --timeout's whole seconds. @returns 0, or -1 (reported). */
+static int seconds_opt(const char *arg, long long *out)
+{
+    long v;
+
+    if (akv_parse_long(arg, 1, 86400, &v) < 0) {
+        fprintf(stderr, "ak2vault: --timeout takes whole seconds, 1 to "
+                        "86400\n");
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* getopt's table; `val` is enum opt. */
+static const struct option long_opts[] = {
+    {"config", required_argument, NULL, OPT_CONFIG},
+    {"exit-at-end", no_argument, NULL, OPT_EXIT_AT_END},
+    {"group", required_argument, NULL, OPT_GROUP},
+    {"topic", required_argument, NULL, OPT_TOPIC},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"help", no_argument, NULL, OPT_HELP},
+    {"connect", no_argument, NULL, OPT_CONNECT},
+    {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    /* replay and run --from: akv_replay_opt() takes them by name */
+    {"to-earliest", no_argument, NULL, OPT_MODE},
+    {"to-latest", no_argument, NULL, OPT_MODE},
+    {"to-offset", required_argument, NULL, OPT_MODE},
+    {"shift-by", required_argument, NULL, OPT_MODE},
+    {"to-datetime", required_argument, NULL, OPT_MODE},
+    {"by-duration", required_argument, NULL, OPT_MODE},
+    {"partitions", required_argument, NULL, OPT_PARTITIONS},
+    {"execute", no_argument, NULL, OPT_EXECUTE},
+    {"from", required_argument, NULL, OPT_FROM},
+    {NULL, 0, NULL, 0},
+};
+
+/* The short options and the enum opt each stands for. */
+static int short_opt(int c)
+{
+    switch (c) {
+    case 'c':
+        return OPT_CONFIG;
+    case 'e':
+        return OPT_EXIT_AT_END;
+    case 'g':
+        return OPT_GROUP;
+    case 't':
+        return OPT_TOPIC;
+    case 'j':
+        return OPT_JSON;
+    case 'h':
+        return OPT_HELP;
+    default:
+        return c;
+    }
+}
+
+/* The long name of an option given in its short form. */
+static const char *long_name(int opt)
+{
+    const struct option *o;
+
+    for (o = long_opts; o->name; o++) {
+        if (o->val == opt) {
+            return o->name;
+        }
+    }
+    return "?";
+}
+
+/* Takes one option's value. @returns 0, or the exit status (reported). */
+static int take(struct args *a, int opt, const char *name)
 {
     char errstr[512];
 
-    if (strcmp(cmd, "version") == 0) {
-        printf("ak2vault %s\n", AKV_VERSION);
-        return EX_OK;
+    switch (opt) {
+    case OPT_CONFIG:
+        a->config = optarg;
+        break;
+    case OPT_EXIT_AT_END:
+        a->exit_at_end = 1;
+        break;
+    case OPT_GROUP:
+        a->group = optarg;
+        break;
+    case OPT_TOPIC:
+        a->topic = optarg;
+        break;
+    case OPT_JSON:
+        a->json = 1;
+        break;
+    case OPT_CONNECT:
+        a->connect = 1;
+        break;
+    case OPT_DRY_RUN:
+        a->dry_run = 1;
+        break;
+    case OPT_TIMEOUT:
+        return seconds_opt(optarg, &a->timeout_s) < 0 ? EX_USAGE : 0;
+    case OPT_MODE:
+    case OPT_PARTITIONS:
+    case OPT_EXECUTE:
+    case OPT_FROM:
+        if (akv_replay_opt(&a->replay, name, optarg, errstr, sizeof(errstr)) !=
+            AKV_OK) {
+            fprintf(stderr, "ak2vault: %s\n", errstr);
+            return EX_USAGE;
+        }
+        break;
+    default:
+        break;
     }
-    if (strcmp(cmd, "config-reference") == 0) {
-        akv_cfg_describe(akv_settings_schema, stdout);
-        return EX_OK;
+    return 0;
+}
+
+/* The options after the command. @returns -1 to go on, or the exit status
+ * (--help, or a usage error already reported). */
+static int parse_args(int argc, char **argv, const struct command *c,
+                      struct args *a)
+{
+    int idx = -1;
+    int opt;
+    int rc;
+
+    optind = 2;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":c:eg:t:jh", long_opts, &idx)) !=
+           -1) {
+        const char *name = idx >= 0 ? long_opts[idx].name : NULL;
+
+        opt = short_opt(opt);
+        if (opt == '?' || opt == ':') {
+            fprintf(stderr, "ak2vault %s: %s '%s' (see ak2vault %s --help)\n",
+                    c->name,
+                    opt == ':' ? "missing value for" : "unknown option",
+                    argv[optind - 1], c->name);
+            return EX_USAGE;
+        }
+        if (opt == OPT_HELP) {
+            command_usage(c, stdout);
+            return EX_OK;
+        }
+        a->given |= BIT(opt);
+        a->spelled[opt] = name ? name : long_name(opt);
+        rc = take(a, opt, name);
+        if (rc) {
+            return rc;
+        }
+        idx = -1;
     }
-    if (strcmp(cmd, "run") != 0 && strcmp(cmd, "check-config") != 0 &&
-        strcmp(cmd, "lag") != 0 && strcmp(cmd, "replay") != 0 &&
-        strcmp(cmd, "sync") != 0 && strcmp(cmd, "reconcile") != 0) {
-        fprintf(stderr, "ak2vault: unknown command '%s'\n", cmd);
-        usage(stderr);
-        return EX_USAGE;
-    }
-    if (akv_replay_check(&a->replay, cmd, errstr, sizeof(errstr)) != AKV_OK) {
-        fprintf(stderr, "ak2vault: %s\n", errstr);
-        return EX_USAGE;
-    }
-    if (!a->config || !*a->config) {
-        fprintf(stderr, "ak2vault: %s needs -c FILE\n", cmd);
-        return EX_USAGE;
-    }
-    if (strcmp(cmd, "sync") == 0 && a->nnames == 0) {
-        fprintf(stderr, "ak2vault: sync needs at least one token "
-                        "identifier\n");
+    if (optind < argc && c->names) {
+        a->names = argv + optind;
+        a->nnames = argc - optind;
+    } else if (optind < argc) {
+        fprintf(stderr, "ak2vault %s: unexpected argument '%s'\n", c->name,
+                argv[optind]);
         return EX_USAGE;
     }
     return -1;
 }
 
-static int run_command(const char *cmd, const struct args *a)
+/* The checks before a command runs. @returns -1 to go on, or the exit
+ * status. */
+static int check_command(const struct command *c, const struct args *a)
 {
-    if (strcmp(cmd, "run") == 0) {
-        return cmd_run(a->config, a->exit_at_end, &a->replay);
+    unsigned extra = a->given & ~c->opts;
+    char errstr[512];
+    int o;
+
+    for (o = 0; extra && o < OPT_COUNT; o++) {
+        if (extra & BIT(o)) {
+            fprintf(stderr,
+                    "ak2vault %s: --%s does not apply to %s (see ak2vault "
+                    "%s --help)\n",
+                    c->name, a->spelled[o], c->name, c->name);
+            return EX_USAGE;
+        }
     }
-    if (strcmp(cmd, "lag") == 0) {
-        return cmd_lag(a->config, a->group, a->topic, a->json);
+    if (!(c->opts & BIT(OPT_CONFIG))) {
+        return -1;
     }
-    if (strcmp(cmd, "replay") == 0) {
-        return cmd_replay(a->config, &a->replay, a->group, a->topic, a->json);
+    if (akv_replay_check(&a->replay, c->name, errstr, sizeof(errstr)) !=
+        AKV_OK) {
+        fprintf(stderr, "ak2vault: %s\n", errstr);
+        return EX_USAGE;
     }
-    if (strcmp(cmd, "sync") == 0 || strcmp(cmd, "reconcile") == 0) {
-        return cmd_sync(a, strcmp(cmd, "reconcile") == 0);
+    if (!a->config || !*a->config) {
+        fprintf(stderr, "ak2vault: %s needs -c FILE (or AK2VAULT_CONFIG)\n",
+                c->name);
+        return EX_USAGE;
     }
-    return cmd_check_config(a->config, a->connect);
+    if (c->names && a->nnames == 0) {
+        fprintf(stderr, "ak2vault: %s needs at least one token identifier\n",
+                c->name);
+        return EX_USAGE;
+    }
+    return -1;
 }
 
 int main(int argc, char **argv)
 {
+    const struct command *c;
     struct args a;
-    const char *cmd;
     int rc;
 
     memset(&a, 0, sizeof(a));
@@ -493,21 +686,39 @@ int main(int argc, char **argv)
         usage(stderr);
         return EX_USAGE;
     }
-    cmd = argv[1];
-    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 ||
-        strcmp(cmd, "help") == 0) {
-        usage(stdout);
+    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        c = argc > 2 ? find_command(argv[2]) : NULL;
+        if (argc > 2 && !c) {
+            fprintf(stderr, "ak2vault: unknown command '%s'\n", argv[2]);
+            usage(stderr);
+            return EX_USAGE;
+        }
+        if (c) {
+            command_usage(c, stdout);
+        } else {
+            usage(stdout);
+        }
         return EX_OK;
     }
-    rc = parse_args(argc, argv, &a);
+    if (strcmp(argv[1], "-V") == 0 || strcmp(argv[1], "--version") == 0) {
+        return cmd_version(&a);
+    }
+    c = find_command(argv[1]);
+    if (!c) {
+        fprintf(stderr, "ak2vault: unknown command '%s'\n", argv[1]);
+        usage(stderr);
+        return EX_USAGE;
+    }
+    rc = parse_args(argc, argv, c, &a);
     if (rc < 0) {
-        rc = check_command(cmd, &a);
+        rc = check_command(c, &a);
     }
     if (rc >= 0) {
         return rc;
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    rc = run_command(cmd, &a);
+    rc = c->fn(&a);
     akv_log_secret_clear();
     curl_global_cleanup();
     return rc;
