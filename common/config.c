@@ -11,6 +11,7 @@
 #include <libconfig.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static void *field(void *cfg, const struct akv_cfg_entry *e)
 {
@@ -248,15 +249,19 @@ static akv_err_t bool_from_text(const struct akv_cfg_entry *e, void *cfg,
 {
     int *b = field(cfg, e);
 
-    if (!strcmp(text, "true") || !strcmp(text, "1") || !strcmp(text, "yes")) {
-        *b = 1;
-    } else if (!strcmp(text, "false") || !strcmp(text, "0") ||
-               !strcmp(text, "no")) {
-        *b = 0;
-    } else {
-        return wrong_type(e, where, errstr, errstr_size);
+    /* The spellings Vault's own tools accept for VAULT_SKIP_VERIFY and the
+     * like (Go's strconv.ParseBool), and no others. */
+    static const char *const yes[] = {"1", "t", "T", "TRUE", "true", "True"};
+    static const char *const no[] = {"0", "f", "F", "FALSE", "false", "False"};
+    size_t i;
+
+    for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+        if (strcmp(text, yes[i]) == 0 || strcmp(text, no[i]) == 0) {
+            *b = strcmp(text, yes[i]) == 0;
+            return AKV_OK;
+        }
     }
-    return AKV_OK;
+    return wrong_type(e, where, errstr, errstr_size);
 }
 
 /* Adds one item of a list (an empty one adds nothing) or of pairs
@@ -571,6 +576,7 @@ akv_err_t akv_cfg_load(const struct akv_cfg_entry *schema, void *out,
                        const char *path, char *errstr, size_t errstr_size)
 {
     const struct akv_cfg_entry *e;
+    struct stat st;
     config_t lc;
     akv_err_t err = AKV_OK;
 
@@ -584,10 +590,17 @@ akv_err_t akv_cfg_load(const struct akv_cfg_entry *schema, void *out,
     }
 
     config_init(&lc);
+    errno = 0;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        err = akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
+                       "%s: cannot read file: it is a directory", path);
+        goto out;
+    }
     if (!config_read_file(&lc, path)) {
         if (config_error_type(&lc) == CONFIG_ERR_FILE_IO) {
             err = akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
-                           "%s: cannot read file: %s", path, strerror(errno));
+                           "%s: cannot read file: %s", path,
+                           errno ? strerror(errno) : "read error");
         } else {
             err =
                 akv_errf(AKV_ERR_CONFIG, errstr, errstr_size, "%s:%d: %s",
@@ -633,6 +646,22 @@ akv_err_t akv_cfg_load(const struct akv_cfg_entry *schema, void *out,
 out:
     config_destroy(&lc);
     return err;
+}
+
+const char *akv_cfg_origin(const struct akv_cfg_entry *schema, const char *name,
+                           const char *path, char *buf, size_t size)
+{
+    const struct akv_cfg_entry *e;
+
+    for (e = schema; e->name; e++) {
+        if (strcmp(e->name, name) == 0 && e->env && getenv(e->env) &&
+            *getenv(e->env)) {
+            snprintf(buf, size, "environment %s", e->env);
+            return buf;
+        }
+    }
+    snprintf(buf, size, "%s", path);
+    return buf;
 }
 
 void akv_cfg_free(const struct akv_cfg_entry *schema, void *cfg)

@@ -64,6 +64,14 @@ struct akv_cfg_entry {
 akv_err_t akv_cfg_load(const struct akv_cfg_entry *schema, void *out,
                        const char *path, char *errstr, size_t errstr_size);
 
+/**
+ * @brief Where setting \p name's value came from, for messages: "environment
+ *        VAR" when its environment variable is set (it overrides the file),
+ *        else \p path. Written to \p buf, which is returned.
+ */
+const char *akv_cfg_origin(const struct akv_cfg_entry *schema, const char *name,
+                           const char *path, char *buf, size_t size);
+
 /** @returns non-zero when \p s (may be NULL) is one of \p l's strings. */
 int akv_strlist_contains(const struct akv_strlist *l, const char *s);
 

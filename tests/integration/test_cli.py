@@ -195,6 +195,70 @@ def test_unknown_option_is_usage_error():
     expect(rc, EX_USAGE, err)
 
 
+def properties(*pairs):
+    return akvtest.RawCfg("(" + ", ".join(
+        '("%s", "%s")' % kv for kv in pairs) + ")")
+
+
+def test_bad_kafka_properties_refused_as_run_refuses_them():
+    """check-config builds the Kafka consumer run would: what librdkafka
+    refuses (an unknown property, a bad value, a CA file that is not
+    there) is a configuration error (78) for both, naming the property."""
+    cases = [
+        ((("no.such.prop", "1"),), "no.such.prop"),
+        ((("security.protocol", "bogus"),), "security.protocol"),
+        ((("security.protocol", "ssl"),
+          ("ssl.ca.location", "/nonexistent/ca.pem")), "ssl.ca.location"),
+    ]
+    for pairs, name in cases:
+        path = config(extra={"kafka": {"properties": properties(*pairs)}})
+        rc, out, err = ak("check-config", "-c", path, env=BOTH)
+        expect(rc, EX_CONFIG, err, name)
+        assert "configuration is valid" not in err, err
+        rc, out, err = ak("run", "-c", path, env=BOTH)
+        expect(rc, EX_CONFIG, err, name)
+    note("%d sets of kafka.properties: check-config and run both exit 78 "
+         "naming the property" % len(cases))
+
+
+def test_errors_name_their_real_cause():
+    """A directory is not "Success"; a bad value that came from the
+    environment is blamed on the variable, not on the file."""
+    rc, out, err = ak("check-config", "-c", str(RUN.path), env=BOTH)
+    expect(rc, EX_CONFIG, err, "is a directory")
+    assert "Success" not in err, err
+    path = config()
+    for var, value, setting in (
+            ("VAULT_ADDR", "vault:8200", "vault.addr"),
+            ("AUTHENTIK_URL", "authentik:9000", "authentik.url"),
+            ("AK2VAULT_METRICS_LISTEN", "nowhere", "metrics.listen")):
+        rc, out, err = ak("check-config", "-c", path,
+                          env=dict(BOTH, **{var: value}))
+        expect(rc, EX_CONFIG, err, "environment %s" % var, setting)
+        assert path not in err, "%s blamed on the file: %s" % (var, err)
+
+
+def test_booleans_are_spelled_as_vault_spells_them():
+    """VAULT_SKIP_VERIFY takes what Vault's own tools take (Go's
+    strconv.ParseBool) and nothing else."""
+    path = config()
+    for value, want in (("1", "true"), ("t", "true"), ("T", "true"),
+                        ("TRUE", "true"), ("true", "true"),
+                        ("True", "true"), ("0", "false"), ("f", "false"),
+                        ("F", "false"), ("FALSE", "false"),
+                        ("false", "false"), ("False", "false")):
+        rc, out, err = ak("check-config", "-c", path,
+                          env=dict(BOTH, VAULT_SKIP_VERIFY=value))
+        assert rc == EX_OK, "VAULT_SKIP_VERIFY=%s: status %d: %s" % (
+            value, rc, err)
+        assert dump(out)["vault.tls.skip_verify"] == want, \
+            "VAULT_SKIP_VERIFY=%s: %s" % (value, dump(out))
+    for value in ("yes", "on", "tRuE", "2"):
+        rc, out, err = ak("check-config", "-c", path,
+                          env=dict(BOTH, VAULT_SKIP_VERIFY=value))
+        expect(rc, EX_CONFIG, err, "environment VAULT_SKIP_VERIFY")
+
+
 def test_valid_config():
     path = config()
     rc, out, err = ak("check-config", "-c", path, env=BOTH)

@@ -185,8 +185,16 @@ static int cmd_replay(const char *path, const struct akv_replay_opts *o,
 static int cmd_check_config(const char *path, int connect)
 {
     struct akv_settings s;
+    char errstr[1024];
     int rc = load(&s, path, 1);
 
+    /* What librdkafka refuses, run refuses when it creates its consumer:
+     * create that consumer here too. */
+    if (rc == EX_OK &&
+        akv_consumer_check(&s, errstr, sizeof(errstr)) != AKV_OK) {
+        fprintf(stderr, "ak2vault: %s: %s\n", path, errstr);
+        rc = EX_CONFIG;
+    }
     if (rc == EX_OK) {
         akv_settings_dump(&s, stdout);
         fprintf(stderr, "ak2vault: %s: configuration is valid\n", path);

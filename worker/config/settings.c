@@ -382,20 +382,24 @@ static akv_err_t validate_kafka(const struct akv_settings *s, const char *path,
     return AKV_OK;
 }
 
+/* The file, or the environment variable the value of \p name came from. */
+#define ORIGIN(name, path, buf)                                                \
+    akv_cfg_origin(akv_settings_schema, name, path, buf, sizeof(buf))
+
 static akv_err_t validate_urls(const struct akv_settings *s, const char *path,
                                char *errstr, size_t errstr_size)
 {
-    if (!is_http_url(s->authentik_url)) {
-        return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
-                        "%s: 'authentik.url' must start with http:// or "
-                        "https://",
-                        path);
-    }
-    if (!is_http_url(s->vault_addr)) {
-        return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
-                        "%s: 'vault.addr' must start with http:// or "
-                        "https://",
-                        path);
+    static const char *const names[] = {"authentik.url", "vault.addr"};
+    const char *urls[] = {s->authentik_url, s->vault_addr};
+    char where[1100];
+    size_t i;
+
+    for (i = 0; i < 2; i++) {
+        if (!is_http_url(urls[i])) {
+            return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
+                            "%s: '%s' must start with http:// or https://",
+                            ORIGIN(names[i], path, where), names[i]);
+        }
     }
     return AKV_OK;
 }
@@ -446,12 +450,14 @@ static akv_err_t validate_metrics(const struct akv_settings *s,
     struct sockaddr_storage addr;
     socklen_t addrlen;
     char why[300];
+    char where[1100];
 
     if (s->metrics_listen && *s->metrics_listen &&
         akv_listen_parse(s->metrics_listen, &addr, &addrlen, why,
                          sizeof(why)) != AKV_OK) {
         return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
-                        "%s: 'metrics.listen': %s", path, why);
+                        "%s: 'metrics.listen': %s",
+                        ORIGIN("metrics.listen", path, where), why);
     }
     return AKV_OK;
 }

@@ -327,13 +327,15 @@ static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     akv_commit_answered(c->parts, c->nparts, offsets, akv_wall_ms());
 }
 
-static rd_kafka_t *create(struct consumer *c, char *errstr, size_t errstr_size)
+/* The consumer's configuration: ak2vault's settings, then kafka.properties,
+ * then what no property may change. NULL with the refused property in
+ * \p errstr. */
+static rd_kafka_conf_t *consumer_conf(const struct akv_settings *s,
+                                      int exit_at_end, char *errstr,
+                                      size_t errstr_size)
 {
-    const struct akv_settings *s = c->settings;
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_t *rk;
     char num[32];
-    char kerr[512];
 
     /* Bound what librdkafka prefetches (its defaults allow 64 MiB queued
      * plus 50 MiB per fetch, more once decompressed): memory must stay
@@ -357,8 +359,7 @@ static rd_kafka_t *create(struct consumer *c, char *errstr, size_t errstr_size)
         akv_kconf_set(conf, "topic.metadata.refresh.interval.ms",
                       METADATA_REFRESH_MS, errstr, errstr_size) ||
         akv_kconf_set(conf, "enable.partition.eof",
-                      c->opts->exit_at_end ? "true" : "false", errstr,
-                      errstr_size)) {
+                      exit_at_end ? "true" : "false", errstr, errstr_size)) {
         goto fail;
     }
     if (s->kafka_instance_id && *s->kafka_instance_id &&
@@ -386,23 +387,67 @@ static rd_kafka_t *create(struct consumer *c, char *errstr, size_t errstr_size)
                       errstr_size)) {
         goto fail;
     }
+    return conf;
+
+fail:
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+}
+
+/* A client librdkafka refuses to create is a configuration error too (a
+ * CA file that is not there, a mechanism this build lacks). */
+static rd_kafka_t *client_new(rd_kafka_conf_t *conf, char *errstr,
+                              size_t errstr_size)
+{
+    char kerr[512];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, kerr, sizeof(kerr));
+
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
+                 "cannot create the Kafka consumer: %s", kerr);
+    }
+    return rk; /* rd_kafka_new() took conf */
+}
+
+akv_err_t akv_consumer_check(const struct akv_settings *s, char *errstr,
+                             size_t errstr_size)
+{
+    rd_kafka_conf_t *conf = consumer_conf(s, 0, errstr, errstr_size);
+    rd_kafka_t *rk;
+
+    if (!conf) {
+        return AKV_ERR_CONFIG;
+    }
+    /* The same client, but with no broker to connect to: checking the
+     * configuration does not touch the network (--connect does). */
+    if (akv_kconf_set(conf, "bootstrap.servers", "", errstr, errstr_size)) {
+        rd_kafka_conf_destroy(conf);
+        return AKV_ERR_CONFIG;
+    }
+    rd_kafka_conf_set_log_cb(conf, akv_kconf_log);
+    rk = client_new(conf, errstr, errstr_size);
+    if (!rk) {
+        return AKV_ERR_CONFIG;
+    }
+    rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    return AKV_OK;
+}
+
+static rd_kafka_t *create(struct consumer *c, char *errstr, size_t errstr_size)
+{
+    rd_kafka_conf_t *conf =
+        consumer_conf(c->settings, c->opts->exit_at_end, errstr, errstr_size);
+
+    if (!conf) {
+        return NULL;
+    }
     rd_kafka_conf_set_opaque(conf, c);
     rd_kafka_conf_set_log_cb(conf, akv_kconf_log);
     rd_kafka_conf_set_error_cb(conf, on_error);
     rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
     rd_kafka_conf_set_offset_commit_cb(conf, on_commit);
-
-    rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, kerr, sizeof(kerr));
-    if (!rk) {
-        akv_errf(AKV_ERR_KAFKA, errstr, errstr_size,
-                 "cannot create the Kafka consumer: %s", kerr);
-        goto fail;
-    }
-    return rk; /* rd_kafka_new() took conf */
-
-fail:
-    rd_kafka_conf_destroy(conf);
-    return NULL;
+    return client_new(conf, errstr, errstr_size);
 }
 
 static double conf_number(rd_kafka_t *rk, const char *name, double fallback)

@@ -44,6 +44,17 @@ int akv_kafka_scram_broken(const char *mechanism, int version);
  * @returns AKV_OK on a clean stop (offsets committed, group left), or an
  *          error with a message in \p errstr.
  */
+/**
+ * @brief Builds the Kafka consumer `run` would build from \p s (the same
+ *        properties in the same order, kafka.properties included, but no
+ *        bootstrap broker: nothing is connected to) and destroys it at
+ *        once.
+ * @returns AKV_OK, or AKV_ERR_CONFIG with what librdkafka refused (the
+ *          property and why) in \p errstr.
+ */
+akv_err_t akv_consumer_check(const struct akv_settings *s, char *errstr,
+                             size_t errstr_size);
+
 akv_err_t akv_consumer_run(const struct akv_settings *s,
                            const struct akv_run_opts *opts,
                            volatile sig_atomic_t *run, struct akv_telemetry *tm,
