@@ -572,30 +572,20 @@ static int is_set(const struct akv_cfg_entry *e, const void *cfg)
     return 0;
 }
 
-akv_err_t akv_cfg_load(const struct akv_cfg_entry *schema, void *out,
-                       const char *path, char *errstr, size_t errstr_size)
+/* The settings \p path sets. */
+static akv_err_t read_file(const struct akv_cfg_entry *schema, void *out,
+                           const char *path, char *errstr, size_t errstr_size)
 {
-    const struct akv_cfg_entry *e;
     struct stat st;
     config_t lc;
-    akv_err_t err = AKV_OK;
+    akv_err_t err;
 
-    for (e = schema; e->name; e++) {
-        if (e->def) {
-            err = set_from_text(e, out, e->def, "default", errstr, errstr_size);
-            if (err) {
-                return err;
-            }
-        }
-    }
-
-    config_init(&lc);
     errno = 0;
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-        err = akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
-                       "%s: cannot read file: it is a directory", path);
-        goto out;
+        return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
+                        "%s: cannot read file: it is a directory", path);
     }
+    config_init(&lc);
     if (!config_read_file(&lc, path)) {
         if (config_error_type(&lc) == CONFIG_ERR_FILE_IO) {
             err = akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
@@ -607,13 +597,20 @@ akv_err_t akv_cfg_load(const struct akv_cfg_entry *schema, void *out,
                          config_error_file(&lc) ? config_error_file(&lc) : path,
                          config_error_line(&lc), config_error_text(&lc));
         }
-        goto out;
+    } else {
+        err = walk(schema, out, config_root_setting(&lc), "", path, errstr,
+                   errstr_size);
     }
-    err = walk(schema, out, config_root_setting(&lc), "", path, errstr,
-               errstr_size);
-    if (err) {
-        goto out;
-    }
+    config_destroy(&lc);
+    return err;
+}
+
+/* The environment variables, over the file. */
+static akv_err_t read_env(const struct akv_cfg_entry *schema, void *out,
+                          char *errstr, size_t errstr_size)
+{
+    const struct akv_cfg_entry *e;
+    akv_err_t err;
 
     for (e = schema; e->name; e++) {
         const char *v = e->env ? getenv(e->env) : NULL;
@@ -623,29 +620,67 @@ akv_err_t akv_cfg_load(const struct akv_cfg_entry *schema, void *out,
             snprintf(where, sizeof(where), "environment %s", e->env);
             err = set_from_text(e, out, v, where, errstr, errstr_size);
             if (err) {
-                goto out;
+                return err;
             }
         }
     }
-    for (e = schema; e->name; e++) {
-        if ((e->flags & AKV_CFG_REQUIRED) && !is_set(e, out)) {
-            if (e->env) {
-                err = akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
-                               "%s: missing required setting '%s' (or "
-                               "environment variable %s)",
-                               path, e->name, e->env);
-            } else {
-                err = akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
-                               "%s: missing required setting '%s'", path,
-                               e->name);
-            }
-            goto out;
-        }
-    }
+    return AKV_OK;
+}
 
-out:
-    config_destroy(&lc);
+static akv_err_t check_required(const struct akv_cfg_entry *schema,
+                                const void *out, const char *where,
+                                const char *prefix, char *errstr,
+                                size_t errstr_size)
+{
+    const struct akv_cfg_entry *e;
+
+    for (e = schema; e->name; e++) {
+        if (!(e->flags & AKV_CFG_REQUIRED) || is_set(e, out) ||
+            (prefix && strncmp(e->name, prefix, strlen(prefix)) != 0)) {
+            continue;
+        }
+        if (e->env) {
+            return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
+                            "%s: missing required setting '%s' (or "
+                            "environment variable %s)",
+                            where, e->name, e->env);
+        }
+        return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
+                        "%s: missing required setting '%s'", where, e->name);
+    }
+    return AKV_OK;
+}
+
+akv_err_t akv_cfg_load_some(const struct akv_cfg_entry *schema, void *out,
+                            const char *path, const char *required_prefix,
+                            char *errstr, size_t errstr_size)
+{
+    const struct akv_cfg_entry *e;
+    akv_err_t err;
+
+    for (e = schema; e->name; e++) {
+        if (e->def) {
+            err = set_from_text(e, out, e->def, "default", errstr, errstr_size);
+            if (err) {
+                return err;
+            }
+        }
+    }
+    err = path ? read_file(schema, out, path, errstr, errstr_size) : AKV_OK;
+    if (!err) {
+        err = read_env(schema, out, errstr, errstr_size);
+    }
+    if (!err) {
+        err = check_required(schema, out, path ? path : "environment",
+                             required_prefix, errstr, errstr_size);
+    }
     return err;
+}
+
+akv_err_t akv_cfg_load(const struct akv_cfg_entry *schema, void *out,
+                       const char *path, char *errstr, size_t errstr_size)
+{
+    return akv_cfg_load_some(schema, out, path, NULL, errstr, errstr_size);
 }
 
 const char *akv_cfg_origin(const struct akv_cfg_entry *schema, const char *name,

@@ -65,6 +65,15 @@ akv_err_t akv_cfg_load(const struct akv_cfg_entry *schema, void *out,
                        const char *path, char *errstr, size_t errstr_size);
 
 /**
+ * @brief The same, with \p path NULL for no file (defaults and the
+ *        environment only), and only the required settings whose names
+ *        start with \p required_prefix (NULL: all) required.
+ */
+akv_err_t akv_cfg_load_some(const struct akv_cfg_entry *schema, void *out,
+                            const char *path, const char *required_prefix,
+                            char *errstr, size_t errstr_size);
+
+/**
  * @brief Where setting \p name's value came from, for messages: "environment
  *        VAR" when its environment variable is set (it overrides the file),
  *        else \p path. Written to \p buf, which is returned.

@@ -58,8 +58,8 @@ import time  # noqa: E402
 from types import SimpleNamespace  # noqa: E402
 
 import akvtest  # noqa: E402
-from akvtest import (EX_OK, EX_USAGE, SECRETS, depends, note,  # noqa: E402
-                     wait_until)
+from akvtest import (EX_CONFIG, EX_OK, EX_USAGE, SECRETS,  # noqa: E402
+                     depends, note, wait_until)
 
 EX_TEMPFAIL = 75
 TIMES = "lr.times"
@@ -122,14 +122,14 @@ def config(group, topic=TIMES, extra=None):
                                          extra or {})))
 
 
-def ak(*args, cfg=None):
-    """Runs ak2vault without any credential. @returns (status, stdout,
-    stderr); fails if a known secret shows."""
+def ak(*args, cfg=None, env=None):
+    """Runs ak2vault without any credential (\p env: variables to add).
+    @returns (status, stdout, stderr); fails if a known secret shows."""
     argv = [akvtest.binary("ak2vault"), *args]
     if cfg:
         argv += ["-c", cfg]
     r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
-                       env=akvtest.child_env(), cwd=str(S.rundir.path),
+                       env=akvtest.child_env(env), cwd=str(S.rundir.path),
                        timeout=60)
     out = r.stdout.decode(errors="replace")
     err = r.stderr.decode(errors="replace")
@@ -323,6 +323,33 @@ def test_lag_table_and_json_agree_on_known_offsets():
 
 
 @depends("test_records_with_known_timestamps")
+@depends("test_lag_table_and_json_agree_on_known_offsets")
+def test_lag_and_replay_need_only_kafka_settings():
+    """No configuration file, no Vault or authentik setting: the
+    environment's KAFKA_* are enough, and they give what a file would."""
+    g = "lr-lag"
+    want = lag_json(g)[0]
+    env = {"KAFKA_BROKERS": S.stack.brokers, "KAFKA_TOPIC": TIMES}
+    rc, out, err = ak("lag", "--group", g, "--json", env=env)
+    ok(rc, out, err, "lag from the environment")
+    got = json.loads(out)
+    assert [(p["partition"], p["committed"], p["end"]) for p in
+            got["partitions"]] == [(p["partition"], p["committed"], p["end"])
+                                   for p in want["partitions"]], (got, want)
+    rc, out, err = ak("replay", "--group", g, "--to-earliest", "--json",
+                      env=dict(env, KAFKA_GROUP=g))
+    ok(rc, out, err, "replay (dry run) from the environment")
+    rc, out, err = ak("lag", "--group", g, env={})
+    assert rc == EX_CONFIG and "KAFKA_BROKERS" in err, (rc, err)
+    kafka_only = S.rundir.write("kafka-only.cfg", 'kafka: { brokers = "%s"; '
+                                'topic = "%s"; };\n' % (S.stack.brokers,
+                                                       TIMES))
+    rc, out, err = ak("lag", "--group", g, "--json", cfg=str(kafka_only))
+    ok(rc, out, err, "lag with a file of kafka settings only")
+    note("lag and replay from KAFKA_* alone, and from a file with only a "
+         "kafka section; without brokers: 78 naming KAFKA_BROKERS")
+
+
 def test_dry_runs_plan_and_change_nothing():
     g = "lr-dry"
     replay(g, "--to-offset", "20", "--execute")
@@ -464,10 +491,10 @@ def test_bad_arguments_are_usage_errors():
          "bad partition list"),
         (("replay", "--to-earliest", "--partitions", "1,7"),
          "unknown partition 7"),
-        (("lag", "--execute"), "--execute is an option of replay"),
-        (("lag", "--to-earliest"), "--to-earliest is an option of replay"),
+        (("lag", "--execute"), "--execute does not apply to lag"),
+        (("lag", "--to-earliest"), "--to-earliest does not apply to lag"),
         (("replay", "--to-earliest", "--from", "earliest"),
-         "--from is an option of run"),
+         "--from does not apply to replay"),
         (("run", "--from", "yesterday"), "--from 'yesterday'"),
     ]
     before = committed(g)

@@ -252,6 +252,7 @@ struct command {
     const char *details;  /* its options */
     const char *notes;    /* after them: exit statuses, signals */
     unsigned opts;        /* BIT(opt) of the options it takes */
+    int kafka_only;       /* reads only the kafka settings: -c optional */
     int names;            /* takes identifiers after its options */
     int (*fn)(const struct args *a);
 };
@@ -261,14 +262,21 @@ static int cmd_run_args(const struct args *a)
     return cmd_run(a->config, a->exit_at_end, &a->replay);
 }
 
+/* The configuration file of a command that may do without one. */
+static const char *config_or_none(const struct args *a)
+{
+    return a->config && *a->config ? a->config : NULL;
+}
+
 static int cmd_lag_args(const struct args *a)
 {
-    return cmd_lag(a->config, a->group, a->topic, a->json);
+    return cmd_lag(config_or_none(a), a->group, a->topic, a->json);
 }
 
 static int cmd_replay_args(const struct args *a)
 {
-    return cmd_replay(a->config, &a->replay, a->group, a->topic, a->json);
+    return cmd_replay(config_or_none(a), &a->replay, a->group, a->topic,
+                      a->json);
 }
 
 static int cmd_check_config_args(const struct args *a)
@@ -330,8 +338,11 @@ static int cmd_config_reference(const struct args *a);
 #define CONFIG_HELP                                                            \
     "  -c, --config FILE   the configuration (libconfig; default: "            \
     "$AK2VAULT_CONFIG)\n"
-#define JSON_HELP       "  -j, --json          one JSON document instead of a table\n"
-#define KAFKA_ONLY_HELP "Only the kafka settings are read (and checked).\n"
+#define JSON_HELP "  -j, --json          one JSON document instead of a table\n"
+#define KAFKA_ONLY_HELP                                                        \
+    "Only the kafka settings are read (and checked); without -c they come "    \
+    "from the\nenvironment alone (KAFKA_BROKERS, KAFKA_TOPIC, KAFKA_GROUP, "   \
+    "...).\n"
 
 /* clang-format off */
 static const struct command commands[] = {
@@ -350,7 +361,8 @@ static const struct command commands[] = {
      "Signals: SIGTERM/SIGINT stop cleanly (a second one at once).\n"
      "Exit status: 0, 78 configuration error, 69 a service unreachable at "
      "start.\n",
-     BIT(OPT_CONFIG) | BIT(OPT_EXIT_AT_END) | BIT(OPT_FROM), 0, cmd_run_args},
+     BIT(OPT_CONFIG) | BIT(OPT_EXIT_AT_END) | BIT(OPT_FROM), 0, 0,
+     cmd_run_args},
     {"check-config", "check-config -c FILE [--connect]",
      "validate the configuration and print it (secrets masked)",
      CONFIG_HELP
@@ -358,17 +370,17 @@ static const struct command commands[] = {
      "answer with\n"
      "                      the configured credentials\n",
      "Exit status: 0 valid, 78 invalid, 69 (--connect) a check failed.\n",
-     BIT(OPT_CONFIG) | BIT(OPT_CONNECT), 0, cmd_check_config_args},
-    {"lag", "lag -c FILE [--group G] [--topic T] [--json]",
+     BIT(OPT_CONFIG) | BIT(OPT_CONNECT), 0, 0, cmd_check_config_args},
+    {"lag", "lag [-c FILE] [--group G] [--topic T] [--json]",
      "per partition: committed and end offset, lag in offsets and seconds, "
      "member",
      CONFIG_HELP
      "  -g, --group G       the consumer group (default: kafka.group)\n"
      "  -t, --topic T       the topic (default: kafka.topic)\n"
      JSON_HELP, KAFKA_ONLY_HELP,
-     BIT(OPT_CONFIG) | BIT(OPT_GROUP) | BIT(OPT_TOPIC) | BIT(OPT_JSON), 0,
+     BIT(OPT_CONFIG) | BIT(OPT_GROUP) | BIT(OPT_TOPIC) | BIT(OPT_JSON), 1, 0,
      cmd_lag_args},
-    {"replay", "replay -c FILE MODE [--partitions LIST] [--execute] "
+    {"replay", "replay [-c FILE] MODE [--partitions LIST] [--execute] "
      "[--group G] [--topic T] [--json]",
      "move the group's committed offsets (a dry run unless --execute)",
      CONFIG_HELP
@@ -389,7 +401,7 @@ static const struct command commands[] = {
      JSON_HELP, KAFKA_ONLY_HELP,
      BIT(OPT_CONFIG) | BIT(OPT_MODE) | BIT(OPT_PARTITIONS) | BIT(OPT_EXECUTE) |
          BIT(OPT_GROUP) | BIT(OPT_TOPIC) | BIT(OPT_JSON),
-     0, cmd_replay_args},
+     1, 0, cmd_replay_args},
     {"reconcile", "reconcile -c FILE [--dry-run] [--json] [--timeout S]",
      "bring Vault to authentik's state: every token, every secret under "
      "the prefix",
@@ -402,7 +414,7 @@ static const struct command commands[] = {
      "69 a token\n"
      "or a list could not be read in time.\n",
      BIT(OPT_CONFIG) | BIT(OPT_DRY_RUN) | BIT(OPT_JSON) | BIT(OPT_TIMEOUT), 0,
-     cmd_reconcile_args},
+     0, cmd_reconcile_args},
     {"sync", "sync -c FILE [--dry-run] [--json] [--timeout S] IDENTIFIER...",
      "sync the named tokens now, as an event would",
      CONFIG_HELP
@@ -412,13 +424,13 @@ static const struct command commands[] = {
      "(120)\n",
      "Exit status: as for reconcile; 64 for a name that is not a token "
      "identifier.\n",
-     BIT(OPT_CONFIG) | BIT(OPT_DRY_RUN) | BIT(OPT_JSON) | BIT(OPT_TIMEOUT), 1,
-     cmd_sync_args},
+     BIT(OPT_CONFIG) | BIT(OPT_DRY_RUN) | BIT(OPT_JSON) | BIT(OPT_TIMEOUT), 0,
+     1, cmd_sync_args},
     {"config-reference", "config-reference",
-     "describe every setting (Markdown table)", "", "", 0, 0,
+     "describe every setting (Markdown table)", "", "", 0, 0, 0,
      cmd_config_reference},
     {"version", "version", "print the version and the libraries' versions",
-     "", "", 0, 0, cmd_version},
+     "", "", 0, 0, 0, cmd_version},
 };
 /* clang-format on */
 
@@ -669,7 +681,7 @@ static int check_command(const struct command *c, const struct args *a)
         fprintf(stderr, "ak2vault: %s\n", errstr);
         return EX_USAGE;
     }
-    if (!a->config || !*a->config) {
+    if ((!a->config || !*a->config) && !c->kafka_only) {
         fprintf(stderr, "ak2vault: %s needs -c FILE (or AK2VAULT_CONFIG)\n",
                 c->name);
         return EX_USAGE;

@@ -546,14 +546,17 @@ akv_err_t akv_settings_load_kafka(struct akv_settings *s, const char *path,
 static akv_err_t load(struct akv_settings *s, const char *path, int secrets,
                       char *errstr, size_t errstr_size)
 {
+    const char *where = path ? path : "environment";
     akv_err_t err;
 
     memset(s, 0, sizeof(*s));
-    err = akv_cfg_load(akv_settings_schema, s, path, errstr, errstr_size);
+    err = akv_cfg_load_some(akv_settings_schema, s, path,
+                            secrets ? NULL : "kafka.", errstr, errstr_size);
     if (err) {
         return err;
     }
-    err = validate(s, path, errstr, errstr_size);
+    err = secrets ? validate(s, where, errstr, errstr_size)
+                  : validate_kafka(s, where, errstr, errstr_size);
     if (err) {
         return err;
     }
@@ -572,7 +575,7 @@ static akv_err_t load(struct akv_settings *s, const char *path, int secrets,
     }
     err = resolve_secret(&s->authentik_token, s->authentik_token_file,
                          "authentik API token", "AUTHENTIK_TOKEN",
-                         "authentik.token_file", path, errstr, errstr_size);
+                         "authentik.token_file", where, errstr, errstr_size);
     if (err) {
         return err;
     }
@@ -580,7 +583,7 @@ static akv_err_t load(struct akv_settings *s, const char *path, int secrets,
         return AKV_OK; /* login methods obtain their own tokens */
     }
     return resolve_secret(&s->vault_token, s->vault_token_file, "Vault token",
-                          "VAULT_TOKEN", "vault.token_file", path, errstr,
+                          "VAULT_TOKEN", "vault.token_file", where, errstr,
                           errstr_size);
 }
 

@@ -113,8 +113,10 @@ akv_err_t akv_settings_load(struct akv_settings *s, const char *path,
                             char *errstr, size_t errstr_size);
 
 /**
- * @brief Like akv_settings_load() without reading or requiring the Vault
- *        and authentik credentials: for commands that only talk to Kafka.
+ * @brief For commands that only talk to Kafka: like akv_settings_load(),
+ *        but only the kafka settings are required and checked (no Vault
+ *        or authentik setting, no credential), and \p path may be NULL to
+ *        take everything from the environment (KAFKA_BROKERS, ...).
  */
 akv_err_t akv_settings_load_kafka(struct akv_settings *s, const char *path,
                                   char *errstr, size_t errstr_size);
