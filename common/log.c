@@ -323,6 +323,81 @@ static void json_escape(FILE *fp, const char *s)
     }
 }
 
+/* The fields a JSON line carries besides the message, when the message
+ * names them as key=value (as every sync, partition and retry line does),
+ * and whether each is a number. */
+static const struct {
+    const char *key;
+    int number;
+} json_fields[] = {
+    {"token", 0},  {"event", 0}, {"topic", 0},   {"partition", 1},
+    {"offset", 1}, {"class", 0}, {"attempt", 1},
+};
+
+/* Where "key=" starts a word of \p msg; NULL when it does not. */
+static const char *field_value(const char *msg, const char *key, size_t *len)
+{
+    size_t klen = strlen(key);
+    const char *p;
+
+    for (p = strstr(msg, key); p; p = strstr(p + 1, key)) {
+        const char *v = p + klen;
+
+        if ((p == msg || p[-1] == ' ') && *v == '=') {
+            v++;
+            *len = strcspn(v, " ");
+            /* a value ends before the punctuation that follows it */
+            while (*len > 0 && strchr(":,;)", v[*len - 1])) {
+                (*len)--;
+            }
+            return *len > 0 ? v : NULL;
+        }
+    }
+    return NULL;
+}
+
+static int all_digits(const char *v, size_t len)
+{
+    size_t i = v[0] == '-' ? 1 : 0;
+
+    if (i == len || len > 19) {
+        return 0;
+    }
+    for (; i < len; i++) {
+        if (v[i] < '0' || v[i] > '9') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Appends ,"key":value for each field \p msg names. */
+static void json_write_fields(FILE *fp, const char *msg)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(json_fields) / sizeof(json_fields[0]); i++) {
+        size_t len = 0;
+        const char *v = field_value(msg, json_fields[i].key, &len);
+        char *copy;
+
+        if (!v) {
+            continue;
+        }
+        if (json_fields[i].number && all_digits(v, len)) {
+            fprintf(fp, ",\"%s\":%.*s", json_fields[i].key, (int)len, v);
+            continue;
+        }
+        copy = strndup(v, len);
+        if (copy) {
+            fprintf(fp, ",\"%s\":\"", json_fields[i].key);
+            json_escape(fp, copy);
+            fputc('"', fp);
+            free(copy);
+        }
+    }
+}
+
 void akv_log_write(enum akv_log_level level, const char *component,
                    const char *fmt, ...)
 {
@@ -356,7 +431,9 @@ void akv_log_write(enum akv_log_level level, const char *component,
         json_escape(fp, component);
         fputs("\",\"msg\":\"", fp);
         json_escape(fp, msg);
-        fputs("\"}\n", fp);
+        fputc('"', fp);
+        json_write_fields(fp, msg);
+        fputs("}\n", fp);
     } else {
         fprintf(fp, "%s %-5s [%s] %s\n", ts, level_names[level], component,
                 msg);

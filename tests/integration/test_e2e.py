@@ -543,6 +543,50 @@ def test_a_backlog_is_caught_up_with_few_authentik_reads():
     assert not mism, "Vault differs after the catch-up: " + describe(mism)
 
 
+@depends("test_exit_at_end_commits_everything")
+def test_json_log_lines_carry_their_fields():
+    """log.format = "json": every line is one JSON object; a sync's line
+    carries token, partition and offset (numbers) and event, a retry's
+    token, class and attempt, as fields of their own."""
+    plan = S.stack.vault_faults({"error_rates": {"503": 0.3}, "seed": 7,
+                                 "scope": "kv"})
+    assert plan.get("error_rates"), plan
+    try:
+        stats = run_to_end("worker-json", GROUP + "-json",
+                           settings={"log": {"format": "json"},
+                                     "sync": {"retry_initial_ms": 20,
+                                              "retry_max_ms": 100}})
+    finally:
+        S.stack.vault_faults(None)
+    lines = [ln for ln in S.workers[-1].stderr_text().splitlines()
+             if ln.strip()]
+    docs = []
+    for ln in lines:
+        try:
+            docs.append(json.loads(ln))
+        except ValueError:
+            raise AssertionError("not a JSON line: %r" % ln[:200]) from None
+    syncs = [d for d in docs if d.get("component") == "sync" and
+             "result=" in d.get("msg", "")]
+    retries = [d for d in docs if d.get("component") == "sync" and
+               "retry_in_ms=" in d.get("msg", "")]
+    assert syncs and retries, "%d sync and %d retry lines" % (len(syncs),
+                                                              len(retries))
+    for d in syncs:
+        assert isinstance(d.get("token"), str) and \
+            isinstance(d.get("partition"), int) and \
+            isinstance(d.get("offset"), int) and "event" in d, d
+        assert "token=%s " % d["token"] in d["msg"], d
+    for d in retries:
+        assert isinstance(d.get("token"), str) and \
+            d.get("class") == "transient" and \
+            isinstance(d.get("attempt"), int) and d["attempt"] >= 1, d
+    assert stats["matched"] > 0
+    note("%d JSON lines: %d syncs with token/partition/offset/event, %d "
+         "retries with class/attempt" % (len(docs), len(syncs),
+                                         len(retries)))
+
+
 @depends("test_stack_and_two_replicas_start")
 def test_stand_ins_stop_cleanly():
     snapshot_keys()

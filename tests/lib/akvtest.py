@@ -670,7 +670,13 @@ def final_stats(text):
     lines = [l for l in text.splitlines() if l.strip()]
     if not lines:
         return None
-    m = STATS_RE.search(lines[-1])
+    last = lines[-1]
+    if last.startswith("{"):  # log.format = "json"
+        try:
+            last = json.loads(last).get("msg", "")
+        except ValueError:
+            return None
+    m = STATS_RE.search(last)
     if not m:
         return None
     return dict(zip(STATS_FIELDS, (int(x) for x in m.groups())))

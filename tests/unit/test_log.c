@@ -146,6 +146,48 @@ static void json_format_escapes(void **state)
     free(out);
 }
 
+static void emit_fields(void)
+{
+    akv_log_warn("sync", "token=deploy-bot class=transient attempt=3 "
+                         "retry_in_ms=400: vault read answered HTTP 503");
+    akv_log_info("sync",
+                 "token=ci-runner action=model_updated result=written "
+                 "version=4 partition=2 offset=1234 event=0f9e events=1");
+    akv_log_info("kafka", "not at the end yet: partition=-1 topic=a.b "
+                          "offset=x12 event= token=");
+}
+
+/* JSON lines carry what the message names as key=value as fields (numbers
+ * as numbers); the message stays whole. */
+static void json_lines_carry_fields(void **state)
+{
+    char *out;
+    char *l2;
+    char *l3;
+
+    (void)state;
+    akv_log_set_format(AKV_LOG_JSON);
+    out = capture(emit_fields);
+    akv_log_set_format(AKV_LOG_TEXT);
+    l2 = strchr(out, '\n');
+    assert_non_null(l2);
+    *l2++ = '\0';
+    l3 = strchr(l2, '\n');
+    assert_non_null(l3);
+    *l3++ = '\0';
+    assert_non_null(strstr(out, "HTTP 503\",\"token\":\"deploy-bot\","
+                                "\"class\":\"transient\",\"attempt\":3}"));
+    assert_non_null(strstr(l2, ",\"token\":\"ci-runner\",\"event\":\"0f9e\","
+                               "\"partition\":2,\"offset\":1234}"));
+    /* a value that is not a number stays a string; empty ones are left
+     * out, and so are keys inside other words */
+    assert_non_null(strstr(l3, ",\"topic\":\"a.b\",\"partition\":-1,"
+                               "\"offset\":\"x12\"}"));
+    assert_null(strstr(l3, "\"token\""));
+    assert_null(strstr(l3, "\"event\""));
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -155,6 +197,7 @@ int main(void)
         cmocka_unit_test(excerpt_redacts_before_cutting),
         cmocka_unit_test(level_filters_lines),
         cmocka_unit_test(json_format_escapes),
+        cmocka_unit_test(json_lines_carry_fields),
     };
 
     return cmocka_run_group_tests_name("log", tests, NULL, NULL);
