@@ -259,6 +259,17 @@ def test_booleans_are_spelled_as_vault_spells_them():
         expect(rc, EX_CONFIG, err, "environment VAULT_SKIP_VERIFY")
 
 
+def test_plain_http_upstreams_are_warned_about():
+    path = config()
+    rc, out, err = ak("check-config", "-c", path, env=BOTH)
+    assert rc == EX_OK and "plain http" not in err, err
+    path = config(extra={"vault": {"addr": "http://vault.example:8200"},
+                         "authentik": {"url": "http://ak.example:9000"}})
+    rc, out, err = ak("check-config", "-c", path, env=BOTH)
+    expect(rc, EX_OK, err, "vault.addr http://vault.example:8200 is plain "
+           "http", "authentik.url http://ak.example:9000 is plain http")
+
+
 def test_valid_config():
     path = config()
     rc, out, err = ak("check-config", "-c", path, env=BOTH)

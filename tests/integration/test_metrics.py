@@ -28,7 +28,9 @@ from pathlib import Path
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 
+import shutil  # noqa: E402
 import signal  # noqa: E402
+import subprocess  # noqa: E402
 import time  # noqa: E402
 from types import SimpleNamespace  # noqa: E402
 
@@ -179,6 +181,44 @@ def test_endpoints_answer():
     assert sample(fams, "ak2vault_build_info", version="0.1.0",
                   librdkafka=fams["ak2vault_build_info"]["samples"][0][1][
                       "librdkafka"]) == 1
+
+
+@depends("test_endpoints_answer")
+def test_process_and_librdkafka_figures():
+    """The standard process_* families and librdkafka's statistics (a
+    broker's round trip, the fetch queues) are there with sane values,
+    and promtool accepts the scrape."""
+    def rtt_known():
+        fams = scrape()
+        fam = fams.get("ak2vault_kafka_broker_rtt_seconds")
+        return fam and any(v > 0 for _, _, v in fam["samples"]) and fams
+    fams = akvtest.wait_until(rtt_known, 20)
+    assert fams, "no broker round trip after 20 s: %s" % \
+        S.last.get("ak2vault_kafka_broker_rtt_seconds")
+    rss = sample(fams, "process_resident_memory_bytes")
+    assert 1e6 < rss < 1e9, "rss %s" % rss
+    assert sample(fams, "process_virtual_memory_bytes") >= rss
+    assert sample(fams, "process_open_fds") >= 3
+    assert sample(fams, "process_max_fds") >= sample(fams, "process_open_fds")
+    start = sample(fams, "process_start_time_seconds")
+    assert abs(start - sample(fams, "ak2vault_start_time_seconds")) < 5, \
+        "process started at %s, the worker says %s" % (
+            start, sample(fams, "ak2vault_start_time_seconds"))
+    assert sample(fams, "process_cpu_seconds_total") > 0
+    assert fams["process_cpu_seconds_total"]["type"] == "counter"
+    assert sample(fams, "ak2vault_kafka_fetch_queue_messages") >= 0
+    assert sample(fams, "ak2vault_kafka_fetch_queue_bytes") >= 0
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool not installed (make deps installs " \
+        "Debian's prometheus)"
+    status, _, body = akvtest.http_get_text(url("/metrics"))
+    r = subprocess.run([promtool, "check", "metrics"], input=body.encode(),
+                       capture_output=True, timeout=30)
+    assert r.returncode == 0, "promtool check metrics: %s" % (
+        r.stdout + r.stderr).decode(errors="replace")[:500]
+    note("process_* and librdkafka's figures exported (rss %.1f MB, "
+         "%d fds); promtool check metrics accepts the scrape" % (
+             rss / 1e6, sample(fams, "process_open_fds")))
 
 
 @depends("test_endpoints_answer")

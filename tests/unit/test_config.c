@@ -366,6 +366,37 @@ static void example_config_is_valid(void **state)
     unsetenv("AUTHENTIK_TOKEN");
 }
 
+/* Plain http:// warns unless it stays on the loopback. */
+static void plain_http_to_a_network_is_told_apart(void **state)
+{
+    static const struct {
+        const char *url;
+        int remote;
+    } rows[] = {
+        {"http://vault:8200", 1},
+        {"http://10.0.0.5:8200/", 1},
+        {"http://localhost.example.com:8200", 1},
+        {"http://127.example.com", 1},
+        {"https://vault:8200", 0},
+        {"http://localhost:8200", 0},
+        {"http://LOCALHOST", 0},
+        {"http://127.0.0.1:8200", 0},
+        {"http://127.1.2.3/", 0},
+        {"http://[::1]:8200", 0},
+        {"vault:8200", 0},
+        {NULL, 0},
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        if (akv_url_plain_remote(rows[i].url) != rows[i].remote) {
+            fail_msg("%s: got %d", rows[i].url ? rows[i].url : "NULL",
+                     !rows[i].remote);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -383,6 +414,7 @@ int main(void)
         cmocka_unit_test(settings_need_exactly_one_secret_source),
         cmocka_unit_test(settings_cross_checks),
         cmocka_unit_test(example_config_is_valid),
+        cmocka_unit_test(plain_http_to_a_network_is_told_apart),
     };
 
     akv_log_set_level(AKV_LOG_ERROR);

@@ -103,6 +103,7 @@ static int cmd_run(const char *path, int exit_at_end,
     akv_log_info("worker", "ak2vault %s starting (librdkafka %s, %s)",
                  AKV_VERSION, rd_kafka_version_str(),
                  curl_version_info(CURLVERSION_NOW)->version);
+    akv_settings_warn_plain_http(&s);
     /* --from: commit where a fresh group starts, before joining it. */
     if (from->from &&
         akv_replay_start_from(&s, from, errstr, sizeof(errstr)) != AKV_OK) {
@@ -196,6 +197,7 @@ static int cmd_check_config(const char *path, int connect)
         rc = EX_CONFIG;
     }
     if (rc == EX_OK) {
+        akv_settings_warn_plain_http(&s);
         akv_settings_dump(&s, stdout);
         fprintf(stderr, "ak2vault: %s: configuration is valid\n", path);
     }

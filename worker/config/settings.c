@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #define OFF(f) offsetof(struct akv_settings, f)
 
@@ -592,6 +593,42 @@ void akv_settings_free(struct akv_settings *s)
     akv_log_secret_remove(s->authentik_token);
     akv_log_secret_remove(s->vault_token);
     akv_cfg_free(akv_settings_schema, s);
+}
+
+int akv_url_plain_remote(const char *url)
+{
+    const char *host;
+    size_t len;
+
+    if (!url || strncmp(url, "http://", 7) != 0) {
+        return 0;
+    }
+    host = url + 7;
+    len = host[0] == '[' ? strcspn(host, "]") + 1 : strcspn(host, ":/");
+    if ((len == 9 && strncasecmp(host, "localhost", 9) == 0) ||
+        (len == 5 && strncmp(host, "[::1]", 5) == 0)) {
+        return 0;
+    }
+    /* 127.0.0.0/8: digits and dots after "127." */
+    return !(len > 4 && strncmp(host, "127.", 4) == 0 &&
+             strspn(host, "0123456789.") == len);
+}
+
+void akv_settings_warn_plain_http(const struct akv_settings *s)
+{
+    if (akv_url_plain_remote(s->vault_addr)) {
+        akv_log_warn("config",
+                     "vault.addr %s is plain http: the Vault token and every "
+                     "token key cross the network unencrypted; use https://",
+                     s->vault_addr);
+    }
+    if (akv_url_plain_remote(s->authentik_url)) {
+        akv_log_warn("config",
+                     "authentik.url %s is plain http: the authentik API token "
+                     "and every token key cross the network unencrypted; use "
+                     "https://",
+                     s->authentik_url);
+    }
 }
 
 void akv_settings_dump(const struct akv_settings *s, FILE *fp)

@@ -127,6 +127,17 @@ void akv_settings_free(struct akv_settings *s);
 /** @brief Prints the effective settings, secrets masked. */
 void akv_settings_dump(const struct akv_settings *s, FILE *fp);
 
+/**
+ * @returns non-zero when \p url is plain http:// to a host other than the
+ *          loopback (localhost, 127.0.0.0/8, ::1): credentials and token
+ *          keys would cross a network unencrypted.
+ */
+int akv_url_plain_remote(const char *url);
+
+/** @brief Logs a warning for each upstream reached over plain HTTP on a
+ *         network (akv_url_plain_remote()). */
+void akv_settings_warn_plain_http(const struct akv_settings *s);
+
 /** The fields of authentik's token object that may be mirrored to Vault
  *  besides "key" and "intent". NULL-terminated. */
 extern const char *const akv_settings_extra_field_names[];

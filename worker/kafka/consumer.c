@@ -29,6 +29,7 @@
 #include "fetchwake.h"
 #include "flow.h"
 #include "kconf.h"
+#include "kstats.h"
 #include "log.h"
 #include "matcher.h"
 #include "offsets.h"
@@ -278,6 +279,19 @@ static void free_record(void *data)
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque);
 
+/* librdkafka's statistics, on the poll loop's thread. */
+static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    struct consumer *c = opaque;
+    struct akv_kstats k;
+
+    (void)rk;
+    if (akv_kstats_parse(json, len, &k) == 0) {
+        akv_telemetry_kafka_stats(c->tm, &k);
+    }
+    return 0; /* librdkafka frees json */
+}
+
 /* Informational errors (a broker going away) are logged; librdkafka
  * recovers from them by itself. Only a fatal error stops the worker. */
 static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
@@ -375,6 +389,14 @@ static rd_kafka_conf_t *consumer_conf(const struct akv_settings *s,
     if (akv_kconf_set(conf, "max.poll.interval.ms", num, errstr, errstr_size)) {
         goto fail;
     }
+    /* librdkafka's statistics feed a few gauges (broker round trips, fetch
+     * queues), as often as the end offsets are read, unless
+     * kafka.properties says otherwise. */
+    snprintf(num, sizeof(num), "%lld", s->metrics_lag_interval_ms);
+    if (akv_kconf_set(conf, "statistics.interval.ms", num, errstr,
+                      errstr_size)) {
+        goto fail;
+    }
     if (akv_kconf_properties(conf, s, errstr, errstr_size) < 0) {
         goto fail;
     }
@@ -447,6 +469,7 @@ static rd_kafka_t *create(struct consumer *c, char *errstr, size_t errstr_size)
     rd_kafka_conf_set_error_cb(conf, on_error);
     rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
     rd_kafka_conf_set_offset_commit_cb(conf, on_commit);
+    rd_kafka_conf_set_stats_cb(conf, on_stats);
     return client_new(conf, errstr, errstr_size);
 }
 
@@ -1282,6 +1305,7 @@ static void report(struct consumer *c)
         }
     }
     akv_telemetry_partitions_end(tm);
+    akv_telemetry_process(tm);
     akv_metric_set(tm->assigned, assigned);
     akv_metric_set(tm->in_flight, (double)akv_engine_in_flight(c->engine));
     akv_metric_set(tm->pending, (double)akv_engine_busy(c->engine));

@@ -5,6 +5,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "process.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -381,6 +382,79 @@ static int add_families(struct akv_telemetry *t, struct named *n, char *errstr,
          NULL,
          &t->reconcile_orphans_removed},
         {AKV_METRIC_GAUGE,
+         "ak2vault_kafka_broker_rtt_seconds",
+         "Average request round trip to each broker over the last "
+         "statistics interval (librdkafka's statistics).",
+         {"broker", NULL},
+         NULL,
+         0,
+         &t->kafka_rtt,
+         NULL},
+        {AKV_METRIC_GAUGE,
+         "ak2vault_kafka_fetch_queue_messages",
+         "Messages fetched and waiting in librdkafka's queues.",
+         {NULL},
+         NULL,
+         0,
+         NULL,
+         &t->kafka_fetchq_messages},
+        {AKV_METRIC_GAUGE,
+         "ak2vault_kafka_fetch_queue_bytes",
+         "Bytes fetched and waiting in librdkafka's queues.",
+         {NULL},
+         NULL,
+         0,
+         NULL,
+         &t->kafka_fetchq_bytes},
+        {AKV_METRIC_COUNTER,
+         "process_cpu_seconds_total",
+         "Total user and system CPU time spent in seconds.",
+         {NULL},
+         NULL,
+         0,
+         NULL,
+         &t->process_cpu},
+        {AKV_METRIC_GAUGE,
+         "process_resident_memory_bytes",
+         "Resident memory size in bytes.",
+         {NULL},
+         NULL,
+         0,
+         NULL,
+         &t->process_rss},
+        {AKV_METRIC_GAUGE,
+         "process_virtual_memory_bytes",
+         "Virtual memory size in bytes.",
+         {NULL},
+         NULL,
+         0,
+         NULL,
+         &t->process_vsize},
+        {AKV_METRIC_GAUGE,
+         "process_open_fds",
+         "Number of open file descriptors.",
+         {NULL},
+         NULL,
+         0,
+         NULL,
+         &t->process_fds},
+        {AKV_METRIC_GAUGE,
+         "process_max_fds",
+         "Maximum number of open file descriptors.",
+         {NULL},
+         NULL,
+         0,
+         NULL,
+         &t->process_max_fds},
+        {AKV_METRIC_GAUGE,
+         "process_start_time_seconds",
+         "Start time of the process since unix epoch in seconds.",
+         {NULL},
+         NULL,
+         0,
+         NULL,
+         &t->process_start},
+        {AKV_METRIC_GAUGE,
          "ak2vault_build_info",
          "Always 1; the labels say which build runs.",
          {"version", "librdkafka", NULL},
@@ -503,6 +577,49 @@ void akv_telemetry_free(struct akv_telemetry *t)
     akv_metrics_free(t->reg);
     pthread_mutex_destroy(&t->lock);
     free(t);
+}
+
+void akv_telemetry_process(struct akv_telemetry *t)
+{
+    struct akv_process p;
+
+    if (!t || akv_process_read(&p) < 0) {
+        return;
+    }
+    /* A counter only goes up: add what was spent since the last read. */
+    akv_metric_add(t->process_cpu, p.cpu_seconds - t->process_cpu_seen);
+    if (p.cpu_seconds > t->process_cpu_seen) {
+        t->process_cpu_seen = p.cpu_seconds;
+    }
+    akv_metric_set(t->process_rss, p.rss_bytes);
+    akv_metric_set(t->process_vsize, p.vsize_bytes);
+    akv_metric_set(t->process_start, p.start_time);
+    if (p.open_fds >= 0) {
+        akv_metric_set(t->process_fds, p.open_fds);
+    }
+    if (p.max_fds >= 0) {
+        akv_metric_set(t->process_max_fds, p.max_fds);
+    }
+}
+
+void akv_telemetry_kafka_stats(struct akv_telemetry *t,
+                               const struct akv_kstats *k)
+{
+    size_t i;
+
+    if (!t) {
+        return;
+    }
+    akv_metric_family_mark(t->kafka_rtt);
+    for (i = 0; i < k->nbrokers; i++) {
+        const char *values[1] = {k->brokers[i].name};
+
+        akv_metric_set(akv_metric_get(t->kafka_rtt, values),
+                       k->brokers[i].rtt_seconds);
+    }
+    akv_metric_family_sweep(t->kafka_rtt);
+    akv_metric_set(t->kafka_fetchq_messages, k->fetch_queue_messages);
+    akv_metric_set(t->kafka_fetchq_bytes, k->fetch_queue_bytes);
 }
 
 void akv_telemetry_request(struct akv_telemetry *t, enum akv_upstream u,

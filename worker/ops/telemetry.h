@@ -11,6 +11,7 @@
 #define AKV_WORKER_TELEMETRY_H
 
 #include "drift.h"
+#include "kstats.h"
 #include "metrics.h"
 #include "outcome.h"
 
@@ -73,6 +74,17 @@ struct akv_telemetry {
     struct akv_metric *reconcile_drift[AKV_DRIFT_KINDS]; /* ORPHAN and before */
     struct akv_metric *reconcile_repaired[AKV_DRIFT_KINDS];
     struct akv_metric *reconcile_orphans_removed;
+    /* the process, and librdkafka's statistics */
+    struct akv_metric *process_cpu;
+    double process_cpu_seen; /* the counter's value so far */
+    struct akv_metric *process_rss;
+    struct akv_metric *process_vsize;
+    struct akv_metric *process_fds;
+    struct akv_metric *process_max_fds;
+    struct akv_metric *process_start;
+    struct akv_metric_family *kafka_rtt;
+    struct akv_metric *kafka_fetchq_messages;
+    struct akv_metric *kafka_fetchq_bytes;
 
     /* health, read by the HTTP thread */
     _Atomic long long heartbeat_ms; /* monotonic; 0 before the loop runs */
@@ -126,6 +138,14 @@ void akv_telemetry_partition(struct akv_telemetry *t,
 
 /** @brief Ends the round begun by akv_telemetry_partitions_begin(). */
 void akv_telemetry_partitions_end(struct akv_telemetry *t);
+
+/** @brief Reads the process's CPU, memory and descriptors (process_*). */
+void akv_telemetry_process(struct akv_telemetry *t);
+
+/** @brief Sets the gauges of librdkafka's statistics from \p k (brokers
+ *         no longer named lose their series). */
+void akv_telemetry_kafka_stats(struct akv_telemetry *t,
+                               const struct akv_kstats *k);
 
 /** @brief The poll loop turned (for /livez). */
 void akv_telemetry_heartbeat(struct akv_telemetry *t);
