@@ -774,6 +774,50 @@ void akv_cfg_dump(const struct akv_cfg_entry *schema, const void *cfg, FILE *fp)
     }
 }
 
+/* One setting's value as akv_cfg_dump() prints it (malloc'd; NULL when
+ * out of memory). */
+static char *value_text(const struct akv_cfg_entry *e, const void *cfg)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *fp = open_memstream(&text, &len);
+
+    if (!fp) {
+        return NULL;
+    }
+    dump_value(e, cfg, fp);
+    if (fclose(fp) != 0) {
+        free(text);
+        return NULL;
+    }
+    return text;
+}
+
+int akv_cfg_diff(const struct akv_cfg_entry *schema, const void *a,
+                 const void *b, akv_cfg_diff_fn *fn, void *ctx)
+{
+    const struct akv_cfg_entry *e;
+    int n = 0;
+
+    for (e = schema; e->name; e++) {
+        char *was = value_text(e, a);
+        char *now = value_text(e, b);
+
+        if (!was || !now) {
+            free(was);
+            free(now);
+            return -1;
+        }
+        if (strcmp(was, now) != 0) {
+            fn(ctx, e->name, was, now);
+            n++;
+        }
+        free(was);
+        free(now);
+    }
+    return n;
+}
+
 void akv_cfg_describe(const struct akv_cfg_entry *schema, FILE *fp)
 {
     static const char *const words[] = {

@@ -91,6 +91,18 @@ int akv_strlist_contains_n(const struct akv_strlist *l, const char *s,
 /** @brief Frees every string and list the schema owns in \p cfg. */
 void akv_cfg_free(const struct akv_cfg_entry *schema, void *cfg);
 
+typedef void(akv_cfg_diff_fn)(void *ctx, const char *name, const char *was,
+                              const char *now);
+
+/**
+ * @brief Calls \p fn for each setting whose value differs between \p a and
+ *        \p b, with both values as akv_cfg_dump() prints them (secrets
+ *        masked: a changed secret is not told).
+ * @returns how many differ, or -1 when out of memory.
+ */
+int akv_cfg_diff(const struct akv_cfg_entry *schema, const void *a,
+                 const void *b, akv_cfg_diff_fn *fn, void *ctx);
+
 /** @brief Prints the effective configuration, secrets masked. */
 void akv_cfg_dump(const struct akv_cfg_entry *schema, const void *cfg,
                   FILE *fp);

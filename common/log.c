@@ -6,6 +6,7 @@
 #include "wipe.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +15,8 @@
 #define LINE_MAX_BYTES 4096
 #define REDACTED       "[redacted]"
 
-static enum akv_log_level log_level = AKV_LOG_INFO;
+/* Read by every thread that logs, changed by signals at run time. */
+static atomic_int log_level = AKV_LOG_INFO;
 static enum akv_log_format log_format = AKV_LOG_TEXT;
 static FILE *log_stream;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -29,7 +31,7 @@ static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
 void akv_log_set_level(enum akv_log_level level)
 {
-    log_level = level;
+    atomic_store_explicit(&log_level, (int)level, memory_order_relaxed);
 }
 
 void akv_log_set_format(enum akv_log_format format)
@@ -55,9 +57,22 @@ int akv_log_level_parse(const char *name, enum akv_log_level *out)
     return -1;
 }
 
+enum akv_log_level akv_log_get_level(void)
+{
+    return (enum akv_log_level)atomic_load_explicit(&log_level,
+                                                    memory_order_relaxed);
+}
+
+const char *akv_log_level_name(enum akv_log_level level)
+{
+    return (unsigned)level < sizeof(level_names) / sizeof(level_names[0])
+               ? level_names[level]
+               : "?";
+}
+
 int akv_log_enabled(enum akv_log_level level)
 {
-    return level <= log_level;
+    return (int)level <= atomic_load_explicit(&log_level, memory_order_relaxed);
 }
 
 int akv_log_secret_add(const char *secret)

@@ -41,6 +41,12 @@ void akv_log_set_stream(FILE *fp);
 /** @returns 0 and sets \p out when \p name is error|warn|info|debug. */
 int akv_log_level_parse(const char *name, enum akv_log_level *out);
 
+/** @returns the most verbose level written now. */
+enum akv_log_level akv_log_get_level(void);
+
+/** @returns "error", "warn", "info" or "debug". */
+const char *akv_log_level_name(enum akv_log_level level);
+
 /** @returns non-zero when \p level would be written. */
 int akv_log_enabled(enum akv_log_level level);
 

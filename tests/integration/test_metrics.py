@@ -221,6 +221,49 @@ def test_process_and_librdkafka_figures():
              rss / 1e6, sample(fams, "process_open_fds")))
 
 
+def log_has(needle, timeout=10):
+    return akvtest.wait_until(lambda: needle in S.worker.stderr_text(),
+                              timeout)
+
+
+@depends("test_process_and_librdkafka_figures")
+def test_signals_change_the_log_level_and_reload():
+    """SIGUSR1 and SIGUSR2 move the log level one step; SIGHUP reads the
+    configuration file again, applies what may change (log.level, the
+    reconcile's schedule and pace) and names what takes a restart; a file
+    that no longer loads changes nothing. The worker keeps running."""
+    S.worker.signal(signal.SIGUSR1)
+    assert log_has("SIGUSR1: log level now debug"), S.worker.stderr_tail(3)
+    S.worker.signal(signal.SIGUSR2)
+    assert log_has("SIGUSR2: log level now info"), S.worker.stderr_tail(3)
+    cfg = S.rundir.file("worker-m.cfg")
+    original = cfg.read_text()
+    S.stack.worker_config(GROUP, extra=akvtest.merge_settings(
+        worker_cfg(S.port), {"log": {"level": "warn"},
+                             "reconcile": {"max_requests_per_second": 7},
+                             "sync": {"max_in_flight": 3}}),
+        name="worker-m.cfg")
+    S.worker.signal(signal.SIGHUP)
+    assert log_has("read again: done"), S.worker.stderr_tail(5)
+    log = S.worker.stderr_text()
+    assert "SIGHUP: log.level \"info\" -> \"warn\"" in log, log[-600:]
+    assert "SIGHUP: reconcile.max_requests_per_second 20 -> 7" in log
+    assert "SIGHUP: sync.max_in_flight changed (64 -> 3): takes a " \
+        "restart" in log, log[-600:]
+    cfg.write_text(original + "\nbroken {{{\n")
+    S.worker.signal(signal.SIGHUP)
+    assert log_has("; nothing changed"), S.worker.stderr_tail(3)
+    cfg.write_text(original)
+    S.worker.signal(signal.SIGHUP)
+    assert log_has("SIGHUP: log.level \"warn\" -> \"info\""), \
+        S.worker.stderr_tail(3)
+    assert S.worker.running(), "the worker exited"
+    assert readyz()[0] == 200
+    note("SIGUSR1/SIGUSR2 moved the log level; SIGHUP applied log.level and "
+         "the reconcile pace, named sync.max_in_flight as needing a "
+         "restart, and kept everything when the file was broken")
+
+
 @depends("test_endpoints_answer")
 def test_counters_agree_with_the_run():
     for i in range(12):

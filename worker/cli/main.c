@@ -34,6 +34,22 @@
 #endif
 
 static volatile sig_atomic_t run = 1;
+static volatile sig_atomic_t reload;  /* SIGHUP */
+static volatile sig_atomic_t louder;  /* SIGUSR1 */
+static volatile sig_atomic_t quieter; /* SIGUSR2 */
+
+/* SIGHUP re-reads the configuration; SIGUSR1 and SIGUSR2 move the log
+ * level. The poll loop serves them on its next turn. */
+static void on_other_signal(int sig)
+{
+    if (sig == SIGHUP) {
+        reload = 1;
+    } else if (sig == SIGUSR1) {
+        louder = 1;
+    } else {
+        quieter = 1;
+    }
+}
 
 /*
  * The first SIGTERM/SIGINT asks for a clean stop (finish what is in
@@ -74,11 +90,94 @@ static int load(struct akv_settings *s, const char *path, int secrets)
     return EX_OK;
 }
 
+/* The settings SIGHUP changes in a running worker; any other change is
+ * reported as needing a restart. */
+static const char *const reloadable[] = {"log.level", "reconcile.interval_ms",
+                                         "reconcile.max_requests_per_second",
+                                         "reconcile.on_start", NULL};
+
+struct reloading {
+    const char *path;
+    struct akv_settings *live;
+    struct akv_settings *fresh;
+};
+
+static int is_reloadable(const char *name)
+{
+    const char *const *r;
+
+    for (r = reloadable; *r; r++) {
+        if (strcmp(*r, name) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void apply_change(void *ctx, const char *name, const char *was,
+                         const char *now)
+{
+    struct reloading *r = ctx;
+    enum akv_log_level level;
+    char *swap;
+
+    if (!is_reloadable(name)) {
+        akv_log_warn("config",
+                     "SIGHUP: %s changed (%s -> %s): takes a restart, "
+                     "not applied",
+                     name, was, now);
+        return;
+    }
+    if (strcmp(name, "log.level") == 0) {
+        swap = r->live->log_level;
+        r->live->log_level = r->fresh->log_level;
+        r->fresh->log_level = swap;
+        if (akv_log_level_parse(r->live->log_level, &level) == 0) {
+            akv_log_set_level(level);
+        }
+    } else if (strcmp(name, "reconcile.interval_ms") == 0) {
+        r->live->reconcile_interval_ms = r->fresh->reconcile_interval_ms;
+    } else if (strcmp(name, "reconcile.max_requests_per_second") == 0) {
+        r->live->reconcile_max_requests_per_second =
+            r->fresh->reconcile_max_requests_per_second;
+    } else {
+        r->live->reconcile_on_start = r->fresh->reconcile_on_start;
+    }
+    akv_log_write(AKV_LOG_INFO, "config", "SIGHUP: %s %s -> %s", name, was,
+                  now);
+}
+
+/* SIGHUP, on the poll loop's thread: the file read again; what may
+ * change is applied, the rest reported. A file that no longer loads
+ * changes nothing. */
+static void reload_settings(void *ctx)
+{
+    struct reloading *r = ctx;
+    struct akv_settings fresh;
+    char errstr[1024];
+    int n;
+
+    if (akv_settings_load(&fresh, r->path, errstr, sizeof(errstr)) != AKV_OK) {
+        akv_log_error("config", "SIGHUP: %s; nothing changed", errstr);
+        akv_settings_free(&fresh);
+        return;
+    }
+    r->fresh = &fresh;
+    n = akv_cfg_diff(akv_settings_schema, r->live, &fresh, apply_change, r);
+    akv_log_write(AKV_LOG_INFO, "config", "SIGHUP: %s read again: %s", r->path,
+                  n < 0    ? "out of memory"
+                  : n == 0 ? "nothing changed"
+                           : "done");
+    r->fresh = NULL;
+    akv_settings_free(&fresh);
+}
+
 static int cmd_run(const char *path, int exit_at_end,
                    const struct akv_replay_opts *from)
 {
     struct akv_settings s;
     struct akv_run_opts opts;
+    struct reloading rl;
     struct akv_telemetry *tm;
     struct akv_httpd *httpd = NULL;
     struct sigaction sa;
@@ -96,10 +195,23 @@ static int cmd_run(const char *path, int exit_at_end,
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = on_other_signal;
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+    sigaction(SIGUSR2, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     memset(&opts, 0, sizeof(opts));
     opts.exit_at_end = exit_at_end;
+    opts.reload = &reload;
+    opts.louder = &louder;
+    opts.quieter = &quieter;
+    rl.path = path;
+    rl.live = &s;
+    rl.fresh = NULL;
+    opts.reload_fn = reload_settings;
+    opts.reload_ctx = &rl;
     akv_log_info("worker", "ak2vault %s starting (librdkafka %s, %s)",
                  AKV_VERSION, rd_kafka_version_str(),
                  curl_version_info(CURLVERSION_NOW)->version);

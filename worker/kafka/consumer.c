@@ -1369,6 +1369,42 @@ static void log_not_at_end(const struct consumer *c)
     }
 }
 
+/* One log level up (more detail) or down per signal received. */
+static void adjust_log_level(volatile sig_atomic_t *count, int step,
+                             const char *sig)
+{
+    enum akv_log_level level;
+
+    if (!count || !*count) {
+        return;
+    }
+    *count = 0;
+    level = akv_log_get_level();
+    if ((step > 0 && level < AKV_LOG_DEBUG) ||
+        (step < 0 && level > AKV_LOG_ERROR)) {
+        level = (enum akv_log_level)((int)level + step);
+        akv_log_set_level(level);
+    }
+    /* Written whatever the level: the change itself is worth a line. */
+    akv_log_write(AKV_LOG_INFO, "worker", "%s: log level now %s", sig,
+                  akv_log_level_name(level));
+}
+
+/* The signals a running worker serves: SIGHUP, SIGUSR1, SIGUSR2. */
+static void serve_signals(struct consumer *c)
+{
+    const struct akv_run_opts *o = c->opts;
+
+    adjust_log_level(o->louder, 1, "SIGUSR1");
+    adjust_log_level(o->quieter, -1, "SIGUSR2");
+    if (o->reload && *o->reload) {
+        *o->reload = 0;
+        if (o->reload_fn) {
+            o->reload_fn(o->reload_ctx);
+        }
+    }
+}
+
 static void poll_loop(struct consumer *c)
 {
     long long waited = akv_mono_ms();
@@ -1378,6 +1414,7 @@ static void poll_loop(struct consumer *c)
         int paced;
 
         akv_telemetry_heartbeat(c->tm);
+        serve_signals(c);
         akv_engine_tick(c->engine);
         paced = akv_reconciler_tick(c->reconciler);
         clear_wake(c);

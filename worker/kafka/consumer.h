@@ -15,6 +15,13 @@
 
 struct akv_run_opts {
     int exit_at_end; /**< stop once every assigned partition is consumed */
+    /* Signals, set by their handlers and served on the poll loop's turn
+     * (NULL: none). */
+    volatile sig_atomic_t *reload;  /**< SIGHUP: call reload_fn */
+    volatile sig_atomic_t *louder;  /**< SIGUSR1s: one level more each */
+    volatile sig_atomic_t *quieter; /**< SIGUSR2s: one level less each */
+    void (*reload_fn)(void *ctx);   /**< re-reads what may change */
+    void *reload_ctx;
 };
 
 /** What a librdkafka error says about the worker's Kafka permissions. */
