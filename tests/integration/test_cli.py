@@ -137,14 +137,15 @@ COMMAND_OPTIONS = {
     "check-config": {"config", "connect"},
     "lag": {"config", "group", "topic", "json"},
     "replay": {"config", "group", "topic", "json", "to-earliest",
-               "partitions", "execute"},
+               "to-current", "from-file", "partitions", "execute", "export"},
     "reconcile": {"config", "dry-run", "json", "timeout"},
     "sync": {"config", "dry-run", "json", "timeout"},
     "version": set(),
     "config-reference": set(),
 }
 OPTION_ARGS = {"config": "x.cfg", "from": "earliest", "group": "g",
-               "topic": "t", "timeout": "5", "partitions": "0"}
+               "topic": "t", "timeout": "5", "partitions": "0",
+               "from-file": "x.csv", "export": "x.csv"}
 
 
 def test_each_command_has_its_own_help():

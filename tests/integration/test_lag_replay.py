@@ -350,6 +350,45 @@ def test_lag_and_replay_need_only_kafka_settings():
          "kafka section; without brokers: 78 naming KAFKA_BROKERS")
 
 
+@depends("test_lag_table_and_json_agree_on_known_offsets")
+def test_offsets_saved_then_restored():
+    """`--to-current --export F` saves where the group is (a dry run), a
+    reset moves it, `--from-file F --execute` puts it back exactly; the
+    file is kafka-consumer-groups' CSV."""
+    g = "lr-lag"
+    before = committed(g)
+    saved = S.rundir.file("lr-lag.offsets.csv")
+    cfg = config(g)
+    rc, out, err = ak("replay", "--to-current", "--export", str(saved),
+                      "--group", g, cfg=cfg)
+    ok(rc, out, err, "replay --to-current --export")
+    assert "dry run" in out and committed(g) == before
+    lines = saved.read_text().splitlines()
+    start = {0: before[0], 1: before[1], 2: 0}  # 2: nothing committed
+    assert lines == ["%s,%d,%d" % (TIMES, p, start[p]) for p in (0, 1, 2)], \
+        lines
+    rc, out, err = ak("replay", "--to-latest", "--execute", "--group", g,
+                      cfg=cfg)
+    ok(rc, out, err, "replay --to-latest --execute")
+    assert committed(g) != before
+    saved.write_text("\n".join(lines[:2]) + "\n")  # partition 2 left alone
+    rc, out, err = ak("replay", "--from-file", str(saved), "--execute",
+                      "--group", g, cfg=cfg)
+    ok(rc, out, err, "replay --from-file --execute")
+    after = committed(g)
+    assert (after[0], after[1]) == (before[0], before[1]), (after, before)
+    assert after[2] == 40, "partition 2 was not in the file: %s" % after
+    bad = S.rundir.write("bad.csv", "%s,9,1\n" % TIMES)
+    rc, out, err = ak("replay", "--from-file", str(bad), "--group", g,
+                      cfg=cfg)
+    assert rc == EX_USAGE and "unknown partition 9" in err, (rc, err)
+    rc, out, err = ak("replay", "--to-current", "--export",
+                      "/nonexistent/x.csv", "--group", g, cfg=cfg)
+    assert rc == 73 and "/nonexistent/x.csv" in err, (rc, err)
+    note("offsets saved with --to-current --export, moved, restored with "
+         "--from-file (only the partitions the file names)")
+
+
 def test_dry_runs_plan_and_change_nothing():
     g = "lr-dry"
     replay(g, "--to-offset", "20", "--execute")

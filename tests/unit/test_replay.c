@@ -645,6 +645,68 @@ static void assignments_name_the_partitions_of_our_topic(void **state)
     }
 }
 
+/* Offsets files: what --export writes, what --from-file reads. */
+static void offsets_files_are_read_strictly(void **state)
+{
+    static const struct {
+        const char *text;
+        size_t n; /* lines read; 0 with a needle: refused */
+        const char *needle;
+    } rows[] = {
+        {"t,0,10\nt,2,0\n", 2, NULL},
+        {"t,0,10\r\n\nt,1,7", 2, NULL},
+        {"", 0, NULL},
+        {"u,0,10\n", 0, "line 1: topic 'u', not t"},
+        {"t,0,10\nt,0,11\n", 0, "line 2: partition 0 again"},
+        {"t,0\n", 0, "line 1: expected topic,partition,offset"},
+        {"t,0,1,2\n", 0, "line 1: expected topic,partition,offset"},
+        {"t,x,1\n", 0, "must be numbers"},
+        {"t,1,-5\n", 0, "must be numbers"},
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        struct akv_replay_offset *v = NULL;
+        size_t n = 0;
+        char why[256] = "";
+        akv_err_t err = akv_replay_parse_offsets(rows[i].text, "t", &v, &n, why,
+                                                 sizeof(why));
+
+        if (rows[i].needle) {
+            if (err != AKV_ERR_INVALID || !strstr(why, rows[i].needle)) {
+                fail_msg("%zu: %d '%s', wanted '%s'", i, err, why,
+                         rows[i].needle);
+            }
+        } else if (err != AKV_OK || n != rows[i].n) {
+            fail_msg("%zu: %d '%s', %zu lines", i, err, why, n);
+        }
+        free(v);
+    }
+}
+
+static void to_current_keeps_where_the_group_is(void **state)
+{
+    struct akv_replay_opts o;
+    struct akv_kpart committed = {0, 40, 10, 90, -1};
+    struct akv_kpart none = {1, -1, 10, 90, -1};
+    struct akv_replay_row r;
+
+    (void)state;
+    memset(&o, 0, sizeof(o));
+    o.mode = AKV_REPLAY_TO_CURRENT;
+    akv_replay_plan(&o, &committed, 0, 0, &r);
+    assert_int_equal(r.target, 40);
+    akv_replay_plan(&o, &none, 0, 0, &r);
+    assert_int_equal(r.target, 10); /* auto_offset_reset earliest */
+    akv_replay_plan(&o, &none, 1, 0, &r);
+    assert_int_equal(r.target, 90); /* latest */
+    o.mode = AKV_REPLAY_FROM_FILE;
+    akv_replay_plan(&o, &committed, 0, 95, &r);
+    assert_int_equal(r.target, 90); /* clamped to the log end */
+    assert_int_equal(r.clamped, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -667,6 +729,8 @@ int main(void)
         cmocka_unit_test(a_big_log_with_gaps_costs_few_reads),
         cmocka_unit_test(an_empty_log_ends_where_it_starts),
         cmocka_unit_test(assignments_name_the_partitions_of_our_topic),
+        cmocka_unit_test(offsets_files_are_read_strictly),
+        cmocka_unit_test(to_current_keeps_where_the_group_is),
     };
 
     return cmocka_run_group_tests_name("replay", tests, NULL, NULL);

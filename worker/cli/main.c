@@ -288,6 +288,7 @@ static int cmd_replay(const char *path, const struct akv_replay_opts *o,
             rc = refused                  ? EX_TEMPFAIL
                  : err == AKV_ERR_INVALID ? EX_USAGE
                  : err == AKV_ERR_CONFIG  ? EX_CONFIG
+                 : err == AKV_ERR_IO      ? EX_CANTCREAT
                                           : EX_UNAVAILABLE;
         }
     }
@@ -336,6 +337,7 @@ enum opt {
     OPT_PARTITIONS,
     OPT_EXECUTE,
     OPT_FROM,
+    OPT_EXPORT,
     OPT_HELP,
     OPT_COUNT
 };
@@ -495,6 +497,7 @@ static const struct command commands[] = {
      BIT(OPT_CONFIG) | BIT(OPT_GROUP) | BIT(OPT_TOPIC) | BIT(OPT_JSON), 1, 0,
      cmd_lag_args},
     {"replay", "replay [-c FILE] MODE [--partitions LIST] [--execute] "
+     "[--export FILE] "
      "[--group G] [--topic T] [--json]",
      "move the group's committed offsets (a dry run unless --execute)",
      CONFIG_HELP
@@ -506,15 +509,25 @@ static const struct command commands[] = {
      "      --by-duration DURATION  the same, DURATION before now: "
      "PnDTnHnMnS\n"
      "                      (P1DT2H, PT15M) or 90s, 15m, 2h, 1d, 1h30m\n"
+     "      --to-current    where the group is now (with --export: save "
+     "it)\n"
+     "      --from-file FILE  the offsets in FILE (topic,partition,offset "
+     "lines, as\n"
+     "                      --export and kafka-consumer-groups --export "
+     "write them);\n"
+     "                      only the partitions it names\n"
      "      --partitions LIST  only these, e.g. 0,2,5-7\n"
      "      --execute       commit the new offsets (refused, status 75, "
      "while the\n"
      "                      group has active members)\n"
+     "      --export FILE   also write the new offsets to FILE, one "
+     "line each:\n"
+     "                      topic,partition,offset\n"
      "  -g, --group G       the consumer group (default: kafka.group)\n"
      "  -t, --topic T       the topic (default: kafka.topic)\n"
      JSON_HELP, KAFKA_ONLY_HELP,
      BIT(OPT_CONFIG) | BIT(OPT_MODE) | BIT(OPT_PARTITIONS) | BIT(OPT_EXECUTE) |
-         BIT(OPT_GROUP) | BIT(OPT_TOPIC) | BIT(OPT_JSON),
+         BIT(OPT_EXPORT) | BIT(OPT_GROUP) | BIT(OPT_TOPIC) | BIT(OPT_JSON),
      1, 0, cmd_replay_args},
     {"reconcile", "reconcile -c FILE [--dry-run] [--json] [--timeout S]",
      "bring Vault to authentik's state: every token, every secret under "
@@ -638,6 +651,9 @@ static const struct option long_opts[] = {
     {"to-offset", required_argument, NULL, OPT_MODE},
     {"shift-by", required_argument, NULL, OPT_MODE},
     {"to-datetime", required_argument, NULL, OPT_MODE},
+    {"to-current", no_argument, NULL, OPT_MODE},
+    {"from-file", required_argument, NULL, OPT_MODE},
+    {"export", required_argument, NULL, OPT_EXPORT},
     {"by-duration", required_argument, NULL, OPT_MODE},
     {"partitions", required_argument, NULL, OPT_PARTITIONS},
     {"execute", no_argument, NULL, OPT_EXECUTE},
@@ -712,6 +728,7 @@ static int take(struct args *a, int opt, const char *name)
     case OPT_PARTITIONS:
     case OPT_EXECUTE:
     case OPT_FROM:
+    case OPT_EXPORT:
         if (akv_replay_opt(&a->replay, name, optarg, errstr, sizeof(errstr)) !=
             AKV_OK) {
             fprintf(stderr, "ak2vault: %s\n", errstr);

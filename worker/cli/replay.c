@@ -35,11 +35,14 @@ static const struct {
     {"shift-by", AKV_REPLAY_SHIFT_BY},
     {"to-datetime", AKV_REPLAY_TO_DATETIME},
     {"by-duration", AKV_REPLAY_BY_DURATION},
+    {"to-current", AKV_REPLAY_TO_CURRENT},
+    {"from-file", AKV_REPLAY_FROM_FILE},
 };
 
 #define MODE_LIST                                                              \
     "--to-earliest, --to-latest, --to-offset N, --shift-by N, "                \
-    "--to-datetime DATETIME, --by-duration DURATION"
+    "--to-datetime DATETIME, --by-duration DURATION, --to-current, "           \
+    "--from-file FILE"
 
 static const char *mode_name(enum akv_replay_mode mode)
 {
@@ -401,6 +404,98 @@ akv_err_t akv_replay_parse_duration(const char *s, int64_t *ms, char *errstr,
     return AKV_OK;
 }
 
+/* One "topic,partition,offset" line of \p len bytes (no newline). */
+static akv_err_t offset_line(const char *line, size_t len, const char *topic,
+                             size_t lineno, struct akv_replay_offset *o,
+                             char *errstr, size_t errstr_size)
+{
+    char buf[512];
+    char *part;
+    char *off;
+    long long p;
+    long long v;
+
+    if (len >= sizeof(buf)) {
+        return akv_errf(AKV_ERR_INVALID, errstr, errstr_size,
+                        "line %zu: too long", lineno);
+    }
+    memcpy(buf, line, len);
+    buf[len] = '\0';
+    part = strchr(buf, ',');
+    off = part ? strchr(part + 1, ',') : NULL;
+    if (!part || !off || strchr(off + 1, ',')) {
+        return akv_errf(AKV_ERR_INVALID, errstr, errstr_size,
+                        "line %zu: expected topic,partition,offset", lineno);
+    }
+    *part++ = '\0';
+    *off++ = '\0';
+    if (strcmp(buf, topic) != 0) {
+        return akv_errf(AKV_ERR_INVALID, errstr, errstr_size,
+                        "line %zu: topic '%s', not %s", lineno, buf, topic);
+    }
+    if (parse_ll(part, &p) || p < 0 || p > INT32_MAX || parse_ll(off, &v) ||
+        v < 0) {
+        return akv_errf(AKV_ERR_INVALID, errstr, errstr_size,
+                        "line %zu: partition and offset must be numbers, 0 "
+                        "or more",
+                        lineno);
+    }
+    o->partition = (int32_t)p;
+    o->offset = v;
+    return AKV_OK;
+}
+
+akv_err_t akv_replay_parse_offsets(const char *text, const char *topic,
+                                   struct akv_replay_offset **out, size_t *n,
+                                   char *errstr, size_t errstr_size)
+{
+    size_t cap = 0;
+    size_t lineno = 0;
+    const char *p = text;
+
+    *out = NULL;
+    *n = 0;
+    while (*p) {
+        size_t len = strcspn(p, "\n");
+        size_t i;
+        akv_err_t err;
+
+        lineno++;
+        if (len > 0 && p[len - 1] == '\r') {
+            len--;
+        }
+        if (len > 0) {
+            if (*n == cap) {
+                size_t c = cap ? cap * 2 : 16;
+                struct akv_replay_offset *v = realloc(*out, c * sizeof(*v));
+
+                if (!v) {
+                    return akv_errf(AKV_ERR_NOMEM, errstr, errstr_size,
+                                    "out of memory");
+                }
+                *out = v;
+                cap = c;
+            }
+            err = offset_line(p, len, topic, lineno, &(*out)[*n], errstr,
+                              errstr_size);
+            for (i = 0; !err && i < *n; i++) {
+                if ((*out)[i].partition == (*out)[*n].partition) {
+                    err = akv_errf(AKV_ERR_INVALID, errstr, errstr_size,
+                                   "line %zu: partition %d again", lineno,
+                                   (int)(*out)[*n].partition);
+                }
+            }
+            if (err) {
+                return err;
+            }
+            (*n)++;
+        }
+        p += strcspn(p, "\n");
+        p += *p == '\n';
+    }
+    return AKV_OK;
+}
+
 akv_err_t akv_replay_parse_partitions(const char *s, struct akv_prange **out,
                                       size_t *n, char *errstr,
                                       size_t errstr_size)
@@ -666,6 +761,10 @@ akv_err_t akv_replay_opt(struct akv_replay_opts *o, const char *name,
         o->execute = 1;
         return AKV_OK;
     }
+    if (strcmp(name, "export") == 0) {
+        o->export_path = arg;
+        return AKV_OK;
+    }
     if (strcmp(name, "partitions") == 0) {
         return opt_partitions(o, arg, errstr, errstr_size);
     }
@@ -745,11 +844,16 @@ void akv_replay_plan(const struct akv_replay_opts *o, const struct akv_kpart *p,
         v = o->value;
         break;
     case AKV_REPLAY_SHIFT_BY:
+    case AKV_REPLAY_TO_CURRENT:
         /* Without a committed offset the group would start where
          * kafka.auto_offset_reset says: shift from there. */
         base = p->committed >= 0 ? p->committed
                : start_latest    ? p->high
                                  : p->low;
+        if (o->mode == AKV_REPLAY_TO_CURRENT) {
+            v = base;
+            break;
+        }
         if (o->value > 0 && base > INT64_MAX - o->value) {
             v = INT64_MAX;
         } else if (o->value < 0 && base < INT64_MIN - o->value) {
@@ -760,6 +864,7 @@ void akv_replay_plan(const struct akv_replay_opts *o, const struct akv_kpart *p,
         break;
     case AKV_REPLAY_TO_DATETIME:
     case AKV_REPLAY_BY_DURATION:
+    case AKV_REPLAY_FROM_FILE:
         v = time_offset;
         break;
     default:
@@ -830,6 +935,9 @@ static void describe_mode(const struct akv_replay_opts *o, int64_t ts,
     case AKV_REPLAY_BY_DURATION:
         snprintf(buf, size, "%s %s (%s)", mode_name(o->mode), o->mode_arg,
                  when);
+        break;
+    case AKV_REPLAY_FROM_FILE:
+        snprintf(buf, size, "%s %s", mode_name(o->mode), o->mode_arg);
         break;
     default:
         snprintf(buf, size, "%s", mode_name(o->mode));
@@ -988,12 +1096,74 @@ static akv_err_t session_open(struct session *ss, const struct akv_settings *s,
     return AKV_OK;
 }
 
-/* The rows of every selected partition (\p ranges NULL: all), time
- * searches done. */
+/* What a --from-file says: the offsets, and for each partition of the
+ * topic whether it is in the file. */
+struct from_file {
+    struct akv_replay_offset *v;
+    size_t n;
+};
+
+/* \p p's offset in the file. @returns 1 when it is there. */
+static int file_offset(const struct from_file *f, int32_t p, int64_t *off)
+{
+    size_t i;
+
+    for (i = 0; f && i < f->n; i++) {
+        if (f->v[i].partition == p) {
+            *off = f->v[i].offset;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Reads --from-file's offsets for the session's topic, each of them a
+ * partition of it. */
+static akv_err_t read_from_file(const struct session *ss, const char *path,
+                                struct from_file *f, char *errstr,
+                                size_t errstr_size)
+{
+    FILE *fp = fopen(path, "r");
+    char text[1 << 16];
+    char why[512];
+    size_t len;
+    size_t i;
+    size_t j;
+
+    if (!fp) {
+        return akv_errf(AKV_ERR_INVALID, errstr, errstr_size,
+                        "--from-file %s: %s", path, strerror(errno));
+    }
+    len = fread(text, 1, sizeof(text) - 1, fp);
+    fclose(fp);
+    text[len] = '\0';
+    if (len == sizeof(text) - 1 ||
+        akv_replay_parse_offsets(text, akv_kadmin_topic(ss->ka), &f->v, &f->n,
+                                 why, sizeof(why)) != AKV_OK) {
+        return akv_errf(AKV_ERR_INVALID, errstr, errstr_size,
+                        "--from-file %s: %s", path,
+                        len == sizeof(text) - 1 ? "too long" : why);
+    }
+    for (i = 0; i < f->n; i++) {
+        for (j = 0; j < ss->n && ss->parts[j].partition != f->v[i].partition;
+             j++) {
+        }
+        if (j == ss->n) {
+            return akv_errf(AKV_ERR_INVALID, errstr, errstr_size,
+                            "--from-file %s: unknown partition %d of %s", path,
+                            (int)f->v[i].partition, akv_kadmin_topic(ss->ka));
+        }
+    }
+    return AKV_OK;
+}
+
+/* The rows of every selected partition (\p ranges NULL: all; with
+ * --from-file, those the file names), time searches done. */
 static akv_err_t plan_rows(struct session *ss, const struct akv_settings *s,
                            const struct akv_replay_opts *o, int64_t ts,
                            const struct akv_prange *ranges, size_t nr,
-                           char *errstr, size_t errstr_size)
+                           const struct from_file *file, char *errstr,
+                           size_t errstr_size)
 {
     int start_latest = strcmp(s->kafka_auto_offset_reset, "latest") == 0;
     akv_err_t err;
@@ -1010,7 +1180,9 @@ static akv_err_t plan_rows(struct session *ss, const struct akv_settings *s,
         int64_t toff = 0;
         int searched = 0;
 
-        if (ranges && !akv_replay_prange_has(ranges, nr, p->partition)) {
+        if ((ranges && !akv_replay_prange_has(ranges, nr, p->partition)) ||
+            (o->mode == AKV_REPLAY_FROM_FILE &&
+             !file_offset(file, p->partition, &toff))) {
             continue;
         }
         if (is_time_mode(o->mode)) {
@@ -1181,6 +1353,29 @@ static akv_err_t print_result(const struct session *ss,
     return err;
 }
 
+/* --export: the plan as "topic,partition,offset" lines, the format
+ * --from-file reads (and kafka-consumer-groups --export writes). */
+static akv_err_t export_rows(const struct session *ss, const char *path,
+                             char *errstr, size_t errstr_size)
+{
+    FILE *fp = fopen(path, "w");
+    size_t i;
+
+    if (!fp) {
+        return akv_errf(AKV_ERR_IO, errstr, errstr_size, "--export %s: %s",
+                        path, strerror(errno));
+    }
+    for (i = 0; i < ss->nrows; i++) {
+        fprintf(fp, "%s,%d,%lld\n", akv_kadmin_topic(ss->ka),
+                (int)ss->rows[i].partition, (long long)ss->rows[i].target);
+    }
+    if (fclose(fp) != 0) {
+        return akv_errf(AKV_ERR_IO, errstr, errstr_size, "--export %s: %s",
+                        path, strerror(errno));
+    }
+    return AKV_OK;
+}
+
 akv_err_t akv_replay_run(const struct akv_settings *s,
                          const struct akv_replay_opts *o, const char *group,
                          const char *topic, int json, FILE *out, int *refused,
@@ -1188,6 +1383,7 @@ akv_err_t akv_replay_run(const struct akv_settings *s,
 {
     struct session ss;
     struct akv_prange *ranges = NULL;
+    struct from_file file = {NULL, 0};
     size_t nr = 0;
     int64_t ts = replay_time(o);
     akv_err_t err;
@@ -1209,9 +1405,21 @@ akv_err_t akv_replay_run(const struct akv_settings *s,
     if (err) {
         goto out;
     }
-    err = plan_rows(&ss, s, o, ts, ranges, nr, errstr, errstr_size);
+    if (o->mode == AKV_REPLAY_FROM_FILE) {
+        err = read_from_file(&ss, o->mode_arg, &file, errstr, errstr_size);
+        if (err) {
+            goto out;
+        }
+    }
+    err = plan_rows(&ss, s, o, ts, ranges, nr, &file, errstr, errstr_size);
     if (err) {
         goto out;
+    }
+    if (o->export_path) {
+        err = export_rows(&ss, o->export_path, errstr, errstr_size);
+        if (err) {
+            goto out;
+        }
     }
     if (o->execute) {
         err = execute_rows(&ss, refused, errstr, errstr_size);
@@ -1223,6 +1431,7 @@ akv_err_t akv_replay_run(const struct akv_settings *s,
 out:
     session_free(&ss);
     free(ranges);
+    free(file.v);
     return err;
 }
 
@@ -1305,7 +1514,7 @@ akv_err_t akv_replay_start_from(const struct akv_settings *s,
         err = akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory");
         goto out;
     }
-    err = plan_rows(&ss, s, o, o->value, NULL, 0, errstr, errstr_size);
+    err = plan_rows(&ss, s, o, o->value, NULL, 0, NULL, errstr, errstr_size);
     if (err) {
         goto out;
     }

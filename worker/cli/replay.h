@@ -26,21 +26,43 @@ enum akv_replay_mode {
     AKV_REPLAY_SHIFT_BY,
     AKV_REPLAY_TO_DATETIME,
     AKV_REPLAY_BY_DURATION,
+    AKV_REPLAY_TO_CURRENT, /**< where the group is (to save it: --export) */
+    AKV_REPLAY_FROM_FILE,  /**< the offsets a --export file holds */
 };
 
 /** What the command line asked for. Holds no heap memory. */
 struct akv_replay_opts {
     enum akv_replay_mode mode;
-    int modes;              /**< mode options given (one is right) */
-    long long value;        /**< to-offset N, shift-by N, the time (ms since
-                                 the epoch) or the duration (ms) */
-    const char *mode_arg;   /**< the mode's argument as given, or NULL */
-    const char *partitions; /**< --partitions as given; NULL: all */
-    int execute;            /**< --execute: commit (else a dry run) */
-    int from;               /**< run --from: mode is earliest, latest or
-                                 to-datetime */
-    const char *from_arg;   /**< --from as given */
+    int modes;               /**< mode options given (one is right) */
+    long long value;         /**< to-offset N, shift-by N, the time (ms since
+                                  the epoch) or the duration (ms) */
+    const char *mode_arg;    /**< the mode's argument as given, or NULL */
+    const char *partitions;  /**< --partitions as given; NULL: all */
+    int execute;             /**< --execute: commit (else a dry run) */
+    int from;                /**< run --from: mode is earliest, latest or
+                                  to-datetime */
+    const char *from_arg;    /**< --from as given */
+    const char *export_path; /**< --export FILE: the plan as CSV */
 };
+
+/** One line of an offsets file: topic,partition,offset. */
+struct akv_replay_offset {
+    int32_t partition;
+    int64_t offset;
+};
+
+/**
+ * @brief Reads an offsets file (the CSV `kafka-consumer-groups --export`
+ *        and `replay --export` write: "topic,partition,offset" per line)
+ *        for \p topic. Pure.
+ * @param out set to a malloc'd array (free() it, also after an error),
+ *        \p n to its length.
+ * @returns AKV_OK, or AKV_ERR_INVALID naming the bad line (another topic,
+ *          a partition twice, not three fields, not numbers).
+ */
+akv_err_t akv_replay_parse_offsets(const char *text, const char *topic,
+                                   struct akv_replay_offset **out, size_t *n,
+                                   char *errstr, size_t errstr_size);
 
 /**
  * @brief Takes the option \p name ("to-earliest", "to-latest",
@@ -125,7 +147,8 @@ struct akv_replay_row {
  * @brief The new offset of \p p for mode \p o (pure).
  * @param start_latest kafka.auto_offset_reset is "latest": where a
  *        partition without a committed offset starts (for --shift-by).
- * @param time_offset the offset the time modes found (ignored otherwise).
+ * @param time_offset the offset the time modes found, or the one
+ *        --from-file gives (ignored otherwise).
  */
 void akv_replay_plan(const struct akv_replay_opts *o, const struct akv_kpart *p,
                      int start_latest, int64_t time_offset,
