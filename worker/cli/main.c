@@ -172,24 +172,12 @@ static void reload_settings(void *ctx)
     akv_settings_free(&fresh);
 }
 
-static int cmd_run(const char *path, int exit_at_end,
-                   const struct akv_replay_opts *from)
+/* SIGTERM and SIGINT stop the worker; SIGHUP, SIGUSR1 and SIGUSR2 are
+ * served by the poll loop; a closed pipe is an error, not a death. */
+static void install_signals(void)
 {
-    struct akv_settings s;
-    struct akv_run_opts opts;
-    struct reloading rl;
-    struct akv_telemetry *tm;
-    struct akv_httpd *httpd = NULL;
     struct sigaction sa;
-    char errstr[1024];
-    akv_err_t err;
-    int rc;
 
-    rc = load(&s, path, 1);
-    if (rc != EX_OK) {
-        akv_settings_free(&s);
-        return rc;
-    }
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
@@ -201,6 +189,26 @@ static int cmd_run(const char *path, int exit_at_end,
     sigaction(SIGUSR1, &sa, NULL);
     sigaction(SIGUSR2, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+}
+
+static int cmd_run(const char *path, int exit_at_end,
+                   const struct akv_replay_opts *from)
+{
+    struct akv_settings s;
+    struct akv_run_opts opts;
+    struct reloading rl;
+    struct akv_telemetry *tm;
+    struct akv_httpd *httpd = NULL;
+    char errstr[1024];
+    akv_err_t err;
+    int rc;
+
+    rc = load(&s, path, 1);
+    if (rc != EX_OK) {
+        akv_settings_free(&s);
+        return rc;
+    }
+    install_signals();
 
     memset(&opts, 0, sizeof(opts));
     opts.exit_at_end = exit_at_end;
