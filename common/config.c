@@ -750,9 +750,11 @@ static void dump_value(const struct akv_cfg_entry *e, const void *cfg, FILE *fp)
 
         fputc('(', fp);
         for (i = 0; i < p->n; i++) {
-            /* librdkafka properties may carry SASL passwords. */
-            int secret = strstr(p->names[i], "password") ||
-                         strstr(p->names[i], "secret");
+            /* librdkafka properties may carry SASL passwords; a reference
+             * to a file or a variable ("@file:", "@env:") is no secret. */
+            int secret = (strstr(p->names[i], "password") ||
+                          strstr(p->names[i], "secret")) &&
+                         !(p->values[i][0] == '@' && p->values[i][1] != '@');
 
             fprintf(fp, "%s(\"%s\", \"%s\")", i ? ", " : "", p->names[i],
                     secret ? "********" : p->values[i]);

@@ -260,6 +260,34 @@ def test_booleans_are_spelled_as_vault_spells_them():
         expect(rc, EX_CONFIG, err, "environment VAULT_SKIP_VERIFY")
 
 
+def test_kafka_secrets_from_a_file_or_the_environment():
+    """kafka.properties values "@file:PATH" and "@env:NAME": check-config
+    shows the reference, never the password; a file or variable that is
+    not there is a configuration error naming it."""
+    pw = "kafkaPw" + akvtest.random_secret(20)
+    SECRETS.add("sasl password", pw)
+    pw_file = RUN.write("sasl.pw", pw + "\n")
+    sasl = [("security.protocol", "sasl_plaintext"),
+            ("sasl.mechanism", "PLAIN"), ("sasl.username", "ak2vault")]
+    for ref, env in (("@file:%s" % pw_file, {}),
+                     ("@env:AKV_SASL_PW", {"AKV_SASL_PW": pw})):
+        path = config(extra={"kafka": {"properties": properties(
+            *(sasl + [("sasl.password", ref)]))}})
+        rc, out, err = ak("check-config", "-c", path, env=dict(BOTH, **env))
+        expect(rc, EX_OK, err, "valid")
+        assert ref in out, "the reference is not shown: %s" % out
+    for ref, needle in (("@file:/nonexistent/pw", "cannot read "
+                         "/nonexistent/pw"),
+                        ("@env:AKV_NO_SUCH_PW", "AKV_NO_SUCH_PW is not set")):
+        path = config(extra={"kafka": {"properties": properties(
+            *(sasl + [("sasl.password", ref)]))}})
+        for cmd in ("check-config", "run"):
+            rc, out, err = ak(cmd, "-c", path, env=BOTH)
+            expect(rc, EX_CONFIG, err, "sasl.password", needle)
+    note("sasl.password from @file: and @env:, shown as the reference; "
+         "missing ones refused with 78 by check-config and run")
+
+
 def test_plain_http_upstreams_are_warned_about():
     path = config()
     rc, out, err = ak("check-config", "-c", path, env=BOTH)

@@ -451,6 +451,40 @@ def test_exactly_readme_acls():
 
 
 @depends("test_exactly_readme_acls")
+def test_sasl_password_from_a_file_and_the_environment():
+    """The SASL password as "@file:PATH" and as "@env:NAME" reaches
+    librdkafka: lag logs in as User:monitor with either; neither the
+    password nor the file's content shows in the output."""
+    group = "sec-refs"
+    acl("add", "monitor", "Describe", "group", group)
+    pw_file = S.rundir.write("monitor.pw", S.pw["monitor"] + "\n")
+    for ref, env in (("@file:%s" % pw_file, {}),
+                     ("@env:AKV_MONITOR_PW", {"AKV_MONITOR_PW":
+                                              S.pw["monitor"]})):
+        cfg = S.stack.worker_config(group, worker_extra(
+            "monitor", password=ref), name="refs-%s.cfg" % ref[:5].strip(
+                "@:"))
+        wenv = {"VAULT_TOKEN": S.stack.vault_token,
+                "AUTHENTIK_TOKEN": S.stack.authentik_token}
+        wenv.update(env)
+        r = subprocess.run([akvtest.binary("ak2vault"), "lag", "--json",
+                            "-c", str(cfg)], stdin=subprocess.DEVNULL,
+                           capture_output=True, timeout=60,
+                           env=akvtest.child_env(wenv),
+                           cwd=str(S.rundir.path))
+        with open(S.rundir.file("refs.stderr.log"), "ab") as f:
+            f.write(r.stderr)
+        assert r.returncode == 0, "lag with sasl.password %s exited %d: " \
+            "%s" % (ref[:5], r.returncode,
+                    SECRETS.scrub(r.stderr.decode(errors="replace"))[-300:])
+        assert S.pw["monitor"] not in (r.stdout + r.stderr).decode(
+            errors="replace")
+        assert json.loads(r.stdout)["partitions"], r.stdout[:200]
+    note("lag logged in as User:monitor with sasl.password from @file: "
+         "and from @env:")
+
+
+@depends("test_exactly_readme_acls")
 def test_without_read_on_the_topic():
     run_scenario(("Read", "topic", TOPIC))
 

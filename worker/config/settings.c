@@ -77,7 +77,9 @@ const struct akv_cfg_entry akv_settings_schema[] = {
     {"kafka.properties", AKV_CFG_PAIRS, NULL, 0, OFF(kafka_properties), 0, 0,
      NULL, NULL,
      "librdkafka properties passed through, as ( (\"name\", \"value\"), ... "
-     "), e.g. security.protocol, sasl.*, ssl.*. The prefetch bounds "
+     "), e.g. security.protocol, sasl.*, ssl.*. A value \"@file:PATH\" is "
+     "the file's content, \"@env:NAME\" the variable's (for passwords; "
+     "\"@@\" starts a literal '@'). The prefetch bounds "
      "queued.max.messages.kbytes (8192) and fetch.max.bytes (2097152) may be "
      "changed here too."},
 

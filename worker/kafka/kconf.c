@@ -4,6 +4,15 @@
 #include "kconf.h"
 
 #include "log.h"
+#include "wipe.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The most a "@file:" value may hold. */
+#define VALUE_FILE_MAX 65536
 
 int akv_kconf_set(rd_kafka_conf_t *conf, const char *name, const char *value,
                   char *errstr, size_t errstr_size)
@@ -19,15 +28,88 @@ int akv_kconf_set(rd_kafka_conf_t *conf, const char *name, const char *value,
     return 0;
 }
 
+/* The content of \p path, trailing newlines and blanks trimmed; NULL with
+ * the reason in \p why. */
+static char *read_value_file(const char *path, char *why, size_t why_size)
+{
+    FILE *fp = fopen(path, "r");
+    char *buf;
+    size_t n;
+
+    if (!fp) {
+        snprintf(why, why_size, "cannot read %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    buf = malloc(VALUE_FILE_MAX + 1);
+    n = buf ? fread(buf, 1, VALUE_FILE_MAX + 1, fp) : 0;
+    fclose(fp);
+    if (!buf || n > VALUE_FILE_MAX) {
+        snprintf(why, why_size, "%s: %s", path,
+                 buf ? "larger than 64 KiB" : "out of memory");
+        akv_wipe_free(buf);
+        return NULL;
+    }
+    while (n > 0 && strchr("\r\n \t", buf[n - 1])) {
+        n--;
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+char *akv_kconf_resolve(const char *value, char *why, size_t why_size)
+{
+    const char *env;
+    char *copy;
+
+    if (strncmp(value, "@file:", 6) == 0) {
+        return read_value_file(value + 6, why, why_size);
+    }
+    if (strncmp(value, "@env:", 5) == 0) {
+        env = getenv(value + 5);
+        if (!env) {
+            snprintf(why, why_size, "environment variable %s is not set",
+                     value + 5);
+            return NULL;
+        }
+        value = env;
+    } else if (strncmp(value, "@@", 2) == 0) {
+        value++; /* a literal value that starts with '@' */
+    }
+    copy = strdup(value);
+    if (!copy) {
+        snprintf(why, why_size, "out of memory");
+    }
+    return copy;
+}
+
 int akv_kconf_properties(rd_kafka_conf_t *conf, const struct akv_settings *s,
                          char *errstr, size_t errstr_size)
 {
     size_t i;
 
     for (i = 0; i < s->kafka_properties.n; i++) {
-        if (akv_kconf_set(conf, s->kafka_properties.names[i],
-                          s->kafka_properties.values[i], errstr,
-                          errstr_size) < 0) {
+        const char *name = s->kafka_properties.names[i];
+        const char *given = s->kafka_properties.values[i];
+        char why[512];
+        char *value = akv_kconf_resolve(given, why, sizeof(why));
+        int rc;
+
+        if (!value) {
+            akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
+                     "kafka property %s: %s", name, why);
+            return -1;
+        }
+        /* A value taken from a file or the environment is a credential
+         * more often than not: no log line may show it. */
+        if (given[0] == '@' && given[1] != '@' &&
+            akv_log_secret_add(value) < 0) {
+            akv_wipe_free(value);
+            akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory");
+            return -1;
+        }
+        rc = akv_kconf_set(conf, name, value, errstr, errstr_size);
+        akv_wipe_free(value);
+        if (rc < 0) {
             return -1;
         }
     }

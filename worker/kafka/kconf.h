@@ -19,8 +19,20 @@ int akv_kconf_set(rd_kafka_conf_t *conf, const char *name, const char *value,
                   char *errstr, size_t errstr_size);
 
 /**
+ * @brief A kafka.properties value as librdkafka gets it: "@file:PATH" is
+ *        the file's content (trailing newlines trimmed, read anew each
+ *        time a client is made), "@env:NAME" the environment variable's
+ *        value, "@@..." the literal "@..."; anything else itself.
+ * @returns a malloc'd copy (wipe it: it may be a password), or NULL with
+ *          the reason in \p why.
+ */
+char *akv_kconf_resolve(const char *value, char *why, size_t why_size);
+
+/**
  * @brief Sets every kafka.properties pair of \p s (security settings and
- *        tuning); a client sets what it must not let them change after.
+ *        tuning), values resolved by akv_kconf_resolve() and, when taken
+ *        from a file or the environment, kept out of every log line; a
+ *        client sets what it must not let them change after.
  * @returns 0, or -1 with the first refused property in \p errstr.
  */
 int akv_kconf_properties(rd_kafka_conf_t *conf, const struct akv_settings *s,
