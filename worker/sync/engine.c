@@ -74,7 +74,6 @@ struct sync {
     uint64_t hash;
     struct akv_cache_entry checked; /* the cache's, when the version
                                        check held */
-    int vault_live;    /* authentik had no token: Vault held a live version */
     cJSON *vault_data; /* what the last Vault read found (NULL: nothing) */
     struct akv_sync_fsm fsm;
     unsigned long token_gen;     /* the Vault token of its last request */
@@ -219,15 +218,22 @@ static void remember(struct sync *sy)
     }
 }
 
+/* Whether Vault holds a live version, as this attempt learned it: its
+ * data read found one, or its version check held on a live one. */
+static int vault_held(const struct sync *sy)
+{
+    return sy->vault_data != NULL || (sy->fsm.checked && sy->checked.live);
+}
+
 /* The same for a token authentik does not have: the secret as it was
- * found, live or not. */
+ * found, live or not (before the reads are forgotten). */
 static void remember_gone(struct sync *sy)
 {
     struct akv_engine *e = sy->e;
 
     if (sy->lane && sy->epoch == e->epoch) {
         akv_cache_store_gone(e->cache, sy->identifier, sy->fsm.version,
-                             sy->vault_live, akv_mono_ms());
+                             vault_held(sy), akv_mono_ms());
     }
 }
 
@@ -745,13 +751,10 @@ static void answer_authentik(struct sync *sy, struct akv_answer *a,
         ck = authentik_answer(k, "view_key", kerr, sizeof(kerr));
     }
     if (a->cls == AKV_CLASS_GONE || ck == AKV_CLASS_GONE) {
-        /* A version check that held knows whether the version is live. */
-        int held =
-            sy->vault_data != NULL || (sy->fsm.checked && sy->checked.live);
+        int held = vault_held(sy);
 
         a->cls = AKV_CLASS_GONE;
         a->vault_empty = !held;
-        sy->vault_live = held;
         if (!sy->fsm.deleted) { /* not the check after our own delete */
             sy->drift = held ? AKV_DRIFT_ORPHAN : AKV_DRIFT_NONE;
         }
