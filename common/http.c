@@ -324,6 +324,45 @@ void akv_http_headers_free(struct curl_slist *list)
     curl_slist_free_all(list);
 }
 
+struct akv_headers {
+    struct curl_slist *list;
+    unsigned refs;
+};
+
+struct akv_headers *akv_headers_new(struct curl_slist *list)
+{
+    struct akv_headers *h = list ? calloc(1, sizeof(*h)) : NULL;
+
+    if (!h) {
+        akv_http_headers_free(list);
+        return NULL;
+    }
+    h->list = list;
+    h->refs = 1;
+    return h;
+}
+
+struct akv_headers *akv_headers_hold(struct akv_headers *h)
+{
+    if (h) {
+        h->refs++;
+    }
+    return h;
+}
+
+const struct curl_slist *akv_headers_list(const struct akv_headers *h)
+{
+    return h->list;
+}
+
+void akv_headers_release(struct akv_headers *h)
+{
+    if (h && --h->refs == 0) {
+        akv_http_headers_free(h->list);
+        free(h);
+    }
+}
+
 int akv_http_escape(const char *in, char *out, size_t out_size)
 {
     static const char hex[] = "0123456789ABCDEF";

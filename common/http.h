@@ -113,6 +113,31 @@ struct curl_slist *akv_http_header(struct curl_slist *list, const char *name,
 void akv_http_headers_free(struct curl_slist *list);
 
 /**
+ * A header list shared by the requests that send it. libcurl reads the
+ * list while a transfer runs, so a client that replaces its credentials
+ * (a new token) drops its own reference and the old list lives on until
+ * the last transfer using it lets go. Counted without locks: one thread
+ * per client.
+ */
+struct akv_headers;
+
+/**
+ * @brief Wraps \p list (taken over) with one reference.
+ * @returns NULL on allocation failure or a NULL \p list (the list is then
+ *          freed).
+ */
+struct akv_headers *akv_headers_new(struct curl_slist *list);
+
+/** @brief Takes one more reference to \p h (may be NULL); returns \p h. */
+struct akv_headers *akv_headers_hold(struct akv_headers *h);
+
+/** @brief The list itself, for a request. */
+const struct curl_slist *akv_headers_list(const struct akv_headers *h);
+
+/** @brief Drops a reference (NULL ignored); the last one wipes the list. */
+void akv_headers_release(struct akv_headers *h);
+
+/**
  * @brief Percent-encodes \p in (RFC 3986 unreserved characters kept) into
  *        \p out.
  * @returns 0, or -1 when \p out is too small.

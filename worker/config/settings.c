@@ -9,6 +9,7 @@
 
 #include "listen.h"
 #include "log.h"
+#include "secretfile.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -18,7 +19,8 @@
 #include <string.h>
 #include <strings.h>
 
-#define OFF(f) offsetof(struct akv_settings, f)
+#define OFF(f)          offsetof(struct akv_settings, f)
+#define SECRET_FILE_MAX 16384
 
 static const char *const offset_resets[] = {"earliest", "latest", NULL};
 static const char *const log_levels[] = {"error", "warn", "info", "debug",
@@ -89,7 +91,8 @@ const struct akv_cfg_entry akv_settings_schema[] = {
         authentik_token, "AUTHENTIK_TOKEN",
         "API token of the sync service account (environment only)."),
     STR("authentik.token_file", NULL, 0, authentik_token_file, NULL,
-        "File holding the API token (used when AUTHENTIK_TOKEN is unset)."),
+        "File holding the API token (used when AUTHENTIK_TOKEN is unset); "
+        "read again when it changes and when authentik refuses the token."),
     INT("authentik.timeout_ms", "10000", authentik_timeout_ms, 100, 300000,
         "Whole-request timeout for authentik API calls."),
     INT("authentik.connect_timeout_ms", "3000", authentik_connect_timeout_ms,
@@ -104,7 +107,8 @@ const struct akv_cfg_entry akv_settings_schema[] = {
     STR("vault.token", NULL, AKV_CFG_SECRET | AKV_CFG_ENV_ONLY, vault_token,
         "VAULT_TOKEN", "Vault token (environment only)."),
     STR("vault.token_file", NULL, 0, vault_token_file, NULL,
-        "File holding the Vault token (used when VAULT_TOKEN is unset)."),
+        "File holding the Vault token (used when VAULT_TOKEN is unset); read "
+        "again when it changes and when Vault refuses the token."),
     STR("vault.namespace", NULL, 0, vault_namespace, "VAULT_NAMESPACE",
         "Vault Enterprise namespace, sent as X-Vault-Namespace."),
     ENUM("vault.auth.method", "token", vault_auth_method, auth_methods,
@@ -253,35 +257,17 @@ const struct akv_cfg_entry akv_settings_schema[] = {
     {NULL, AKV_CFG_STRING, NULL, 0, 0, 0, 0, NULL, NULL, NULL},
 };
 
-/* Reads a secret file: first line, trailing whitespace trimmed. */
+/* Reads a secret file: exactly one line, trailing whitespace trimmed. */
 static akv_err_t read_secret_file(const char *path, const char *what,
                                   char **out, char *errstr, size_t errstr_size)
 {
-    FILE *fp = fopen(path, "r");
-    char buf[16384];
-    size_t n;
+    char why[512];
 
-    if (!fp) {
-        return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
-                        "%s: cannot read %s: %s", path, what, strerror(errno));
-    }
-    n = fread(buf, 1, sizeof(buf) - 1, fp);
-    fclose(fp);
-    buf[n] = '\0';
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' ||
-                     buf[n - 1] == ' ' || buf[n - 1] == '\t')) {
-        buf[--n] = '\0';
-    }
-    if (n == 0 || strchr(buf, '\n')) {
-        explicit_bzero(buf, sizeof(buf));
-        return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
-                        "%s: %s file must hold exactly one non-empty line",
-                        path, what);
-    }
-    *out = strdup(buf);
-    explicit_bzero(buf, sizeof(buf));
+    *out = akv_secret_read(path, SECRET_FILE_MAX, AKV_SECRET_ONE_LINE, why,
+                           sizeof(why));
     if (!*out) {
-        return akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory");
+        return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size, "%s: %s", what,
+                        why);
     }
     return AKV_OK;
 }

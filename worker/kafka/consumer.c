@@ -1394,6 +1394,7 @@ static void adjust_log_level(volatile sig_atomic_t *count, int step,
 static void serve_signals(struct consumer *c)
 {
     const struct akv_run_opts *o = c->opts;
+    int n;
 
     adjust_log_level(o->louder, 1, "SIGUSR1");
     adjust_log_level(o->quieter, -1, "SIGUSR2");
@@ -1401,6 +1402,11 @@ static void serve_signals(struct consumer *c)
         *o->reload = 0;
         if (o->reload_fn) {
             o->reload_fn(o->reload_ctx);
+        }
+        n = akv_engine_reload_credentials(c->engine);
+        if (n >= 0) {
+            akv_log_info("config", "SIGHUP: token files read again: %s",
+                         n > 0 ? "new token in use" : "unchanged");
         }
     }
 }

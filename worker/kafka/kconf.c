@@ -4,6 +4,7 @@
 #include "kconf.h"
 
 #include "log.h"
+#include "secretfile.h"
 #include "wipe.h"
 
 #include <errno.h>
@@ -28,41 +29,13 @@ int akv_kconf_set(rd_kafka_conf_t *conf, const char *name, const char *value,
     return 0;
 }
 
-/* The content of \p path, trailing newlines and blanks trimmed; NULL with
- * the reason in \p why. */
-static char *read_value_file(const char *path, char *why, size_t why_size)
-{
-    FILE *fp = fopen(path, "r");
-    char *buf;
-    size_t n;
-
-    if (!fp) {
-        snprintf(why, why_size, "cannot read %s: %s", path, strerror(errno));
-        return NULL;
-    }
-    buf = malloc(VALUE_FILE_MAX + 1);
-    n = buf ? fread(buf, 1, VALUE_FILE_MAX + 1, fp) : 0;
-    fclose(fp);
-    if (!buf || n > VALUE_FILE_MAX) {
-        snprintf(why, why_size, "%s: %s", path,
-                 buf ? "larger than 64 KiB" : "out of memory");
-        akv_wipe_free(buf);
-        return NULL;
-    }
-    while (n > 0 && strchr("\r\n \t", buf[n - 1])) {
-        n--;
-    }
-    buf[n] = '\0';
-    return buf;
-}
-
 char *akv_kconf_resolve(const char *value, char *why, size_t why_size)
 {
     const char *env;
     char *copy;
 
     if (strncmp(value, "@file:", 6) == 0) {
-        return read_value_file(value + 6, why, why_size);
+        return akv_secret_read(value + 6, VALUE_FILE_MAX, 0, why, why_size);
     }
     if (strncmp(value, "@env:", 5) == 0) {
         env = getenv(value + 5);

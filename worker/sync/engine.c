@@ -44,6 +44,9 @@ enum sync_state {
 
 enum { X_DETAIL, X_KEY, X_VAULT, X_COUNT };
 
+/* The token files are looked at (a stat each) this often. */
+#define TOKEN_FILE_CHECK_MS 1000
+
 struct sync;
 
 struct xfer {
@@ -51,10 +54,10 @@ struct xfer {
     CURL *curl;
     struct akv_http_xfer x;
     struct akv_http_response resp;
-    akv_err_t err;                  /* of akv_http_xfer_finish() */
-    char *body;                     /* request body, wiped when done */
-    struct akv_vault_headers *hold; /* Vault's headers, while running */
-    int used;                       /* resp holds an answer to look at */
+    akv_err_t err;            /* of akv_http_xfer_finish() */
+    char *body;               /* request body, wiped when done */
+    struct akv_headers *hold; /* its headers, while running */
+    int used;                 /* resp holds an answer to look at */
 };
 
 struct sync {
@@ -105,6 +108,7 @@ struct auth {
     enum akv_class failed; /* the last login's failure, or AKV_CLASS_OK */
     char error[512];       /* its message */
     long long retry_at;    /* monotonic ms: no new call before */
+    int lookup_due;        /* a new token from the file: learn its TTL */
 };
 
 struct akv_engine {
@@ -118,6 +122,8 @@ struct akv_engine {
     struct akv_retry_policy retry;
     void *ctx;
     CURLM *multi;
+    long long files_looked_at;  /* monotonic ms: token files' last stat */
+    long long authentik_reread; /* monotonic ms: after its last refusal */
     struct akv_authentik *ak;
     struct akv_vault *vault;
     struct akv_cache *cache;
@@ -299,22 +305,27 @@ static void xfer_end(struct akv_engine *e, struct xfer *x, CURLcode rc)
 {
     curl_multi_remove_handle(e->multi, x->curl);
     x->err = akv_http_xfer_finish(&x->x, rc);
-    akv_vault_headers_release(x->hold);
+    akv_headers_release(x->hold);
     x->hold = NULL;
 }
 
+/* Starts a sync's request with \p headers, a reference the transfer
+ * keeps until it ends (released here when it cannot start). */
 static int issue(struct sync *sy, int which, const struct akv_http *http,
                  const char *method, const char *url,
-                 const struct curl_slist *headers, char *body)
+                 struct akv_headers *headers, char *body)
 {
     struct xfer *x = &sy->xf[which];
 
     xfer_clear(x);
     x->sync = sy;
     x->body = body;
-    if (xfer_start(sy->e, x, http, method, url, headers, body) < 0) {
+    if (!headers || xfer_start(sy->e, x, http, method, url,
+                               akv_headers_list(headers), body) < 0) {
+        akv_headers_release(headers);
         return -1;
     }
+    x->hold = headers;
     sy->pending++;
     return 0;
 }
@@ -344,13 +355,13 @@ static void start_authentik(struct sync *sy)
     }
     akv_authentik_url(e->ak, sy->identifier, "", url, sizeof(url));
     if (issue(sy, X_DETAIL, akv_authentik_http(e->ak), "GET", url,
-              akv_authentik_headers(e->ak), NULL) < 0) {
+              akv_authentik_headers_hold(e->ak), NULL) < 0) {
         fail(sy, AKV_CLASS_TRANSIENT, "cannot start the authentik request", "");
         return;
     }
     akv_authentik_url(e->ak, sy->identifier, "view_key/", url, sizeof(url));
     if (issue(sy, X_KEY, akv_authentik_http(e->ak), "GET", url,
-              akv_authentik_headers(e->ak), NULL) < 0) {
+              akv_authentik_headers_hold(e->ak), NULL) < 0) {
         /* the detail request still completes and finds pending > 0 */
         sy->xf[X_KEY].used = 0;
     }
@@ -360,7 +371,7 @@ static void vault_request(struct sync *sy, const char *method, const char *kind,
                           char *body)
 {
     struct akv_engine *e = sy->e;
-    struct akv_vault_headers *h = akv_vault_headers_hold(e->vault);
+    struct akv_headers *h = akv_vault_headers_hold(e->vault);
     char url[URL_MAX];
 
     if (!h) {
@@ -373,17 +384,18 @@ static void vault_request(struct sync *sy, const char *method, const char *kind,
         return;
     }
     sy->token_gen = akv_vault_token_generation(e->vault);
-    if (akv_vault_url(e->vault, kind, sy->identifier, url, sizeof(url)) < 0 ||
-        issue(sy, X_VAULT, akv_vault_http(e->vault), method, url,
-              akv_vault_headers_list(h), body) < 0) {
-        akv_vault_headers_release(h);
+    if (akv_vault_url(e->vault, kind, sy->identifier, url, sizeof(url)) < 0) {
+        akv_headers_release(h);
+        h = NULL; /* issue() refuses it */
+    }
+    if (issue(sy, X_VAULT, akv_vault_http(e->vault), method, url, h, body) <
+        0) {
         if (body && !sy->xf[X_VAULT].body) {
             akv_json_free_string(body);
         }
         fail(sy, AKV_CLASS_CONFIG, "cannot build the Vault request", "");
         return;
     }
-    sy->xf[X_VAULT].hold = h;
 }
 
 static void vault_write(struct sync *sy)
@@ -1018,6 +1030,21 @@ static void advance(struct sync *sy)
 
 static void auth_done(struct akv_engine *e);
 
+/* authentik refused its token (401) or the token's permissions (403):
+ * the token file may hold a new one, even one written within the stamp's
+ * resolution. At most once a second, however many syncs were refused. */
+static void refused_by_authentik(struct akv_engine *e)
+{
+    long long now = akv_mono_ms();
+
+    if (e->authentik_reread != 0 &&
+        now - e->authentik_reread < TOKEN_FILE_CHECK_MS) {
+        return;
+    }
+    e->authentik_reread = now;
+    (void)akv_authentik_reload_token(e->ak, 1);
+}
+
 static void xfer_done(struct akv_engine *e, struct xfer *x, CURLcode rc)
 {
     struct sync *sy = x->sync;
@@ -1029,6 +1056,10 @@ static void xfer_done(struct akv_engine *e, struct xfer *x, CURLcode rc)
                           !sy || x == &sy->xf[X_VAULT] ? AKV_UPSTREAM_VAULT
                                                        : AKV_UPSTREAM_AUTHENTIK,
                           x->resp.status, (double)us / 1e6);
+    if (sy && x != &sy->xf[X_VAULT] &&
+        (x->resp.status == 401 || x->resp.status == 403)) {
+        refused_by_authentik(e);
+    }
     handle_put(e, x->curl);
     x->curl = NULL;
     if (!sy) {
@@ -1077,7 +1108,7 @@ static void auth_start(struct akv_engine *e, enum akv_vault_op op)
                                  sizeof(a->error));
     if (cls == AKV_CLASS_OK &&
         xfer_start(e, &a->xf, akv_vault_http(e->vault), a->call.method,
-                   a->call.url, akv_vault_headers_list(a->call.headers),
+                   a->call.url, akv_headers_list(a->call.headers),
                    a->call.body) < 0) {
         akv_vault_call_free(&a->call);
         snprintf(a->error, sizeof(a->error), "cannot start the Vault %s",
@@ -1488,9 +1519,51 @@ void akv_engine_drain(struct akv_engine *e)
     e->draining = 1;
 }
 
+/* Token files are read again when they change: a Vault Agent sink or a
+ * Kubernetes Secret replaces them under the running worker. */
+static int look_at_token_files(struct akv_engine *e, int force)
+{
+    int n = 0;
+
+    if (akv_authentik_reload_token(e->ak, force) == AKV_CREDFILE_CHANGED) {
+        n++;
+    }
+    if (akv_vault_reload_token(e->vault, force) == AKV_CREDFILE_CHANGED) {
+        e->auth.lookup_due = 1;
+        n++;
+    }
+    e->files_looked_at = akv_mono_ms();
+    return n;
+}
+
+int akv_engine_reload_credentials(struct akv_engine *e)
+{
+    const struct akv_settings *s = e->settings;
+
+    if (!s->authentik_token_file &&
+        !(s->vault_token_file && strcmp(s->vault_auth_method, "token") == 0)) {
+        return -1; /* no token comes from a file */
+    }
+    return look_at_token_files(e, 1);
+}
+
 void akv_engine_tick(struct akv_engine *e)
 {
-    if (e->auth.running || akv_mono_ms() < e->auth.retry_at) {
+    if (akv_mono_ms() - e->files_looked_at >= TOKEN_FILE_CHECK_MS) {
+        look_at_token_files(e, 0);
+    }
+    if (e->auth.running) {
+        return;
+    }
+    if (e->auth.lookup_due) {
+        /* A new token: whatever the old one's last failure was, it is
+         * looked up now, and the syncs held by that failure retry. */
+        e->auth.lookup_due = 0;
+        e->auth.failed = AKV_CLASS_OK;
+        auth_start(e, AKV_VAULT_LOGIN);
+        return;
+    }
+    if (akv_mono_ms() < e->auth.retry_at) {
         return;
     }
     switch (akv_vault_due(e->vault)) {

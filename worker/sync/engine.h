@@ -156,7 +156,16 @@ void akv_engine_drain(struct akv_engine *e);
 double akv_engine_token_ttl(const struct akv_engine *e);
 
 /** @brief Starts the Vault token's renewal, or a new login, when due
- *         (the answer arrives within akv_engine_run()). */
+ *         (the answer arrives within akv_engine_run()); once a second,
+ *         reads the token files (vault.token_file, authentik.token_file)
+ *         again if they changed. */
 void akv_engine_tick(struct akv_engine *e);
+
+/**
+ * @brief Reads the token files again whether they changed or not
+ *        (SIGHUP); a new token is used by the requests started after.
+ * @returns how many tokens changed, or -1 when no token comes from a file.
+ */
+int akv_engine_reload_credentials(struct akv_engine *e);
 
 #endif /* AKV_WORKER_ENGINE_H */

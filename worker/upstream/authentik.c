@@ -9,6 +9,7 @@
 #include "json.h"
 #include "log.h"
 #include "matcher.h"
+#include "secretfile.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,17 +19,69 @@
 
 struct akv_authentik {
     struct akv_http *http;
-    struct curl_slist *headers; /* Authorization: Bearer ... (secret) */
-    char base[1024];            /* URL without trailing slash */
+    struct akv_headers *headers;    /* Authorization: Bearer ... (secret) */
+    struct akv_credfile token_file; /* authentik.token_file, if set */
+    char base[1024];                /* URL without trailing slash */
 };
+
+/* The headers every request carries, with \p token. */
+static struct akv_headers *build_headers(const char *token)
+{
+    char bearer[16400];
+    struct curl_slist *h;
+
+    snprintf(bearer, sizeof(bearer), "Bearer %s", token);
+    h = akv_http_header(NULL, "Authorization", bearer);
+    explicit_bzero(bearer, sizeof(bearer));
+    h = h ? akv_http_header(h, "Accept", "application/json") : NULL;
+    return akv_headers_new(h);
+}
+
+enum akv_credfile_change akv_authentik_reload_token(struct akv_authentik *ak,
+                                                    int force)
+{
+    enum akv_credfile_change ch;
+    struct akv_headers *h;
+    char why[512];
+
+    if (!ak->token_file.path) {
+        return AKV_CREDFILE_SAME;
+    }
+    ch = akv_credfile_refresh(&ak->token_file, force, why, sizeof(why));
+    if (ch == AKV_CREDFILE_FAILED) {
+        akv_log_warn("authentik",
+                     "authentik.token_file: %s; the token read before stays "
+                     "in use",
+                     why);
+        return ch;
+    }
+    if (ch == AKV_CREDFILE_SAME) {
+        return ch;
+    }
+    h = build_headers(ak->token_file.value);
+    if (!h) {
+        akv_log_error("authentik", "out of memory: the token read before "
+                                   "stays in use");
+        return AKV_CREDFILE_FAILED;
+    }
+    /* Requests under way keep the headers they hold. */
+    akv_headers_release(ak->headers);
+    ak->headers = h;
+    akv_log_info("authentik",
+                 "authentik.token_file %s holds a new token: later requests "
+                 "use it",
+                 ak->token_file.path);
+    return ch;
+}
 
 struct akv_authentik *akv_authentik_new(const struct akv_settings *s,
                                         char *errstr, size_t errstr_size)
 {
     struct akv_authentik *ak = calloc(1, sizeof(*ak));
     struct akv_http_opts opts;
+    const char *token = s->authentik_token;
+    char why[512];
     size_t len;
-    char bearer[16400];
 
     if (!ak) {
         akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory");
@@ -57,12 +110,19 @@ struct akv_authentik *akv_authentik_new(const struct akv_settings *s,
     if (!ak->http) {
         goto fail;
     }
-    snprintf(bearer, sizeof(bearer), "Bearer %s", s->authentik_token);
-    ak->headers = akv_http_header(NULL, "Authorization", bearer);
-    explicit_bzero(bearer, sizeof(bearer));
-    ak->headers =
-        ak->headers ? akv_http_header(ak->headers, "Accept", "application/json")
-                    : NULL;
+    if (s->authentik_token_file) {
+        /* Read again, not taken from the settings: a client made later
+         * (a reconcile's) sees the file as it is now. */
+        ak->token_file.path = s->authentik_token_file;
+        if (akv_credfile_refresh(&ak->token_file, 1, why, sizeof(why)) ==
+            AKV_CREDFILE_FAILED) {
+            akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
+                     "authentik.token_file: %s", why);
+            goto fail;
+        }
+        token = ak->token_file.value;
+    }
+    ak->headers = build_headers(token);
     if (!ak->headers) {
         akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory");
         goto fail;
@@ -79,7 +139,8 @@ void akv_authentik_destroy(struct akv_authentik *ak)
     if (!ak) {
         return;
     }
-    akv_http_headers_free(ak->headers);
+    akv_headers_release(ak->headers);
+    akv_credfile_clear(&ak->token_file);
     akv_http_destroy(ak->http);
     free(ak);
 }
@@ -100,9 +161,9 @@ int akv_authentik_url(const struct akv_authentik *ak, const char *identifier,
     return n < 0 || (size_t)n >= size ? -1 : 0;
 }
 
-const struct curl_slist *akv_authentik_headers(const struct akv_authentik *ak)
+struct akv_headers *akv_authentik_headers_hold(struct akv_authentik *ak)
 {
-    return ak->headers;
+    return akv_headers_hold(ak->headers);
 }
 
 const struct akv_http *akv_authentik_http(const struct akv_authentik *ak)
@@ -140,8 +201,8 @@ static enum akv_class get_tokens(struct akv_authentik *ak, const char *query,
     char detail[256];
 
     snprintf(url, sizeof(url), "%s/api/v3/core/tokens/?%s", ak->base, query);
-    if (akv_http_request(ak->http, "GET", url, ak->headers, NULL, 0, resp) !=
-        AKV_OK) {
+    if (akv_http_request(ak->http, "GET", url, akv_headers_list(ak->headers),
+                         NULL, 0, resp) != AKV_OK) {
         akv_errf(AKV_ERR_TRANSPORT, errstr, errstr_size,
                  "GET /api/v3/core/tokens/: %s", resp->error);
         return akv_authentik_classify(0, (int)resp->curl_code);

@@ -14,6 +14,7 @@
 #include "settings.h"
 
 #include "http.h"
+#include "secretfile.h"
 
 #include <cJSON.h>
 #include <stddef.h>
@@ -37,8 +38,22 @@ void akv_authentik_destroy(struct akv_authentik *ak);
 int akv_authentik_url(const struct akv_authentik *ak, const char *identifier,
                       const char *suffix, char *out, size_t size);
 
-/** @returns the request headers (Authorization included). */
-const struct curl_slist *akv_authentik_headers(const struct akv_authentik *ak);
+/**
+ * @brief Holds the request headers (Authorization included) for a
+ *        transfer: a new token does not free them under it.
+ * @returns a reference the caller releases with akv_headers_release().
+ */
+struct akv_headers *akv_authentik_headers_hold(struct akv_authentik *ak);
+
+/**
+ * @brief Reads authentik.token_file again when it changed (or always,
+ *        when \p force is set: authentik refused the token), and uses the
+ *        new token for the requests started after this call. A file that
+ *        cannot be read is logged and the token read before stays.
+ * @returns whether the token changed; AKV_CREDFILE_SAME without a file.
+ */
+enum akv_credfile_change akv_authentik_reload_token(struct akv_authentik *ak,
+                                                    int force);
 
 /** @returns the HTTP options (timeouts, TLS) for the engine's handles. */
 const struct akv_http *akv_authentik_http(const struct akv_authentik *ak);

@@ -9,6 +9,7 @@
 #include "http.h"
 #include "json.h"
 #include "log.h"
+#include "secretfile.h"
 #include "transport.h"
 #include "wipe.h"
 
@@ -28,27 +29,20 @@ struct akv_vault {
     const struct akv_settings *settings;
     struct akv_http *http;
     enum auth_method method;
-    char addr[1024];                   /* without trailing slash */
-    char auth_mount[256];              /* kubernetes / approle mount */
-    char *token;                       /* current token (secret), or NULL */
-    struct akv_vault_headers *headers; /* with X-Vault-Token (secret) */
-    struct akv_vault_headers *anon;    /* without a token, for logins */
-    unsigned long generation;          /* counts tokens installed */
+    char addr[1024];                /* without trailing slash */
+    char auth_mount[256];           /* kubernetes / approle mount */
+    char *token;                    /* current token (secret), or NULL */
+    struct akv_headers *headers;    /* with X-Vault-Token (secret) */
+    struct akv_headers *anon;       /* without a token, for logins */
+    struct akv_credfile token_file; /* vault.token_file, if set */
+    unsigned long generation;       /* counts tokens installed */
     struct akv_vault_lease lease;
 };
 
-/* A header list and the requests that hold it: libcurl reads the list
- * while a transfer runs, so a new token cannot free it under them. */
-struct akv_vault_headers {
-    struct curl_slist *list;
-    unsigned refs;
-};
-
 /* Headers every request carries; the token only when \p token is set. */
-static struct akv_vault_headers *build_headers(const struct akv_settings *s,
-                                               const char *token)
+static struct akv_headers *build_headers(const struct akv_settings *s,
+                                         const char *token)
 {
-    struct akv_vault_headers *vh = calloc(1, sizeof(*vh));
     struct curl_slist *h = akv_http_header(NULL, "X-Vault-Request", "true");
 
     h = h ? akv_http_header(h, "Content-Type", "application/json") : NULL;
@@ -58,37 +52,12 @@ static struct akv_vault_headers *build_headers(const struct akv_settings *s,
     if (h && token) {
         h = akv_http_header(h, "X-Vault-Token", token);
     }
-    if (!vh || !h) {
-        akv_http_headers_free(h);
-        free(vh);
-        return NULL;
-    }
-    vh->list = h;
-    vh->refs = 1;
-    return vh;
+    return akv_headers_new(h);
 }
 
-struct akv_vault_headers *akv_vault_headers_hold(struct akv_vault *v)
+struct akv_headers *akv_vault_headers_hold(struct akv_vault *v)
 {
-    if (!v->headers) {
-        return NULL;
-    }
-    v->headers->refs++;
-    return v->headers;
-}
-
-const struct curl_slist *
-akv_vault_headers_list(const struct akv_vault_headers *h)
-{
-    return h->list;
-}
-
-void akv_vault_headers_release(struct akv_vault_headers *h)
-{
-    if (h && --h->refs == 0) {
-        akv_http_headers_free(h->list); /* wipes the token */
-        free(h);
-    }
+    return akv_headers_hold(v->headers);
 }
 
 unsigned long akv_vault_token_generation(const struct akv_vault *v)
@@ -100,10 +69,10 @@ unsigned long akv_vault_token_generation(const struct akv_vault *v)
  * scrubber and forgetting the old one. */
 static int set_token(struct akv_vault *v, char *token)
 {
-    struct akv_vault_headers *h = build_headers(v->settings, token);
+    struct akv_headers *h = build_headers(v->settings, token);
 
     if (!h || akv_log_secret_add(token) < 0) {
-        akv_vault_headers_release(h);
+        akv_headers_release(h);
         akv_wipe_free(token);
         return -1;
     }
@@ -111,7 +80,7 @@ static int set_token(struct akv_vault *v, char *token)
         akv_log_secret_remove(v->token);
         akv_wipe_free(v->token);
     }
-    akv_vault_headers_release(v->headers);
+    akv_headers_release(v->headers);
     v->token = token;
     v->headers = h;
     v->generation++;
@@ -172,8 +141,22 @@ struct akv_vault *akv_vault_new(const struct akv_settings *s, char *errstr,
         akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory");
         goto fail;
     }
+    if (v->method == AUTH_TOKEN && s->vault_token_file) {
+        char why[512];
+
+        /* Read again, not taken from the settings: a client made later
+         * (a reconcile's) sees the file as it is now. */
+        v->token_file.path = s->vault_token_file;
+        if (akv_credfile_refresh(&v->token_file, 1, why, sizeof(why)) ==
+            AKV_CREDFILE_FAILED) {
+            akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
+                     "vault.token_file: %s", why);
+            goto fail;
+        }
+    }
     if (v->method == AUTH_TOKEN) {
-        char *copy = strdup(s->vault_token);
+        char *copy =
+            strdup(v->token_file.value ? v->token_file.value : s->vault_token);
 
         if (!copy || set_token(v, copy) < 0) {
             akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory");
@@ -196,8 +179,9 @@ void akv_vault_destroy(struct akv_vault *v)
         akv_log_secret_remove(v->token);
         akv_wipe_free(v->token);
     }
-    akv_vault_headers_release(v->headers);
-    akv_vault_headers_release(v->anon);
+    akv_headers_release(v->headers);
+    akv_headers_release(v->anon);
+    akv_credfile_clear(&v->token_file);
     akv_http_destroy(v->http);
     free(v);
 }
@@ -243,7 +227,43 @@ double akv_vault_token_ttl(const struct akv_vault *v)
 
 int akv_vault_can_login(const struct akv_vault *v)
 {
-    return v->method != AUTH_TOKEN;
+    /* A token file may hold a newer token than the one refused. */
+    return v->method != AUTH_TOKEN || v->token_file.path != NULL;
+}
+
+enum akv_credfile_change akv_vault_reload_token(struct akv_vault *v, int force)
+{
+    enum akv_credfile_change ch;
+    char why[512];
+    char *copy;
+
+    if (!v->token_file.path) {
+        return AKV_CREDFILE_SAME;
+    }
+    ch = akv_credfile_refresh(&v->token_file, force, why, sizeof(why));
+    if (ch == AKV_CREDFILE_FAILED) {
+        akv_log_warn("vault",
+                     "vault.token_file: %s; the token read before stays in "
+                     "use",
+                     why);
+        return ch;
+    }
+    if (ch == AKV_CREDFILE_SAME) {
+        return ch;
+    }
+    copy = strdup(v->token_file.value);
+    if (!copy || set_token(v, copy) < 0) {
+        akv_log_error("vault", "out of memory: the token read before stays "
+                               "in use");
+        return AKV_CREDFILE_FAILED;
+    }
+    /* Its lifetime is the lookup's to learn. */
+    memset(&v->lease, 0, sizeof(v->lease));
+    akv_log_info("vault",
+                 "vault.token_file %s holds a new token: later requests use "
+                 "it",
+                 v->token_file.path);
+    return ch;
 }
 
 /* --- the network edge --------------------------------------------------- */
@@ -261,9 +281,10 @@ static enum akv_class call(struct akv_vault *v, const char *method,
     akv_err_t err;
 
     snprintf(url, sizeof(url), "%s/v1/%s", v->addr, path);
-    err = akv_http_request(v->http, method, url,
-                           (anon || !v->headers ? v->anon : v->headers)->list,
-                           body, body ? strlen(body) : 0, resp);
+    err = akv_http_request(
+        v->http, method, url,
+        akv_headers_list(anon || !v->headers ? v->anon : v->headers), body,
+        body ? strlen(body) : 0, resp);
     if (err) {
         akv_errf(AKV_ERR_TRANSPORT, errstr, errstr_size, "vault %s: %s", method,
                  resp->error);
@@ -429,6 +450,11 @@ enum akv_class akv_vault_call_prepare(struct akv_vault *v, enum akv_vault_op op,
                                       size_t errstr_size)
 {
     memset(c, 0, sizeof(*c));
+    if (op == AKV_VAULT_LOGIN && v->method == AUTH_TOKEN) {
+        /* "Logging in" with a token file is reading it again: the token
+         * was refused, or is due, and the file may hold its successor. */
+        (void)akv_vault_reload_token(v, 1);
+    }
     if (op == AKV_VAULT_RENEW || v->method == AUTH_TOKEN) {
         c->headers = akv_vault_headers_hold(v);
         if (!c->headers) {
@@ -438,8 +464,7 @@ enum akv_class akv_vault_call_prepare(struct akv_vault *v, enum akv_vault_op op,
             return AKV_CLASS_CONFIG;
         }
     } else {
-        c->headers = v->anon;
-        v->anon->refs++;
+        c->headers = akv_headers_hold(v->anon);
     }
     if (op == AKV_VAULT_RENEW) {
         c->method = "POST";
@@ -470,7 +495,7 @@ enum akv_class akv_vault_call_prepare(struct akv_vault *v, enum akv_vault_op op,
 
 void akv_vault_call_free(struct akv_vault_call *c)
 {
-    akv_vault_headers_release(c->headers);
+    akv_headers_release(c->headers);
     c->headers = NULL;
     if (c->body) {
         akv_wipe_free(c->body);
@@ -534,7 +559,8 @@ static enum akv_class call_now(struct akv_vault *v, enum akv_vault_op op,
         return cls;
     }
     /* A failure leaves status 0 and says why in resp. */
-    (void)akv_http_request(v->http, c.method, c.url, c.headers->list, c.body,
+    (void)akv_http_request(v->http, c.method, c.url,
+                           akv_headers_list(c.headers), c.body,
                            c.body ? strlen(c.body) : 0, &resp);
     cls = akv_vault_call_finish(v, op, &resp, errstr, errstr_size);
     akv_http_response_free(&resp);

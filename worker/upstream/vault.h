@@ -15,6 +15,7 @@
 #include "vaultproto.h"
 
 #include "http.h"
+#include "secretfile.h"
 
 #include <cJSON.h>
 #include <stddef.h>
@@ -50,15 +51,12 @@ enum akv_vault_op {
     AKV_VAULT_RENEW, /**< renew the current token */
 };
 
-/** A header list with (or without) the token, held by a request. */
-struct akv_vault_headers;
-
 /** One of the client's own calls, for a transfer the caller runs. */
 struct akv_vault_call {
     const char *method;
     char url[3200];
-    struct akv_vault_headers *headers; /**< held; released by _free() */
-    char *body;                        /**< NULL or secret (wiped) */
+    struct akv_headers *headers; /**< held; released by _free() */
+    char *body;                  /**< NULL or secret (wiped) */
 };
 
 /**
@@ -104,15 +102,18 @@ int akv_vault_url(const struct akv_vault *v, const char *kind,
  *        that may outlive the token: a new one does not free them.
  * @returns the headers, or NULL when there is no token yet.
  */
-struct akv_vault_headers *akv_vault_headers_hold(struct akv_vault *v);
+struct akv_headers *akv_vault_headers_hold(struct akv_vault *v);
 
-/** @returns the header list for libcurl. */
-const struct curl_slist *
-akv_vault_headers_list(const struct akv_vault_headers *h);
-
-/** @brief Lets go of held headers (wiped when no request holds them).
- *         NULL is a no-op. */
-void akv_vault_headers_release(struct akv_vault_headers *h);
+/**
+ * @brief Reads vault.token_file again when it changed (or always, when
+ *        \p force is set), and installs the new token for the requests
+ *        started after this call; its lifetime is unknown until the next
+ *        lookup (an AKV_VAULT_LOGIN with the token method). A file that
+ *        cannot be read is logged and the token read before stays.
+ * @returns whether the token changed; AKV_CREDFILE_SAME without a file or
+ *          with another auth method.
+ */
+enum akv_credfile_change akv_vault_reload_token(struct akv_vault *v, int force);
 
 /** @returns a number that changes whenever a new token is installed. */
 unsigned long akv_vault_token_generation(const struct akv_vault *v);
@@ -124,7 +125,8 @@ const struct akv_http *akv_vault_http(const struct akv_vault *v);
  *           does, 0 when there is none or it has expired. */
 double akv_vault_token_ttl(const struct akv_vault *v);
 
-/** @returns non-zero when the auth method can obtain a new token. */
+/** @returns non-zero when the auth method can obtain a new token (a
+ *           token read from a file can: the file may hold a newer one). */
 int akv_vault_can_login(const struct akv_vault *v);
 
 /* --- checks for `check-config --connect` --------------------------------- */

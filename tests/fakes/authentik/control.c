@@ -7,6 +7,7 @@
 #include "fa.h"
 
 #include "clock.h"
+#include "wipe.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -141,6 +142,30 @@ static void fake_reset_stats(struct app *app, struct fakehttp_response *resp)
     fakehttp_reply_take(resp, 204, NULL);
 }
 
+/* POST /_fake/api-token {"token": "..."}: from now on only this API token
+ * is accepted (the one an operator rotated in authentik). */
+static void fake_api_token(struct app *app, const struct fakehttp_request *req,
+                           struct fakehttp_response *resp)
+{
+    cJSON *body = cJSON_ParseWithLength(req->body, req->body_len);
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(body, "token");
+    char *fresh =
+        cJSON_IsString(t) && *t->valuestring ? strdup(t->valuestring) : NULL;
+    char *old;
+
+    cJSON_Delete(body);
+    if (!fresh) {
+        fa_reply_detail(resp, 400, "want {\"token\": \"...\"}");
+        return;
+    }
+    pthread_mutex_lock(&app->token_lock);
+    old = app->api_token;
+    app->api_token = fresh;
+    pthread_mutex_unlock(&app->token_lock);
+    akv_wipe_free(old);
+    fakehttp_reply_take(resp, 204, NULL);
+}
+
 /* Serves /_fake/... to loopback clients. */
 void fa_handle_fake(struct app *app, const struct fakehttp_request *req,
                     struct fakehttp_response *resp)
@@ -168,6 +193,12 @@ void fa_handle_fake(struct app *app, const struct fakehttp_request *req,
         }
     } else if (strcmp(p, "/_fake/faults") == 0) {
         fakefault_control(&app->faults, req, resp);
+    } else if (strcmp(p, "/_fake/api-token") == 0) {
+        if (post) {
+            fake_api_token(app, req, resp);
+        } else {
+            fa_reply_detail(resp, 405, "use POST");
+        }
     } else if (strcmp(p, "/_fake/reset-stats") == 0) {
         if (post) {
             fake_reset_stats(app, resp);

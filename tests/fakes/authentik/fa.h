@@ -97,7 +97,8 @@ struct stats {
 
 /* Everything fake-authentik keeps; one, for the whole process. */
 struct app {
-    char *api_token;
+    char *api_token; /* replaced by POST /_fake/api-token: token_lock */
+    pthread_mutex_t token_lock;
     const char *topic;
     const char *brokers;
     const char *listen;

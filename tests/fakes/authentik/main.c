@@ -27,8 +27,9 @@
  *
  * Fake-only controls (loopback clients only): GET /_fake/tokens, GET
  * /_fake/stats, POST /_fake/reset-stats, POST /_fake/tokens/{id}/rotate,
- * POST /_fake/tokens/{id}/delete-silently, and GET|POST|DELETE
- * /_fake/faults, the fault plan.
+ * POST /_fake/tokens/{id}/delete-silently, POST /_fake/api-token
+ * {"token": "..."} (only that API token is accepted from then on: a rotated
+ * one), and GET|POST|DELETE /_fake/faults, the fault plan.
  *
  * Fault injection: POST /_fake/faults replaces the plan with the JSON
  * object sent (--faults JSON sets the first one; --latency-ms N is its
@@ -63,6 +64,7 @@
  * Counters are under "faults" in /_fake/stats.
  */
 #include "fa.h"
+#include "wipe.h"
 
 #include "num.h"
 
@@ -189,19 +191,20 @@ int main(int argc, char **argv)
 
     /* Before any thread exists, so all inherit the mask. */
     fakehttp_block_signals();
+    pthread_mutex_init(&app.token_lock, NULL);
     if (parse_args(argc, argv, &app) < 0) {
         return EXIT_USAGE;
     }
     fakefault_slot_init(&app.faults, &fa_fault_spec, NULL);
     if (fakefault_initial(&app.faults, app.faults_json, app.latency_ms,
                           "fake-authentik") < 0) {
-        free(app.api_token);
+        akv_wipe_free(app.api_token);
         return EXIT_USAGE;
     }
     if (fa_store_init(&app.store) < 0) {
         fprintf(stderr, "fake-authentik: out of memory\n");
         fakefault_slot_destroy(&app.faults);
-        free(app.api_token);
+        akv_wipe_free(app.api_token);
         return 1;
     }
     if (fa_kafka_start(&app) < 0) {
@@ -226,6 +229,6 @@ out:
     fa_kafka_stop(&app);
     fa_store_destroy(&app.store);
     fakefault_slot_destroy(&app.faults);
-    free(app.api_token);
+    akv_wipe_free(app.api_token);
     return rc;
 }

@@ -90,6 +90,7 @@ static bool authenticate(struct app *app, const struct fakehttp_request *req,
 {
     const char *h = fakehttp_header(req, "Authorization");
     const char *p;
+    bool ok;
 
     if (h) {
         while (*h == ' ') {
@@ -106,7 +107,10 @@ static bool authenticate(struct app *app, const struct fakehttp_request *req,
     while (*p == ' ') {
         p++;
     }
-    if (!*p || !secret_equal(p, app->api_token)) {
+    pthread_mutex_lock(&app->token_lock);
+    ok = *p && secret_equal(p, app->api_token);
+    pthread_mutex_unlock(&app->token_lock);
+    if (!ok) {
         atomic_fetch_add(&app->stats.denied, 1);
         fa_reply_detail(resp, 403, "Token invalid/expired");
         return false;
