@@ -153,6 +153,7 @@ deps:
 # The suites run on both brokers: the real one is installed first.
 test: deps
 	@$(MAKE) --no-print-directory kafka
+	@$(MAKE) --no-print-directory k8s-tools
 	@$(MAKE) --no-print-directory check
 
 check: all
@@ -184,6 +185,7 @@ asan:
 
 test-asan: deps
 	@$(MAKE) --no-print-directory kafka asan
+	@$(MAKE) --no-print-directory k8s-tools
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    AKV_BIN=$(abspath build/asan/bin) \
@@ -338,3 +340,41 @@ $(BIN)/kafka-local: tests/kafka/kafka-local
 	install -m 755 $< $@
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# ---------------------------------------------------------------------------
+# helm and kustomize for the tests of the Helm chart (docker/helm/ak2vault)
+# and the kustomization (docker/kubernetes), built from source with the Go
+# toolchain: neither is a Debian package and CI machines have no kubectl.
+# tests/tools/k8s/go.mod pins both (its `tool` lines), go.sum their
+# checksums; GOTOOLCHAIN=local builds with the machine's Go and never
+# downloads another.
+#
+#   make k8s-tools   build build/k8s/bin/helm and build/k8s/bin/kustomize
+#                    (`make test` and `make test-asan` do it first); only
+#                    when they are missing or go.mod / go.sum changed, and
+#                    Go's build cache makes a rebuild cheap. Go comes from
+#                    PATH, else /usr/local/go/bin/go (GO= another).
+
+GO           ?= $(or $(shell command -v go 2>/dev/null),/usr/local/go/bin/go)
+K8S_MOD      := tests/tools/k8s
+K8S_BIN      := build/k8s/bin
+K8S_TOOLS    := $(K8S_BIN)/helm $(K8S_BIN)/kustomize
+HELM_VERSION := $(shell sed -n 's:^\s*helm.sh/helm/v4 \(v[^ ]*\).*:\1:p' $(K8S_MOD)/go.mod)
+
+.PHONY: k8s-tools
+
+k8s-tools: $(K8S_TOOLS)
+
+# One `go build` for both: they share most of their packages. Static
+# (CGO_ENABLED=0, as helm's own release builds), stripped; helm reports
+# the pinned version (its release builds set it the same way).
+$(K8S_TOOLS) &: $(K8S_MOD)/go.mod $(K8S_MOD)/go.sum
+	@test -x "$(GO)" || command -v "$(GO)" >/dev/null || \
+	    { echo "make k8s-tools: no Go toolchain (GO=$(GO))"; exit 1; }
+	@mkdir -p $(K8S_BIN)
+	cd $(K8S_MOD) && GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=readonly \
+	    $(GO) build -trimpath -ldflags "-s -w \
+	    -X helm.sh/helm/v4/internal/version.version=$(HELM_VERSION)" \
+	    -o $(abspath $(K8S_BIN))/ helm.sh/helm/v4/cmd/helm \
+	    sigs.k8s.io/kustomize/kustomize/v5
+	@touch $(K8S_TOOLS)
