@@ -5,16 +5,29 @@ the README, without a container engine or a cluster.
 - every YAML (multi-document too) and JSON file under docker/ parses;
 - the Kubernetes manifests carry what each kind needs: the Deployment's
   selector matches its pods, its probes ask /livez and /readyz on the port
-  metrics.listen names, the group instance id comes from the pod name
-  through the environment variable the configuration reference names,
+  metrics.listen names, the group instance id comes from the pod name and
+  the Kafka coordinates from the ConfigMap kustomization.yaml generates,
+  through environment variables the configuration reference names,
   rollouts never surge, the grace period outlasts the shutdown timeout,
   the pods run as a non-root user on a read-only root with no
-  capabilities; the Service, PodDisruptionBudget and PodMonitor select
-  those pods; the KEDA ScaledObject scales that Deployment on the group
-  and topic of the configuration, never past the partition count the
-  README creates; the PrometheusRule is docker/prometheus/alerts.yaml; the
-  kustomizations list exactly the manifests there are; no manifest holds a
-  secret value; `kubectl kustomize` builds it when kubectl is installed;
+  capabilities; the Service, PodDisruptionBudget, PodMonitor and
+  NetworkPolicy select those pods; the NetworkPolicy lets out exactly DNS
+  and the ports of the brokers, Vault and authentik, and in only the
+  metrics port; the PrometheusRule is docker/prometheus/alerts.yaml; the
+  kustomizations list exactly the manifests there are, and every component
+  is used or offered (commented out) by kustomization.yaml; no manifest
+  holds a secret value;
+- `kustomize build` (build/k8s/bin/kustomize, `make k8s-tools`) builds
+  them: every object in the namespace with the recommended labels, none
+  of which reaches a selector; the replacements put the brokers, topic
+  and group of the generated ConfigMap, written nowhere else, into the
+  KEDA ScaledObject, which scales the Deployment on what the workers read,
+  never past the partition count the README creates; with the SASL_SSL
+  options switched on as their comments say (components/kafka-sasl and
+  keda-sasl, the properties of ak2vault.cfg), the worker reads its
+  credentials from the Secret the pods mount and KEDA's
+  TriggerAuthentication hands the same keys, with the same mechanism, to
+  the trigger;
 - the configurations of the manifests and of the compose stack pass
   `ak2vault check-config`, with stand-in secret files;
 - compose.yaml: every file it mounts or builds from exists, both workers
@@ -69,6 +82,23 @@ ALERTS = DOCKER / "prometheus" / "alerts.yaml"
 PROMETHEUSRULE = K8S / "components" / "prometheus-operator" / \
     "prometheusrule.yaml"
 README = REPO / "README.md"
+# helm and kustomize, built by `make k8s-tools` (tests/tools/k8s).
+K8S_BIN = Path(os.environ.get("AKV_K8S_BIN") or REPO / "build/k8s/bin")
+# The pod name KAFKA_GROUP_INSTANCE_ID takes, for the configuration checks.
+POD_NAME = "ak2vault-5d8f7c9b6-x2x7q"
+# The generated ConfigMap of the Kafka coordinates, and its keys.
+KAFKA_CM = "ak2vault-kafka"
+COORDINATES = {"KAFKA_BROKERS": "kafka.brokers", "KAFKA_TOPIC": "kafka.topic",
+               "KAFKA_GROUP": "kafka.group"}
+# ScaledObject trigger metadata fed by each coordinate.
+TRIGGER_KEYS = {"KAFKA_BROKERS": "bootstrapServers", "KAFKA_TOPIC": "topic",
+                "KAFKA_GROUP": "consumerGroup"}
+# librdkafka's sasl.mechanism in KEDA's spelling.
+KEDA_SASL = {"PLAIN": "plaintext", "SCRAM-SHA-256": "scram_sha256",
+             "SCRAM-SHA-512": "scram_sha512"}
+# The recommended labels every built object carries.
+RECOMMENDED = ("name", "instance", "component", "part-of", "version",
+               "managed-by")
 
 RUN = None
 
@@ -97,8 +127,13 @@ def rel(path):
 
 
 def asset_files(top):
+    """The YAML and JSON files under \\p top, but the templates of a Helm
+    chart (Go templates that make YAML: test_helm.py parses what they
+    render)."""
     return [p for p in sorted(top.rglob("*"))
-            if p.is_file() and p.suffix in (".json", ".yaml", ".yml")]
+            if p.is_file() and p.suffix in (".json", ".yaml", ".yml") and
+            not (p.parent.name == "templates" and
+                 (p.parent.parent / "Chart.yaml").is_file())]
 
 
 def kustomization_dirs():
@@ -132,6 +167,13 @@ def root_kustomization():
     return load_one(K8S / "kustomization.yaml")
 
 
+def offered_components():
+    """The components kustomization.yaml offers commented out
+    ("# - components/NAME"), to be switched on by uncommenting the line."""
+    return re.findall(r"^\s*#\s*-\s*(components/[\w.-]+)\s*$",
+                      (K8S / "kustomization.yaml").read_text(), re.M)
+
+
 def section(title):
     """The text of README's section \\p title (a ## or ### heading), up to
     the next heading of the same or a higher level."""
@@ -163,26 +205,61 @@ def config_reference():
 _n = [0]
 
 
+def stand_in_ca():
+    """A self-signed certificate (PEM) in the run directory: the stand-in
+    for a CA file, which check-config hands to librdkafka, and librdkafka
+    parses."""
+    pem = RUN.path / "stand-in-ca.pem"
+    if not pem.exists():
+        assert shutil.which("openssl"), "openssl is missing (apt-get " \
+            "install openssl): no stand-in CA for the configuration checks"
+        r = subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+             "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
+             "-subj", "/CN=ak2vault stand-in CA", "-keyout",
+             str(RUN.path / "stand-in-ca.key"), "-out", str(pem)],
+            capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, "openssl req: %s" % r.stderr.strip()[:300]
+    return pem
+
+
 def check_config(cfg_text, env=None, name="cfg"):
     """Runs `ak2vault check-config` on \\p cfg_text with only \\p env in the
-    environment. Files the configuration names (*_file, absolute paths)
-    are replaced by stand-ins in the run directory. @returns the effective
-    configuration as {setting: value} with the original file paths, after
-    asserting that the command accepted it."""
+    environment. Files the configuration names (*_file, absolute paths;
+    "@file:" values and ssl.ca.location of kafka.properties) are replaced
+    by stand-ins in the run directory, a certificate for CA files. @returns
+    the effective configuration as {setting: value} with the original file
+    paths (kafka.properties as [(name, value)]), after asserting that the
+    command accepted it."""
     _n[0] += 1
     d = RUN.path / ("%s-%d" % (name, _n[0]))
     d.mkdir()
     originals = {}
 
-    def stand_in(m):
-        original = m.group(2)
+    def fake_file(original, ca):
         fake = d / ("file%d" % len(originals))
-        fake.write_text("stand-in-%s\n" % akvtest.random_secret(16))
+        if ca:
+            shutil.copyfile(stand_in_ca(), fake)
+        else:
+            fake.write_text("stand-in-%s\n" % akvtest.random_secret(16))
         fake.chmod(0o600)
         originals[str(fake)] = original
-        return '%s = "%s"' % (m.group(1), fake)
+        return str(fake)
 
-    text = re.sub(r'\b(\w+_file)\s*=\s*"(/[^"]*)"', stand_in, cfg_text)
+    def setting(m):
+        return '%s = "%s"' % (m.group(1), fake_file(
+            m.group(2), m.group(1) == "ca_file"))
+
+    def at_file(m):
+        return '"@file:%s"' % fake_file(m.group(1), False)
+
+    def ca_location(m):
+        return '%s"%s"' % (m.group(1), fake_file(m.group(2), True))
+
+    text = re.sub(r'\b(\w+_file)\s*=\s*"(/[^"]*)"', setting, cfg_text)
+    text = re.sub(r'"@file:(/[^"]*)"', at_file, text)
+    text = re.sub(r'("ssl\.ca\.location"\s*,\s*)"(/[^"]*)"', ca_location,
+                  text)
     path = d / "ak2vault.cfg"
     path.write_text(text)
     r = subprocess.run([akvtest.binary("ak2vault"), "check-config", "-c",
@@ -190,17 +267,25 @@ def check_config(cfg_text, env=None, name="cfg"):
                        env=akvtest.child_env(env or {}), timeout=30)
     assert r.returncode == 0, "%s: check-config exited %d: %s" % (
         name, r.returncode, " ".join(r.stderr.split())[:500])
+
+    def original(v):
+        if v.startswith("@file:"):
+            return "@file:" + originals.get(v[6:], v[6:])
+        return originals.get(v, v)
+
     values = {}
     for line in r.stdout.splitlines():
         m = re.match(r"^([a-z_.]+) = (.*)$", line)
         if not m:
             continue
         v = m.group(2)
-        if v == "(unset)":
+        if m.group(1) == "kafka.properties":
+            v = [(k, original(json.loads('"%s"' % x))) for k, x in
+                 re.findall(r'\("([^"]*)", "((?:[^"\\]|\\.)*)"\)', v)]
+        elif v == "(unset)":
             v = None
         elif v.startswith('"'):
-            v = json.loads(v)
-            v = originals.get(v, v)
+            v = original(json.loads(v))
         elif re.fullmatch(r"-?\d+", v):
             v = int(v)
         values[m.group(1)] = v
@@ -214,10 +299,137 @@ def listen_port(listen):
     return int(m.group(1))
 
 
+def url_port(url):
+    """The port of an http(s) URL: its own, else its scheme's."""
+    m = re.match(r"^(https?)://(?:[^/@]*@)?(\[[^\]]*\]|[^/:]*)(?::(\d+))?",
+                 url or "")
+    assert m, "%r is not an http(s) URL" % url
+    return int(m.group(3) or (443 if m.group(1) == "https" else 80))
+
+
+def broker_ports(brokers):
+    """The ports of a host:port[,host:port] list."""
+    ports = set()
+    for b in (brokers or "").split(","):
+        m = re.search(r":(\d+)$", b.strip())
+        assert m, "broker %r has no port" % b
+        ports.add(int(m.group(1)))
+    return ports
+
+
+def generated_configmaps(k=None):
+    """{name: data} of the configMapGenerator entries with literals of the
+    kustomization \\p k (the root one by default)."""
+    out = {}
+    for g in (k or root_kustomization()).get("configMapGenerator", []):
+        if g.get("literals"):
+            out[g["name"]] = dict(l.split("=", 1) for l in g["literals"])
+    return out
+
+
+def kafka_coordinates():
+    """{KAFKA_BROKERS: ..., ...}: the literals of the generated ConfigMap
+    the Deployment and the ScaledObject take them from."""
+    cms = generated_configmaps()
+    assert KAFKA_CM in cms, "kustomization.yaml generates no ConfigMap " \
+        "%s with literals" % KAFKA_CM
+    data = cms[KAFKA_CM]
+    assert set(data) == set(COORDINATES), "%s holds %s, expected %s" % (
+        KAFKA_CM, sorted(data), sorted(COORDINATES))
+    return data
+
+
+def pod_env(dep, configmaps, pod_name=POD_NAME):
+    """The worker container's environment as the kubelet makes it from
+    \\p dep: plain values, the pod name (fieldRef metadata.name) and keys of
+    \\p configmaps ({name: data}). A reference that resolves to nothing
+    fails; secretKeyRef is refused (the manifests mount secrets as files)."""
+    c = dep["spec"]["template"]["spec"]["containers"][0]
+    env = {}
+    for e in c.get("env", []):
+        if "value" in e:
+            env[e["name"]] = str(e["value"])
+            continue
+        src = e.get("valueFrom") or {}
+        if (src.get("fieldRef") or {}).get("fieldPath") == "metadata.name":
+            env[e["name"]] = pod_name
+        elif "configMapKeyRef" in src:
+            ref = src["configMapKeyRef"]
+            data = configmaps.get(ref.get("name"))
+            assert data is not None, "%s refers to ConfigMap %s, which is " \
+                "not generated" % (e["name"], ref.get("name"))
+            assert ref.get("key") in data, "%s refers to key %s, which " \
+                "ConfigMap %s lacks" % (e["name"], ref.get("key"),
+                                        ref.get("name"))
+            env[e["name"]] = data[ref["key"]]
+        else:
+            raise AssertionError("%s: an environment source the checks "
+                                 "cannot resolve: %s" % (e["name"], src))
+    assert not c.get("envFrom"), "envFrom hides what the worker reads"
+    return env
+
+
 def k8s_config():
+    """The effective configuration of a worker pod of the manifests:
+    ak2vault.cfg with the environment the Deployment gives it."""
     cfg = K8S / "ak2vault.cfg"
-    return check_config(cfg.read_text(), {
-        "KAFKA_GROUP_INSTANCE_ID": "ak2vault-5d8f7c9b6-x2x7q"}, "k8s")
+    return check_config(cfg.read_text(), pod_env(the("Deployment"),
+                                                 generated_configmaps()),
+                        "k8s")
+
+
+def k8s_tool(name):
+    """build/k8s/bin/NAME (helm, kustomize), which `make k8s-tools`
+    builds."""
+    path = K8S_BIN / name
+    assert os.access(path, os.X_OK), "%s is missing: run `make k8s-tools` " \
+        "(builds helm and kustomize from tests/tools/k8s; `make test` " \
+        "does it first)" % rel(path)
+    return str(path)
+
+
+_built = {}
+
+
+def kustomize_build(path=K8S):
+    """The objects `kustomize build PATH` makes (once per path)."""
+    key = str(path)
+    if key not in _built:
+        r = subprocess.run([k8s_tool("kustomize"), "build", str(path)],
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, "kustomize build %s: %s" % (
+            rel(path), r.stderr.strip()[-800:])
+        _built[key] = [d for d in yaml.safe_load_all(r.stdout) if d]
+    return _built[key]
+
+
+def built(kind, docs=None):
+    """The one object of \\p kind in a build (the default build of
+    docker/kubernetes by default)."""
+    found = [d for d in (docs or kustomize_build()) if d["kind"] == kind]
+    assert len(found) == 1, "the build has %d %s objects, expected one" % (
+        len(found), kind)
+    return found[0]
+
+
+def built_configmaps(docs=None):
+    return {d["metadata"]["name"]: d.get("data", {})
+            for d in (docs or kustomize_build()) if d["kind"] == "ConfigMap"}
+
+
+def built_config(docs=None, name="k8s-built"):
+    """The effective configuration of a pod of a build: the ak2vault.cfg
+    of the ConfigMap mounted at /etc/ak2vault, with the environment the
+    Deployment gives it."""
+    docs = docs or kustomize_build()
+    dep = built("Deployment", docs)
+    vol, key = mounted_file("/etc/ak2vault/ak2vault.cfg", dep)
+    assert vol and "configMap" in vol, "/etc/ak2vault is not a ConfigMap"
+    cms = built_configmaps(docs)
+    data = cms.get(vol["configMap"]["name"])
+    assert data and key in data, "the ConfigMap %s holds no %s" % (
+        vol["configMap"]["name"], key)
+    return check_config(data[key], pod_env(dep, cms), name)
 
 
 # ---------------------------------------------------------------------------
@@ -279,7 +491,9 @@ def test_kustomizations_list_every_manifest():
                                 % (rel(d), c))
         for g in k.get("configMapGenerator", []) + \
                 k.get("secretGenerator", []):
-            if g.get("literals") or g.get("envs") and \
+            # A ConfigMap's literals are settings (the Kafka coordinates);
+            # a Secret's would be a secret in the repository.
+            if (g.get("literals") or g.get("envs")) and \
                     g in k.get("secretGenerator", []):
                 problems.append("%s: generator %s has literal values"
                                 % (rel(d), g.get("name")))
@@ -288,10 +502,17 @@ def test_kustomizations_list_every_manifest():
                 if not (d / f).is_file():
                     problems.append("%s: generator file %s is missing"
                                     % (rel(d), f))
-    # Every component is reachable from the root.
+    # Every component is reachable from the root: used, or offered in a
+    # commented line (test_sasl_options_hold_together builds those).
     reached = {K8S}
-    for c in root.get("components", []):
+    for c in root.get("components", []) + offered_components():
         reached.add((K8S / c).resolve())
+    for c in offered_components():
+        if c in root.get("components", []):
+            problems.append("%s is both used and offered" % c)
+        if not (K8S / c / "kustomization.yaml").is_file():
+            problems.append("kustomization.yaml offers %s, which does not "
+                            "exist" % c)
     for d in kustomization_dirs():
         if d.resolve() not in reached and d != K8S:
             problems.append("%s is not used by kustomization.yaml" % rel(d))
@@ -328,7 +549,8 @@ def test_manifests_have_required_fields():
             continue
     for kind in ("Deployment", "ServiceAccount", "Service",
                  "PodDisruptionBudget", "ClusterRoleBinding", "ScaledObject",
-                 "PodMonitor", "PrometheusRule"):
+                 "PodMonitor", "PrometheusRule", "NetworkPolicy",
+                 "TriggerAuthentication"):
         if not objects(kind):
             problems.append("no %s" % kind)
     assert not problems, "; ".join(problems)
@@ -380,6 +602,35 @@ def test_deployment_runs_the_group():
     for name, e in env.items():
         if re.search(r"TOKEN|SECRET|PASS|KEY|JWT", name) and "value" in e:
             problems.append("literal value for %s" % name)
+    # Every variable is one the worker reads (config-reference).
+    known = set(ref.values())
+    for name in env:
+        if name not in known:
+            problems.append("%s is no variable of config-reference" % name)
+    # Brokers, topic and group: the variables of kafka.brokers, .topic and
+    # .group, from the generated ConfigMap, and nowhere in ak2vault.cfg.
+    coords = kafka_coordinates()
+    for var, setting in COORDINATES.items():
+        if ref.get(setting) != var:
+            problems.append("config-reference names %r for %s, not %s"
+                            % (ref.get(setting), setting, var))
+        cm = (env.get(var, {}).get("valueFrom") or {}).get(
+            "configMapKeyRef") or {}
+        if cm.get("name") != KAFKA_CM or cm.get("key") != var:
+            problems.append("%s is not key %s of ConfigMap %s: %s"
+                            % (var, var, KAFKA_CM, env.get(var)))
+        if cfg[setting] != coords[var]:
+            problems.append("the worker's %s is %r, not %s's %r"
+                            % (setting, cfg[setting], KAFKA_CM,
+                               coords[var]))
+    kafka_group = re.search(r"^kafka:\s*\{(.*?)^\};",
+                            (K8S / "ak2vault.cfg").read_text(), re.M | re.S)
+    for setting in COORDINATES.values():
+        word = setting.split(".")[1]
+        if kafka_group and re.search(r"^\s*%s\s*=" % word,
+                                     kafka_group.group(1), re.M):
+            problems.append("ak2vault.cfg sets %s, which %s holds"
+                            % (setting, KAFKA_CM))
 
     # Probes on the port metrics.listen opens.
     port = listen_port(cfg["metrics.listen"])
@@ -433,12 +684,13 @@ def test_deployment_runs_the_group():
     assert not problems, "; ".join(problems)
 
 
-def mounted_file(path):
-    """(volume, key inside it) for the file \\p path of the container, from
-    its volumeMounts."""
-    c = container()
+def mounted_file(path, dep=None):
+    """(volume, key inside it) for the file \\p path of the container of
+    \\p dep (the Deployment manifest by default), from its volumeMounts."""
+    dep = dep or the("Deployment")
+    c = dep["spec"]["template"]["spec"]["containers"][0]
     vols = {v["name"]: v for v in
-            the("Deployment")["spec"]["template"]["spec"].get("volumes", [])}
+            dep["spec"]["template"]["spec"].get("volumes", [])}
     for m in c.get("volumeMounts", []):
         prefix = m["mountPath"].rstrip("/") + "/"
         if path.startswith(prefix):
@@ -556,9 +808,14 @@ def readme_partitions():
 
 
 def test_scaledobject_scales_the_group():
-    so = the("ScaledObject")
-    dep = the("Deployment")
-    cfg = k8s_config()
+    """On the built objects: the replacements have put the generated
+    ConfigMap's coordinates into the trigger, where the source holds only
+    stand-ins (the values are written once)."""
+    docs = kustomize_build()
+    so = built("ScaledObject", docs)
+    dep = built("Deployment", docs)
+    cfg = built_config(docs)
+    coords = kafka_coordinates()
     spec = so["spec"]
     problems = []
     ref = spec.get("scaleTargetRef", {})
@@ -566,7 +823,9 @@ def test_scaledobject_scales_the_group():
             ref.get("kind", "Deployment") != "Deployment":
         problems.append("scaleTargetRef %s is not the Deployment" % ref)
     kafka = [t for t in spec.get("triggers", []) if t.get("type") == "kafka"]
-    if len(kafka) != 1:
+    source = [t for t in the("ScaledObject")["spec"].get("triggers", [])
+              if t.get("type") == "kafka"]
+    if len(kafka) != 1 or len(source) != 1:
         problems.append("%d kafka triggers, expected one" % len(kafka))
     else:
         md = kafka[0]["metadata"]
@@ -575,8 +834,16 @@ def test_scaledobject_scales_the_group():
                              ("bootstrapServers", "kafka.brokers"),
                              ("offsetResetPolicy", "kafka.auto_offset_reset")):
             if md.get(key) != cfg[setting]:
-                problems.append("%s %r differs from %s %r" % (
+                problems.append("%s %r differs from the worker's %s %r" % (
                     key, md.get(key), setting, cfg[setting]))
+        for var, key in TRIGGER_KEYS.items():
+            if md.get(key) != coords[var]:
+                problems.append("the replacement of %s did not land: %s is "
+                                "%r" % (var, key, md.get(key)))
+            if source[0]["metadata"].get(key) == coords[var]:
+                problems.append("scaledobject.yaml repeats %s's value %r "
+                                "(the replacements fill it in)" % (var,
+                                                                   coords[var]))
         if not str(md.get("lagThreshold", "")).isdigit():
             problems.append("no lagThreshold")
         if str(md.get("allowIdleConsumers", "false")).lower() == "true":
@@ -589,6 +856,59 @@ def test_scaledobject_scales_the_group():
                         % (top, parts))
     if not 1 <= spec.get("minReplicaCount", 0) <= (top or 0):
         problems.append("minReplicaCount %r" % spec.get("minReplicaCount"))
+    assert not problems, "; ".join(problems)
+
+
+def test_kafka_coordinates_are_written_once():
+    """The brokers and the topic appear in one file of docker/kubernetes,
+    kustomization.yaml (the group's name is also that of other objects, so
+    the ScaledObject's stand-ins above cover it)."""
+    coords = kafka_coordinates()
+    problems = []
+    for var in ("KAFKA_BROKERS", "KAFKA_TOPIC"):
+        holders = [rel(p) for p in sorted(K8S.rglob("*")) if p.is_file()
+                   and coords[var] in p.read_text()]
+        if holders != [rel(K8S / "kustomization.yaml")]:
+            problems.append("%s's value %r is in %s" % (var, coords[var],
+                                                        holders))
+    assert not problems, "; ".join(problems)
+
+
+def test_network_policy_lets_through_what_the_worker_needs():
+    np = the("NetworkPolicy")
+    spec = np["spec"]
+    cfg = k8s_config()
+    problems = []
+    if not selects(spec.get("podSelector", {}).get("matchLabels"),
+                   pod_labels()):
+        problems.append("podSelector %s does not select the pods"
+                        % spec.get("podSelector"))
+    if sorted(spec.get("policyTypes", [])) != ["Egress", "Ingress"]:
+        problems.append("policyTypes %s: both directions must be "
+                        "restricted" % spec.get("policyTypes"))
+    metrics = listen_port(cfg["metrics.listen"])
+    ins = [(str(p.get("port")), p.get("protocol", "TCP"))
+           for r in spec.get("ingress", []) for p in r.get("ports", [])]
+    if not spec.get("ingress") or any(not r.get("ports")
+                                      for r in spec["ingress"]):
+        problems.append("an ingress rule without ports lets in everything")
+    if set(ins) not in ({("metrics", "TCP")}, {(str(metrics), "TCP")}):
+        problems.append("ingress ports %s, expected only the metrics port"
+                        % ins)
+    outs = set()
+    for r in spec.get("egress", []):
+        if not r.get("ports"):
+            problems.append("an egress rule without ports: %s" % r)
+        for p in r.get("ports", []):
+            outs.add((int(p["port"]), p.get("protocol", "TCP")))
+    want = {(53, "UDP"), (53, "TCP"),
+            (url_port(cfg["vault.addr"]), "TCP"),
+            (url_port(cfg["authentik.url"]), "TCP")}
+    want |= {(p, "TCP") for p in broker_ports(cfg["kafka.brokers"])}
+    if outs != want:
+        problems.append("egress ports %s; the worker needs %s (DNS, "
+                        "kafka.brokers, vault.addr, authentik.url)"
+                        % (sorted(outs), sorted(want)))
     assert not problems, "; ".join(problems)
 
 
@@ -662,14 +982,7 @@ def test_tokenreview_binding():
 
 
 def test_kustomize_builds():
-    kubectl = shutil.which("kubectl")
-    if not kubectl:
-        note("kubectl is not installed: `kubectl kustomize` not run")
-        return
-    r = subprocess.run([kubectl, "kustomize", str(K8S)], capture_output=True,
-                       text=True, timeout=60)
-    assert r.returncode == 0, "kubectl kustomize: %s" % r.stderr.strip()
-    docs = [d for d in yaml.safe_load_all(r.stdout) if d]
+    docs = kustomize_build()
     ns = root_kustomization()["namespace"]
     problems = []
     kinds = {}
@@ -684,21 +997,180 @@ def test_kustomize_builds():
         if s.get("namespace") != ns:
             problems.append("ClusterRoleBinding subject %s has namespace %r"
                             % (s.get("name"), s.get("namespace")))
-    dep = kinds.get("Deployment", {})
+    dep = built("Deployment", docs)
     if "replicas" in dep.get("spec", {}):
         problems.append("the built Deployment sets replicas (KEDA owns them)")
-    cm = kinds.get("ConfigMap", {})
-    vols = dep["spec"]["template"]["spec"]["volumes"]
-    if not any(v.get("configMap", {}).get("name") ==
-               cm.get("metadata", {}).get("name") for v in vols):
-        problems.append("the Deployment does not mount the generated "
-                        "ConfigMap")
+    vol, _ = mounted_file("/etc/ak2vault/ak2vault.cfg", dep)
+    cms = built_configmaps(docs)
+    cfg_cm = cms.get(((vol or {}).get("configMap") or {}).get("name"), {})
+    if cfg_cm.get("ak2vault.cfg") != (K8S / "ak2vault.cfg").read_text():
+        problems.append("the ConfigMap at /etc/ak2vault does not hold "
+                        "ak2vault.cfg")
+    # The coordinates reach the pods from the generated ConfigMap, under
+    # its generated name (a change rolls the pods).
+    env = pod_env(dep, cms)
+    coords = kafka_coordinates()
+    for var in COORDINATES:
+        if env.get(var) != coords[var]:
+            problems.append("the pods' %s is %r, not %r" % (
+                var, env.get(var), coords[var]))
+    refs = {(e.get("valueFrom") or {}).get("configMapKeyRef", {}).get("name")
+            for e in dep["spec"]["template"]["spec"]["containers"][0]["env"]}
+    if not any(r and r.startswith(KAFKA_CM + "-") for r in refs):
+        problems.append("the pods do not read the generated %s-<hash>: %s"
+                        % (KAFKA_CM, sorted(r for r in refs if r)))
     image = dep["spec"]["template"]["spec"]["containers"][0]["image"]
     if image == "ak2vault":
         problems.append("the image name was not replaced")
-    if cm.get("data", {}).get("ak2vault.cfg") != \
-            (K8S / "ak2vault.cfg").read_text():
-        problems.append("the ConfigMap does not hold ak2vault.cfg")
+    assert not problems, "; ".join(problems)
+
+
+def test_built_objects_carry_the_recommended_labels():
+    """Every object carries app.kubernetes.io/{name, instance, component,
+    part-of, version, managed-by}, the pods too; version is the image's
+    tag. Selectors keep to name and component, so that a new version or
+    instance label never changes a Deployment's selector (immutable) or
+    lets one select the pods of another."""
+    docs = kustomize_build()
+    problems = []
+    images = root_kustomization().get("images", [])
+    tags = {i.get("newTag") for i in images}
+    dep = built("Deployment", docs)
+    objs = [("%s %s" % (d["kind"], d["metadata"]["name"]),
+             d["metadata"].get("labels") or {}) for d in docs]
+    objs.append(("the pods", dep["spec"]["template"]["metadata"]["labels"]))
+    for what, labels in objs:
+        missing = [l for l in RECOMMENDED
+                   if not labels.get("app.kubernetes.io/" + l)]
+        if missing:
+            problems.append("%s lacks %s" % (what, missing))
+        if labels.get("app.kubernetes.io/version") not in tags:
+            problems.append("%s: version %r is not the image tag %s" % (
+                what, labels.get("app.kubernetes.io/version"), sorted(tags)))
+    selectors = [
+        ("Deployment", dep["spec"]["selector"]["matchLabels"]),
+        ("Service", built("Service", docs)["spec"]["selector"]),
+        ("PodDisruptionBudget", built("PodDisruptionBudget", docs)["spec"]
+         ["selector"]["matchLabels"]),
+        ("PodMonitor", built("PodMonitor", docs)["spec"]["selector"]
+         ["matchLabels"]),
+        ("NetworkPolicy", built("NetworkPolicy", docs)["spec"]["podSelector"]
+         ["matchLabels"])]
+    selectors += [("topologySpreadConstraints", t["labelSelector"]
+                   ["matchLabels"]) for t in dep["spec"]["template"]["spec"]
+                  .get("topologySpreadConstraints", [])]
+    stable = {"app.kubernetes.io/name", "app.kubernetes.io/component"}
+    pods = dep["spec"]["template"]["metadata"]["labels"]
+    for what, sel in selectors:
+        if set(sel) != stable:
+            problems.append("%s selects by %s, expected %s" % (
+                what, sorted(sel), sorted(stable)))
+        if not selects(sel, pods):
+            problems.append("%s does not select the pods" % what)
+    assert not problems, "; ".join(problems)
+
+
+def sasl_variant(with_ca):
+    """docker/kubernetes copied, with its SASL_SSL options switched on as
+    their comments say: the offered components kafka-sasl and keda-sasl
+    uncommented in kustomization.yaml, the SASL properties of ak2vault.cfg
+    (and, \\p with_ca, its ssl.ca.location and the TriggerAuthentication's
+    ca). @returns (directory, the new ak2vault.cfg's text)."""
+    d = RUN.path / ("k8s-sasl%s" % ("-ca" if with_ca else ""))
+    shutil.copytree(K8S, d)
+    k = d / "kustomization.yaml"
+    text, n = re.subn(r"^(\s*)#\s*(-\s*components/(?:kafka|keda)-sasl)\s*$",
+                      r"\1\2", k.read_text(), flags=re.M)
+    assert n == 2, "kustomization.yaml offers %d of components/kafka-sasl " \
+        "and keda-sasl" % n
+    k.write_text(text)
+    cfg = d / "ak2vault.cfg"
+    keys = r"security\.protocol|sasl\.[a-z]+" + \
+        (r"|ssl\.ca\.location" if with_ca else "")
+    text, n = re.subn(r'^(\s*)#\s*(\("(?:%s)",.*)$' % keys, r"\1\2",
+                      cfg.read_text(), flags=re.M)
+    assert n >= 4, "ak2vault.cfg has %d commented SASL properties" % n
+    cfg.write_text(text)
+    if with_ca:
+        ta = d / "components" / "keda-sasl" / "triggerauthentication.yaml"
+        lines = ta.read_text().splitlines()
+        start = [i for i, l in enumerate(lines)
+                 if re.match(r"^\s*#\s*- parameter: ca\s*$", l)]
+        assert len(start) == 1, "triggerauthentication.yaml offers no ca"
+        for i in range(start[0], start[0] + 3):
+            lines[i] = re.sub(r"^(\s*)# ", r"\1", lines[i])
+        ta.write_text("\n".join(lines) + "\n")
+    return d, text
+
+
+def test_sasl_options_hold_together():
+    """The offered SASL_SSL set-up, switched on: the worker's credentials
+    are keys of the Secret the pods mount, KEDA's TriggerAuthentication
+    hands the trigger the same keys, and the trigger's sasl and tls say
+    what the worker's properties say."""
+    problems = []
+    for with_ca in (False, True):
+        d, cfg_text = sasl_variant(with_ca)
+        docs = kustomize_build(d)
+        cfg = built_config(docs, "k8s-sasl")
+        props = dict(cfg["kafka.properties"])
+        dep = built("Deployment", docs)
+        where = "with a CA" if with_ca else "without a CA"
+
+        def key_of(path):
+            """(Secret, key) of the mounted file \\p path."""
+            vol, key = mounted_file(path, dep)
+            item = volume_items(vol or {}).get(key) or \
+                volume_items(vol or {}).get("*") or {}
+            if "secret" not in item:
+                problems.append("%s: %s is no Secret's file" % (where, path))
+                return None
+            return item["secret"]["secretName"], item.get("key", key)
+
+        reads = {}
+        for param, prop in (("username", "sasl.username"),
+                            ("password", "sasl.password"),
+                            ("ca", "ssl.ca.location")):
+            v = props.get(prop)
+            if v is None:
+                continue
+            if param != "ca" and not v.startswith("@file:"):
+                problems.append("%s: %s is not read from a file: %r" % (
+                    where, prop, v))
+                continue
+            reads[param] = key_of(v[6:] if v.startswith("@file:") else v)
+        if ("ca" in reads) != with_ca:
+            problems.append("%s: ssl.ca.location is %s" % (
+                where, props.get("ssl.ca.location")))
+        so = built("ScaledObject", docs)
+        trig = [t for t in so["spec"]["triggers"] if t["type"] == "kafka"][0]
+        auths = {a["metadata"]["name"]: a for a in docs
+                 if a["kind"] == "TriggerAuthentication"}
+        ta = auths.get((trig.get("authenticationRef") or {}).get("name"))
+        if not ta:
+            problems.append("%s: the trigger's authenticationRef %s names "
+                            "no TriggerAuthentication (%s)" % (
+                                where, trig.get("authenticationRef"),
+                                sorted(auths)))
+            continue
+        hands = {r["parameter"]: (r["name"], r["key"])
+                 for r in ta["spec"].get("secretTargetRef", [])}
+        if hands != reads:
+            problems.append("%s: KEDA gets %s, the worker reads %s" % (
+                where, hands, reads))
+        md = trig["metadata"]
+        want_sasl = KEDA_SASL.get(props.get("sasl.mechanism"))
+        if md.get("sasl") != want_sasl:
+            problems.append("%s: the trigger's sasl %r, the worker's "
+                            "mechanism %r" % (where, md.get("sasl"),
+                                             props.get("sasl.mechanism")))
+        tls = props.get("security.protocol") in ("SSL", "SASL_SSL")
+        if (md.get("tls") == "enable") != tls:
+            problems.append("%s: the trigger's tls %r for %s" % (
+                where, md.get("tls"), props.get("security.protocol")))
+        for var, key in TRIGGER_KEYS.items():
+            if md.get(key) != kafka_coordinates()[var]:
+                problems.append("%s: %s lost its replacement" % (where, key))
     assert not problems, "; ".join(problems)
 
 
