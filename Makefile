@@ -8,6 +8,8 @@
 #   make asan       build everything with AddressSanitizer + UBSan into build/asan
 #   make test-asan  run the whole suite against the sanitizer build
 #   make lint       clang-format check, cppcheck, banned-call grep
+#   make install    install the binary, configuration and systemd unit
+#                   (PREFIX=/usr/local, SYSCONFDIR=/etc, DESTDIR)
 #   make bench      the benchmark (small sizes; FULL=1 for the full run;
 #                   KAFKA=real on Apache Kafka, `make kafka` first;
 #                   BENCH_ARGS= more options of tests/bench/bench.py)
@@ -19,7 +21,7 @@
 DEB_PKGS := build-essential pkg-config librdkafka-dev libcurl4-openssl-dev \
             libcjson-dev libconfig-dev libmicrohttpd-dev libcmocka-dev kcat \
             python3 python3-yaml python3-requests procps curl shellcheck \
-            prometheus
+            prometheus jq systemd
 PKGS     := rdkafka libcurl libcjson libconfig libmicrohttpd
 
 BUILD ?= build
@@ -201,6 +203,44 @@ lint:
 
 clean:
 	rm -rf $(BUILD) $(BIN)
+
+# ---------------------------------------------------------------------------
+# Installing on a machine with systemd (README, "Production quick start"):
+#
+#   make install     bin/ak2vault to $(PREFIX)/bin, the example configuration
+#                    to $(SYSCONFDIR)/ak2vault/ak2vault.cfg unless one is
+#                    there, the unit to $(UNITDIR) (its ExecStart follows
+#                    PREFIX and SYSCONFDIR), README to the doc directory
+#   make uninstall   removes them again, the configuration directory kept
+#
+# DESTDIR is put in front of every path (packaging).
+PREFIX     ?= /usr/local
+SYSCONFDIR ?= /etc
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+DOCDIR     ?= $(PREFIX)/share/doc/ak2vault
+UNIT       := configs/systemd/ak2vault.service
+
+.PHONY: install uninstall
+
+install: $(BIN)/ak2vault
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR)
+	install -d -m 0750 $(DESTDIR)$(SYSCONFDIR)/ak2vault
+	install -m 0755 $(BIN)/ak2vault $(DESTDIR)$(PREFIX)/bin/ak2vault
+	@cfg=$(DESTDIR)$(SYSCONFDIR)/ak2vault/ak2vault.cfg; \
+	if [ -e "$$cfg" ]; then echo "make install: $$cfg kept"; \
+	else install -m 0640 configs/ak2vault.cfg "$$cfg" && \
+	    echo "install -m 0640 configs/ak2vault.cfg $$cfg"; fi
+	sed -e 's|/usr/local/bin/|$(PREFIX)/bin/|' \
+	    -e 's|/usr/local/share/doc/ak2vault/|$(DOCDIR)/|' \
+	    -e 's|/etc/ak2vault/|$(SYSCONFDIR)/ak2vault/|g' $(UNIT) \
+	    >$(DESTDIR)$(UNITDIR)/ak2vault.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/ak2vault.service
+	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/ak2vault \
+	    $(DESTDIR)$(UNITDIR)/ak2vault.service $(DESTDIR)$(DOCDIR)/README.md
+	-rmdir $(DESTDIR)$(DOCDIR)
 
 # ---------------------------------------------------------------------------
 # Fuzzing: libFuzzer targets in tests/fuzz (one fuzz_*.c per target, seed
