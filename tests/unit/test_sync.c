@@ -619,11 +619,17 @@ static void lease_decisions(void **state)
     assert_int_equal(akv_vault_lease_due(&l, 40000, 1), AKV_LEASE_RENEW);
     assert_int_equal(akv_vault_lease_due(&l, 40000, 0), AKV_LEASE_RENEW);
 
-    /* renewals capped by max TTL shrank it below a third: log in */
+    /* a renewal capped by max TTL shrank it below a third: log in at
+     * once, not two thirds of the short lease later */
     l.ttl_s = 15;
+    assert_int_equal(akv_vault_lease_due(&l, 1000, 1), AKV_LEASE_LOGIN);
     assert_int_equal(akv_vault_lease_due(&l, 10000, 1), AKV_LEASE_LOGIN);
     /* ... unless the method cannot log in */
+    assert_int_equal(akv_vault_lease_due(&l, 1000, 0), AKV_LEASE_OK);
     assert_int_equal(akv_vault_lease_due(&l, 10000, 0), AKV_LEASE_RENEW);
+    /* a third exactly is still worth renewing */
+    l.ttl_s = 20;
+    assert_int_equal(akv_vault_lease_due(&l, 1000, 1), AKV_LEASE_OK);
 
     /* not renewable: log in at two thirds, or live with it */
     l.ttl_s = 60;

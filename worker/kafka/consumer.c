@@ -1310,6 +1310,7 @@ static void report(struct consumer *c)
     akv_metric_set(tm->in_flight, (double)akv_engine_in_flight(c->engine));
     akv_metric_set(tm->pending, (double)akv_engine_busy(c->engine));
     akv_metric_set(tm->token_ttl, akv_engine_token_ttl(c->engine));
+    akv_metric_set(tm->token_lease, akv_engine_token_lease(c->engine));
     /* The dead-letter topic matters while a poison event waits for it. */
     if (!c->dlq_retries) {
         allowed(c, REFUSED_DLQ);

@@ -52,6 +52,7 @@ struct akv_telemetry {
     struct akv_metric *request_seconds[AKV_UPSTREAMS];
     struct akv_metric *up[AKV_UPSTREAMS];
     struct akv_metric *token_ttl;
+    struct akv_metric *token_lease;
     /* the consumer */
     struct akv_metric *rebalances;
     struct akv_metric *commits_ok;

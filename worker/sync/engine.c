@@ -1582,3 +1582,8 @@ double akv_engine_token_ttl(const struct akv_engine *e)
 {
     return akv_vault_token_ttl(e->vault);
 }
+
+double akv_engine_token_lease(const struct akv_engine *e)
+{
+    return akv_vault_token_lifetime(e->vault);
+}

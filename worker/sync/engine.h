@@ -155,6 +155,10 @@ void akv_engine_drain(struct akv_engine *e);
  *           never does, 0 when there is none. */
 double akv_engine_token_ttl(const struct akv_engine *e);
 
+/** @returns the lifetime the Vault token was given when obtained
+ *           (akv_vault_token_lifetime()). */
+double akv_engine_token_lease(const struct akv_engine *e);
+
 /** @brief Starts the Vault token's renewal, or a new login, when due
  *         (the answer arrives within akv_engine_run()); once a second,
  *         reads the token files (vault.token_file, authentik.token_file)

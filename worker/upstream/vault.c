@@ -225,6 +225,17 @@ double akv_vault_token_ttl(const struct akv_vault *v)
     return left > 0 ? left : 0;
 }
 
+double akv_vault_token_lifetime(const struct akv_vault *v)
+{
+    if (!v->token) {
+        return 0;
+    }
+    if (v->lease.obtained_ms == 0) {
+        return NAN;
+    }
+    return v->lease.first_ttl_s == 0 ? INFINITY : (double)v->lease.first_ttl_s;
+}
+
 int akv_vault_can_login(const struct akv_vault *v)
 {
     /* A token file may hold a newer token than the one refused. */

@@ -125,6 +125,11 @@ const struct akv_http *akv_vault_http(const struct akv_vault *v);
  *           does, 0 when there is none or it has expired. */
 double akv_vault_token_ttl(const struct akv_vault *v);
 
+/** @returns the lifetime the token had when it was obtained (its login
+ *           or lookup): INFINITY when it never expires, 0 when there is no
+ *           token, NAN when its lookup failed. */
+double akv_vault_token_lifetime(const struct akv_vault *v);
+
 /** @returns non-zero when the auth method can obtain a new token (a
  *           token read from a file can: the file may hold a newer one). */
 int akv_vault_can_login(const struct akv_vault *v);

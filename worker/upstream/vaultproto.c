@@ -56,12 +56,18 @@ enum akv_lease_action akv_vault_lease_due(const struct akv_vault_lease *l,
     if (l->ttl_s <= 0) {
         return AKV_LEASE_OK; /* never expires (root-like) */
     }
+    /* Renewals capped by the maximum TTL shrink the lease: once one
+     * grants less than a third of what login gave, renewing buys too
+     * little, and logging in at once keeps the token's remaining lifetime
+     * above a third of a login's (what AK2VaultVaultTokenExpiring counts
+     * on). */
+    if (can_login && l->renewable && l->ttl_s * 3 < l->first_ttl_s) {
+        return AKV_LEASE_LOGIN;
+    }
     if (elapsed * 3 < l->ttl_s * 1000 * 2) {
         return AKV_LEASE_OK;
     }
-    /* Renewals capped by the maximum TTL shrink the lease: once it is
-     * below a third of what login gave, renewing buys too little. */
-    if (can_login && (!l->renewable || l->ttl_s * 3 < l->first_ttl_s)) {
+    if (can_login && !l->renewable) {
         return AKV_LEASE_LOGIN;
     }
     return l->renewable ? AKV_LEASE_RENEW : AKV_LEASE_OK;
