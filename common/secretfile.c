@@ -116,6 +116,24 @@ enum akv_credfile_change akv_credfile_refresh(struct akv_credfile *cf,
     return AKV_CREDFILE_CHANGED;
 }
 
+enum akv_credfile_change akv_credfile_reload(struct akv_credfile *cf, int force)
+{
+    enum akv_credfile_change ch;
+    char why[512];
+
+    ch = akv_credfile_refresh(cf, force, why, sizeof(why));
+    if (ch == AKV_CREDFILE_FAILED) {
+        akv_log_warn(cf->component,
+                     "%s: %s; the token read before stays in use", cf->setting,
+                     why);
+    } else if (ch == AKV_CREDFILE_CHANGED) {
+        akv_log_info(cf->component,
+                     "%s %s holds a new token: later requests use it",
+                     cf->setting, cf->path);
+    }
+    return ch;
+}
+
 void akv_credfile_clear(struct akv_credfile *cf)
 {
     if (cf->value) {

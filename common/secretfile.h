@@ -46,10 +46,11 @@ int akv_file_stamp_same(const struct akv_file_stamp *a,
  * A credential file and the value last read from it.
  */
 struct akv_credfile {
-    const char *path; /**< not owned */
-    const char *what; /**< "authentik API token", for messages */
-    char *value;      /**< last good value (secret; registered with the log
-                           scrubber), or NULL before the first read */
+    const char *path;      /**< not owned */
+    const char *setting;   /**< "vault.token_file", for log lines */
+    const char *component; /**< the log component: "vault" */
+    char *value;           /**< last good value (secret; registered with the log
+                                scrubber), or NULL before the first read */
     struct akv_file_stamp stamp; /**< of the file the value came from */
 };
 
@@ -70,6 +71,14 @@ enum akv_credfile_change {
 enum akv_credfile_change akv_credfile_refresh(struct akv_credfile *cf,
                                               int force, char *why,
                                               size_t why_size);
+
+/**
+ * @brief akv_credfile_refresh() with its outcome logged: a new value at
+ *        info ("SETTING PATH holds a new token: later requests use it"),
+ *        a failure as a warning naming the file (the old value stays).
+ */
+enum akv_credfile_change akv_credfile_reload(struct akv_credfile *cf,
+                                             int force);
 
 /** @brief Forgets the value (wiped, unregistered). */
 void akv_credfile_clear(struct akv_credfile *cf);

@@ -42,20 +42,12 @@ enum akv_credfile_change akv_authentik_reload_token(struct akv_authentik *ak,
 {
     enum akv_credfile_change ch;
     struct akv_headers *h;
-    char why[512];
 
     if (!ak->token_file.path) {
         return AKV_CREDFILE_SAME;
     }
-    ch = akv_credfile_refresh(&ak->token_file, force, why, sizeof(why));
-    if (ch == AKV_CREDFILE_FAILED) {
-        akv_log_warn("authentik",
-                     "authentik.token_file: %s; the token read before stays "
-                     "in use",
-                     why);
-        return ch;
-    }
-    if (ch == AKV_CREDFILE_SAME) {
+    ch = akv_credfile_reload(&ak->token_file, force);
+    if (ch != AKV_CREDFILE_CHANGED) {
         return ch;
     }
     h = build_headers(ak->token_file.value);
@@ -67,10 +59,6 @@ enum akv_credfile_change akv_authentik_reload_token(struct akv_authentik *ak,
     /* Requests under way keep the headers they hold. */
     akv_headers_release(ak->headers);
     ak->headers = h;
-    akv_log_info("authentik",
-                 "authentik.token_file %s holds a new token: later requests "
-                 "use it",
-                 ak->token_file.path);
     return ch;
 }
 
@@ -114,6 +102,8 @@ struct akv_authentik *akv_authentik_new(const struct akv_settings *s,
         /* Read again, not taken from the settings: a client made later
          * (a reconcile's) sees the file as it is now. */
         ak->token_file.path = s->authentik_token_file;
+        ak->token_file.setting = "authentik.token_file";
+        ak->token_file.component = "authentik";
         if (akv_credfile_refresh(&ak->token_file, 1, why, sizeof(why)) ==
             AKV_CREDFILE_FAILED) {
             akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,

@@ -87,6 +87,33 @@ static int set_token(struct akv_vault *v, char *token)
     return 0;
 }
 
+/* The token method's token: vault.token_file read again (not taken from
+ * the settings, so a client made later, a reconcile's, sees the file as it
+ * is now), or VAULT_TOKEN. */
+static akv_err_t configured_token(struct akv_vault *v, char *errstr,
+                                  size_t errstr_size)
+{
+    const struct akv_settings *s = v->settings;
+    char why[512];
+    char *copy;
+
+    if (s->vault_token_file) {
+        v->token_file.path = s->vault_token_file;
+        v->token_file.setting = "vault.token_file";
+        v->token_file.component = "vault";
+        if (akv_credfile_refresh(&v->token_file, 1, why, sizeof(why)) ==
+            AKV_CREDFILE_FAILED) {
+            return akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
+                            "vault.token_file: %s", why);
+        }
+    }
+    copy = strdup(v->token_file.value ? v->token_file.value : s->vault_token);
+    if (!copy || set_token(v, copy) < 0) {
+        return akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    }
+    return AKV_OK;
+}
+
 struct akv_vault *akv_vault_new(const struct akv_settings *s, char *errstr,
                                 size_t errstr_size)
 {
@@ -141,27 +168,9 @@ struct akv_vault *akv_vault_new(const struct akv_settings *s, char *errstr,
         akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory");
         goto fail;
     }
-    if (v->method == AUTH_TOKEN && s->vault_token_file) {
-        char why[512];
-
-        /* Read again, not taken from the settings: a client made later
-         * (a reconcile's) sees the file as it is now. */
-        v->token_file.path = s->vault_token_file;
-        if (akv_credfile_refresh(&v->token_file, 1, why, sizeof(why)) ==
-            AKV_CREDFILE_FAILED) {
-            akv_errf(AKV_ERR_CONFIG, errstr, errstr_size,
-                     "vault.token_file: %s", why);
-            goto fail;
-        }
-    }
-    if (v->method == AUTH_TOKEN) {
-        char *copy =
-            strdup(v->token_file.value ? v->token_file.value : s->vault_token);
-
-        if (!copy || set_token(v, copy) < 0) {
-            akv_errf(AKV_ERR_NOMEM, errstr, errstr_size, "out of memory");
-            goto fail;
-        }
+    if (v->method == AUTH_TOKEN &&
+        configured_token(v, errstr, errstr_size) != AKV_OK) {
+        goto fail;
     }
     return v;
 
@@ -245,21 +254,13 @@ int akv_vault_can_login(const struct akv_vault *v)
 enum akv_credfile_change akv_vault_reload_token(struct akv_vault *v, int force)
 {
     enum akv_credfile_change ch;
-    char why[512];
     char *copy;
 
     if (!v->token_file.path) {
         return AKV_CREDFILE_SAME;
     }
-    ch = akv_credfile_refresh(&v->token_file, force, why, sizeof(why));
-    if (ch == AKV_CREDFILE_FAILED) {
-        akv_log_warn("vault",
-                     "vault.token_file: %s; the token read before stays in "
-                     "use",
-                     why);
-        return ch;
-    }
-    if (ch == AKV_CREDFILE_SAME) {
+    ch = akv_credfile_reload(&v->token_file, force);
+    if (ch != AKV_CREDFILE_CHANGED) {
         return ch;
     }
     copy = strdup(v->token_file.value);
@@ -270,10 +271,6 @@ enum akv_credfile_change akv_vault_reload_token(struct akv_vault *v, int force)
     }
     /* Its lifetime is the lookup's to learn. */
     memset(&v->lease, 0, sizeof(v->lease));
-    akv_log_info("vault",
-                 "vault.token_file %s holds a new token: later requests use "
-                 "it",
-                 v->token_file.path);
     return ch;
 }
 
