@@ -399,22 +399,28 @@ GO           ?= $(or $(shell command -v go 2>/dev/null),/usr/local/go/bin/go)
 K8S_MOD      := tests/tools/k8s
 K8S_BIN      := build/k8s/bin
 K8S_TOOLS    := $(K8S_BIN)/helm $(K8S_BIN)/kustomize
-HELM_VERSION := $(shell sed -n 's:^\s*helm.sh/helm/v4 \(v[^ ]*\).*:\1:p' $(K8S_MOD)/go.mod)
+HELM_VERSION := $(shell sed -n 's:^\s*helm.sh/helm/v3 \(v[^ ]*\).*:\1:p' $(K8S_MOD)/go.mod)
+# The Kubernetes version helm template and lint assume (their
+# .Capabilities.KubeVersion) is that of the client-go helm links, v0.N:
+# 1.N. helm's release builds set it the same way.
+K8S_MINOR    := $(shell sed -n 's:^\s*k8s.io/client-go v0\.\([0-9]*\)\..*:\1:p' $(K8S_MOD)/go.mod)
+HELM_LDFLAGS := -s -w -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION) \
+    $(foreach p,pkg/chartutil pkg/lint/rules,\
+        -X helm.sh/helm/v3/$(p).k8sVersionMajor=1 \
+        -X helm.sh/helm/v3/$(p).k8sVersionMinor=$(K8S_MINOR))
 
 .PHONY: k8s-tools
 
 k8s-tools: $(K8S_TOOLS)
 
 # One `go build` for both: they share most of their packages. Static
-# (CGO_ENABLED=0, as helm's own release builds), stripped; helm reports
-# the pinned version (its release builds set it the same way).
+# (CGO_ENABLED=0, as helm's own release builds), stripped.
 $(K8S_TOOLS) &: $(K8S_MOD)/go.mod $(K8S_MOD)/go.sum
 	@test -x "$(GO)" || command -v "$(GO)" >/dev/null || \
 	    { echo "make k8s-tools: no Go toolchain (GO=$(GO))"; exit 1; }
 	@mkdir -p $(K8S_BIN)
 	cd $(K8S_MOD) && GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=readonly \
-	    $(GO) build -trimpath -ldflags "-s -w \
-	    -X helm.sh/helm/v4/internal/version.version=$(HELM_VERSION)" \
-	    -o $(abspath $(K8S_BIN))/ helm.sh/helm/v4/cmd/helm \
+	    $(GO) build -trimpath -ldflags "$(HELM_LDFLAGS)" \
+	    -o $(abspath $(K8S_BIN))/ helm.sh/helm/v3/cmd/helm \
 	    sigs.k8s.io/kustomize/kustomize/v5
 	@touch $(K8S_TOOLS)
