@@ -30,7 +30,9 @@ builds (build/k8s/bin/helm), without a cluster.
   files/alerts.yaml is that file byte for byte;
 - values.schema.json refuses bad values (helm template fails naming them);
 - Chart.yaml's appVersion is `ak2vault --version`; every value of
-  values.yaml has a row, with its default, in the chart's README table.
+  values.yaml has a row, with its default, in the chart's README table;
+  the README's example values render, and name only Secrets its commands
+  create.
 
 `test_helm.py --write-alerts` copies docker/prometheus/alerts.yaml into
 the chart again. Without build/k8s/bin/helm every test fails: run
@@ -781,6 +783,27 @@ def test_readme_documents_every_value():
             problems.append("the row %s says %s, values.yaml %s" % (
                 r, cell, json.dumps(paths[r])))
     assert not problems, "; ".join(problems)
+
+
+def test_readme_example_renders():
+    """The values of the README's "Installing" render, their worker's
+    configuration passes check-config, and every Secret they name is one
+    the README's commands create."""
+    text = CHART_README.read_text()
+    m = re.search(r"\*\*The values\*\*.*?```yaml\n(.*?)```", text, re.S)
+    assert m, "the chart README shows no example values"
+    example = yaml.safe_load(m.group(1))
+    TOGGLES["readme"] = example
+    docs = render("readme")
+    cfg = rendered_config("readme")
+    assert cfg["kafka.brokers"] == example["kafka"]["brokers"], \
+        "the example's brokers did not reach the worker"
+    created = set(re.findall(r"create secret generic ([\w.-]+)", text))
+    named = secret_names(effective_values("readme"))
+    assert named <= created, "the example names Secrets %s the README " \
+        "does not create" % sorted(named - created)
+    assert of_kind(docs, "ScaledObject") and \
+        of_kind(docs, "TriggerAuthentication"), "the example's KEDA"
 
 
 if __name__ == "__main__":
