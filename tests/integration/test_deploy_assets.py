@@ -842,8 +842,8 @@ def test_scaledobject_scales_the_group():
                                 "%r" % (var, key, md.get(key)))
             if source[0]["metadata"].get(key) == coords[var]:
                 problems.append("scaledobject.yaml repeats %s's value %r "
-                                "(the replacements fill it in)" % (var,
-                                                                   coords[var]))
+                                "(the replacements fill it in)"
+                                % (var, coords[var]))
         if not str(md.get("lagThreshold", "")).isdigit():
             problems.append("no lagThreshold")
         if str(md.get("allowIdleConsumers", "false")).lower() == "true":
