@@ -399,11 +399,11 @@ GO           ?= $(or $(shell command -v go 2>/dev/null),/usr/local/go/bin/go)
 K8S_MOD      := tests/tools/k8s
 K8S_BIN      := build/k8s/bin
 K8S_TOOLS    := $(K8S_BIN)/helm $(K8S_BIN)/kustomize
-HELM_VERSION := $(shell sed -n 's:^\s*helm.sh/helm/v3 \(v[^ ]*\).*:\1:p' $(K8S_MOD)/go.mod)
+HELM_VERSION := $(shell sed -n 's:^\s*helm.sh/helm/v3 \(v[^ ]*\).*:\1:p' $(K8S_MOD)/go.mod 2>/dev/null)
 # The Kubernetes version helm template and lint assume (their
 # .Capabilities.KubeVersion) is that of the client-go helm links, v0.N:
 # 1.N. helm's release builds set it the same way.
-K8S_MINOR    := $(shell sed -n 's:^\s*k8s.io/client-go v0\.\([0-9]*\)\..*:\1:p' $(K8S_MOD)/go.mod)
+K8S_MINOR    := $(shell sed -n 's:^\s*k8s.io/client-go v0\.\([0-9]*\)\..*:\1:p' $(K8S_MOD)/go.mod 2>/dev/null)
 HELM_LDFLAGS := -s -w -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION) \
     $(foreach p,pkg/chartutil pkg/lint/rules,\
         -X helm.sh/helm/v3/$(p).k8sVersionMajor=1 \
