@@ -424,3 +424,32 @@ $(K8S_TOOLS) &: $(K8S_MOD)/go.mod $(K8S_MOD)/go.sum
 	    -o $(abspath $(K8S_BIN))/ helm.sh/helm/v3/cmd/helm \
 	    sigs.k8s.io/kustomize/kustomize/v5
 	@touch $(K8S_TOOLS)
+
+# ---------------------------------------------------------------------------
+# A Python virtual environment for the checks that need packages from PyPI
+# (tests/authentik/schema_check.py: authentik's API client, generated from
+# its OpenAPI schema). Nothing is installed into the system; `python3 -m
+# venv` needs Debian's python3-venv.
+#
+#   make venv        create build/venv with /usr/bin/python3 -m venv and
+#                    install tests/authentik/requirements.txt into it
+#                    (exact versions, --require-hashes); once: the stamp
+#                    build/venv/.requirements-SHA (the requirements file's
+#                    checksum) skips it after, a changed file starts over
+#                    from an empty venv
+
+VENV          := build/venv
+VENV_REQS     := tests/authentik/requirements.txt
+VENV_REQS_SUM := $(firstword $(shell sha256sum $(VENV_REQS) 2>/dev/null))
+VENV_STAMP    := $(VENV)/.requirements-$(VENV_REQS_SUM)
+
+.PHONY: venv
+
+venv: $(VENV_STAMP)
+
+$(VENV_STAMP): $(VENV_REQS)
+	rm -rf $(VENV)
+	/usr/bin/python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --require-hashes --no-deps \
+	    -r $(VENV_REQS)
+	@touch $@
