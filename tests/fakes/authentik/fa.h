@@ -44,6 +44,13 @@
 #define ADMIN_NAME     "authentik Default Admin"
 #define ADMIN_UID                                                              \
     "5e1a8f7bd0c34c7a9a0e4b7f3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d"
+#define ADMIN_UUID   "0f6a1b2c-3d4e-4f50-8a61-72b3c4d5e6f7"
+#define ADMIN_JOINED "2026-01-05T09:30:12.345678Z"
+/* authentik's avatar when avatars are off ("none"). */
+#define ADMIN_AVATAR "/static/dist/assets/images/user_default.png"
+/* The admin's one group, "authentik Admins". */
+#define ADMIN_GROUP_PK     "7a3c9e51-2b4d-4e6f-9a8b-1c2d3e4f5a6b"
+#define ADMIN_GROUP_NUM_PK 18245
 
 /* ---- state ---- */
 

@@ -94,9 +94,29 @@ cJSON *fa_add_time_or_null(cJSON *obj, const char *name, bool has, int64_t us)
     return cJSON_AddStringToObject(obj, name, buf);
 }
 
+/* PartialGroupSerializer of the admin's one group, "authentik Admins". */
+static cJSON *admin_group_json(void)
+{
+    cJSON *g = cJSON_CreateObject();
+
+    if (!g) {
+        return NULL;
+    }
+    cJSON_AddStringToObject(g, "pk", ADMIN_GROUP_PK);
+    cJSON_AddNumberToObject(g, "num_pk", ADMIN_GROUP_NUM_PK);
+    cJSON_AddStringToObject(g, "name", "authentik Admins");
+    cJSON_AddTrueToObject(g, "is_superuser");
+    cJSON_AddObjectToObject(g, "attributes");
+    return g;
+}
+
+/* UserSerializer's output for the admin, in its field order: every field
+ * authentik's schema (components.User) requires, groups included (the
+ * token views do not ask to leave them out). */
 static cJSON *user_obj_json(void)
 {
     cJSON *u = cJSON_CreateObject();
+    cJSON *a;
 
     if (!u) {
         return NULL;
@@ -106,9 +126,27 @@ static cJSON *user_obj_json(void)
     cJSON_AddStringToObject(u, "name", ADMIN_NAME);
     cJSON_AddTrueToObject(u, "is_active");
     cJSON_AddNullToObject(u, "last_login");
+    cJSON_AddStringToObject(u, "date_joined", ADMIN_JOINED);
+    cJSON_AddTrueToObject(u, "is_superuser");
+    a = cJSON_AddArrayToObject(u, "groups");
+    if (a) {
+        cJSON_AddItemToArray(a, cJSON_CreateString(ADMIN_GROUP_PK));
+    }
+    a = cJSON_AddArrayToObject(u, "groups_obj");
+    if (a) {
+        cJSON_AddItemToArray(a, admin_group_json());
+    }
+    cJSON_AddArrayToObject(u, "roles");
+    cJSON_AddArrayToObject(u, "roles_obj");
     cJSON_AddStringToObject(u, "email", ADMIN_EMAIL);
+    cJSON_AddStringToObject(u, "avatar", ADMIN_AVATAR);
     cJSON_AddObjectToObject(u, "attributes");
     cJSON_AddStringToObject(u, "uid", ADMIN_UID);
+    cJSON_AddStringToObject(u, "path", "users");
+    cJSON_AddStringToObject(u, "type", "internal");
+    cJSON_AddStringToObject(u, "uuid", ADMIN_UUID);
+    cJSON_AddStringToObject(u, "password_change_date", ADMIN_JOINED);
+    cJSON_AddStringToObject(u, "last_updated", ADMIN_JOINED);
     return u;
 }
 

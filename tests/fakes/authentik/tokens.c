@@ -296,9 +296,14 @@ void fa_tokens_update(struct app *app, const struct reqctx *rc,
     if (app->enterprise) {
         before = fa_token_state_json(t);
     }
-    /* A rename moves the token in both indexes. */
+    /* A rename moves the token in both indexes. The same identifier again
+     * (PUT sends it) must leave t->identifier alone: it is the hash
+     * table's key, which a fresh copy would leave pointing at freed
+     * memory. */
     if (renamed) {
         fa_store_remove(&app->store, t);
+    } else {
+        in.identifier = NULL;
     }
     if (fa_token_apply(t, &in, now) < 0) {
         fprintf(stderr, "fake-authentik: out of memory updating a token\n");
@@ -403,13 +408,10 @@ void fa_tokens_set_key(struct app *app, const struct reqctx *rc,
     }
     k = akv_json_get(body, "key");
     if (!cJSON_IsString(k) || k->valuestring[0] == '\0') {
-        cJSON *errs = cJSON_CreateObject();
-
+        /* The view's `if not key: return Response(status=400)`: no body,
+         * as authentik's schema declares for this 400. */
         cJSON_Delete(body);
-        if (errs) {
-            fa_add_field_error(errs, "key", "This field may not be blank.");
-        }
-        fa_reply_errors(resp, errs);
+        fakehttp_reply_take(resp, 400, NULL);
         return;
     }
     key = strdup(k->valuestring);
