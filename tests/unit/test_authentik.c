@@ -7,6 +7,7 @@
 #include "authentik.h"
 
 #include <curl/curl.h>
+#include <stdbool.h>
 #include "json.h"
 #include "sync.h"
 
@@ -252,6 +253,163 @@ static void list_pages_are_read(void **state)
     }
 }
 
+/* ---- tests/fixtures/authentik-schema/: the shapes authentik's schema
+ * allows (generated from its published client's models and checked
+ * against them by tests/authentik/gen_schema_fixtures.py) ---- */
+
+/* What a fixture says the parsers must return, read with cJSON. */
+static void expect_items(const cJSON *results, char *out, size_t outsz)
+{
+    const cJSON *t;
+
+    out[0] = '\0';
+    cJSON_ArrayForEach(t, results)
+    {
+        size_t o = strlen(out);
+
+        snprintf(out + o, outsz - o, "%s%s:%s", o ? " " : "",
+                 akv_json_string(t, "identifier"),
+                 akv_json_string(t, "intent"));
+    }
+}
+
+/* Collects "identifier:intent" items of a list page into a 64 KiB buffer. */
+static void collect_big(void *ctx, const char *identifier, const char *intent)
+{
+    char *out = ctx;
+    size_t o = strlen(out);
+
+    snprintf(out + o, 65536 - o, "%s%s:%s", o ? " " : "", identifier, intent);
+}
+
+static void schema_detail(const char *name, const char *body, size_t len,
+                          bool accepted)
+{
+    cJSON *want = cJSON_ParseWithLength(body, len);
+    const char *ident = akv_json_string(want, "identifier");
+    char errstr[256];
+    cJSON *got;
+
+    assert_non_null(ident);
+    got = akv_authentik_parse_detail(body, len, ident, errstr, sizeof(errstr));
+    if (!accepted) {
+        if (got) {
+            fail_msg("%s: accepted", name);
+        }
+        cJSON_Delete(want);
+        return;
+    }
+    if (!got) {
+        fail_msg("%s: refused: %s", name, errstr);
+    }
+    assert_string_equal(akv_json_string(got, "intent"),
+                        akv_json_string(want, "intent"));
+    cJSON_Delete(got);
+    cJSON_Delete(want);
+}
+
+static void schema_list(const char *name, const char *body, size_t len)
+{
+    cJSON *want = cJSON_ParseWithLength(body, len);
+    const cJSON *pg = akv_json_object(want, "pagination");
+    char *items = calloc(1, 65536);
+    char *got = calloc(1, 65536);
+    long long next = -1;
+    long long count = -1;
+
+    assert_non_null(items);
+    assert_non_null(got);
+    expect_items(akv_json_get(want, "results"), items, 65536);
+    if (akv_authentik_parse_page(body, len, collect_big, got, &next) != 0) {
+        fail_msg("%s: page refused", name);
+    }
+    if (next != (long long)akv_json_get(pg, "next")->valuedouble) {
+        fail_msg("%s: next %lld", name, next);
+    }
+    if (strcmp(got, items) != 0) {
+        fail_msg("%s: items \"%s\"", name, got);
+    }
+    if (akv_authentik_parse_count(body, len, &count) != 0 ||
+        count != (long long)akv_json_get(pg, "count")->valuedouble) {
+        fail_msg("%s: count refused or %lld", name, count);
+    }
+    free(items);
+    free(got);
+    cJSON_Delete(want);
+}
+
+static void schema_view_key(const char *name, const char *body, size_t len)
+{
+    cJSON *want = cJSON_ParseWithLength(body, len);
+    char errstr[256];
+    char *key = akv_authentik_parse_key(body, len, errstr, sizeof(errstr));
+
+    if (!key) {
+        fail_msg("%s: refused: %s", name, errstr);
+    }
+    /* never print a key, even a made-up one */
+    if (strcmp(key, akv_json_string(want, "key")) != 0) {
+        fail_msg("%s: the key read differs", name);
+    }
+    free(key);
+    cJSON_Delete(want);
+}
+
+static bool has_prefix(const char *s, const char *p)
+{
+    return strncmp(s, p, strlen(p)) == 0;
+}
+
+static void schema_shapes_are_parsed(void **state)
+{
+    const char *dir = getenv("AKV_FIXTURES");
+    char path[1024];
+    int counts[4] = {0, 0, 0, 0};
+    struct dirent *e;
+    DIR *d;
+
+    (void)state;
+    snprintf(path, sizeof(path), "%s/authentik-schema",
+             dir ? dir : "tests/fixtures");
+    d = opendir(path);
+    assert_non_null(d);
+    while ((e = readdir(d)) != NULL) {
+        char rel[512];
+        size_t len;
+        char *buf;
+
+        if (!strstr(e->d_name, ".json")) {
+            continue;
+        }
+        snprintf(rel, sizeof(rel), "authentik-schema/%s", e->d_name);
+        buf = read_fixture(rel, &len);
+        if (has_prefix(e->d_name, "detail-")) {
+            schema_detail(e->d_name, buf, len, true);
+            counts[0]++;
+        } else if (has_prefix(e->d_name, "refused-detail-")) {
+            /* allowed by the schema (intent is optional there), refused by
+             * the worker: it cannot tell what to write without it */
+            schema_detail(e->d_name, buf, len, false);
+            counts[1]++;
+        } else if (has_prefix(e->d_name, "list-")) {
+            schema_list(e->d_name, buf, len);
+            counts[2]++;
+        } else if (has_prefix(e->d_name, "view_key-")) {
+            schema_view_key(e->d_name, buf, len);
+            counts[3]++;
+        } else {
+            fail_msg("%s: unknown kind of fixture", e->d_name);
+        }
+        free(buf);
+    }
+    closedir(d);
+    /* the generator's set: a missing directory entry is a failure */
+    assert_true(counts[0] >= 12);
+    assert_true(counts[1] >= 1);
+    assert_true(counts[2] >= 7);
+    assert_true(counts[3] >= 4);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -264,6 +422,7 @@ int main(void)
         cmocka_unit_test(detail_with_nul_is_refused),
         cmocka_unit_test(document_holds_key_intent_and_extra_fields),
         cmocka_unit_test(list_pages_are_read),
+        cmocka_unit_test(schema_shapes_are_parsed),
     };
 
     return cmocka_run_group_tests_name("authentik", tests, NULL, NULL);
