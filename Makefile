@@ -21,7 +21,7 @@
 DEB_PKGS := build-essential pkg-config librdkafka-dev libcurl4-openssl-dev \
             libcjson-dev libconfig-dev libmicrohttpd-dev libcmocka-dev kcat \
             python3 python3-yaml python3-requests procps curl shellcheck \
-            prometheus jq systemd
+            prometheus jq systemd python3-venv
 PKGS     := rdkafka libcurl libcjson libconfig libmicrohttpd
 
 BUILD ?= build
@@ -155,7 +155,7 @@ deps:
 # The suites run on both brokers: the real one is installed first.
 test: deps
 	@$(MAKE) --no-print-directory kafka
-	@$(MAKE) --no-print-directory k8s-tools
+	@$(MAKE) --no-print-directory k8s-tools venv
 	@$(MAKE) --no-print-directory check
 
 check: all
@@ -187,7 +187,7 @@ asan:
 
 test-asan: deps
 	@$(MAKE) --no-print-directory kafka asan
-	@$(MAKE) --no-print-directory k8s-tools
+	@$(MAKE) --no-print-directory k8s-tools venv
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    AKV_BIN=$(abspath build/asan/bin) \
@@ -427,7 +427,7 @@ $(K8S_TOOLS) &: $(K8S_MOD)/go.mod $(K8S_MOD)/go.sum
 
 # ---------------------------------------------------------------------------
 # A Python virtual environment for the checks that need packages from PyPI
-# (tests/authentik/schema_check.py: authentik's API client, generated from
+# (tests/integration/test_authentik_schema.py: authentik's API client, generated from
 # its OpenAPI schema). Nothing is installed into the system; `python3 -m
 # venv` needs Debian's python3-venv.
 #

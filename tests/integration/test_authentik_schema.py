@@ -3,7 +3,8 @@
 
 authentik publishes its API client, generated from its OpenAPI schema, as
 authentik-client on PyPI (pinned in tests/authentik/requirements.txt;
-`make venv` installs it into build/venv). Run with build/venv/bin/python.
+`make venv` installs it into build/venv; `make test` does). Started by
+another interpreter, the script runs itself again with build/venv's.
 
 Against a running fake-authentik (and a second one with --enterprise, whose
 events carry the audit middleware's diff), every answer under /api/v3 and
@@ -34,13 +35,23 @@ declared type, and then the model's own validation.
 
 Failures name fields and types, never values.
 """
+import os
 import sys
 from pathlib import Path
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 HERE = Path(__file__).resolve().parent
+VENV_PYTHON = HERE.parents[1] / "build" / "venv" / "bin" / "python"
+if sys.prefix == sys.base_prefix:
+    # Not in a virtual environment: authentik-client lives in build/venv.
+    if not VENV_PYTHON.exists():
+        print("not ok - test_authentik_schema: %s is missing: run `make "
+              "venv` (make test does)" % VENV_PYTHON)
+        print("0 passed, 1 failed")
+        sys.exit(1)
+    os.execv(str(VENV_PYTHON), [str(VENV_PYTHON), __file__, *sys.argv[1:]])
 sys.path.insert(0, str(HERE.parent / "lib"))
-sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "authentik"))
 
 import json  # noqa: E402
 from types import SimpleNamespace  # noqa: E402
@@ -51,8 +62,10 @@ from akvtest import SECRETS, depends, note  # noqa: E402
 try:
     from authentik_client import models as M  # noqa: E402
 except ImportError:
-    sys.exit("schema_check needs authentik-client: `make venv`, then run "
-             "it with build/venv/bin/python")
+    print("not ok - test_authentik_schema: authentik-client is not in %s: "
+          "run `make venv`" % sys.prefix)
+    print("0 passed, 1 failed")
+    sys.exit(1)
 import schemastrict  # noqa: E402
 
 S = SimpleNamespace(rundir=None, stack=None, ent=None, ent_url=None,
