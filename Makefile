@@ -453,3 +453,55 @@ $(VENV_STAMP): $(VENV_REQS)
 	$(VENV)/bin/pip install --quiet --require-hashes --no-deps \
 	    -r $(VENV_REQS)
 	@touch $@
+
+# ---------------------------------------------------------------------------
+# Vault (issue 16): a real Vault dev server and CLI for tests, built from
+# source (tests/vault/go.mod pins Vault v1.21.4 and its dependencies).
+#
+#   make vault       build build/vault/bin/vault (`vault server -dev`, which
+#                    tests/vault/vault-local starts, and the CLI that
+#                    docker/vault/setup.sh runs); only when it is missing or
+#                    go.mod, go.sum or the patch changed, and Go's build
+#                    cache makes a rebuild cheap. Go comes from PATH, else
+#                    /usr/local/go/bin/go (GO= another). Not part of
+#                    `make test` (yet).
+#
+# Vault's source is copied from Go's module cache (its checksum compared
+# with go.sum's) into build/vault/src and patched there: its nested sdk
+# module resolves to the released v0.21.0, which differs from Vault's own
+# tree in two signatures (tests/vault/go.mod explains). Its two paths named
+# *.d (META.d, .release/linux/package/etc/vault.d: release metadata, no Go)
+# are removed, as this Makefile includes every *.d under build/. Static
+# (CGO_ENABLED=0), stripped; Vault's web UI is not built in.
+
+VAULT_MOD     := tests/vault
+VAULT_DIR     := build/vault
+VAULT_BIN     := $(VAULT_DIR)/bin/vault
+VAULT_PATCH   := $(VAULT_MOD)/vault-v1.21.4-sdk-v0.21.0.patch
+VAULT_VERSION := $(shell sed -n 's:^\s*github.com/hashicorp/vault \(v[^ ]*\).*:\1:p' $(VAULT_MOD)/go.mod 2>/dev/null)
+
+.PHONY: vault
+
+vault: $(VAULT_BIN)
+
+$(VAULT_BIN): $(VAULT_MOD)/go.mod $(VAULT_MOD)/go.sum $(VAULT_PATCH)
+	@test -x "$(GO)" || command -v "$(GO)" >/dev/null || \
+	    { echo "make vault: no Go toolchain (GO=$(GO))"; exit 1; }
+	@mkdir -p $(VAULT_DIR)/bin
+	rm -rf $(VAULT_DIR)/src $(VAULT_DIR)/src.json
+	cd $(VAULT_MOD) && GOTOOLCHAIN=local GOFLAGS=-mod=readonly $(GO) mod download \
+	    -json github.com/hashicorp/vault@$(VAULT_VERSION) \
+	    >$(abspath $(VAULT_DIR))/src.json
+	@sum=$$(sed -n 's|^\s*"Sum": "\(.*\)",$$|\1|p' $(VAULT_DIR)/src.json); \
+	grep -qxF "github.com/hashicorp/vault $(VAULT_VERSION) $$sum" \
+	    $(VAULT_MOD)/go.sum || \
+	    { echo "make vault: Vault's source does not match go.sum"; exit 1; }
+	cp -R "$$(sed -n 's|^\s*"Dir": "\(.*\)",$$|\1|p' $(VAULT_DIR)/src.json)" \
+	    $(VAULT_DIR)/src
+	chmod -R u+w $(VAULT_DIR)/src
+	find $(VAULT_DIR)/src -name '*.d' -prune -exec rm -rf {} +
+	patch -d $(VAULT_DIR)/src -p1 --no-backup-if-mismatch <$(VAULT_PATCH)
+	cd $(VAULT_MOD) && GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=readonly \
+	    $(GO) build -trimpath -ldflags "-s -w" \
+	    -o $(abspath $(VAULT_BIN)) github.com/hashicorp/vault
+	@touch $(VAULT_BIN)
