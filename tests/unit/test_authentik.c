@@ -360,49 +360,37 @@ static bool has_prefix(const char *s, const char *p)
     return strncmp(s, p, strlen(p)) == 0;
 }
 
+/* One schema fixture, by the kind its name starts with; counts[] per kind. */
+static void schema_fixture(const char *name, const char *buf, size_t len,
+                           void *ctx)
+{
+    int *counts = ctx;
+
+    if (has_prefix(name, "detail-")) {
+        schema_detail(name, buf, len, true);
+        counts[0]++;
+    } else if (has_prefix(name, "refused-detail-")) {
+        /* allowed by the schema (intent is optional there), refused by
+         * the worker: it cannot tell what to write without it */
+        schema_detail(name, buf, len, false);
+        counts[1]++;
+    } else if (has_prefix(name, "list-")) {
+        schema_list(name, buf, len);
+        counts[2]++;
+    } else if (has_prefix(name, "view_key-")) {
+        schema_view_key(name, buf, len);
+        counts[3]++;
+    } else {
+        fail_msg("%s: unknown kind of fixture", name);
+    }
+}
+
 static void schema_shapes_are_parsed(void **state)
 {
-    const char *dir = getenv("AKV_FIXTURES");
-    char path[1024];
     int counts[4] = {0, 0, 0, 0};
-    struct dirent *e;
-    DIR *d;
 
     (void)state;
-    snprintf(path, sizeof(path), "%s/authentik-schema",
-             dir ? dir : "tests/fixtures");
-    d = opendir(path);
-    assert_non_null(d);
-    while ((e = readdir(d)) != NULL) {
-        char rel[512];
-        size_t len;
-        char *buf;
-
-        if (!strstr(e->d_name, ".json")) {
-            continue;
-        }
-        snprintf(rel, sizeof(rel), "authentik-schema/%s", e->d_name);
-        buf = read_fixture(rel, &len);
-        if (has_prefix(e->d_name, "detail-")) {
-            schema_detail(e->d_name, buf, len, true);
-            counts[0]++;
-        } else if (has_prefix(e->d_name, "refused-detail-")) {
-            /* allowed by the schema (intent is optional there), refused by
-             * the worker: it cannot tell what to write without it */
-            schema_detail(e->d_name, buf, len, false);
-            counts[1]++;
-        } else if (has_prefix(e->d_name, "list-")) {
-            schema_list(e->d_name, buf, len);
-            counts[2]++;
-        } else if (has_prefix(e->d_name, "view_key-")) {
-            schema_view_key(e->d_name, buf, len);
-            counts[3]++;
-        } else {
-            fail_msg("%s: unknown kind of fixture", e->d_name);
-        }
-        free(buf);
-    }
-    closedir(d);
+    for_each_fixture("authentik-schema", schema_fixture, counts);
     /* the generator's set: a missing directory entry is a failure */
     assert_true(counts[0] >= 12);
     assert_true(counts[1] >= 1);

@@ -43,12 +43,12 @@ static inline char *read_fixture(const char *rel, size_t *len)
     return buf;
 }
 
-/* Calls \p fn for every .json file in tests/fixtures/events (read whole);
+/* Calls \p fn for every .json file in tests/fixtures/\p sub (read whole);
  * returns how many there were. */
-static inline int for_each_event_fixture(void (*fn)(const char *name,
-                                                    const char *buf, size_t len,
-                                                    void *ctx),
-                                         void *ctx)
+static inline int for_each_fixture(const char *sub,
+                                   void (*fn)(const char *name, const char *buf,
+                                              size_t len, void *ctx),
+                                   void *ctx)
 {
     const char *dir = getenv("AKV_FIXTURES");
     char path[1024];
@@ -56,7 +56,7 @@ static inline int for_each_event_fixture(void (*fn)(const char *name,
     struct dirent *e;
     int files = 0;
 
-    snprintf(path, sizeof(path), "%s/events", dir ? dir : "tests/fixtures");
+    snprintf(path, sizeof(path), "%s/%s", dir ? dir : "tests/fixtures", sub);
     d = opendir(path);
     assert_non_null(d);
     while ((e = readdir(d)) != NULL) {
@@ -67,7 +67,7 @@ static inline int for_each_event_fixture(void (*fn)(const char *name,
         if (!strstr(e->d_name, ".json")) {
             continue;
         }
-        snprintf(rel, sizeof(rel), "events/%s", e->d_name);
+        snprintf(rel, sizeof(rel), "%s/%s", sub, e->d_name);
         buf = read_fixture(rel, &len);
         fn(e->d_name, buf, len, ctx);
         free(buf);
@@ -75,6 +75,15 @@ static inline int for_each_event_fixture(void (*fn)(const char *name,
     }
     closedir(d);
     return files;
+}
+
+/* for_each_fixture() over tests/fixtures/events. */
+static inline int for_each_event_fixture(void (*fn)(const char *name,
+                                                    const char *buf, size_t len,
+                                                    void *ctx),
+                                         void *ctx)
+{
+    return for_each_fixture("events", fn, ctx);
 }
 
 /* xorshift64*: deterministic pseudo-random numbers for generated inputs
