@@ -56,6 +56,7 @@ struct akv_credfile {
 
 /** akv_credfile_refresh() outcomes. */
 enum akv_credfile_change {
+    AKV_CREDFILE_NONE,    /**< no file: the credential comes from elsewhere */
     AKV_CREDFILE_SAME,    /**< nothing new: the value stays */
     AKV_CREDFILE_CHANGED, /**< a new value is in place */
     AKV_CREDFILE_FAILED,  /**< unreadable or empty: the old value stays */

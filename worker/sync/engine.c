@@ -1523,27 +1523,21 @@ void akv_engine_drain(struct akv_engine *e)
  * Kubernetes Secret replaces them under the running worker. */
 static int look_at_token_files(struct akv_engine *e, int force)
 {
-    int n = 0;
+    enum akv_credfile_change ak = akv_authentik_reload_token(e->ak, force);
+    enum akv_credfile_change v = akv_vault_reload_token(e->vault, force);
 
-    if (akv_authentik_reload_token(e->ak, force) == AKV_CREDFILE_CHANGED) {
-        n++;
-    }
-    if (akv_vault_reload_token(e->vault, force) == AKV_CREDFILE_CHANGED) {
-        e->auth.lookup_due = 1;
-        n++;
-    }
     e->files_looked_at = akv_mono_ms();
-    return n;
+    if (v == AKV_CREDFILE_CHANGED) {
+        e->auth.lookup_due = 1;
+    }
+    if (ak == AKV_CREDFILE_NONE && v == AKV_CREDFILE_NONE) {
+        return -1;
+    }
+    return (ak == AKV_CREDFILE_CHANGED) + (v == AKV_CREDFILE_CHANGED);
 }
 
 int akv_engine_reload_credentials(struct akv_engine *e)
 {
-    const struct akv_settings *s = e->settings;
-
-    if (!s->authentik_token_file &&
-        !(s->vault_token_file && strcmp(s->vault_auth_method, "token") == 0)) {
-        return -1; /* no token comes from a file */
-    }
     return look_at_token_files(e, 1);
 }
 

@@ -44,7 +44,7 @@ enum akv_credfile_change akv_authentik_reload_token(struct akv_authentik *ak,
     struct akv_headers *h;
 
     if (!ak->token_file.path) {
-        return AKV_CREDFILE_SAME;
+        return AKV_CREDFILE_NONE;
     }
     ch = akv_credfile_reload(&ak->token_file, force);
     if (ch != AKV_CREDFILE_CHANGED) {

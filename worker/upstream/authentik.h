@@ -50,7 +50,7 @@ struct akv_headers *akv_authentik_headers_hold(struct akv_authentik *ak);
  *        when \p force is set: authentik refused the token), and uses the
  *        new token for the requests started after this call. A file that
  *        cannot be read is logged and the token read before stays.
- * @returns whether the token changed; AKV_CREDFILE_SAME without a file.
+ * @returns whether the token changed; AKV_CREDFILE_NONE without a file.
  */
 enum akv_credfile_change akv_authentik_reload_token(struct akv_authentik *ak,
                                                     int force);

@@ -257,7 +257,7 @@ enum akv_credfile_change akv_vault_reload_token(struct akv_vault *v, int force)
     char *copy;
 
     if (!v->token_file.path) {
-        return AKV_CREDFILE_SAME;
+        return AKV_CREDFILE_NONE;
     }
     ch = akv_credfile_reload(&v->token_file, force);
     if (ch != AKV_CREDFILE_CHANGED) {

@@ -110,8 +110,8 @@ struct akv_headers *akv_vault_headers_hold(struct akv_vault *v);
  *        started after this call; its lifetime is unknown until the next
  *        lookup (an AKV_VAULT_LOGIN with the token method). A file that
  *        cannot be read is logged and the token read before stays.
- * @returns whether the token changed; AKV_CREDFILE_SAME without a file or
- *          with another auth method.
+ * @returns whether the token changed; AKV_CREDFILE_NONE without a file (and
+ *          with another auth method).
  */
 enum akv_credfile_change akv_vault_reload_token(struct akv_vault *v, int force);
 
