@@ -210,6 +210,18 @@ def scan_for_secrets(paths, secret_items=None):
 _WORD_RUN = re.compile(rb"[A-Za-z0-9_-]+")
 
 
+def assert_no_secrets(paths, base=None):
+    """Fails when any registered secret is in any of \p paths, naming the
+    file (relative to \p base, else by its name), the kind and how many
+    values: never a value. @returns the paths scanned."""
+    paths = list(paths)
+    hits = scan_for_secrets(paths)
+    assert not hits, "secrets in output: " + "; ".join(
+        "%s (%d) in %s" % (k, n, Path(f).relative_to(base) if base
+                           else Path(f).name) for f, k, n in hits)
+    return paths
+
+
 # ---------------------------------------------------------------------------
 # Run directory and processes
 
