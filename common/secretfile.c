@@ -19,29 +19,29 @@ char *akv_secret_read(const char *path, size_t max, unsigned flags, char *why,
     FILE *fp = fopen(path, "r");
     char *buf;
     size_t n;
+    int bad;
 
     if (!fp) {
         snprintf(why, why_size, "cannot read %s: %s", path, strerror(errno));
         return NULL;
     }
     buf = malloc(max + 1);
-    n = buf ? fread(buf, 1, max + 1, fp) : 0;
-    if (buf && n <= max && ferror(fp)) {
-        snprintf(why, why_size, "cannot read %s: %s", path, strerror(errno));
+    if (!buf) {
         fclose(fp);
-        free(buf);
+        snprintf(why, why_size, "out of memory");
         return NULL;
     }
+    n = fread(buf, 1, max + 1, fp);
+    bad = n > max || ferror(fp);
+    if (n > max) {
+        snprintf(why, why_size, "%s is larger than %zu bytes", path, max);
+    } else if (bad) {
+        snprintf(why, why_size, "cannot read %s: %s", path, strerror(errno));
+    }
     fclose(fp);
-    if (!buf || n > max) {
-        if (buf) {
-            snprintf(why, why_size, "%s is larger than %zu bytes", path, max);
-        } else {
-            snprintf(why, why_size, "out of memory");
-        }
-        if (buf) {
-            explicit_bzero(buf, max + 1);
-        }
+    if (bad) {
+        /* whatever was read may be part of a secret */
+        explicit_bzero(buf, max + 1);
         free(buf);
         return NULL;
     }
