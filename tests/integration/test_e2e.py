@@ -544,6 +544,7 @@ def test_a_backlog_is_caught_up_with_few_authentik_reads():
 
 
 @depends("test_exit_at_end_commits_everything")
+@akvtest.fake_vault_only("needs Vault answering 503 (retry lines)")
 def test_json_log_lines_carry_their_fields():
     """log.format = "json": every line is one JSON object; a sync's line
     carries token, partition and offset (numbers) and event, a retry's

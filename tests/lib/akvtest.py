@@ -64,6 +64,13 @@ TOPIC = "authentik.events"
 KAFKA = os.environ.get("AKV_KAFKA") or "mock"
 if KAFKA not in ("mock", "real"):
     sys.exit("AKV_KAFKA must be mock or real, not %r" % KAFKA)
+# The Vault the suites run on: "fake" (fake-vault, which injects faults)
+# or "real" (HashiCorp Vault's dev server; `make vault` builds it).
+# tests/run-tests.sh runs the suites where Vault's own behaviour matters
+# once on each; see RealVault.
+VAULT = os.environ.get("AKV_VAULT") or "fake"
+if VAULT not in ("fake", "real"):
+    sys.exit("AKV_VAULT must be fake or real, not %r" % VAULT)
 # librdkafka 2.0.2's mock coordinator sometimes answers a member's
 # SyncGroup with INVALID_REQUEST and then holds its re-join for a whole
 # session timeout. On the mock, workers get the smallest session timeout
@@ -725,7 +732,7 @@ class Stack:
 
     def __init__(self, rundir, partitions=4, topic=TOPIC, brokers=1,
                  authentik_args=(), vault_args=(), topics=(), vault_tls=None,
-                 kafka=None, kafka_args=()):
+                 kafka=None, kafka_args=(), vault=None, max_versions=None):
         """\\p topics: more topics, "NAME[:PARTITIONS]" (e.g. the
         dead-letter topic: the real broker creates no topic on its own);
         \\p vault_args / \\p authentik_args: extra command-line arguments
@@ -739,6 +746,10 @@ class Stack:
         (fake-vault's), "ca" (what the harness trusts for it), and
         optionally "client_ca" (fake-vault then requires client
         certificates) with "client_cert" / "client_key" (the harness's own).
+
+        \\p vault: "fake" (fake-vault) or "real" (RealVault; default:
+        VAULT); \\p vault_args only exist for fake-vault. \\p max_versions:
+        the KV mount's max_versions (both).
         """
         self.rundir = rundir
         self.topic = topic
@@ -754,24 +765,25 @@ class Stack:
                                  ["%s:%d" % (topic, partitions), *topics],
                                  extra_args=kafka_args)
         self.brokers = self.kafka.address
-        self.vault_ssl = None
-        tls_args = []
-        if vault_tls:
-            tls_args = ["--tls-cert", str(vault_tls["cert"]),
-                        "--tls-key", str(vault_tls["key"])]
-            if vault_tls.get("client_ca"):
-                tls_args += ["--tls-client-ca", str(vault_tls["client_ca"])]
-            self.vault_ssl = tls_client_context(
-                vault_tls["ca"], vault_tls.get("client_cert"),
-                vault_tls.get("client_key"))
-        # The root token is on fake-vault's command line (it has no other
-        # way to get it); it is never printed.
-        self.vault = Proc("fake-vault", [
-            binary("fake-vault"), "--listen", "127.0.0.1:0",
-            "--root-token", self.vault_token, "--kv-mount", "kv",
-            *tls_args, *vault_args], rundir, address_line=True)
-        self.vault_addr = ("https://" if vault_tls else "http://") + \
-            self.vault.address
+        self.vault_kind = vault or VAULT
+        if self.vault_kind == "real":
+            if vault_args:
+                raise AssertionError(
+                    "fake-vault arguments %s: this test needs fake-vault" %
+                    " ".join(vault_args))
+            self.vault_server = RealVault(rundir, self.vault_token,
+                                          tls=vault_tls,
+                                          max_versions=max_versions)
+        else:
+            if max_versions is not None:
+                vault_args = ("--max-versions", str(max_versions),
+                              *vault_args)
+            self.vault_server = FakeVault(rundir, self.vault_token,
+                                          tls=vault_tls,
+                                          vault_args=vault_args)
+        self.vault = self.vault_server.proc
+        self.vault_addr = self.vault_server.addr
+        self.vault_ssl = self.vault_server.ssl
         self.authentik = Proc("fake-authentik", [
             binary("fake-authentik"), "--listen", "127.0.0.1:0",
             "--brokers", self.brokers, "--topic", topic, *authentik_args],
@@ -847,28 +859,32 @@ class Stack:
     def authentik_stats(self):
         return http_json("GET", self.authentik_url + "/_fake/stats")[1]
 
-    # -- fake-vault ---------------------------------------------------------
+    # -- Vault (fake-vault or the real one) ---------------------------------
 
-    def _vault_fake(self, what):
-        status, out = http_json("GET", self.vault_addr + "/_fake/" + what,
-                                ssl_context=self.vault_ssl)
-        if status != 200 or not isinstance(out, dict):
-            raise AssertionError("GET /_fake/%s on fake-vault returned %s" %
-                                 (what, status))
-        return out
+    @property
+    def real_vault(self):
+        return self.vault_kind == "real"
 
     def vault_kv(self):
         """{path under the mount: secret} — e.g. "authentik/deploy-bot"."""
-        return self._vault_fake("kv").get("secrets", {})
+        return self.vault_server.kv()
 
     def vault_stats(self):
-        return self._vault_fake("stats")
+        return self.vault_server.stats()
 
     def vault_requests(self):
-        return self._vault_fake("requests").get("requests", [])
+        """[{method, path, status}] of the requests Vault answered (the
+        harness's own left out)."""
+        return self.vault_server.requests()
+
+    def vault_api(self, method, path, body=None):
+        """A /v1 request with the root token: (status, JSON body)."""
+        return self.vault_server.api(method, path, body)
 
     def vault_current(self, kv=None):
         """{identifier: (current version, data)} under authentik/."""
+        if kv is None and self.real_vault:
+            return self.vault_server.current("authentik/")
         out = {}
         for path, sec in (kv if kv is not None else self.vault_kv()).items():
             if not path.startswith("authentik/"):
@@ -897,7 +913,7 @@ class Stack:
 
     def vault_faults(self, plan=None):
         """fake-vault's fault plan: {"error_rates": {"503": 0.2}, ...}."""
-        return self._faults(self.vault_addr, plan, self.vault_ssl)
+        return self.vault_server.faults(plan)
 
     def authentik_faults(self, plan=None):
         """fake-authentik's fault plan: {"deny_status": 403, ...}."""
@@ -910,7 +926,20 @@ class Stack:
         path = self.rundir.file(name or "ak2vault-%d.cfg" % self._nconfigs)
         return write_config(path, self.brokers, self.authentik_url,
                             self.vault_addr, group=group, topic=self.topic,
-                            extra=extra)
+                            extra=merge_settings(
+                                self.vault_server.worker_settings(),
+                                extra or {}))
+
+    def worker_env(self, extra=None):
+        """The Vault and authentik credentials of a worker or tool:
+        VAULT_TOKEN (fake-vault's root token; on the real Vault none, the
+        configuration logs in with AppRole) and AUTHENTIK_TOKEN, updated
+        with \\p extra (a None value leaves a variable out)."""
+        env = {"VAULT_TOKEN": self.vault_token,
+               "AUTHENTIK_TOKEN": self.authentik_token}
+        env.update(self.vault_server.worker_env())
+        env.update(extra or {})
+        return {k: v for k, v in env.items() if v is not None}
 
     def start_worker(self, name, group, exit_at_end=False, extra=None,
                      env=None):
@@ -921,11 +950,7 @@ class Stack:
         argv = [binary("ak2vault"), "run", "-c", str(cfg)]
         if exit_at_end:
             argv.append("--exit-at-end")
-        wenv = {"VAULT_TOKEN": self.vault_token,
-                "AUTHENTIK_TOKEN": self.authentik_token}
-        wenv.update(env or {})
-        w = Proc(name, argv, self.rundir, env={
-            k: v for k, v in wenv.items() if v is not None})
+        w = Proc(name, argv, self.rundir, env=self.worker_env(env))
         self.workers.append(w)
         return w
 
@@ -967,6 +992,323 @@ class Stack:
             if p is not None:
                 rcs[p.name] = p.stop()
         return rcs
+
+
+
+class FakeVault:
+    """fake-vault (bin/fake-vault) with \\p root_token, one KV v2 mount kv/;
+    \\p tls as Stack's vault_tls; \\p vault_args: more of its arguments."""
+
+    kind = "fake"
+
+    def __init__(self, rundir, root_token, tls=None, vault_args=()):
+        self.ssl = None
+        tls_args = []
+        if tls:
+            tls_args = ["--tls-cert", str(tls["cert"]),
+                        "--tls-key", str(tls["key"])]
+            if tls.get("client_ca"):
+                tls_args += ["--tls-client-ca", str(tls["client_ca"])]
+            self.ssl = tls_client_context(
+                tls["ca"], tls.get("client_cert"), tls.get("client_key"))
+        self.token = root_token
+        # The root token is on fake-vault's command line (it has no other
+        # way to get it); it is never printed.
+        self.proc = Proc("fake-vault", [
+            binary("fake-vault"), "--listen", "127.0.0.1:0",
+            "--root-token", root_token, "--kv-mount", "kv",
+            *tls_args, *vault_args], rundir, address_line=True)
+        self.addr = ("https://" if tls else "http://") + self.proc.address
+
+    def _get(self, what):
+        status, out = http_json("GET", self.addr + "/_fake/" + what,
+                                ssl_context=self.ssl)
+        if status != 200 or not isinstance(out, dict):
+            raise AssertionError("GET /_fake/%s on fake-vault returned %s" %
+                                 (what, status))
+        return out
+
+    def api(self, method, path, body=None, token=None):
+        return http_json(method, "%s/v1/%s" % (self.addr, path), body,
+                         headers={"X-Vault-Token": token or self.token},
+                         ssl_context=self.ssl)
+
+    def kv(self):
+        return self._get("kv").get("secrets", {})
+
+    def stats(self):
+        return self._get("stats")
+
+    def requests(self):
+        return self._get("requests").get("requests", [])
+
+    def faults(self, plan):
+        return Stack._faults(self.addr, plan, self.ssl)
+
+    def worker_settings(self):
+        return {}
+
+    def worker_env(self):
+        return {}
+
+
+# ---------------------------------------------------------------------------
+# A real Vault (AKV_VAULT=real)
+
+VAULT_LOCAL = REPO / "tests/vault/vault-local"
+VAULT_BIN_DIR = REPO / "build/vault/bin"
+VAULT_SETUP = REPO / "docker/vault/setup.sh"
+# How long the worker's AppRole tokens live on the real Vault: short, so
+# that a suite's workers renew their token and log in again while it runs.
+REAL_VAULT_TOKEN_TTL = "20s"
+REAL_VAULT_TOKEN_MAX_TTL = "60s"
+
+# The audit log names the operation, not the HTTP method.
+_AUDIT_METHOD = {"read": "GET", "list": "LIST", "create": "POST",
+                 "update": "POST", "delete": "DELETE", "patch": "PATCH"}
+
+
+def _audit_status(entry):
+    """The HTTP status of an audited request, from what the audit entry
+    holds: Vault's audit log records the error text and the response, not
+    the status line. The errors mapped here are those Vault's HTTP layer
+    turns into these codes (logical.ErrPermissionDenied and invalid tokens:
+    403; a check-and-set mismatch and other request errors: 400; a missing
+    secret: 404 with no error and no data)."""
+    err = entry.get("error") or ""
+    if "permission denied" in err or "invalid token" in err:
+        return 403
+    if "check-and-set" in err:
+        return 400
+    if err:
+        return 500 if "internal error" in err else 400
+    resp = entry.get("response") or {}
+    if entry["request"].get("operation") == "read" and \
+            not resp.get("data") and not resp.get("auth"):
+        return 404
+    return 200 if resp.get("data") or resp.get("auth") else 204
+
+
+class RealVault:
+    """HashiCorp Vault (`make vault` builds it; tests/vault/vault-local
+    starts a dev server on loopback), prepared as README's quick start
+    prepares a production Vault: docker/vault/setup.sh approle with the
+    vault CLI, so the KV v2 mount, the policy docker/vault/ak2vault-policy.hcl
+    and an AppRole whose tokens hold only that policy. Workers log in with
+    the role-id and secret-id files setup.sh wrote; their tokens live
+    REAL_VAULT_TOKEN_TTL, at most REAL_VAULT_TOKEN_MAX_TTL. A file audit
+    device records every request: requests() and stats() read it, leaving
+    out the harness's own (root token) requests."""
+
+    kind = "real"
+
+    def __init__(self, rundir, root_token, tls=None, max_versions=None,
+                 token_ttl=REAL_VAULT_TOKEN_TTL,
+                 token_max_ttl=REAL_VAULT_TOKEN_MAX_TTL):
+        vault = VAULT_BIN_DIR / "vault"
+        if not os.access(vault, os.X_OK):
+            raise AssertionError("no real Vault at %s: `make vault` builds "
+                                 "it" % vault)
+        self.rundir = rundir
+        self.token = root_token
+        self.ssl = None
+        args = []
+        if tls:
+            args = ["--tls-cert", str(tls["cert"]), "--tls-key",
+                    str(tls["key"])]
+            if tls.get("client_ca"):
+                args += ["--tls-client-ca", str(tls["client_ca"])]
+            self.ssl = tls_client_context(tls["ca"], tls.get("client_cert"),
+                                          tls.get("client_key"))
+        data = rundir.sub("vault-data")
+        self.proc = Proc("vault-local", ["/usr/bin/python3",
+                                         str(VAULT_LOCAL), *args],
+                         rundir, env={"VAULT_LOCAL_ROOT_TOKEN": root_token,
+                                      "VAULT_LOCAL_DIR": str(data.path),
+                                      "VAULT_LOCAL_BIN": str(vault)},
+                         address_line=True, startup_timeout=90.0)
+        self.addr = ("https://" if tls else "http://") + self.proc.address
+        self.audit_path = rundir.file("vault-audit.json")
+        status, out = self.api("PUT", "sys/audit/file", {
+            "type": "file", "options": {"file_path": str(self.audit_path)}})
+        if status != 204:
+            raise AssertionError("enabling Vault's file audit device "
+                                 "answered %s %s" % (status, out))
+        self.approle = rundir.sub("approle")
+        env = {"VAULT_ADDR": self.addr, "VAULT_TOKEN": root_token,
+               "TOKEN_TTL": token_ttl, "TOKEN_MAX_TTL": token_max_ttl,
+               "PATH": "%s:%s" % (VAULT_BIN_DIR, os.environ.get("PATH")),
+               "HOME": str(rundir.path)}
+        if tls:
+            env["VAULT_CACERT"] = str(tls["ca"])
+            if tls.get("client_cert"):
+                env["VAULT_CLIENT_CERT"] = str(tls["client_cert"])
+                env["VAULT_CLIENT_KEY"] = str(tls["client_key"])
+        self.setup_sh("approle", str(self.approle.path), env=env)
+        SECRETS.add("AppRole secret-id",
+                    (self.approle.path / "secret-id").read_text().strip())
+        # setup.sh enabled the mount: it refuses writes until it finished
+        # upgrading itself to version 2.
+        if not wait_until(lambda: self.api("GET", "kv/config")[0] == 200,
+                          30):
+            raise AssertionError("kv/ not ready 30 s after setup.sh")
+        if max_versions is not None:
+            self.api("POST", "kv/config", {"max_versions": max_versions})
+
+    def setup_sh(self, *args, env):
+        """Runs docker/vault/setup.sh ARGS with the vault CLI on PATH; its
+        output goes to setup-sh.log. Fails the test when it fails."""
+        log = self.rundir.file("setup-sh.log")
+        with open(log, "ab") as out:
+            r = subprocess.run(["/bin/sh", str(VAULT_SETUP), *args],
+                               stdin=subprocess.DEVNULL, stdout=out,
+                               stderr=subprocess.STDOUT, timeout=120,
+                               env=child_env(env),
+                               cwd=str(self.rundir.path))
+        if r.returncode != 0:
+            tail = log.read_text(errors="replace").strip()[-400:]
+            raise AssertionError("setup.sh %s exited %d: %s" % (
+                args[0], r.returncode, SECRETS.scrub(tail)))
+
+    def api(self, method, path, body=None, token=None):
+        """A /v1 request with the root token (or \\p token)."""
+        return http_json(method, "%s/v1/%s" % (self.addr, path), body,
+                         headers={"X-Vault-Token": token or self.token},
+                         ssl_context=self.ssl)
+
+    def worker_settings(self):
+        return {"vault": {"auth": {
+            "method": "approle",
+            "role_id_file": str(self.approle.path / "role-id"),
+            "secret_id_file": str(self.approle.path / "secret-id")}}}
+
+    def worker_env(self):
+        return {"VAULT_TOKEN": None}
+
+    def _list(self, prefix):
+        status, out = self.api("LIST", "kv/metadata/" + prefix)
+        if status == 404:
+            return []
+        if status != 200:
+            raise AssertionError("LIST kv/metadata/%s answered %s" %
+                                 (prefix, status))
+        paths = []
+        for k in out["data"]["keys"]:
+            if k.endswith("/"):
+                paths += self._list(prefix + k)
+            else:
+                paths.append(prefix + k)
+        return paths
+
+    def _read(self, path, version=None):
+        q = "?version=%d" % version if version else ""
+        status, out = self.api("GET", "kv/data/%s%s" % (path, q))
+        if status == 404:
+            return None
+        if status != 200:
+            raise AssertionError("GET kv/data/%s answered %s" % (path,
+                                                                status))
+        return out["data"]
+
+    def kv(self):
+        """Every secret of kv/ in fake-vault's /_fake/kv shape: {path:
+        {current_version, oldest_version, cas_required, max_versions,
+        custom_metadata, created_time, updated_time, versions: {"N": {data,
+        created_time, deletion_time, destroyed}}}}; data is None for a
+        deleted or destroyed version (Vault no longer returns it)."""
+        out = {}
+        for path in self._list(""):
+            status, md = self.api("GET", "kv/metadata/" + path)
+            if status != 200:
+                continue  # purged since the LIST
+            md = md["data"]
+            versions = {}
+            for n, v in md.get("versions", {}).items():
+                data = None
+                if not v.get("destroyed") and not v.get("deletion_time"):
+                    got = self._read(path, int(n))
+                    data = got and got.get("data")
+                versions[n] = dict(v, data=data)
+            out[path] = {k: md.get(k) for k in (
+                "current_version", "oldest_version", "cas_required",
+                "max_versions", "custom_metadata", "created_time",
+                "updated_time")}
+            out[path]["versions"] = versions
+        return out
+
+    def current(self, prefix):
+        """{name under \\p prefix: (current version, data)}, one read per
+        secret."""
+        out = {}
+        for path in self._list(prefix):
+            got = self._read(path)
+            if got is not None:
+                out[path[len(prefix):]] = (got["metadata"]["version"],
+                                           got["data"])
+        return out
+
+    def audit(self):
+        """The audit log's response entries of requests not made with the
+        root token (the harness's own): the workers' and tools'."""
+        entries = []
+        try:
+            with open(self.audit_path) as f:
+                lines = f.readlines()
+        except FileNotFoundError:
+            return entries
+        for line in lines:
+            try:
+                e = json.loads(line)
+            except ValueError:
+                continue  # a line being written
+            if e.get("type") != "response":
+                continue
+            if "root" in ((e.get("auth") or {}).get("policies") or []):
+                continue
+            entries.append(e)
+        return entries
+
+    def requests(self):
+        """fake-vault's /_fake/requests shape: [{method, path, status}];
+        see _audit_status() for the status."""
+        return [{"method": _AUDIT_METHOD.get(e["request"].get("operation"),
+                                             e["request"].get("operation")),
+                 "path": "/v1/" + e["request"].get("path", ""),
+                 "status": _audit_status(e),
+                 "error": e.get("error") or ""} for e in self.audit()]
+
+    def stats(self):
+        """The counters of fake-vault's /_fake/stats that the audit log and
+        the secrets' metadata can tell: kv_writes is the number of versions
+        Vault holds (created, whatever their state)."""
+        reqs = self.requests()
+        kvw = [r for r in reqs if r["method"] == "POST" and
+               r["path"].startswith("/v1/kv/data/")]
+        return {
+            "requests": len(reqs),
+            "kv_writes": sum(s["current_version"] or 0
+                             for s in self.kv().values()),
+            "kv_write_requests": len(kvw),
+            "kv_reads": sum(1 for r in reqs if r["method"] == "GET" and
+                            r["path"].startswith("/v1/kv/data/")),
+            "metadata_reads": sum(1 for r in reqs if r["method"] == "GET"
+                                  and r["path"].startswith(
+                                      "/v1/kv/metadata/")),
+            "logins": sum(1 for r in reqs if r["path"].endswith("/login")
+                          and r["status"] < 400),
+            "login_failures": sum(1 for r in reqs
+                                  if r["path"].endswith("/login") and
+                                  r["status"] >= 400),
+            "renewals": sum(1 for r in reqs
+                            if r["path"] == "/v1/auth/token/renew-self"),
+            "denied": sum(1 for r in reqs if r["status"] == 403),
+            "cas_mismatch": sum(1 for r in reqs if "check-and-set" in
+                                r["error"]),
+        }
+
+    def faults(self, plan):
+        raise AssertionError("fault plans are fake-vault's; this test "
+                             "cannot run on the real Vault")
 
 
 def start_kafka(rundir, kind, brokers, topics, name=None, extra_args=()):
@@ -1103,6 +1445,17 @@ def depends(*names):
     return mark
 
 
+def fake_vault_only(reason):
+    """Marks a test that needs fake-vault (a fault the real Vault cannot
+    be made to show, e.g. 5xx answers or dropped connections): on the real
+    Vault (AKV_VAULT=real) run_tests() prints "skip - NAME: \\p reason"
+    and neither runs nor counts it, nor the tests that depend on it."""
+    def mark(fn):
+        fn.akv_fake_vault_only = reason
+        return fn
+    return mark
+
+
 def reason_of(exc):
     """A one-line, secret-free description of an exception."""
     if isinstance(exc, AssertionError) and str(exc):
@@ -1131,7 +1484,7 @@ def run_tests(module_globals, name, setup=None, teardown=None):
              if n.startswith("test_") and callable(f) and
              (not only or re.search(only, n))]
     rundir = RunDir(name)
-    passed, failed, timings = [], [], []
+    passed, failed, skipped, timings = [], [], [], []
     interrupted = False
     started = time.monotonic()
     try:
@@ -1144,6 +1497,15 @@ def run_tests(module_globals, name, setup=None, teardown=None):
         for tname, fn in tests:
             missing = [d for d in getattr(fn, "akv_depends", ())
                        if d not in passed]
+            skip = getattr(fn, "akv_fake_vault_only", None) \
+                if VAULT == "real" else None
+            if not skip and any(d in skipped for d in missing):
+                skip = "depends on %s" % ", ".join(
+                    d for d in missing if d in skipped)
+            if skip and not setup_error:
+                skipped.append(tname)
+                say("skip - %s: %s" % (tname, skip))
+                continue
             if setup_error:
                 reason = setup_error
             elif missing:
