@@ -34,9 +34,11 @@ _n = 0
 def setup(rundir):
     global S, RUN
     RUN = rundir
+    # On the real Vault, setup.sh made the AppRole (RealVault): the
+    # configuration logs in with it unless a test sets vault.auth itself.
     S = akvtest.Stack(rundir, partitions=4, topics=(DLQ + ":1",),
-                      vault_args=("--approle", "%s=%s" % (ROLE_ID,
-                                                          SECRET_ID)))
+                      vault_args=() if akvtest.VAULT == "real" else (
+                          "--approle", "%s=%s" % (ROLE_ID, SECRET_ID)))
     for name in ("check-a", "check-b", "check-c"):
         S.create_token(name)
     S.live_tokens()  # registers the keys for the scans
@@ -60,12 +62,13 @@ def check(extra=None, env=None, brokers=None):
     seconds); fails the test if a known secret is printed."""
     global _n
     _n += 1
+    if "auth" not in (extra or {}).get("vault", {}):
+        extra = akvtest.merge_settings(S.vault_server.worker_settings(),
+                                       extra or {})
     cfg = akvtest.write_config(
         RUN.file("check-%02d.cfg" % _n), brokers or S.brokers,
         S.authentik_url, S.vault_addr, group="check-config", extra=extra)
-    wenv = {"VAULT_TOKEN": S.vault_token,
-            "AUTHENTIK_TOKEN": S.authentik_token}
-    wenv.update(env or {})
+    wenv = S.worker_env(env)
     argv = [akvtest.binary("ak2vault"), "check-config", "-c", str(cfg),
             "--connect"]
     t0 = time.monotonic()
@@ -119,16 +122,28 @@ def test_everything_answers():
     expect(lines, "kafka group", "ok (", "group check-config",
            "committed offsets on 0 of 4 partitions")
     expect(lines, "kafka dlq", "ok (", "topic %s has 1 partition" % DLQ)
-    # The stack's token is fake-vault's root token: it never expires.
-    expect(lines, "vault", "ok (", "token never expires")
-    expect(lines, "vault kv", "ok (", "kv/data/authentik/x: root",
-           "kv/metadata/authentik/x: root", "mount kv is KV version 2")
+    if S.real_vault:
+        # setup.sh's AppRole, holding docker/vault/ak2vault-policy.hcl.
+        expect(lines, "vault", "ok (", "approle login", "token ttl %ss" %
+               akvtest.REAL_VAULT_TOKEN_TTL.rstrip("s"), "renewable")
+        expect(lines, "vault kv", "ok (",
+               "kv/data/authentik/x: create, read, update;",
+               "kv/metadata/authentik/x: create, read, update, list",
+               "mount kv is KV version 2")
+    else:
+        # The stack's token is fake-vault's root token: it never expires.
+        expect(lines, "vault", "ok (", "token never expires")
+        expect(lines, "vault kv", "ok (", "kv/data/authentik/x: root",
+               "kv/metadata/authentik/x: root", "mount kv is KV version 2")
     expect(lines, "authentik", "ok (", "3 tokens visible")
     # The effective configuration is still printed first.
     assert out.index("kafka.brokers = ") < out.index("kafka: ok"), \
         "the checks came before the configuration"
 
 
+@akvtest.fake_vault_only("logs in with fake-vault's --approle, which "
+                         "grants deletes too (test_everything_answers "
+                         "logs in with setup.sh's AppRole)")
 def test_approle_login_and_capabilities():
     sid = RUN.write("secret-id", SECRET_ID + "\n")
     rc, lines, _, _, _ = check(
@@ -146,7 +161,8 @@ def test_approle_login_and_capabilities():
 def test_wrong_vault_token():
     bad = akvtest.random_secret(32)
     SECRETS.add("wrong Vault token", bad)
-    rc, lines, _, _, _ = check(env={"VAULT_TOKEN": bad})
+    rc, lines, _, _, _ = check(extra={"vault": {"auth": {"method": "token"}}},
+                               env={"VAULT_TOKEN": bad})
     assert rc == EX_UNAVAILABLE, "status %d, wanted 69: %s" % (rc, lines)
     expect(lines, "vault", "FAILED: ", "HTTP 403", "invalid token")
     expect(lines, "vault kv", "skipped (")
@@ -157,9 +173,11 @@ def test_wrong_approle_secret():
     bad = akvtest.random_secret(36)
     SECRETS.add("wrong approle secret_id", bad)
     sid = RUN.write("secret-id-wrong", bad + "\n")
+    role = dict(S.vault_server.worker_settings()["vault"]["auth"]) \
+        if S.real_vault else {"method": "approle", "role_id": ROLE_ID}
+    role["secret_id_file"] = str(sid)
     rc, lines, _, _, _ = check(
-        extra={"vault": {"auth": {"method": "approle", "role_id": ROLE_ID,
-                                  "secret_id_file": str(sid)}}},
+        extra={"vault": {"auth": role}},
         env={"VAULT_TOKEN": None})
     assert rc == EX_UNAVAILABLE, "status %d, wanted 69: %s" % (rc, lines)
     expect(lines, "vault", "FAILED: ", "HTTP 400")
@@ -222,6 +240,9 @@ def test_missing_dlq_topic_and_dlq_disabled():
     expect(lines, "kafka dlq", "skipped (", "dlq.enabled = false")
 
 
+@akvtest.fake_vault_only("fake-vault denies a prefix for any token "
+                         "(tests/integration/test_vault_auth.py takes "
+                         "paths out of the real policy)")
 def test_policy_denies_the_metadata_path():
     S.vault_faults({"deny_prefix": ["kv/metadata/"]})
     try:
@@ -235,6 +256,7 @@ def test_policy_denies_the_metadata_path():
     all_ok_but(lines, "vault kv")
 
 
+@akvtest.fake_vault_only("fake-vault hides its mount from any token")
 def test_missing_kv_mount():
     S.vault_faults({"mount_missing": True})
     try:
@@ -248,11 +270,17 @@ def test_missing_kv_mount():
 
 
 def test_sealed_vault():
-    S.vault_faults({"sealed_for_ms": 60000})
+    if S.real_vault:
+        S.vault_server.seal()
+    else:
+        S.vault_faults({"sealed_for_ms": 60000})
     try:
         rc, lines, _, _, _ = check()
     finally:
-        S.vault_faults(None)
+        if S.real_vault:
+            S.vault_server.unseal()
+        else:
+            S.vault_faults(None)
     assert rc == EX_UNAVAILABLE, "status %d: %s" % (rc, lines)
     expect(lines, "vault", "FAILED: ", "HTTP 503", "Vault is sealed")
 
@@ -260,13 +288,12 @@ def test_sealed_vault():
 def test_without_connect_nothing_is_checked():
     cfg = akvtest.write_config(RUN.file("check-offline.cfg"),
                                "127.0.0.1:%d" % free_port(),
-                               S.authentik_url, S.vault_addr)
+                               S.authentik_url, S.vault_addr,
+                               extra=S.vault_server.worker_settings())
     r = subprocess.run([akvtest.binary("ak2vault"), "check-config", "-c",
                         str(cfg)], stdin=subprocess.DEVNULL,
                        capture_output=True, timeout=30,
-                       env=akvtest.child_env({
-                           "VAULT_TOKEN": S.vault_token,
-                           "AUTHENTIK_TOKEN": S.authentik_token}))
+                       env=akvtest.child_env(S.worker_env()))
     out = r.stdout.decode(errors="replace")
     assert r.returncode == EX_OK, "status %d" % r.returncode
     assert "kafka:" not in out and "vault:" not in out, \

@@ -167,7 +167,8 @@ def make_pki():
 
 
 def new_stack(name, client_ca=False):
-    tls = {"cert": S.pki.server, "key": S.pki.server_key, "ca": S.pki.ca}
+    tls = {"cert": S.pki.server, "key": S.pki.server_key, "ca": S.pki.ca,
+           "server_name": SERVER_NAME}
     if client_ca:
         tls.update(client_ca=S.pki.ca, client_cert=S.pki.client,
                    client_key=S.pki.client_key)
@@ -191,7 +192,8 @@ def worker_extra(prefix, tls):
 def start(st, case, tls, exit_at_end, env=None):
     """A worker for \\p case writing under prefix tls-CASE."""
     S.ncase += 1
-    prefix = "tls-" + case
+    # Under authentik/: the real Vault's policy grants nothing else.
+    prefix = "authentik/tls-" + case
     w = st.start_worker("w-" + case, "tls-%s-%d" % (case, S.ncase),
                         exit_at_end=exit_at_end,
                         extra=worker_extra(prefix, tls), env=env)
@@ -307,17 +309,22 @@ def tls_error(log):
 def test_pki_and_https_stack():
     make_pki()
     S.stack = new_stack("server-tls")
-    # The harness itself talks HTTPS to fake-vault, trusting the test CA.
-    assert S.stack.vault_stats() is not None
-    # Plain HTTP to the HTTPS port gets no answer.
+    # The harness itself talks HTTPS to Vault, trusting the test CA.
+    assert S.stack.vault_api("GET", "sys/health")[0] == 200
+    # Plain HTTP to the HTTPS port gets no answer (fake-vault) or Go's
+    # "Client sent an HTTP request to an HTTPS server" (400, the real one).
     try:
-        status, _ = akvtest.http_json(
-            "GET", "http://" + S.stack.vault.address + "/_fake/stats",
+        status, body = akvtest.http_json(
+            "GET", "http://" + S.stack.vault.address + "/v1/sys/health",
             timeout=5)
     except akvtest.HTTPFailure:
-        status = None
-    assert status is None, "plain HTTP to fake-vault's HTTPS port got %s" \
-        % status
+        status, body = None, None
+    if S.stack.real_vault:
+        assert status == 400 and "HTTPS server" in str(body), \
+            "plain HTTP to Vault's HTTPS port got %s" % status
+    else:
+        assert status is None, \
+            "plain HTTP to fake-vault's HTTPS port got %s" % status
 
 
 @depends("test_pki_and_https_stack")
@@ -369,15 +376,20 @@ def test_skip_verify_syncs_and_warns():
 @depends("test_pki_and_https_stack")
 def test_client_certificate_required():
     S.mstack = new_stack("mtls", client_ca=True)
-    assert S.mstack.vault_stats() is not None  # harness has a client cert
+    # The harness has a client certificate.
+    assert S.mstack.vault_api("GET", "sys/health")[0] == 200
     base = {"ca_file": str(S.pki.ca), "server_name": SERVER_NAME}
     # No client certificate: the server's TLS alert ("certificate
     # required") arrives as a receive error; only a person can fix it, so
     # it is a configuration error: held, never dead-lettered.
     run_fail(S.mstack, "no-client-cert", base, want_class="configuration")
-    refused = S.mstack.vault.stderr_text().count(
-        "TLS client sent no certificate")
-    assert refused >= 1, "fake-vault logged no refused connection"
+    if S.mstack.real_vault:
+        refused = S.mstack.vault_server.log_text().count(
+            "client didn't provide a certificate")
+    else:
+        refused = S.mstack.vault.stderr_text().count(
+            "TLS client sent no certificate")
+    assert refused >= 1, "Vault logged no refused connection"
     run_ok(S.mstack, "client-cert", dict(base,
                                          client_cert=str(S.pki.client),
                                          client_key=str(S.pki.client_key)))

@@ -745,7 +745,9 @@ class Stack:
         https://127.0.0.1:PORT. A dict of PEM file paths: "cert" and "key"
         (fake-vault's), "ca" (what the harness trusts for it), and
         optionally "client_ca" (fake-vault then requires client
-        certificates) with "client_cert" / "client_key" (the harness's own).
+        certificates) with "client_cert" / "client_key" (the harness's own),
+        and "server_name", the name the certificate holds (the real Vault's
+        CLI checks it).
 
         \\p vault: "fake" (fake-vault) or "real" (RealVault; default:
         VAULT); \\p vault_args only exist for fake-vault. \\p max_versions:
@@ -1121,6 +1123,7 @@ class RealVault:
             self.ssl = tls_client_context(tls["ca"], tls.get("client_cert"),
                                           tls.get("client_key"))
         data = rundir.sub("vault-data")
+        self.data = data.path
         self.proc = Proc("vault-local", ["/usr/bin/python3",
                                          str(VAULT_LOCAL), *args],
                          rundir, env={"VAULT_LOCAL_ROOT_TOKEN": root_token,
@@ -1141,6 +1144,8 @@ class RealVault:
                "HOME": str(rundir.path)}
         if tls:
             env["VAULT_CACERT"] = str(tls["ca"])
+            if tls.get("server_name"):
+                env["VAULT_TLS_SERVER_NAME"] = tls["server_name"]
             if tls.get("client_cert"):
                 env["VAULT_CLIENT_CERT"] = str(tls["client_cert"])
                 env["VAULT_CLIENT_KEY"] = str(tls["client_key"])
@@ -1175,6 +1180,34 @@ class RealVault:
         return http_json(method, "%s/v1/%s" % (self.addr, path), body,
                          headers={"X-Vault-Token": token or self.token},
                          ssl_context=self.ssl)
+
+    def log_text(self):
+        """Vault's own log (vault-local's copy, secrets redacted)."""
+        return "".join(p.read_text(errors="replace") for p in
+                       self.data.glob("vault-local.*/vault.log"))
+
+    def seal(self):
+        """Seals Vault (sys/seal): every request answers 503 until
+        unseal()."""
+        status, out = self.api("PUT", "sys/seal")
+        if status != 204:
+            raise AssertionError("sys/seal answered %s %s" % (status, out))
+
+    def unseal(self):
+        """Unseals Vault with the dev server's unseal key (vault-local
+        keeps it in its data directory) and waits for kv/ to answer."""
+        keys = list(self.data.glob("vault-local.*/unseal-key"))
+        if len(keys) != 1:
+            raise AssertionError("no unseal key from vault-local in %s" %
+                                 self.data)
+        key = keys[0].read_text().strip()
+        SECRETS.add("Vault unseal key", key)
+        status, out = self.api("PUT", "sys/unseal", {"key": key})
+        if status != 200 or out.get("sealed") is not False:
+            raise AssertionError("sys/unseal answered %s" % status)
+        if not wait_until(lambda: self.api("GET", "kv/config")[0] == 200,
+                          30):
+            raise AssertionError("kv/ not answering 30 s after unseal")
 
     def worker_settings(self):
         return {"vault": {"auth": {
