@@ -287,6 +287,50 @@ static void error_excerpt_is_bounded_and_redacted(void **state)
     assert_string_equal(out, "");
 }
 
+/* A 403 by policy on one of Vault's own paths names what the token's
+ * policies must grant there; an invalid token, another status or class
+ * leaves the message alone. */
+static void denied_hint_names_only_policy_refusals(void **state)
+{
+    static const struct {
+        long status;
+        enum akv_class cls;
+        const char *in;
+        const char *out;
+    } cases[] = {
+        {403, AKV_CLASS_CONFIG,
+         "vault token renewal answered HTTP 403: 1 error occurred:  * "
+         "permission denied  ",
+         "vault token renewal answered HTTP 403: 1 error occurred:  * "
+         "permission denied (the token's policies do not grant update on "
+         "auth/token/renew-self)"},
+        {403, AKV_CLASS_REAUTH, "invalid token", "invalid token"},
+        {400, AKV_CLASS_CONFIG, "missing role", "missing role"},
+        {503, AKV_CLASS_TRANSIENT, "sealed", "sealed"},
+        {403, AKV_CLASS_CONFIG, "",
+         " (the token's policies do not grant "
+         "update on auth/token/renew-self)"},
+    };
+    char buf[256];
+    char tiny[24];
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(buf, sizeof(buf), "%s", cases[i].in);
+        akv_vault_denied_hint(cases[i].status, cases[i].cls,
+                              "update on auth/token/renew-self", buf,
+                              sizeof(buf));
+        assert_string_equal(buf, cases[i].out);
+    }
+    /* A buffer too small keeps a terminated prefix. */
+    snprintf(tiny, sizeof(tiny), "permission denied");
+    akv_vault_denied_hint(403, AKV_CLASS_CONFIG, "read on x", tiny,
+                          sizeof(tiny));
+    assert_int_equal(strlen(tiny), sizeof(tiny) - 1);
+    assert_memory_equal(tiny, "permission denied (the ", sizeof(tiny) - 1);
+}
+
 static void read_of_live_version(void **state)
 {
     static const char body[] =
@@ -517,6 +561,7 @@ int main(void)
         cmocka_unit_test(read_of_never_written_path),
         cmocka_unit_test(read_of_deleted_version_keeps_its_number),
         cmocka_unit_test(read_failures_are_classified),
+        cmocka_unit_test(denied_hint_names_only_policy_refusals),
         cmocka_unit_test(metadata_answers),
         cmocka_unit_test(write_body_carries_cas_and_data),
         cmocka_unit_test(list_answers_and_prefix_paths),

@@ -577,17 +577,24 @@ unsigned akv_probe_kv_needs(const char *kind, const char *on_delete)
            (strcmp(on_delete, "purge") == 0 ? AKV_VAULT_CAP_DELETE : 0u);
 }
 
+/* The path where the worker renews a renewable token (the default policy
+ * grants it; a role with token_no_default_policy needs it from its own). */
+#define PROBE_RENEW_PATH "auth/token/renew-self"
+
 static void check_vault_kv(struct probe *p, struct akv_vault *v,
                            const struct akv_settings *s)
 {
     static const char *const kinds[2] = {"data", "metadata"};
     char paths[2][1100];
-    const char *ptrs[2];
-    unsigned caps[2] = {0, 0};
-    char have[2][128];
+    const char *ptrs[3];
+    unsigned caps[3] = {0, 0, 0};
+    char have[3][128];
     char errstr[1024];
     struct akv_vault_secret sec;
     enum akv_class cls;
+    const struct akv_vault_lease *lease = akv_vault_token_lease(v);
+    /* The renewal's path only when the worker will renew this token. */
+    size_t n = lease->ttl_s > 0 && lease->renewable ? 3 : 2;
     size_t i;
 
     for (i = 0; i < 2; i++) {
@@ -595,25 +602,35 @@ static void check_vault_kv(struct probe *p, struct akv_vault *v,
                  kinds[i], s->vault_prefix, PROBE_IDENTIFIER);
         ptrs[i] = paths[i];
     }
-    cls = akv_vault_capabilities_self(v, ptrs, 2, caps, errstr, sizeof(errstr));
+    ptrs[2] = PROBE_RENEW_PATH;
+    cls = akv_vault_capabilities_self(v, ptrs, n, caps, errstr, sizeof(errstr));
     if (cls != AKV_CLASS_OK) {
         report(p, "vault kv", 0, "%s", errstr);
         return;
     }
-    for (i = 0; i < 2; i++) {
-        unsigned missing = akv_vault_caps_missing(
-            caps[i], akv_probe_kv_needs(kinds[i], s->vault_on_delete));
+    for (i = 0; i < n; i++) {
+        unsigned need = i < 2 ? akv_probe_kv_needs(kinds[i], s->vault_on_delete)
+                              : AKV_VAULT_CAP_UPDATE;
+        unsigned missing = akv_vault_caps_missing(caps[i], need);
         char want[128];
 
         akv_vault_caps_format(caps[i], have[i], sizeof(have[i]));
-        if (missing) {
-            akv_vault_caps_format(missing, want, sizeof(want));
+        if (!missing) {
+            continue;
+        }
+        akv_vault_caps_format(missing, want, sizeof(want));
+        if (i < 2) {
             report(p, "vault kv", 0,
                    "the token lacks %s on %s (it has: %s; vault.on_delete = "
                    "%s)",
                    want, paths[i], have[i], s->vault_on_delete);
-            return;
+        } else {
+            report(p, "vault kv", 0,
+                   "the token lacks %s on %s (it has: %s): the worker renews "
+                   "its token there",
+                   want, PROBE_RENEW_PATH, have[i]);
         }
+        return;
     }
     /* Capabilities say nothing of the mount: read one path to learn that
      * the mount exists and is KV version 2 (a never-written path is a

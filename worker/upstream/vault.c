@@ -526,6 +526,16 @@ enum akv_class akv_vault_call_finish(struct akv_vault *v, enum akv_vault_op op,
         return akv_transport_class((int)resp->curl_code, resp->error);
     }
     cls = answer(what, resp, errstr, errstr_size);
+    /* Refused by policy, not for an invalid token: name the path. */
+    if (op == AKV_VAULT_RENEW) {
+        akv_vault_denied_hint(resp->status, cls,
+                              "update on auth/token/renew-self", errstr,
+                              errstr_size);
+    } else if (v->method == AUTH_TOKEN) {
+        akv_vault_denied_hint(resp->status, cls,
+                              "read on auth/token/lookup-self", errstr,
+                              errstr_size);
+    }
     if (op == AKV_VAULT_RENEW) {
         cls = cls == AKV_CLASS_OK ? take_auth(v, resp, 0, errstr, errstr_size)
                                   : cls;
@@ -629,6 +639,9 @@ enum akv_class akv_vault_capabilities_self(struct akv_vault *v,
     akv_json_free_string(body);
     if (cls == AKV_CLASS_OK) {
         cls = answer("capabilities lookup", &resp, errstr, errstr_size);
+        akv_vault_denied_hint(resp.status, cls,
+                              "update on sys/capabilities-self", errstr,
+                              errstr_size);
     }
     for (i = 0; cls == AKV_CLASS_OK && i < n; i++) {
         if (akv_vault_parse_capabilities(akv_buf_str(&resp.body), resp.body.len,

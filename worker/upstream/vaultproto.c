@@ -553,3 +553,20 @@ void akv_vault_caps_format(unsigned caps, char *out, size_t size)
         snprintf(out, size, "none");
     }
 }
+
+void akv_vault_denied_hint(long status, enum akv_class cls, const char *need,
+                           char *errstr, size_t size)
+{
+    size_t n;
+
+    if (status != 403 || cls != AKV_CLASS_CONFIG || size == 0) {
+        return;
+    }
+    /* Vault's multierror text ends in white space once flattened. */
+    n = strnlen(errstr, size - 1);
+    while (n > 0 && (errstr[n - 1] == ' ' || errstr[n - 1] == '\t')) {
+        n--;
+    }
+    snprintf(errstr + n, size - n, " (the token's policies do not grant %s)",
+             need);
+}

@@ -177,4 +177,14 @@ unsigned akv_vault_caps_missing(unsigned have, unsigned need);
 /** @brief Writes capability names ("create, read") into \p out. */
 void akv_vault_caps_format(unsigned caps, char *out, size_t size);
 
+/**
+ * @brief After a failed call to one of Vault's own paths: when Vault
+ *        refused it by policy (HTTP 403 classed AKV_CLASS_CONFIG, not an
+ *        invalid token), appends to \p errstr what the token's policies
+ *        must grant there, e.g. \p need "update on auth/token/renew-self".
+ *        Anything else leaves \p errstr as it is.
+ */
+void akv_vault_denied_hint(long status, enum akv_class cls, const char *need,
+                           char *errstr, size_t size);
+
 #endif /* AKV_WORKER_VAULTPROTO_H */
