@@ -15,6 +15,12 @@
 # Kafka cluster (AKV_KAFKA=real, tests/kafka/kafka-local; `make kafka`
 # installs it), and the test_kafka_* suites run only there. Without the
 # real broker installed, those runs fail rather than pass unseen.
+# The suites where Vault's own behaviour matters (REAL_VAULT_SUITES) run a
+# second time on a real HashiCorp Vault (AKV_VAULT=real: its dev server,
+# prepared by docker/vault/setup.sh, the worker logging in with AppRole
+# and holding only docker/vault/ak2vault-policy.hcl; `make vault` builds
+# it) and on the mock broker; their tests that need an injected fault
+# print "skip" there. test_vault_* suites start the real Vault themselves.
 # A binary or script that crashes or prints no tally counts as one failure.
 set -u
 cd "$(dirname "$0")/.." || exit 1
@@ -38,6 +44,14 @@ REAL_KAFKA_CHAOS="dead_letter|poison_too_large|two_groups_race|partition_ownersh
 # racing the partition's new owner): the real broker's run has them, and
 # its protocol is the one that matters. Two and a half minutes saved.
 MOCK_SCALE_ONLY="^(?!test_replicas_join_and_leave|test_revoked_sync_never)"
+# Run again on the real Vault: end to end, faults where the real server
+# can show them, TLS, check-config --connect, metrics.
+REAL_VAULT_SUITES="test_e2e test_chaos test_tls test_check_config test_metrics"
+# Of test_chaos, the real Vault runs the scenarios where Vault's own
+# behaviour matters and that need no injected fault: sealed for real,
+# check-and-set races, on_delete with the policy's delete variant,
+# Vault written by another owner of a partition.
+REAL_VAULT_CHAOS="vault_sealed|two_groups_race|on_delete|cache_does_not|no_secret"
 
 passed=0
 failed=0
@@ -84,11 +98,12 @@ run_replay() {
     fi
 }
 
-# run_script SCRIPT mock|real
+# run_script SCRIPT mock|real [fake|real]: the broker, then the Vault
 run_script() {
-    local script=$1 kafka=$2 name log last p f
+    local script=$1 kafka=$2 vault=${3:-fake} name log last p f
     name=$(basename "$script" .py)
     [ "$kafka" = mock ] || name="${name}[$kafka]"
+    [ "$vault" = fake ] || name="${name}[vault]"
     log="$out/$name.log"
     echo "== $name"
     local only=${AKV_ONLY:-}
@@ -96,11 +111,16 @@ run_script() {
         [ "${script##*/}" = test_chaos.py ]; then
         only=$REAL_KAFKA_CHAOS
     fi
+    if [ -z "$only" ] && [ "$vault" = real ] &&
+        [ "${script##*/}" = test_chaos.py ]; then
+        only=$REAL_VAULT_CHAOS
+    fi
     if [ -z "$only" ] && [ "$kafka" = mock ] &&
         [ "${script##*/}" = test_scale.py ]; then
         only=$MOCK_SCALE_ONLY
     fi
-    AKV_KAFKA=$kafka AKV_ONLY=$only /usr/bin/python3 "$script" 2>&1 |
+    AKV_KAFKA=$kafka AKV_VAULT=$vault AKV_ONLY=$only \
+        /usr/bin/python3 "$script" 2>&1 |
         tee "$log"
     local rc=${PIPESTATUS[0]}
     last=$(tail -n 1 "$log")
@@ -141,6 +161,9 @@ if [ "${1:-}" != "--unit-only" ]; then
         *" $name "*) run_script "$script" real ;;
         *) case $name in test_kafka_*) run_script "$script" real ;; esac ;;
         esac
+    done
+    for name in $REAL_VAULT_SUITES; do
+        run_script "tests/integration/$name.py" mock real
     done
 fi
 

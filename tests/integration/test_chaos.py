@@ -56,6 +56,7 @@ import datetime  # noqa: E402
 import json  # noqa: E402
 import re  # noqa: E402
 import signal  # noqa: E402
+import threading  # noqa: E402
 import time  # noqa: E402
 import uuid  # noqa: E402
 from types import SimpleNamespace  # noqa: E402
@@ -102,15 +103,15 @@ def teardown(rundir):
 
 
 merged = akvtest.merge_settings
+POLICY = akvtest.REPO / "docker/vault/ak2vault-policy.hcl"
 
 
-def new_stack(name, topics=(), vault_args=(), **kw):
+def new_stack(name, topics=(), **kw):
     """A fresh stack in its own subdirectory, with the dead-letter topic
-    (1 partition) and room for every version fake-vault is asked to keep."""
+    (1 partition) and room for every version Vault is asked to keep."""
     rd = S.rundir.sub(name)
     st = akvtest.Stack(rd, topics=(DLQ + ":1",) + tuple(topics),
-                       vault_args=("--max-versions", "100000") +
-                       tuple(vault_args), **kw)
+                       max_versions=100000, **kw)
     S.stacks.append(st)
     return st
 
@@ -351,6 +352,7 @@ def handmade_event(name, action="model_created", with_model=True):
 # 1 + 2: flaky Vault, then every event again in reverse order
 
 
+@akvtest.fake_vault_only("needs Vault dropping and failing requests")
 def test_flaky_vault_writes_each_key_once():
     st = S.flaky = new_stack("flaky")
     book = S.flaky_keys = KeyBook(st)
@@ -491,8 +493,15 @@ def test_vault_sealed_for_20s():
     wait_converged(st, workers=[w])
     writes = st.vault_stats()["kv_writes"]
     seal_s = 20
-    st.vault_faults({"sealed_for_ms": seal_s * 1000,
-                     "retry_after": "http-date:1"})
+    if st.real_vault:
+        # Sealed for real (sys/seal), unsealed with the dev key after
+        # seal_s.
+        st.vault_server.seal()
+        unsealer = threading.Timer(seal_s, st.vault_server.unseal)
+        unsealer.start()
+    else:
+        st.vault_faults({"sealed_for_ms": seal_s * 1000,
+                         "retry_after": "http-date:1"})
     sealed_at = time.monotonic()
     # Changes keep coming while Vault is sealed.
     n = 0
@@ -503,9 +512,11 @@ def test_vault_sealed_for_20s():
             book.set_key("sealed-%02d" % (n % 8))
         n += 1
         time.sleep(1.5)
-    during = st.vault_stats()
-    assert during["kv_writes"] == writes, \
-        "%d versions written while sealed" % (during["kv_writes"] - writes)
+    if not st.real_vault:  # a sealed real Vault cannot be read
+        during = st.vault_stats()
+        assert during["kv_writes"] == writes, \
+            "%d versions written while sealed" % (
+                during["kv_writes"] - writes)
     assert time.monotonic() - sealed_at < seal_s, "the test was too slow"
 
     def unsealed():
@@ -514,11 +525,15 @@ def test_vault_sealed_for_20s():
         return status == 200
     assert wait_until(unsealed, seal_s + 5), "still sealed after %ds" % (
         seal_s + 5)
+    if st.real_vault:
+        unsealer.join()
     dt = wait_converged(st, workers=[w], timeout=30)
-    sealed_count = st.vault_stats()["faults"]["sealed"]
     retries = log_lines(w, r"class=transient .*[Ss]ealed")
     assert retries, "no transient retry naming the seal was logged"
-    assert sealed_count > 0, "fake-vault answered no sealed 503"
+    # A sealed Vault audits nothing: only fake-vault counts its answers.
+    sealed_count = len(retries) if st.real_vault else \
+        st.vault_stats()["faults"]["sealed"]
+    assert sealed_count > 0, "Vault answered no sealed 503"
     version_audit(st, book.keys)
     final_checks(st, workers=[w])
     stats = stop_workers([w])["sealed-worker"]
@@ -534,6 +549,8 @@ def test_vault_sealed_for_20s():
 # 4: short-lived login tokens (kubernetes and approle)
 
 
+@akvtest.fake_vault_only("needs fake-vault's login tokens of 3 s "
+                         "(test_vault_auth logs in to the real Vault)")
 def test_token_expiry_with_kubernetes_and_approle():
     S.ran_token_expiry = True
     jwt = "eyJhbGciOiJSUzI1NiJ9." + akvtest.random_secret(120)
@@ -604,6 +621,8 @@ def test_token_expiry_with_kubernetes_and_approle():
 # 5: policy denial on part of the prefix
 
 
+@akvtest.fake_vault_only("needs a denial switched on and off under a "
+                         "running worker")
 def test_policy_denial_holds_only_its_tokens():
     st = new_stack("denied")
     denied_prefix = "kv/data/authentik/team-b"
@@ -683,9 +702,11 @@ def test_policy_denial_holds_only_its_tokens():
 def test_two_groups_race_on_the_same_tokens():
     st = new_stack("race")
     # 10..160 ms per KV call: the two workers' reads and writes interleave
-    # in every order.
-    st.vault_faults({"latency_ms": 10, "latency_jitter_ms": 150,
-                     "scope": "kv"})
+    # in every order. The real Vault answers in a millisecond or two; the
+    # workers still race on every re-key.
+    if not st.real_vault:
+        st.vault_faults({"latency_ms": 10, "latency_jitter_ms": 150,
+                         "scope": "kv"})
     a = start(st, "race-a", "chaos-race-a")
     b = start(st, "race-b", "chaos-race-b")
     wait_assigned([a, b])
@@ -874,10 +895,27 @@ def test_poison_goes_to_the_dead_letter_topic():
 # 8: on_delete, and provenance
 
 
+def delete_policy(st):
+    """On the real Vault: the policy as its file says to write it for
+    vault.on_delete = soft-delete or purge (its commented-out blocks in
+    force), loaded by setup.sh as users would, for the same AppRole."""
+    text = POLICY.read_text()
+    blocks = re.findall(r"^# (path \"kv/.*?^# \})", text, re.M | re.S)
+    assert len(blocks) == 2, "ak2vault-policy.hcl: %d commented-out " \
+        "delete blocks, wanted 2" % len(blocks)
+    extra = "\n".join(re.sub(r"^# ?", "", b, flags=re.M) for b in blocks)
+    path = st.rundir.write("ak2vault-delete-policy.hcl",
+                           text + "\n" + extra + "\n")
+    st.vault_server.setup_sh("approle", str(st.rundir.sub("approle2").path),
+                             env={"POLICY_FILE": str(path)})
+
+
 def test_on_delete_policies_and_provenance():
     st = new_stack("delete")
-    policies = {"keep": "ak-keep", "soft-delete": "ak-soft",
-                "purge": "ak-purge"}
+    if st.real_vault:
+        delete_policy(st)
+    policies = {"keep": "authentik/keep", "soft-delete": "authentik/soft",
+                "purge": "authentik/purge"}
     workers = {pol: start(st, "delete-%s" % pol, "chaos-del-%s" % pol,
                           extra={"vault": {"on_delete": pol,
                                            "prefix": prefix}})
@@ -926,17 +964,19 @@ def test_on_delete_policies_and_provenance():
                 set(gone) <= kept)
     ok = wait_until(applied, 30, interval=0.3)
     after = {p: current(st, p) for p in policies.values()}
-    soft_b, soft_a = before["ak-soft"], after["ak-soft"]
+    soft_b = before["authentik/soft"]
+    soft_a = after["authentik/soft"]
     assert ok, "on_delete not applied within 30s: soft %s, purge %s" % (
         {i: soft_a.get(i) and bool(soft_a[i][2]) for i in gone},
-        {i: i in after["ak-purge"] for i in gone})
+        {i: i in after["authentik/purge"] for i in gone})
     for i in gone:
         assert soft_a[i][0] == soft_b[i][0], \
             "soft-delete of %s made a new version (v%s -> v%s)" % (
                 i, soft_b[i][0], soft_a[i][0])
-        assert before["ak-keep"][i] == after["ak-keep"][i], \
+        assert before["authentik/keep"][i] == after["authentik/keep"][i], \
             "keep changed %s: v%s -> v%s" % (
-                i, before["ak-keep"][i][0], after["ak-keep"][i][0])
+                i, before["authentik/keep"][i][0],
+                after["authentik/keep"][i][0])
     rest = [i for i in idents if i not in gone]
     for prefix in policies.values():
         changed = [i for i in rest if before[prefix][i] != after[prefix][i]]
@@ -1081,6 +1121,7 @@ def test_cache_does_not_outlive_partition_ownership():
     st.stop()
 
 
+@akvtest.fake_vault_only("needs Vault answering writes wrongly")
 def test_unconfirmed_write_is_not_counted_as_written():
     """A 200 that confirms no version (a proxy's page, {"data":null},
     garbage, no body) is a failed write: retried after a fresh read, never
@@ -1121,6 +1162,7 @@ def key_pieces(key, n=12):
     return {key[i:i + n] for i in range(len(key) - n + 1)}
 
 
+@akvtest.fake_vault_only("needs Vault echoing the request in an error")
 def test_echoed_request_never_leaks_the_key():
     """Vault (or a proxy) answers a write with an error that quotes the
     request body: the key must not reach a log line or the dead-letter
@@ -1221,6 +1263,7 @@ def test_poison_too_large_for_the_dlq_is_sent_bounded():
     st.stop()
 
 
+@akvtest.fake_vault_only("needs Vault holding deletes for 4 s")
 def test_delete_racing_a_recreate_does_not_bury_it():
     """A token is deleted and at once created again under its identifier.
     The new token has a new pk, so its events may go to another replica,
@@ -1273,6 +1316,7 @@ def test_delete_racing_a_recreate_does_not_bury_it():
 # 16: a slow Vault login does not stop the poll loop
 
 
+@akvtest.fake_vault_only("needs logins taking 8 s")
 def test_slow_login_keeps_polling_and_committing():
     role_id = str(uuid.uuid4())
     secret_id = akvtest.random_secret(36)
