@@ -135,7 +135,9 @@ static enum MHD_Result send_response(struct MHD_Connection *conn,
     if (!r) {
         return MHD_NO;
     }
-    if (resp->body_len > 0 || status != 204) {
+    /* "" is no Content-Type at all */
+    if ((resp->body_len > 0 || status != 204) &&
+        !(resp->content_type && !*resp->content_type)) {
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
                                 resp->content_type ? resp->content_type
                                                    : "application/json");

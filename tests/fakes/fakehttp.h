@@ -41,7 +41,7 @@ struct fakehttp_response {
     int status; /**< HTTP status; 0 is sent as 500 */
     char *body; /**< heap body, freed by fakehttp; may be NULL */
     size_t body_len;
-    const char *content_type; /**< default "application/json" */
+    const char *content_type; /**< default "application/json"; "" for none */
     int nheaders;
     struct {
         char name[64];
