@@ -63,6 +63,12 @@ static void classify_every_known_answer(void **state)
          "exceeded\"]}",
          AKV_CLASS_TRANSIENT},
         {500, "{\"errors\":[\"internal error\"]}", AKV_CLASS_TRANSIENT},
+        /* Vault's answer to renew-self once the token's max TTL passed
+         * (Vault 1.21, vault/expiration.go): never renewable again. */
+        {500,
+         "{\"errors\":[\"1 error occurred:\\n\\t* past the max TTL, "
+         "cannot renew\\n\\n\"]}",
+         AKV_CLASS_REAUTH},
         {501, "", AKV_CLASS_CONFIG},
         {502, "", AKV_CLASS_TRANSIENT},
         {503, "{\"errors\":[\"Vault is sealed\"]}", AKV_CLASS_TRANSIENT},

@@ -38,6 +38,12 @@ enum akv_class akv_vault_classify(long status, const char *body, int curl_code)
         return strstr(body, "invalid token") ? AKV_CLASS_REAUTH
                                              : AKV_CLASS_CONFIG;
     }
+    /* A renewal of a token past its max TTL: Vault answers 500 (its
+     * expiration manager's plain error), and no retry can renew it; a new
+     * login replaces it. */
+    if (status == 500 && strstr(body, "past the max TTL, cannot renew")) {
+        return AKV_CLASS_REAUTH;
+    }
     /* 307: a standby that could not forward; 412: index not yet present;
      * 429: rate limited; 5xx: sealed, overloaded, failover. */
     if (status == 307 || status == 412 || status == 429 ||
