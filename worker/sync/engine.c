@@ -27,6 +27,7 @@
 #include "wipe.h"
 
 #include <curl/curl.h>
+#include <math.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,6 +109,8 @@ struct auth {
     enum akv_class failed; /* the last login's failure, or AKV_CLASS_OK */
     char error[512];       /* its message */
     long long retry_at;    /* monotonic ms: no new call before */
+    long long lookup_at;   /* monotonic ms: the next lookup of a token
+                              whose lifetime is unknown (lifetime_unknown) */
     int lookup_due;        /* a new token from the file: learn its TTL */
 };
 
@@ -1095,6 +1098,24 @@ static void auth_wake(struct akv_engine *e)
     }
 }
 
+/* The configured token (token method) is used whatever its lookup
+ * answered: a failed lookup only leaves its lifetime unknown, and a token
+ * whose lifetime is unknown is never renewed. */
+static int lifetime_unknown(const struct akv_engine *e)
+{
+    return isnan(akv_vault_token_lifetime(e->vault));
+}
+
+/* Remembers a failed login or lookup of class \p cls, retried no sooner
+ * than \p retry_ms from now. */
+static void auth_failed(struct akv_engine *e, enum akv_class cls,
+                        long long retry_ms)
+{
+    e->auth.failed = cls;
+    e->auth.retry_at = akv_mono_ms() + retry_ms;
+    e->auth.lookup_at = akv_mono_ms() + e->settings->sync_config_retry_ms;
+}
+
 /* Starts \p op unless a call is out already (its answer serves both). */
 static void auth_start(struct akv_engine *e, enum akv_vault_op op)
 {
@@ -1118,8 +1139,7 @@ static void auth_start(struct akv_engine *e, enum akv_vault_op op)
     if (cls != AKV_CLASS_OK) {
         akv_log_error("vault", "no usable token (%s): %s", akv_class_name(cls),
                       a->error);
-        a->failed = cls;
-        a->retry_at = akv_mono_ms() + e->settings->sync_retry_initial_ms;
+        auth_failed(e, cls, e->settings->sync_retry_initial_ms);
         auth_wake(e);
         return;
     }
@@ -1162,9 +1182,20 @@ static void auth_done(struct akv_engine *e)
         auth_wake(e); /* the token is still the one there was */
         return;
     }
-    akv_log_error("vault", "no usable token (%s): %s", akv_class_name(cls),
-                  a->error);
-    a->failed = cls;
+    auth_failed(e, cls,
+                cls == AKV_CLASS_CONFIG ? e->settings->sync_config_retry_ms
+                                        : e->settings->sync_retry_initial_ms);
+    if (lifetime_unknown(e)) {
+        akv_log_error("vault",
+                      "token lookup failed (%s): %s; the token is used, but "
+                      "not renewed until a lookup tells its lifetime (tried "
+                      "again every %lld ms)",
+                      akv_class_name(cls), a->error,
+                      e->settings->sync_config_retry_ms);
+    } else {
+        akv_log_error("vault", "no usable token (%s): %s", akv_class_name(cls),
+                      a->error);
+    }
     auth_wake(e);
 }
 
@@ -1558,6 +1589,14 @@ void akv_engine_tick(struct akv_engine *e)
         return;
     }
     if (akv_mono_ms() < e->auth.retry_at) {
+        return;
+    }
+    if (e->auth.failed != AKV_CLASS_OK && lifetime_unknown(e)) {
+        /* No sync waits for this lookup (they use the token), but the
+         * renewals do: try again at a configuration error's pace. */
+        if (akv_mono_ms() >= e->auth.lookup_at) {
+            auth_start(e, AKV_VAULT_LOGIN);
+        }
         return;
     }
     switch (akv_vault_due(e->vault)) {
