@@ -55,19 +55,70 @@ void fv_uuid(char out[UUID_LEN + 1])
              lo & (uint64_t)0xffffffffffffULL);
 }
 
-#define TOKEN_LEN 28 /* "hvs." + 24 */
+/* Vault 1.10+ service tokens: "hvs." and the base64url (unpadded) of a
+ * protobuf SignedToken: field 1 = 1 (08 01), field 2 = 32 random bytes
+ * (12 20 ...), field 3 = a message holding "hvs." and a 24-character
+ * local ID (1a 1e 0a 1c "hvs.XXXX..."). 68 bytes, 91 characters. */
+#define TOKEN_PREFIX  "hvs."
+#define TOKEN_RAW_LEN 68u
+#define TOKEN_LEN     (4u + (TOKEN_RAW_LEN * 4u + 2u) / 3u)
 
-static void gen_token(char out[TOKEN_LEN + 1])
+/* Accessors are 24 base62 characters. */
+#define ACCESSOR_LEN 24u
+
+static void base62(char *out, size_t n)
 {
     static const char alnum[] =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    int i;
+    size_t i;
 
-    memcpy(out, "hvs.", 4);
-    for (i = 4; i < TOKEN_LEN; i++) {
+    for (i = 0; i < n; i++) {
         out[i] = alnum[rng_next() % 62];
     }
-    out[TOKEN_LEN] = '\0';
+}
+
+static void gen_token(char out[TOKEN_LEN + 1])
+{
+    static const char b64[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    unsigned char raw[TOKEN_RAW_LEN];
+    size_t i;
+    size_t o = 4;
+
+    raw[0] = 0x08;
+    raw[1] = 0x01;
+    raw[2] = 0x12;
+    raw[3] = 0x20;
+    for (i = 0; i < 32; i += 8) {
+        uint64_t r = rng_next();
+
+        memcpy(raw + 4 + i, &r, 8);
+    }
+    memcpy(raw + 36, "\x1a\x1e\x0a\x1c" TOKEN_PREFIX, 8);
+    base62((char *)raw + 44, ACCESSOR_LEN);
+    memcpy(out, TOKEN_PREFIX, 4);
+    /* base64url without padding: 4 characters per 3 bytes, 2 or 3 for
+     * the 1 or 2 bytes left (68 = 3 * 22 + 2) */
+    for (i = 0; i < TOKEN_RAW_LEN; i += 3) {
+        size_t left = TOKEN_RAW_LEN - i;
+        uint32_t v = (uint32_t)raw[i] << 16;
+
+        if (left > 1) {
+            v |= (uint32_t)raw[i + 1] << 8;
+        }
+        if (left > 2) {
+            v |= raw[i + 2];
+        }
+        out[o++] = b64[v >> 18];
+        out[o++] = b64[(v >> 12) & 63];
+        if (left > 1) {
+            out[o++] = b64[(v >> 6) & 63];
+        }
+        if (left > 2) {
+            out[o++] = b64[v & 63];
+        }
+    }
+    out[o] = '\0';
 }
 
 /* A table entry for the token \p id (copied) with a fresh accessor; NULL
@@ -86,7 +137,8 @@ struct token *fv_token_new(const char *id, enum tok_kind kind, size_t role)
     }
     t->kind = kind;
     t->role = role;
-    fv_uuid(t->accessor);
+    base62(t->accessor, ACCESSOR_LEN);
+    t->accessor[ACCESSOR_LEN] = '\0';
     return t;
 }
 
@@ -151,6 +203,61 @@ static const char *token_entity(const struct fake_vault *fv,
     return "";
 }
 
+/* The token's display name: the root token's is "token", as for the one
+ * `vault server -dev -dev-root-token-id` creates through auth/token/create;
+ * a login's is its mount path ('/' turned into '-') and the name its auth
+ * method gives ("default-ak2vault" for the service account). */
+static void sb_display_name(struct akv_buf *b, const struct fake_vault *fv,
+                            const struct token *t)
+{
+    const char *m;
+
+    if (t->kind == TOK_ROOT) {
+        akv_buf_puts(b, "token");
+    } else if (t->kind == TOK_K8S) {
+        for (m = fv->cfg.k8s_mount; *m; m++) {
+            akv_buf_putc(b, *m == '/' ? '-' : *m);
+        }
+        akv_buf_puts(b, "-default-ak2vault");
+    } else {
+        akv_buf_puts(b, "approle");
+    }
+}
+
+/* A token without an entity has the client ID base64(SHA-256(its sorted
+ * policies and its namespace, NUL-separated)): for the root token in the
+ * root namespace, of "root\0root". */
+#define ROOT_CLIENT_ID "0DHqvq2D77kL2/JTPSZkTMJbkFVmUu0TzMi0jiXcFy8="
+
+/*
+ * The KV v2 Attribution of the request's token doing \p operation, as
+ * JSON (members in the protobuf's order, empty ones left out):
+ * {"actor":DISPLAY_NAME,"operation":OP,"entity_id":ID,"client_id":ID}.
+ * @returns heap text, or NULL when out of memory.
+ */
+char *fv_attribution(const struct rq *rq, const char *operation)
+{
+    const char *entity = token_entity(rq->fv, &rq->tok);
+    struct akv_buf b = TEXT_INIT;
+    struct akv_buf name = TEXT_INIT;
+
+    sb_display_name(&name, rq->fv, &rq->tok);
+    akv_buf_puts(&b, "{\"actor\":");
+    fv_json_str(&b, fv_text(&name));
+    akv_buf_puts(&b, ",\"operation\":");
+    fv_json_str(&b, operation);
+    if (*entity) {
+        akv_buf_printf(&b, ",\"entity_id\":\"%s\"", entity);
+    }
+    akv_buf_printf(&b, ",\"client_id\":\"%s\"}",
+                   *entity ? entity : ROOT_CLIENT_ID);
+    if (name.err != AKV_OK) {
+        b.err = AKV_ERR_NOMEM;
+    }
+    akv_buf_free(&name);
+    return akv_buf_take(&b);
+}
+
 /* The auth metadata a login attaches (also the token's "meta"). */
 static void sb_token_meta(struct akv_buf *b, const struct fake_vault *fv,
                           const struct token *t)
@@ -194,9 +301,10 @@ static void sb_auth_block(struct akv_buf *b, const struct fake_vault *fv,
                    lease_duration, token_entity(fv, t));
 }
 
-/* Issues a login token; replies 200 with the auth block. */
+/* Issues a login token; replies 200 with the auth block. A login's answer
+ * has no mount_type: Vault sets it only on requests routed with a token. */
 static void issue_token(struct rq *rq, enum tok_kind kind, size_t role,
-                        const char *mount_type, const char *warning)
+                        const char *warning)
 {
     struct fake_vault *fv = rq->fv;
     int64_t ttl = fv->cfg.token_ttl;
@@ -248,7 +356,7 @@ static void issue_token(struct rq *rq, enum tok_kind kind, size_t role,
     fv_env_begin(&b);
     akv_buf_puts(&b, "null");
     warnings[0] = warning;
-    fv_env_end(&b, warnings, warning ? 1 : 0, auth.data, mount_type, 1);
+    fv_env_end(&b, warnings, warning ? 1 : 0, auth.data, "", 1);
     akv_buf_free(&auth);
     fv_reply_buf(rq->resp, 200, &b);
 }
@@ -293,6 +401,7 @@ static int login_fields(struct rq *rq, const char *const *known, char **a,
     int failed;
 
     *b = NULL;
+    akv_buf_puts(&err, MSG_FIELD_VALIDATION);
     *a = fv_field_string(rq->body, known[0], &err, &failed);
     if (!failed) {
         *b = fv_field_string(rq->body, known[1], &err, &failed);
@@ -307,13 +416,12 @@ static int login_fields(struct rq *rq, const char *const *known, char **a,
 /* A token for the login to \p role, with the warning about the fields of
  * the body other than \p known. */
 static void login_granted(struct rq *rq, const char *const *known,
-                          enum tok_kind kind, size_t role,
-                          const char *mount_type)
+                          enum tok_kind kind, size_t role)
 {
     struct akv_buf warn = TEXT_INIT;
 
     fv_ignored_params(rq->body, known, &warn);
-    issue_token(rq, kind, role, mount_type, warn.len ? warn.data : NULL);
+    issue_token(rq, kind, role, warn.len ? warn.data : NULL);
     akv_buf_free(&warn);
 }
 
@@ -356,7 +464,7 @@ void fv_k8s_login(struct rq *rq)
         login_refused(rq, 403, "permission denied");
         goto out;
     }
-    login_granted(rq, known, TOK_K8S, i, "kubernetes");
+    login_granted(rq, known, TOK_K8S, i);
 out:
     akv_buf_free(&msg);
     free(role);
@@ -383,7 +491,8 @@ void fv_approle_login(struct rq *rq)
         fv_trim_space(secret_id);
     }
     if (!role_id || !*role_id) {
-        login_refused(rq, 400, "missing role_id");
+        /* pathLoginUpdate: logical.ErrInvalidCredentials */
+        login_refused(rq, 400, "invalid credentials");
         goto out;
     }
     for (i = 0; i < fv->cfg.napproles; i++) {
@@ -403,45 +512,36 @@ void fv_approle_login(struct rq *rq)
         login_refused(rq, 400, "invalid role or secret ID");
         goto out;
     }
-    login_granted(rq, known, TOK_APPROLE, i, "approle");
+    login_granted(rq, known, TOK_APPROLE, i);
 out:
     free(role_id);
     akv_wipe_free(secret_id);
 }
 
-/* GET auth/token/lookup-self */
+/* GET (or POST) auth/token/lookup-self. The root token is the one dev mode
+ * creates with auth/token/create: no TTL, a lease that is not renewable. */
 void fv_lookup_self(struct rq *rq)
 {
+    static const char *const known[] = {"token", NULL};
     struct fake_vault *fv = rq->fv;
     const struct token *t = &rq->tok;
     int64_t now = akv_wall_ns();
     struct akv_buf b = TEXT_INIT;
+    struct akv_buf warn = TEXT_INIT;
+    const char *warnings[1];
 
-    if (rq->op != OP_READ) {
+    if (rq->op != OP_READ && rq->op != OP_WRITE) {
         fv_reply_error(rq->resp, 405, MSG_UNSUPPORTED_OP);
         return;
     }
     fv_env_begin(&b);
     akv_buf_printf(&b,
                    "{\"accessor\":\"%s\",\"creation_time\":%lld,"
-                   "\"creation_ttl\":%" PRId64 ",\"display_name\":",
+                   "\"creation_ttl\":%" PRId64 ",\"display_name\":\"",
                    t->accessor, (long long)(t->issued / NS_PER_SEC),
                    t->creation_ttl);
-    if (t->kind == TOK_ROOT) {
-        akv_buf_puts(&b, "\"root\"");
-    } else if (t->kind == TOK_K8S) {
-        /* the mount path, '/' turned into '-', then namespace-name */
-        const char *m;
-
-        akv_buf_putc(&b, '"');
-        for (m = fv->cfg.k8s_mount; *m; m++) {
-            akv_buf_putc(&b, *m == '/' ? '-' : *m);
-        }
-        akv_buf_puts(&b, "-default-ak2vault\"");
-    } else {
-        akv_buf_puts(&b, "\"approle\"");
-    }
-    akv_buf_puts(&b, ",\"entity_id\":");
+    sb_display_name(&b, fv, t);
+    akv_buf_puts(&b, "\",\"entity_id\":");
     fv_json_str(&b, token_entity(fv, t));
     akv_buf_puts(&b, ",\"expire_time\":");
     if (t->kind == TOK_ROOT) {
@@ -451,21 +551,19 @@ void fv_lookup_self(struct rq *rq)
     }
     akv_buf_puts(&b, ",\"explicit_max_ttl\":0,\"id\":");
     fv_json_str(&b, rq->token);
-    if (t->kind != TOK_ROOT) {
-        akv_buf_puts(&b, ",\"issue_time\":");
-        fv_time(&b, t->issued);
-        if (t->renewed != 0) {
-            akv_buf_puts(&b, ",\"last_renewal\":");
-            fv_time(&b, t->renewed);
-            akv_buf_printf(&b, ",\"last_renewal_time\":%lld",
-                           (long long)(t->renewed / NS_PER_SEC));
-        }
+    akv_buf_puts(&b, ",\"issue_time\":");
+    fv_time(&b, t->issued);
+    if (t->renewed != 0) {
+        akv_buf_puts(&b, ",\"last_renewal\":");
+        fv_time(&b, t->renewed);
+        akv_buf_printf(&b, ",\"last_renewal_time\":%lld",
+                       (long long)(t->renewed / NS_PER_SEC));
     }
     akv_buf_puts(&b, ",\"meta\":");
     sb_token_meta(&b, fv, t);
     akv_buf_puts(&b, ",\"num_uses\":0,\"orphan\":true,\"path\":");
     if (t->kind == TOK_ROOT) {
-        akv_buf_puts(&b, "\"auth/token/root\"");
+        akv_buf_puts(&b, "\"auth/token/create\"");
     } else if (t->kind == TOK_K8S) {
         akv_buf_puts(&b, "\"auth/");
         akv_buf_puts(&b, fv->cfg.k8s_mount);
@@ -475,7 +573,7 @@ void fv_lookup_self(struct rq *rq)
     }
     akv_buf_printf(&b, ",\"policies\":%s", token_policies_json(t));
     if (t->kind == TOK_ROOT) {
-        akv_buf_puts(&b, ",\"ttl\":0");
+        akv_buf_puts(&b, ",\"renewable\":false,\"ttl\":0");
     } else {
         int64_t left = (t->expires - now) / NS_PER_SEC;
 
@@ -483,7 +581,15 @@ void fv_lookup_self(struct rq *rq)
                        left < 0 ? 0 : left);
     }
     akv_buf_puts(&b, ",\"type\":\"service\"}");
-    fv_env_end(&b, NULL, 0, NULL, "token", 1);
+    warnings[0] = fv_ignored_params(rq->op == OP_READ ? rq->query : rq->body,
+                                    known, &warn)
+                      ? warn.data
+                      : NULL;
+    fv_env_end(&b, warnings, warnings[0] ? 1 : 0, NULL, "token", 1);
+    if (warn.err != AKV_OK) {
+        b.err = AKV_ERR_NOMEM;
+    }
+    akv_buf_free(&warn);
     fv_reply_buf(rq->resp, 200, &b);
 }
 
@@ -512,11 +618,13 @@ void fv_renew_self(struct rq *rq)
         fv_reply_error(rq->resp, 405, MSG_UNSUPPORTED_OP);
         return;
     }
+    akv_buf_puts(&err, MSG_FIELD_VALIDATION);
     if (fv_field_duration(rq->body, "increment", &increment, &err) < 0) {
         fv_reply_error(rq->resp, 400, fv_text(&err));
         akv_buf_free(&err);
         return;
     }
+    akv_buf_free(&err);
     if (rq->tok.kind == TOK_ROOT) {
         fv_reply_error(rq->resp, 400, "lease is not renewable");
         return;
@@ -534,8 +642,8 @@ void fv_renew_self(struct rq *rq)
                 char want[48];
                 char cap[48];
 
-                fv_fmt_duration(want, sizeof(want), ttl);
-                fv_fmt_duration(cap, sizeof(cap), max_valid);
+                fv_human_duration(want, sizeof(want), ttl);
+                fv_human_duration(cap, sizeof(cap), max_valid);
                 akv_buf_printf(
                     &capw,
                     "TTL of \"%s\" exceeded the effective max_ttl of "

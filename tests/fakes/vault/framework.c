@@ -166,25 +166,75 @@ const cJSON *fv_obj_get(const cJSON *obj, const char *name)
     return found;
 }
 
-/* The framework's "error converting input V for field "NAME": ". */
-void fv_field_error_prefix(struct akv_buf *err, const cJSON *v,
-                           const char *name)
+/* The framework's "error converting input for field "NAME": " (Vault 1.21
+ * leaves the input out). */
+void fv_field_error_prefix(struct akv_buf *err, const char *name)
 {
-    akv_buf_puts(err, "error converting input ");
-    fv_go_value(err, v);
-    akv_buf_puts(err, " for field ");
+    akv_buf_puts(err, "error converting input for field ");
     fv_go_quote(err, name);
     akv_buf_puts(err, ": ");
 }
 
 /*
- * A TypeMap field. @returns 0 when absent, 1 when present (*out is NULL for
- * JSON null), -1 with the framework's message in \p err.
+ * mapstructure's weak decoding of \p v into the map \p dst, named \p path
+ * in errors: an object's members are added (a later key replaces an
+ * earlier one), null adds nothing, and a list decodes each element in
+ * turn into the same map ("[i]" appended to the name).
+ * @returns 0, or -1 with "'PATH' expected a map, got 'KIND'" in \p err.
  */
-int fv_field_map(const cJSON *body, const char *name, const cJSON **out,
+static int weak_map_merge(cJSON *dst, const cJSON *v, const char *path,
+                          struct akv_buf *err)
+{
+    const cJSON *c;
+    size_t i = 0;
+
+    if (cJSON_IsNull(v)) {
+        return 0;
+    }
+    if (cJSON_IsObject(v)) {
+        for (c = v->child; c; c = c->next) {
+            cJSON *dup = cJSON_Duplicate(c, 1);
+
+            if (!dup) {
+                err->err = AKV_ERR_NOMEM;
+                return -1;
+            }
+            if (cJSON_GetObjectItemCaseSensitive(dst, c->string)) {
+                cJSON_ReplaceItemInObjectCaseSensitive(dst, c->string, dup);
+            } else {
+                cJSON_AddItemToObject(dst, c->string, dup);
+            }
+        }
+        return 0;
+    }
+    if (!cJSON_IsArray(v)) {
+        akv_buf_printf(err, "'%s' expected a map, got '%s'", path,
+                       fv_go_kind(v));
+        return -1;
+    }
+    for (c = v->child; c; c = c->next, i++) {
+        char sub[512];
+
+        snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
+        if (weak_map_merge(dst, c, sub, err) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/*
+ * A TypeMap field. A list is decoded weakly (weak_map_merge()) into an
+ * object that takes its place in \p body. @returns 0 when absent, 1 when
+ * present (*out is NULL for JSON null), -1 with the framework's message in
+ * \p err.
+ */
+int fv_field_map(cJSON *body, const char *name, const cJSON **out,
                  struct akv_buf *err)
 {
-    const cJSON *v = fv_obj_get(body, name);
+    cJSON *v = (cJSON *)fv_obj_get(body, name);
+    struct akv_buf inner = TEXT_INIT;
+    cJSON *merged;
 
     *out = NULL;
     if (!v) {
@@ -193,12 +243,25 @@ int fv_field_map(const cJSON *body, const char *name, const cJSON **out,
     if (cJSON_IsNull(v)) {
         return 1;
     }
-    if (!cJSON_IsObject(v)) {
-        fv_field_error_prefix(err, v, name);
-        akv_buf_printf(err, "'' expected a map, got '%s'", fv_go_kind(v));
+    if (cJSON_IsObject(v)) {
+        *out = v;
+        return 1;
+    }
+    merged = cJSON_CreateObject();
+    if (!merged) {
+        err->err = AKV_ERR_NOMEM;
         return -1;
     }
-    *out = v;
+    if (weak_map_merge(merged, v, "", &inner) < 0) {
+        cJSON_Delete(merged);
+        fv_field_error_prefix(err, name);
+        akv_buf_puts(err, fv_text(&inner));
+        akv_buf_free(&inner);
+        return -1;
+    }
+    /* the body's keys are unique (fv_body_parse() refuses duplicates) */
+    cJSON_ReplaceItemInObjectCaseSensitive(body, name, merged);
+    *out = merged;
     return 1;
 }
 
@@ -277,6 +340,26 @@ static int number_to_int(const cJSON *v, int64_t *out)
     return 0;
 }
 
+/* mapstructure's "'' expected type 'T', got unconvertible type 'K', value:
+ * 'V'" for a list or an object \p v. */
+void fv_unconvertible(struct akv_buf *err, const char *path, const char *type,
+                      const cJSON *v)
+{
+    akv_buf_printf(err,
+                   "'%s' expected type '%s', got unconvertible type '%s', "
+                   "value: '",
+                   path, type,
+                   cJSON_IsArray(v) ? "[]interface {}"
+                                    : "map[string]interface {}");
+    fv_go_value(err, v);
+    akv_buf_putc(err, '\'');
+}
+
+static void unconvertible(struct akv_buf *err, const char *type, const cJSON *v)
+{
+    fv_unconvertible(err, "", type, v);
+}
+
 /* WeakDecode into an int. @returns 0, or -1 with a message in \p err. */
 int fv_weak_int(const cJSON *v, const char *name, int64_t *out,
                 struct akv_buf *err)
@@ -294,10 +377,9 @@ int fv_weak_int(const cJSON *v, const char *name, int64_t *out,
             return 0;
         }
         if (err) {
-            fv_field_error_prefix(err, v, name);
-            akv_buf_puts(err, "error decoding json.Number into : "
-                              "strconv.ParseInt: parsing ");
-            akv_buf_putc(err, '"');
+            fv_field_error_prefix(err, name);
+            akv_buf_puts(err, "cannot parse '' as int: strconv.ParseInt: "
+                              "parsing \"");
             fv_go_float(err, v->valuedouble);
             akv_buf_puts(err, "\": invalid syntax");
         }
@@ -308,7 +390,7 @@ int fv_weak_int(const cJSON *v, const char *name, int64_t *out,
             return 0;
         }
         if (err) {
-            fv_field_error_prefix(err, v, name);
+            fv_field_error_prefix(err, name);
             akv_buf_puts(err,
                          "cannot parse '' as int: strconv.ParseInt: parsing ");
             fv_go_quote(err, v->valuestring);
@@ -317,10 +399,8 @@ int fv_weak_int(const cJSON *v, const char *name, int64_t *out,
         return -1;
     }
     if (err) {
-        fv_field_error_prefix(err, v, name);
-        akv_buf_printf(
-            err, "'' expected type 'int', got unconvertible type '%s'",
-            cJSON_IsArray(v) ? "[]interface {}" : "map[string]interface {}");
+        fv_field_error_prefix(err, name);
+        unconvertible(err, "int", v);
     }
     return -1;
 }
@@ -372,7 +452,7 @@ int fv_weak_bool(const cJSON *v, const char *name, int *out,
         } else if (lit.len == 0) {
             *out = 0;
         } else if (fv_parse_go_bool(lit.data, out) != 0) {
-            fv_field_error_prefix(err, v, name);
+            fv_field_error_prefix(err, name);
             akv_buf_puts(err, "cannot parse '' as bool: strconv.ParseBool: "
                               "parsing ");
             fv_go_quote(err, lit.data);
@@ -382,10 +462,8 @@ int fv_weak_bool(const cJSON *v, const char *name, int *out,
         akv_buf_free(&lit);
         return rc;
     }
-    fv_field_error_prefix(err, v, name);
-    akv_buf_printf(err, "'' expected type 'bool', got unconvertible type '%s'",
-                   cJSON_IsArray(v) ? "[]interface {}"
-                                    : "map[string]interface {}");
+    fv_field_error_prefix(err, name);
+    unconvertible(err, "bool", v);
     return -1;
 }
 
@@ -437,13 +515,7 @@ char *fv_weak_string(const cJSON *v, struct akv_buf *err)
     struct akv_buf s = TEXT_INIT;
 
     if (fv_weak_scalar(&s, v) < 0) {
-        akv_buf_printf(
-            err,
-            "'' expected type 'string', got unconvertible type '%s', "
-            "value: '",
-            cJSON_IsArray(v) ? "[]interface {}" : "map[string]interface {}");
-        fv_go_value(err, v);
-        akv_buf_putc(err, '\'');
+        unconvertible(err, "string", v);
         return NULL;
     }
     return akv_buf_take(&s);
@@ -465,7 +537,7 @@ char *fv_field_string(const cJSON *body, const char *name, struct akv_buf *err,
     if (!s) {
         *failed = 1;
         if (inner.len > 0) {
-            fv_field_error_prefix(err, v, name);
+            fv_field_error_prefix(err, name);
             akv_buf_puts(err, inner.data);
         } else {
             err->err = AKV_ERR_NOMEM;
@@ -563,7 +635,7 @@ int fv_field_duration(const cJSON *body, const char *name, int64_t *out,
         return 1;
     }
     if (!cJSON_IsString(v)) {
-        fv_field_error_prefix(err, v, name);
+        fv_field_error_prefix(err, name);
         akv_buf_puts(err, "could not parse duration from input");
         return -1;
     }
@@ -601,8 +673,222 @@ int fv_field_duration(const cJSON *body, const char *name, int64_t *out,
     if (parse_go_duration(buf, out) == 0) {
         return 1;
     }
-    fv_field_error_prefix(err, v, name);
+    fv_field_error_prefix(err, name);
     akv_buf_puts(err, "time: invalid duration ");
     fv_go_quote(err, buf);
     return -1;
+}
+
+/* The element errors of a slice, one text each. */
+struct slice_errors {
+    char **v;
+    size_t n;
+    size_t cap;
+    int oom;
+};
+
+static void slice_errors_add(struct slice_errors *e, struct akv_buf *one)
+{
+    char *text = akv_buf_take(one);
+
+    if (text && e->n == e->cap) {
+        size_t cap = e->cap ? e->cap * 2 : 4;
+        char **nv = realloc(e->v, cap * sizeof(*nv));
+
+        if (!nv) {
+            free(text);
+            text = NULL;
+        } else {
+            e->v = nv;
+            e->cap = cap;
+        }
+    }
+    if (!text) {
+        e->oom = 1;
+        return;
+    }
+    e->v[e->n++] = text;
+}
+
+static int cmp_text(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* mapstructure.Error's text: "N error(s) decoding:\n\n* e1\n* e2", the
+ * lines sorted. */
+static void slice_errors_text(struct slice_errors *e, struct akv_buf *err)
+{
+    size_t k;
+    struct akv_buf line = TEXT_INIT;
+    char **lines = calloc(e->n, sizeof(*lines));
+
+    if (!lines) {
+        err->err = AKV_ERR_NOMEM;
+        return;
+    }
+    for (k = 0; k < e->n; k++) {
+        akv_buf_printf(&line, "* %s", e->v[k]);
+        lines[k] = akv_buf_take(&line);
+        if (!lines[k]) {
+            err->err = AKV_ERR_NOMEM;
+        }
+    }
+    if (err->err == AKV_OK) {
+        qsort(lines, e->n, sizeof(*lines), cmp_text);
+        akv_buf_printf(err, "%zu error(s) decoding:\n\n", e->n);
+        for (k = 0; k < e->n; k++) {
+            akv_buf_puts(err, k ? "\n" : "");
+            akv_buf_puts(err, lines[k]);
+        }
+    }
+    for (k = 0; k < e->n; k++) {
+        free(lines[k]);
+    }
+    free(lines);
+}
+
+static void slice_errors_free(struct slice_errors *e)
+{
+    size_t k;
+
+    for (k = 0; k < e->n; k++) {
+        free(e->v[k]);
+    }
+    free(e->v);
+    memset(e, 0, sizeof(*e));
+}
+
+/* One element of a comma slice, decoded weakly onto \p out (a string, or
+ * an int as a number), or its error added to \p errs. @returns -1 when
+ * out of memory. */
+static int slice_element(const cJSON *it, size_t idx, int ints, cJSON *out,
+                         struct slice_errors *errs)
+{
+    struct akv_buf one = TEXT_INIT;
+    struct akv_buf text = TEXT_INIT;
+    char path[32];
+    int64_t n = 0;
+    cJSON *item = NULL;
+    int failed = 1;
+
+    snprintf(path, sizeof(path), "[%zu]", idx);
+    if (fv_weak_scalar(&text, it) < 0) {
+        fv_unconvertible(&one, path, ints ? "int" : "string", it);
+    } else if (!ints) {
+        item = cJSON_CreateString(akv_buf_str(&text));
+        failed = 0;
+    } else if (cJSON_IsNumber(it)
+                   ? number_to_int(it, &n) == 0
+                   : fv_parse_go_int(akv_buf_str(&text), &n) == 0) {
+        item = cJSON_CreateNumber((double)n);
+        failed = 0;
+    } else {
+        akv_buf_printf(
+            &one, "cannot parse '%s' as int: strconv.ParseInt: parsing ", path);
+        fv_go_quote(&one, akv_buf_str(&text));
+        akv_buf_puts(&one, ": invalid syntax");
+    }
+    akv_buf_free(&text);
+    if (failed) {
+        slice_errors_add(errs, &one);
+        akv_buf_free(&one);
+        return errs->oom ? -1 : 0;
+    }
+    if (!item) {
+        return -1;
+    }
+    cJSON_AddItemToArray(out, item);
+    return 0;
+}
+
+/* Splits \p s at every comma (strings.Split) into elements of a slice. */
+static int slice_split(const char *s, int ints, cJSON *out,
+                       struct slice_errors *errs)
+{
+    size_t idx = 0;
+
+    for (;;) {
+        size_t len = strcspn(s, ",");
+        char *part = strndup(s, len);
+        cJSON *elem = part ? cJSON_CreateString(part) : NULL;
+        int rc = elem ? slice_element(elem, idx++, ints, out, errs) : -1;
+
+        cJSON_Delete(elem);
+        free(part);
+        if (rc < 0) {
+            return -1;
+        }
+        if (s[len] != ',') {
+            return 0;
+        }
+        s += len + 1;
+    }
+}
+
+/*
+ * A framework.TypeCommaStringSlice (\p ints 0, as parseutil's
+ * ParseCommaStringSlice decodes it) or TypeCommaIntSlice (\p ints 1)
+ * field, decoded as mapstructure does with WeaklyTypedInput: a number is
+ * read as its text, a string is split at every comma ("" is no element),
+ * a bool or an object stands for a list of one, and each element is
+ * decoded weakly, every failing one reported.
+ * @returns 0 when absent or null, 1 with *out a new array (strings, or
+ *          numbers), -1 with the framework's text in \p err.
+ */
+int fv_field_comma_slice(const cJSON *body, const char *name, int ints,
+                         cJSON **out, struct akv_buf *err)
+{
+    const cJSON *v = fv_obj_get(body, name);
+    struct slice_errors errs;
+    int rc = 0;
+
+    memset(&errs, 0, sizeof(errs));
+    *out = NULL;
+    if (!v || cJSON_IsNull(v)) {
+        return 0;
+    }
+    *out = cJSON_CreateArray();
+    if (!*out) {
+        err->err = AKV_ERR_NOMEM;
+        return -1;
+    }
+    if (cJSON_IsString(v) || cJSON_IsNumber(v)) {
+        struct akv_buf text = TEXT_INIT;
+
+        fv_weak_scalar(&text, v);
+        if (text.err != AKV_OK) {
+            rc = -1;
+        } else if (text.len > 0) {
+            rc = slice_split(akv_buf_str(&text), ints, *out, &errs);
+        }
+        akv_buf_free(&text);
+    } else if (cJSON_IsArray(v)) {
+        const cJSON *it;
+        size_t idx = 0;
+
+        cJSON_ArrayForEach(it, v)
+        {
+            if (rc == 0 && slice_element(it, idx++, ints, *out, &errs) < 0) {
+                rc = -1;
+            }
+        }
+    } else {
+        rc = slice_element(v, 0, ints, *out, &errs);
+    }
+    if (rc < 0) {
+        err->err = AKV_ERR_NOMEM;
+    } else if (errs.n > 0) {
+        fv_field_error_prefix(err, name);
+        slice_errors_text(&errs, err);
+        rc = -1;
+    } else {
+        rc = 1;
+    }
+    slice_errors_free(&errs);
+    if (rc < 0) {
+        cJSON_Delete(*out);
+        *out = NULL;
+    }
+    return rc;
 }

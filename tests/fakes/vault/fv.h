@@ -29,7 +29,11 @@
 /* How many /v1 requests /_fake/requests remembers. */
 #define REQLOG_CAP 100000u
 
-#define VAULT_VERSION "1.21.0"
+#define VAULT_VERSION "1.21.4"
+
+/* What the framework puts before a field's error when it validates the
+ * fields of a path without an existence check. */
+#define MSG_FIELD_VALIDATION "Field validation failed: "
 
 /* The multierror text Vault produces for a token it does not know. */
 #define MSG_INVALID_TOKEN                                                      \
@@ -96,6 +100,8 @@ struct kv_version {
     int64_t created;
     int64_t deleted; /* deletion_time; unset when zero */
     int destroyed;
+    char *created_by; /* Attribution JSON (fv_attribution()), or NULL */
+    char *deleted_by;
 };
 
 /* A KV v2 key: its versions and metadata. */
@@ -109,8 +115,9 @@ struct kv_secret {
     size_t capvers;
     uint32_t max_versions; /* key-level; 0 defers to the mount */
     int cas_required;
-    int64_t delete_after; /* key-level delete_version_after, seconds */
-    char *custom;         /* custom_metadata as JSON; NULL when empty */
+    int64_t delete_after;  /* key-level delete_version_after, seconds */
+    char *custom;          /* custom_metadata as JSON; NULL when empty */
+    char *last_updated_by; /* Attribution JSON of the last data change */
     int64_t created;
     int64_t updated;
 };
@@ -203,10 +210,11 @@ struct fake_vault {
 
     struct stats st;
     char cluster_id[UUID_LEN + 1];
+    char cluster_name[32]; /* "vault-cluster-" and 8 hex digits */
 };
 
 /* Vault's logical operations, which the HTTP methods map to. */
-enum op { OP_READ, OP_WRITE, OP_DELETE, OP_LIST, OP_PATCH };
+enum op { OP_READ, OP_WRITE, OP_DELETE, OP_LIST, OP_PATCH, OP_OPTIONS };
 
 /* One /v1 request on its way through the handlers. */
 struct rq {
@@ -216,6 +224,7 @@ struct rq {
     enum op op;
     char *vpath;       /* path below /v1/; LIST gets a trailing '/' */
     cJSON *body;       /* parsed body of writes; NULL when empty or null */
+    cJSON *query;      /* query parameters of reads, lists and deletes */
     const char *token; /* the presented token, once authenticated */
     struct token tok;  /* snapshot of its entry */
     struct fakefault_plan *fc; /* the fault plan it runs under, or NULL */
@@ -242,6 +251,7 @@ const char *fv_text(const struct akv_buf *b);
 int fv_printable(const char *s);
 void fv_json_str(struct akv_buf *b, const char *s);
 void fv_go_quote(struct akv_buf *b, const char *s);
+void fv_url_escape(struct akv_buf *b, const char *s);
 void fv_go_float(struct akv_buf *b, double f);
 size_t fv_sorted_members(const cJSON *obj, struct fv_member **out);
 void fv_go_json(struct akv_buf *b, const cJSON *v);
@@ -250,6 +260,7 @@ const char *fv_go_kind(const cJSON *v);
 int64_t fv_ns_after(int64_t t, int64_t secs);
 void fv_time(struct akv_buf *b, int64_t t);
 void fv_fmt_duration(char *out, size_t size, int64_t secs);
+void fv_human_duration(char *out, size_t size, int64_t secs);
 
 /* ---- Vault's envelope, errors and field decoding (framework.c) ---- */
 
@@ -266,10 +277,13 @@ void fv_env_end(struct akv_buf *b, const char *const *warnings,
 int fv_ignored_params(const cJSON *body, const char *const *known,
                       struct akv_buf *out);
 const cJSON *fv_obj_get(const cJSON *obj, const char *name);
-void fv_field_error_prefix(struct akv_buf *err, const cJSON *v,
-                           const char *name);
-int fv_field_map(const cJSON *body, const char *name, const cJSON **out,
+void fv_field_error_prefix(struct akv_buf *err, const char *name);
+void fv_unconvertible(struct akv_buf *err, const char *path, const char *type,
+                      const cJSON *v);
+int fv_field_map(cJSON *body, const char *name, const cJSON **out,
                  struct akv_buf *err);
+int fv_field_comma_slice(const cJSON *body, const char *name, int ints,
+                         cJSON **out, struct akv_buf *err);
 int fv_parse_go_int(const char *s, int64_t *out);
 int fv_weak_int(const cJSON *v, const char *name, int64_t *out,
                 struct akv_buf *err);
@@ -284,6 +298,11 @@ char *fv_field_string(const cJSON *body, const char *name, struct akv_buf *err,
 int fv_field_duration(const cJSON *body, const char *name, int64_t *out,
                       struct akv_buf *err);
 
+/* ---- Request bodies (body.c) ---- */
+
+int fv_body_parse(const char *body, size_t n, int decode, int patch,
+                  cJSON **out, struct akv_buf *err);
+
 /* ---- Tokens and the auth endpoints (auth.c) ---- */
 
 void fv_uuid(char out[UUID_LEN + 1]);
@@ -292,6 +311,7 @@ void fv_token_release(struct fakehtab_node *n);
 void fv_k8s_login(struct rq *rq);
 void fv_approle_login(struct rq *rq);
 void fv_lookup_self(struct rq *rq);
+char *fv_attribution(const struct rq *rq, const char *operation);
 void fv_renew_self(struct rq *rq);
 int fv_authenticate(struct rq *rq);
 

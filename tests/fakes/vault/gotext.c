@@ -509,3 +509,44 @@ void fv_fmt_duration(char *out, size_t size, int64_t secs)
         snprintf(out, size, "%s%" PRIu64 "s", sign, s);
     }
 }
+
+/* Vault's humanized duration (TTL warnings): Go's Duration.String
+ * without zero minutes or seconds: "24h" for 24h0m0s, "25h1s" for
+ * 25h0m1s, "1m" for 1m0s. */
+void fv_human_duration(char *out, size_t size, int64_t secs)
+{
+    size_t n;
+    char *h0m;
+
+    fv_fmt_duration(out, size, secs);
+    n = strlen(out);
+    if (n > 3 && strcmp(out + n - 3, "m0s") == 0) {
+        out[n - 2] = '\0';
+    }
+    h0m = strstr(out, "h0m");
+    if (h0m) {
+        memmove(h0m + 1, h0m + 3, strlen(h0m + 3) + 1);
+    }
+}
+
+/* Go's url.QueryEscape: unreserved bytes as they are, ' ' as '+', every
+ * other byte as %XX. */
+void fv_url_escape(struct akv_buf *b, const char *s)
+{
+    static const char hexup[] = "0123456789ABCDEF";
+    const unsigned char *u = (const unsigned char *)s;
+
+    for (; *u; u++) {
+        if ((*u >= 'a' && *u <= 'z') || (*u >= 'A' && *u <= 'Z') ||
+            (*u >= '0' && *u <= '9') || *u == '-' || *u == '_' || *u == '.' ||
+            *u == '~') {
+            akv_buf_putc(b, (char)*u);
+        } else if (*u == ' ') {
+            akv_buf_putc(b, '+');
+        } else {
+            akv_buf_putc(b, '%');
+            akv_buf_putc(b, hexup[*u >> 4]);
+            akv_buf_putc(b, hexup[*u & 15]);
+        }
+    }
+}

@@ -1,7 +1,8 @@
 /*
  * kv — the KV v2 engine under the mount: secrets with their versions and
  * metadata in a hash table, data/ (read, write with check-and-set, soft
- * delete), metadata/ (read, write with custom_metadata checked as Vault
+ * delete), delete/, undelete/ and destroy/ of versions, metadata/ (read
+ * with who changed what, write with custom_metadata checked as Vault
  * checks it, delete, LIST) and the answers for paths the engine has no
  * route for.
  */
@@ -18,6 +19,26 @@
 #define MSG_NON_LISTING                                                        \
     "Non-listing operations on the root of a K/V v2 mount are not "            \
     "supported."
+
+/* The fields the data/ and metadata/ paths declare (others draw the
+ * framework's "unrecognized parameters" warning). */
+static const char *const data_fields[] = {"path", "version", "options", "data",
+                                          NULL};
+static const char *const metadata_fields[] = {"path",
+                                              "exclude_deleted",
+                                              "cas_required",
+                                              "max_versions",
+                                              "delete_version_after",
+                                              "custom_metadata",
+                                              NULL};
+
+/* The warning about query parameters \p known lacks, written to \p warn.
+ * @returns it, or NULL when there is none. */
+static const char *query_warning(const struct rq *rq, const char *const *known,
+                                 struct akv_buf *warn)
+{
+    return fv_ignored_params(rq->query, known, warn) ? warn->data : NULL;
+}
 
 static struct kv_secret *secret_find(struct fake_vault *fv, const char *key)
 {
@@ -55,6 +76,22 @@ static struct kv_secret *secret_locked(struct rq *rq, const char *key)
     return s;
 }
 
+/* Frees what a version owns. */
+static void version_clear(struct kv_version *v)
+{
+    akv_wipe_free(v->data);
+    free(v->created_by);
+    free(v->deleted_by);
+    memset(v, 0, sizeof(*v));
+}
+
+/* Replaces the Attribution text in *\p slot by \p attr (taken). */
+static void set_attribution(char **slot, char *attr)
+{
+    free(*slot);
+    *slot = attr;
+}
+
 static void secret_free(struct kv_secret *s)
 {
     size_t i;
@@ -63,10 +100,11 @@ static void secret_free(struct kv_secret *s)
         return;
     }
     for (i = 0; i < s->nvers; i++) {
-        akv_wipe_free(s->vers[i].data);
+        version_clear(&s->vers[i]);
     }
     free(s->vers);
     free(s->custom);
+    free(s->last_updated_by);
     free(s->node.key);
     free(s);
 }
@@ -86,11 +124,12 @@ static struct kv_version *secret_version(struct kv_secret *s, uint64_t v)
 }
 
 /*
- * KeyMetadata.AddVersion: appends a version (taking \p data) and prunes the
- * oldest ones past max_versions. @returns -1 on OOM (nothing changed).
+ * KeyMetadata.AddVersion: appends a version (taking \p data and
+ * \p created_by) and prunes the oldest ones past max_versions.
+ * @returns -1 on OOM (nothing changed, nothing taken).
  */
 static int secret_add_version(struct kv_secret *s, char *data, int64_t now,
-                              uint32_t mount_max)
+                              uint32_t mount_max, char *created_by)
 {
     struct kv_version *v;
     uint32_t max;
@@ -111,6 +150,7 @@ static int secret_add_version(struct kv_secret *s, char *data, int64_t now,
     v = &s->vers[s->nvers++];
     memset(v, 0, sizeof(*v));
     v->data = data;
+    v->created_by = created_by;
     v->created = now;
     if (s->delete_after > 0) {
         v->deleted = fv_ns_after(now, s->delete_after);
@@ -132,7 +172,7 @@ static int secret_add_version(struct kv_secret *s, char *data, int64_t now,
         size_t drop = 0;
 
         while (drop < s->nvers && s->first + drop <= last_to_delete) {
-            akv_wipe_free(s->vers[drop].data);
+            version_clear(&s->vers[drop]);
             drop++;
         }
         memmove(s->vers, s->vers + drop, (s->nvers - drop) * sizeof(*s->vers));
@@ -173,8 +213,7 @@ struct data_write {
 /* Reads the body of a data write. @returns 0, or -1 with the answer set. */
 static int data_write_parse(struct rq *rq, struct data_write *w)
 {
-    static const char *const known[] = {"path", "version", "options", "data",
-                                        NULL};
+    const char *const *known = data_fields;
     const cJSON *data = NULL;
     const cJSON *options = NULL;
     const cJSON *cas_item;
@@ -254,6 +293,8 @@ static void kv_data_write(struct rq *rq, const char *key)
     const char *warnings[1];
     int64_t now;
     char *stored;
+    char *attr = NULL;
+    char *created_by = NULL;
 
     if (data_write_parse(rq, &w) < 0) {
         goto out;
@@ -266,21 +307,28 @@ static void kv_data_write(struct rq *rq, const char *key)
         pthread_mutex_unlock(&fv->kv_lock);
         goto out;
     }
+    /* the existence check makes a write to a new key "create" */
+    attr = fv_attribution(rq, s ? "update" : "create");
+    created_by = attr ? strdup(attr) : NULL;
     if (!s) {
         s = secret_new(fv, key);
     }
     stored = akv_buf_take(&w.text);
-    if (!s || !stored ||
-        secret_add_version(s, stored, now, fv->cfg.max_versions) < 0) {
+    if (!s || !stored || !created_by ||
+        secret_add_version(s, stored, now, fv->cfg.max_versions, created_by) <
+            0) {
         if (s && s->current == 0 && s->created == 0) {
             fakehtab_remove(&fv->secrets, key);
             secret_free(s);
         }
         pthread_mutex_unlock(&fv->kv_lock);
         akv_wipe_free(stored);
+        free(attr);
+        free(created_by);
         fv_reply_error(rq->resp, 500, "out of memory");
         goto out;
     }
+    set_attribution(&s->last_updated_by, attr);
     STAT_INC(fv, kv_writes);
     fv_env_begin(&b);
     sb_version_meta(&b, s, secret_version(s, s->current), s->current);
@@ -301,15 +349,16 @@ static void kv_data_read(struct rq *rq, const char *key)
     struct kv_secret *s;
     struct kv_version *v;
     struct akv_buf b = TEXT_INIT;
+    struct akv_buf warn = TEXT_INIT;
+    const char *warnings[1];
     int64_t want = 0;
     uint64_t num;
     int gone;
 
     if (vq && fv_parse_go_int(vq, &want) != 0) {
-        akv_buf_puts(&b, "error converting input ");
-        akv_buf_puts(&b, vq);
-        akv_buf_puts(&b, " for field \"version\": cannot parse '' as int: "
-                         "strconv.ParseInt: parsing ");
+        akv_buf_puts(&b, MSG_FIELD_VALIDATION);
+        fv_field_error_prefix(&b, "version");
+        akv_buf_puts(&b, "cannot parse '' as int: strconv.ParseInt: parsing ");
         fv_go_quote(&b, vq);
         akv_buf_puts(&b, ": invalid syntax");
         fv_reply_error(rq->resp, 400, fv_text(&b));
@@ -337,7 +386,13 @@ static void kv_data_read(struct rq *rq, const char *key)
     sb_version_meta(&b, s, v, num);
     pthread_mutex_unlock(&fv->kv_lock);
     akv_buf_puts(&b, "}");
-    fv_env_end(&b, NULL, 0, NULL, gone ? "" : "kv", !gone);
+    warnings[0] = gone ? NULL : query_warning(rq, data_fields, &warn);
+    fv_env_end(&b, warnings, warnings[0] ? 1 : 0, NULL, gone ? "" : "kv",
+               !gone);
+    if (warn.err != AKV_OK) {
+        b.err = AKV_ERR_NOMEM;
+    }
+    akv_buf_free(&warn);
     fv_reply_buf(rq->resp, gone ? 404 : 200, &b);
 }
 
@@ -348,52 +403,142 @@ static void kv_data_delete(struct rq *rq, const char *key)
     int64_t now = akv_wall_ns();
     struct kv_secret *s;
     struct kv_version *v;
+    char *attr = NULL;
+    char *copy = NULL;
+    int oom = 0;
 
     pthread_mutex_lock(&fv->kv_lock);
     s = secret_find(fv, key);
     v = s ? secret_version(s, s->current) : NULL;
     if (v && !v->destroyed && !version_deleted(v, now)) {
-        v->deleted = now;
+        attr = fv_attribution(rq, "delete");
+        copy = attr ? strdup(attr) : NULL;
+        if (copy) {
+            v->deleted = now;
+            set_attribution(&v->deleted_by, copy);
+            set_attribution(&s->last_updated_by, attr);
+        } else {
+            free(attr);
+            oom = 1;
+        }
     }
     pthread_mutex_unlock(&fv->kv_lock);
-    fv_reply_no_content(rq->resp);
+    if (oom) {
+        fv_reply_error(rq->resp, 500, "out of memory");
+    } else {
+        fv_reply_no_content(rq->resp);
+    }
 }
 
-/* PUT/POST {mount}/destroy/{key} {"versions": [...]}: each named version's
- * data is removed for good (pathDestroyWrite; a key never written, or a
- * version it does not have, is no error). */
-static void kv_destroy(struct rq *rq, const char *key)
+/* What POST {mount}/delete/, undelete/ and destroy/ do to a version. */
+enum version_op { VOP_DELETE, VOP_UNDELETE, VOP_DESTROY };
+
+/* Applies \p op to version \p num of \p s (pathDeleteWrite,
+ * pathUndeleteWrite, pathDestroyWrite): a version the key does not have,
+ * or a destroyed one, is skipped; delete skips a version already deleted.
+ * \p attr is the Attribution of a deletion. @returns -1 on OOM. */
+static int version_apply(struct kv_secret *s, int64_t num, enum version_op op,
+                         const char *attr, int64_t now)
+{
+    struct kv_version *v = num >= 1 ? secret_version(s, (uint64_t)num) : NULL;
+    char *copy;
+
+    if (!v || v->destroyed) {
+        return 0;
+    }
+    switch (op) {
+    case VOP_DELETE:
+        if (version_deleted(v, now)) {
+            return 0;
+        }
+        copy = strdup(attr);
+        if (!copy) {
+            return -1;
+        }
+        v->deleted = now;
+        set_attribution(&v->deleted_by, copy);
+        break;
+    case VOP_UNDELETE:
+        /* delete_version_after starts again from now */
+        v->deleted =
+            s->delete_after > 0 ? fv_ns_after(now, s->delete_after) : 0;
+        set_attribution(&v->deleted_by, NULL);
+        break;
+    case VOP_DESTROY:
+        akv_wipe_free(v->data);
+        v->data = NULL;
+        v->destroyed = 1;
+        break;
+    }
+    return 0;
+}
+
+/*
+ * PUT/POST {mount}/delete/KEY, undelete/KEY and destroy/KEY
+ * {"versions": [...]}: the versions (a TypeCommaIntSlice) soft-deleted,
+ * restored, or their data removed for good. A key never written is no
+ * error. Delete and undelete record who did it in the key's
+ * last_updated_by (undelete under the operation "undelete"), destroy does
+ * not.
+ */
+static void kv_versions(struct rq *rq, const char *key, enum version_op op)
 {
     struct fake_vault *fv = rq->fv;
-    const cJSON *list = fv_obj_get(rq->body, "versions");
+    struct akv_buf err = TEXT_INIT;
+    cJSON *list = NULL;
     const cJSON *it;
     struct kv_secret *s;
+    char *attr = NULL;
+    int64_t now = akv_wall_ns();
+    int oom = 0;
 
     if (rq->op != OP_WRITE) {
         fv_reply_error(rq->resp, 405, MSG_UNSUPPORTED_OP);
         return;
     }
-    if (!cJSON_IsArray(list) || cJSON_GetArraySize(list) == 0) {
-        fv_reply_error(rq->resp, 400, "no version number provided");
-        return;
+    akv_buf_puts(&err, MSG_FIELD_VALIDATION);
+    if (fv_field_comma_slice(rq->body, "versions", 1, &list, &err) < 0) {
+        fv_reply_error(rq->resp, 400, fv_text(&err));
+        goto out;
+    }
+    if (cJSON_GetArraySize(list) == 0) {
+        fv_reply_error(rq->resp, 400,
+                       op == VOP_DESTROY ? "no version number provided"
+                                         : "No version number provided");
+        goto out;
+    }
+    if (op != VOP_DESTROY) {
+        attr = fv_attribution(rq, op == VOP_UNDELETE ? "undelete" : "update");
+        if (!attr) {
+            fv_reply_error(rq->resp, 500, "out of memory");
+            goto out;
+        }
     }
     pthread_mutex_lock(&fv->kv_lock);
     s = secret_find(fv, key);
-    cJSON_ArrayForEach(it, list)
-    {
-        struct kv_version *v =
-            s && cJSON_IsNumber(it) && it->valuedouble >= 1
-                ? secret_version(s, (uint64_t)it->valuedouble)
-                : NULL;
-
-        if (v && !v->destroyed) {
-            akv_wipe_free(v->data);
-            v->data = NULL;
-            v->destroyed = 1;
+    if (s) {
+        cJSON_ArrayForEach(it, list)
+        {
+            if (!oom &&
+                version_apply(s, (int64_t)it->valuedouble, op, attr, now) < 0) {
+                oom = 1;
+            }
+        }
+        if (attr) {
+            set_attribution(&s->last_updated_by, attr);
+            attr = NULL;
         }
     }
     pthread_mutex_unlock(&fv->kv_lock);
-    fv_reply_no_content(rq->resp);
+    if (oom) {
+        fv_reply_error(rq->resp, 500, "out of memory");
+    } else {
+        fv_reply_no_content(rq->resp);
+    }
+out:
+    free(attr);
+    cJSON_Delete(list);
+    akv_buf_free(&err);
 }
 
 struct vnum {
@@ -413,6 +558,8 @@ static void kv_metadata_read(struct rq *rq, const char *key)
     struct kv_secret *s;
     struct vnum *order = NULL;
     struct akv_buf b = TEXT_INIT;
+    struct akv_buf warn = TEXT_INIT;
+    const char *warnings[1];
     char dva[48];
     size_t i;
 
@@ -442,18 +589,25 @@ static void kv_metadata_read(struct rq *rq, const char *key)
     akv_buf_printf(&b, ",\"current_version\":%" PRIu64 ",\"custom_metadata\":",
                    s->current);
     akv_buf_puts(&b, s->custom ? s->custom : "null");
+    akv_buf_printf(
+        &b, ",\"delete_version_after\":\"%s\",\"last_updated_by\":", dva);
+    akv_buf_puts(&b, s->last_updated_by ? s->last_updated_by : "null");
     akv_buf_printf(&b,
-                   ",\"delete_version_after\":\"%s\",\"max_versions\":%" PRIu32
-                   ",\"oldest_version\":%" PRIu64 ",\"updated_time\":",
-                   dva, s->max_versions, s->oldest);
+                   ",\"max_versions\":%" PRIu32 ",\"oldest_version\":%" PRIu64
+                   ",\"updated_time\":",
+                   s->max_versions, s->oldest);
     fv_time(&b, s->updated);
     akv_buf_puts(&b, ",\"versions\":{");
     for (i = 0; i < s->nvers; i++) {
         const struct kv_version *v = secret_version(s, order[i].v);
 
-        akv_buf_printf(&b, "%s\"%s\":{\"created_time\":", i ? "," : "",
+        akv_buf_printf(&b, "%s\"%s\":{\"created_by\":", i ? "," : "",
                        order[i].s);
+        akv_buf_puts(&b, v->created_by ? v->created_by : "null");
+        akv_buf_puts(&b, ",\"created_time\":");
         fv_time(&b, v->created);
+        akv_buf_puts(&b, ",\"deleted_by\":");
+        akv_buf_puts(&b, v->deleted_by ? v->deleted_by : "null");
         akv_buf_puts(&b, ",\"deletion_time\":");
         fv_time(&b, v->deleted);
         akv_buf_printf(&b, ",\"destroyed\":%s}",
@@ -462,7 +616,12 @@ static void kv_metadata_read(struct rq *rq, const char *key)
     pthread_mutex_unlock(&fv->kv_lock);
     free(order);
     akv_buf_puts(&b, "}}");
-    fv_env_end(&b, NULL, 0, NULL, "kv", 1);
+    warnings[0] = query_warning(rq, metadata_fields, &warn);
+    fv_env_end(&b, warnings, warnings[0] ? 1 : 0, NULL, "kv", 1);
+    if (warn.err != AKV_OK) {
+        b.err = AKV_ERR_NOMEM;
+    }
+    akv_buf_free(&warn);
     fv_reply_buf(rq->resp, 200, &b);
 }
 
@@ -753,12 +912,7 @@ static int meta_write_apply(struct fake_vault *fv, const char *key,
 /* POST/PUT {mount}/metadata/KEY */
 static void kv_metadata_write(struct rq *rq, const char *key)
 {
-    static const char *const known[] = {"path",
-                                        "cas_required",
-                                        "max_versions",
-                                        "delete_version_after",
-                                        "custom_metadata",
-                                        NULL};
+    const char *const *known = metadata_fields;
     static const char cas_warning[] =
         "\"cas_required\" set to false, but is mandated by backend config. "
         "This value will be ignored.";
@@ -833,8 +987,21 @@ static void kv_metadata_list(struct rq *rq, const char *prefix)
     size_t i;
     size_t k = 0;
     int oom = 0;
+    int exclude_deleted = 0;
+    const cJSON *ed = fv_obj_get(rq->query, "exclude_deleted");
     struct akv_buf b = TEXT_INIT;
+    struct akv_buf warn = TEXT_INIT;
+    const char *warnings[1];
 
+    if (ed) {
+        akv_buf_puts(&warn, MSG_FIELD_VALIDATION);
+        if (fv_weak_bool(ed, "exclude_deleted", &exclude_deleted, &warn) < 0) {
+            fv_reply_error(rq->resp, 400, fv_text(&warn));
+            akv_buf_free(&warn);
+            return;
+        }
+        akv_buf_free(&warn);
+    }
     pthread_mutex_lock(&fv->kv_lock);
     for (i = 0; i < fv->secrets.nb && !oom; i++) {
         struct fakehtab_node *h;
@@ -848,6 +1015,17 @@ static void kv_metadata_list(struct rq *rq, const char *prefix)
             }
             rest = h->key + plen;
             slash = strchr(rest, '/');
+            if (!slash && exclude_deleted) {
+                /* a key whose current version has a deletion_time, even
+                 * one still to come */
+                const struct kv_secret *s = (const struct kv_secret *)h;
+                const struct kv_version *cur =
+                    secret_version((struct kv_secret *)s, s->current);
+
+                if (cur && cur->deleted != 0) {
+                    continue;
+                }
+            }
             if (n == cap) {
                 size_t nc = cap ? cap * 2 : 64;
                 char **nk = realloc(keys, nc * sizeof(*nk));
@@ -890,7 +1068,12 @@ static void kv_metadata_list(struct rq *rq, const char *prefix)
         fv_json_str(&b, keys[i]);
     }
     akv_buf_puts(&b, "]}");
-    fv_env_end(&b, NULL, 0, NULL, "kv", 1);
+    warnings[0] = query_warning(rq, metadata_fields, &warn);
+    fv_env_end(&b, warnings, warnings[0] ? 1 : 0, NULL, "kv", 1);
+    if (warn.err != AKV_OK) {
+        b.err = AKV_ERR_NOMEM;
+    }
+    akv_buf_free(&warn);
     fv_reply_buf(rq->resp, 200, &b);
 out:
     for (i = 0; i < n; i++) {
@@ -921,6 +1104,11 @@ static void kv_invalid_path(struct rq *rq, const char *rest)
     char msg[256];
     size_t i;
 
+    if (rq->op == OP_OPTIONS) {
+        /* no operation: the router's own refusal */
+        fv_reply_error(rq->resp, 405, MSG_UNSUPPORTED_OP);
+        return;
+    }
     for (i = 0; i < sizeof(roots) / sizeof(roots[0]); i++) {
         if (strcmp(rest, roots[i]) == 0) {
             reply_warning_404(rq->resp, MSG_NON_LISTING);
@@ -941,6 +1129,7 @@ static void kv_invalid_path(struct rq *rq, const char *rest)
         sub = "delete";
         break;
     case OP_READ:
+    case OP_OPTIONS:
         sub = "get";
         break;
     }
@@ -961,6 +1150,7 @@ static kv_handler *const data_ops[] = {
     [OP_DELETE] = kv_data_delete,
     [OP_LIST] = NULL,
     [OP_PATCH] = NULL,
+    [OP_OPTIONS] = NULL,
 };
 
 static kv_handler *const metadata_ops[] = {
@@ -969,6 +1159,7 @@ static kv_handler *const metadata_ops[] = {
     [OP_DELETE] = kv_metadata_delete,
     [OP_LIST] = kv_metadata_list,
     [OP_PATCH] = NULL,
+    [OP_OPTIONS] = NULL,
 };
 
 static void kv_dispatch(struct rq *rq, kv_handler *const *ops, const char *key)
@@ -989,7 +1180,11 @@ void fv_kv_route(struct rq *rq, const char *rest)
     } else if (strncmp(rest, "metadata/", 9) == 0) {
         kv_dispatch(rq, metadata_ops, rest + 9);
     } else if (strncmp(rest, "destroy/", 8) == 0 && rest[8] != '\0') {
-        kv_destroy(rq, rest + 8);
+        kv_versions(rq, rest + 8, VOP_DESTROY);
+    } else if (strncmp(rest, "delete/", 7) == 0 && rest[7] != '\0') {
+        kv_versions(rq, rest + 7, VOP_DELETE);
+    } else if (strncmp(rest, "undelete/", 9) == 0 && rest[9] != '\0') {
+        kv_versions(rq, rest + 9, VOP_UNDELETE);
     } else {
         kv_invalid_path(rq, rest);
     }

@@ -50,16 +50,23 @@
  *   GET|HEAD sys/health
  *   POST     auth/{k8s-mount}/login   {"role","jwt"}
  *   POST     auth/approle/login       {"role_id","secret_id"}
- *   GET      auth/token/lookup-self
+ *   GET|POST auth/token/lookup-self
  *   POST     auth/token/renew-self    {"increment"}
  *   POST|PUT sys/capabilities-self    {"paths"}: ["root"] for the root
  *                                     token, every KV capability for login
  *                                     tokens, ["deny"] under a deny_prefix
  *   GET|POST|PUT|DELETE  {mount}/data/PATH    (GET takes ?version=N)
  *   GET|POST|PUT|DELETE  {mount}/metadata/PATH
- *   LIST (or GET ?list=true) {mount}/metadata/PREFIX
- *   POST|PUT {mount}/destroy/PATH     {"versions"}
- *   PATCH is not implemented and answers 405.
+ *   LIST (or GET ?list=true) {mount}/metadata/PREFIX (?exclude_deleted)
+ *   POST|PUT {mount}/delete/PATH, undelete/PATH, destroy/PATH
+ *                                     {"versions"}
+ *   PATCH (KV v2's merge patch) is not implemented and answers 405.
+ *   Bodies are read as Vault 1.21 reads them (body.c), paths that are not
+ *   clean are redirected (307) as Go's ServeMux does, and the root token
+ *   is the one `vault server -dev -dev-root-token-id` would make.
+ *   tests/integration/test_vault_diff.py compares every answer with the
+ *   real Vault's; CONTRIBUTING.md lists what still differs on purpose
+ *   (no ACLs, no administrative endpoints, ...).
  *
  * Control endpoints (no token; loopback clients only):
  *   GET  /_fake/kv              the whole KV state, for assertions
@@ -536,6 +543,13 @@ static int fake_vault_init(struct fake_vault *fv)
     pthread_mutex_init(&fv->log_lock, NULL);
     fakefault_slot_init(&fv->faults, &fv_fault_spec, &fv->cfg);
     fv_uuid(fv->cluster_id);
+    {
+        char id[UUID_LEN + 1];
+
+        fv_uuid(id);
+        snprintf(fv->cluster_name, sizeof(fv->cluster_name),
+                 "vault-cluster-%.8s", id);
+    }
     fv->rlog = calloc(REQLOG_CAP, sizeof(*fv->rlog));
     if (!fv->rlog || fakehtab_init(&fv->secrets, 1024) < 0 ||
         fakehtab_init(&fv->tokens, 256) < 0) {

@@ -6,11 +6,14 @@
  */
 #include "fv.h"
 
+#include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
-/* Vault 2.0 refuses "." and ".." segments and empty ones ("//"). */
+/* @returns 1 when \p p has a "." or ".." segment or an empty one ("//"):
+ * no mount path may (main.c). */
 int fv_path_relative(const char *p)
 {
     const char *seg = p;
@@ -29,6 +32,147 @@ int fv_path_relative(const char *p)
         seg = end ? end + 1 : NULL;
     }
     return 0;
+}
+
+/*
+ * Go's path cleaning as net/http's ServeMux does it (cleanPath): "." and
+ * ".." segments resolved, repeated slashes made one, a trailing slash
+ * kept. @returns the clean path (heap), or NULL when out of memory.
+ */
+static char *clean_path(const char *p)
+{
+    size_t n = strlen(p);
+    char *out = malloc(n + 2);
+    size_t o = 0;
+    const char *seg = p;
+
+    if (!out) {
+        return NULL;
+    }
+    out[o++] = '/';
+    while (*seg) {
+        const char *end;
+        size_t len;
+
+        while (*seg == '/') {
+            seg++;
+        }
+        end = strchr(seg, '/');
+        len = end ? (size_t)(end - seg) : strlen(seg);
+        if (len == 0) {
+            break;
+        }
+        if (len == 2 && seg[0] == '.' && seg[1] == '.') {
+            /* out ends with a '/': drop it and the segment before it */
+            if (o > 1) {
+                o--;
+            }
+            while (o > 1 && out[o - 1] != '/') {
+                o--;
+            }
+        } else if (!(len == 1 && seg[0] == '.')) {
+            memcpy(out + o, seg, len);
+            o += len;
+            out[o++] = '/';
+        }
+        seg += len;
+    }
+    if (o > 1 && (n == 0 || p[n - 1] != '/')) {
+        o--; /* the slash after the last segment */
+    }
+    out[o] = '\0';
+    return out;
+}
+
+static enum MHD_Result add_query_arg(void *cls, enum MHD_ValueKind kind,
+                                     const char *key, const char *value)
+{
+    cJSON *q = cls;
+
+    (void)kind;
+    if (key && !cJSON_GetObjectItemCaseSensitive(q, key)) {
+        cJSON_AddItemToObject(q, key, cJSON_CreateString(value ? value : ""));
+    }
+    return MHD_YES;
+}
+
+/* The query parameters as an object (the first of a repeated name), the
+ * way Vault gives them to a read, list or delete as its data. NULL when
+ * out of memory. */
+static cJSON *query_object(const struct fakehttp_request *req)
+{
+    cJSON *q = cJSON_CreateObject();
+
+    if (q) {
+        MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND,
+                                  add_query_arg, q);
+    }
+    return q;
+}
+
+/*
+ * The 307 ServeMux answers for a path that is not clean: Location is the
+ * clean path and the query (its parameters re-encoded), and a GET gets
+ * Go's little HTML body. @returns 1 when \p rq was answered.
+ */
+static int redirect_unclean(struct rq *rq)
+{
+    const char *full = rq->http->path;
+    char *clean = clean_path(full);
+    struct akv_buf loc = TEXT_INIT;
+    struct akv_buf body = TEXT_INIT;
+    const cJSON *arg;
+    cJSON *q;
+
+    if (clean && strcmp(clean, full) == 0) {
+        free(clean);
+        return 0;
+    }
+    if (!clean || !(q = query_object(rq->http))) {
+        free(clean);
+        fv_reply_error(rq->resp, 500, "out of memory");
+        return 1;
+    }
+    akv_buf_puts(&loc, clean);
+    cJSON_ArrayForEach(arg, q)
+    {
+        akv_buf_putc(&loc, arg == q->child ? '?' : '&');
+        fv_url_escape(&loc, arg->string);
+        akv_buf_putc(&loc, '=');
+        fv_url_escape(&loc, arg->valuestring);
+    }
+    cJSON_Delete(q);
+    free(clean);
+    if (strcmp(rq->http->method, "GET") == 0) {
+        const char *c;
+
+        akv_buf_puts(&body, "<a href=\"");
+        for (c = fv_text(&loc); *c; c++) { /* Go's htmlEscape */
+            const char *esc = *c == '&'    ? "&amp;"
+                              : *c == '<'  ? "&lt;"
+                              : *c == '>'  ? "&gt;"
+                              : *c == '"'  ? "&#34;"
+                              : *c == '\'' ? "&#39;"
+                                           : NULL;
+
+            if (esc) {
+                akv_buf_puts(&body, esc);
+            } else {
+                akv_buf_putc(&body, *c);
+            }
+        }
+        akv_buf_puts(&body, "\">Temporary Redirect</a>.\n\n");
+    }
+    fakehttp_reply_take(rq->resp, 307, akv_buf_take(&body));
+    if (strcmp(rq->http->method, "GET") == 0 ||
+        strcmp(rq->http->method, "HEAD") == 0) {
+        rq->resp->content_type = "text/html; charset=utf-8";
+    } else {
+        rq->resp->content_type = ""; /* http.Redirect sets none */
+    }
+    fakehttp_add_header(rq->resp, "Location", fv_text(&loc));
+    akv_buf_free(&loc);
+    return 1;
 }
 
 /* Vault's method → logical operation (http/logical.go). @returns -1 for
@@ -58,42 +202,67 @@ static int method_op(const struct fakehttp_request *req)
     if (strcmp(m, "PATCH") == 0) {
         return OP_PATCH;
     }
+    if (strcmp(m, "OPTIONS") == 0) {
+        return OP_OPTIONS; /* no operation: every handler refuses it */
+    }
     return -1;
 }
 
-/*
- * Parses a write body like jsonutil.DecodeJSONFromReader into a map: empty
- * input and null mean "no data"; anything but an object is an error.
- * @returns 0, or -1 for "error parsing JSON".
- */
-static int parse_body(struct rq *rq)
+/* PATCH takes only JSON merge patches (mime.ParseMediaType of the header).
+ * @returns 0, or the status of the refusal with its text in \p err. */
+static int patch_content_type(const struct fakehttp_request *req,
+                              struct akv_buf *err)
 {
-    const char *p = rq->http->body;
-    size_t n = rq->http->body_len;
-    size_t i = 0;
+    static const char want[] = "application/merge-patch+json";
+    const char *ct = fakehttp_header(req, "Content-Type");
+    size_t n;
 
-    while (i < n &&
-           (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r')) {
-        i++;
+    while (ct && (*ct == ' ' || *ct == '\t')) {
+        ct++;
     }
-    if (i == n) {
+    if (!ct || !*ct) {
+        akv_buf_puts(err, "mime: no media type");
+        return 400;
+    }
+    n = strcspn(ct, "; \t");
+    if (n == sizeof(want) - 1 && strncasecmp(ct, want, n) == 0) {
         return 0;
     }
-    rq->body = cJSON_ParseWithLength(p, n);
-    if (!rq->body) {
-        return -1;
+    akv_buf_printf(err, "PATCH requires Content-Type of %s, provided ", want);
+    while (n > 0 && ct[n - 1] == ' ') {
+        n--;
     }
-    if (cJSON_IsNull(rq->body)) {
-        cJSON_Delete(rq->body);
-        rq->body = NULL;
-        return 0;
+    for (; n > 0; n--, ct++) {
+        akv_buf_putc(err, (char)((*ct >= 'A' && *ct <= 'Z') ? *ct + 32 : *ct));
     }
-    if (!cJSON_IsObject(rq->body)) {
-        cJSON_Delete(rq->body);
-        rq->body = NULL;
-        return -1;
+    return 415;
+}
+
+/*
+ * Reads the body (fv_body_parse): every method's body is scanned, a
+ * write's becomes rq->body. PATCH first needs Vault's content type.
+ * @returns 1 to go on, 0 when the answer is set.
+ */
+static int read_body(struct rq *rq)
+{
+    int write = rq->op == OP_WRITE || rq->op == OP_PATCH;
+    struct akv_buf err = TEXT_INIT;
+    int status;
+
+    status = fv_body_parse(rq->http->body, rq->http->body_len, 0, 0, &rq->body,
+                           &err);
+    if (status == 0 && rq->op == OP_PATCH) {
+        status = patch_content_type(rq->http, &err);
     }
-    return 0;
+    if (status == 0 && write) {
+        status = fv_body_parse(rq->http->body, rq->http->body_len, 1,
+                               rq->op == OP_PATCH, &rq->body, &err);
+    }
+    if (status != 0) {
+        fv_reply_error(rq->resp, status, fv_text(&err));
+    }
+    akv_buf_free(&err);
+    return status == 0;
 }
 
 /* Counts the KV traffic /_fake/stats reports, before anything can fail. */
@@ -156,8 +325,7 @@ static int http_layer(struct rq *rq)
         fakehttp_reply_take(rq->resp, 400, NULL);
         return 0;
     }
-    if (fv_path_relative(full)) {
-        fv_reply_error(rq->resp, 400, "relative paths not supported");
+    if (redirect_unclean(rq)) {
         return 0;
     }
     if (strcmp(full, "/v1/sys/health") == 0) {
@@ -178,9 +346,19 @@ static int http_layer(struct rq *rq)
     }
     vp = rq->vpath;
     count_kv(rq);
-    if ((rq->op == OP_WRITE || rq->op == OP_PATCH) && parse_body(rq) < 0) {
-        fv_reply_error(rq->resp, 400, "error parsing JSON");
+    if (!read_body(rq)) {
         return 0;
+    }
+    if (rq->op == OP_READ || rq->op == OP_LIST || rq->op == OP_DELETE) {
+        rq->query = query_object(rq->http);
+        if (!rq->query) {
+            fv_reply_error(rq->resp, 500, "out of memory");
+            return 0;
+        }
+        if (rq->op == OP_LIST && strcmp(rq->http->method, "GET") == 0) {
+            /* ?list=true made it a LIST and is no parameter of it */
+            cJSON_DeleteItemFromObjectCaseSensitive(rq->query, "list");
+        }
     }
     if ((rq->op == OP_WRITE || rq->op == OP_PATCH) && *vp &&
         vp[strlen(vp) - 1] == '/') {
@@ -190,14 +368,21 @@ static int http_layer(struct rq *rq)
     return 1;
 }
 
+/* @returns 1 when \p vp is one of the login paths. */
+static int login_path(const struct rq *rq, const char *vp)
+{
+    char login[300];
+
+    snprintf(login, sizeof(login), "auth/%s/login", rq->fv->cfg.k8s_mount);
+    return strcmp(vp, login) == 0 || strcmp(vp, "auth/approle/login") == 0;
+}
+
 /* The login paths, which need no token. @returns 1 when \p rq was one. */
 static int route_login(struct rq *rq)
 {
     const char *vp = rq->vpath;
-    char login[300];
 
-    snprintf(login, sizeof(login), "auth/%s/login", rq->fv->cfg.k8s_mount);
-    if (strcmp(vp, login) != 0 && strcmp(vp, "auth/approle/login") != 0) {
+    if (!login_path(rq, vp)) {
         return 0;
     }
     /* check_config() (main.c) keeps the k8s mount from being "approle" */
@@ -205,7 +390,8 @@ static int route_login(struct rq *rq)
         return 1;
     }
     if (rq->op != OP_WRITE) {
-        fv_reply_error(rq->resp, 405, MSG_UNSUPPORTED_OP);
+        /* a login's error is not wrapped in a multierror */
+        fv_reply_error(rq->resp, 405, "unsupported operation");
     } else if (strcmp(vp, "auth/approle/login") == 0) {
         fv_approle_login(rq);
     } else {
@@ -303,6 +489,7 @@ void fv_handle(void *opaque, const struct fakehttp_request *req,
         }
         fakefault_release(rq.fc);
         cJSON_Delete(rq.body);
+        cJSON_Delete(rq.query);
         free(rq.vpath);
         fv_log_request(fv, req,
                        resp->action == FAKEHTTP_DROP ? 0

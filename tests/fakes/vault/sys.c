@@ -45,17 +45,17 @@ void fv_sys_health(struct rq *rq, int sealed)
     akv_buf_printf(&b,
                    "{\"initialized\":true,\"sealed\":%s,\"standby\":%s,"
                    "\"performance_standby\":false,"
-                   "\"replication_performance_mode\":\"disabled\","
-                   "\"replication_dr_mode\":\"disabled\","
+                   "\"replication_performance_mode\":\"%s\","
+                   "\"replication_dr_mode\":\"%s\","
                    "\"server_time_utc\":%lld,\"version\":\"" VAULT_VERSION "\","
                    "\"enterprise\":false,",
                    sealed ? "true" : "false", sealed ? "true" : "false",
-                   (long long)time(NULL));
+                   /* a sealed Vault does not know its replication state */
+                   sealed ? "unknown" : "disabled",
+                   sealed ? "unknown" : "disabled", (long long)time(NULL));
     if (!sealed) {
-        akv_buf_printf(&b,
-                       "\"cluster_name\":\"vault-cluster-fake\","
-                       "\"cluster_id\":\"%s\",",
-                       rq->fv->cluster_id);
+        akv_buf_printf(&b, "\"cluster_name\":\"%s\",\"cluster_id\":\"%s\",",
+                       rq->fv->cluster_name, rq->fv->cluster_id);
     }
     akv_buf_puts(&b, "\"echo_duration_ms\":0,\"clock_skew_ms\":0,"
                      "\"replication_primary_canary_age_ms\":0}\n");
@@ -120,75 +120,33 @@ static int slice_add(struct cap_paths *out, const char *s, size_t n,
     return 0;
 }
 
-/*
- * A framework.TypeCommaStringSlice field (parseutil.ParseCommaStringSlice):
- * a string is split at commas ("" is no element at all), a list's items
- * are weakly decoded to strings; every element is trimmed of white space.
- * The fake takes at most CAP_PATHS_MAX elements.
- * @returns 0, or -1 with a message in \p err.
- */
-static int field_comma_slice(const cJSON *body, const char *name,
-                             struct cap_paths *out, struct akv_buf *err)
+/* A framework.TypeCommaStringSlice field (fv_field_comma_slice()), its
+ * elements trimmed of white space, added to \p out; the fake takes at most
+ * CAP_PATHS_MAX of them. @returns 0, or -1 with the framework's
+ * "Field validation failed: ..." in \p err. */
+static int field_paths(const cJSON *body, const char *name,
+                       struct cap_paths *out, struct akv_buf *err)
 {
-    const cJSON *v = fv_obj_get(body, name);
+    struct akv_buf inner = TEXT_INIT;
+    cJSON *list = NULL;
     const cJSON *it;
-    size_t idx = 0;
+    int rc = fv_field_comma_slice(body, name, 0, &list, &inner);
 
-    if (!v || cJSON_IsNull(v)) {
-        return 0;
-    }
-    if (cJSON_IsString(v)) {
-        const char *p = v->valuestring;
-
-        while (*p) {
-            size_t len = strcspn(p, ",");
-
-            if (slice_add(out, p, len, err) < 0) {
-                return -1;
-            }
-            p += len;
-            if (*p == ',') {
-                p++;
-                if (!*p && slice_add(out, p, 0, err) < 0) {
-                    return -1; /* "a," is ["a", ""] */
-                }
-            }
-        }
-        return 0;
-    }
-    if (!cJSON_IsArray(v)) {
-        fv_field_error_prefix(err, v, name);
-        akv_buf_printf(err, "'' source data must be an array or slice, got %s",
-                       cJSON_IsObject(v) ? "map" : fv_go_kind(v));
+    if (rc < 0) {
+        akv_buf_puts(err, MSG_FIELD_VALIDATION);
+        akv_buf_puts(err, fv_text(&inner));
+        akv_buf_free(&inner);
         return -1;
     }
-    cJSON_ArrayForEach(it, v)
+    cJSON_ArrayForEach(it, list)
     {
-        struct akv_buf item = TEXT_INIT;
-        int rc;
-
-        if (fv_weak_scalar(&item, it) < 0) {
-            fv_field_error_prefix(err, v, name);
-            akv_buf_printf(err,
-                           "'[%zu]' expected type 'string', got unconvertible "
-                           "type '%s'",
-                           idx,
-                           cJSON_IsArray(it) ? "[]interface {}"
-                                             : "map[string]interface {}");
-            return -1;
+        if (rc >= 0 &&
+            slice_add(out, it->valuestring, strlen(it->valuestring), err) < 0) {
+            rc = -1;
         }
-        if (item.err != AKV_OK) {
-            akv_buf_puts(err, "out of memory");
-            return -1;
-        }
-        rc = slice_add(out, akv_buf_str(&item), item.len, err);
-        akv_buf_free(&item);
-        if (rc < 0) {
-            return -1;
-        }
-        idx++;
     }
-    return 0;
+    cJSON_Delete(list);
+    return rc < 0 ? -1 : 0;
 }
 
 /*
@@ -220,9 +178,8 @@ void fv_capabilities_self(struct rq *rq)
         fv_reply_error(rq->resp, 405, MSG_UNSUPPORTED_OP);
         return;
     }
-    if (field_comma_slice(rq->body, "paths", &paths, &err) < 0 ||
-        (paths.n == 0 &&
-         field_comma_slice(rq->body, "path", &paths, &err) < 0)) {
+    if (field_paths(rq->body, "paths", &paths, &err) < 0 ||
+        (paths.n == 0 && field_paths(rq->body, "path", &paths, &err) < 0)) {
         fv_reply_error(rq->resp, 400, fv_text(&err));
         goto out;
     }
@@ -232,7 +189,9 @@ void fv_capabilities_self(struct rq *rq)
     }
     for (i = 0; i < paths.n; i++) {
         if (!*paths.p[i]) {
-            fv_reply_error(rq->resp, 400, "missing path"); /* Core's check */
+            /* Core's check, in a multierror */
+            fv_reply_error(rq->resp, 400,
+                           "1 error occurred:\n\t* missing path\n\n");
             goto out;
         }
         keys[nkeys++] = paths.p[i];
