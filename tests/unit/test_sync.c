@@ -627,9 +627,20 @@ static void lease_decisions(void **state)
     /* ... unless the method cannot log in */
     assert_int_equal(akv_vault_lease_due(&l, 1000, 0), AKV_LEASE_OK);
     assert_int_equal(akv_vault_lease_due(&l, 10000, 0), AKV_LEASE_RENEW);
-    /* a third exactly is still worth renewing */
-    l.ttl_s = 20;
-    assert_int_equal(akv_vault_lease_due(&l, 1000, 1), AKV_LEASE_OK);
+    /* capped above a third: kept until a third of a login's lifetime is
+     * left (20 s, not two thirds of the 40 s), then replaced by a login
+     * (renewing it cannot outlive the cap) */
+    l.ttl_s = 40;
+    assert_int_equal(akv_vault_lease_due(&l, 19999, 1), AKV_LEASE_OK);
+    assert_int_equal(akv_vault_lease_due(&l, 20000, 1), AKV_LEASE_LOGIN);
+    /* ... a method that cannot log in renews it at two thirds */
+    assert_int_equal(akv_vault_lease_due(&l, 26000, 0), AKV_LEASE_OK);
+    assert_int_equal(akv_vault_lease_due(&l, 26667, 0), AKV_LEASE_RENEW);
+    /* a renewal that granted more than login (a periodic token looked up
+     * late in its period): two thirds of what it granted */
+    l.ttl_s = 90;
+    assert_int_equal(akv_vault_lease_due(&l, 59000, 1), AKV_LEASE_OK);
+    assert_int_equal(akv_vault_lease_due(&l, 60000, 1), AKV_LEASE_RENEW);
 
     /* not renewable: log in at two thirds, or live with it */
     l.ttl_s = 60;

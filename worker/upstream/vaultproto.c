@@ -58,25 +58,33 @@ enum akv_lease_action akv_vault_lease_due(const struct akv_vault_lease *l,
                                           long long now_ms_, int can_login)
 {
     long long elapsed = now_ms_ - l->obtained_ms;
+    long long span_s;
+    int capped;
 
     if (l->ttl_s <= 0) {
         return AKV_LEASE_OK; /* never expires (root-like) */
     }
-    /* Renewals capped by the maximum TTL shrink the lease: once one
-     * grants less than a third of what login gave, renewing buys too
-     * little, and logging in at once keeps the token's remaining lifetime
-     * above a third of a login's (what AK2VaultVaultTokenExpiring counts
-     * on). */
-    if (can_login && l->renewable && l->ttl_s * 3 < l->first_ttl_s) {
-        return AKV_LEASE_LOGIN;
+    if (!can_login) {
+        /* Renew at two thirds of what the last answer granted; a token
+         * that cannot be renewed lives as long as it lives. */
+        if (elapsed * 3 < l->ttl_s * 1000 * 2) {
+            return AKV_LEASE_OK;
+        }
+        return l->renewable ? AKV_LEASE_RENEW : AKV_LEASE_OK;
     }
-    if (elapsed * 3 < l->ttl_s * 1000 * 2) {
+    /* Act once a third of a login's lifetime is left (two thirds of the
+     * TTL gone, for a token as long-lived as at login). A renewal capped
+     * by the token's max TTL granted less than login gave: renewing it
+     * again cannot outlive that cap, so the token is replaced by a login
+     * when a third of a login's lifetime is left, or at once when the cap
+     * left less. The remaining lifetime thus stays above a third of a
+     * login's (what AK2VaultVaultTokenExpiring counts on). */
+    capped = l->renewable && l->ttl_s < l->first_ttl_s;
+    span_s = l->ttl_s > l->first_ttl_s ? l->ttl_s : l->first_ttl_s;
+    if ((l->ttl_s * 1000 - elapsed) * 3 > span_s * 1000) {
         return AKV_LEASE_OK;
     }
-    if (can_login && !l->renewable) {
-        return AKV_LEASE_LOGIN;
-    }
-    return l->renewable ? AKV_LEASE_RENEW : AKV_LEASE_OK;
+    return l->renewable && !capped ? AKV_LEASE_RENEW : AKV_LEASE_LOGIN;
 }
 
 int akv_vault_parse_auth(const char *body, size_t len, char **token,
