@@ -21,7 +21,7 @@
 DEB_PKGS := build-essential pkg-config librdkafka-dev libcurl4-openssl-dev \
             libcjson-dev libconfig-dev libmicrohttpd-dev libcmocka-dev kcat \
             python3 python3-yaml python3-requests procps curl shellcheck \
-            prometheus jq systemd python3-venv
+            prometheus jq systemd python3-venv openssl
 PKGS     := rdkafka libcurl libcjson libconfig libmicrohttpd
 
 BUILD ?= build
