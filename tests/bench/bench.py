@@ -874,7 +874,7 @@ class Bench:
                           for i in idents}
         plan = {"latency_ms": a.latency_ms}
         self.stack.vault_faults(plan)
-        akvtest.Stack._faults(url, plan)
+        akvtest.fault_plan(url, plan)
         try:
             # Idle: its fetches now wait at the broker for data.
             time.sleep(a.fresh_idle_s)
@@ -931,7 +931,7 @@ class Bench:
             ak1 = akvtest.http_json("GET", url + "/_fake/stats")[1]
         finally:
             self.stack.vault_faults(None)
-            akvtest.Stack._faults(url, None)
+            akvtest.fault_plan(url, None)
         w.signal(signal.SIGTERM)
         usage = wait_worker(w, 60)
         st = final_stats(w)

@@ -898,28 +898,13 @@ class Stack:
 
     # -- fault plans (both fakes) -------------------------------------------
 
-    @staticmethod
-    def _faults(base, plan, ssl_context=None):
-        """Replaces the fault plan (None or {} clears it); @returns the
-        effective plan the fake answered with."""
-        if plan:
-            status, out = http_json("POST", base + "/_fake/faults", plan,
-                                    ssl_context=ssl_context)
-        else:
-            status, out = http_json("DELETE", base + "/_fake/faults",
-                                    ssl_context=ssl_context)
-        if status != 200 or not isinstance(out, dict):
-            raise AssertionError("fault plan %s refused: %s %s" % (
-                json.dumps(plan), status, out))
-        return out
-
     def vault_faults(self, plan=None):
         """fake-vault's fault plan: {"error_rates": {"503": 0.2}, ...}."""
         return self.vault_server.faults(plan)
 
     def authentik_faults(self, plan=None):
         """fake-authentik's fault plan: {"deny_status": 403, ...}."""
-        return self._faults(self.authentik_url, plan)
+        return fault_plan(self.authentik_url, plan)
 
     # -- workers ------------------------------------------------------------
 
@@ -997,6 +982,21 @@ class Stack:
 
 
 
+def fault_plan(base, plan, ssl_context=None):
+    """Replaces the fault plan of the stand-in at \\p base (None or {}
+    clears it); @returns the effective plan it answered with."""
+    if plan:
+        status, out = http_json("POST", base + "/_fake/faults", plan,
+                                ssl_context=ssl_context)
+    else:
+        status, out = http_json("DELETE", base + "/_fake/faults",
+                                ssl_context=ssl_context)
+    if status != 200 or not isinstance(out, dict):
+        raise AssertionError("fault plan %s refused: %s %s" % (
+            json.dumps(plan), status, out))
+    return out
+
+
 class FakeVault:
     """fake-vault (bin/fake-vault) with \\p root_token, one KV v2 mount kv/;
     \\p tls as Stack's vault_tls; \\p vault_args: more of its arguments."""
@@ -1045,7 +1045,7 @@ class FakeVault:
         return self._get("requests").get("requests", [])
 
     def faults(self, plan):
-        return Stack._faults(self.addr, plan, self.ssl)
+        return fault_plan(self.addr, plan, self.ssl)
 
     def worker_settings(self):
         return {}

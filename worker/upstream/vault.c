@@ -518,6 +518,11 @@ enum akv_class akv_vault_call_finish(struct akv_vault *v, enum akv_vault_op op,
     const char *what = op == AKV_VAULT_RENEW     ? "token renewal"
                        : v->method == AUTH_TOKEN ? "token lookup"
                                                  : "login";
+    /* What a refusal by policy (not for an invalid token) names. */
+    const char *need = op == AKV_VAULT_RENEW ? "update on auth/token/renew-self"
+                       : v->method == AUTH_TOKEN
+                           ? "read on auth/token/lookup-self"
+                           : NULL;
     enum akv_class cls;
 
     if (resp->status == 0) {
@@ -526,15 +531,8 @@ enum akv_class akv_vault_call_finish(struct akv_vault *v, enum akv_vault_op op,
         return akv_transport_class((int)resp->curl_code, resp->error);
     }
     cls = answer(what, resp, errstr, errstr_size);
-    /* Refused by policy, not for an invalid token: name the path. */
-    if (op == AKV_VAULT_RENEW) {
-        akv_vault_denied_hint(resp->status, cls,
-                              "update on auth/token/renew-self", errstr,
-                              errstr_size);
-    } else if (v->method == AUTH_TOKEN) {
-        akv_vault_denied_hint(resp->status, cls,
-                              "read on auth/token/lookup-self", errstr,
-                              errstr_size);
+    if (need) {
+        akv_vault_denied_hint(resp->status, cls, need, errstr, errstr_size);
     }
     if (op == AKV_VAULT_RENEW) {
         cls = cls == AKV_CLASS_OK ? take_auth(v, resp, 0, errstr, errstr_size)
