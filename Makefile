@@ -21,8 +21,14 @@
 DEB_PKGS := build-essential pkg-config librdkafka-dev libcurl4-openssl-dev \
             libcjson-dev libconfig-dev libmicrohttpd-dev libcmocka-dev kcat \
             python3 python3-yaml python3-requests procps curl shellcheck \
-            prometheus jq systemd python3-venv openssl
+            prometheus jq systemd python3-venv openssl podman runc \
+            debootstrap
 PKGS     := rdkafka libcurl libcjson libconfig libmicrohttpd
+
+# The release: `ak2vault version`, the image's tag and OCI labels; the
+# Dockerfile's default (AK2VAULT_VERSION), Chart.yaml's appVersion and the
+# kustomization's image tag say the same, which tests check.
+VERSION := 0.1.0
 
 BUILD ?= build
 BIN   ?= bin
@@ -104,6 +110,11 @@ $(call part_lib,$(1)): $$(patsubst %.c,$(BUILD)/%.o,$(call part_src,$(1)))
 endef
 $(foreach p,$(PARTS),$(eval $(call part_rules,$(p))))
 
+# The version is compiled into main.o alone, which is rebuilt when this
+# file changes.
+$(BUILD)/worker/cli/main.o: CFLAGS += -DAKV_VERSION='"$(VERSION)"'
+$(BUILD)/worker/cli/main.o: Makefile
+
 $(BIN)/ak2vault: $(BUILD)/worker/cli/main.o $(LIBWORKER) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -153,10 +164,11 @@ deps:
 	fi
 
 # The suites run on both brokers and both Vaults: the real ones are
-# installed (or built) first.
+# installed (or built) first; so is the container image, where podman
+# works.
 test: deps
 	@$(MAKE) --no-print-directory kafka
-	@$(MAKE) --no-print-directory k8s-tools venv vault
+	@$(MAKE) --no-print-directory k8s-tools venv vault image-if-podman
 	@$(MAKE) --no-print-directory check
 
 check: all
@@ -188,7 +200,7 @@ asan:
 
 test-asan: deps
 	@$(MAKE) --no-print-directory kafka asan
-	@$(MAKE) --no-print-directory k8s-tools venv vault
+	@$(MAKE) --no-print-directory k8s-tools venv vault image-if-podman
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    AKV_BIN=$(abspath build/asan/bin) \
@@ -512,3 +524,87 @@ $(VAULT_BIN): $(VAULT_MOD)/go.mod $(VAULT_MOD)/go.sum $(VAULT_PATCH)
 	    $(GO) build -trimpath -ldflags "-s -w" \
 	    -o $(abspath $(VAULT_BIN)) github.com/hashicorp/vault
 	@touch $(VAULT_BIN)
+
+# ---------------------------------------------------------------------------
+# The container image (docker/Dockerfile), built with podman on a Debian
+# base made here: no registry is needed.
+#
+#   make image       install podman, runc and debootstrap if missing
+#                    (IMAGE_DEB_PKGS), make the base the Dockerfile's FROM
+#                    names with docker/image/debian-base (debootstrap from
+#                    the Debian mirror this machine's apt uses, DEBIAN_MIRROR=
+#                    another) into build/image/ once, import it into podman
+#                    when podman lacks it, then `podman build` the image as
+#                    $(IMAGE):$(VERSION) and $(IMAGE):latest, with the
+#                    version, commit and build time as build arguments (OCI
+#                    labels; `ak2vault version`). Needs root. The build uses
+#                    the host's network (apt reaches the mirror as apt does
+#                    here) and podman's layer cache: a rebuild after a
+#                    change to the C code recompiles, nothing more.
+#   PODMAN_CONF=     podman's own configuration instead of
+#                    docker/image/containers.conf (which sets runc and no
+#                    default ulimits; it says why)
+#   `make test` runs `make image` when docker/image/podman-works says podman
+#   works here; tests/integration/test_image.py runs the image (and says
+#   why it skips when podman does not work).
+
+# The same as in DEB_PKGS, for `make image` alone.
+IMAGE_DEB_PKGS := podman runc debootstrap
+IMAGE          ?= localhost/ak2vault
+IMAGE_DIR      := build/image
+IMAGE_FROM     := $(shell sed -n 's/^FROM[[:space:]]\+\([^[:space:]]*\).*/\1/p' docker/Dockerfile | sort -u)
+IMAGE_SUITE    := $(firstword $(subst -, ,$(lastword $(subst :, ,$(IMAGE_FROM)))))
+IMAGE_BASE_TAR := $(IMAGE_DIR)/$(subst :,-,$(subst /,-,$(IMAGE_FROM))).tar
+PODMAN_CONF    ?= $(abspath docker/image/containers.conf)
+PODMAN         := $(if $(PODMAN_CONF),CONTAINERS_CONF=$(PODMAN_CONF)) podman
+DEBIAN_MIRROR  ?=
+
+.PHONY: image image-deps image-if-podman
+
+image-deps:
+	@$(MAKE) --no-print-directory deps DEB_PKGS="$(IMAGE_DEB_PKGS)"
+
+$(IMAGE_BASE_TAR): docker/image/debian-base
+	@test $(words $(IMAGE_FROM)) = 1 || \
+	    { echo "make image: the Dockerfile's stages start FROM" \
+	      "'$(IMAGE_FROM)', not one base"; exit 1; }
+	@mkdir -p $(IMAGE_DIR)
+	docker/image/debian-base $(IMAGE_SUITE) $@ $(DEBIAN_MIRROR)
+
+# The base is imported again when podman lacks it or it is older than the
+# archive (the archive was made again).
+image: image-deps
+	@$(MAKE) --no-print-directory $(IMAGE_BASE_TAR)
+	@id=$$($(PODMAN) image inspect --format '{{.Id}}' $(IMAGE_FROM) \
+	        2>/dev/null); \
+	if [ -z "$$id" ] || [ $(IMAGE_BASE_TAR) -nt $(IMAGE_DIR)/base.imported ]; \
+	then \
+	    echo "podman import $(IMAGE_BASE_TAR) $(IMAGE_FROM)"; \
+	    $(PODMAN) import --quiet --change 'CMD ["bash"]' \
+	        $(IMAGE_BASE_TAR) $(IMAGE_FROM) >/dev/null && \
+	    touch $(IMAGE_DIR)/base.imported || exit 1; \
+	fi
+	$(PODMAN) build --pull=never --network host --format docker \
+	    --build-arg AK2VAULT_VERSION=$(VERSION) \
+	    --build-arg AK2VAULT_REVISION=$$(git rev-parse HEAD 2>/dev/null) \
+	    --build-arg AK2VAULT_CREATED=$$(date -u +%Y-%m-%dT%H:%M:%SZ) \
+	    -f docker/Dockerfile -t $(IMAGE):$(VERSION) -t $(IMAGE):latest .
+	@$(PODMAN) image inspect --format \
+	    '$(IMAGE):$(VERSION) {{.Id}}: {{.Size}} bytes' $(IMAGE):$(VERSION)
+
+# For `make test`: the image when podman works here (root, `podman info`
+# answers), its output in build/image/build.log (the end of it shown when
+# the build fails); else a line saying why test_image will skip.
+image-if-podman:
+	@if [ "$$(id -u)" != 0 ]; then \
+	    echo "make: no image: not root (test_image skips)"; \
+	elif ! command -v podman >/dev/null || \
+	     ! $(PODMAN) info >/dev/null 2>&1; then \
+	    echo "make: no image: podman does not work here (test_image skips)"; \
+	else \
+	    mkdir -p $(IMAGE_DIR); \
+	    echo "make image >$(IMAGE_DIR)/build.log"; \
+	    $(MAKE) --no-print-directory image >$(IMAGE_DIR)/build.log 2>&1 || \
+	    { tail -n 40 $(IMAGE_DIR)/build.log; exit 1; }; \
+	    tail -n 1 $(IMAGE_DIR)/build.log; \
+	fi

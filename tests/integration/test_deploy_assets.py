@@ -1587,7 +1587,9 @@ def test_vault_setup_writes_a_private_token():
 
 def dockerfile_stages():
     """[{"name", "base", "lines": [(instruction, arguments)]}], with line
-    continuations joined and comments dropped."""
+    continuations joined and comments dropped. The ARG lines before the
+    first FROM (the build arguments' defaults) are left out: see
+    dockerfile_build_args()."""
     text = DOCKERFILE.read_text()
     text = "\n".join(l for l in text.splitlines()
                      if not l.lstrip().startswith("#"))
@@ -1602,10 +1604,25 @@ def dockerfile_stages():
             m = re.match(r"(\S+)(?:\s+AS\s+(\S+))?", args.strip(), re.I)
             stages.append({"base": m.group(1), "name": m.group(2),
                            "lines": []})
+        elif not stages and ins == "ARG":
+            continue
         else:
             assert stages, "%s before FROM" % ins
             stages[-1]["lines"].append((ins, " ".join(args.split())))
     return stages
+
+
+def dockerfile_build_args():
+    """{name: default} of the ARG lines before the first FROM."""
+    out = {}
+    for line in DOCKERFILE.read_text().splitlines():
+        line = line.strip()
+        if line.upper().startswith("FROM "):
+            break
+        m = re.match(r"ARG\s+(\w+)(?:=(\S*))?$", line, re.I)
+        if m:
+            out[m.group(1)] = m.group(2) or ""
+    return out
 
 
 def apt_packages(stage):
@@ -1773,6 +1790,30 @@ def test_dockerfile_runs_as_non_root_with_healthcheck():
     assert not problems, "; ".join(problems)
 
 
+def test_dockerfile_version_is_the_releases():
+    """A plain `docker build` (no --build-arg) labels and builds the
+    Makefile's VERSION, the version `ak2vault version` prints."""
+    mk = (REPO / "Makefile").read_text()
+    version = re.search(r"^VERSION\s*:=\s*(\S+)", mk, re.M).group(1)
+    args = dockerfile_build_args()
+    v = subprocess.run([akvtest.binary("ak2vault"), "version"],
+                       capture_output=True, text=True, timeout=10)
+    assert v.stdout.split()[:2] == ["ak2vault", version], \
+        "ak2vault version printed %r, the Makefile's VERSION is %s" % (
+            v.stdout[:60], version)
+    assert args.get("AK2VAULT_VERSION") == version, \
+        "the Dockerfile's AK2VAULT_VERSION defaults to %r, the Makefile's " \
+        "VERSION is %s" % (args.get("AK2VAULT_VERSION"), version)
+    final = dockerfile_stages()[-1]
+    labels = " ".join(a for i, a in final["lines"] if i == "LABEL")
+    for name in ("version", "revision", "created"):
+        arg = "AK2VAULT_" + name.upper()
+        want = 'org.opencontainers.image.%s="$%s"' % (name, arg)
+        assert want in labels, "the runtime stage lacks LABEL %s" % want
+        assert ("ARG", arg) in final["lines"], \
+            "the runtime stage does not declare ARG %s" % arg
+
+
 def dockerignored(relpath, patterns):
     """Docker's .dockerignore rule: the last pattern that matches the path
     or one of its parent directories decides."""
@@ -1871,6 +1912,7 @@ def test_dockerfile_build_stage_builds_with_make():
                 shutil.copy2(f, to)
     assert not problems, "; ".join(problems)
     r = subprocess.run(runs[0], shell=True, cwd=str(ctx),
+                       env=dict(os.environ, **dockerfile_build_args()),
                        capture_output=True, text=True, timeout=540)
     assert r.returncode == 0, "`%s` in the build context failed: %s" % (
         runs[0], r.stderr.strip()[-800:])
@@ -1879,6 +1921,10 @@ def test_dockerfile_build_stage_builds_with_make():
                        text=True, timeout=10)
     assert v.returncode == 0 and v.stdout.startswith("ak2vault "), \
         "the built binary does not run: %s" % v.stderr
+    version = dockerfile_build_args().get("AK2VAULT_VERSION")
+    assert v.stdout.split()[1] == version, \
+        "the build stage's binary is version %s, the Dockerfile's " \
+        "AK2VAULT_VERSION %r" % (v.stdout.split()[1], version)
     # The runtime stage's other COPY sources exist and are not ignored.
     for i, a in final["lines"]:
         if i == "COPY" and not a.startswith("--"):

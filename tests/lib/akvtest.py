@@ -1508,8 +1508,13 @@ def reason_of(exc):
     return text[:2000]
 
 
-def run_tests(module_globals, name, setup=None, teardown=None):
+def run_tests(module_globals, name, setup=None, teardown=None,
+              skip_all=None):
     """Runs every test_* function of the module in definition order.
+
+    \p skip_all: a reason none of the tests can run on this machine (e.g.
+    podman does not work): each prints "skip - NAME: reason" and none
+    counts; setup and teardown do not run.
 
     $AKV_ONLY, a regular expression, restricts the run to the tests whose
     names it matches (a test whose dependency did not run fails).
@@ -1522,6 +1527,11 @@ def run_tests(module_globals, name, setup=None, teardown=None):
     tests = [(n, f) for n, f in module_globals.items()
              if n.startswith("test_") and callable(f) and
              (not only or re.search(only, n))]
+    if skip_all:
+        for tname, _ in tests:
+            say("skip - %s: %s" % (tname, skip_all))
+        say("0 passed, 0 failed")
+        sys.exit(0)
     rundir = RunDir(name)
     passed, failed, skipped, timings = [], [], [], []
     interrupted = False
@@ -1833,3 +1843,61 @@ def load_documents(path):
     TagTolerantLoader.add_multi_constructor("!", tagged)
     return [d for d in yaml.load_all(text, Loader=TagTolerantLoader)
             if d is not None]
+
+
+# -- the container image (podman) --------------------------------------------
+
+PODMAN_CONF = REPO / "docker/image/containers.conf"
+# What `make image` tags (its IMAGE, :latest); AKV_IMAGE another.
+IMAGE = os.environ.get("AKV_IMAGE") or "localhost/ak2vault:latest"
+
+
+def podman(*args, timeout=120.0, check=True, input=None):
+    """`podman ARGS` with the project's containers.conf (runc, no default
+    ulimits: see the file). @returns the CompletedProcess (text); with
+    \\p check, a non-zero exit raises AssertionError with its stderr."""
+    env = dict(os.environ, CONTAINERS_CONF=str(PODMAN_CONF))
+    try:
+        r = subprocess.run(["podman", *args], capture_output=True, text=True,
+                           env=env, timeout=timeout, input=input,
+                           stdin=None if input is not None
+                           else subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("podman %s still running after %ds" % (
+            " ".join(args[:3]), timeout)) from None
+    if check and r.returncode != 0:
+        raise AssertionError("podman %s exited %d: %s" % (
+            " ".join(args[:3]), r.returncode,
+            SECRETS.scrub(" ".join(r.stderr.split())[-500:])))
+    return r
+
+
+def podman_problem():
+    """None when podman can build and run the image here, else why not
+    (the reason the image tests print when they skip): podman missing, not
+    root (`make image` makes its base with debootstrap), or `podman info`
+    failing."""
+    if shutil.which("podman") is None:
+        return "podman is not installed (make image-deps installs it)"
+    if os.geteuid() != 0:
+        return "not root: make image and these tests run podman as root"
+    try:
+        r = podman("info", "--format", "{{.Host.OCIRuntime.Name}}",
+                   timeout=60, check=False)
+    except AssertionError as e:
+        return str(e)
+    if r.returncode != 0:
+        return "podman info fails: %s" % " ".join(r.stderr.split())[-300:]
+    return None
+
+
+def image_inspect(image=None):
+    """`podman image inspect` of \\p image (default IMAGE): its JSON
+    object (Config, Size, Labels, ...); AssertionError when podman has no
+    such image."""
+    r = podman("image", "inspect", image or IMAGE, check=False)
+    if r.returncode != 0:
+        raise AssertionError("podman has no image %s (make image builds "
+                             "it): %s" % (image or IMAGE,
+                                          " ".join(r.stderr.split())[-200:]))
+    return json.loads(r.stdout)[0]

@@ -30,7 +30,7 @@
 #include <unistd.h>
 
 #ifndef AKV_VERSION
-#define AKV_VERSION "0.1.0"
+#error "AKV_VERSION: the Makefile's VERSION, passed as -DAKV_VERSION"
 #endif
 
 static volatile sig_atomic_t run = 1;
