@@ -79,31 +79,8 @@ def worker_logs():
 
 
 def vault_mismatches():
-    """[(identifier, what differs)] for every live token whose Vault copy
-    is missing or not {"key": current key, "intent": intent}."""
-    live = S.stack.live_tokens()
-    current = S.stack.vault_current()
-    bad = []
-    for ident, tok in sorted(live.items()):
-        if ident == EXCLUDED:
-            continue
-        got = current.get(ident)
-        if got is None:
-            bad.append((ident, "missing"))
-            continue
-        data = got[1]
-        if not isinstance(data, dict):
-            bad.append((ident, "no data"))
-        elif data == {"key": tok["key"], "intent": tok["intent"]}:
-            continue
-        elif data.get("key") != tok["key"]:
-            bad.append((ident, "stale key (v%s)" % got[0]))
-        elif data.get("intent") != tok["intent"]:
-            bad.append((ident, "intent %r, authentik says %r" % (
-                data.get("intent"), tok["intent"])))
-        else:
-            bad.append((ident, "unexpected fields %s" % sorted(data)))
-    return bad
+    """Live tokens whose Vault copy differs (the excluded one left out)."""
+    return S.stack.vault_mismatches(exclude=(EXCLUDED,))
 
 
 def describe(mismatches, limit=12):

@@ -896,6 +896,34 @@ class Stack:
             out[path[len("authentik/"):]] = (cur, ver.get("data"))
         return out
 
+    def vault_mismatches(self, exclude=()):
+        """[(identifier, what differs)] for every live authentik token
+        (those in \p exclude left out) whose Vault copy is missing or not
+        {"key": its current key, "intent": its intent}."""
+        live = self.live_tokens()
+        current = self.vault_current()
+        bad = []
+        for ident, tok in sorted(live.items()):
+            if ident in exclude:
+                continue
+            got = current.get(ident)
+            if got is None:
+                bad.append((ident, "missing"))
+                continue
+            data = got[1]
+            if not isinstance(data, dict):
+                bad.append((ident, "no data"))
+            elif data == {"key": tok["key"], "intent": tok["intent"]}:
+                continue
+            elif data.get("key") != tok["key"]:
+                bad.append((ident, "stale key (v%s)" % got[0]))
+            elif data.get("intent") != tok["intent"]:
+                bad.append((ident, "intent %r, authentik says %r" % (
+                    data.get("intent"), tok["intent"])))
+            else:
+                bad.append((ident, "unexpected fields %s" % sorted(data)))
+        return bad
+
     # -- fault plans (both fakes) -------------------------------------------
 
     def vault_faults(self, plan=None):
