@@ -8,6 +8,7 @@
 #   make asan       build everything with AddressSanitizer + UBSan into build/asan
 #   make test-asan  run the whole suite against the sanitizer build
 #   make lint       clang-format check, cppcheck, banned-call grep
+#   make image      the container image with podman (below; as root)
 #   make install    install the binary, configuration and systemd unit
 #                   (PREFIX=/usr/local, SYSCONFDIR=/etc, DESTDIR)
 #   make bench      the benchmark (small sizes; FULL=1 for the full run;
