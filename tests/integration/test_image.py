@@ -87,7 +87,7 @@ def run_in_image(*args, env=None, volumes=(), network=False, timeout=60,
     """`podman run --rm` of the image, confined, with \\p args; \\p env
     {name: value} is passed by name (values never on a command line).
     @returns the CompletedProcess."""
-    argv = ["run", "--rm", "--health-interval=disable", *CONFINED]
+    argv = ["run", "--rm", "--no-healthcheck", *CONFINED]
     if network:
         argv += ["--network", "host"]
     if entrypoint:
