@@ -83,11 +83,8 @@ def vault_mismatches():
     return S.stack.vault_mismatches(exclude=(EXCLUDED,))
 
 
-def describe(mismatches, limit=12):
-    text = ", ".join("%s: %s" % m for m in mismatches[:limit])
-    if len(mismatches) > limit:
-        text += ", ... (%d in all)" % len(mismatches)
-    return text
+def describe(mismatches):
+    return akvtest.describe(mismatches, limit=12)
 
 
 def stop_and_stats(workers):

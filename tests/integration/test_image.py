@@ -26,10 +26,12 @@ escalation, as docker/kubernetes runs it.
      reads slowed to 3 s): the worker finishes it, commits, exits 0;
      what it had not started stays uncommitted, and the next container of
      the group syncs it;
-  7. the binary finds every shared library inside (`ldd`); the image holds
+  7. a build without build arguments (a user's `docker build`) is
+     labelled and prints the release version;
+  8. the binary finds every shared library inside (`ldd`); the image holds
      no compiler, build tool or -dev package, no package cache or lists,
      no test binary or stand-in and no source;
-  8. no captured output (the containers' logs included) holds a secret.
+  9. no captured output (the containers' logs included) holds a secret.
 """
 import sys
 from pathlib import Path
@@ -159,13 +161,6 @@ def in_flight(port):
     assert status == 200, "/metrics answered %s" % status
     fams = akvtest.parse_exposition(text)
     return akvtest.sample(fams, "ak2vault_syncs_in_flight") or 0
-
-
-def describe(mismatches, limit=8):
-    text = ", ".join("%s: %s" % m for m in mismatches[:limit])
-    if len(mismatches) > limit:
-        text += ", ... (%d in all)" % len(mismatches)
-    return text
 
 
 class ThreadStop:
@@ -352,7 +347,8 @@ def test_worker_in_the_container_syncs_end_to_end():
     t0 = time.monotonic()
     ok = akvtest.wait_until(converged, SYNC_TIMEOUT, interval=0.5)
     assert ok, "after %ds, %d live tokens differ in Vault: %s (worker: %s)" \
-        % (SYNC_TIMEOUT, len(last), describe(last), S.worker.stderr_tail(3))
+        % (SYNC_TIMEOUT, len(last), akvtest.describe(last),
+           S.worker.stderr_tail(3))
     note("Vault matched authentik for 29 live tokens %.1fs after the "
          "changes, synced by the containerised worker" % (
              time.monotonic() - t0))
@@ -445,7 +441,7 @@ def test_podman_stop_drains_and_exits_0():
         return not last
     ok = akvtest.wait_until(converged, SYNC_TIMEOUT, interval=0.5)
     assert ok, "the next container left %d tokens unsynced: %s" % (
-        len(last), describe(last))
+        len(last), akvtest.describe(last))
     assert akvtest.wait_until(lambda: st.lag(GROUP)["lag"] == 0, 30), \
         "the group's lag stays at %d" % st.lag(GROUP)["lag"]
     # What the first one finished while draining, it committed.
@@ -456,6 +452,34 @@ def test_podman_stop_drains_and_exits_0():
     podman("stop", "--time", "30", S.worker_name, timeout=60)
     assert S.worker.wait(15) == 0, "the second container exited %s" % (
         state(S.worker_name, "ExitCode"))
+
+
+@depends("test_image_labels")
+def test_plain_build_without_arguments():
+    """As a user's `docker build -f docker/Dockerfile .` builds it: no build
+    argument, so the release version and empty commit and time labels
+    (podman's layer cache makes this a few seconds)."""
+    tag = "localhost/ak2vault:akv-test-plain-%d" % os.getpid()
+    try:
+        podman("build", "--pull=never", "--network", "host", "--format",
+               "docker", "-f", "docker/Dockerfile", "-t", tag,
+               str(akvtest.REPO), timeout=600)
+        labels = akvtest.image_inspect(tag).get("Labels") or {}
+        r = podman("run", "--rm", "--no-healthcheck", *CONFINED, tag,
+                   "version")
+    finally:
+        podman("rmi", tag, check=False)
+    oci = "org.opencontainers.image."
+    want = (S.info.get("Labels") or {}).get(oci + "version")
+    assert labels.get(oci + "version") == want, \
+        "a plain build is labelled version %r, not %r" % (
+            labels.get(oci + "version"), want)
+    assert r.stdout.splitlines()[0] == "ak2vault " + want, \
+        "a plain build's ak2vault version printed %r" % r.stdout[:40]
+    assert labels.get(oci + "revision") == "" and \
+        labels.get(oci + "created") == "", \
+        "a plain build has revision %r and created %r labels" % (
+            labels.get(oci + "revision"), labels.get(oci + "created"))
 
 
 @depends("test_image_labels")

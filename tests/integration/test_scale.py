@@ -145,40 +145,12 @@ def new_key(prefix="scale"):
     return key
 
 
-def describe(items, limit=10):
-    text = ", ".join("%s: %s" % m for m in items[:limit])
-    if len(items) > limit:
-        text += ", ... (%d in all)" % len(items)
-    return text
+describe = akvtest.describe
 
 
 def mismatches(st, only=None, kv=None):
-    """[(identifier, what differs)] for every live token (or those in
-    \\p only) whose Vault copy is not exactly {"key", "intent"} as
-    authentik has them now."""
-    live = st.live_tokens()
-    cur = st.vault_current(kv)
-    bad = []
-    for ident, tok in sorted(live.items()):
-        if only is not None and ident not in only:
-            continue
-        got = cur.get(ident)
-        if got is None:
-            bad.append((ident, "missing"))
-            continue
-        data = got[1]
-        if data == {"key": tok["key"], "intent": tok["intent"]}:
-            continue
-        if not isinstance(data, dict):
-            bad.append((ident, "no data (v%s)" % got[0]))
-        elif data.get("key") != tok["key"]:
-            bad.append((ident, "stale key (v%s)" % got[0]))
-        elif data.get("intent") != tok["intent"]:
-            bad.append((ident, "intent %r, authentik says %r (v%s)" % (
-                data.get("intent"), tok["intent"], got[0])))
-        else:
-            bad.append((ident, "fields %s (v%s)" % (sorted(data), got[0])))
-    return bad
+    """Live tokens (of \p only) whose Vault copy differs."""
+    return st.vault_mismatches(only=only, kv=kv)
 
 
 def wait_converged(st, timeout, only=None, workers=()):

@@ -896,32 +896,35 @@ class Stack:
             out[path[len("authentik/"):]] = (cur, ver.get("data"))
         return out
 
-    def vault_mismatches(self, exclude=()):
-        """[(identifier, what differs)] for every live authentik token
-        (those in \p exclude left out) whose Vault copy is missing or not
-        {"key": its current key, "intent": its intent}."""
+    def vault_mismatches(self, exclude=(), only=None, kv=None):
+        """[(identifier, what differs)] for every live authentik token (of
+        \p only when given, those in \p exclude left out) whose Vault
+        copy is missing or not exactly {"key": its current key, "intent":
+        its intent}; \p kv: a vault_kv() read before, instead of Vault
+        now."""
         live = self.live_tokens()
-        current = self.vault_current()
+        current = self.vault_current(kv)
         bad = []
         for ident, tok in sorted(live.items()):
-            if ident in exclude:
+            if ident in exclude or (only is not None and ident not in only):
                 continue
             got = current.get(ident)
             if got is None:
                 bad.append((ident, "missing"))
                 continue
             data = got[1]
-            if not isinstance(data, dict):
-                bad.append((ident, "no data"))
-            elif data == {"key": tok["key"], "intent": tok["intent"]}:
+            if data == {"key": tok["key"], "intent": tok["intent"]}:
                 continue
+            if not isinstance(data, dict):
+                bad.append((ident, "no data (v%s)" % got[0]))
             elif data.get("key") != tok["key"]:
                 bad.append((ident, "stale key (v%s)" % got[0]))
             elif data.get("intent") != tok["intent"]:
-                bad.append((ident, "intent %r, authentik says %r" % (
-                    data.get("intent"), tok["intent"])))
+                bad.append((ident, "intent %r, authentik says %r (v%s)" % (
+                    data.get("intent"), tok["intent"], got[0])))
             else:
-                bad.append((ident, "unexpected fields %s" % sorted(data)))
+                bad.append((ident, "fields %s (v%s)" % (sorted(data),
+                                                         got[0])))
         return bad
 
     # -- fault plans (both fakes) -------------------------------------------
@@ -1008,6 +1011,14 @@ class Stack:
                 rcs[p.name] = p.stop()
         return rcs
 
+
+
+def describe(items, limit=10):
+    """(identifier, what) pairs as one line, at most \p limit of them."""
+    text = ", ".join("%s: %s" % m for m in items[:limit])
+    if len(items) > limit:
+        text += ", ... (%d in all)" % len(items)
+    return text
 
 
 def fault_plan(base, plan, ssl_context=None):
