@@ -545,9 +545,9 @@ $(VAULT_BIN): $(VAULT_MOD)/go.mod $(VAULT_MOD)/go.sum $(VAULT_PATCH)
 #   PODMAN_CONF=     podman's own configuration instead of
 #                    docker/image/containers.conf (which sets runc and no
 #                    default ulimits; it says why)
-#   `make test` runs `make image` when docker/image/podman-works says podman
-#   works here; tests/integration/test_image.py runs the image (and says
-#   why it skips when podman does not work).
+#   `make test` runs `make image` where podman works (image-if-podman,
+#   below); tests/integration/test_image.py and test_image_manifests.py
+#   run the image (and say why they skip where podman does not work).
 
 # The same as in DEB_PKGS, for `make image` alone.
 IMAGE_DEB_PKGS := podman runc debootstrap
