@@ -24,6 +24,8 @@ Standard library only. It provides:
   keys and headers included.
 * Secrets / scan_for_secrets(): which captured file holds which KIND of
   secret — never the value.
+* podman() / podman_problem() / image_inspect(): the container image
+  `make image` built (IMAGE), with docker/image/containers.conf.
 * run_tests(): runs the test_* functions of a module in order, prints
   "ok - name" / "not ok - name: reason", and ends with exactly
   "N passed, M failed" (exit status 0 only when M == 0).
