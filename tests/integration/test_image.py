@@ -98,17 +98,8 @@ def run_in_image(*args, env=None, volumes=(), network=False, timeout=60,
         argv += ["-v", "%s:%s:ro" % (host, inside)]
     for name in env or {}:
         argv += ["-e", name]
-    old = {k: os.environ.get(k) for k in env or {}}
-    os.environ.update(env or {})
-    try:
-        return podman(*argv, akvtest.IMAGE, *args, timeout=timeout,
-                      check=False)
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    return podman(*argv, akvtest.IMAGE, *args, timeout=timeout, check=False,
+                  env=env)
 
 
 def worker_config(name, extra=None):

@@ -1893,11 +1893,14 @@ PODMAN_CONF = REPO / "docker/image/containers.conf"
 IMAGE = os.environ.get("AKV_IMAGE") or "localhost/ak2vault:latest"
 
 
-def podman(*args, timeout=120.0, check=True, input=None):
+def podman(*args, timeout=120.0, check=True, input=None, env=None):
     """`podman ARGS` with the project's containers.conf (runc, no default
-    ulimits: see the file). @returns the CompletedProcess (text); with
-    \\p check, a non-zero exit raises AssertionError with its stderr."""
-    env = dict(os.environ, CONTAINERS_CONF=str(PODMAN_CONF))
+    ulimits: see the file) and \\p env {name: value} added to its
+    environment (`-e NAME` then passes a value into a container without
+    putting it on a command line). @returns the CompletedProcess (text);
+    with \\p check, a non-zero exit raises AssertionError with its
+    stderr."""
+    env = dict(os.environ, CONTAINERS_CONF=str(PODMAN_CONF), **(env or {}))
     try:
         r = subprocess.run(["podman", *args], capture_output=True, text=True,
                            env=env, timeout=timeout, input=input,
