@@ -1793,8 +1793,7 @@ def test_dockerfile_runs_as_non_root_with_healthcheck():
 def test_dockerfile_version_is_the_releases():
     """A plain `docker build` (no --build-arg) labels and builds the
     Makefile's VERSION, the version `ak2vault version` prints."""
-    mk = (REPO / "Makefile").read_text()
-    version = re.search(r"^VERSION\s*:=\s*(\S+)", mk, re.M).group(1)
+    version = akvtest.release_version()
     args = dockerfile_build_args()
     v = subprocess.run([akvtest.binary("ak2vault"), "version"],
                        capture_output=True, text=True, timeout=10)

@@ -49,7 +49,8 @@ import akvtest  # noqa: E402
 from akvtest import SECRETS, depends, note, podman  # noqa: E402
 
 S = SimpleNamespace(rundir=None, stack=None, info=None, mount=None,
-                    worker=None, created=[], names=[])
+                    worker=None, worker_name=None, port=None, created=[],
+                    names=[])
 GROUP = "ak2vault-image"
 CFG_IN_IMAGE = "/etc/ak2vault/ak2vault.cfg"
 # A small live timeout, so that a stuck poll loop shows within seconds.
@@ -201,8 +202,7 @@ def readme_budget_mb():
 def test_image_labels():
     S.info = akvtest.image_inspect()
     labels = S.info.get("Labels") or S.info["Config"].get("Labels") or {}
-    mk = (akvtest.REPO / "Makefile").read_text()
-    version = re.search(r"^VERSION\s*:=\s*(\S+)", mk, re.M).group(1)
+    version = akvtest.release_version()
     oci = "org.opencontainers.image."
     problems = []
     if labels.get(oci + "version") != version:

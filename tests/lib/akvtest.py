@@ -1893,6 +1893,13 @@ PODMAN_CONF = REPO / "docker/image/containers.conf"
 IMAGE = os.environ.get("AKV_IMAGE") or "localhost/ak2vault:latest"
 
 
+def release_version():
+    """The Makefile's VERSION: what `ak2vault version` prints and the
+    image is labelled with."""
+    mk = (REPO / "Makefile").read_text()
+    return re.search(r"^VERSION\s*:=\s*(\S+)", mk, re.M).group(1)
+
+
 def podman(*args, timeout=120.0, check=True, input=None, env=None):
     """`podman ARGS` with the project's containers.conf (runc, no default
     ulimits: see the file) and \\p env {name: value} added to its
